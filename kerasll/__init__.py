@@ -1,0 +1,32 @@
+"""kerasll: likelihood landscapes for Keras classifiers.
+
+A classifier's logits define an energy-based model, log p̃(x) = logsumexp f(x).
+kerasll measures how that likelihood changes around inputs, summarises it as the
+flatness score Φ, and trains the defenses that flatten it.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from kerasll._quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
+
+__version__ = "0.1.0"
+
+from kerasll.architectures import build_model, list_models, register_model  # noqa: E402
+from kerasll.attacks import fgsm, pgd  # noqa: E402
+from kerasll.datasets import (  # noqa: E402
+    DataNotFoundError, dataset_info, list_datasets, load_dataset, make_pipeline,
+)
+from kerasll.defenses import AdversarialTrainingModel, AMSRegModel, JacobianRegModel  # noqa: E402
+from kerasll.errors import KerasllError  # noqa: E402
+from kerasll.likelihood import ams_score, delta_log_px, grad_log_px, log_px  # noqa: E402
+
+__all__ = [
+    "AMSRegModel", "AdversarialTrainingModel", "DataNotFoundError", "JacobianRegModel",
+    "KerasllError", "ams_score", "build_model", "dataset_info", "delta_log_px", "fgsm",
+    "grad_log_px", "list_datasets", "list_models", "load_dataset", "log_px",
+    "make_pipeline", "pgd", "register_model",
+]

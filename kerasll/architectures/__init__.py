@@ -1,0 +1,6 @@
+"""Classifier architectures: LeNet, DDNet, ResNet18, each with normalisation inside."""
+
+from kerasll.architectures import ddnet, lenet, resnet  # noqa: F401  (registers them)
+from kerasll.architectures.registry import build_model, list_models, register_model
+
+__all__ = ["build_model", "list_models", "register_model"]

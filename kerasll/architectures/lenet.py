@@ -1,0 +1,26 @@
+"""LeNet (LeCun et al. 1998), as in METHOD.md §Architectures."""
+
+import keras
+
+from kerasll.architectures.registry import normalizer, register_model
+
+
+@register_model("lenet")
+def lenet(input_shape, num_classes, normalization):
+    """conv 6@5×5 → pool → conv 16@5×5 → pool → dense 120 → 84 → C, ReLU.
+
+    The first convolution is 'same' on 28×28 inputs and 'valid' otherwise, so both
+    28×28 and 32×32 inputs reach a 5×5×16 feature map.
+    """
+    first_padding = "same" if input_shape[0] == 28 else "valid"
+    inputs = keras.Input(input_shape, name="image")
+    x = normalizer(normalization)(inputs)
+    x = keras.layers.Conv2D(6, 5, padding=first_padding, activation="relu", name="conv1")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = keras.layers.Conv2D(16, 5, activation="relu", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(120, activation="relu", name="fc1")(x)
+    x = keras.layers.Dense(84, activation="relu", name="fc2")(x)
+    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.Model(inputs, logits, name="lenet")

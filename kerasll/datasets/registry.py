@@ -1,0 +1,55 @@
+"""What kerasll knows about each data set: shapes, classes, evaluation presets."""
+
+from dataclasses import asdict, dataclass, field
+
+from kerasll.errors import check_choice
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Facts about one data set; budgets are in [0,1] pixel units."""
+
+    name: str
+    input_shape: tuple  # (H, W, channels) of one image
+    num_classes: int
+    class_names: tuple
+    # The paper's PGD L∞ evaluation preset (§3.5), random start.
+    eval_eps: float
+    eval_steps: int
+    eval_step_size: float
+    # Training augmentation: "crop_flip" (4-pixel pad + random crop + h-flip) or None.
+    augment: str | None = None
+    # Landscape/flatness radius default: the evaluation ε, so the plotted square
+    # spans the region the attack searches.
+    landscape_radius: float = field(default=0.0)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+DATASETS = {
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist", (28, 28, 1), 10,
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+         "Sneaker", "Bag", "Ankle boot"),
+        eval_eps=25 / 255, eval_steps=10, eval_step_size=6.25 / 255,
+        augment=None, landscape_radius=25 / 255,
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10", (32, 32, 3), 10,
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+         "ship", "truck"),
+        eval_eps=8 / 255, eval_steps=5, eval_step_size=2 / 255,
+        augment="crop_flip", landscape_radius=8 / 255,
+    ),
+}
+
+
+def list_datasets():
+    """Names of the supported data sets."""
+    return sorted(DATASETS)
+
+
+def dataset_info(name):
+    """The `DatasetInfo` of `name`; an unknown name lists the valid ones."""
+    return DATASETS[check_choice("dataset", name, list_datasets())]

@@ -1,0 +1,73 @@
+"""PGD adversarial training (Madry et al. 2018), examples made inside the train step."""
+
+import keras
+import tensorflow as tf
+
+from kerasll.attacks import check_budget, labels_of, pgd_steps, random_start
+from kerasll.defenses.base import DefenseModel, train_tracker
+
+
+@keras.saving.register_keras_serializable(package="kerasll")
+class AdversarialTrainingModel(DefenseModel):
+    """Madry PGD adversarial training: each batch is replaced by PGD examples.
+
+    Every step draws a random start in the ε-ball, runs `steps` PGD steps with
+    the classifier in inference mode (BatchNorm statistics and dropout are not
+    touched by the attack), then trains the weights on the adversarial batch.
+    Compiled metrics and the loss are therefore measured on the adversarial
+    batch; the history also reports `robust_accuracy` (accuracy on the PGD
+    batch, before the update). Validation uses clean data, as Keras does.
+
+    Args:
+        classifier: a Keras model mapping [0,1] images to logits.
+        eps: radius in pixel units (e.g. 10/255).
+        step_size: PGD step in pixel units (default 2.5·eps/steps, Madry's rule).
+        steps: PGD steps per batch.
+        norm: "linf" or "l2".
+        seed: seed for the random starts.
+
+    Example:
+        >>> model = AdversarialTrainingModel(build_model("lenet", (28, 28, 1), 10),
+        ...                                  eps=10/255, steps=10)
+        >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> model.fit(x, y, epochs=1)
+    """
+
+    def __init__(self, classifier, eps, step_size=None, steps=10, norm="linf", seed=None, **kwargs):
+        super().__init__(classifier, seed=seed, **kwargs)
+        step_size = 2.5 * eps / steps if step_size is None else step_size
+        check_budget(eps, step_size, steps, norm, 1)
+        self.eps = float(eps)
+        self.step_size = float(step_size)
+        self.steps = int(steps)
+        self.norm = norm
+        self.robust_accuracy = train_tracker("robust_accuracy")
+
+    def adversarial_examples(self, x, y):
+        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+        eps = tf.constant(self.eps, x.dtype)
+        x_start = random_start(x, eps, self.norm, self.seed_generator)
+        x_adv = pgd_steps(
+            self.classifier, x, y, x_start, eps, tf.constant(self.step_size, x.dtype),
+            self.steps, self.norm,
+        )
+        return tf.stop_gradient(x_adv)
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x_adv = self.adversarial_examples(x, y)
+        with tf.GradientTape() as tape:
+            y_pred = self(x_adv, training=True)
+            loss = self._compute_loss(
+                x=x_adv, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            )
+            scaled = self._update_loss(loss, x_adv)
+        self._apply(tape, scaled)
+        correct = tf.equal(tf.argmax(y_pred, -1, output_type=tf.int32), labels_of(tf.convert_to_tensor(y)))
+        self.robust_accuracy.update_state(tf.cast(correct, tf.float32))
+        return self.compute_metrics(x_adv, y, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(eps=self.eps, step_size=self.step_size, steps=self.steps, norm=self.norm)
+        return config

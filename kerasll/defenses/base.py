@@ -1,0 +1,79 @@
+"""The shared wrapper: a Keras model around any classifier with its own train step."""
+
+import keras
+import tensorflow as tf
+
+from kerasll.errors import KerasllError
+
+
+def train_tracker(name):
+    """A `keras.metrics.Mean` reported in the fit history but not in validation."""
+    tracker = keras.metrics.Mean(name=name)
+    tracker.train_only = True
+    return tracker
+
+
+def replica_fraction():
+    """1 / replicas in sync: Keras scales the compiled loss by it under tf.distribute."""
+    return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class DefenseModel(keras.Model):
+    """Base class: `call` returns the wrapped classifier's logits.
+
+    Subclasses implement `train_step`; evaluation, prediction, saving and
+    callbacks are Keras's own. The classifier is saved inside the `.keras` file.
+
+    Args:
+        classifier: a Keras model mapping [0,1] images to logits.
+        seed: seed of the model's `keras.random.SeedGenerator` (None: random).
+    """
+
+    def __init__(self, classifier, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(classifier, keras.Model):
+            raise KerasllError(f"classifier must be a keras.Model, got {type(classifier).__name__}")
+        self.classifier = classifier
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        return self.classifier(inputs, training=training)
+
+    def build(self, input_shape):
+        if not self.classifier.built:
+            self.classifier.build(input_shape)
+        self.built = True
+
+    def train_only_metrics(self):
+        """Trackers updated only by `train_step` (kept out of validation logs)."""
+        return [m for m in self._metrics if getattr(m, "train_only", False)]
+
+    def test_step(self, data):
+        logs = super().test_step(data)
+        hidden = {m.name for m in self.train_only_metrics()}
+        return {k: v for k, v in logs.items() if k not in hidden}
+
+    def _update_loss(self, loss, x):
+        """Track the total loss the way Keras's own train step does; return it scaled."""
+        self._loss_tracker.update_state(
+            loss / replica_fraction(), sample_weight=tf.shape(x)[0]
+        )
+        return self.optimizer.scale_loss(loss)
+
+    def _apply(self, tape, loss):
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            classifier=keras.saving.serialize_keras_object(self.classifier), seed=self.seed
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
+        return cls(**config)

@@ -1,0 +1,138 @@
+"""Input-gradient regularisers trained by double backprop (METHOD.md §Regularisers).
+
+Both add `(strength/2) · mean_batch ‖M(x)‖²` to the compiled loss, estimating
+‖M‖² with random vector-Jacobian products taken on an inner tape; the outer tape
+differentiates that product again with respect to the weights.
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasll.defenses.base import DefenseModel, replica_fraction, train_tracker
+from kerasll.errors import KerasllError, check_choice
+from kerasll.jacobian import projected_sq_norm
+
+
+class _GradientRegModel(DefenseModel):
+    target = None  # the projected_sq_norm target
+
+    def __init__(self, classifier, strength, projections=1, seed=None, **kwargs):
+        super().__init__(classifier, seed=seed, **kwargs)
+        if not strength >= 0:
+            raise KerasllError(f"strength must be ≥ 0, got {strength}")
+        if int(projections) < 1:
+            raise KerasllError(f"projections must be ≥ 1, got {projections}")
+        self.strength = float(strength)
+        self.projections = int(projections)
+        self.penalty_tracker = train_tracker("penalty")
+
+    def _probs(self, logits):
+        return None
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            with tf.GradientTape(persistent=self.projections > 1) as inner:
+                inner.watch(x)
+                y_pred = self(x, training=True)
+                logits = tf.cast(y_pred, tf.float32)
+            per_sample = projected_sq_norm(
+                inner, logits, x, self.target, self.projections,
+                seed=self.seed_generator, probs=self._probs(logits),
+            )
+            penalty = tf.reduce_mean(per_sample)
+            loss = self._compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            )
+            loss = loss + 0.5 * self.strength * penalty * replica_fraction()
+            scaled = self._update_loss(loss, x)
+        self._apply(tape, scaled)
+        self.penalty_tracker.update_state(penalty)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(strength=self.strength, projections=self.projections)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasll")
+class JacobianRegModel(_GradientRegModel):
+    """Jacobian regularisation (Hoffman et al. 2019): `CE + (λ/2)·mean ‖J(x)‖²_F`.
+
+    ‖J‖²_F is estimated as `(C/n) Σ_μ ‖v_μᵀ J‖²` with `v_μ` uniform on the unit
+    sphere of R^C, one vector-Jacobian product per projection.
+
+    Args:
+        classifier: a Keras model mapping [0,1] images to logits.
+        strength: λ ≥ 0.
+        projections: random projections per step (n ≥ 1).
+        seed: seed for the projections.
+
+    The fit history reports `penalty`, the batch mean of the ‖J‖²_F estimate.
+
+    Example:
+        >>> model = JacobianRegModel(build_model("lenet", (28, 28, 1), 10), 0.01)
+        >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> model.fit(x, y, epochs=1)
+    """
+
+    target = "jacobian"
+
+
+@keras.saving.register_keras_serializable(package="kerasll")
+class AMSRegModel(_GradientRegModel):
+    """AMSReg (paper Eq. 20): `CE + (μ/2)·mean ‖M(x)‖²`, flattening log p(x).
+
+    - `estimator="bound"` (the paper): M = diag(p)J, estimated as
+      `C·‖(v ⊙ p)ᵀJ‖²`; by Proposition 3.1, `‖∇x log p‖² ≤ C‖diag(p)J‖²_F`.
+    - `estimator="exact"` (beyond the paper): M = Jᵀp = ∇x log p(x), one
+      vector-Jacobian product with cotangent p — as cheap as one projection,
+      with no bound and no variance.
+
+    Whether p carries gradient to the weights (`probability_gradient`): by
+    default it does, so the step follows the true gradient of the stated
+    objective — the model may lower the penalty both by shrinking its Jacobian
+    and by moving probability away from classes whose logits are steep. With
+    `probability_gradient=False`, p is held constant (stop-gradient) and the
+    penalty acts as a probability-weighted Jacobian penalty only.
+
+    Args:
+        classifier: a Keras model mapping [0,1] images to logits.
+        strength: μ ≥ 0.
+        projections: random projections per step for "bound" (ignored by "exact").
+        estimator: "bound" or "exact".
+        probability_gradient: let p carry gradient to the weights.
+        seed: seed for the projections.
+
+    The fit history reports `penalty`, the batch mean of the estimated ‖M‖².
+
+    Example:
+        >>> model = AMSRegModel(build_model("lenet", (28, 28, 1), 10), 0.5)
+        >>> model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
+        ...               keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ...               metrics=["accuracy"])
+        >>> model.fit(x, y, epochs=1, validation_data=(x_val, y_val))
+    """
+
+    ESTIMATORS = ("bound", "exact")
+
+    def __init__(self, classifier, strength, projections=1, estimator="bound",
+                 probability_gradient=True, seed=None, **kwargs):
+        super().__init__(classifier, strength, projections, seed=seed, **kwargs)
+        self.estimator = check_choice("AMSReg estimator", estimator, self.ESTIMATORS)
+        self.probability_gradient = bool(probability_gradient)
+
+    @property
+    def target(self):
+        return "exact" if self.estimator == "exact" else "weighted"
+
+    def _probs(self, logits):
+        probs = tf.nn.softmax(logits)
+        return probs if self.probability_gradient else tf.stop_gradient(probs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(estimator=self.estimator, probability_gradient=self.probability_gradient)
+        return config

@@ -1,0 +1,71 @@
+"""The energy-based view of a classifier (METHOD.md §Energy-based view).
+
+A classifier's logits f(x) define log p̃(x) = logsumexp_y f_y(x) (= log p(x) + log Z).
+Its input gradient is ∇x log p(x) = Σ_y p(y|x) ∇x f_y(x) = Jᵀ softmax(f(x)): one
+vector-Jacobian product. Images are in [0,1] pixel units, so gradients are per pixel.
+"""
+
+import tensorflow as tf
+
+from kerasll._tensors import as_float_tensor, map_batches
+
+
+def _work_dtype(x):
+    return tf.float64 if x.dtype == tf.float64 else tf.float32
+
+
+def log_px(logits):
+    """Unnormalised log-likelihood `log p̃(x) = logsumexp_y f_y(x)`, shape (B,).
+
+    Stable for logits of any magnitude (the maximum is subtracted first) and
+    computed in float32 (float64 if the logits are float64).
+    """
+    logits = as_float_tensor(logits)
+    return tf.reduce_logsumexp(logits, axis=-1)
+
+
+def delta_log_px(logits, reference_logits):
+    """Relative likelihood `Δlog p(x') = logsumexp f(x') − logsumexp f(x)`.
+
+    This is METHOD.md's corrected Eq. 3 (the paper's print lacks the logs).
+    """
+    return log_px(logits) - log_px(reference_logits)
+
+
+@tf.function(reduce_retracing=True)
+def _grad_log_px(model, x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = tf.cast(model(x, training=False), _work_dtype(x))
+        lp = tf.reduce_logsumexp(logits, axis=-1)
+    # Samples are independent in inference mode, so the gradient of the batch
+    # sum is the per-sample gradient.
+    return tape.gradient(lp, x)
+
+
+def grad_log_px(model, x, batch_size=512):
+    """`∇x log p(x) = Jᵀ softmax(f(x))` for a batch of [0,1] images, shape of `x`.
+
+    Args:
+        model: a Keras classifier, [0,1] images → logits.
+        x: images (numpy or tensor), shape (B, H, W, C).
+        batch_size: images per forward/backward pass.
+
+    Returns:
+        A tensor of the same shape and float dtype as `x`.
+    """
+    x = as_float_tensor(x)
+    return map_batches(lambda xb: _grad_log_px(model, xb), x, batch_size)
+
+
+def ams_score(model, x, batch_size=512):
+    """Approximate Mass Score `s(x) = −‖∇x log p(x)‖₂` per sample, shape (B,).
+
+    Closer to 0 means a flatter likelihood around `x`.
+
+    Example:
+        >>> s = kerasll.ams_score(model, x_test[:8])   # shape (8,), all ≤ 0
+    """
+    g = grad_log_px(model, x, batch_size=batch_size)
+    flat = tf.reshape(g, (tf.shape(g)[0], -1))
+    return -tf.norm(flat, axis=-1)

@@ -1,0 +1,73 @@
+"""Time one training step of each defense against a plain step (same model, same batch).
+
+Each model is compiled, warmed up (traced), then its compiled train function is
+timed over many steps; the median of several repeats is reported. Ratios are
+relative to the plain step.
+
+    python scripts/benchmark_defenses.py --arch lenet --batch-size 128
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import keras
+import numpy as np
+
+import kerasll as kl
+
+DEFENSES = {
+    "plain": lambda m: m,
+    "jacreg (1 proj)": lambda m: kl.JacobianRegModel(m, 0.01, seed=0),
+    "amsreg bound (1 proj)": lambda m: kl.AMSRegModel(m, 0.5, seed=0),
+    "amsreg exact": lambda m: kl.AMSRegModel(m, 0.5, estimator="exact", seed=0),
+    "at pgd-10": lambda m: kl.AdversarialTrainingModel(m, 10 / 255, steps=10, seed=0),
+}
+
+
+def time_steps(model, x, y, steps, repeats):
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    data = iter(kl.make_pipeline(x, y, len(x), training=False).repeat())
+    model.make_train_function()
+    batch = next(data)
+    for _ in range(3):
+        model.train_function(iter([batch]))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            model.train_function(iter([batch]))
+        times.append((time.perf_counter() - start) / steps)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="lenet")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    x, y = kl.load_dataset("fashion_mnist", "train", source="embedded")
+    x, y = x[: args.batch_size], y[: args.batch_size]
+    results = {}
+    for name, wrap in DEFENSES.items():
+        keras.utils.set_random_seed(0)
+        results[name] = time_steps(wrap(kl.build_model(args.arch, (28, 28, 1), 10)), x, y, args.steps, args.repeats)
+    base = results["plain"]
+    print(f"{args.arch}, batch {args.batch_size}, median of {args.repeats}×{args.steps} steps")
+    print(f"| {'train step':<22} | {'ms/step':>8} | {'× plain':>7} |")
+    print(f"|{'-' * 24}|{'-' * 10}|{'-' * 9}|")
+    for name, t in results.items():
+        print(f"| {name:<22} | {1000 * t:8.2f} | {t / base:7.2f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"arch": args.arch, "batch_size": args.batch_size,
+                       "seconds_per_step": results, "ratio": {k: v / base for k, v in results.items()}}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
