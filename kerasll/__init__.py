@@ -22,11 +22,16 @@ from kerasll.datasets import (  # noqa: E402
 )
 from kerasll.defenses import AdversarialTrainingModel, AMSRegModel, JacobianRegModel  # noqa: E402
 from kerasll.errors import KerasllError  # noqa: E402
+from kerasll.flatness import FlatnessResult, flatness  # noqa: E402
+from kerasll.landscape import (  # noqa: E402
+    LikelihoodHistogram, LikelihoodSurface, likelihood_histogram, likelihood_slice, likelihood_surface,
+)
 from kerasll.likelihood import ams_score, delta_log_px, grad_log_px, log_px  # noqa: E402
 
 __all__ = [
-    "AMSRegModel", "AdversarialTrainingModel", "DataNotFoundError", "JacobianRegModel",
-    "KerasllError", "ams_score", "build_model", "dataset_info", "delta_log_px", "fgsm",
+    "AMSRegModel", "AdversarialTrainingModel", "DataNotFoundError", "FlatnessResult",
+    "JacobianRegModel", "KerasllError", "LikelihoodHistogram", "LikelihoodSurface",
+    "flatness", "likelihood_histogram", "likelihood_slice", "likelihood_surface", "ams_score", "build_model", "dataset_info", "delta_log_px", "fgsm",
     "grad_log_px", "list_datasets", "list_models", "load_dataset", "log_px",
     "make_pipeline", "pgd", "register_model",
 ]

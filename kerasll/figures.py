@@ -1,0 +1,146 @@
+"""The paper's figures with matplotlib (headless): landscapes, histograms, Φ vs robustness.
+
+Every function writes one file and returns its path. The format follows the
+file extension (PNG by default; PDF or SVG on request).
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kerasll.errors import KerasllError  # noqa: E402
+
+FORMATS = (".png", ".pdf", ".svg")
+
+
+def _save(fig, path):
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise KerasllError(f"unknown figure format {path.suffix!r}; valid choices: {', '.join(FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _describe(surface):
+    m = surface.metadata
+    d1 = "FGSM direction d" if m.get("directions") == "fgsm" else "random direction d"
+    return d1, f"radius {255 * m.get('radius', 0):.3g}/255, {m.get('grid', '?')}² grid"
+
+
+def _draw_surface(ax, surface, zlim, title):
+    e1, e2 = np.meshgrid(surface.offsets * 255, surface.offsets * 255, indexing="ij")
+    lo, hi = zlim if zlim else (surface.values.min(), surface.values.max())
+    floor = lo - 0.25 * max(hi - lo, 1e-6)
+    ax.plot_surface(e1, e2, surface.values, cmap="viridis", vmin=lo, vmax=hi,
+                    linewidth=0, antialiased=True, alpha=0.95)
+    ax.contour(e1, e2, surface.values, zdir="z", offset=floor, cmap="viridis", levels=12, vmin=lo, vmax=hi)
+    ax.scatter([0], [0], [0], color="red", s=25, depthshade=False, label="clean sample")
+    ax.set_zlim(floor, hi + 0.05 * max(hi - lo, 1e-6))
+    d1, _ = _describe(surface)
+    ax.set_xlabel(f"ε₁ along {d1.split(' d')[0]} (/255)", fontsize=8)
+    ax.set_ylabel("ε₂ along random d⊥ (/255)", fontsize=8)
+    ax.set_zlabel("Δ log p(x′)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=10)
+
+
+def plot_landscape(surface, path, title=None):
+    """One landscape: a 3D surface of Δlog p with its contour beneath (paper Fig. 1)."""
+    fig = plt.figure(figsize=(6.4, 5.2))
+    ax = fig.add_subplot(projection="3d")
+    d1, extent = _describe(surface)
+    label = surface.metadata.get("label", "model")
+    _draw_surface(ax, surface, None, title or f"{label}: Δ log p along {d1} and d⊥\n{extent}")
+    ax.legend(loc="upper left", fontsize=7)
+    return _save(fig, path)
+
+
+def plot_landscape_grid(surfaces, titles, path, suptitle=None, ncols=None):
+    """Several models' landscapes side by side with one shared z scale (Fig. 2 and 5)."""
+    if len(surfaces) != len(titles) or not surfaces:
+        raise KerasllError("plot_landscape_grid needs one title per surface and at least one surface")
+    lo = min(float(s.values.min()) for s in surfaces)
+    hi = max(float(s.values.max()) for s in surfaces)
+    ncols = ncols or min(len(surfaces), 4)
+    nrows = -(-len(surfaces) // ncols)
+    fig = plt.figure(figsize=(4.2 * ncols, 3.9 * nrows))
+    for i, (surface, title) in enumerate(zip(surfaces, titles)):
+        _draw_surface(fig.add_subplot(nrows, ncols, i + 1, projection="3d"), surface, (lo, hi), title)
+    d1, extent = _describe(surfaces[0])
+    fig.suptitle(suptitle or f"Δ log p along {d1} and random d⊥ ({extent}, shared z scale)", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_histograms(histograms, titles, path, bins=60, suptitle=None):
+    """log p̃ of clean vs randomly perturbed samples, one panel per model (Fig. 3)."""
+    fig, axes = plt.subplots(1, len(histograms), figsize=(4.0 * len(histograms), 3.2), squeeze=False)
+    for ax, hist, title in zip(axes[0], histograms, titles):
+        both = np.concatenate([hist.clean, hist.perturbed])
+        edges = np.linspace(both.min(), both.max(), bins + 1)
+        ax.hist(hist.clean, edges, alpha=0.6, density=True, label="clean", color="tab:blue")
+        ax.hist(hist.perturbed, edges, alpha=0.6, density=True,
+                label=f"perturbed (±{255 * hist.radius:.3g}/255)", color="tab:orange")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("log p̃(x) = logsumexp f(x)")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7)
+    fig.suptitle(suptitle or "log-likelihood of clean and randomly perturbed test images", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def rank_correlation(a, b):
+    """Spearman's rank correlation (average ranks for ties); nan for < 2 points."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2:
+        return float("nan")
+
+    def ranks(v):
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v))
+        for value in np.unique(v):  # average the ranks of ties
+            r[v == value] = r[v == value].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def plot_flatness_vs_robustness(records, path, title=None):
+    """Φ against robust accuracy per defense family, labelled by strength (Fig. 4).
+
+    Args:
+        records: dicts with "family", "label" (e.g. "ε=4/255"), "phi" and
+            "robust_accuracy" (a fraction).
+        path: output file.
+
+    Returns:
+        (path, {family: Spearman ρ between Φ and robust accuracy}).
+    """
+    families = sorted({r["family"] for r in records})
+    fig, axes = plt.subplots(1, len(families), figsize=(4.6 * len(families), 3.8), squeeze=False)
+    rhos = {}
+    for ax, family in zip(axes[0], families):
+        rows = sorted((r for r in records if r["family"] == family), key=lambda r: r["phi"])
+        phi = [r["phi"] for r in rows]
+        acc = [100 * r["robust_accuracy"] for r in rows]
+        rhos[family] = rank_correlation(phi, acc)
+        ax.plot(phi, acc, "o-", color="tab:purple")
+        for r, p, a in zip(rows, phi, acc):
+            ax.annotate(r["label"], (p, a), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_title(f"{family}: Spearman ρ = {rhos[family]:.2f}", fontsize=10)
+        ax.set_xlabel("Φ flatness (higher = flatter)")
+        ax.set_ylabel("PGD accuracy (%)")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "Flatness Φ vs adversarial accuracy", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path), rhos

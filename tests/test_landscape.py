@@ -1,0 +1,143 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy_free import logsumexp
+
+import kerasll as kl
+from kerasll import figures
+from kerasll.attacks import cross_entropy
+from kerasll.directions import fgsm_directions, random_directions
+
+SHAPE = (6, 6, 1)
+
+
+def image_linear(num_classes, seed=0, scale=1.0):
+    """logits = scale·(W·flatten(x) + b) on 6×6×1 images; returns (model, W, b)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(36, num_classes)).astype(np.float32)
+    b = rng.normal(size=num_classes).astype(np.float32)
+    inputs = keras.Input(SHAPE)
+    dense = keras.layers.Dense(num_classes)
+    out = dense(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Rescaling(scale)(out))
+    dense.set_weights([w, b])
+    return model, w, b
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(1).uniform(size=(4,) + SHAPE).astype(np.float32)
+
+
+def test_random_directions_are_signed_orthogonal_and_seeded():
+    d, dp = random_directions((28, 28, 1), seed=3)
+    assert set(np.unique(d)) == {-1.0, 1.0} and set(np.unique(dp)) == {-1.0, 1.0}
+    assert float(np.sum(d * dp)) == 0.0
+    d2, dp2 = random_directions((28, 28, 1), seed=3)
+    np.testing.assert_array_equal(d, d2)
+    np.testing.assert_array_equal(dp, dp2)
+    assert not np.array_equal(d, random_directions((28, 28, 1), seed=4)[0])
+
+
+def test_odd_sizes_leave_one_zero():
+    d, dp = random_directions((3, 3, 1), seed=0)
+    assert float(np.sum(d * dp)) == 0.0 and np.sum(dp == 0) == 1
+
+
+def test_fgsm_direction_is_sign_of_ce_gradient(trained_lenet, fmnist):
+    _, _, xt, yt = fmnist
+    d, dp = fgsm_directions(trained_lenet, xt[3], yt[3], seed=0)
+    xb = tf.constant(xt[3:4])
+    with tf.GradientTape() as tape:
+        tape.watch(xb)
+        loss = cross_entropy(tf.constant(yt[3:4]), trained_lenet(xb))
+    np.testing.assert_array_equal(d, np.sign(tape.gradient(loss, xb).numpy()[0]))
+    assert float(np.sum(d * dp)) == 0.0 and set(np.unique(dp)) <= {-1.0, 0.0, 1.0}
+
+
+def test_surface_equals_hand_computed_logsumexp(x):
+    model, w, b = image_linear(5)
+    s = kl.likelihood_surface(model, x[0], grid=5, radius=0.1, seed=2)
+    e1, e2 = np.meshgrid(s.offsets, s.offsets, indexing="ij")
+    points = x[0].ravel() + e1.ravel()[:, None] * s.d.ravel() + e2.ravel()[:, None] * s.d_perp.ravel()
+    expected = logsumexp(points @ w + b) - logsumexp(x[0].ravel() @ w + b)
+    np.testing.assert_allclose(s.values.ravel(), expected, rtol=1e-4, atol=1e-4)
+    assert s.values[2, 2] == 0.0 and s.values.shape == (5, 5)
+
+
+def test_flatness_closed_form_single_output_linear_model(x):
+    model, w, _ = image_linear(1)
+    norm = float(np.linalg.norm(w))
+    mean = kl.flatness(model, x, pairs=3, grid=4, radius=0.2)
+    np.testing.assert_allclose(mean.per_sample, -norm, rtol=1e-5)
+    np.testing.assert_allclose(mean.phi, -norm, rtol=1e-5)
+    summed = kl.flatness(model, x, pairs=3, grid=4, radius=0.2, reduction="sum")
+    np.testing.assert_allclose(summed.phi, 16 * -norm, rtol=1e-5)
+
+
+def test_flatness_is_seeded_and_independent_of_batching(trained_lenet, fmnist):
+    xt = fmnist[2][:12]
+    a = kl.flatness(trained_lenet, xt, seed=5, batch_size=50)
+    b = kl.flatness(trained_lenet, xt, seed=5, batch_size=1000)
+    np.testing.assert_allclose(a.per_sample, b.per_sample, rtol=1e-5)
+    c = kl.flatness(trained_lenet, xt, seed=6)
+    assert not np.allclose(a.per_sample, c.per_sample)
+
+
+def test_scaled_logits_are_less_flat(x):
+    base, _, _ = image_linear(5, seed=3)
+    scaled, _, _ = image_linear(5, seed=3, scale=10.0)
+    assert kl.flatness(scaled, x, radius=0.1).phi < kl.flatness(base, x, radius=0.1).phi
+
+
+def test_surface_round_trips_through_npz(trained_lenet, fmnist, tmp_path):
+    _, _, xt, yt = fmnist
+    s = kl.likelihood_surface(trained_lenet, xt[0], yt[0], directions="fgsm", grid=7)
+    s.metadata["label"] = "plain"
+    loaded = kl.LikelihoodSurface.load(s.save(tmp_path / "s.npz"))
+    np.testing.assert_array_equal(loaded.values, s.values)
+    np.testing.assert_array_equal(loaded.d, s.d)
+    assert loaded.metadata == s.metadata and loaded.log_px_center == s.log_px_center
+
+
+def test_slice_matches_surface_axis(trained_lenet, fmnist):
+    xt = fmnist[2]
+    s = kl.likelihood_surface(trained_lenet, xt[1], grid=9, radius=0.1, seed=1)
+    offsets, values = kl.likelihood_slice(trained_lenet, xt[1], s.d, radius=0.1, points=9)
+    np.testing.assert_allclose(values, s.values[:, 4], atol=1e-4)
+
+
+def test_histogram_arrays(trained_lenet, fmnist):
+    h = kl.likelihood_histogram(trained_lenet, fmnist[2][:50], samples=2)
+    assert h.clean.shape == (50,) and h.perturbed.shape == (100,)
+    assert h.radius == pytest.approx(25 / 255)
+
+
+@pytest.mark.parametrize("bad", [dict(grid=4), dict(radius=-1.0), dict(directions="pca")])
+def test_bad_surface_arguments(trained_lenet, fmnist, bad):
+    with pytest.raises(kl.KerasllError):
+        kl.likelihood_surface(trained_lenet, fmnist[2][0], 0, **bad)
+
+
+def test_every_figure_writes_a_file(trained_lenet, fmnist, tmp_path):
+    _, _, xt, yt = fmnist
+    s = kl.likelihood_surface(trained_lenet, xt[0], yt[0], grid=7)
+    h = kl.likelihood_histogram(trained_lenet, xt[:40])
+    paths = [
+        figures.plot_landscape(s, tmp_path / "one.png"),
+        figures.plot_landscape_grid([s, s], ["a", "b"], tmp_path / "grid.pdf"),
+        figures.plot_histograms([h], ["plain"], tmp_path / "hist.svg"),
+        figures.plot_flatness_vs_robustness(
+            [{"family": "AT", "label": f"ε={e}", "phi": -e, "robust_accuracy": 0.1 * e} for e in (1, 2, 3)],
+            tmp_path / "fig4.png")[0],
+    ]
+    assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
+    with pytest.raises(kl.KerasllError, match="valid choices"):
+        figures.plot_landscape(s, tmp_path / "x.jpg")
+
+
+def test_rank_correlation():
+    assert figures.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert figures.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert figures.rank_correlation([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
