@@ -1,15 +1,22 @@
-"""The `kerasll` command line: thin typer commands over the library and the zoo."""
+"""The `kerasll` command line: thin typer commands over the zoo and the library."""
 
 import typer
 
 import kerasll
-from kerasll.cli import demo
+from kerasll.cli import demo, evaluate, report, train, zoo_cmds
+from kerasll.cli.common import new_app
 
-app = typer.Typer(
-    help="kerasll: likelihood landscapes and adversarial defenses for Keras.",
-    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
+app = new_app(
+    "kerasll: likelihood landscapes and adversarial defenses for Keras.\n\n"
+    "Main flow: [bold]kerasll train[/] → [bold]kerasll zoo list[/] → "
+    "[bold]kerasll eval NAME --flatness --landscape[/] → [bold]kerasll report[/]"
 )
-app.command(name="demo")(demo.demo)
+app.command("train")(train.train)
+app.command("eval")(evaluate.eval_command)
+app.command("landscape")(evaluate.landscape_command)
+app.command("report")(report.report_command)
+app.command("demo")(demo.demo)
+app.add_typer(zoo_cmds.app, name="zoo")
 
 
 def _version(value: bool):

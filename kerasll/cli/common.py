@@ -1,0 +1,71 @@
+"""Shared CLI pieces: the error-handling command group, the --zoo option, consoles."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from kerasll.errors import KerasllError
+
+# typer ≥ 0.16 vendors click; take the exception classes from the copy typer raises.
+clickx = sys.modules[typer.BadParameter.__module__]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class KerasllGroup(TyperGroup):
+    """Every user mistake ends as one line on stderr and a non-zero exit, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KerasllError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except clickx.NoArgsIsHelpError as error:
+            typer.echo(error.ctx.get_help())
+            sys.exit(0)
+        except clickx.UsageError as error:
+            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            typer.echo(f"error: {error.format_message()}{hint}", err=True)
+            sys.exit(2)
+        except clickx.ClickException as error:
+            typer.echo(f"error: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def new_app(help_text):
+    return typer.Typer(cls=KerasllGroup, help=help_text, no_args_is_help=True,
+                       rich_markup_mode="rich", pretty_exceptions_enable=False, add_completion=False)
+
+
+ZooOption = Annotated[
+    Optional[Path],
+    typer.Option("--zoo", envvar="KERASLL_ZOO", show_envvar=True,
+                 help="Zoo folder [default: ~/.kerasll/zoo]. The repository's zoo/ is always shown read-only."),
+]
+DataDirOption = Annotated[
+    Optional[Path], typer.Option(help="Folder with the data set's own files (IDX, CIFAR python release) or a tfds dir.")
+]
+SourceOption = Annotated[
+    str, typer.Option(help="Where to look for data: auto, dir, system, tfds or embedded (Fashion-MNIST subset).")
+]
+
+
+def open_zoo(path):
+    from kerasll.zoo.store import Zoo
+
+    return Zoo(path)

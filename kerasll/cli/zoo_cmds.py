@@ -1,0 +1,127 @@
+"""`kerasll zoo ...`: list, show, remove, export, import entries; list recipes."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from kerasll.cli.common import ZooOption, console, new_app, open_zoo
+
+app = new_app("Manage the model zoo: one folder per entry (model.keras, metadata.json, eval.json, figures/).")
+
+SORT_KEYS = ("name", "robust", "clean", "phi", "created")
+STATUS_STYLE = {"complete": "green", "training": "cyan", "interrupted": "yellow", "failed": "red"}
+
+
+def _row(entry):
+    from kerasll.zoo.evaluation import describe
+    from kerasll.zoo.report import summary
+
+    problem = entry.problem()
+    if problem:
+        return {"name": entry.name, "problem": problem}
+    meta = entry.metadata()
+    clean, robust, phi, _, _ = summary(entry)
+    return {"name": entry.name, "arch": meta["arch"], "dataset": meta["dataset"], "defense": meta["defense"],
+            "setting": describe(meta), "epochs": f"{meta.get('epochs_completed', 0)}/{meta.get('training', {}).get('epochs', '?')}",
+            "status": entry.status(), "clean": clean, "robust": robust, "phi": phi,
+            "created": meta.get("created", ""), "bundled": entry.read_only}
+
+
+@app.command("list")
+def list_entries(
+    dataset: Annotated[Optional[str], typer.Option(help="Only this data set.")] = None,
+    defense: Annotated[Optional[str], typer.Option(help="Only this defense (none, at, jacreg, amsreg).")] = None,
+    sort: Annotated[str, typer.Option(help="Sort by name, robust, clean, phi or created.")] = "name",
+    zoo: ZooOption = None,
+):
+    """A table of the zoo's entries with their latest evaluation.
+
+    Clean/robust % are the data set's paper PGD preset; Φ is the mean AMS score
+    (closer to 0 = flatter). Run `kerasll eval NAME --flatness` to fill them in.
+    """
+    from kerasll.errors import check_choice
+
+    check_choice("sort key", sort, SORT_KEYS)
+    store = open_zoo(zoo)
+    rows = [_row(e) for e in store.entries()]
+    rows = [r for r in rows if "problem" in r or ((not dataset or r["dataset"] == dataset) and (not defense or r["defense"] == defense))]
+    if sort != "name":
+        rows.sort(key=lambda r: (r.get(sort) is None, -(r.get(sort) or 0) if sort != "created" else r.get(sort, "")),
+                  reverse=False)
+    table = Table(title=f"kerasll zoo: {store.path}" + (f" (+ bundled {store.bundled_path})" if store.bundled_path else ""))
+    for col, justify in (("name", "left"), ("arch", "left"), ("dataset", "left"), ("defense", "left"), ("epochs", "right"),
+                         ("status", "left"), ("clean %", "right"), ("robust %", "right"), ("Φ", "right")):
+        table.add_column(col, justify=justify)
+    pct = lambda v: "—" if v is None else f"{100 * v:.2f}"  # noqa: E731
+    for r in rows:
+        if "problem" in r:
+            table.add_row(r["name"], "", "", "", "", f"[red]not an entry: {r['problem']}[/]", "", "", "")
+            continue
+        name = r["name"] + (" [dim](bundled)[/]" if r["bundled"] else "")
+        table.add_row(name, r["arch"], r["dataset"], r["setting"], r["epochs"],
+                      f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]", pct(r["clean"]), pct(r["robust"]),
+                      "—" if r["phi"] is None else f"{r['phi']:.3f}")
+    console.print(table if rows else f"the zoo {store.path} is empty; train one with `kerasll train`")
+
+
+@app.command("show")
+def show(name: Annotated[str, typer.Argument(help="Entry name.")], zoo: ZooOption = None):
+    """Print an entry's metadata (without its per-epoch history) and evaluations."""
+    entry = open_zoo(zoo).get(name)
+    meta = entry.metadata()
+    history = meta.pop("history", {})
+    meta["status"] = entry.status()
+    meta["history"] = {k: f"{len(v)} epochs, last {v[-1]:.4f}" for k, v in history.items() if v and v[-1] is not None}
+    console.print_json(json.dumps({"path": str(entry.path), "metadata": meta, "evaluations": entry.evaluations()}, default=str))
+
+
+@app.command("rm")
+def remove(
+    name: Annotated[str, typer.Argument(help="Entry name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    zoo: ZooOption = None,
+):
+    """Delete an entry (asks first unless --yes)."""
+    store = open_zoo(zoo)
+    entry = store.get(name)
+    if not yes:
+        typer.confirm(f"delete {entry.path}?", abort=True)
+    store.remove(name)
+    console.print(f"removed {name}")
+
+
+@app.command("export")
+def export(
+    name: Annotated[str, typer.Argument(help="Entry name.")],
+    archive: Annotated[Path, typer.Argument(help="Output file, ending in .tar.gz.")],
+    zoo: ZooOption = None,
+):
+    """Pack an entry into a .tar.gz to share it."""
+    console.print(f"wrote {open_zoo(zoo).export(name, archive)}")
+
+
+@app.command("import")
+def import_entry(
+    archive: Annotated[Path, typer.Argument(help="A .tar.gz made by `kerasll zoo export`.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing entry of the same name.")] = False,
+    zoo: ZooOption = None,
+):
+    """Add an exported entry (refuses absolute paths, '..', links; never overwrites without --force)."""
+    entry = open_zoo(zoo).import_archive(archive, force=force)
+    console.print(f"imported {entry.name} into {entry.path}")
+
+
+@app.command("recipes")
+def recipes(pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. 'fmnist-*'.")] = "*"):
+    """List the training recipes of zoo/recipes.toml (`kerasll train --recipe NAME`)."""
+    from kerasll.zoo.recipes import list_recipes
+
+    table = Table(title="recipes (kerasll train --recipe NAME)")
+    table.add_column("name")
+    table.add_column("description")
+    for name, description in list_recipes(pattern):
+        table.add_row(name, description)
+    console.print(table)

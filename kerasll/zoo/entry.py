@@ -1,0 +1,148 @@
+"""One zoo entry: a folder with fixed file names, written atomically, locked while training."""
+
+import fcntl
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from kerasll.errors import KerasllError
+
+MODEL_FILE = "model.keras"
+METADATA_FILE = "metadata.json"
+EVAL_FILE = "eval.json"
+CHECKPOINT_DIR = "checkpoint"
+FIGURES_DIR = "figures"
+LOCK_FILE = ".lock"
+
+STATUSES = ("training", "complete", "failed", "interrupted")
+REQUIRED = ("name", "arch", "dataset", "defense", "status")
+
+
+def atomic_write_text(path, text):
+    """Write `text` to `path` so readers see the old or the new file, never half of one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, data):
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+class Entry:
+    """A zoo entry folder. `problem` is None for a healthy entry, else why it is not."""
+
+    def __init__(self, path, read_only=False):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.read_only = read_only
+
+    model_path = property(lambda self: self.path / MODEL_FILE)
+    metadata_path = property(lambda self: self.path / METADATA_FILE)
+    eval_path = property(lambda self: self.path / EVAL_FILE)
+    checkpoint_dir = property(lambda self: self.path / CHECKPOINT_DIR)
+    figures_dir = property(lambda self: self.path / FIGURES_DIR)
+
+    def metadata(self):
+        """The parsed metadata; raises `KerasllError` naming the file if it is missing or broken."""
+        try:
+            data = json.loads(self.metadata_path.read_text())
+        except FileNotFoundError:
+            raise KerasllError(f"{self.metadata_path} is missing: {self.path} is not a kerasll zoo entry") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise KerasllError(f"{self.metadata_path} is corrupt ({error.msg if hasattr(error, 'msg') else error})") from None
+        missing = [k for k in REQUIRED if k not in data] if isinstance(data, dict) else list(REQUIRED)
+        if missing:
+            raise KerasllError(f"{self.metadata_path} lacks {', '.join(missing)}")
+        return data
+
+    def problem(self):
+        """None if the entry is usable, else a short reason ('no metadata.json', ...)."""
+        try:
+            meta = self.metadata()
+        except KerasllError as error:
+            return str(error).split(": ")[-1] if "not a kerasll" in str(error) else str(error)
+        if meta["status"] == "complete" and not self.model_path.is_file():
+            return f"status complete but {MODEL_FILE} is missing"
+        return None
+
+    def status(self):
+        """The recorded status, with a dead 'training' run shown as 'interrupted'."""
+        status = self.metadata()["status"]
+        if status == "training" and not self.is_locked():
+            return "interrupted"
+        return status
+
+    def update_metadata(self, **changes):
+        meta = self.metadata()
+        meta.update(changes)
+        write_json(self.metadata_path, meta)
+        return meta
+
+    def evaluations(self):
+        """The eval.json results keyed by their settings ({} if none yet)."""
+        if not self.eval_path.is_file():
+            return {}
+        try:
+            return json.loads(self.eval_path.read_text()).get("results", {})
+        except (json.JSONDecodeError, AttributeError):
+            raise KerasllError(f"{self.eval_path} is corrupt; delete it or re-run eval with --force") from None
+
+    def write_evaluation(self, key, result):
+        results = self.evaluations()
+        results[key] = result
+        write_json(self.eval_path, {"name": self.name, "results": results})
+
+    def is_locked(self):
+        """True while a process holds the entry's training lock."""
+        lock = self.path / LOCK_FILE
+        if not lock.exists():
+            return False
+        with open(lock, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+    @contextmanager
+    def training_lock(self):
+        """Hold the entry's exclusive lock; a second trainer fails at once, clearly."""
+        with open(self.path / LOCK_FILE, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KerasllError(f"entry {self.name!r} is being trained by another process") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def load_model(self):
+        """The entry's Keras model, loaded with safe mode on."""
+        import keras
+
+        import kerasll.defenses  # noqa: F401  (registers the defense classes)
+
+        if not self.model_path.is_file():
+            raise KerasllError(f"{self.model_path} is missing (entry status: {self.status()})")
+        return keras.saving.load_model(self.model_path, safe_mode=True)

@@ -1,0 +1,162 @@
+"""Evaluate zoo entries: accuracy under attack, Φ, landscape figures — cached in eval.json."""
+
+import time
+
+import numpy as np
+
+from kerasll import figures
+from kerasll.datasets import dataset_info, load_dataset
+from kerasll.errors import KerasllError
+from kerasll.evaluation import accuracy, attack_settings, robust_accuracy
+from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS, flatness
+from kerasll.landscape import likelihood_histogram, likelihood_surface
+from kerasll.zoo.metadata import now
+
+FLATNESS_SAMPLES = 1000  # test images for Φ unless --limit is smaller
+
+
+def _fmt(v):
+    return f"{v * 255:g}/255"
+
+
+def attack_key(settings, samples):
+    """eval.json key of an attack evaluation, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000'."""
+    key = f"{settings['attack']}-{settings['norm']}-eps{_fmt(settings['eps'])}"
+    if settings["attack"] == "pgd":
+        key += f"-steps{settings['steps']}-step{_fmt(settings['step_size'])}-r{settings['restarts']}"
+    return f"{key}-n{samples}"
+
+
+def flatness_key(settings):
+    return (f"phi-pairs{settings['pairs']}-grid{settings['grid']}-radius{_fmt(settings['radius'])}"
+            f"-{settings['reduction']}-n{settings['samples']}")
+
+
+def test_data(meta, data_dir=None, source="auto", limit=None):
+    x, y = load_dataset(meta["dataset"], "test", data_dir=data_dir, source=source)
+    if limit is not None:
+        if limit < 1:
+            raise KerasllError(f"--limit must be ≥ 1, got {limit}")
+        x, y = x[:limit], y[:limit]
+    return x, y
+
+
+def check_fits(model, meta):
+    shape = tuple(dataset_info(meta["dataset"]).input_shape)
+    takes = tuple(getattr(model, "classifier", model).input_shape[1:])
+    if takes != shape:
+        raise KerasllError(f"entry {meta['name']!r} takes inputs {takes}, "
+                           f"but {meta['dataset']} images are {shape}")
+
+
+def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None, restarts=1,
+                   with_flatness=False, limit=None, force=False, data_dir=None, source="auto",
+                   progress=None, seed=0):
+    """Clean and robust accuracy (and Φ) of entry `name`, reusing cached results.
+
+    Returns a dict of the results (each with its settings and whether it was cached).
+    """
+    entry = zoo.get(name)
+    meta = entry.metadata()
+    settings = attack_settings(meta["dataset"], attack, eps, steps, step_size, restarts)
+    x, y = test_data(meta, data_dir, source, limit)
+    key = attack_key(settings, len(x))
+    cached = entry.evaluations()
+    out = {}
+    model = None
+    if key in cached and not force:
+        out["attack"] = dict(cached[key], cached=True, key=key)
+    else:
+        model = entry.load_model()
+        check_fits(model, meta)
+        start = time.perf_counter()
+        clean = accuracy(model, x, y)
+        robust = robust_accuracy(model, x, y, settings, seed=seed, progress=progress)
+        result = {"settings": settings, "samples": len(x), "clean_accuracy": clean,
+                  "robust_accuracy": robust, "seconds": round(time.perf_counter() - start, 1), "created": now()}
+        entry = zoo.writable(entry)
+        entry.write_evaluation(key, result)
+        out["attack"] = dict(result, cached=False, key=key)
+    if with_flatness:
+        n = min(len(x), FLATNESS_SAMPLES)
+        fsettings = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": dataset_info(meta["dataset"]).landscape_radius,
+                     "reduction": "mean", "samples": n, "seed": seed, "clip": False}
+        fkey = flatness_key(fsettings)
+        cached = entry.evaluations()
+        if fkey in cached and not force:
+            out["flatness"] = dict(cached[fkey], cached=True, key=fkey)
+        else:
+            model = model or entry.load_model()
+            check_fits(model, meta)
+            start = time.perf_counter()
+            res = flatness(model, x[:n], pairs=fsettings["pairs"], grid=fsettings["grid"],
+                           radius=fsettings["radius"], seed=seed, progress=progress)
+            phi_sum = res.phi * fsettings["grid"] ** 2
+            result = {"settings": res.settings, "phi": res.phi, "phi_sum": phi_sum,
+                      "phi_std": float(np.std(res.per_sample)), "seconds": round(time.perf_counter() - start, 1),
+                      "created": now()}
+            entry = zoo.writable(entry)
+            entry.write_evaluation(fkey, result)
+            out["flatness"] = dict(result, cached=False, key=fkey)
+    return out
+
+
+def describe(meta):
+    """A short label of an entry's defense, e.g. 'AT ε=10/255' or 'AMSReg λ=0.5 (exact)'."""
+    p = meta.get("defense_params", {})
+    return {
+        "none": "no defense",
+        "at": f"AT ε={_fmt(p.get('eps', 0))}",
+        "jacreg": f"JacReg λ={p.get('strength', 0):g}",
+        "amsreg": f"AMSReg λ={p.get('strength', 0):g}" + (" (exact)" if p.get("estimator") == "exact" else ""),
+    }.get(meta["defense"], meta["defense"])
+
+
+def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=None, compare=(),
+                      data_dir=None, source="auto", seed=0, fmt="png"):
+    """Landscape figure(s) of `name` (and `compare` entries) on one test image.
+
+    All models use the same image and, for random directions, the same
+    directions (same seed); for "fgsm" each model's own FGSM direction is used.
+    Writes into the entry's figures/ folder (surfaces saved as .npz too) and
+    returns the paths written.
+    """
+    entries = [zoo.get(n) for n in (name, *compare)]
+    metas = [e.metadata() for e in entries]
+    if len({m["dataset"] for m in metas}) != 1:
+        raise KerasllError("--compare entries must use the same dataset as " + repr(name))
+    x, y = test_data(metas[0], data_dir, source)
+    if not 0 <= sample < len(x):
+        raise KerasllError(f"--sample must be in [0, {len(x) - 1}], got {sample}")
+    surfaces = []
+    for entry, meta in zip(entries, metas):
+        model = entry.load_model()
+        check_fits(model, meta)
+        s = likelihood_surface(model, x[sample], y[sample], directions=directions, grid=grid,
+                               radius=radius, seed=seed)
+        s.metadata.update(label=f"{meta['name']} ({describe(meta)})", entry=meta["name"], sample=sample)
+        surfaces.append(s)
+    target = zoo.writable(entries[0])
+    target.figures_dir.mkdir(exist_ok=True)
+    stem = f"landscape-{directions}-sample{sample}"
+    paths = [surfaces[0].save(target.figures_dir / f"{stem}.npz")]
+    if compare:
+        stem += "-vs-" + "-".join(compare)
+        titles = [s.metadata["label"] for s in surfaces]
+        paths.append(figures.plot_landscape_grid(surfaces, titles, target.figures_dir / f"{stem}.{fmt}"))
+    else:
+        paths.append(figures.plot_landscape(surfaces[0], target.figures_dir / f"{stem}.{fmt}"))
+    return paths
+
+
+def histogram_figure(zoo, name, data_dir=None, source="auto", limit=None, seed=0, fmt="png"):
+    """Fig. 3 for one entry: log p̃ of clean vs randomly perturbed test images."""
+    entry = zoo.get(name)
+    meta = entry.metadata()
+    x, _ = test_data(meta, data_dir, source, limit)
+    model = entry.load_model()
+    check_fits(model, meta)
+    h = likelihood_histogram(model, x[:FLATNESS_SAMPLES], seed=seed)
+    target = zoo.writable(entry)
+    target.figures_dir.mkdir(exist_ok=True)
+    return figures.plot_histograms([h], [f"{name} ({describe(meta)})"], target.figures_dir / f"histogram.{fmt}")

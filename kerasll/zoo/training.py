@@ -1,0 +1,137 @@
+"""Train a zoo entry: resumable, recorded epoch by epoch, atomically completed."""
+
+import math
+import os
+import shutil
+
+import keras
+
+from kerasll.architectures import build_model
+from kerasll.datasets import dataset_info, load_dataset, make_pipeline
+from kerasll.defenses import AdversarialTrainingModel, AMSRegModel, JacobianRegModel
+from kerasll.errors import KerasllError
+from kerasll.zoo.config import TrainConfig
+from kerasll.zoo.entry import Entry
+from kerasll.zoo.metadata import new_metadata, now
+
+
+class TrainingStopped(KerasllError):
+    """Training ended without completing (NaN loss, interruption); the entry says why."""
+
+
+def build_trainable(config):
+    """The classifier for `config`, wrapped in its defense."""
+    info = dataset_info(config.dataset)
+    net = build_model(config.arch, info.input_shape, info.num_classes)
+    if config.defense == "at":
+        return AdversarialTrainingModel(net, config.eps, config.step_size, config.attack_steps, seed=config.seed)
+    if config.defense == "jacreg":
+        return JacobianRegModel(net, config.strength, config.projections, seed=config.seed)
+    if config.defense == "amsreg":
+        return AMSRegModel(net, config.strength, config.projections, config.estimator, seed=config.seed)
+    return net
+
+
+def compile_for(model, config, steps_per_epoch):
+    """SGD with momentum and the paper's piecewise LR: ÷10 after 50% and 75% of the epochs."""
+    boundaries = [max(1, int(config.epochs * f)) * steps_per_epoch for f in (0.5, 0.75)]
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries, [config.lr, config.lr / 10, config.lr / 100])
+    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+
+
+class EntryRecorder(keras.callbacks.Callback):
+    """Writes each finished epoch's logs into metadata.json; stops on a NaN loss."""
+
+    def __init__(self, entry):
+        super().__init__()
+        self.entry = entry
+        self.nan = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        meta = self.entry.metadata()
+        history = {k: list(v)[:epoch] for k, v in meta.get("history", {}).items()}
+        for key, value in logs.items():
+            history.setdefault(key, [None] * epoch).append(value)
+        self.entry.update_metadata(history=history, epochs_completed=epoch + 1, updated=now())
+        if not all(math.isfinite(v) for v in logs.values()):
+            self.nan = True
+            self.model.stop_training = True
+
+
+def resolve_entry(zoo, config, name, recipe, data_source):
+    """The entry to train into: new, or an unfinished one with the same configuration."""
+    name = name or config.default_name()
+    if not zoo.exists(name):
+        return zoo.create(name, new_metadata(name, config, recipe, data_source)), False
+    entry = Entry(zoo.path / name)
+    meta = entry.metadata()
+    recorded = meta.get("training", {})
+    diff = [f"{k}: {recorded.get(k)!r} ≠ {v!r}" for k, v in config.to_dict().items() if recorded.get(k) != v]
+    if diff:
+        raise KerasllError(f"entry {name!r} exists with another configuration ({'; '.join(diff)}); "
+                           "pick another --name or remove it with `kerasll zoo rm`")
+    return entry, True
+
+
+def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto", callbacks=(), log=print):
+    """Train (or resume, or skip if complete) the entry for `config`; returns the `Entry`.
+
+    Data are loaded before anything is written, so a missing data set leaves the
+    zoo untouched. Re-running after an interruption resumes from the last
+    finished epoch with optimizer state and LR schedule restored (Keras's
+    `BackupAndRestore`); at most the epoch in progress is lost.
+    """
+    config = config.resolved()
+    info = dataset_info(config.dataset)
+    x, y = load_dataset(config.dataset, "train", data_dir=data_dir, source=source)
+    xt, yt = load_dataset(config.dataset, "test", data_dir=data_dir, source=source)
+    if config.train_limit:
+        x, y = x[: config.train_limit], y[: config.train_limit]
+    entry, existed = resolve_entry(zoo, config, name, recipe, source if data_dir is None else str(data_dir))
+    with entry.training_lock():
+        if existed and entry.metadata()["status"] == "complete":
+            log(f"entry {entry.name!r} is already complete; nothing to do")
+            return entry
+        if existed:
+            log(f"resuming entry {entry.name!r} after epoch {entry.metadata().get('epochs_completed', 0)}")
+        recorder = EntryRecorder(entry)
+        try:
+            keras.utils.set_random_seed(config.seed)
+            model = build_trainable(config)
+            model(x[:1])  # built before fit, as BackupAndRestore requires
+            compile_for(model, config, math.ceil(len(x) / config.batch_size))
+            entry.update_metadata(status="training", pid=os.getpid(), updated=now(), error=None,
+                                  parameters=int(getattr(model, "classifier", model).count_params()))
+            model.fit(
+                make_pipeline(x, y, config.batch_size, training=True, augment=info.augment, seed=config.seed),
+                epochs=config.epochs, verbose=0, shuffle=False,  # the pipeline shuffles
+                validation_data=make_pipeline(xt, yt, 512, training=False),
+                callbacks=[keras.callbacks.BackupAndRestore(str(entry.checkpoint_dir), delete_checkpoint=False),
+                           recorder, *callbacks],
+            )
+        except KeyboardInterrupt:
+            entry.update_metadata(status="interrupted", updated=now())
+            raise TrainingStopped(f"interrupted; re-run the same command to resume entry {entry.name!r}") from None
+        except Exception as error:
+            entry.update_metadata(status="failed", error=f"{type(error).__name__}: {error}", updated=now())
+            raise
+        if recorder.nan:
+            entry.update_metadata(status="failed", error="loss became NaN or infinite", updated=now())
+            raise TrainingStopped(f"training of {entry.name!r} stopped: the loss became NaN or infinite "
+                                  "(try a lower --lr or --strength); entry marked failed")
+        tmp = entry.path / "model.tmp.keras"
+        model.save(tmp)
+        os.replace(tmp, entry.model_path)
+        entry.update_metadata(status="complete", updated=now(), epochs_completed=config.epochs)
+        shutil.rmtree(entry.checkpoint_dir, ignore_errors=True)
+    return entry
+
+
+def config_from(recipe_fields, overrides):
+    """A `TrainConfig` from a recipe's fields with command-line overrides on top."""
+    merged = dict(recipe_fields)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(merged)
