@@ -12,6 +12,7 @@ from kerasll.cli.common import ZooOption, console, new_app, open_zoo
 app = new_app("Manage the model zoo: one folder per entry (model.keras, metadata.json, eval.json, figures/).")
 
 SORT_KEYS = ("name", "robust", "clean", "phi", "created")
+SHORT = {"fashion_mnist": "fmnist"}
 STATUS_STYLE = {"complete": "green", "training": "cyan", "interrupted": "yellow", "failed": "red"}
 
 
@@ -54,17 +55,18 @@ def list_entries(
     table = Table(title=f"kerasll zoo: {store.path}" + (f" (+ bundled {store.bundled_path})" if store.bundled_path else ""))
     for col, justify in (("name", "left"), ("arch", "left"), ("dataset", "left"), ("defense", "left"), ("epochs", "right"),
                          ("status", "left"), ("clean %", "right"), ("robust %", "right"), ("Φ", "right")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, no_wrap=col in ("status", "epochs"), min_width=11 if col == "status" else None)
     pct = lambda v: "—" if v is None else f"{100 * v:.2f}"  # noqa: E731
+    flagged = [r for r in rows if "problem" in r]
+    rows = [r for r in rows if "problem" not in r]
     for r in rows:
-        if "problem" in r:
-            table.add_row(r["name"], "", "", "", "", f"[red]not an entry: {r['problem']}[/]", "", "", "")
-            continue
         name = r["name"] + (" [dim](bundled)[/]" if r["bundled"] else "")
-        table.add_row(name, r["arch"], r["dataset"], r["setting"], r["epochs"],
+        table.add_row(name, r["arch"], SHORT.get(r["dataset"], r["dataset"]), r["setting"], r["epochs"],
                       f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]", pct(r["clean"]), pct(r["robust"]),
                       "—" if r["phi"] is None else f"{r['phi']:.3f}")
-    console.print(table if rows else f"the zoo {store.path} is empty; train one with `kerasll train`")
+    console.print(table if rows else f"the zoo {store.path} has no entries; train one with `kerasll train`")
+    for r in flagged:
+        console.print(f"[red]not an entry[/] {r['name']}: {r['problem']}", soft_wrap=True)
 
 
 @app.command("show")

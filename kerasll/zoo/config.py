@@ -70,6 +70,7 @@ class TrainConfig:
         check_choice("estimator", self.estimator, ESTIMATORS)
         cfg = replace(self, eps=parse_number(self.eps, "eps"), step_size=parse_number(self.step_size, "step size"),
                       strength=parse_number(self.strength, "strength"), lr=parse_number(self.lr, "lr"))
+        _check_ranges(cfg)  # before defaults are derived from the values
         defaults = DEFENSE_DEFAULTS[cfg.dataset]
         if cfg.defense in ("jacreg", "amsreg") and cfg.strength is None:
             cfg.strength = defaults[cfg.defense]
@@ -83,12 +84,12 @@ class TrainConfig:
 
     def default_name(self):
         """A readable, deterministic entry name, so re-running a command finds its entry."""
-        part = {
-            "none": "none",
-            "at": f"at-eps{self.eps * 255:g}",
-            "jacreg": f"jacreg-{self.strength:g}",
-            "amsreg": f"amsreg-{self.strength:g}" + ("-exact" if self.estimator == "exact" else ""),
-        }[self.defense]
+        if self.defense == "at":
+            part = f"at-eps{self.eps * 255:g}"
+        elif self.defense in ("jacreg", "amsreg"):
+            part = f"{self.defense}-{self.strength:g}" + ("-exact" if self.estimator == "exact" and self.defense == "amsreg" else "")
+        else:
+            part = "none"
         short = {"fashion_mnist": "fmnist", "cifar10": "cifar10"}[self.dataset]
         return f"{short}-{self.arch}-{part}-e{self.epochs}-s{self.seed}"
 
@@ -107,7 +108,7 @@ def _check_ranges(cfg):
     for name in ("attack_steps", "projections", "epochs", "batch_size"):
         if int(getattr(cfg, name)) < 1:
             raise KerasllError(f"{name.replace('_', ' ')} must be ≥ 1, got {getattr(cfg, name)}")
-    if not cfg.lr > 0:
+    if cfg.lr is not None and not cfg.lr > 0:
         raise KerasllError(f"lr must be > 0, got {cfg.lr}")
     if cfg.train_limit is not None and cfg.train_limit < 1:
         raise KerasllError(f"train limit must be ≥ 1, got {cfg.train_limit}")

@@ -65,7 +65,11 @@ def resolve_entry(zoo, config, name, recipe, data_source):
     """The entry to train into: new, or an unfinished one with the same configuration."""
     name = name or config.default_name()
     if not zoo.exists(name):
-        return zoo.create(name, new_metadata(name, config, recipe, data_source)), False
+        try:
+            return zoo.create(name, new_metadata(name, config, recipe, data_source)), False
+        except KerasllError:
+            if not zoo.exists(name):  # not a lost creation race: a real error
+                raise
     entry = Entry(zoo.path / name)
     meta = entry.metadata()
     recorded = meta.get("training", {})

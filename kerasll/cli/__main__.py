@@ -1,0 +1,3 @@
+from kerasll.cli.main import app
+
+app(prog_name="kerasll")

@@ -1,0 +1,211 @@
+"""The `kerasll` CLI through typer's CliRunner, error paths included."""
+
+import json
+import tarfile
+
+import keras
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from kerasll.cli.main import app
+from kerasll.datasets import formats
+
+runner = CliRunner()
+QUICK = ["--source", "embedded", "--train-limit", "256", "--batch-size", "64", "--epochs", "1"]
+
+
+def kerasll(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """A zoo with one quick AMSReg entry 'a' (trained once for the module)."""
+    path = tmp_path_factory.mktemp("zoo")
+    result = kerasll("train", "--defense", "amsreg", *QUICK, "--name", "a", "--zoo", path)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def entries(path):
+    return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_version_and_help_on_every_command():
+    assert kerasll("--version").output.strip().startswith("kerasll ")
+    for cmd in (["train"], ["eval"], ["landscape"], ["report"], ["demo"], ["zoo", "list"], ["zoo", "show"],
+                ["zoo", "rm"], ["zoo", "export"], ["zoo", "import"], ["zoo", "recipes"]):
+        result = kerasll(*cmd, "--help")
+        assert result.exit_code == 0 and "Usage" in result.output, cmd
+
+
+def test_train_writes_a_complete_entry(zoo):
+    meta = json.loads((zoo / "a" / "metadata.json").read_text())
+    assert meta["status"] == "complete" and meta["epochs_completed"] == 1
+    assert meta["arch"] == "lenet" and meta["dataset"] == "fashion_mnist" and meta["defense"] == "amsreg"
+    assert meta["defense_params"]["strength"] == 0.5 and meta["training"]["seed"] == 0
+    assert "penalty" in meta["history"] and meta["parameters"] == 61706
+    assert set(meta["versions"]) >= {"kerasll", "tensorflow", "keras"}
+    assert not (zoo / "a" / "checkpoint").exists()
+    model = keras.saving.load_model(zoo / "a" / "model.keras", safe_mode=True)
+    assert type(model).__name__ == "AMSRegModel"
+
+
+def test_rerun_skips_and_conflicting_config_is_refused(zoo):
+    again = kerasll("train", "--defense", "amsreg", *QUICK, "--name", "a", "--zoo", zoo)
+    assert again.exit_code == 0 and "already complete" in again.output
+    other = kerasll("train", "--defense", "amsreg", "--strength", "0.1", *QUICK, "--name", "a", "--zoo", zoo)
+    assert other.exit_code == 1 and "another configuration" in other.output and "strength" in other.output
+
+
+def test_recipe_with_override(tmp_path):
+    result = kerasll("train", "--recipe", "fmnist-lenet-jacreg", *QUICK, "--zoo", tmp_path)
+    assert result.exit_code == 0, result.output
+    (name,) = entries(tmp_path)
+    meta = json.loads((tmp_path / name / "metadata.json").read_text())
+    assert meta["recipe"] == "fmnist-lenet-jacreg" and meta["defense_params"]["strength"] == 0.01
+    assert meta["training"]["epochs"] == 1  # the command line overrides the recipe's 200
+
+
+def test_eval_caches_by_settings_and_force_recomputes(zoo):
+    first = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--flatness", "--zoo", zoo)
+    assert first.exit_code == 0, first.output
+    assert "PGD accuracy" in first.output and "Φ" in first.output and "cached" not in first.output
+    results = json.loads((zoo / "a" / "eval.json").read_text())["results"]
+    assert "pgd-linf-eps25/255-steps10-step6.25/255-r1-n64" in results
+    assert any(k.startswith("phi-pairs2-grid5") for k in results)
+    second = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--flatness", "--zoo", zoo)
+    assert "cached" in second.output
+    forced = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--force", "--zoo", zoo)
+    assert forced.exit_code == 0 and "cached" not in forced.output
+    fgsm = kerasll("eval", "a", "--attack", "fgsm", "--eps", "8/255", "--source", "embedded", "--limit", "64", "--zoo", zoo)
+    assert fgsm.exit_code == 0 and "fgsm-linf-eps8/255-n64" in fgsm.output
+
+
+def test_eval_landscape_and_landscape_compare_write_figures(zoo, tmp_path):
+    ev = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--landscape", "--zoo", zoo)
+    assert ev.exit_code == 0, ev.output
+    figs = {p.name for p in (zoo / "a" / "figures").iterdir()}
+    assert {"landscape-random-sample0.png", "landscape-fgsm-sample0.png", "histogram.png"} <= figs
+    kerasll("train", *QUICK, "--name", "b", "--zoo", zoo)
+    cmp = kerasll("landscape", "a", "--compare", "b", "--directions", "fgsm", "--grid", "7", "--sample", "2",
+                  "--source", "embedded", "--format", "pdf", "--zoo", zoo)
+    assert cmp.exit_code == 0, cmp.output
+    assert (zoo / "a" / "figures" / "landscape-fgsm-sample2-vs-b.pdf").stat().st_size > 1000
+
+
+def test_zoo_list_flags_corrupt_and_foreign_folders(zoo):
+    (zoo / "broken").mkdir(exist_ok=True)
+    (zoo / "broken" / "metadata.json").write_text("{not json")
+    (zoo / "foreign").mkdir(exist_ok=True)
+    (zoo / "foreign" / "notes.txt").write_text("hello")
+    result = kerasll("zoo", "list", "--sort", "robust", "--zoo", zoo)
+    assert result.exit_code == 0, result.output
+    assert "broken" in result.output and "foreign" in result.output and "not an entry" in result.output
+    assert "complete" in result.output
+    assert kerasll("zoo", "list", "--defense", "at", "--zoo", zoo).exit_code == 0
+
+
+def test_zoo_show_rm_asks(tmp_path):
+    kerasll("train", *QUICK, "--name", "gone", "--zoo", tmp_path)
+    show = kerasll("zoo", "show", "gone", "--zoo", tmp_path)
+    assert show.exit_code == 0 and '"status": "complete"' in show.output
+    kept = kerasll("zoo", "rm", "gone", "--zoo", tmp_path, input="n\n")
+    assert kept.exit_code != 0 and (tmp_path / "gone").exists()
+    removed = kerasll("zoo", "rm", "gone", "--yes", "--zoo", tmp_path)
+    assert removed.exit_code == 0 and not (tmp_path / "gone").exists()
+
+
+def test_export_import_round_trip_and_refusals(zoo, tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    assert kerasll("zoo", "export", "a", archive, "--zoo", zoo).exit_code == 0
+    other = tmp_path / "other"
+    assert kerasll("zoo", "import", archive, "--zoo", other).exit_code == 0
+    assert (other / "a" / "model.keras").is_file()
+    again = kerasll("zoo", "import", archive, "--zoo", other)
+    assert again.exit_code == 1 and "--force" in again.output
+    assert kerasll("zoo", "import", archive, "--force", "--zoo", other).exit_code == 0
+    for label, add in {
+        "absolute": lambda t, f: _add_raw(t, f, "/abs/metadata.json"),
+        "dotdot": lambda t, f: _add_raw(t, f, "a/../../evil.json"),
+        "link": lambda t, f: t.addfile(_symlink("a/metadata.json", "/etc/passwd")),
+    }.items():
+        bad = tmp_path / f"{label}.tar.gz"
+        with tarfile.open(bad, "w:gz") as tar:
+            add(tar, zoo / "a" / "metadata.json")
+        result = kerasll("zoo", "import", bad, "--zoo", tmp_path / "safe")
+        assert result.exit_code == 1 and "refusing" in result.output, label
+        assert not (tmp_path / "safe").exists() or entries(tmp_path / "safe") == []
+
+
+def _add_raw(tar, path, name):
+    """Add a file under exactly `name` (tarfile.add would strip a leading '/')."""
+    data = path.read_bytes()
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    import io
+
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _symlink(name, target):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+def test_report_writes_markdown_beside_the_paper(zoo):
+    result = kerasll("report", "--zoo", zoo)
+    assert result.exit_code == 0, result.output
+    text = (zoo / "reports" / "report-fashion_mnist.md").read_text()
+    assert "| a | lenet | AMSReg λ=0.5 |" in text and "-378.1" in text  # the paper's Φ beside ours
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--arch", "vgg"], "valid choices: ddnet, lenet, resnet18"),
+    (["train", "--dataset", "mnist"], "valid choices: cifar10, fashion_mnist"),
+    (["train", "--defense", "dropout"], "valid choices: none, at, jacreg, amsreg"),
+    (["train", "--defense", "jacreg", "--strength", "-1"], "strength must be ≥ 0"),
+    (["train", "--defense", "at", "--eps", "2"], "eps must be in (0, 1]"),
+    (["train", "--defense", "at", "--eps", "0"], "eps must be in (0, 1]"),
+    (["train", "--defense", "at", "--attack-steps", "0"], "attack steps must be ≥ 1"),
+    (["train", "--recipe", "nope"], "unknown recipe 'nope'"),
+    (["train", "--source", "dir", "--data-dir", "/nonexistent"], "not found; tried"),
+    (["train", "--epochs", "x"], "--epochs"),
+    (["eval", "missing"], "no zoo entry 'missing'"),
+    (["eval", "a", "--attack", "cw"], "valid choices: pgd, fgsm"),
+    (["landscape", "a", "--directions", "pca"], "valid choices: random, fgsm"),
+    (["zoo", "list", "--sort", "size"], "valid choices: name"),
+])
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(zoo, args, needle):
+    before = entries(zoo)
+    result = kerasll(*args, "--zoo", zoo)
+    assert result.exit_code != 0
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert entries(zoo) == before
+
+
+def test_model_input_shape_must_fit_the_dataset(zoo, tmp_path):
+    data = tmp_path / "cifar"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for name in formats.CIFAR_BATCHES["test"]:
+        formats.write_cifar_batch(data / name, rng.integers(0, 255, (8, 32, 32, 3)), np.arange(8) % 10)
+    (zoo / "wrong").mkdir()
+    meta = json.loads((zoo / "a" / "metadata.json").read_text()) | {"name": "wrong", "dataset": "cifar10"}
+    (zoo / "wrong" / "metadata.json").write_text(json.dumps(meta))
+    (zoo / "wrong" / "model.keras").write_bytes((zoo / "a" / "model.keras").read_bytes())
+    result = kerasll("eval", "wrong", "--data-dir", data, "--zoo", zoo)
+    assert result.exit_code == 1 and "takes inputs (28, 28, 1)" in result.output
+
+
+def test_nan_loss_marks_the_entry_failed(tmp_path):
+    result = kerasll("train", "--source", "embedded", "--train-limit", "512", "--epochs", "2", "--lr", "1e12",
+                     "--name", "nan", "--zoo", tmp_path)
+    assert result.exit_code == 1 and "NaN" in result.output
+    assert json.loads((tmp_path / "nan" / "metadata.json").read_text())["status"] == "failed"
+    listing = kerasll("zoo", "list", "--zoo", tmp_path)
+    assert "failed" in listing.output

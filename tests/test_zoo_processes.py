@@ -1,0 +1,88 @@
+"""Real processes: kill a training run and resume it; several trainers in one zoo."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+
+BASE = [sys.executable, "-m", "kerasll.cli", "train", "--source", "embedded", "--train-limit", "1500",
+        "--batch-size", "64"]
+
+
+def start(zoo, *args):
+    return subprocess.Popen([*BASE, *map(str, args), "--zoo", str(zoo)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=os.environ | {"COLUMNS": "200"})
+
+
+def metadata(zoo, name):
+    try:
+        return json.loads((zoo / name / "metadata.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def test_killed_training_resumes_from_the_last_finished_epoch(tmp_path):
+    epochs = 6
+    proc = start(tmp_path, "--epochs", epochs, "--name", "r")
+    deadline = time.time() + 240
+    while metadata(tmp_path, "r").get("epochs_completed", 0) < 2:
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else "timeout"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up: like a power loss
+    proc.wait()
+    done_before = metadata(tmp_path, "r")["epochs_completed"]
+    assert metadata(tmp_path, "r")["status"] == "training"  # as left by the dead process
+    listing = subprocess.run([sys.executable, "-m", "kerasll.cli", "zoo", "list", "--zoo", str(tmp_path)],
+                             capture_output=True, text=True, env=os.environ | {"COLUMNS": "200"})
+    assert "interrupted" in listing.stdout
+
+    again = start(tmp_path, "--epochs", epochs, "--name", "r")
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out
+    assert f"resuming entry 'r' after epoch {done_before}" in out
+    rerun = out.count("epoch ") - 1  # epoch summary lines (minus the 'resuming … after epoch' line)
+    assert rerun <= epochs - done_before + 1  # at most the epoch in progress is lost
+    meta = metadata(tmp_path, "r")
+    assert meta["status"] == "complete" and meta["epochs_completed"] == epochs
+    assert all(len(v) == epochs for v in meta["history"].values())
+    model = keras.saving.load_model(tmp_path / "r" / "model.keras")
+    # The optimizer state survived: its step counter covers all epochs, so the LR schedule is right.
+    assert int(model.optimizer.iterations.numpy()) == epochs * math.ceil(1500 / 64)
+
+
+def test_concurrent_trainers_share_a_zoo(tmp_path):
+    procs = {name: start(tmp_path, "--epochs", 2, "--name", name, "--seed", seed)
+             for seed, name in enumerate(["p1", "p2", "p3"])}
+    for name, proc in procs.items():
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    for name in procs:
+        meta = metadata(tmp_path, name)
+        assert meta["status"] == "complete" and len(meta["history"]["loss"]) == 2
+        keras.saving.load_model(tmp_path / name / "model.keras")
+
+
+def test_second_trainer_of_the_same_entry_is_refused(tmp_path):
+    first = start(tmp_path, "--epochs", 200, "--name", "same")
+    deadline = time.time() + 240
+    while metadata(tmp_path, "same").get("epochs_completed", 0) < 1:
+        assert first.poll() is None and time.time() < deadline
+        time.sleep(0.2)
+    second = start(tmp_path, "--epochs", 200, "--name", "same")
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 1 and "being trained by another process" in out
+    first.send_signal(signal.SIGINT)  # Ctrl-C: the entry is marked interrupted
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 1 and "re-run the same command to resume" in out
+    assert metadata(tmp_path, "same")["status"] == "interrupted"
+
+
+@pytest.fixture(autouse=True)
+def _no_tf_logs(monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
