@@ -9,13 +9,11 @@ relative to the plain step.
 
 import argparse
 import json
-import statistics
-import time
-
 import keras
 import numpy as np
 
 import kerasll as kl
+from kerasll.benchmarking import time_train_step
 
 DEFENSES = {
     "plain": lambda m: m,
@@ -24,23 +22,6 @@ DEFENSES = {
     "amsreg exact": lambda m: kl.AMSRegModel(m, 0.5, estimator="exact", seed=0),
     "at pgd-10": lambda m: kl.AdversarialTrainingModel(m, 10 / 255, steps=10, seed=0),
 }
-
-
-def time_steps(model, x, y, steps, repeats):
-    model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    data = iter(kl.make_pipeline(x, y, len(x), training=False).repeat())
-    model.make_train_function()
-    batch = next(data)
-    for _ in range(3):
-        model.train_function(iter([batch]))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            model.train_function(iter([batch]))
-        times.append((time.perf_counter() - start) / steps)
-    return statistics.median(times)
 
 
 def main():
@@ -56,7 +37,7 @@ def main():
     results = {}
     for name, wrap in DEFENSES.items():
         keras.utils.set_random_seed(0)
-        results[name] = time_steps(wrap(kl.build_model(args.arch, (28, 28, 1), 10)), x, y, args.steps, args.repeats)
+        results[name] = time_train_step(wrap(kl.build_model(args.arch, (28, 28, 1), 10)), x, y, args.steps, args.repeats)
     base = results["plain"]
     print(f"{args.arch}, batch {args.batch_size}, median of {args.repeats}×{args.steps} steps")
     print(f"| {'train step':<22} | {'ms/step':>8} | {'× plain':>7} |")

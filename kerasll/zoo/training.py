@@ -52,7 +52,8 @@ class EntryRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         meta = self.entry.metadata()
-        history = {k: list(v)[:epoch] for k, v in meta.get("history", {}).items()}
+        # Index = epoch; an epoch whose logs were lost to a crash stays None.
+        history = {k: (list(v) + [None] * epoch)[:epoch] for k, v in meta.get("history", {}).items()}
         for key, value in logs.items():
             history.setdefault(key, [None] * epoch).append(value)
         self.entry.update_metadata(history=history, epochs_completed=epoch + 1, updated=now())
