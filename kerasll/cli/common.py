@@ -55,7 +55,7 @@ def new_app(help_text):
 ZooOption = Annotated[
     Optional[Path],
     typer.Option("--zoo", envvar="KERASLL_ZOO", show_envvar=True,
-                 help="Zoo folder [default: ~/.kerasll/zoo]. The repository's zoo/ is always shown read-only."),
+                 help="Zoo folder (default: ~/.kerasll/zoo). The repository's zoo/ is always shown read-only."),
 ]
 DataDirOption = Annotated[
     Optional[Path], typer.Option(help="Folder with the data set's own files (IDX, CIFAR python release) or a tfds dir.")
