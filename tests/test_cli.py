@@ -209,3 +209,24 @@ def test_nan_loss_marks_the_entry_failed(tmp_path):
     assert json.loads((tmp_path / "nan" / "metadata.json").read_text())["status"] == "failed"
     listing = kerasll("zoo", "list", "--zoo", tmp_path)
     assert "failed" in listing.output
+
+
+def test_bundled_entries_are_read_only_and_copied_on_write(zoo, tmp_path, monkeypatch):
+    from kerasll.zoo import store
+
+    bundled = tmp_path / "bundled"
+    bundled.mkdir()
+    (bundled / "pre").mkdir()
+    for f in ("model.keras", "metadata.json"):
+        (bundled / "pre" / f).write_bytes((zoo / "a" / f).read_bytes())
+    meta = json.loads((bundled / "pre" / "metadata.json").read_text()) | {"name": "pre"}
+    (bundled / "pre" / "metadata.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(store, "REPO_ZOO", bundled)
+    active = tmp_path / "active"
+    listing = kerasll("zoo", "list", "--zoo", active)
+    assert listing.exit_code == 0 and "pre" in listing.output and "bundled" in listing.output
+    ev = kerasll("eval", "pre", "--source", "embedded", "--limit", "32", "--zoo", active)
+    assert ev.exit_code == 0, ev.output
+    assert (active / "pre" / "eval.json").is_file() and not (bundled / "pre" / "eval.json").exists()
+    removed = kerasll("zoo", "rm", "pre", "--yes", "--zoo", tmp_path / "other")
+    assert removed.exit_code == 1 and "read-only" in removed.output
