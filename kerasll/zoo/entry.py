@@ -24,6 +24,9 @@ def atomic_write_text(path, text):
     """Write `text` to `path` so readers see the old or the new file, never half of one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a zoo may be shared
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
