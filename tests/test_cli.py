@@ -73,8 +73,9 @@ def test_eval_caches_by_settings_and_force_recomputes(zoo):
     assert first.exit_code == 0, first.output
     assert "PGD accuracy" in first.output and "Φ" in first.output and "cached" not in first.output
     results = json.loads((zoo / "a" / "eval.json").read_text())["results"]
-    assert "pgd-linf-eps25/255-steps10-step6.25/255-r1-n64" in results
-    assert any(k.startswith("phi-pairs2-grid5") for k in results)
+    # Keys name the settings and the images (the embedded subset is not the official split's first N).
+    assert "pgd-linf-eps25/255-steps10-step6.25/255-r1-n64-embedded" in results
+    assert any(k.startswith("phi-pairs2-grid5") and k.endswith("-embedded") for k in results)
     second = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--flatness", "--zoo", zoo)
     assert "cached" in second.output
     forced = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--force", "--zoo", zoo)

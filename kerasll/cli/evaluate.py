@@ -55,8 +55,8 @@ def eval_command(
             paths += landscape_figures(store, name, directions=directions, data_dir=data_dir, source=source)
         paths.append(histogram_figure(store, name, data_dir=data_dir, source=source, limit=limit))
         for p in paths:
-            console.print(f"  wrote {p}")
-    console.print(f"  results in {store.get(name).eval_path}")
+            console.print(f"  wrote {p}", soft_wrap=True)
+    console.print(f"  results in {store.get(name).eval_path}", soft_wrap=True)
 
 
 def landscape_command(
@@ -88,4 +88,4 @@ def landscape_command(
     paths = landscape_figures(open_zoo(zoo), name, sample, directions, grid, parse_number(radius, "radius"),
                               compare or (), data_dir, source, seed, fmt)
     for p in paths:
-        console.print(f"wrote {p}")
+        console.print(f"wrote {p}", soft_wrap=True)

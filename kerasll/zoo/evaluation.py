@@ -19,6 +19,11 @@ def _fmt(v):
     return f"{v * 255:g}/255"
 
 
+def data_tag(source):
+    """Key suffix naming the images: the embedded subset's differ from the official split's first N."""
+    return "-embedded" if source == "embedded" else ""
+
+
 def attack_key(settings, samples):
     """eval.json key of an attack evaluation, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000'."""
     key = f"{settings['attack']}-{settings['norm']}-eps{_fmt(settings['eps'])}"
@@ -60,7 +65,7 @@ def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None
     meta = entry.metadata()
     settings = attack_settings(meta["dataset"], attack, eps, steps, step_size, restarts)
     x, y = test_data(meta, data_dir, source, limit)
-    key = attack_key(settings, len(x))
+    key = attack_key(settings, len(x)) + data_tag(source)
     cached = entry.evaluations()
     out = {}
     model = None
@@ -81,7 +86,7 @@ def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None
         n = min(len(x), FLATNESS_SAMPLES)
         fsettings = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": dataset_info(meta["dataset"]).landscape_radius,
                      "reduction": "mean", "samples": n, "seed": seed, "clip": False}
-        fkey = flatness_key(fsettings)
+        fkey = flatness_key(fsettings) + data_tag(source)
         cached = entry.evaluations()
         if fkey in cached and not force:
             out["flatness"] = dict(cached[fkey], cached=True, key=fkey)

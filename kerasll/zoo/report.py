@@ -13,8 +13,11 @@ def summary(entry):
     meta = entry.metadata()
     results = entry.evaluations()
     preset = attack_key(attack_settings(meta["dataset"]), 0).rsplit("-n", 1)[0]
-    attack = [r for k, r in results.items() if k.rsplit("-n", 1)[0] == preset]
-    phi = [r for k, r in results.items() if k.startswith("phi-")]
+    official = {k: r for k, r in results.items() if not k.endswith("-embedded")}
+    if not official:  # only embedded-subset results: show those rather than nothing
+        official = {k.removesuffix("-embedded"): r for k, r in results.items()}
+    attack = [r for k, r in official.items() if k.rsplit("-n", 1)[0] == preset]
+    phi = [r for k, r in official.items() if k.startswith("phi-")]
     best = max(attack, key=lambda r: r["samples"], default=None)
     best_phi = max(phi, key=lambda r: r["settings"]["samples"], default=None)
     return (best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
