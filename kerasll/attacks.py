@@ -85,6 +85,12 @@ def random_start(x, eps, norm, seed):
     return tf.clip_by_value(x + tf.cast(delta, x.dtype), 0.0, 1.0)
 
 
+def stronger(loss, fooled, best_loss, best_fooled):
+    """Where a candidate beats the best so far: it fools the model and the best does not,
+    or both agree on fooling and it has the higher loss."""
+    return (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
+
+
 def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=False):
     """Run `steps` PGD ascent steps from `x_start` (graph-friendly: a while loop).
 
@@ -103,7 +109,7 @@ def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=Fals
 
     def better(loss, logits, best_loss, best_fooled):
         fooled = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y_int)
-        return fooled, (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
+        return fooled, stronger(loss, fooled, best_loss, best_fooled)
 
     def pick(mask, a, b):
         return tf.where(tf.reshape(mask, [-1] + [1] * (a.shape.rank - 1)), a, b)
@@ -196,18 +202,18 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
     outs = []
     for b, s in enumerate(batches(int(x.shape[0]), batch_size)):
         xb, yb = x[s], y[s]
-        best = best_fooled = best_loss = None
+        best = None
         for r in range(int(restarts)):
             run_seed = tf.constant([seed, b * 100003 + r], tf.int32)
             x_adv = _pgd_batch(model, xb, yb, *args, norm, bool(random_start), run_seed)
-            if best is None:
+            if restarts == 1:
                 best = x_adv
-                best_fooled, best_loss = _fooled_and_loss(model, x_adv, yb)
-                if restarts == 1:
-                    break
-                continue
+                break
             fooled, loss = _fooled_and_loss(model, x_adv, yb)
-            take = (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
+            if best is None:
+                best, best_fooled, best_loss = x_adv, fooled, loss
+                continue
+            take = stronger(loss, fooled, best_loss, best_fooled)
             best = tf.where(tf.reshape(take, [-1] + [1] * (best.shape.rank - 1)), x_adv, best)
             best_loss = tf.where(take, loss, best_loss)
             best_fooled = best_fooled | fooled

@@ -93,10 +93,6 @@ class TrainConfig:
         short = {"fashion_mnist": "fmnist", "cifar10": "cifar10"}[self.dataset]
         return f"{short}-{self.arch}-{part}-e{self.epochs}-s{self.seed}"
 
-    def identity(self):
-        """The fields that must match for a re-run to resume an entry."""
-        return self.to_dict()
-
 
 def _check_ranges(cfg):
     if cfg.strength is not None and not cfg.strength >= 0:
