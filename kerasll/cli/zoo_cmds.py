@@ -42,6 +42,8 @@ def list_entries(
 
     Clean/robust % are the data set's paper PGD preset; Φ is the mean AMS score
     (closer to 0 = flatter). Run `kerasll eval NAME --flatness` to fill them in.
+
+    Example: kerasll zoo list --dataset fashion_mnist --sort robust
     """
     from kerasll.errors import check_choice
 
@@ -71,7 +73,10 @@ def list_entries(
 
 @app.command("show")
 def show(name: Annotated[str, typer.Argument(help="Entry name.")], zoo: ZooOption = None):
-    """Print an entry's metadata (without its per-epoch history) and evaluations."""
+    """Print an entry's metadata (without its per-epoch history) and evaluations.
+
+    Example: kerasll zoo show fmnist-lenet-at
+    """
     entry = open_zoo(zoo).get(name)
     meta = entry.metadata()
     history = meta.pop("history", {})
@@ -86,7 +91,10 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     zoo: ZooOption = None,
 ):
-    """Delete an entry (asks first unless --yes)."""
+    """Delete an entry (asks first unless --yes). Bundled entries cannot be removed.
+
+    Example: kerasll zoo rm my-old-run --yes
+    """
     store = open_zoo(zoo)
     entry = store.get(name)
     if not yes:
@@ -101,7 +109,10 @@ def export(
     archive: Annotated[Path, typer.Argument(help="Output file, ending in .tar.gz.")],
     zoo: ZooOption = None,
 ):
-    """Pack an entry into a .tar.gz to share it."""
+    """Pack an entry into a .tar.gz to share it (without its lock and checkpoint).
+
+    Example: kerasll zoo export fmnist-lenet-at at.tar.gz
+    """
     console.print(f"wrote {open_zoo(zoo).export(name, archive)}")
 
 
@@ -111,14 +122,20 @@ def import_entry(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing entry of the same name.")] = False,
     zoo: ZooOption = None,
 ):
-    """Add an exported entry (refuses absolute paths, '..', links; never overwrites without --force)."""
+    """Add an exported entry (refuses absolute paths, '..', links; never overwrites without --force).
+
+    Example: kerasll zoo import at.tar.gz --zoo ~/shared-zoo
+    """
     entry = open_zoo(zoo).import_archive(archive, force=force)
     console.print(f"imported {entry.name} into {entry.path}")
 
 
 @app.command("recipes")
 def recipes(pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. 'fmnist-*'.")] = "*"):
-    """List the training recipes of zoo/recipes.toml (`kerasll train --recipe NAME`)."""
+    """List the training recipes of zoo/recipes.toml (`kerasll train --recipe NAME`).
+
+    Example: kerasll zoo recipes 'cifar10-*'
+    """
     from kerasll.zoo.recipes import list_recipes
 
     table = Table(title="recipes (kerasll train --recipe NAME)")
