@@ -66,12 +66,13 @@ def test_cifar10_from_python_release(tmp_path, packed):
     assert xt.shape == (4, 32, 32, 3)
 
 
+@pytest.mark.parametrize("source", ["tfds", "download"])
 @pytest.mark.parametrize("name,shape", [("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
-def test_tensorflow_datasets_source(name, shape):
+def test_tensorflow_datasets_source(name, shape, source):
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=6):
-        x, y = kl.load_dataset(name, "test", source="tfds")
+        x, y = kl.load_dataset(name, "test", source=source)
     assert x.shape == (6,) + shape and x.dtype == np.float32
     assert 0.0 <= x.min() and x.max() <= 1.0 and y.dtype == np.int64
 

@@ -61,7 +61,7 @@ DataDirOption = Annotated[
     Optional[Path], typer.Option(help="Folder with the data set's own files (IDX, CIFAR python release) or a tfds dir.")
 ]
 SourceOption = Annotated[
-    str, typer.Option(help="Where to look for data: auto, dir, system, tfds or embedded (Fashion-MNIST subset).")
+    str, typer.Option(help="Where to look for data: auto, dir, system, tfds, embedded (the bundled Fashion-MNIST subset) or download (tensorflow-datasets fetches it).")
 ]
 
 

@@ -11,6 +11,8 @@ Sources, tried in order (`source="auto"`):
   only with `download=True`.
 - ``embedded`` (only when asked for): the small real Fashion-MNIST subset shipped
   inside kerasll, so examples and tests run offline.
+- ``download`` (only when asked for): tensorflow-datasets, downloading if needed.
+  Opt-in because an offline download attempt hangs for minutes before failing.
 """
 
 import os
@@ -22,7 +24,7 @@ from kerasll.datasets import formats
 from kerasll.datasets.registry import dataset_info
 from kerasll.errors import KerasllError, check_choice
 
-SOURCES = ("auto", "dir", "system", "tfds", "embedded")
+SOURCES = ("auto", "dir", "system", "tfds", "embedded", "download")
 SPLITS = ("train", "test")
 EMBEDDED = Path(__file__).parent / "embedded" / "fashion_mnist_subset.npz"
 SYSTEM_DIRS = {
@@ -66,6 +68,8 @@ def _attempts(name, split, data_dir, source, download):
     """(description, loader) pairs in the order they are tried."""
     if source == "embedded":
         return [(f"embedded subset {EMBEDDED}", lambda: _from_embedded(name, split))]
+    if source == "download":
+        download = True
     attempts = []
     if data_dir is not None or source == "dir":
         if data_dir is None:
@@ -80,7 +84,7 @@ def _attempts(name, split, data_dir, source, download):
         for folder in SYSTEM_DIRS[name]:
             attempts.append((f"data set files in {folder}",
                              lambda folder=folder: _from_files(name, folder, split)))
-    if source in ("auto", "tfds"):
+    if source in ("auto", "tfds", "download"):
         where = os.environ.get("TFDS_DATA_DIR", str(Path.home() / "tensorflow_datasets"))
         attempts.append((f"tensorflow-datasets in {where}" + (" (download allowed)" if download else ""),
                          lambda: _from_tfds(name, split, download=download)))
@@ -94,7 +98,7 @@ def load_dataset(name, split="train", data_dir=None, source="auto", download=Fal
         name: "fashion_mnist" or "cifar10".
         split: "train" or "test".
         data_dir: a folder with the data set's own files or a tfds data dir.
-        source: "auto", "dir", "system", "tfds" or "embedded" (see module doc).
+        source: "auto", "dir", "system", "tfds", "embedded" or "download" (see module doc).
         download: let tensorflow-datasets download when nothing local is found.
 
     Raises:
@@ -122,8 +126,9 @@ def load_dataset(name, split="train", data_dir=None, source="auto", download=Fal
         return (np.asarray(images, np.float32) / 255.0, np.asarray(labels, np.int64).reshape(-1))
     hint = {
         "fashion_mnist": "install Debian's dataset-fashion-mnist, pass data_dir with the IDX files, "
-                         "or use source='embedded' for the small bundled subset",
+                         "use source='embedded' for the small bundled subset, or source='download' to let "
+                         "tensorflow-datasets fetch it",
         "cifar10": "pass data_dir with cifar-10-python.tar.gz (or its extracted "
-                   "cifar-10-batches-py folder), or allow tensorflow-datasets to download",
+                   "cifar-10-batches-py folder), or use source='download' to let tensorflow-datasets fetch it",
     }[name]
     raise DataNotFoundError(f"{name} ({split}) not found; tried: {'; '.join(tried)}. To fix: {hint}.")
