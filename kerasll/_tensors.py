@@ -26,6 +26,4 @@ def batches(n, batch_size):
 def map_batches(fn, x, batch_size, *others):
     """Apply `fn` batch-wise over the first axis and concatenate the results."""
     outs = [fn(x[s], *(o[s] for o in others)) for s in batches(int(x.shape[0]), batch_size)]
-    if isinstance(outs[0], tuple):
-        return tuple(tf.concat(parts, 0) for parts in zip(*outs))
     return tf.concat(outs, 0)

@@ -30,13 +30,10 @@ def labels_of(y):
     return tf.reshape(tf.cast(y, tf.int32), [-1])
 
 
-def _per_sample(fn, t):
-    axes = list(range(1, t.shape.rank))
-    return fn(t, axis=axes, keepdims=True)
-
-
 def _l2(t):
-    return tf.sqrt(_per_sample(tf.reduce_sum, tf.square(t)) + 1e-12)
+    """Per-sample L2 norm, shaped to broadcast against `t`."""
+    axes = list(range(1, t.shape.rank))
+    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=axes, keepdims=True) + 1e-12)
 
 
 def loss_and_grad(model, x, y):
