@@ -1,4 +1,4 @@
-"""White-box attacks on the [0,1] pixel box: FGSM and PGD (L∞ and L2).
+"""FGSM and PGD (L∞ and L2) on the [0,1] pixel box.
 
 All budgets (`eps`, `step_size`) are in [0,1] pixel units: 8/255 is 8 grey levels.
 Attacks run the model in inference mode, so BatchNorm statistics and dropout are
@@ -9,83 +9,10 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor, batches
-from kerasll.errors import KerasllError, check_choice
-
-NORMS = ("linf", "l2")
-
-
-def cross_entropy(y, logits):
-    """Per-sample cross-entropy for integer labels (B,) or one-hot/soft labels (B, C)."""
-    logits = tf.cast(logits, tf.float32)
-    if y.shape.rank == 2 and y.shape[-1] == logits.shape[-1] and y.shape[-1] != 1:
-        return tf.nn.softmax_cross_entropy_with_logits(tf.cast(y, tf.float32), logits)
-    y = tf.reshape(tf.cast(y, tf.int32), [-1])
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
-
-
-def labels_of(y):
-    """Integer labels from integer or one-hot/soft labels."""
-    if y.shape.rank == 2 and y.shape[-1] != 1:
-        return tf.argmax(y, axis=-1, output_type=tf.int32)
-    return tf.reshape(tf.cast(y, tf.int32), [-1])
-
-
-def _l2(t):
-    """Per-sample L2 norm, shaped to broadcast against `t`."""
-    axes = list(range(1, t.shape.rank))
-    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=axes, keepdims=True) + 1e-12)
-
-
-def loss_and_grad(model, x, y):
-    """Per-sample CE at `x`, its input gradient, and the logits (inference mode)."""
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        loss = cross_entropy(y, logits)
-    return loss, tape.gradient(loss, x), logits
-
-
-def project(x_adv, x, eps, norm):
-    """Project `x_adv` onto the `norm` ball of radius `eps` around `x`, then the box."""
-    delta = x_adv - x
-    if norm == "linf":
-        delta = tf.clip_by_value(delta, -eps, eps)
-    else:
-        delta = delta * tf.minimum(1.0, eps / _l2(delta))
-    return tf.clip_by_value(x + delta, 0.0, 1.0)
-
-
-def random_start(x, eps, norm, seed):
-    """A uniform draw from the `norm` ball around `x`, clipped to the box.
-
-    `seed` is a `keras.random.SeedGenerator` or a stateless seed pair.
-    """
-    import keras
-
-    shape = tf.shape(x)
-    if isinstance(seed, keras.random.SeedGenerator):
-        uniform = lambda s, lo, hi: keras.random.uniform(s, lo, hi, seed=seed)  # noqa: E731
-        normal = lambda s: keras.random.normal(s, seed=seed)  # noqa: E731
-    else:
-        seed = tf.convert_to_tensor(seed, tf.int32)
-        uniform = lambda s, lo, hi: tf.random.stateless_uniform(s, seed, lo, hi)  # noqa: E731
-        normal = lambda s: tf.random.stateless_normal(s, seed + [0, 1])  # noqa: E731
-    if norm == "linf":
-        delta = uniform(shape, -1.0, 1.0) * eps
-    else:
-        # Uniform in the L2 ball: a uniform direction, radius eps·u^(1/D).
-        direction = normal(shape)
-        direction = direction / _l2(direction)
-        dim = tf.cast(tf.reduce_prod(shape[1:]), tf.float32)
-        u = uniform(tf.concat([shape[:1], tf.ones_like(shape[1:])], 0), 0.0, 1.0)
-        delta = direction * eps * u ** (1.0 / dim)
-    return tf.clip_by_value(x + tf.cast(delta, x.dtype), 0.0, 1.0)
-
-
-def stronger(loss, fooled, best_loss, best_fooled):
-    """Where a candidate beats the best so far: it fools the model and the best does not,
-    or both agree on fooling and it has the higher loss."""
-    return (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
+from kerasll.attacks.common import (
+    check_budget, cross_entropy, l2_norm, labels_of, loss_and_grad, pick, project, random_start, restart_seed,
+    stronger,
+)
 
 
 def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=False):
@@ -101,15 +28,12 @@ def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=Fals
         if norm == "linf":
             step = step_size * tf.sign(grad)
         else:
-            step = step_size * grad / _l2(grad)
+            step = step_size * grad / l2_norm(grad)
         return project(x_adv + step, x, eps, norm)
 
     def better(loss, logits, best_loss, best_fooled):
         fooled = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y_int)
         return fooled, stronger(loss, fooled, best_loss, best_fooled)
-
-    def pick(mask, a, b):
-        return tf.where(tf.reshape(mask, [-1] + [1] * (a.shape.rank - 1)), a, b)
 
     batch = tf.shape(x)[0]
     init = (
@@ -141,8 +65,8 @@ def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=Fals
 
 
 @tf.function(reduce_retracing=True)
-def _pgd_batch(model, x, y, eps, step_size, steps, norm, start, seed):
-    x_start = random_start(x, eps, norm, seed) if start else x
+def _pgd_batch(model, x, y, index, eps, step_size, steps, norm, start, seed):
+    x_start = random_start(x, eps, norm, seed, index) if start else x
     return pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=True)
 
 
@@ -151,16 +75,6 @@ def _fooled_and_loss(model, x, y):
     logits = model(x, training=False)
     wrong = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), labels_of(y))
     return wrong, cross_entropy(y, logits)
-
-
-def check_budget(eps, step_size, steps, norm, restarts):
-    check_choice("norm", norm, NORMS)
-    if not eps > 0 or (norm == "linf" and eps > 1):
-        raise KerasllError(f"eps must be in (0, 1] pixel units for linf (>0 for l2), got {eps}")
-    if not step_size > 0:
-        raise KerasllError(f"step_size must be > 0, got {step_size}")
-    if int(steps) < 1 or int(restarts) < 1:
-        raise KerasllError(f"steps and restarts must be ≥ 1, got steps={steps}, restarts={restarts}")
 
 
 def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm="linf",
@@ -181,7 +95,8 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
         random_start: start from a uniform point of the ball (else from `x`).
         restarts: independent runs; the strongest example per sample is kept.
         norm: "linf" or "l2".
-        seed: int for repeatable random starts, or None.
+        seed: int for repeatable random starts, or None. An image's start
+            depends on the seed and its index in `x` only, not on the batch.
         batch_size: images per attack batch.
 
     Returns:
@@ -197,12 +112,13 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
         seed = int(np.random.randint(2**31 - 1))
     args = (tf.constant(eps, x.dtype), tf.constant(step_size, x.dtype), tf.constant(int(steps)))
     outs = []
-    for b, s in enumerate(batches(int(x.shape[0]), batch_size)):
+    for s in batches(int(x.shape[0]), batch_size):
         xb, yb = x[s], y[s]
+        index = tf.range(s.start, s.stop)
         best = None
         for r in range(int(restarts)):
-            run_seed = tf.constant([seed, b * 100003 + r], tf.int32)
-            x_adv = _pgd_batch(model, xb, yb, *args, norm, bool(random_start), run_seed)
+            run_seed = tf.constant(restart_seed(seed, r), tf.int64)
+            x_adv = _pgd_batch(model, xb, yb, index, *args, norm, bool(random_start), run_seed)
             if restarts == 1:
                 best = x_adv
                 break
@@ -211,7 +127,7 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
                 best, best_fooled, best_loss = x_adv, fooled, loss
                 continue
             take = stronger(loss, fooled, best_loss, best_fooled)
-            best = tf.where(tf.reshape(take, [-1] + [1] * (best.shape.rank - 1)), x_adv, best)
+            best = pick(take, x_adv, best)
             best_loss = tf.where(take, loss, best_loss)
             best_fooled = best_fooled | fooled
         outs.append(best)

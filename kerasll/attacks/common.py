@@ -1,0 +1,186 @@
+"""Pieces every attack shares: losses on logits, norms, the projection, random starts, checks.
+
+All budgets are in [0,1] pixel units; losses are computed from float32 logits.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasll.attacks import noise
+from kerasll.attacks.compiled import batch_spec, compiled, spec
+from kerasll.errors import KerasllError, check_choice
+
+NORMS = ("linf", "l2")
+
+
+def cross_entropy(y, logits):
+    """Per-sample cross-entropy for integer labels (B,) or one-hot/soft labels (B, C)."""
+    logits = tf.cast(logits, tf.float32)
+    if y.shape.rank == 2 and y.shape[-1] == logits.shape[-1] and y.shape[-1] != 1:
+        return tf.nn.softmax_cross_entropy_with_logits(tf.cast(y, tf.float32), logits)
+    y = tf.reshape(tf.cast(y, tf.int32), [-1])
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+
+
+def labels_of(y):
+    """Integer labels (B,) from integer labels (B,) or (B, 1), or one-hot/soft labels (B, C)."""
+    y = tf.convert_to_tensor(y)
+    if y.shape.rank == 2 and y.shape[-1] != 1:
+        return tf.argmax(y, axis=-1, output_type=tf.int32)
+    return tf.reshape(tf.cast(y, tf.int32), [-1])
+
+
+def _true_logit(logits, y):
+    return tf.gather(logits, y, axis=1, batch_dims=1)
+
+
+def margin(y, logits):
+    """z_y − max_{i≠y} z_i per sample: negative exactly when the model is fooled."""
+    logits = tf.cast(logits, tf.float32)
+    y = labels_of(y)
+    others = tf.where(tf.one_hot(y, tf.shape(logits)[1]) > 0, -np.inf, logits)
+    return _true_logit(logits, y) - tf.reduce_max(others, axis=1)
+
+
+def dlr_loss(y, logits):
+    """The DLR loss of Croce & Hein (2020): −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3)."""
+    logits = tf.cast(logits, tf.float32)
+    top = tf.math.top_k(logits, 3).values
+    return -margin(y, logits) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+def targeted_dlr_loss(y, target, logits):
+    """Targeted DLR: −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2); needs ≥ 4 classes."""
+    logits = tf.cast(logits, tf.float32)
+    y = labels_of(y)
+    top = tf.math.top_k(logits, 4).values
+    diff = _true_logit(logits, y) - _true_logit(logits, tf.cast(target, tf.int32))
+    return -diff / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+def loss_and_grad(model, x, y, loss_fn=cross_entropy):
+    """Per-sample `loss_fn(y, logits)` at `x`, its input gradient, and the logits (inference mode)."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        loss = loss_fn(y, logits)
+    return loss, tape.gradient(loss, x), logits
+
+
+def _axes(t):
+    return list(range(1, t.shape.rank))
+
+
+def l2_norm(t, keepdims=True):
+    """Per-sample L2 norm (shaped to broadcast against `t` by default)."""
+    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=_axes(t), keepdims=keepdims) + 1e-12)
+
+
+def lp_norm(t, norm, keepdims=False):
+    """Per-sample L∞ or L2 norm of `t`."""
+    if norm == "linf":
+        return tf.reduce_max(tf.abs(t), axis=_axes(t), keepdims=keepdims)
+    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=_axes(t), keepdims=keepdims))
+
+
+def normalize(t, norm):
+    """`t` scaled to unit `norm` per sample (zero stays zero)."""
+    return t / (lp_norm(t, norm, keepdims=True) + 1e-12)
+
+
+def project(x_adv, x, eps, norm):
+    """Project `x_adv` onto the `norm` ball of radius `eps` around `x`, then the box."""
+    delta = x_adv - x
+    if norm == "linf":
+        delta = tf.clip_by_value(delta, -eps, eps)
+    else:
+        delta = delta * tf.minimum(tf.cast(1.0, delta.dtype), eps / l2_norm(delta))
+    return tf.clip_by_value(x + delta, 0.0, 1.0)
+
+
+def pick(mask, a, b):
+    """Per sample: `a` where `mask`, else `b`."""
+    return tf.where(tf.reshape(mask, [-1] + [1] * (a.shape.rank - 1)), a, b)
+
+
+def stronger(loss, fooled, best_loss, best_fooled):
+    """Where a candidate beats the best so far: it fools the model and the best does not,
+    or both agree on fooling and it has the higher loss."""
+    return (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
+
+
+def random_start(x, eps, norm, seed, index=None, counter=0):
+    """A uniform draw from the `norm` ball around `x`, clipped to the box.
+
+    `seed` is a `keras.random.SeedGenerator` (training), or an int with `index`,
+    the images' indices in the evaluated set, so each image's draw depends on
+    (seed, index, counter) only and not on its batch.
+    """
+    import keras
+
+    shape = tf.shape(x)
+    per_sample = x.shape[1:]
+    dtype = x.dtype
+    if isinstance(seed, keras.random.SeedGenerator):
+        uniform = lambda s, c: keras.random.uniform(s, 0.0, 1.0, dtype=dtype, seed=seed)  # noqa: E731
+        normal = lambda s, c: keras.random.normal(s, dtype=dtype, seed=seed)  # noqa: E731
+        uniform_shape = lambda dims: tf.concat([shape[:1], dims], 0)  # noqa: E731
+    else:
+        uniform = lambda s, c: noise.uniform(seed, index, c, s[1:], dtype)  # noqa: E731
+        normal = lambda s, c: noise.normal(seed, index, c, s[1:], dtype)  # noqa: E731
+        shape = [None, *per_sample.as_list()]
+        uniform_shape = lambda dims: [None, *dims]  # noqa: E731
+    if norm == "linf":
+        delta = (2.0 * uniform(shape, 3 * counter) - 1.0) * eps
+    else:
+        # Uniform in the L2 ball: a uniform direction, radius eps·u^(1/D).
+        direction = normal(shape, 3 * counter + 1)
+        direction = direction / l2_norm(direction)
+        dim = float(np.prod(per_sample.as_list()))
+        u = uniform(uniform_shape([1] * len(per_sample)), 3 * counter + 2)
+        delta = direction * eps * u ** (1.0 / dim)
+    return tf.clip_by_value(x + tf.cast(delta, dtype), 0.0, 1.0)
+
+
+def check_budget(eps, step_size, steps, norm, restarts):
+    """Refuse a budget that cannot be meant: one line naming the value and the valid range."""
+    check_choice("norm", norm, NORMS)
+    if not _positive_number(eps) or (norm == "linf" and eps > 1):
+        bound = "(0, 1] pixel units for linf" if norm == "linf" else "> 0 for l2"
+        raise KerasllError(f"eps must be in {bound}, got {eps}")
+    if not _positive_number(step_size):
+        raise KerasllError(f"step_size must be > 0, got {step_size}")
+    if int(steps) < 1 or int(restarts) < 1:
+        raise KerasllError(f"steps and restarts must be ≥ 1, got steps={steps}, restarts={restarts}")
+
+
+def _positive_number(v):
+    try:
+        return float(v) > 0 and np.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def restart_seed(seed, restart):
+    """A 31-bit seed for restart `restart` of an attack seeded with `seed`."""
+    return (int(seed) * 1_000_003 + int(restart) * 7_919) % (2**31 - 1)
+
+
+def _margin_fooled(model, x, y):
+    m = margin(y, model(x, training=False))
+    return m, m < 0
+
+
+def margin_and_fooled(model, x, y):
+    """(z_y − max_{i≠y} z_i, fooled) per image, as numpy arrays; `y` integer labels."""
+    fn = compiled(model, "margin", _margin_fooled, [batch_spec(x), spec(tf.int32, [None])])
+    return tuple(t.numpy() for t in fn(tf.convert_to_tensor(x), tf.cast(y, tf.int32)))
+
+
+def _ranked(model, x):
+    return tf.argsort(tf.cast(model(x, training=False), tf.float32), axis=-1, direction="DESCENDING")
+
+
+def ranked_classes(model, x):
+    """Classes per image from the highest logit to the lowest, (B, C) numpy."""
+    return compiled(model, "ranked", _ranked, [batch_spec(x)])(tf.convert_to_tensor(x)).numpy()

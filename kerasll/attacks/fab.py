@@ -1,0 +1,191 @@
+"""FAB, the fast adaptive boundary attack (Croce & Hein, ICML 2020), L∞ and L2.
+
+A minimum-norm attack: each step linearises the decision boundary between the
+true class and a target class at the current point, projects both the current
+point and the original image onto that hyperplane inside the [0,1] box, and
+moves to a convex combination of the two projections (extrapolated by η, biased
+towards the original by at most α_max). Once a point is adversarial it is
+recorded if it is the closest so far, and pulled back towards the original by β.
+FAB-T (AutoAttack) targets the 9 highest-scoring wrong classes in turn.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasll._tensors import as_float_tensor, batches
+from kerasll.attacks import noise
+from kerasll.attacks.compiled import batch_spec, compiled, spec
+from kerasll.attacks.common import check_budget, labels_of, lp_norm, normalize, ranked_classes, restart_seed
+from kerasll.errors import KerasllError
+
+_BIG = 1e30
+
+
+def project_onto_hyperplane(t, w, b, norm):
+    """The smallest `d` (L∞ or L2) with w·(t + d) = b and 0 ≤ t + d ≤ 1, per row.
+
+    `t`, `w`: (B, D); `b`: (B,). Along the direction that reaches the plane,
+    coordinate i moves by sign(w_i)·min(λ·r_i, u_i), with r_i = 1 (L∞) or |w_i|
+    (L2) and u_i the room left in the box; λ solves the piecewise-linear
+    equation Σ|w_i|·min(λ·r_i, u_i) = |b − w·t| by sorting the breakpoints
+    u_i/r_i. Where the box cannot reach the plane, every coordinate moves to
+    its box limit (the closest the box gets).
+    """
+    c = b - tf.reduce_sum(w * t, axis=1)
+    w = w * tf.sign(c)[:, None]
+    c = tf.abs(c)
+    absw = tf.abs(w)
+    active = absw > 0
+    room = tf.where(w > 0, 1.0 - t, t)
+    rate = tf.ones_like(w) if norm == "linf" else absw
+    kink = tf.where(active, room / tf.where(active, rate, 1.0), _BIG)
+    order = tf.argsort(kink, axis=1)
+    kink_s = tf.gather(kink, order, batch_dims=1)
+    capped = tf.cumsum(tf.gather(absw * room, order, batch_dims=1), axis=1)  # A_k, inclusive
+    slope = tf.gather(absw * rate, order, batch_dims=1)
+    rest = tf.reduce_sum(slope, axis=1, keepdims=True) - tf.cumsum(slope, axis=1)  # S_k, exclusive
+    reached = capped + tf.where(kink_s < _BIG, kink_s, 0.0) * rest  # G(λ) at each breakpoint
+    m = tf.reduce_sum(tf.cast(reached < c[:, None], tf.int32), axis=1)  # breakpoints below the plane
+    n = tf.shape(w)[1]
+    prev = tf.maximum(m - 1, 0)
+    a_prev = tf.where(m > 0, tf.gather(capped, prev, batch_dims=1), 0.0)
+    s_prev = tf.where(m > 0, tf.gather(rest, prev, batch_dims=1), tf.reduce_sum(slope, axis=1))
+    lam = (c - a_prev) / tf.maximum(s_prev, 1e-30)
+    lam = tf.where(m >= n, _BIG, lam)
+    return tf.sign(w) * tf.minimum(lam[:, None] * rate, room)
+
+
+def _boundary(model, x, y, target, targeted, norm):
+    """(f, ∇f) of the boundary function f = z_t − z_y at `x`: the target's, or the nearest class's."""
+    if targeted:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = tf.cast(model(x, training=False), tf.float32)
+            f = tf.gather(logits, target, batch_dims=1) - tf.gather(logits, y, batch_dims=1)
+        return f, tape.gradient(f, x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = tf.cast(model(x, training=False), tf.float32)
+    jac = tape.batch_jacobian(logits, x)  # (B, C, *shape)
+    jac = tf.reshape(jac, [tf.shape(x)[0], tf.shape(logits)[1], -1])
+    diff_f = logits - tf.gather(logits, y, batch_dims=1)[:, None]
+    diff_g = jac - tf.gather(jac, y, batch_dims=1)[:, None]
+    dual = tf.reduce_sum(tf.abs(diff_g), -1) if norm == "linf" else tf.norm(diff_g, axis=-1)
+    dist = tf.where(tf.one_hot(y, tf.shape(logits)[1]) > 0, np.inf, tf.abs(diff_f) / (dual + 1e-12))
+    nearest = tf.argmin(dist, axis=1, output_type=tf.int32)
+    return tf.gather(diff_f, nearest, batch_dims=1), tf.reshape(tf.gather(diff_g, nearest, batch_dims=1), tf.shape(x))
+
+
+def _fab_batch(model, x, y, target, index, eps, steps, alpha_max, eta, beta, seed, random, norm, targeted):
+    y = labels_of(y)
+    batch = tf.shape(x)[0]
+    flat = lambda t: tf.reshape(t, [batch, -1])  # noqa: E731
+    x0 = flat(x)
+    if random:  # restarts after the first start inside half the ε-ball, as the reference does
+        draw = noise.uniform(seed, index, 0, x.shape[1:].as_list(), x.dtype) * 2 - 1 if norm == "linf" else \
+            noise.normal(seed, index, 0, x.shape[1:].as_list(), x.dtype)
+        x1 = tf.clip_by_value(x + 0.5 * eps * normalize(draw, norm), 0.0, 1.0)
+    else:
+        x1 = x
+    best = tf.fill([batch], tf.constant(np.inf, x.dtype))
+    state = (tf.constant(0), flat(x1), x0, best)
+
+    def body(i, x1, x_best, best):
+        f, g = _boundary(model, tf.reshape(x1, tf.shape(x)), y, target, targeted, norm)
+        g = tf.cast(flat(g), x.dtype)
+        b = tf.reduce_sum(g * x1, axis=1) - tf.cast(f, x.dtype)
+        d = project_onto_hyperplane(tf.concat([x1, x0], 0), tf.concat([g, g], 0), tf.concat([b, b], 0), norm)
+        d1, d2 = d[:batch], d[batch:]
+        a1 = tf.maximum(lp_norm(d1, norm), 1e-8)
+        a2 = tf.maximum(lp_norm(d2, norm), 1e-8)
+        alpha = tf.clip_by_value(a1 / (a1 + a2), 0.0, alpha_max)[:, None]
+        x1 = tf.clip_by_value((x1 + eta * d1) * (1 - alpha) + (x0 + eta * d2) * alpha, 0.0, 1.0)
+        logits = model(tf.reshape(x1, tf.shape(x)), training=False)
+        adv = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y)
+        size = lp_norm(x1 - x0, norm)
+        closer = adv & (size < best)
+        x_best = tf.where(closer[:, None], x1, x_best)
+        best = tf.where(closer, size, best)
+        x1 = tf.where(adv[:, None], x0 + (x1 - x0) * beta, x1)
+        return i + 1, x1, x_best, best
+
+    _, _, x_best, best = tf.while_loop(lambda i, *_: i < steps, body, state, parallel_iterations=1)
+    return tf.reshape(x_best, tf.shape(x)), best
+
+
+def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=9, restarts=1, alpha_max=0.1,
+        eta=1.05, beta=0.9, seed=None, batch_size=1000, index=None, progress=None, return_norms=False):
+    """FAB (Croce & Hein 2020): the closest adversarial example it finds, kept if within `eps`.
+
+    Args:
+        model: a Keras classifier, [0,1] images → logits.
+        x: clean images in [0,1]; y: integer or one-hot labels.
+        eps: the budget in pixel units; also the radius of the random starts.
+        norm: "linf" or "l2".
+        steps: iterations per run (AutoAttack: 100).
+        targeted: FAB-T, towards each of the `target_classes` highest-scoring
+            wrong classes in turn (one gradient per step); else untargeted FAB,
+            towards the nearest linearised boundary (a full Jacobian per step).
+        target_classes: target classes for FAB-T (AutoAttack: 9).
+        restarts: runs per target; runs after the first start at random.
+        alpha_max, eta, beta: the step's bias towards the original, its
+            overshoot, and the pull-back after success (0.1, 1.05, 0.9).
+        seed: int for repeatable random restarts.
+        batch_size: images per compiled batch.
+        index: the images' indices in a larger evaluated set (for the random starts).
+        progress: `progress(done, total)` after each batch of each run.
+        return_norms: also return the per-image norm of the closest adversarial
+            example found (inf where none was found).
+
+    Returns:
+        Adversarial images shaped like `x`: the closest adversarial example
+        where it is within `eps`, else the clean image. With `return_norms`,
+        (images, norms).
+
+    Example:
+        >>> x_adv = kerasll.fab(model, x, y, eps=8/255)
+    """
+    check_budget(eps, eps, steps, norm, restarts)
+    for name, value, lo, hi in (("alpha_max", alpha_max, 0, 1), ("eta", eta, 1, 10), ("beta", beta, 0, 1)):
+        if not lo <= value <= hi:
+            raise KerasllError(f"{name} must be in [{lo}, {hi}], got {value}")
+    x = as_float_tensor(x)
+    y = labels_of(tf.convert_to_tensor(y)).numpy()
+    n = int(x.shape[0])
+    num_classes = int(model(x[:1], training=False).shape[-1])
+    if targeted and not 1 <= int(target_classes) <= num_classes - 1:
+        raise KerasllError(f"target_classes must be in [1, {num_classes - 1}] for {num_classes} classes, "
+                           f"got {target_classes}")
+    if seed is None:
+        seed = int(np.random.randint(2**31 - 1))
+    index = np.arange(n) if index is None else np.asarray(index)
+    ranked = ranked_classes(model, x) if targeted else None
+    const = [tf.constant(v, x.dtype) for v in (eps, alpha_max, eta, beta)]
+    x_adv, norms = x.numpy().copy(), np.full(n, np.inf)
+    runs = [(t, r) for t in (range(1, int(target_classes) + 1) if targeted else [None]) for r in range(int(restarts))]
+    done, total = 0, len(runs) * n
+    for rank, restart in runs:
+        todo = np.flatnonzero(norms > eps)
+        total -= n - len(todo)
+        run_seed = tf.constant(restart_seed(seed, restart + 1000 * (rank or 0)), tf.int64)
+        random = restart > 0
+        run = compiled(model, ("fab", norm, bool(targeted), random),
+                       lambda m, *a: _fab_batch(m, *a, random, norm, bool(targeted)),
+                       [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
+                        spec(x.dtype), spec(tf.int32), spec(x.dtype), spec(x.dtype), spec(x.dtype), spec(tf.int64)])
+        for s in batches(len(todo), batch_size):
+            ids = todo[s]
+            target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
+            adv, size = run(tf.gather(x, ids), tf.constant(y[ids], tf.int32), target,
+                            tf.constant(index[ids], tf.int64), const[0], tf.constant(int(steps)), *const[1:], run_seed)
+            size = size.numpy()
+            closer = size < norms[ids]
+            norms[ids[closer]] = size[closer]
+            x_adv[ids[closer]] = adv.numpy()[closer]
+            done += len(ids)
+            if progress is not None:
+                progress(done, total)
+    outside = norms > eps
+    x_adv[outside] = x.numpy()[outside]
+    x_adv = tf.convert_to_tensor(x_adv)
+    return (x_adv, norms) if return_norms else x_adv

@@ -1,0 +1,201 @@
+"""APGD and FAB against cases with known answers: linear classifiers, closed-form projections."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasll as kl
+from kerasll.attacks import dlr_loss, targeted_dlr_loss
+from kerasll.attacks.apgd import checkpoints
+from kerasll.attacks.fab import project_onto_hyperplane
+
+from conftest import linear_model
+
+DUAL = {"linf": 1, "l2": 2}
+
+
+def linear_case(num_classes=5, n=300, seed=1):
+    model, w, b = linear_model(dim=12, num_classes=num_classes, seed=seed)
+    x = np.random.default_rng(seed).uniform(0.3, 0.7, size=(n, 12)).astype(np.float32)
+    y = np.argmax(x @ w + b, 1)
+    return model, w, b, x, y
+
+
+def closed_form(w, b, x, y, norm):
+    """Per image and class: margin z_y − z_j and the dual norm ‖w_y − w_j‖ (the box does not bind)."""
+    z = x @ w + b
+    m = z[np.arange(len(x)), y][:, None] - z
+    diff = w[:, y].T[:, None, :] - w.T[None]
+    d = np.linalg.norm(diff, ord=DUAL[norm], axis=2)
+    own = np.arange(w.shape[1])[None] == y[:, None]
+    return np.where(own, np.inf, m), np.where(own, 1.0, d)
+
+
+def size(adv, x, norm):
+    delta = (np.asarray(adv) - x).reshape(len(x), -1)
+    return np.abs(delta).max(1) if norm == "linf" else np.linalg.norm(delta, axis=1)
+
+
+def test_dlr_losses_match_their_formulas():
+    z = np.array([[3.0, 1.0, 2.0, -1.0, 0.5], [0.0, 4.0, 1.0, 2.0, -3.0]], np.float32)
+    y = np.array([0, 2])
+    s = -np.sort(-z, 1)
+    expected = [-(3 - 2) / (s[0, 0] - s[0, 2]), -(1 - 4) / (s[1, 0] - s[1, 2])]
+    np.testing.assert_allclose(dlr_loss(tf.constant(y), tf.constant(z)).numpy(), expected, rtol=1e-6)
+    t = np.array([3, 3])
+    expected_t = [-(3 - (-1)) / (s[0, 0] - (s[0, 2] + s[0, 3]) / 2), -(1 - 2) / (s[1, 0] - (s[1, 2] + s[1, 3]) / 2)]
+    np.testing.assert_allclose(targeted_dlr_loss(tf.constant(y), tf.constant(t), tf.constant(z)).numpy(),
+                               expected_t, rtol=1e-6)
+
+
+def test_checkpoint_schedule_is_the_papers():
+    is_check, interval = checkpoints(100)
+    # p = 0, 0.22, 0.41, 0.57, 0.70, 0.80, 0.87, 0.93, 0.99 → iterations 22, 41, 57, ...
+    assert list(np.flatnonzero(is_check) + 1) == [22, 41, 57, 70, 80, 87, 93, 99]
+    assert interval[21] == 22 and interval[98] == 6
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.15)])
+def test_apgd_t_finds_every_breakable_point_of_a_linear_model(norm, eps):
+    model, w, b, x, y = linear_case()
+    m, d = closed_form(w, b, x, y, norm)
+    breakable = (m - eps * d).min(1) < 0
+    clear = np.abs((m - eps * d).min(1)) > 1e-3
+    adv = kl.apgd(model, x, y, eps, norm=norm, targeted=True, target_classes=4, seed=0).numpy()
+    fooled = np.argmax(adv @ w + b, 1) != y
+    assert np.all(size(adv, x, norm) <= eps * (1 + 1e-5))
+    np.testing.assert_array_equal(fooled[clear], breakable[clear])
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.15)])
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+def test_apgd_reaches_the_optimum_of_a_two_class_linear_model(norm, eps, loss):
+    # With two classes CE and the margin are monotone in each other: the optimum is
+    # δ = −ε·sign(w_y − w_o) (L∞) or −ε·(w_y − w_o)/‖·‖₂ (L2), and APGD must reach it.
+    model, w, b, x, y = linear_case(num_classes=2 if loss == "ce" else 3)
+    m, d = closed_form(w, b, x, y, norm)
+    optimum = (m - eps * d).min(1)
+    adv = kl.apgd(model, x, y, eps, norm=norm, loss=loss, seed=0).numpy()
+    z = adv @ w + b
+    reached = z[np.arange(len(x)), y] - np.where(np.arange(w.shape[1])[None] == y[:, None], -np.inf, z).max(1)
+    fooled = reached < 0
+    np.testing.assert_array_equal(fooled[np.abs(optimum) > 1e-3], (optimum < 0)[np.abs(optimum) > 1e-3])
+    if loss == "ce":  # the robust points sit at the optimum (the strongest point, not just any)
+        keep = optimum > 1e-3
+        np.testing.assert_allclose(reached[keep], optimum[keep], atol=2e-3)
+
+
+def test_apgd_restarts_and_targets_never_weaken(trained_lenet, fmnist):
+    x, y = fmnist[2][:100], fmnist[3][:100]
+    one = kl.apgd(trained_lenet, x, y, 10 / 255, steps=10, seed=3)
+    more = kl.apgd(trained_lenet, x, y, 10 / 255, steps=10, seed=3, restarts=3)
+    f1 = np.argmax(trained_lenet(one), 1) != y
+    f3 = np.argmax(trained_lenet(more), 1) != y
+    assert np.all(f3 >= f1)
+
+
+def test_apgd_start_depends_on_the_image_not_its_batch(trained_lenet, fmnist):
+    x, y = fmnist[2][:40], fmnist[3][:40]
+    whole = kl.apgd(trained_lenet, x, y, 25 / 255, steps=5, seed=1, batch_size=40).numpy()
+    split = kl.apgd(trained_lenet, x, y, 25 / 255, steps=5, seed=1, batch_size=7).numpy()
+    part = kl.apgd(trained_lenet, x[20:], y[20:], 25 / 255, steps=5, seed=1, index=np.arange(20, 40)).numpy()
+    np.testing.assert_allclose(whole, split, atol=1e-6)
+    np.testing.assert_allclose(whole[20:], part, atol=1e-6)
+
+
+def test_apgd_beats_pgd10_on_a_real_model(trained_lenet, fmnist):
+    x, y = fmnist[2][:300], fmnist[3][:300]
+    acc = lambda a: float(np.mean(np.argmax(trained_lenet(a), 1) == y))  # noqa: E731
+    pgd = acc(kl.pgd(trained_lenet, x, y, 10 / 255, 2.5 / 255, 10, seed=0))
+    apgd = acc(kl.apgd(trained_lenet, x, y, 10 / 255, steps=50, seed=0))
+    assert apgd <= pgd + 0.01
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_hyperplane_projection_closed_form_without_the_box(norm):
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0.45, 0.55, (40, 30))
+    w = rng.normal(size=(40, 30))
+    b = (w * t).sum(1) + rng.normal(size=40) * 0.05
+    d = project_onto_hyperplane(tf.constant(t), tf.constant(w), tf.constant(b), norm).numpy()
+    c = (b - (w * t).sum(1))[:, None]
+    expected = c * np.sign(w) / np.abs(w).sum(1, keepdims=True) if norm == "linf" else c * w / (w**2).sum(1, keepdims=True)
+    np.testing.assert_allclose(d, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_hyperplane_projection_with_the_box_is_minimal(norm):
+    # Against a brute-force check: the answer lies on the plane and in the box, and no
+    # feasible point on the plane is closer (sampled along the KKT family d(λ)).
+    rng = np.random.default_rng(1)
+    t = rng.uniform(0, 1, (30, 8))
+    w = rng.normal(size=(30, 8))
+    b = (w * t).sum(1) + rng.normal(size=30)
+    d = project_onto_hyperplane(tf.constant(t), tf.constant(w), tf.constant(b), norm).numpy()
+    room = np.where(w * np.sign(b - (w * t).sum(1))[:, None] > 0, 1 - t, t)
+    feasible = np.abs(w * room).sum(1) >= np.abs(b - (w * t).sum(1))
+    np.testing.assert_allclose(((w * (t + d)).sum(1) - b)[feasible], 0, atol=1e-9)
+    assert (t + d).min() >= -1e-12 and (t + d).max() <= 1 + 1e-12
+    ord_ = np.inf if norm == "linf" else 2
+    best = np.linalg.norm(d, ord=ord_, axis=1)
+    for _ in range(2000):  # random feasible points on the plane are never closer
+        v = rng.uniform(-1, 1, (30, 8))
+        cand = np.clip(t + v, 0, 1) - t
+        gap = b - (w * (t + cand)).sum(1)
+        j = rng.integers(0, 8, 30)
+        step = gap / w[np.arange(30), j]
+        cand[np.arange(30), j] += step
+        ok = (t + cand).min(1) >= 0
+        ok &= (t + cand).max(1) <= 1
+        assert np.all(np.linalg.norm(cand, ord=ord_, axis=1)[ok & feasible] >= best[ok & feasible] - 1e-9)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("targeted", [True, False])
+def test_fab_finds_the_minimal_perturbation_of_a_linear_model(norm, targeted):
+    model, w, b, x, y = linear_case()
+    m, d = closed_form(w, b, x, y, norm)
+    minimal = (m / d).min(1)
+    _, norms = kl.fab(model, x, y, 0.99 if norm == "linf" else 2.0, norm=norm, targeted=targeted,
+                      target_classes=4, steps=20, seed=0, return_norms=True)
+    assert np.all(norms >= minimal * (1 - 1e-4))  # nothing closer than the optimum exists
+    if not targeted:  # untargeted FAB converges to the nearest boundary
+        assert np.all(norms <= minimal * 1.01)
+    else:  # FAB-T stops at the first target that works, within the ball
+        assert np.all(np.isfinite(norms))
+
+
+def test_fab_keeps_only_examples_within_eps(trained_lenet, fmnist):
+    x, y = fmnist[2][:60], fmnist[3][:60]
+    eps = 10 / 255
+    adv, norms = kl.fab(trained_lenet, x, y, eps, steps=20, target_classes=3, seed=0, return_norms=True)
+    adv = adv.numpy()
+    inside = norms <= eps
+    assert np.all(size(adv, x, "linf") <= eps + 1e-6)
+    np.testing.assert_array_equal(adv[~inside], x[~inside])
+    fooled = np.argmax(trained_lenet(adv), 1) != y
+    assert np.all(fooled[inside])
+
+
+@pytest.mark.parametrize("kwargs,word", [
+    (dict(eps=0.0), "eps"), (dict(eps=1.5), "eps"), (dict(steps=0), "steps"), (dict(norm="l1"), "norm"),
+    (dict(loss="hinge"), "loss"), (dict(targeted=True, target_classes=10), "target_classes"), (dict(rho=1.5), "rho"),
+])
+def test_apgd_bad_settings_raise_clear_errors(kwargs, word):
+    model, _, _, x, y = linear_case(n=4)
+    args = dict(eps=0.1) | kwargs
+    with pytest.raises(kl.KerasllError, match=word):
+        kl.apgd(model, x, y, **args)
+
+
+def test_pgd_runs_on_float64_with_a_random_start():
+    model, _, _, x, y = linear_case(n=8)
+    adv = kl.pgd(model, x.astype(np.float64), y, 0.05, 0.01, 3, seed=0)
+    assert adv.dtype == tf.float64
+
+
+def test_pgd_start_depends_on_the_image_not_its_batch(trained_lenet, fmnist):
+    x, y = fmnist[2][:30], fmnist[3][:30]
+    a = kl.pgd(trained_lenet, x, y, 25 / 255, 6.25 / 255, 3, seed=4, batch_size=30).numpy()
+    b = kl.pgd(trained_lenet, x, y, 25 / 255, 6.25 / 255, 3, seed=4, batch_size=8).numpy()
+    np.testing.assert_allclose(a, b, atol=1e-6)
