@@ -16,7 +16,9 @@ import_tensorflow_quietly()
 __version__ = "0.1.0"
 
 from kerasll.architectures import build_model, list_models, register_model  # noqa: E402
-from kerasll.attacks import apgd, fab, fgsm, pgd  # noqa: E402
+from kerasll.attacks import (  # noqa: E402
+    AutoAttackResult, apgd, autoattack, eps_sweep, fab, fgsm, list_attacks, pgd, register_attack, square_attack,
+)
 from kerasll.datasets import (  # noqa: E402
     DataNotFoundError, dataset_info, list_datasets, load_dataset, make_pipeline,
 )
@@ -29,7 +31,8 @@ from kerasll.landscape import (  # noqa: E402
 from kerasll.likelihood import ams_score, delta_log_px, grad_log_px, log_px  # noqa: E402
 
 __all__ = [
-    "AMSRegModel", "AdversarialTrainingModel", "apgd", "fab", "DataNotFoundError", "FlatnessResult",
+    "AMSRegModel", "AdversarialTrainingModel", "AutoAttackResult", "apgd", "autoattack", "eps_sweep", "fab",
+    "list_attacks", "register_attack", "square_attack", "DataNotFoundError", "FlatnessResult",
     "JacobianRegModel", "KerasllError", "LikelihoodHistogram", "LikelihoodSurface",
     "flatness", "likelihood_histogram", "likelihood_slice", "likelihood_surface", "ams_score", "build_model", "dataset_info", "delta_log_px", "fgsm",
     "grad_log_px", "list_datasets", "list_models", "load_dataset", "log_px",

@@ -1,0 +1,169 @@
+"""AutoAttack (Croce & Hein, ICML 2020) in TensorFlow, with checks that flag a broken evaluation.
+
+"standard": APGD-CE, APGD-T, FAB-T and Square, each run only on the images that
+are still classified correctly; an image is robust only if it survives all of
+them. "fast": APGD-CE and APGD-T. The reported robust accuracy is recomputed
+as the model's accuracy on the returned adversarial images.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kerasll._tensors import as_float_tensor
+from kerasll.attacks import checks
+from kerasll.attacks.common import check_budget, labels_of
+from kerasll.attacks.registry import run_attack
+from kerasll.errors import check_choice
+
+VERSIONS = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "fast": ("apgd-ce", "apgd-t"),
+}
+
+
+@dataclass
+class AutoAttackResult:
+    """What `autoattack` found.
+
+    Attributes:
+        x_adv: adversarial images (numpy, shaped like x); clean images where no attack succeeded.
+        robust: per image, True if still classified correctly on `x_adv`.
+        clean_accuracy: accuracy on the clean images.
+        robust_accuracy: accuracy on `x_adv` (exactly `robust.mean()`).
+        by_attack: robust accuracy after each attack, in the order they ran (cumulative).
+        flags: `checks.Flag`s raised by the evaluation's self-checks.
+        seconds: wall-clock per attack and for the checks, plus "total".
+        settings: eps, norm, version, seed and number of images.
+    """
+
+    x_adv: np.ndarray
+    robust: np.ndarray
+    clean_accuracy: float
+    robust_accuracy: float
+    by_attack: dict
+    flags: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        """A JSON-ready summary (no images), with RobustBench's field names."""
+        return {
+            "clean_acc": self.clean_accuracy, "autoattack_acc": self.robust_accuracy,
+            "eps": self.settings.get("eps"), "threat_model": {"linf": "Linf", "l2": "L2"}[self.settings["norm"]],
+            "n_examples": len(self.robust), "version": self.settings.get("version"),
+            "by_attack": self.by_attack, "flags": [f.to_dict() for f in self.flags],
+            "seconds": self.seconds, **self.extra,
+        }
+
+
+def _predict(model, x, batch_size=1000):
+    return np.concatenate([np.argmax(np.asarray(model(x[i:i + batch_size], training=False)), -1)
+                           for i in range(0, len(x), batch_size)])
+
+
+def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True,
+               progress=None, log=None):
+    """Robust accuracy under AutoAttack, with self-checks.
+
+    Args:
+        model: a Keras classifier, [0,1] images → logits.
+        x: clean images (N, H, W, C) in [0,1]; y: integer or one-hot labels.
+        eps: budget in pixel units (Fashion-MNIST 25/255; CIFAR-10 8/255 L∞, 0.5 L2).
+        norm: "linf" or "l2".
+        version: "standard" (APGD-CE, APGD-T, FAB-T, Square) or "fast" (APGD-CE, APGD-T).
+        seed: seed of every attack's random draws.
+        attacks: run these registered attacks instead of the version's list.
+        run_checks: also run the self-checks (FGSM and PGD-10 for the ordering
+            check, random noise, gradients, output range); they cost about one
+            PGD-10 run.
+        progress: `progress(name, done, total, robust_accuracy)` during each attack.
+        log: `log(line)` after each attack.
+
+    Returns:
+        An `AutoAttackResult`.
+
+    Example:
+        >>> result = kerasll.autoattack(model, x_test, y_test, eps=8/255)
+        >>> result.robust_accuracy, [str(f) for f in result.flags]
+    """
+    check_choice("version", version, list(VERSIONS))
+    check_budget(eps, eps, 1, norm, 1)
+    x = as_float_tensor(x).numpy()
+    y = labels_of(np.asarray(y)).numpy()
+    names = tuple(attacks) if attacks else VERSIONS[version]
+    start = time.perf_counter()
+    seconds = {}
+    correct = _predict(model, x) == y
+    clean = float(correct.mean())
+    robust = correct.copy()
+    x_adv = x.copy()
+    by_attack = {}
+    white_box_robust = None
+    for name in names:
+        t0 = time.perf_counter()
+        before = robust.copy()
+        ids = np.flatnonzero(robust)
+        if len(ids):
+            def report(done, total, _name=name, _ids=ids):
+                if progress is not None:
+                    progress(_name, done, total, float(robust.mean()))
+            adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, index=ids,
+                                        progress=report))
+            fooled = _predict(model, adv) != y[ids]
+            x_adv[ids[fooled]] = adv[fooled]
+            robust[ids[fooled]] = False
+        if name == "square":
+            white_box_robust = before
+        by_attack[name] = float(robust.mean())
+        seconds[name] = round(time.perf_counter() - t0, 2)
+        if log is not None:
+            log(f"{name}: robust accuracy {100 * by_attack[name]:.2f}% ({seconds[name]:.1f} s)")
+    final = _predict(model, x_adv) == y  # the number anyone can check
+    flags, extra = [], {}
+    if white_box_robust is not None:
+        flags.append(checks.check_square(int(np.sum(white_box_robust & ~robust)), len(x)))
+    if run_checks:
+        t0 = time.perf_counter()
+        flags += checks.check_outputs(model, x[:500])
+        flags.append(checks.check_gradients(model, x[correct], y[correct]))
+        extra["noise_acc"] = checks.noise_accuracy(model, x, y, eps, norm, seed=seed)
+        flags.append(checks.check_noise(extra["noise_acc"], float(final.mean())))
+        order = {}
+        if norm == "linf":
+            order["fgsm"] = float(np.mean(_predict(model, np.asarray(run_attack("fgsm", model, x, y, eps))) == y))
+        order["pgd"] = float(np.mean(_predict(model, np.asarray(run_attack(
+            "pgd", model, x, y, eps, norm, seed=seed, steps=10, step_size=eps / 4, restarts=1))) == y))
+        if names and names[0] == "apgd-ce":
+            order["apgd-ce"] = by_attack["apgd-ce"]
+        order["autoattack"] = float(final.mean())
+        extra["weaker_attacks_acc"] = {k: v for k, v in order.items() if k in ("fgsm", "pgd")}
+        flags.append(checks.check_order(order))
+        seconds["checks"] = round(time.perf_counter() - t0, 2)
+    seconds["total"] = round(time.perf_counter() - start, 2)
+    return AutoAttackResult(
+        x_adv=x_adv, robust=final, clean_accuracy=clean, robust_accuracy=float(final.mean()), by_attack=by_attack,
+        flags=[f for f in flags if f is not None], seconds=seconds,
+        settings={"eps": float(eps), "norm": norm, "version": version if not attacks else "custom", "seed": seed,
+                  "attacks": list(names), "n": len(x)},
+        extra=extra,
+    )
+
+
+def eps_sweep(model, x, y, eps, norm="linf", factors=(1, 2, 4, 8), version="fast", seed=0, progress=None):
+    """Robust accuracy at ε × `factors` and at an unbounded ε (the whole box), with the sweep's flag.
+
+    Returns ({ε: accuracy}, flag or None). Accuracy must fall towards 0: an
+    attack that cannot reach 0% with an unbounded budget is failing.
+    """
+    dim = int(np.prod(np.shape(x)[1:]))
+    unbounded = 1.0 if norm == "linf" else float(np.sqrt(dim))
+    budgets = sorted({min(eps * f, unbounded) for f in factors} | {unbounded})
+    accuracies = {}
+    for e in budgets:
+        result = autoattack(model, x, y, e, norm, version=version, seed=seed, run_checks=False,
+                            progress=progress)
+        accuracies[e] = result.robust_accuracy
+    return accuracies, checks.check_sweep(accuracies)

@@ -1,0 +1,101 @@
+"""The attacks the CLI and evaluations can name: one registry, one signature.
+
+Every registered attack is called as
+`attack(model, x, y, eps, norm, seed, index, progress, **settings)` and returns
+adversarial images. `settings` are the attack's own options (steps, restarts…);
+`defaults` fills in the ones the caller left out.
+"""
+
+from dataclasses import dataclass, field
+
+from kerasll.attacks.apgd import apgd
+from kerasll.attacks.fab import fab
+from kerasll.attacks.pgd import fgsm, pgd
+from kerasll.attacks.square import square_attack
+from kerasll.errors import KerasllError, check_choice
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    name: str
+    run: callable
+    description: str
+    defaults: dict = field(default_factory=dict)
+    norms: tuple = ("linf", "l2")
+    gradient_free: bool = False
+
+
+_ATTACKS = {}
+
+
+def register_attack(spec, overwrite=False):
+    """Add an `AttackSpec`; an existing name is refused unless `overwrite`."""
+    if spec.name in _ATTACKS and not overwrite:
+        raise KerasllError(f"attack {spec.name!r} is already registered; pass overwrite=True to replace it")
+    _ATTACKS[spec.name] = spec
+    return spec
+
+
+def list_attacks():
+    """Names of the registered attacks."""
+    return list(_ATTACKS)
+
+
+def get_attack(name):
+    """The `AttackSpec` called `name`; an unknown name lists the valid ones."""
+    return _ATTACKS[check_choice("attack", name, list_attacks())]
+
+
+def _fgsm(model, x, y, eps, norm, seed, index, progress):
+    return fgsm(model, x, y, eps)
+
+
+def _pgd(model, x, y, eps, norm, seed, index, progress, steps, step_size, restarts):
+    return pgd(model, x, y, eps, step_size, steps, restarts=restarts, norm=norm, seed=seed)
+
+
+def _apgd(loss, targeted):
+    def run(model, x, y, eps, norm, seed, index, progress, steps=100, restarts=1, target_classes=9):
+        if targeted:
+            target_classes = min(target_classes, int(model(x[:1], training=False).shape[-1]) - 1)
+        return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
+                    target_classes=target_classes, restarts=restarts, seed=seed, index=index, progress=progress)
+    return run
+
+
+def _fab_t(model, x, y, eps, norm, seed, index, progress, steps=100, restarts=1, target_classes=9):
+    target_classes = min(target_classes, int(model(x[:1], training=False).shape[-1]) - 1)
+    return fab(model, x, y, eps, norm=norm, steps=steps, target_classes=target_classes, restarts=restarts,
+               seed=seed, index=index, progress=progress)
+
+
+def _square(model, x, y, eps, norm, seed, index, progress, queries=5000, p_init=0.8):
+    return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, index=index,
+                         progress=progress)
+
+
+register_attack(AttackSpec("fgsm", _fgsm, "FGSM, one signed gradient step (L∞ only)", norms=("linf",)))
+register_attack(AttackSpec("pgd", _pgd, "PGD with random start (Madry et al.)",
+                           {"steps": None, "step_size": None, "restarts": 1}))
+register_attack(AttackSpec("apgd-ce", _apgd("ce", False), "APGD on the cross-entropy, 100 steps",
+                           {"steps": 100, "restarts": 1}))
+register_attack(AttackSpec("apgd-dlr", _apgd("dlr", False), "APGD on the DLR loss, 100 steps",
+                           {"steps": 100, "restarts": 1}))
+register_attack(AttackSpec("apgd-t", _apgd("ce", True), "APGD-T: targeted DLR over the top 9 wrong classes",
+                           {"steps": 100, "restarts": 1, "target_classes": 9}))
+register_attack(AttackSpec("fab-t", _fab_t, "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
+                           {"steps": 100, "restarts": 1, "target_classes": 9}))
+register_attack(AttackSpec("square", _square, "Square: score-based black-box search, 5,000 queries",
+                           {"queries": 5000, "p_init": 0.8}, gradient_free=True))
+
+
+def run_attack(name, model, x, y, eps, norm="linf", seed=0, index=None, progress=None, **settings):
+    """Run the registered attack `name` with its defaults where `settings` leave a value out."""
+    spec = get_attack(name)
+    if norm not in spec.norms:
+        raise KerasllError(f"attack {name!r} supports norm {', '.join(spec.norms)}, not {norm!r}")
+    unknown = set(settings) - set(spec.defaults)
+    if unknown:
+        raise KerasllError(f"attack {name!r} has no setting {sorted(unknown)[0]!r}; "
+                           f"its settings: {', '.join(spec.defaults) or 'none'}")
+    return spec.run(model, x, y, eps, norm, seed, index, progress, **(spec.defaults | settings))
