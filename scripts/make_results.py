@@ -95,7 +95,7 @@ def main():
                                                      "with random ±25/255 noise")
     records = []
     for name, meta in metas.items():
-        clean, robust, phi, _, _ = stats[name]
+        clean, robust, phi = stats[name][:3]
         if meta["arch"] != "lenet" or meta["defense"] == "none" or phi is None or robust is None:
             continue
         family = {"at": "AT", "jacreg": "JacReg", "amsreg": "AMSReg"}[meta["defense"]]
@@ -181,7 +181,7 @@ def main():
     for k, name in [*MAIN.items(), ("exact", EXACT)]:
         if name not in stats:
             continue
-        c, r, p, _, psum = stats[name]
+        c, r, p, _, psum = stats[name][:5]
         paper = PAPER_RESULTS.get(("fashion_mnist", "lenet", k))
         pcells = (f"{paper[1]:.1f} | {paper[1] / paper_none:.3f} | {paper[2]:.2f} | {paper[3]:.2f}" if paper
                   else "— | — | — | —")

@@ -175,7 +175,16 @@ def test_report_writes_markdown_beside_the_paper(zoo):
     (["train", "--source", "dir", "--data-dir", "/nonexistent"], "not found; tried"),
     (["train", "--epochs", "x"], "--epochs"),
     (["eval", "missing"], "no zoo entry 'missing'"),
-    (["eval", "a", "--attack", "cw"], "valid choices: pgd, fgsm"),
+    (["eval", "a", "--attack", "cw"], "valid choices: pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, square, autoattack"),
+    (["eval", "a", "--norm", "l1"], "valid choices: linf, l2"),
+    (["eval", "a", "--attack", "autoattack", "--version", "plus"], "valid choices: standard, fast"),
+    (["eval", "a", "--eps", "0"], "eps must be in (0, 1]"),
+    (["eval", "a", "--eps", "-1/255"], "eps must be in (0, 1]"),
+    (["eval", "a", "--attack", "apgd-ce", "--steps", "0"], "steps and restarts must be ≥ 1"),
+    (["eval", "a", "--attack", "square", "--queries", "0"], "steps and restarts must be ≥ 1"),
+    (["eval", "a", "--attack", "fgsm", "--norm", "l2"], "supports norm linf"),
+    (["eval", "a", "--json", "/nonexistent/dir/out.json"], "folder /nonexistent/dir does not exist"),
+    (["eval", "model.keras"], "--dataset"),
     (["landscape", "a", "--directions", "pca"], "valid choices: random, fgsm"),
     (["zoo", "list", "--sort", "size"], "valid choices: name"),
 ])
@@ -231,3 +240,53 @@ def test_bundled_entries_are_read_only_and_copied_on_write(zoo, tmp_path, monkey
     assert (active / "pre" / "eval.json").is_file() and not (bundled / "pre" / "eval.json").exists()
     removed = kerasll("zoo", "rm", "pre", "--yes", "--zoo", tmp_path / "other")
     assert removed.exit_code == 1 and "read-only" in removed.output
+
+
+def test_eval_autoattack_stores_leaderboard_fields_and_lists_them(zoo, tmp_path):
+    out = tmp_path / "aa.json"
+    result = kerasll("eval", "a", "--attack", "autoattack", "--version", "fast", "--source", "embedded",
+                     "--limit", "40", "--json", out, "--zoo", zoo)
+    assert result.exit_code == 0, result.output
+    assert "AutoAttack accuracy" in result.output and "after apgd-t" in result.output
+    key = "autoattack-fast-linf-eps25/255-n40-embedded"
+    stored = json.loads((zoo / "a" / "eval.json").read_text())["results"][key]
+    assert {"clean_acc", "autoattack_acc", "eps", "threat_model", "n_examples", "flags", "by_attack"} <= set(stored)
+    assert stored["n_examples"] == 40 and stored["threat_model"] == "Linf"
+    written = json.loads(out.read_text())["attack"]
+    assert written["autoattack_acc"] == stored["autoattack_acc"]
+    again = kerasll("eval", "a", "--attack", "autoattack", "--version", "fast", "--source", "embedded",
+                    "--limit", "40", "--zoo", zoo)
+    assert "cached" in again.output
+
+
+def test_eval_a_keras_file_writes_nothing_to_the_zoo(zoo, tmp_path):
+    model = keras.saving.load_model(zoo / "a" / "model.keras").classifier
+    path = tmp_path / "plain.keras"
+    model.save(path)
+    before = (zoo / "a" / "eval.json").read_text() if (zoo / "a" / "eval.json").exists() else None
+    out = tmp_path / "r.json"
+    result = kerasll("eval", path, "--dataset", "fashion_mnist", "--attack", "apgd-ce", "--steps", "5",
+                     "--source", "embedded", "--limit", "30", "--json", out, "--zoo", zoo)
+    assert result.exit_code == 0, result.output
+    assert "APGD-CE accuracy" in result.output
+    assert json.loads(out.read_text())["attack"]["n_examples"] == 30
+    after = (zoo / "a" / "eval.json").read_text() if (zoo / "a" / "eval.json").exists() else None
+    assert before == after and entries(zoo) == entries(zoo)
+
+
+@pytest.mark.parametrize("problem", ["truncated", "wrong-shape", "wrong-classes"])
+def test_eval_refuses_a_keras_file_that_is_not_a_classifier_for_the_dataset(zoo, tmp_path, problem):
+    path = tmp_path / "m.keras"
+    if problem == "truncated":
+        data = (zoo / "a" / "model.keras").read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        needle = "is not a loadable Keras model"
+    else:
+        shape, classes = ((32, 32, 3), 10) if problem == "wrong-shape" else ((28, 28, 1), 7)
+        inputs = keras.Input(shape)
+        keras.Model(inputs, keras.layers.Dense(classes)(keras.layers.Flatten()(inputs))).save(path)
+        needle = "takes inputs (32, 32, 3)" if problem == "wrong-shape" else "has 10 classes"
+    result = kerasll("eval", path, "--dataset", "fashion_mnist", "--source", "embedded", "--limit", "8",
+                     "--zoo", zoo)
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and needle in lines[0], result.output

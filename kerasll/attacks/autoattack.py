@@ -59,13 +59,13 @@ class AutoAttackResult:
         }
 
 
-def _predict(model, x, batch_size=1000):
+def _predict(model, x, batch_size=2000):
     return np.concatenate([np.argmax(np.asarray(model(x[i:i + batch_size], training=False)), -1)
                            for i in range(0, len(x), batch_size)])
 
 
 def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True,
-               progress=None, log=None):
+               progress=None, log=None, batch_size=1000):
     """Robust accuracy under AutoAttack, with self-checks.
 
     Args:
@@ -81,6 +81,7 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
             PGD-10 run.
         progress: `progress(name, done, total, robust_accuracy)` during each attack.
         log: `log(line)` after each attack.
+        batch_size: images per compiled attack batch (lower it for large models).
 
     Returns:
         An `AutoAttackResult`.
@@ -111,7 +112,7 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
                 if progress is not None:
                     progress(_name, done, total, float(robust.mean()))
             adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, index=ids,
-                                        progress=report))
+                                        progress=report, batch_size=batch_size))
             fooled = _predict(model, adv) != y[ids]
             x_adv[ids[fooled]] = adv[fooled]
             robust[ids[fooled]] = False
@@ -133,9 +134,11 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         flags.append(checks.check_noise(extra["noise_acc"], float(final.mean())))
         order = {}
         if norm == "linf":
-            order["fgsm"] = float(np.mean(_predict(model, np.asarray(run_attack("fgsm", model, x, y, eps))) == y))
+            order["fgsm"] = float(np.mean(_predict(model, np.asarray(run_attack(
+                "fgsm", model, x, y, eps, batch_size=batch_size))) == y))
         order["pgd"] = float(np.mean(_predict(model, np.asarray(run_attack(
-            "pgd", model, x, y, eps, norm, seed=seed, steps=10, step_size=eps / 4, restarts=1))) == y))
+            "pgd", model, x, y, eps, norm, seed=seed, batch_size=batch_size, steps=10, step_size=eps / 4,
+            restarts=1))) == y))
         if names and names[0] == "apgd-ce":
             order["apgd-ce"] = by_attack["apgd-ce"]
         order["autoattack"] = float(final.mean())
@@ -152,7 +155,8 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
     )
 
 
-def eps_sweep(model, x, y, eps, norm="linf", factors=(1, 2, 4, 8), version="fast", seed=0, progress=None):
+def eps_sweep(model, x, y, eps, norm="linf", factors=(1, 2, 4, 8), version="fast", seed=0, progress=None,
+              batch_size=1000):
     """Robust accuracy at ε × `factors` and at an unbounded ε (the whole box), with the sweep's flag.
 
     Returns ({ε: accuracy}, flag or None). Accuracy must fall towards 0: an
@@ -164,6 +168,6 @@ def eps_sweep(model, x, y, eps, norm="linf", factors=(1, 2, 4, 8), version="fast
     accuracies = {}
     for e in budgets:
         result = autoattack(model, x, y, e, norm, version=version, seed=seed, run_checks=False,
-                            progress=progress)
+                            progress=progress, batch_size=batch_size)
         accuracies[e] = result.robust_accuracy
     return accuracies, checks.check_sweep(accuracies)

@@ -64,7 +64,7 @@ def loss_and_grad(model, x, y, loss_fn=cross_entropy):
         tape.watch(x)
         logits = model(x, training=False)
         loss = loss_fn(y, logits)
-    return loss, tape.gradient(loss, x), logits
+    return loss, tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO), logits
 
 
 def _axes(t):

@@ -21,38 +21,42 @@ from kerasll.errors import KerasllError
 _BIG = 1e30
 
 
-def project_onto_hyperplane(t, w, b, norm):
+def project_onto_hyperplane(t, w, b, norm, iterations=100):
     """The smallest `d` (L∞ or L2) with w·(t + d) = b and 0 ≤ t + d ≤ 1, per row.
 
     `t`, `w`: (B, D); `b`: (B,). Along the direction that reaches the plane,
     coordinate i moves by sign(w_i)·min(λ·r_i, u_i), with r_i = 1 (L∞) or |w_i|
-    (L2) and u_i the room left in the box; λ solves the piecewise-linear
-    equation Σ|w_i|·min(λ·r_i, u_i) = |b − w·t| by sorting the breakpoints
-    u_i/r_i. Where the box cannot reach the plane, every coordinate moves to
-    its box limit (the closest the box gets).
+    (L2) and u_i the room left in the box. λ solves G(λ) = |b − w·t| for the
+    concave, piecewise-linear G(λ) = Σ|w_i|·min(λ·r_i, u_i): Newton's method from
+    λ = 0 climbs it from below and is exact once it stops (each step passes at
+    least one kink), usually in a few steps — no sort of the D coordinates.
+    Where the box cannot reach the plane, every coordinate moves to its box
+    limit (the closest the box gets).
     """
     c = b - tf.reduce_sum(w * t, axis=1)
     w = w * tf.sign(c)[:, None]
-    c = tf.abs(c)
+    c = tf.abs(c)[:, None]
     absw = tf.abs(w)
-    active = absw > 0
     room = tf.where(w > 0, 1.0 - t, t)
     rate = tf.ones_like(w) if norm == "linf" else absw
-    kink = tf.where(active, room / tf.where(active, rate, 1.0), _BIG)
-    order = tf.argsort(kink, axis=1)
-    kink_s = tf.gather(kink, order, batch_dims=1)
-    capped = tf.cumsum(tf.gather(absw * room, order, batch_dims=1), axis=1)  # A_k, inclusive
-    slope = tf.gather(absw * rate, order, batch_dims=1)
-    rest = tf.reduce_sum(slope, axis=1, keepdims=True) - tf.cumsum(slope, axis=1)  # S_k, exclusive
-    reached = capped + tf.where(kink_s < _BIG, kink_s, 0.0) * rest  # G(λ) at each breakpoint
-    m = tf.reduce_sum(tf.cast(reached < c[:, None], tf.int32), axis=1)  # breakpoints below the plane
-    n = tf.shape(w)[1]
-    prev = tf.maximum(m - 1, 0)
-    a_prev = tf.where(m > 0, tf.gather(capped, prev, batch_dims=1), 0.0)
-    s_prev = tf.where(m > 0, tf.gather(rest, prev, batch_dims=1), tf.reduce_sum(slope, axis=1))
-    lam = (c - a_prev) / tf.maximum(s_prev, 1e-30)
-    lam = tf.where(m >= n, _BIG, lam)
-    return tf.sign(w) * tf.minimum(lam[:, None] * rate, room)
+    active = absw > 0
+    kink = tf.where(active, room / tf.where(active, rate, 1.0), _BIG)  # where coordinate i saturates
+    capped, slope = absw * room, absw * rate
+    reachable = tf.reduce_sum(capped, axis=1, keepdims=True) >= c
+
+    def step(i, lam, _):
+        free = kink > lam
+        reached = tf.reduce_sum(tf.where(free, 0.0, capped), axis=1, keepdims=True)
+        gain = tf.reduce_sum(tf.where(free, slope, 0.0), axis=1, keepdims=True)
+        new = tf.where(gain > 0, (c - reached) / tf.maximum(gain, 1e-30), lam)
+        new = tf.maximum(new, lam)  # numerical guard: Newton from below never goes back
+        return i + 1, new, tf.reduce_any(new > lam)
+
+    lam0 = tf.zeros_like(c)
+    _, lam, _ = tf.while_loop(lambda i, lam, moving: (i < iterations) & moving, step,
+                              (tf.constant(0), lam0, tf.constant(True)))
+    lam = tf.where(reachable, lam, _BIG)
+    return tf.sign(w) * tf.minimum(lam * rate, room)
 
 
 def _boundary(model, x, y, target, targeted, norm):
@@ -62,11 +66,11 @@ def _boundary(model, x, y, target, targeted, norm):
             tape.watch(x)
             logits = tf.cast(model(x, training=False), tf.float32)
             f = tf.gather(logits, target, batch_dims=1) - tf.gather(logits, y, batch_dims=1)
-        return f, tape.gradient(f, x)
+        return f, tape.gradient(f, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = tf.cast(model(x, training=False), tf.float32)
-    jac = tape.batch_jacobian(logits, x)  # (B, C, *shape)
+    jac = tape.batch_jacobian(logits, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)  # (B, C, *shape)
     jac = tf.reshape(jac, [tf.shape(x)[0], tf.shape(logits)[1], -1])
     diff_f = logits - tf.gather(logits, y, batch_dims=1)[:, None]
     diff_g = jac - tf.gather(jac, y, batch_dims=1)[:, None]

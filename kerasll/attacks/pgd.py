@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor, batches
+from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.attacks.common import (
     check_budget, cross_entropy, l2_norm, labels_of, loss_and_grad, pick, project, random_start, restart_seed,
     stronger,
@@ -64,13 +65,11 @@ def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=Fals
     return pick(take, x_adv, best_x)
 
 
-@tf.function(reduce_retracing=True)
-def _pgd_batch(model, x, y, index, eps, step_size, steps, norm, start, seed):
+def _pgd_batch(model, x, y, index, eps, step_size, steps, seed, norm, start):
     x_start = random_start(x, eps, norm, seed, index) if start else x
     return pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=True)
 
 
-@tf.function(reduce_retracing=True)
 def _fooled_and_loss(model, x, y):
     logits = model(x, training=False)
     wrong = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), labels_of(y))
@@ -111,6 +110,11 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     args = (tf.constant(eps, x.dtype), tf.constant(step_size, x.dtype), tf.constant(int(steps)))
+    specs = [batch_spec(x), batch_spec(y)]
+    start = bool(random_start)
+    run = compiled(model, ("pgd", norm, start), lambda m, *a: _pgd_batch(m, *a, norm, start),
+                   specs + [spec(tf.int32, [None]), spec(x.dtype), spec(x.dtype), spec(tf.int32), spec(tf.int64)])
+    score = compiled(model, "fooled-and-loss", _fooled_and_loss, specs)
     outs = []
     for s in batches(int(x.shape[0]), batch_size):
         xb, yb = x[s], y[s]
@@ -118,11 +122,11 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
         best = None
         for r in range(int(restarts)):
             run_seed = tf.constant(restart_seed(seed, r), tf.int64)
-            x_adv = _pgd_batch(model, xb, yb, index, *args, norm, bool(random_start), run_seed)
+            x_adv = run(xb, yb, index, *args, run_seed)
             if restarts == 1:
                 best = x_adv
                 break
-            fooled, loss = _fooled_and_loss(model, x_adv, yb)
+            fooled, loss = score(x_adv, yb)
             if best is None:
                 best, best_fooled, best_loss = x_adv, fooled, loss
                 continue
@@ -134,7 +138,6 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
     return tf.concat(outs, 0)
 
 
-@tf.function(reduce_retracing=True)
 def _fgsm_batch(model, x, y, eps):
     _, grad, _ = loss_and_grad(model, x, y)
     return tf.clip_by_value(x + eps * tf.sign(grad), 0.0, 1.0)
@@ -156,4 +159,5 @@ def fgsm(model, x, y, eps, batch_size=512):
     x = as_float_tensor(x)
     y = tf.convert_to_tensor(y)
     eps = tf.constant(eps, x.dtype)
-    return tf.concat([_fgsm_batch(model, x[s], y[s], eps) for s in batches(int(x.shape[0]), batch_size)], 0)
+    run = compiled(model, "fgsm", _fgsm_batch, [batch_spec(x), batch_spec(y), spec(x.dtype)])
+    return tf.concat([run(x[s], y[s], eps) for s in batches(int(x.shape[0]), batch_size)], 0)

@@ -1,7 +1,7 @@
 """The attacks the CLI and evaluations can name: one registry, one signature.
 
 Every registered attack is called as
-`attack(model, x, y, eps, norm, seed, index, progress, **settings)` and returns
+`attack(model, x, y, eps, norm, seed, index, progress, batch_size, **settings)` and returns
 adversarial images. `settings` are the attack's own options (steps, restarts…);
 `defaults` fills in the ones the caller left out.
 """
@@ -46,37 +46,38 @@ def get_attack(name):
     return _ATTACKS[check_choice("attack", name, list_attacks())]
 
 
-def _fgsm(model, x, y, eps, norm, seed, index, progress):
-    return fgsm(model, x, y, eps)
+def _fgsm(model, x, y, eps, norm, seed, index, progress, batch_size):
+    return fgsm(model, x, y, eps, batch_size=batch_size)
 
 
-def _pgd(model, x, y, eps, norm, seed, index, progress, steps, step_size, restarts):
-    return pgd(model, x, y, eps, step_size, steps, restarts=restarts, norm=norm, seed=seed)
+def _pgd(model, x, y, eps, norm, seed, index, progress, batch_size, steps, step_size, restarts):
+    return pgd(model, x, y, eps, step_size, steps, restarts=restarts, norm=norm, seed=seed, batch_size=batch_size)
 
 
 def _apgd(loss, targeted):
-    def run(model, x, y, eps, norm, seed, index, progress, steps=100, restarts=1, target_classes=9):
+    def run(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9):
         if targeted:
             target_classes = min(target_classes, int(model(x[:1], training=False).shape[-1]) - 1)
         return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
-                    target_classes=target_classes, restarts=restarts, seed=seed, index=index, progress=progress)
+                    target_classes=target_classes, restarts=restarts, seed=seed, index=index, progress=progress,
+                    batch_size=batch_size)
     return run
 
 
-def _fab_t(model, x, y, eps, norm, seed, index, progress, steps=100, restarts=1, target_classes=9):
+def _fab_t(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9):
     target_classes = min(target_classes, int(model(x[:1], training=False).shape[-1]) - 1)
     return fab(model, x, y, eps, norm=norm, steps=steps, target_classes=target_classes, restarts=restarts,
-               seed=seed, index=index, progress=progress)
+               seed=seed, index=index, progress=progress, batch_size=batch_size)
 
 
-def _square(model, x, y, eps, norm, seed, index, progress, queries=5000, p_init=0.8):
+def _square(model, x, y, eps, norm, seed, index, progress, batch_size, queries=5000, p_init=0.8):
     return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, index=index,
-                         progress=progress)
+                         progress=progress, batch_size=batch_size)
 
 
-register_attack(AttackSpec("fgsm", _fgsm, "FGSM, one signed gradient step (L∞ only)", norms=("linf",)))
 register_attack(AttackSpec("pgd", _pgd, "PGD with random start (Madry et al.)",
                            {"steps": None, "step_size": None, "restarts": 1}))
+register_attack(AttackSpec("fgsm", _fgsm, "FGSM, one signed gradient step (L∞ only)", norms=("linf",)))
 register_attack(AttackSpec("apgd-ce", _apgd("ce", False), "APGD on the cross-entropy, 100 steps",
                            {"steps": 100, "restarts": 1}))
 register_attack(AttackSpec("apgd-dlr", _apgd("dlr", False), "APGD on the DLR loss, 100 steps",
@@ -89,7 +90,8 @@ register_attack(AttackSpec("square", _square, "Square: score-based black-box sea
                            {"queries": 5000, "p_init": 0.8}, gradient_free=True))
 
 
-def run_attack(name, model, x, y, eps, norm="linf", seed=0, index=None, progress=None, **settings):
+def run_attack(name, model, x, y, eps, norm="linf", seed=0, index=None, progress=None, batch_size=1000,
+               **settings):
     """Run the registered attack `name` with its defaults where `settings` leave a value out."""
     spec = get_attack(name)
     if norm not in spec.norms:
@@ -98,4 +100,4 @@ def run_attack(name, model, x, y, eps, norm="linf", seed=0, index=None, progress
     if unknown:
         raise KerasllError(f"attack {name!r} has no setting {sorted(unknown)[0]!r}; "
                            f"its settings: {', '.join(spec.defaults) or 'none'}")
-    return spec.run(model, x, y, eps, norm, seed, index, progress, **(spec.defaults | settings))
+    return spec.run(model, x, y, eps, norm, seed, index, progress, batch_size, **(spec.defaults | settings))

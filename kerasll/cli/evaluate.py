@@ -1,5 +1,6 @@
 """`kerasll eval` and `kerasll landscape`: numbers and figures for a zoo entry."""
 
+from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
@@ -8,47 +9,70 @@ from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, 
 
 
 def eval_command(
-    name: Annotated[str, typer.Argument(help="Zoo entry to evaluate (see `kerasll zoo list`).")],
-    attack: Annotated[str, typer.Option(help="pgd or fgsm.")] = "pgd",
-    eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the paper's preset, 25/255 Fashion-MNIST, 8/255 CIFAR-10).")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="PGD steps (default: 10 Fashion-MNIST, 5 CIFAR-10).")] = None,
-    step_size: Annotated[Optional[str], typer.Option(help="PGD step (default: 6.25/255 Fashion-MNIST, 2/255 CIFAR-10).")] = None,
-    restarts: Annotated[int, typer.Option(help="PGD random restarts (the strongest example per image is kept).")] = 1,
+    name: Annotated[str, typer.Argument(help="Zoo entry (see `kerasll zoo list`), or a .keras classifier file ([0,1] pixels in, logits out) with --dataset.")],
+    attack: Annotated[str, typer.Option(help="pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, square or autoattack.")] = "pgd",
+    norm: Annotated[str, typer.Option(help="Threat model: linf or l2.")] = "linf",
+    version: Annotated[str, typer.Option(help="AutoAttack version: standard (APGD-CE, APGD-T, FAB-T, Square) or fast (APGD-CE, APGD-T).")] = "standard",
+    eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the data set's preset: L∞ 25/255 Fashion-MNIST, 8/255 CIFAR-10; L2 1.5 and 0.5).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Iterations (default: PGD the paper's 10 / 5; APGD and FAB 100).")] = None,
+    step_size: Annotated[Optional[str], typer.Option(help="PGD step (default: ε/4 on Fashion-MNIST, 2/255 on CIFAR-10).")] = None,
+    restarts: Annotated[int, typer.Option(help="Random restarts (the strongest example per image is kept).")] = 1,
+    queries: Annotated[Optional[int], typer.Option(help="Square attack queries per image (default 5000).")] = None,
+    eps_sweep: Annotated[bool, typer.Option("--eps-sweep", help="Also run AutoAttack fast at ε × 1, 2, 4, 8 and unbounded: accuracy must fall to 0.")] = False,
     flatness: Annotated[bool, typer.Option("--flatness", help="Also compute Φ (1,000 test images, 2 pairs, 5×5 lattice of radius ε).")] = False,
     landscape: Annotated[bool, typer.Option("--landscape", help="Also write landscape (random, FGSM) and histogram figures into the entry.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate on the first N test images only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute even if eval.json has these settings.")] = False,
+    dataset: Annotated[Optional[str], typer.Option(help="Data set of a .keras file (fashion_mnist or cifar10); zoo entries know theirs.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per compiled attack batch (lower it for large models; results do not depend on it).")] = 1000,
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
     zoo: ZooOption = None,
 ):
-    """Clean and robust accuracy (and Φ) of a zoo entry, saved in its eval.json.
+    """Clean and robust accuracy (and Φ) of a zoo entry or a .keras file, with self-checks.
 
-    Results are keyed by their settings and reused unless --force.
+    Zoo results are saved in the entry's eval.json, keyed by their settings, and
+    reused unless --force; a .keras file's result is printed (and written with
+    --json), never stored in the zoo. Each result carries flags, the signs of a
+    broken evaluation (gradient masking, a weaker attack beating a stronger one,
+    random noise beating the attack, probabilities instead of logits).
 
     Examples:
 
-      kerasll eval fmnist-lenet-amsreg --flatness
+      kerasll eval fmnist-lenet-amsreg --attack autoattack
 
-      kerasll eval my-model --attack pgd --eps 8/255 --steps 20 --restarts 5 --limit 1000
+      kerasll eval my-model --attack apgd-ce --norm l2 --eps 1.5 --limit 1000 --eps-sweep
+
+      kerasll eval path/to/classifier.keras --dataset fashion_mnist --attack autoattack --json aa.json
     """
     from kerasll.cli.progress import TaskProgress
+    from kerasll.errors import KerasllError
     from kerasll.zoo.config import parse_number
     from kerasll.zoo.evaluation import evaluate_entry, histogram_figure, landscape_figures
 
+    eps_value, step_value = parse_number(eps, "eps"), parse_number(step_size, "step size")
+    if json_out is not None:
+        check_writable(json_out)
+    if name.endswith(".keras") or Path(name).is_file():
+        if dataset is None:
+            raise KerasllError(f"{name} is a model file: name its data set with --dataset (fashion_mnist or cifar10)")
+        if flatness or landscape:
+            raise KerasllError("--flatness and --landscape need a zoo entry; use the library for a .keras file")
+        with TaskProgress(f"evaluating {Path(name).name}") as progress:
+            out = evaluate_file(name, dataset, attack, norm, version, eps_value, steps, step_value, restarts, queries,
+                                eps_sweep, limit, data_dir, source, seed, progress, batch_size)
+        show(Path(name).name, out)
+        if json_out is not None:
+            write_json_file(json_out, out)
+        return
     store = open_zoo(zoo)
     with TaskProgress(f"evaluating {name}") as progress:
-        out = evaluate_entry(store, name, attack, parse_number(eps, "eps"), steps, parse_number(step_size, "step size"),
-                             restarts, flatness, limit, force, data_dir, source, progress=progress)
-    a = out["attack"]
-    cached = " (cached; --force to recompute)" if a["cached"] else ""
-    console.print(f"[bold]{name}[/]  {a['key']}{cached}")
-    console.print(f"  clean accuracy   {100 * a['clean_accuracy']:.2f}%  ({a['samples']} test images)")
-    console.print(f"  {a['settings']['attack'].upper()} accuracy     {100 * a['robust_accuracy']:.2f}%")
-    if "flatness" in out:
-        f = out["flatness"]
-        console.print(f"  Φ (mean)         {f['phi']:.4f}   Φ (sum, paper Eq. 7) {f['phi_sum']:.2f}"
-                      + (" (cached)" if f["cached"] else ""))
+        out = evaluate_entry(store, name, attack, eps_value, steps, step_value, restarts, flatness, limit, force,
+                             data_dir, source, progress=progress.attack, seed=seed, norm=norm, version=version,
+                             queries=queries, sweep=eps_sweep, batch_size=batch_size)
+    show(name, out)
     if landscape:
         paths = []
         for directions in ("random", "fgsm"):
@@ -56,7 +80,69 @@ def eval_command(
         paths.append(histogram_figure(store, name, data_dir=data_dir, source=source, limit=limit))
         for p in paths:
             console.print(f"  wrote {p}", soft_wrap=True)
+    if json_out is not None:
+        write_json_file(json_out, out)
     console.print(f"  results in {store.get(name).eval_path}", soft_wrap=True)
+
+
+def evaluate_file(path, dataset, attack, norm, version, eps, steps, step_size, restarts, queries, sweep, limit,
+                  data_dir, source, seed, progress, batch_size):
+    from kerasll.evaluation import attack_settings
+    from kerasll.zoo.evaluation import attack_key, load_model_file, run_evaluation, run_sweep, test_data
+
+    settings = attack_settings(dataset, attack, eps, steps, step_size, restarts, norm, version, queries)
+    meta = {"name": str(path), "dataset": dataset}
+    x, y = test_data(meta, data_dir, source, limit)
+    model = load_model_file(path, dataset)
+    result = run_evaluation(model, x, y, settings, seed=seed, progress=progress.attack, batch_size=batch_size)
+    out = {"attack": dict(result, cached=False, key=attack_key(settings, len(x)))}
+    if sweep:
+        out["sweep"] = dict(run_sweep(model, x, y, settings, seed=seed, progress=progress.attack,
+                                      batch_size=batch_size), cached=False)
+    return out
+
+
+def show(name, out):
+    a = out["attack"]
+    s = a["settings"]
+    cached = " (cached; --force to recompute)" if a["cached"] else ""
+    console.print(f"[bold]{name}[/]  {a['key']}{cached}", soft_wrap=True)
+    label = "AutoAttack" if s["attack"] == "autoattack" else s["attack"].upper()
+    width = max(len(label), 5) + 11
+    console.print(f"  {'clean accuracy':<{width}}{100 * a['clean_accuracy']:.2f}%  ({a['samples']} test images)")
+    console.print(f"  {label + ' accuracy':<{width}}{100 * a['robust_accuracy']:.2f}%")
+    for attack, acc in a.get("by_attack", {}).items():
+        console.print(f"    after {attack:<10}{100 * acc:.2f}%  ({a.get('seconds_by_attack', {}).get(attack, 0):.1f} s)")
+    if "flatness" in out:
+        f = out["flatness"]
+        console.print(f"  Φ (mean)         {f['phi']:.4f}   Φ (sum, paper Eq. 7) {f['phi_sum']:.2f}"
+                      + (" (cached)" if f["cached"] else ""))
+    if "sweep" in out:
+        sweep = out["sweep"]["accuracy_by_eps"]
+        console.print("  ε sweep (AutoAttack fast): " + ", ".join(f"ε={float(e):.4g}: {100 * v:.2f}%" for e, v in sweep.items()),
+                      soft_wrap=True)
+    flags = a.get("flags", []) + out.get("sweep", {}).get("flags", [])
+    for f in flags:
+        console.print(f"  [yellow]flag {f['code']}[/]: {f['message']} — try: {f['hint']}", soft_wrap=True)
+    if "flags" in a and not flags:
+        console.print("  no flags: none of the checks for a broken evaluation fired")
+
+
+def check_writable(path):
+    from kerasll.errors import KerasllError
+
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise KerasllError(f"cannot write --json {path}: folder {parent} does not exist")
+    if Path(path).is_dir():
+        raise KerasllError(f"cannot write --json {path}: it is a folder")
+
+
+def write_json_file(path, data):
+    from kerasll.zoo.entry import write_json
+
+    write_json(Path(path).expanduser(), data)
+    console.print(f"  wrote {path}", soft_wrap=True)
 
 
 def landscape_command(

@@ -11,7 +11,7 @@ from kerasll.cli.common import ZooOption, console, new_app, open_zoo
 
 app = new_app("Manage the model zoo: one folder per entry (model.keras, metadata.json, eval.json, figures/).")
 
-SORT_KEYS = ("name", "robust", "clean", "phi", "created")
+SORT_KEYS = ("name", "robust", "autoattack", "clean", "phi", "created")
 SHORT = {"fashion_mnist": "fmnist"}
 STATUS_STYLE = {"complete": "green", "training": "cyan", "interrupted": "yellow", "failed": "red"}
 
@@ -24,10 +24,11 @@ def _row(entry):
     if problem:
         return {"name": entry.name, "problem": problem}
     meta = entry.metadata()
-    clean, robust, phi, _, _ = summary(entry)
+    numbers = summary(entry)
     return {"name": entry.name, "arch": meta["arch"], "dataset": meta["dataset"], "defense": meta["defense"],
             "setting": describe(meta), "epochs": f"{meta.get('epochs_completed', 0)}/{meta.get('training', {}).get('epochs', '?')}",
-            "status": entry.status(), "clean": clean, "robust": robust, "phi": phi,
+            "status": entry.status(), "clean": numbers.clean, "robust": numbers.robust, "phi": numbers.phi,
+            "autoattack": numbers.autoattack, "flags": numbers.flags,
             "created": meta.get("created", ""), "bundled": entry.read_only}
 
 
@@ -35,13 +36,15 @@ def _row(entry):
 def list_entries(
     dataset: Annotated[Optional[str], typer.Option(help="Only this data set.")] = None,
     defense: Annotated[Optional[str], typer.Option(help="Only this defense (none, at, jacreg, amsreg).")] = None,
-    sort: Annotated[str, typer.Option(help="Sort by name, robust, clean, phi or created.")] = "name",
+    sort: Annotated[str, typer.Option(help="Sort by name, robust, autoattack, clean, phi or created.")] = "name",
     zoo: ZooOption = None,
 ):
     """A table of the zoo's entries with their latest evaluation.
 
-    Clean/robust % are the data set's paper PGD preset; Φ is the mean AMS score
-    (closer to 0 = flatter). Run `kerasll eval NAME --flatness` to fill them in.
+    Clean/robust % are the data set's paper PGD preset; AA % is AutoAttack
+    (standard, L∞, same ε; a trailing ! means a self-check flagged it); Φ is the
+    mean AMS score (closer to 0 = flatter). `kerasll eval NAME --flatness` and
+    `kerasll eval NAME --attack autoattack` fill them in.
 
     Example: kerasll zoo list --dataset fashion_mnist --sort robust
     """
@@ -56,7 +59,7 @@ def list_entries(
                   reverse=False)
     table = Table(title=f"kerasll zoo: {store.path}" + (f" (+ bundled {store.bundled_path})" if store.bundled_path else ""))
     for col, justify in (("name", "left"), ("arch", "left"), ("dataset", "left"), ("defense", "left"), ("epochs", "right"),
-                         ("status", "left"), ("clean %", "right"), ("robust %", "right"), ("Φ", "right")):
+                         ("status", "left"), ("clean %", "right"), ("robust %", "right"), ("AA %", "right"), ("Φ", "right")):
         table.add_column(col, justify=justify, no_wrap=col in ("status", "epochs"), min_width=11 if col == "status" else None)
     pct = lambda v: "—" if v is None else f"{100 * v:.2f}"  # noqa: E731
     flagged = [r for r in rows if "problem" in r]
@@ -65,6 +68,7 @@ def list_entries(
         name = r["name"] + (" [dim](bundled)[/]" if r["bundled"] else "")
         table.add_row(name, r["arch"], SHORT.get(r["dataset"], r["dataset"]), r["setting"], r["epochs"],
                       f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]", pct(r["clean"]), pct(r["robust"]),
+                      pct(r["autoattack"]) + ("!" if r["flags"] else ""),
                       "—" if r["phi"] is None else f"{r['phi']:.3f}")
     console.print(table if rows else f"the zoo {store.path} has no entries; train one with `kerasll train`")
     for r in flagged:

@@ -19,6 +19,8 @@ class DatasetInfo:
     eval_step_size: float
     # Training augmentation: "crop_flip" (4-pixel pad + random crop + h-flip) or None.
     augment: str | None = None
+    # L2 evaluation budget (RobustBench's 0.5 for CIFAR-10; kerasll's choice for Fashion-MNIST).
+    eval_eps_l2: float = 1.0
     # Landscape/flatness radius default: the evaluation ε, so the plotted square
     # spans the region the attack searches.
     landscape_radius: float = field(default=0.0)
@@ -33,14 +35,14 @@ DATASETS = {
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
          "Sneaker", "Bag", "Ankle boot"),
         eval_eps=25 / 255, eval_steps=10, eval_step_size=6.25 / 255,
-        augment=None, landscape_radius=25 / 255,
+        augment=None, eval_eps_l2=1.5, landscape_radius=25 / 255,
     ),
     "cifar10": DatasetInfo(
         "cifar10", (32, 32, 3), 10,
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
          "ship", "truck"),
         eval_eps=8 / 255, eval_steps=5, eval_step_size=2 / 255,
-        augment="crop_flip", landscape_radius=8 / 255,
+        augment="crop_flip", eval_eps_l2=0.5, landscape_radius=8 / 255,
     ),
 }
 

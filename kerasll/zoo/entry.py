@@ -148,4 +148,8 @@ class Entry:
 
         if not self.model_path.is_file():
             raise KerasllError(f"{self.model_path} is missing (entry status: {self.status()})")
-        return keras.saving.load_model(self.model_path, safe_mode=True)
+        try:
+            return keras.saving.load_model(self.model_path, safe_mode=True)
+        except Exception as error:  # Keras raises many types (even "file not found") for a damaged file
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise KerasllError(f"{self.model_path} is damaged and cannot be loaded ({reason})") from None

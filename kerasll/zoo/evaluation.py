@@ -7,7 +7,8 @@ import numpy as np
 from kerasll import figures
 from kerasll.datasets import dataset_info, load_dataset
 from kerasll.errors import KerasllError
-from kerasll.evaluation import accuracy, attack_settings, robust_accuracy
+from kerasll.attacks.autoattack import eps_sweep
+from kerasll.evaluation import attack_settings, check_labels, evaluate
 from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS, flatness
 from kerasll.landscape import likelihood_histogram, likelihood_surface
 from kerasll.zoo.metadata import now
@@ -15,8 +16,8 @@ from kerasll.zoo.metadata import now
 FLATNESS_SAMPLES = 1000  # test images for Φ unless --limit is smaller
 
 
-def _fmt(v):
-    return f"{v * 255:g}/255"
+def _fmt(v, norm="linf"):
+    return f"{v * 255:g}/255" if norm == "linf" else f"{v:g}"
 
 
 def data_tag(source):
@@ -25,10 +26,18 @@ def data_tag(source):
 
 
 def attack_key(settings, samples):
-    """eval.json key of an attack evaluation, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000'."""
-    key = f"{settings['attack']}-{settings['norm']}-eps{_fmt(settings['eps'])}"
-    if settings["attack"] == "pgd":
-        key += f"-steps{settings['steps']}-step{_fmt(settings['step_size'])}-r{settings['restarts']}"
+    """eval.json key of an attack evaluation, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000'
+    or 'autoattack-standard-linf-eps25/255-n10000'."""
+    attack, norm = settings["attack"], settings["norm"]
+    if attack == "autoattack":
+        return f"autoattack-{settings['version']}-{norm}-eps{_fmt(settings['eps'], norm)}-n{samples}"
+    key = f"{attack}-{norm}-eps{_fmt(settings['eps'], norm)}"
+    if attack == "pgd":
+        key += f"-steps{settings['steps']}-step{_fmt(settings['step_size'], norm)}-r{settings['restarts']}"
+    elif "steps" in settings:
+        key += f"-steps{settings['steps']}-r{settings['restarts']}"
+    elif "queries" in settings:
+        key += f"-q{settings['queries']}"
     return f"{key}-n{samples}"
 
 
@@ -43,27 +52,83 @@ def test_data(meta, data_dir=None, source="auto", limit=None):
         if limit < 1:
             raise KerasllError(f"--limit must be ≥ 1, got {limit}")
         x, y = x[:limit], y[:limit]
-    return x, y
+    return x, check_labels(y, dataset_info(meta["dataset"]).num_classes)
 
 
 def check_fits(model, meta):
-    shape = tuple(dataset_info(meta["dataset"]).input_shape)
-    takes = tuple(getattr(model, "classifier", model).input_shape[1:])
-    if takes != shape:
-        raise KerasllError(f"entry {meta['name']!r} takes inputs {takes}, "
-                           f"but {meta['dataset']} images are {shape}")
+    """Refuse a model whose input shape or number of outputs does not match the data set."""
+    info = dataset_info(meta["dataset"])
+    shape = tuple(info.input_shape)
+    try:
+        takes = tuple(getattr(model, "classifier", model).input_shape[1:])
+    except (AttributeError, ValueError):
+        takes = None
+    if takes is not None and takes != shape:
+        raise KerasllError(f"{meta['name']!r} takes inputs {takes}, but {meta['dataset']} images are {shape}")
+    outputs = tuple(model(np.zeros((1, *shape), np.float32), training=False).shape)
+    if outputs != (1, info.num_classes):
+        raise KerasllError(f"{meta['name']!r} returns outputs of shape {outputs[1:]}, but {meta['dataset']} "
+                           f"has {info.num_classes} classes: expected logits of shape ({info.num_classes},)")
+
+
+def load_model_file(path, dataset):
+    """A Keras classifier from a .keras file, checked against `dataset`; one clear error if it is not one."""
+    import keras
+    from pathlib import Path
+
+    import kerasll.defenses  # noqa: F401  (registers the defense classes)
+
+    path = Path(path)
+    if not path.is_file():
+        raise KerasllError(f"{path} does not exist")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a damaged or foreign file
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise KerasllError(f"{path} is not a loadable Keras model ({reason[:200]})") from None
+    check_fits(model, {"name": str(path), "dataset": dataset})
+    return model
+
+
+def run_evaluation(model, x, y, settings, seed=0, progress=None, log=None, batch_size=1000):
+    """`evaluate` plus the fields eval.json has always had (clean_accuracy, robust_accuracy, samples)."""
+    start = time.perf_counter()
+    result = evaluate(model, x, y, settings, seed=seed, progress=progress, log=log, batch_size=batch_size)
+    if isinstance(result.get("seconds"), dict):
+        result["seconds_by_attack"] = result.pop("seconds")
+    return {"settings": settings, "samples": len(x), "clean_accuracy": result["clean_acc"],
+            "robust_accuracy": result["robust_acc"], **result,
+            "seconds": round(time.perf_counter() - start, 1), "created": now()}
+
+
+def sweep_key(settings, samples):
+    return f"sweep-{settings['norm']}-eps{_fmt(settings['eps'], settings['norm'])}-n{samples}"
+
+
+def run_sweep(model, x, y, settings, seed=0, progress=None, batch_size=1000):
+    """AutoAttack "fast" at ε × 1, 2, 4, 8 and an unbounded ε, with the sweep's flag."""
+    start = time.perf_counter()
+    accuracies, flag = eps_sweep(model, x, y, settings["eps"], settings["norm"], seed=seed, progress=progress,
+                                 batch_size=batch_size)
+    return {"settings": {"eps": settings["eps"], "norm": settings["norm"], "version": "fast",
+                         "factors": [1, 2, 4, 8, "unbounded"]},
+            "samples": len(x), "accuracy_by_eps": {f"{e:.6g}": a for e, a in accuracies.items()},
+            "flags": [flag.to_dict()] if flag else [], "seconds": round(time.perf_counter() - start, 1),
+            "created": now()}
 
 
 def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None, restarts=1,
                    with_flatness=False, limit=None, force=False, data_dir=None, source="auto",
-                   progress=None, seed=0):
-    """Clean and robust accuracy (and Φ) of entry `name`, reusing cached results.
+                   progress=None, seed=0, norm="linf", version="standard", queries=None, sweep=False, log=None,
+                   batch_size=1000):
+    """Clean and robust accuracy (and Φ, and an ε sweep) of entry `name`, reusing cached results.
 
+    `progress(name, done, total, robust_accuracy)` is called as each attack (and Φ) runs.
     Returns a dict of the results (each with its settings and whether it was cached).
     """
     entry = zoo.get(name)
     meta = entry.metadata()
-    settings = attack_settings(meta["dataset"], attack, eps, steps, step_size, restarts)
+    settings = attack_settings(meta["dataset"], attack, eps, steps, step_size, restarts, norm, version, queries)
     x, y = test_data(meta, data_dir, source, limit)
     key = attack_key(settings, len(x)) + data_tag(source)
     cached = entry.evaluations()
@@ -74,14 +139,22 @@ def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None
     else:
         model = entry.load_model()
         check_fits(model, meta)
-        start = time.perf_counter()
-        clean = accuracy(model, x, y)
-        robust = robust_accuracy(model, x, y, settings, seed=seed, progress=progress)
-        result = {"settings": settings, "samples": len(x), "clean_accuracy": clean,
-                  "robust_accuracy": robust, "seconds": round(time.perf_counter() - start, 1), "created": now()}
+        result = run_evaluation(model, x, y, settings, seed=seed, progress=progress, log=log, batch_size=batch_size)
         entry = zoo.writable(entry)
         entry.write_evaluation(key, result)
         out["attack"] = dict(result, cached=False, key=key)
+    if sweep:
+        skey = sweep_key(settings, len(x)) + data_tag(source)
+        cached = entry.evaluations()
+        if skey in cached and not force:
+            out["sweep"] = dict(cached[skey], cached=True, key=skey)
+        else:
+            model = model or entry.load_model()
+            check_fits(model, meta)
+            result = run_sweep(model, x, y, settings, seed=seed, progress=progress, batch_size=batch_size)
+            entry = zoo.writable(entry)
+            entry.write_evaluation(skey, result)
+            out["sweep"] = dict(result, cached=False, key=skey)
     if with_flatness:
         n = min(len(x), FLATNESS_SAMPLES)
         fsettings = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": dataset_info(meta["dataset"]).landscape_radius,
@@ -95,7 +168,8 @@ def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None
             check_fits(model, meta)
             start = time.perf_counter()
             res = flatness(model, x[:n], pairs=fsettings["pairs"], grid=fsettings["grid"],
-                           radius=fsettings["radius"], seed=seed, progress=progress)
+                           radius=fsettings["radius"], seed=seed,
+                           progress=(lambda done, total: progress("flatness", done, total, None)) if progress else None)
             phi_sum = res.phi * fsettings["grid"] ** 2
             result = {"settings": res.settings, "phi": res.phi, "phi_sum": phi_sum,
                       "phi_std": float(np.std(res.per_sample)), "seconds": round(time.perf_counter() - start, 1),

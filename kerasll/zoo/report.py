@@ -1,5 +1,6 @@
 """The paper-style report: our table beside the paper's, and Φ vs robustness (Fig. 4)."""
 
+from collections import namedtuple
 from pathlib import Path
 
 from kerasll import figures
@@ -8,20 +9,31 @@ from kerasll.zoo.evaluation import attack_key, attack_settings, describe
 from kerasll.zoo.paper import PAPER_RESULTS
 
 
+Summary = namedtuple("Summary", "clean robust phi samples phi_sum autoattack autoattack_samples flags")
+Summary.__doc__ = """An entry's headline numbers: the PGD preset (clean, robust, samples), Φ, and
+AutoAttack standard L∞ at the data set's ε (accuracy, samples, and the codes of its flags)."""
+
+
 def summary(entry):
-    """(clean, robust, Φ) of an entry from eval.json: the dataset's PGD preset on the most samples."""
+    """The `Summary` of an entry from eval.json, each number from the run on the most test images."""
     meta = entry.metadata()
     results = entry.evaluations()
-    preset = attack_key(attack_settings(meta["dataset"]), 0).rsplit("-n", 1)[0]
+    settings = attack_settings(meta["dataset"])
+    preset = attack_key(settings, 0).rsplit("-n", 1)[0]
+    aa_preset = attack_key(attack_settings(meta["dataset"], "autoattack"), 0).rsplit("-n", 1)[0]
     official = {k: r for k, r in results.items() if not k.endswith("-embedded")}
     if not official:  # only embedded-subset results: show those rather than nothing
         official = {k.removesuffix("-embedded"): r for k, r in results.items()}
     attack = [r for k, r in official.items() if k.rsplit("-n", 1)[0] == preset]
+    aa = [r for k, r in official.items() if k.rsplit("-n", 1)[0] == aa_preset]
     phi = [r for k, r in official.items() if k.startswith("phi-")]
     best = max(attack, key=lambda r: r["samples"], default=None)
+    best_aa = max(aa, key=lambda r: r["samples"], default=None)
     best_phi = max(phi, key=lambda r: r["settings"]["samples"], default=None)
-    return (best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
-            best and best["samples"], best_phi and best_phi["phi_sum"])
+    return Summary(best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
+                   best and best["samples"], best_phi and best_phi["phi_sum"],
+                   best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],
+                   [f["code"] for f in best_aa.get("flags", [])] if best_aa else [])
 
 
 def _pct(v):
@@ -47,16 +59,19 @@ def report(zoo, dataset=None, out_dir=None):
                  f"PGD L∞ ε={info.eval_eps * 255:g}/255, {info.eval_steps} steps of {info.eval_step_size * 255:g}/255, "
                  "random start. Φ: mean AMS score over a 5×5 lattice of radius ε, 2 direction pairs per image "
                  "(`reduction=\"mean\"`); Φ(sum) = 25 × Φ is the paper's Eq. 7 on this lattice.", "",
-                 "| entry | arch | defense | epochs | Φ | Φ (sum) | clean % | PGD % | paper Φ | paper clean % | paper PGD % |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|"]
+                 "AutoAttack: standard version (APGD-CE, APGD-T, FAB-T, Square), L∞ at the same ε; flags name the "
+                 "self-checks that fired (`kerasll eval NAME --attack autoattack` explains each).", "",
+                 "| entry | arch | defense | epochs | Φ | Φ (sum) | clean % | PGD % | AutoAttack % | flags | paper Φ | paper clean % | paper PGD % |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         records = []
-        for meta, (clean, robust, phi, n, phi_sum) in sorted(
+        for meta, (clean, robust, phi, n, phi_sum, aa, _, flags) in sorted(
                 (r for r in rows if r[0]["dataset"] == ds), key=lambda r: (r[0]["arch"], r[0]["defense"], r[0]["name"])):
             paper = PAPER_RESULTS.get((ds, meta["arch"], meta["defense"]))
             paper_cells = [f"{paper[1]:.1f} ({paper[0]})", f"{paper[2]:.2f}", f"{paper[3]:.2f}"] if paper else ["—"] * 3
             lines.append(f"| {meta['name']} | {meta['arch']} | {describe(meta)} | {meta.get('epochs_completed')} | "
                          f"{'—' if phi is None else f'{phi:.3f}'} | {'—' if phi_sum is None else f'{phi_sum:.1f}'} | "
-                         f"{_pct(clean)} | {_pct(robust)} | " + " | ".join(paper_cells) + " |")
+                         f"{_pct(clean)} | {_pct(robust)} | {_pct(aa)} | {', '.join(flags) or '—'} | "
+                         + " | ".join(paper_cells) + " |")
             if phi is not None and robust is not None and meta["defense"] != "none":
                 records.append({"family": f"{meta['arch']} {meta['defense']}", "label": describe(meta).split(" ", 1)[1],
                                 "phi": phi, "robust_accuracy": robust})

@@ -1,0 +1,165 @@
+"""AutoAttack and the self-checks: exact bookkeeping, and flags that fire on masked gradients."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasll as kl
+from kerasll.attacks import checks
+from kerasll.evaluation import accuracy, attack_settings, robust_accuracy
+
+
+class StopGradient(keras.layers.Layer):
+    """The identity with no gradient: a model behind it masks every white-box attack."""
+
+    def call(self, x):
+        return tf.stop_gradient(x)
+
+
+class NoGradient(keras.layers.Layer):
+    """The identity whose gradient raises: proves an attack never asks for one."""
+
+    def call(self, x):
+        @tf.custom_gradient
+        def identity(t):
+            def grad(_):
+                raise AssertionError("a gradient was requested")
+            return tf.identity(t), grad
+        return identity(x)
+
+
+def behind(layer, model):
+    inputs = keras.Input((28, 28, 1))
+    return keras.Model(inputs, model(layer(inputs)))
+
+
+@pytest.fixture(scope="module")
+def data(fmnist):
+    return fmnist[2][:120], fmnist[3][:120]
+
+
+def linf(a, b):
+    return np.abs(np.asarray(a) - b).reshape(len(b), -1).max(1)
+
+
+def test_autoattack_accuracy_is_the_accuracy_on_its_images(trained_lenet, data):
+    x, y = data
+    r = kl.autoattack(trained_lenet, x, y, 8 / 255, seed=0)
+    assert list(r.by_attack) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert r.robust_accuracy == accuracy(trained_lenet, r.x_adv, y)
+    assert np.array_equal(r.robust, np.argmax(trained_lenet(r.x_adv), 1) == y)
+    accs = list(r.by_attack.values())
+    assert accs == sorted(accs, reverse=True) and accs[-1] == r.robust_accuracy
+    assert r.robust_accuracy <= r.clean_accuracy
+    assert linf(r.x_adv, x).max() <= 8 / 255 + 1e-6 and r.x_adv.min() >= 0 and r.x_adv.max() <= 1
+    d = r.to_dict()
+    assert {"clean_acc", "autoattack_acc", "eps", "threat_model", "n_examples"} <= set(d)
+    assert d["threat_model"] == "Linf" and d["n_examples"] == 120
+    assert not [f for f in r.flags if f.code in ("square", "gradients", "probabilities", "noise")]
+
+
+def test_autoattack_at_least_as_strong_as_pgd(trained_lenet, data):
+    x, y = data
+    pgd = accuracy(trained_lenet, kl.pgd(trained_lenet, x, y, 8 / 255, 2 / 255, 10, seed=0), y)
+    assert kl.autoattack(trained_lenet, x, y, 8 / 255, version="fast").robust_accuracy <= pgd
+
+
+def test_masked_gradients_fail_white_box_and_raise_flags(trained_lenet, data):
+    x, y = data
+    masked = behind(StopGradient(), trained_lenet)
+    honest = kl.autoattack(trained_lenet, x, y, 25 / 255, version="fast", run_checks=False).robust_accuracy
+    r = kl.autoattack(masked, x, y, 25 / 255, seed=0)
+    # Without gradients APGD and FAB only have their random starts; Square does the real work.
+    assert r.by_attack["fab-t"] > honest + 0.2
+    assert r.by_attack["square"] < r.by_attack["fab-t"] - 0.1
+    codes = {f.code for f in r.flags}
+    assert {"square", "gradients"} <= codes
+    assert all(f.hint for f in r.flags)
+
+
+def test_square_uses_forward_passes_only(trained_lenet, data):
+    x, y = data[0][:20], data[1][:20]
+    sealed = behind(NoGradient(), trained_lenet)
+    for norm, eps in (("linf", 25 / 255), ("l2", 1.5)):
+        adv = kl.square_attack(sealed, x, y, eps, norm=norm, queries=100, seed=0).numpy()
+        delta = (adv - x).reshape(20, -1)
+        size = np.abs(delta).max(1) if norm == "linf" else np.linalg.norm(delta, axis=1)
+        assert size.max() <= eps * (1 + 1e-5) and adv.min() >= 0 and adv.max() <= 1
+    with pytest.raises(Exception, match="gradient was requested"):
+        kl.apgd(sealed, x, y, 25 / 255, steps=2)
+
+
+def test_square_breaks_a_linear_model_where_the_optimum_allows():
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((6, 6, 1))
+    dense = keras.layers.Dense(5)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    w, b = rng.normal(size=(36, 5)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    dense.set_weights([w, b])
+    x = rng.uniform(0.3, 0.7, (200, 6, 6, 1)).astype(np.float32)
+    xf = x.reshape(200, -1)
+    y = np.argmax(xf @ w + b, 1)
+    eps = 0.05
+    z = xf @ w + b
+    m = z[np.arange(200), y][:, None] - z
+    d = np.abs(w[:, y].T[:, None, :] - w.T[None]).sum(2)
+    optimum = np.where(np.arange(5)[None] == y[:, None], np.inf, m - eps * d).min(1)
+    adv = kl.square_attack(model, x, y, eps, queries=1000, seed=0).numpy()
+    fooled = np.argmax(adv.reshape(200, -1) @ w + b, 1) != y
+    assert not np.any(fooled & (optimum > 0))  # in budget: never beyond the optimum
+    assert fooled[optimum < -1e-3].mean() >= 0.95
+
+
+def test_probability_outputs_are_flagged(trained_lenet, data):
+    x, _ = data
+    inputs = keras.Input((28, 28, 1))
+    probs = keras.Model(inputs, keras.layers.Softmax()(trained_lenet(inputs)))
+    assert [f.code for f in checks.check_outputs(probs, x)] == ["probabilities"]
+    assert checks.check_outputs(trained_lenet, x) == []
+
+
+def test_checks_fire_on_their_own_conditions():
+    assert checks.check_noise(0.30, 0.50).code == "noise" and checks.check_noise(0.6, 0.5) is None
+    assert checks.check_order({"fgsm": 0.2, "pgd": 0.3}).code == "order"
+    assert checks.check_order({"fgsm": 0.4, "pgd": 0.3, "apgd-ce": 0.29}) is None
+    assert checks.check_square(5, 1000).code == "square" and checks.check_square(1, 1000) is None
+    assert checks.check_sweep({0.1: 0.5, 0.2: 0.2, 1.0: 0.0}) is None
+    assert checks.check_sweep({0.1: 0.5, 0.2: 0.4, 1.0: 0.3}).code == "eps-sweep"
+    assert checks.check_sweep({0.1: 0.2, 0.2: 0.3, 1.0: 0.0}).code == "eps-sweep"
+
+
+def test_eps_sweep_reaches_zero_unless_masked(trained_lenet, data):
+    x, y = data[0][:40], data[1][:40]
+    accs, flag = kl.eps_sweep(trained_lenet, x, y, 4 / 255)
+    assert flag is None and accs[1.0] == 0.0 and len(accs) == 5
+    _, flag = kl.eps_sweep(behind(StopGradient(), trained_lenet), x, y, 4 / 255)
+    assert flag is not None and flag.code == "eps-sweep"
+
+
+def test_robust_accuracy_accepts_column_labels(trained_lenet, data):
+    # A (N, 1) label column used to broadcast against (N,) predictions into an (N, N) mean.
+    x, y = data
+    settings = attack_settings("fashion_mnist", "fgsm", eps=8 / 255)
+    flat = robust_accuracy(trained_lenet, x, y, settings)
+    column = robust_accuracy(trained_lenet, x, y.reshape(-1, 1), settings)
+    assert column == flat
+    assert accuracy(trained_lenet, x, y.reshape(-1, 1)) == accuracy(trained_lenet, x, y)
+
+
+@pytest.mark.parametrize("kwargs,word", [
+    (dict(version="plus"), "version"), (dict(norm="l1"), "norm"), (dict(eps=-0.1), "eps"), (dict(eps=2.0), "eps"),
+])
+def test_autoattack_bad_settings(trained_lenet, data, kwargs, word):
+    x, y = data
+    args = dict(eps=0.1) | kwargs
+    with pytest.raises(kl.KerasllError, match=word):
+        kl.autoattack(trained_lenet, x[:4], y[:4], **args)
+
+
+def test_labels_out_of_range_are_refused(trained_lenet, data):
+    from kerasll.evaluation import evaluate
+
+    x, y = data
+    with pytest.raises(kl.KerasllError, match="label 10 is out of range"):
+        evaluate(trained_lenet, x[:4], np.array([1, 2, 10, 3]), attack_settings("fashion_mnist", "fgsm"))
