@@ -89,7 +89,8 @@ def evaluate(model, x, y, settings, seed=0, progress=None, log=None, run_checks=
         out["robust_acc"] = out["autoattack_acc"]
     else:
         options = {k: v for k, v in settings.items() if k not in ("attack", "norm", "eps")}
-        report = (lambda done, total: progress(settings["attack"], done, total, None)) if progress else None
+        report = (lambda done, total, fooled=0: progress(settings["attack"], done, total, 1 - fooled / len(x))) \
+            if progress else None
         x_adv = np.asarray(run_attack(settings["attack"], model, x, y, settings["eps"], settings["norm"], seed=seed,
                                       progress=report, batch_size=batch_size, **options))
         clean = accuracy(model, x, y)

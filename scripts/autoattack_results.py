@@ -41,6 +41,7 @@ def main():
     parser.add_argument("--limit", type=int, help="first N test images only (for a quick look; docs need all)")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--force", action="store_true", help="recompute results already in eval.json")
     args = parser.parse_args()
     console = Console()
     zoo = Zoo(args.zoo, bundled=False)
@@ -59,6 +60,7 @@ def main():
                             info="" if acc is None else f"robust {100 * acc:.2f}%")
 
             out = evaluate_entry(zoo, entry.name, attack="autoattack", limit=args.limit, data_dir=args.data_dir,
+                                 force=args.force,
                                  progress=progress, log=console.print, batch_size=args.batch_size)
         a = out["attack"]
         took = "cached" if a["cached"] else f"{a['seconds']:.0f} s"

@@ -10,6 +10,7 @@ eval.json) into the repository's zoo/ folder, the pretrained zoo kerasll ships.
 """
 
 import argparse
+import re
 import shutil
 from pathlib import Path
 
@@ -271,7 +272,10 @@ def main():
         "The runs are resumable: rerunning either command after an interruption continues where it stopped.",
         f"`{args.zoo}/reproduce.log` records every command with its wall-clock time.",
     ]
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    # Keep the AutoAttack section that scripts/autoattack_results.py maintains.
+    old = (args.out / "results.md").read_text() if (args.out / "results.md").exists() else ""
+    block = re.search(r"<!-- autoattack:start -->.*?<!-- autoattack:end -->", old, flags=re.S)
+    (args.out / "results.md").write_text("\n".join(lines) + "\n" + (f"\n{block.group(0)}\n" if block else ""))
     print(f"wrote {args.out / 'results.md'} and {len(paths)} figures in {figdir}")
     for text, ok, detail in claims:
         print(f"{'HOLDS' if ok else 'FAILS'}  {text}: {detail}")

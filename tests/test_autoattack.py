@@ -163,3 +163,14 @@ def test_labels_out_of_range_are_refused(trained_lenet, data):
     x, y = data
     with pytest.raises(kl.KerasllError, match="label 10 is out of range"):
         evaluate(trained_lenet, x[:4], np.array([1, 2, 10, 3]), attack_settings("fashion_mnist", "fgsm"))
+
+
+def test_progress_reports_the_robust_accuracy_so_far(trained_lenet, data):
+    x, y = data[0][:60], data[1][:60]
+    seen = []
+    r = kl.autoattack(trained_lenet, x, y, 8 / 255, version="fast", run_checks=False,
+                      progress=lambda name, done, total, acc: seen.append((name, done, total, acc)))
+    assert {s[0] for s in seen} == {"apgd-ce", "apgd-t"}
+    last = {name: acc for name, _, _, acc in seen}
+    assert last["apgd-ce"] == r.by_attack["apgd-ce"] and last["apgd-t"] == r.by_attack["apgd-t"]
+    assert all(0 <= acc <= 1 and done <= total for _, done, total, acc in seen)

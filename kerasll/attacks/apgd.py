@@ -150,7 +150,8 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
         batch_size: images per compiled batch.
         index: the images' indices in a larger evaluated set (default 0..B−1):
             their random starts are those they would get there.
-        progress: `progress(done, total)` after each batch of each run.
+        progress: `progress(done, total, fooled)` after each batch of each run, `fooled`
+            the number of images fooled so far.
 
     Returns:
         Adversarial images, a float tensor shaped like `x`.
@@ -190,11 +191,10 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
             target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
             adv = run(xb, yb, target, tf.constant(index[ids], tf.int64), *const, run_seed)
             m, f = margin_and_fooled(model, adv, yb)
-            take = stronger(tf.constant(-m), tf.constant(f), tf.constant(-best_margin[ids]),
-                            tf.constant(fooled[ids])).numpy()
+            take = stronger(-m, f, -best_margin[ids], fooled[ids])
             x_adv[ids[take]] = adv.numpy()[take]
             best_margin[ids[take]], fooled[ids[take]] = m[take], f[take]
             done += len(ids)
             if progress is not None:
-                progress(done, total)
+                progress(done, total, int(fooled.sum()))
     return tf.convert_to_tensor(x_adv)

@@ -108,9 +108,9 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         before = robust.copy()
         ids = np.flatnonzero(robust)
         if len(ids):
-            def report(done, total, _name=name, _ids=ids):
-                if progress is not None:
-                    progress(_name, done, total, float(robust.mean()))
+            def report(done, total, fooled=0, _name=name, _ids=ids):
+                if progress is not None:  # robust accuracy so far, this attack's finds included
+                    progress(_name, done, total, (len(_ids) - fooled) / len(x))
             adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, index=ids,
                                         progress=report, batch_size=batch_size))
             fooled = _predict(model, adv) != y[ids]

@@ -137,7 +137,8 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
         seed: int for repeatable random restarts.
         batch_size: images per compiled batch.
         index: the images' indices in a larger evaluated set (for the random starts).
-        progress: `progress(done, total)` after each batch of each run.
+        progress: `progress(done, total, fooled)` after each batch of each run, `fooled`
+            the number of images with an adversarial example within `eps` so far.
         return_norms: also return the per-image norm of the closest adversarial
             example found (inf where none was found).
 
@@ -188,7 +189,7 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
             x_adv[ids[closer]] = adv.numpy()[closer]
             done += len(ids)
             if progress is not None:
-                progress(done, total)
+                progress(done, total, int(np.sum(norms <= eps)))
     outside = norms > eps
     x_adv[outside] = x.numpy()[outside]
     x_adv = tf.convert_to_tensor(x_adv)

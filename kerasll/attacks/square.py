@@ -172,7 +172,8 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
         seed: int for repeatable draws (None draws one).
         batch_size: images per compiled batch.
         index: the images' indices in a larger evaluated set (default 0..B−1).
-        progress: `progress(done, total)` after each chunk of queries.
+        progress: `progress(done, total, fooled)` after each chunk of queries, `fooled`
+            the number of images fooled so far.
 
     Returns:
         Adversarial images shaped like `x`: the first that fooled the model, or
@@ -222,7 +223,7 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
                            *consts)
             x_adv[ids], best[ids] = xb.numpy(), mb.numpy()
         if progress is not None:
-            progress(stop, total)
+            progress(stop, total, int(np.sum(best <= 0)))
         if not np.any(best > 0):
             break
     return tf.convert_to_tensor(x_adv)

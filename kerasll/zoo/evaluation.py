@@ -130,53 +130,45 @@ def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None
     meta = entry.metadata()
     settings = attack_settings(meta["dataset"], attack, eps, steps, step_size, restarts, norm, version, queries)
     x, y = test_data(meta, data_dir, source, limit)
-    key = attack_key(settings, len(x)) + data_tag(source)
-    cached = entry.evaluations()
-    out = {}
-    model = None
-    if key in cached and not force:
-        out["attack"] = dict(cached[key], cached=True, key=key)
-    else:
-        model = entry.load_model()
-        check_fits(model, meta)
-        result = run_evaluation(model, x, y, settings, seed=seed, progress=progress, log=log, batch_size=batch_size)
+    tag = data_tag(source)
+    loaded = []
+
+    def model():
+        if not loaded:
+            loaded.append(entry.load_model())
+            check_fits(loaded[0], meta)
+        return loaded[0]
+
+    def cached_or_run(key, compute):
+        nonlocal entry
+        cached = entry.evaluations()
+        if key in cached and not force:
+            return dict(cached[key], cached=True, key=key)
+        result = compute()
         entry = zoo.writable(entry)
         entry.write_evaluation(key, result)
-        out["attack"] = dict(result, cached=False, key=key)
+        return dict(result, cached=False, key=key)
+
+    out = {"attack": cached_or_run(attack_key(settings, len(x)) + tag, lambda: run_evaluation(
+        model(), x, y, settings, seed=seed, progress=progress, log=log, batch_size=batch_size))}
     if sweep:
-        skey = sweep_key(settings, len(x)) + data_tag(source)
-        cached = entry.evaluations()
-        if skey in cached and not force:
-            out["sweep"] = dict(cached[skey], cached=True, key=skey)
-        else:
-            model = model or entry.load_model()
-            check_fits(model, meta)
-            result = run_sweep(model, x, y, settings, seed=seed, progress=progress, batch_size=batch_size)
-            entry = zoo.writable(entry)
-            entry.write_evaluation(skey, result)
-            out["sweep"] = dict(result, cached=False, key=skey)
+        out["sweep"] = cached_or_run(sweep_key(settings, len(x)) + tag, lambda: run_sweep(
+            model(), x, y, settings, seed=seed, progress=progress, batch_size=batch_size))
     if with_flatness:
         n = min(len(x), FLATNESS_SAMPLES)
         fsettings = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": dataset_info(meta["dataset"]).landscape_radius,
                      "reduction": "mean", "samples": n, "seed": seed, "clip": False}
-        fkey = flatness_key(fsettings) + data_tag(source)
-        cached = entry.evaluations()
-        if fkey in cached and not force:
-            out["flatness"] = dict(cached[fkey], cached=True, key=fkey)
-        else:
-            model = model or entry.load_model()
-            check_fits(model, meta)
+
+        def phi():
             start = time.perf_counter()
-            res = flatness(model, x[:n], pairs=fsettings["pairs"], grid=fsettings["grid"],
+            res = flatness(model(), x[:n], pairs=fsettings["pairs"], grid=fsettings["grid"],
                            radius=fsettings["radius"], seed=seed,
                            progress=(lambda done, total: progress("flatness", done, total, None)) if progress else None)
-            phi_sum = res.phi * fsettings["grid"] ** 2
-            result = {"settings": res.settings, "phi": res.phi, "phi_sum": phi_sum,
-                      "phi_std": float(np.std(res.per_sample)), "seconds": round(time.perf_counter() - start, 1),
-                      "created": now()}
-            entry = zoo.writable(entry)
-            entry.write_evaluation(fkey, result)
-            out["flatness"] = dict(result, cached=False, key=fkey)
+            return {"settings": res.settings, "phi": res.phi, "phi_sum": res.phi * fsettings["grid"] ** 2,
+                    "phi_std": float(np.std(res.per_sample)), "seconds": round(time.perf_counter() - start, 1),
+                    "created": now()}
+
+        out["flatness"] = cached_or_run(flatness_key(fsettings) + tag, phi)
     return out
 
 
