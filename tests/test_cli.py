@@ -156,10 +156,11 @@ def _symlink(name, target):
     return info
 
 
-def test_report_writes_markdown_beside_the_paper(zoo):
-    result = kerasll("report", "--zoo", zoo)
+def test_report_writes_markdown_beside_the_paper(zoo, tmp_path):
+    result = kerasll("report", "--zoo", zoo, "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    text = (zoo / "reports" / "report-fashion_mnist.md").read_text()
+    assert not (zoo / "reports").exists()  # a report never lands in the zoo
+    text = (tmp_path / "report-fashion_mnist.md").read_text()
     assert "| a | lenet | AMSReg λ=0.5 |" in text and "-378.1" in text  # the paper's Φ beside ours
 
 
@@ -290,3 +291,36 @@ def test_eval_refuses_a_keras_file_that_is_not_a_classifier_for_the_dataset(zoo,
                      "--zoo", zoo)
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
     assert result.exit_code == 1 and len(lines) == 1 and needle in lines[0], result.output
+
+
+def test_zoo_list_piped_keeps_full_names_and_scripts_read_json_and_csv(zoo):
+    import csv
+    import io
+
+    long = "an-entry-with-a-rather-long-name-that-would-not-fit-in-80-columns"
+    kerasll("train", *QUICK, "--name", long, "--zoo", zoo)
+    plain = kerasll("zoo", "list", "--zoo", zoo)
+    assert plain.exit_code == 0 and long in plain.output and "│" not in plain.output
+    rows = json.loads(kerasll("zoo", "list", "--json", "--zoo", zoo).output)
+    mine = [r for r in rows if r["name"] == long]
+    assert len(mine) == 1 and {"clean", "robust", "autoattack", "phi", "status"} <= set(mine[0])
+    table = list(csv.DictReader(io.StringIO(kerasll("zoo", "list", "--csv", "--zoo", zoo).output)))
+    assert long in [r["name"] for r in table]
+    both = kerasll("zoo", "list", "--json", "--csv", "--zoo", zoo)
+    assert both.exit_code == 1 and "exclusive" in both.output
+
+
+def test_zoo_list_flags_a_truncated_model_file(zoo, tmp_path):
+    import shutil
+
+    shutil.copytree(zoo / "a", zoo / "cut")
+    meta = json.loads((zoo / "cut" / "metadata.json").read_text()) | {"name": "cut"}
+    (zoo / "cut" / "metadata.json").write_text(json.dumps(meta))
+    data = (zoo / "cut" / "model.keras").read_bytes()
+    (zoo / "cut" / "model.keras").write_bytes(data[: len(data) // 2])
+    listed = kerasll("zoo", "list", "--zoo", zoo)
+    assert "not an entry cut: model.keras is damaged" in listed.output
+    result = kerasll("eval", "cut", "--source", "embedded", "--limit", "8", "--zoo", zoo)
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and "is damaged and cannot be loaded" in lines[0]
+    shutil.rmtree(zoo / "cut")

@@ -119,7 +119,9 @@ def show(name, out):
                       + (" (cached)" if f["cached"] else ""))
     if "sweep" in out:
         sweep = out["sweep"]["accuracy_by_eps"]
-        console.print("  ε sweep (AutoAttack fast): " + ", ".join(f"ε={float(e):.4g}: {100 * v:.2f}%" for e, v in sweep.items()),
+        linf = out["sweep"]["settings"]["norm"] == "linf"
+        eps = lambda e: f"{float(e) * 255:.4g}/255" if linf else f"{float(e):.4g}"  # noqa: E731
+        console.print("  ε sweep (AutoAttack fast): " + ", ".join(f"ε={eps(e)}: {100 * v:.2f}%" for e, v in sweep.items()),
                       soft_wrap=True)
     flags = a.get("flags", []) + out.get("sweep", {}).get("flags", [])
     for f in flags:

@@ -10,7 +10,7 @@ from kerasll.cli.common import ZooOption, console, open_zoo
 
 def report_command(
     dataset: Annotated[Optional[str], typer.Option(help="Only this data set (fashion_mnist or cifar10).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: <zoo>/reports).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: the current folder; never the zoo).")] = None,
     zoo: ZooOption = None,
 ):
     """Write a markdown table of all complete entries beside the paper's numbers, and Fig. 4.

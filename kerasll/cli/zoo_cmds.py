@@ -37,6 +37,8 @@ def list_entries(
     dataset: Annotated[Optional[str], typer.Option(help="Only this data set.")] = None,
     defense: Annotated[Optional[str], typer.Option(help="Only this defense (none, at, jacreg, amsreg).")] = None,
     sort: Annotated[str, typer.Option(help="Sort by name, robust, autoattack, clean, phi or created.")] = "name",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the entries as a JSON list (nothing else on stdout).")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print the entries as CSV (nothing else on stdout).")] = False,
     zoo: ZooOption = None,
 ):
     """A table of the zoo's entries with their latest evaluation.
@@ -46,33 +48,82 @@ def list_entries(
     mean AMS score (closer to 0 = flatter). `kerasll eval NAME --flatness` and
     `kerasll eval NAME --attack autoattack` fill them in.
 
-    Example: kerasll zoo list --dataset fashion_mnist --sort robust
+    Piped output is plain text with full names; --json and --csv are for scripts.
+
+    Examples:
+
+      kerasll zoo list --dataset fashion_mnist --sort robust
+
+      kerasll zoo list --csv > zoo.csv
     """
-    from kerasll.errors import check_choice
+    from kerasll.errors import KerasllError, check_choice
 
     check_choice("sort key", sort, SORT_KEYS)
+    if json_out and csv_out:
+        raise KerasllError("--json and --csv are exclusive: choose one output format")
     store = open_zoo(zoo)
     rows = [_row(e) for e in store.entries()]
     rows = [r for r in rows if "problem" in r or ((not dataset or r["dataset"] == dataset) and (not defense or r["defense"] == defense))]
     if sort != "name":
         rows.sort(key=lambda r: (r.get(sort) is None, -(r.get(sort) or 0) if sort != "created" else r.get(sort, "")),
                   reverse=False)
-    table = Table(title=f"kerasll zoo: {store.path}" + (f" (+ bundled {store.bundled_path})" if store.bundled_path else ""))
-    for col, justify in (("name", "left"), ("arch", "left"), ("dataset", "left"), ("defense", "left"), ("epochs", "right"),
-                         ("status", "left"), ("clean %", "right"), ("robust %", "right"), ("AA %", "right"), ("Φ", "right")):
-        table.add_column(col, justify=justify, no_wrap=col in ("status", "epochs"), min_width=11 if col == "status" else None)
-    pct = lambda v: "—" if v is None else f"{100 * v:.2f}"  # noqa: E731
+    if json_out or csv_out:
+        return print_rows(rows, "json" if json_out else "csv")
+    title = f"kerasll zoo: {store.path}" + (f" (+ bundled {store.bundled_path})" if store.bundled_path else "")
     flagged = [r for r in rows if "problem" in r]
     rows = [r for r in rows if "problem" not in r]
-    for r in rows:
-        name = r["name"] + (" [dim](bundled)[/]" if r["bundled"] else "")
-        table.add_row(name, r["arch"], SHORT.get(r["dataset"], r["dataset"]), r["setting"], r["epochs"],
-                      f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]", pct(r["clean"]), pct(r["robust"]),
-                      pct(r["autoattack"]) + ("!" if r["flags"] else ""),
-                      "—" if r["phi"] is None else f"{r['phi']:.3f}")
-    console.print(table if rows else f"the zoo {store.path} has no entries; train one with `kerasll train`")
+    pct = lambda v: "—" if v is None else f"{100 * v:.2f}"  # noqa: E731
+    cells = [[r["name"] + (" (bundled)" if r["bundled"] else ""), r["arch"], SHORT.get(r["dataset"], r["dataset"]),
+              r["setting"], r["epochs"], r["status"], pct(r["clean"]), pct(r["robust"]),
+              pct(r["autoattack"]) + ("!" if r["flags"] else ""), "—" if r["phi"] is None else f"{r['phi']:.3f}"]
+             for r in rows]
+    if not rows:
+        typer.echo(f"the zoo {store.path} has no entries; train one with `kerasll train`")
+    elif console.is_terminal:
+        # Names are never cut: in a narrow terminal the least useful columns are dropped instead.
+        keep = list(range(len(COLUMNS)))
+        width = lambda i: max(len(COLUMNS[i][0]), *(len(c[i]) for c in cells)) + 3  # noqa: E731
+        for col in DROP_ORDER:
+            if sum(width(i) for i in keep) + 1 <= console.width:
+                break
+            keep.remove([name for name, _ in COLUMNS].index(col))
+        table = Table(title=title)
+        for i in keep:
+            table.add_column(COLUMNS[i][0], justify=COLUMNS[i][1], no_wrap=True)
+        for r, c in zip(rows, cells):
+            c[5] = f"[{STATUS_STYLE.get(r['status'], 'white')}]{r['status']}[/]"
+            table.add_row(*(c[i] for i in keep))
+        console.print(table)
+    else:  # piped or redirected: plain full-width text that grep and awk can read
+        typer.echo(title)
+        header = [col for col, _ in COLUMNS]
+        widths = [max(len(x) for x in column) for column in zip(header, *cells)]
+        for line in [header, *cells]:
+            typer.echo("  ".join(x.rjust(w) if j == "right" else x.ljust(w)
+                                 for x, w, (_, j) in zip(line, widths, COLUMNS)).rstrip())
     for r in flagged:
-        console.print(f"[red]not an entry[/] {r['name']}: {r['problem']}", soft_wrap=True)
+        typer.echo(f"not an entry {r['name']}: {r['problem']}")
+
+
+COLUMNS = (("name", "left"), ("arch", "left"), ("dataset", "left"), ("defense", "left"), ("epochs", "right"),
+           ("status", "left"), ("clean %", "right"), ("robust %", "right"), ("AA %", "right"), ("Φ", "right"))
+DROP_ORDER = ("arch", "dataset", "epochs", "Φ", "clean %", "defense", "status")
+FIELDS = ("name", "arch", "dataset", "defense", "setting", "epochs", "status", "clean", "robust", "autoattack",
+          "flags", "phi", "created", "bundled", "problem")
+
+
+def print_rows(rows, fmt):
+    """The rows as a JSON list or CSV on stdout, and nothing else."""
+    import csv
+    import sys
+
+    if fmt == "json":
+        typer.echo(json.dumps([{k: r.get(k) for k in FIELDS if k in r} for r in rows], indent=2))
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items()})
 
 
 @app.command("show")

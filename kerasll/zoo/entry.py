@@ -4,6 +4,7 @@ import fcntl
 import json
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,6 +86,8 @@ class Entry:
             return str(error).split(": ")[-1] if "not a kerasll" in str(error) else str(error)
         if meta["status"] == "complete" and not self.model_path.is_file():
             return f"status complete but {MODEL_FILE} is missing"
+        if self.model_path.is_file() and not zipfile.is_zipfile(self.model_path):
+            return f"{MODEL_FILE} is damaged (not a complete .keras archive, e.g. a truncated copy)"
         return None
 
     def status(self):

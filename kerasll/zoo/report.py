@@ -50,7 +50,7 @@ def report(zoo, dataset=None, out_dir=None):
         if dataset and meta["dataset"] != dataset:
             continue
         rows.append((meta, summary(entry)))
-    out_dir = Path(out_dir or zoo.path / "reports")
+    out_dir = Path(out_dir or ".")  # never inside the zoo: a folder there would read as a damaged entry
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for ds in sorted({m["dataset"] for m, _ in rows}):
