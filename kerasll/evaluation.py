@@ -11,7 +11,7 @@ import numpy as np
 
 from kerasll.attacks import autoattack, checks, list_attacks
 from kerasll.attacks.autoattack import VERSIONS
-from kerasll.attacks.common import NORMS, check_budget
+from kerasll.attacks.common import NORMS, check_budget, predict_classes
 from kerasll.attacks.registry import get_attack, run_attack
 from kerasll.datasets.registry import dataset_info
 from kerasll.errors import KerasllError, check_choice
@@ -56,12 +56,12 @@ def attack_settings(dataset, attack="pgd", eps=None, steps=None, step_size=None,
     return settings
 
 
-def predictions(model, x, batch_size=512):
+def predictions(model, x, batch_size=2000):
     """Predicted classes of `model` on `x`, (N,) int."""
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), -1)
+    return predict_classes(model, x, batch_size)
 
 
-def accuracy(model, x, y, batch_size=512):
+def accuracy(model, x, y, batch_size=2000):
     """Top-1 accuracy of `model` on (x, y); labels (N,) or (N, 1)."""
     return float(np.mean(predictions(model, x, batch_size) == np.asarray(y).reshape(-1)))
 

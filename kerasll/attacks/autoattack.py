@@ -13,7 +13,7 @@ import numpy as np
 
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import checks
-from kerasll.attacks.common import check_budget, labels_of
+from kerasll.attacks.common import check_budget, labels_of, predict_classes
 from kerasll.attacks.registry import run_attack
 from kerasll.errors import check_choice
 
@@ -59,11 +59,6 @@ class AutoAttackResult:
         }
 
 
-def _predict(model, x, batch_size=2000):
-    return np.concatenate([np.argmax(np.asarray(model(x[i:i + batch_size], training=False)), -1)
-                           for i in range(0, len(x), batch_size)])
-
-
 def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True,
                progress=None, log=None, batch_size=1000):
     """Robust accuracy under AutoAttack, with self-checks.
@@ -97,7 +92,7 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
     names = tuple(attacks) if attacks else VERSIONS[version]
     start = time.perf_counter()
     seconds = {}
-    correct = _predict(model, x) == y
+    correct = predict_classes(model, x) == y
     clean = float(correct.mean())
     robust = correct.copy()
     x_adv = x.copy()
@@ -113,7 +108,7 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
                     progress(_name, done, total, (len(_ids) - fooled) / len(x))
             adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, index=ids,
                                         progress=report, batch_size=batch_size))
-            fooled = _predict(model, adv) != y[ids]
+            fooled = predict_classes(model, adv) != y[ids]
             x_adv[ids[fooled]] = adv[fooled]
             robust[ids[fooled]] = False
         if name == "square":
@@ -122,7 +117,7 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         seconds[name] = round(time.perf_counter() - t0, 2)
         if log is not None:
             log(f"{name}: robust accuracy {100 * by_attack[name]:.2f}% ({seconds[name]:.1f} s)")
-    final = _predict(model, x_adv) == y  # the number anyone can check
+    final = predict_classes(model, x_adv) == y  # the number anyone can check
     flags, extra = [], {}
     if white_box_robust is not None:
         flags.append(checks.check_square(int(np.sum(white_box_robust & ~robust)), len(x)))
@@ -134,9 +129,9 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         flags.append(checks.check_noise(extra["noise_acc"], float(final.mean())))
         order = {}
         if norm == "linf":
-            order["fgsm"] = float(np.mean(_predict(model, np.asarray(run_attack(
+            order["fgsm"] = float(np.mean(predict_classes(model, np.asarray(run_attack(
                 "fgsm", model, x, y, eps, batch_size=batch_size))) == y))
-        order["pgd"] = float(np.mean(_predict(model, np.asarray(run_attack(
+        order["pgd"] = float(np.mean(predict_classes(model, np.asarray(run_attack(
             "pgd", model, x, y, eps, norm, seed=seed, batch_size=batch_size, steps=10, step_size=eps / 4,
             restarts=1))) == y))
         if names and names[0] == "apgd-ce":

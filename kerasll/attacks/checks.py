@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from kerasll._tensors import batches
 from kerasll.attacks import noise
-from kerasll.attacks.common import cross_entropy, normalize
+from kerasll.attacks.common import cross_entropy, logits_of, normalize
 
 TOLERANCE = 0.002  # accuracy differences below 0.2 points are noise (the reference's threshold)
 
@@ -31,19 +31,14 @@ class Flag:
         return f"{self.code}: {self.message} — try: {self.hint}"
 
 
-def _logits(model, x, batch_size=1000):
-    return np.concatenate([np.asarray(model(x[s], training=False), np.float32)
-                           for s in batches(len(x), batch_size)])
-
-
 def check_outputs(model, x, batch_size=1000):
     """Flags for a model that returns probabilities, or answers two identical calls differently."""
     flags = []
-    a = _logits(model, x, batch_size)
+    a = logits_of(model, x, batch_size)
     if a.min() > -1e-5 and a.max() < 1 + 1e-5 and np.allclose(a.sum(-1), 1, atol=1e-4):
         flags.append(Flag("probabilities", "the model's outputs are probability vectors (each row sums to 1)",
                           "pass the model without its final softmax: attacks and losses expect logits"))
-    b = _logits(model, x, batch_size)
+    b = logits_of(model, x, batch_size)
     if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
         flags.append(Flag("randomized", "two identical calls gave different outputs",
                           "evaluate randomised defenses with expectation over transformation (AutoAttack's "
@@ -82,7 +77,7 @@ def noise_accuracy(model, x, y, eps, norm, seed=0, batch_size=1000):
             delta = eps * noise.signs(seed, index, 7, xb.shape[1:].as_list(), xb.dtype)
         else:
             delta = eps * normalize(noise.normal(seed, index, 7, xb.shape[1:].as_list(), xb.dtype), "l2")
-        pred = np.argmax(_logits(model, tf.clip_by_value(xb + delta, 0.0, 1.0)), -1)
+        pred = np.argmax(logits_of(model, tf.clip_by_value(xb + delta, 0.0, 1.0)), -1)
         correct += int(np.sum(pred == y[s]))
     return correct / len(x)
 

@@ -184,3 +184,19 @@ def _ranked(model, x):
 def ranked_classes(model, x):
     """Classes per image from the highest logit to the lowest, (B, C) numpy."""
     return compiled(model, "ranked", _ranked, [batch_spec(x)])(tf.convert_to_tensor(x)).numpy()
+
+
+def _forward(model, x):
+    return tf.cast(model(x, training=False), tf.float32)
+
+
+def logits_of(model, x, batch_size=2000):
+    """The model's float32 logits on `x` (inference mode, in batches), numpy."""
+    x = tf.convert_to_tensor(x)
+    fn = compiled(model, "forward", _forward, [batch_spec(x)])
+    return np.concatenate([fn(x[i:i + batch_size]).numpy() for i in range(0, int(x.shape[0]), batch_size)])
+
+
+def predict_classes(model, x, batch_size=2000):
+    """The model's predicted class per image, (N,) numpy."""
+    return np.argmax(logits_of(model, x, batch_size), -1)
