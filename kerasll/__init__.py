@@ -5,13 +5,11 @@ kerasll measures how that likelihood changes around inputs, summarises it as the
 flatness score Φ, and trains the defenses that flatten it.
 """
 
-import os
+import keras
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-from kerasll._quiet import import_tensorflow_quietly  # noqa: E402
-
-import_tensorflow_quietly()
+if keras.backend.backend() != "tensorflow":  # kerasll's attacks and defenses are TensorFlow code
+    raise ImportError(f"kerasll needs Keras on the TensorFlow backend, but KERAS_BACKEND is "
+                      f"{keras.backend.backend()!r}: set KERAS_BACKEND=tensorflow before importing keras")
 
 __version__ = "0.1.0"
 

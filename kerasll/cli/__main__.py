@@ -1,3 +1,3 @@
-from kerasll.cli.main import app
+from kerasll_launcher import main
 
-app(prog_name="kerasll")
+main()

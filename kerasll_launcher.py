@@ -1,4 +1,10 @@
-"""Keep TensorFlow's start-up chatter off the terminal (set KERASLL_TF_LOGS=1 to see it)."""
+"""The `kerasll` command's entry point: quiet TensorFlow's start-up chatter, then run the CLI.
+
+This module sits outside the `kerasll` package on purpose: importing the package
+imports TensorFlow, and TensorFlow's C++ start-up lines can only be muted before
+that. The library itself changes nothing global; the command line may, for its
+own process. Set KERASLL_TF_LOGS=1 to see TensorFlow's lines.
+"""
 
 import os
 import sys
@@ -28,3 +34,15 @@ def import_tensorflow_quietly():
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def main():
+    """Run the `kerasll` command line with TensorFlow's start-up logs muted."""
+    import_tensorflow_quietly()
+    from kerasll.cli.main import app
+
+    app(prog_name="kerasll")
+
+
+if __name__ == "__main__":
+    main()
