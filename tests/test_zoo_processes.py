@@ -86,3 +86,26 @@ def test_second_trainer_of_the_same_entry_is_refused(tmp_path):
 @pytest.fixture(autouse=True)
 def _no_tf_logs(monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def test_resume_survives_a_checkpoint_cut_mid_write(tmp_path):
+    # A kill while BackupAndRestore writes its weights leaves a truncated file; the
+    # previous copy it keeps (double_checkpoint) must be used instead of failing.
+    from kerasll.zoo.config import TrainConfig
+    from kerasll.zoo.store import Zoo
+    from kerasll.zoo.training import TrainingStopped, train_entry
+
+    class StopAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    zoo = Zoo(tmp_path, bundled=False)
+    config = TrainConfig(epochs=3, batch_size=64, train_limit=256)
+    with pytest.raises(TrainingStopped):
+        train_entry(zoo, config, name="c", source="embedded", callbacks=[StopAfter()], log=lambda *_: None)
+    latest = tmp_path / "c" / "checkpoint" / "latest.weights.h5"
+    assert (tmp_path / "c" / "checkpoint" / "latest.weights.h5.bkp").is_file()
+    latest.write_bytes(latest.read_bytes()[:100])  # cut mid-write
+    entry = train_entry(zoo, config, name="c", source="embedded", log=lambda *_: None)
+    assert entry.metadata()["status"] == "complete" and entry.metadata()["epochs_completed"] == 3

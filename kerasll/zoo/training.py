@@ -114,7 +114,9 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                 make_pipeline(x, y, config.batch_size, training=True, augment=info.augment, seed=config.seed),
                 epochs=config.epochs, verbose=0, shuffle=False,  # the pipeline shuffles
                 validation_data=make_pipeline(xt, yt, 512, training=False),
-                callbacks=[keras.callbacks.BackupAndRestore(str(entry.checkpoint_dir), delete_checkpoint=False),
+                # double_checkpoint: a kill while the weights are written leaves the previous copy to resume from.
+                callbacks=[keras.callbacks.BackupAndRestore(str(entry.checkpoint_dir), delete_checkpoint=False,
+                                                            double_checkpoint=True),
                            recorder, *callbacks],
             )
         except KeyboardInterrupt:
