@@ -11,7 +11,7 @@ import numpy as np
 
 from kerasll.attacks import autoattack, checks, list_attacks
 from kerasll.attacks.autoattack import VERSIONS
-from kerasll.attacks.common import NORMS, check_budget, predict_classes
+from kerasll.attacks.common import NORMS, check_budget, num_classes, predict_classes
 from kerasll.attacks.registry import get_attack, run_attack
 from kerasll.datasets.registry import dataset_info
 from kerasll.errors import KerasllError, check_choice
@@ -80,7 +80,7 @@ def evaluate(model, x, y, settings, seed=0, progress=None, log=None, run_checks=
     `progress(name, done, total, robust_accuracy)` reports each attack's progress.
     Returns a JSON-ready dict: clean_acc, robust_acc, the RobustBench fields, flags, seconds.
     """
-    y = check_labels(y, int(model(x[:1], training=False).shape[-1]))
+    y = check_labels(y, num_classes(model, x))
     start = time.perf_counter()
     if settings["attack"] == "autoattack":
         result = autoattack(model, x, y, settings["eps"], settings["norm"], settings["version"], seed=seed,

@@ -18,7 +18,7 @@ import tensorflow as tf
 from kerasll._tensors import as_float_tensor, batches
 from kerasll.attacks.common import (
     check_budget, cross_entropy, dlr_loss, labels_of, loss_and_grad, margin_and_fooled, normalize, pick, project,
-    ranked_classes, restart_seed, stronger, targeted_dlr_loss,
+    num_classes, ranked_classes, restart_seed, stronger, targeted_dlr_loss, check_targets,
 )
 from kerasll.attacks import noise
 from kerasll.attacks.compiled import batch_spec, compiled, spec
@@ -110,18 +110,17 @@ def _apgd_batch(model, x, y, target, index, eps, steps, is_check, interval, rho,
     return pick(final["fooled"], final["x_fool"], final["x_best"])
 
 
-def check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, num_classes):
+def check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, classes):
     check_budget(eps, eps, steps, norm, restarts)
     check_choice("loss", loss, LOSSES)
     if not 0 < rho < 1:
         raise KerasllError(f"rho must be in (0, 1), got {rho}")
     need = 4 if targeted else (3 if loss == "dlr" else 2)
-    if num_classes < need:
+    if classes < need:
         what = "the targeted DLR loss" if targeted else f"the {loss.upper()} loss"
-        raise KerasllError(f"{what} needs at least {need} classes; the model has {num_classes}")
-    if targeted and not 1 <= int(target_classes) <= num_classes - 1:
-        raise KerasllError(f"target_classes must be in [1, {num_classes - 1}] for {num_classes} classes, "
-                           f"got {target_classes}")
+        raise KerasllError(f"{what} needs at least {need} classes; the model has {classes}")
+    if targeted:
+        check_targets(target_classes, classes)
 
 
 def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, target_classes=9, restarts=1,
@@ -162,8 +161,7 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
     x = as_float_tensor(x)
     y = labels_of(tf.convert_to_tensor(y)).numpy()
     n = int(x.shape[0])
-    num_classes = int(model(x[:1], training=False).shape[-1])
-    check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, num_classes)
+    check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, num_classes(model, x))
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     index = np.arange(n) if index is None else np.asarray(index)

@@ -186,6 +186,18 @@ def ranked_classes(model, x):
     return compiled(model, "ranked", _ranked, [batch_spec(x)])(tf.convert_to_tensor(x)).numpy()
 
 
+def num_classes(model, x):
+    """The number of classes `model` scores, from one image of `x`."""
+    return int(model(x[:1], training=False).shape[-1])
+
+
+def check_targets(target_classes, classes):
+    """Refuse a number of target classes the model cannot offer (1 to C − 1)."""
+    if not 1 <= int(target_classes) <= classes - 1:
+        raise KerasllError(f"target_classes must be in [1, {classes - 1}] for {classes} classes, "
+                           f"got {target_classes}")
+
+
 def _forward(model, x):
     return tf.cast(model(x, training=False), tf.float32)
 

@@ -15,7 +15,9 @@ import tensorflow as tf
 from kerasll._tensors import as_float_tensor, batches
 from kerasll.attacks import noise
 from kerasll.attacks.compiled import batch_spec, compiled, spec
-from kerasll.attacks.common import check_budget, labels_of, lp_norm, normalize, ranked_classes, restart_seed
+from kerasll.attacks.common import (
+    check_budget, check_targets, labels_of, lp_norm, normalize, num_classes, ranked_classes, restart_seed,
+)
 from kerasll.errors import KerasllError
 
 _BIG = 1e30
@@ -157,10 +159,8 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
     x = as_float_tensor(x)
     y = labels_of(tf.convert_to_tensor(y)).numpy()
     n = int(x.shape[0])
-    num_classes = int(model(x[:1], training=False).shape[-1])
-    if targeted and not 1 <= int(target_classes) <= num_classes - 1:
-        raise KerasllError(f"target_classes must be in [1, {num_classes - 1}] for {num_classes} classes, "
-                           f"got {target_classes}")
+    if targeted:
+        check_targets(target_classes, num_classes(model, x))
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     index = np.arange(n) if index is None else np.asarray(index)

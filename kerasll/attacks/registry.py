@@ -9,6 +9,7 @@ adversarial images. `settings` are the attack's own options (steps, restarts…)
 from dataclasses import dataclass, field
 
 from kerasll.attacks.apgd import apgd
+from kerasll.attacks.common import num_classes
 from kerasll.attacks.fab import fab
 from kerasll.attacks.pgd import fgsm, pgd
 from kerasll.attacks.square import square_attack
@@ -57,7 +58,7 @@ def _pgd(model, x, y, eps, norm, seed, index, progress, batch_size, steps, step_
 def _apgd(loss, targeted):
     def run(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9):
         if targeted:
-            target_classes = min(target_classes, int(model(x[:1], training=False).shape[-1]) - 1)
+            target_classes = min(target_classes, num_classes(model, x) - 1)
         return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
                     target_classes=target_classes, restarts=restarts, seed=seed, index=index, progress=progress,
                     batch_size=batch_size)
@@ -65,7 +66,7 @@ def _apgd(loss, targeted):
 
 
 def _fab_t(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9):
-    target_classes = min(target_classes, int(model(x[:1], training=False).shape[-1]) - 1)
+    target_classes = min(target_classes, num_classes(model, x) - 1)
     return fab(model, x, y, eps, norm=norm, steps=steps, target_classes=target_classes, restarts=restarts,
                seed=seed, index=index, progress=progress, batch_size=batch_size)
 
