@@ -20,7 +20,10 @@ from kerasll.attacks import (  # noqa: E402
 from kerasll.datasets import (  # noqa: E402
     DataNotFoundError, dataset_info, list_datasets, load_dataset, make_pipeline,
 )
-from kerasll.defenses import AdversarialTrainingModel, AMSRegModel, JacobianRegModel  # noqa: E402
+from kerasll.defenses import (  # noqa: E402
+    AdversarialTrainingModel, AMSRegModel, AttackFlatteningModel, CatastrophicOverfittingGuard,
+    FastAdversarialTrainingModel, JacobianRegModel, list_defenses, register_defense,
+)
 from kerasll.errors import KerasllError  # noqa: E402
 from kerasll.flatness import FlatnessResult, flatness  # noqa: E402
 from kerasll.landscape import (  # noqa: E402
@@ -29,7 +32,8 @@ from kerasll.landscape import (  # noqa: E402
 from kerasll.likelihood import ams_score, delta_log_px, grad_log_px, log_px  # noqa: E402
 
 __all__ = [
-    "AMSRegModel", "AdversarialTrainingModel", "AutoAttackResult", "apgd", "autoattack", "eps_sweep", "fab",
+    "AMSRegModel", "AdversarialTrainingModel", "AttackFlatteningModel", "CatastrophicOverfittingGuard",
+    "FastAdversarialTrainingModel", "list_defenses", "register_defense", "AutoAttackResult", "apgd", "autoattack", "eps_sweep", "fab",
     "list_attacks", "register_attack", "square_attack", "DataNotFoundError", "FlatnessResult",
     "JacobianRegModel", "KerasllError", "LikelihoodHistogram", "LikelihoodSurface",
     "flatness", "likelihood_histogram", "likelihood_slice", "likelihood_surface", "ams_score", "build_model", "dataset_info", "delta_log_px", "fgsm",

@@ -15,8 +15,12 @@ DEFENSES = {
     "amsreg_exact": lambda m: kl.AMSRegModel(m, strength=0.5, estimator="exact", seed=1),
     "jacreg": lambda m: kl.JacobianRegModel(m, strength=0.01, projections=2, seed=1),
     "at": lambda m: kl.AdversarialTrainingModel(m, eps=10 / 255, steps=3, seed=1),
+    "fastat": lambda m: kl.FastAdversarialTrainingModel(m, eps=10 / 255, seed=1),
+    "adflat_gradient": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="gradient", seed=1),
+    "adflat_difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="difference", seed=1),
 }
-EXTRA = {"amsreg": "penalty", "amsreg_exact": "penalty", "jacreg": "penalty", "at": "robust_accuracy"}
+EXTRA = {"amsreg": "penalty", "amsreg_exact": "penalty", "jacreg": "penalty", "at": "robust_accuracy",
+         "fastat": "robust_accuracy", "adflat_gradient": "penalty", "adflat_difference": "penalty"}
 
 
 def compiled(name, seed=0):

@@ -5,24 +5,28 @@ from typing import Annotated, Optional
 import typer
 
 from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, open_zoo
+from kerasll.defenses import defenses_help
 
 ARCH_HELP = "Architecture: lenet, ddnet or resnet18."
-DEFENSE_HELP = "Defense: none, at (PGD adversarial training), jacreg (Jacobian reg.) or amsreg."
+DEFENSE_HELP = "Defense: " + defenses_help() + "."
 
 
 def train(
     arch: Annotated[Optional[str], typer.Option(help=ARCH_HELP + " (default: lenet)")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="fashion_mnist or cifar10. (default: fashion_mnist)")] = None,
     defense: Annotated[Optional[str], typer.Option(help=DEFENSE_HELP + " (default: none)")] = None,
-    strength: Annotated[Optional[str], typer.Option(help="λ for jacreg / μ for amsreg (default: the paper's: 0.01/0.5 Fashion-MNIST, 0.05/1.0 CIFAR-10).")] = None,
-    eps: Annotated[Optional[str], typer.Option(help="AT radius, pixel units or a fraction like 10/255 (default: 10/255 Fashion-MNIST, 3/255 CIFAR-10).")] = None,
-    step_size: Annotated[Optional[str], typer.Option(help="AT PGD step (default: 2.5·eps/steps).")] = None,
+    strength: Annotated[Optional[str], typer.Option(help="λ for jacreg / μ for amsreg and adflat (default: the paper's: 0.01/0.5 Fashion-MNIST, 0.05/1.0 CIFAR-10; adflat 1.0).")] = None,
+    eps: Annotated[Optional[str], typer.Option(help="Radius of at, fastat and adflat, pixel units or a fraction like 10/255 (default: 10/255 Fashion-MNIST, 3/255 CIFAR-10).")] = None,
+    step_size: Annotated[Optional[str], typer.Option(help="AT PGD step (default: 2.5·eps/steps); FGSM step of fastat and adflat, in (0, 1] (default: 1.25·eps).")] = None,
     attack_steps: Annotated[Optional[int], typer.Option(help="AT PGD steps per batch (default: 10).")] = None,
     projections: Annotated[Optional[int], typer.Option(help="Random projections per step (jacreg, amsreg) (default: 1).")] = None,
     estimator: Annotated[Optional[str], typer.Option(help="AMSReg estimator: bound (paper) or exact (‖∇x log p‖²) (default: bound).")] = None,
+    variant: Annotated[Optional[str], typer.Option(help="adflat penalty: gradient (‖∇x log p̃(x′)‖² at the FGSM point x′) or difference ((log p̃(x′) − log p̃(x))²) (default: gradient).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: 200, the paper's). LR ÷10 after 50% and 75%.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: 128).")] = None,
     lr: Annotated[Optional[str], typer.Option(help="Base learning rate, SGD momentum 0.9 (default: 0.01 LeNet/DDNet, 0.1 ResNet18).")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay (default: 5e-4).")] = None,
+    weight_decay_mode: Annotated[Optional[str], typer.Option(help="coupled: added to the gradient before momentum, on every variable, as in the papers; decoupled: Keras's SGD(weight_decay=…) (default: coupled).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (default: 0).")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N images only (quick runs).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Entry name (default: derived from the settings, e.g. fmnist-lenet-amsreg-0.5-e200-s0).")] = None,
@@ -44,6 +48,8 @@ def train(
 
       kerasll train --recipe fmnist-lenet-at --epochs 10
 
+      kerasll train --defense adflat --variant difference --strength 1 --epochs 10
+
       kerasll train --arch resnet18 --dataset cifar10 --defense at --eps 8/255 --data-dir ~/data
     """
     from kerasll.cli.progress import TrainingProgress
@@ -52,8 +58,9 @@ def train(
 
     fields = get_recipe(recipe) if recipe else {}
     overrides = dict(arch=arch, dataset=dataset, defense=defense, strength=strength, eps=eps, step_size=step_size,
-                     attack_steps=attack_steps, projections=projections, estimator=estimator, epochs=epochs,
-                     batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit)
+                     attack_steps=attack_steps, projections=projections, estimator=estimator, variant=variant,
+                     epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                     weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
     config = config_from(fields, overrides).resolved()
     entry = train_entry(open_zoo(zoo), config, name=name, recipe=recipe, data_dir=data_dir, source=source,
                         callbacks=[TrainingProgress()], log=console.print)

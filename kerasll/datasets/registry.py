@@ -24,6 +24,9 @@ class DatasetInfo:
     # Landscape/flatness radius default: the evaluation ε, so the plotted square
     # spans the region the attack searches.
     landscape_radius: float = field(default=0.0)
+    # Defense parameters used when a training run leaves them out: {defense: {field: value}},
+    # the paper's Table 1/2 strengths (and the AT radius for the FGSM-based defenses).
+    defense_defaults: dict = field(default_factory=dict)
 
     def to_dict(self):
         return asdict(self)
@@ -36,6 +39,8 @@ DATASETS = {
          "Sneaker", "Bag", "Ankle boot"),
         eval_eps=25 / 255, eval_steps=10, eval_step_size=6.25 / 255,
         augment=None, eval_eps_l2=1.5, landscape_radius=25 / 255,
+        defense_defaults={"at": {"eps": 10 / 255}, "jacreg": {"strength": 0.01}, "amsreg": {"strength": 0.5},
+                          "fastat": {"eps": 10 / 255}, "adflat": {"strength": 1.0, "eps": 10 / 255}},
     ),
     "cifar10": DatasetInfo(
         "cifar10", (32, 32, 3), 10,
@@ -43,6 +48,8 @@ DATASETS = {
          "ship", "truck"),
         eval_eps=8 / 255, eval_steps=5, eval_step_size=2 / 255,
         augment="crop_flip", eval_eps_l2=0.5, landscape_radius=8 / 255,
+        defense_defaults={"at": {"eps": 3 / 255}, "jacreg": {"strength": 0.05}, "amsreg": {"strength": 1.0},
+                          "fastat": {"eps": 3 / 255}, "adflat": {"strength": 1.0, "eps": 3 / 255}},
     ),
 }
 

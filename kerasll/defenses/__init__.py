@@ -1,7 +1,19 @@
-"""Adversarial defenses as Keras models: wrap a classifier, `compile`, `fit`."""
+"""Adversarial defenses as Keras models: wrap a classifier, `compile`, `fit`.
 
-from kerasll.defenses.adversarial import AdversarialTrainingModel
-from kerasll.defenses.base import DefenseModel
-from kerasll.defenses.regularizers import AMSRegModel, JacobianRegModel
+Each defense module registers itself (`register_defense`); `list_defenses()`
+names them for the CLI, the zoo's configurations and the recipes.
+"""
 
-__all__ = ["AMSRegModel", "AdversarialTrainingModel", "DefenseModel", "JacobianRegModel"]
+# Imported in registration order: the paper's defenses first, then the ones beyond it.
+from kerasll.defenses.registry import DefenseSpec, defenses_help, get_defense, list_defenses, register_defense  # isort: skip
+from kerasll.defenses.adversarial import AdversarialTrainingModel  # isort: skip
+from kerasll.defenses.regularizers import AMSRegModel, JacobianRegModel  # isort: skip
+from kerasll.defenses.fast import CatastrophicOverfittingGuard, FastAdversarialTrainingModel  # isort: skip
+from kerasll.defenses.flattening import AttackFlatteningModel  # isort: skip
+from kerasll.defenses.base import DefenseModel  # isort: skip
+
+__all__ = [
+    "AMSRegModel", "AdversarialTrainingModel", "AttackFlatteningModel", "CatastrophicOverfittingGuard",
+    "DefenseModel", "DefenseSpec", "FastAdversarialTrainingModel", "JacobianRegModel", "defenses_help",
+    "get_defense", "list_defenses", "register_defense",
+]

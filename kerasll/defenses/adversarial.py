@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from kerasll.attacks import check_budget, labels_of, pgd_steps, random_start
 from kerasll.defenses.base import DefenseModel, train_tracker
+from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -36,12 +37,16 @@ class AdversarialTrainingModel(DefenseModel):
     def __init__(self, classifier, eps, step_size=None, steps=10, norm="linf", seed=None, **kwargs):
         super().__init__(classifier, seed=seed, **kwargs)
         step_size = 2.5 * eps / steps if step_size is None else step_size
-        check_budget(eps, step_size, steps, norm, 1)
+        AdversarialTrainingModel.check_params(eps, step_size, steps, norm)
         self.eps = float(eps)
         self.step_size = float(step_size)
         self.steps = int(steps)
         self.norm = norm
         self.robust_accuracy = train_tracker("robust_accuracy")
+
+    @classmethod
+    def check_params(cls, eps, step_size, steps=10, norm="linf"):
+        check_budget(eps, step_size, steps, norm, 1)
 
     def adversarial_examples(self, x, y):
         x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
@@ -71,3 +76,16 @@ class AdversarialTrainingModel(DefenseModel):
         config = super().get_config()
         config.update(eps=self.eps, step_size=self.step_size, steps=self.steps, norm=self.norm)
         return config
+
+
+def _at_params(f):
+    steps = int(f["attack_steps"])
+    step = f["step_size"] if f["step_size"] is not None else 2.5 * f["eps"] / steps
+    return {"eps": f["eps"], "step_size": step, "steps": steps}
+
+
+register_defense(DefenseSpec(
+    "at", "AT", "PGD adversarial training", AdversarialTrainingModel,
+    fields=("eps", "step_size", "attack_steps"), params=_at_params,
+    label=lambda p: f"ε={fraction(p['eps'])}", slug=lambda p: f"at-eps{p['eps'] * 255:g}",
+))

@@ -13,6 +13,16 @@ def train_tracker(name):
     return tracker
 
 
+def check_strength(strength):
+    """A regulariser's strength is a finite number ≥ 0."""
+    try:
+        ok = 0 <= float(strength) < float("inf")
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise KerasllError(f"strength must be a number ≥ 0, got {strength!r}")
+
+
 def replica_fraction():
     """1 / replicas in sync: Keras scales the compiled loss by it under tf.distribute."""
     return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
@@ -36,6 +46,10 @@ class DefenseModel(keras.Model):
         self.classifier = classifier
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @classmethod
+    def check_params(cls, **params):
+        """Raise a one-line `KerasllError` if the defense's arguments are invalid (no model needed)."""
 
     def call(self, inputs, training=False):
         return self.classifier(inputs, training=training)

@@ -8,7 +8,8 @@ differentiates that product again with respect to the weights.
 import keras
 import tensorflow as tf
 
-from kerasll.defenses.base import DefenseModel, replica_fraction, train_tracker
+from kerasll.defenses.base import DefenseModel, check_strength, replica_fraction, train_tracker
+from kerasll.defenses.registry import DefenseSpec, register_defense
 from kerasll.errors import KerasllError, check_choice
 from kerasll.jacobian import projected_sq_norm
 
@@ -18,13 +19,16 @@ class _GradientRegModel(DefenseModel):
 
     def __init__(self, classifier, strength, projections=1, seed=None, **kwargs):
         super().__init__(classifier, seed=seed, **kwargs)
-        if not strength >= 0:
-            raise KerasllError(f"strength must be ≥ 0, got {strength}")
-        if int(projections) < 1:
-            raise KerasllError(f"projections must be ≥ 1, got {projections}")
+        _GradientRegModel.check_params(strength, projections)
         self.strength = float(strength)
         self.projections = int(projections)
         self.penalty_tracker = train_tracker("penalty")
+
+    @classmethod
+    def check_params(cls, strength, projections=1, **_):
+        check_strength(strength)
+        if int(projections) < 1:
+            raise KerasllError(f"projections must be ≥ 1, got {projections}")
 
     def _probs(self, logits):
         return None
@@ -121,8 +125,14 @@ class AMSRegModel(_GradientRegModel):
     def __init__(self, classifier, strength, projections=1, estimator="bound",
                  probability_gradient=True, seed=None, **kwargs):
         super().__init__(classifier, strength, projections, seed=seed, **kwargs)
-        self.estimator = check_choice("AMSReg estimator", estimator, self.ESTIMATORS)
+        self.check_params(strength, projections, estimator)
+        self.estimator = estimator
         self.probability_gradient = bool(probability_gradient)
+
+    @classmethod
+    def check_params(cls, strength, projections=1, estimator="bound", **_):
+        super().check_params(strength, projections)
+        check_choice("AMSReg estimator", estimator, cls.ESTIMATORS)
 
     @property
     def target(self):
@@ -136,3 +146,19 @@ class AMSRegModel(_GradientRegModel):
         config = super().get_config()
         config.update(estimator=self.estimator, probability_gradient=self.probability_gradient)
         return config
+
+
+register_defense(DefenseSpec(
+    "jacreg", "JacReg", "Jacobian regularisation", JacobianRegModel,
+    fields=("strength", "projections"),
+    params=lambda f: {"strength": f["strength"], "projections": f["projections"]},
+    label=lambda p: f"λ={p['strength']:g}", slug=lambda p: f"jacreg-{p['strength']:g}",
+))
+register_defense(DefenseSpec(
+    "amsreg", "AMSReg", "AMS regularisation, the paper's", AMSRegModel,
+    fields=("strength", "projections", "estimator"),
+    params=lambda f: {"strength": f["strength"], "projections": f["projections"],
+                      "estimator": f["estimator"] or "bound", "probability_gradient": True},
+    label=lambda p: f"λ={p['strength']:g}" + (" (exact)" if p.get("estimator") == "exact" else ""),
+    slug=lambda p: f"amsreg-{p['strength']:g}" + ("-exact" if p.get("estimator") == "exact" else ""),
+))

@@ -3,17 +3,11 @@
 from dataclasses import asdict, dataclass, fields, replace
 
 from kerasll.architectures import list_models
-from kerasll.datasets import list_datasets
+from kerasll.datasets import dataset_info, list_datasets
+from kerasll.defenses import AMSRegModel, AttackFlatteningModel, get_defense, list_defenses
 from kerasll.errors import KerasllError, check_choice
 
-DEFENSES = ("none", "at", "jacreg", "amsreg")
-ESTIMATORS = ("bound", "exact")
-
-# The paper's Table 1/2 strengths, used when a defense's parameter is not given.
-DEFENSE_DEFAULTS = {
-    "fashion_mnist": {"at_eps": 10 / 255, "jacreg": 0.01, "amsreg": 0.5},
-    "cifar10": {"at_eps": 3 / 255, "jacreg": 0.05, "amsreg": 1.0},
-}
+WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 BASE_LR = {"lenet": 0.01, "ddnet": 0.01, "resnet18": 0.1}
 
 
@@ -37,17 +31,19 @@ class TrainConfig:
     arch: str = "lenet"
     dataset: str = "fashion_mnist"
     defense: str = "none"
-    strength: float | None = None  # λ (jacreg) or μ (amsreg)
-    eps: float | None = None  # AT radius
-    step_size: float | None = None  # AT PGD step (default 2.5·eps/steps)
+    strength: float | None = None  # λ (jacreg) or μ (amsreg, adflat)
+    eps: float | None = None  # AT, fastat and adflat radius
+    step_size: float | None = None  # AT PGD step (default 2.5·eps/steps); FGSM step of fastat/adflat (1.25·eps)
     attack_steps: int = 10  # AT PGD steps
     projections: int = 1  # random projections (jacreg, amsreg bound)
     estimator: str = "bound"  # amsreg: "bound" (paper) or "exact"
+    variant: str | None = None  # adflat: "gradient" or "difference"
     epochs: int = 200
     batch_size: int = 128
     lr: float | None = None  # default: 0.01 LeNet/DDNet, 0.1 ResNet18
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    weight_decay_mode: str = "coupled"  # "coupled": L2 added to the gradient (the papers'); "decoupled": Keras's
     seed: int = 0
     train_limit: int | None = None  # use only the first N training images (quick runs)
 
@@ -66,31 +62,40 @@ class TrainConfig:
         """Validate and fill the defense's defaults; raises `KerasllError` on bad values."""
         check_choice("architecture", self.arch, list_models())
         check_choice("dataset", self.dataset, list_datasets())
-        check_choice("defense", self.defense, DEFENSES)
-        check_choice("estimator", self.estimator, ESTIMATORS)
+        check_choice("defense", self.defense, list_defenses())
+        check_choice("estimator", self.estimator, AMSRegModel.ESTIMATORS)
+        check_choice("weight decay mode", self.weight_decay_mode, WEIGHT_DECAY_MODES)
+        if self.variant is not None:
+            check_choice("adflat variant", self.variant, AttackFlatteningModel.VARIANTS)
         cfg = replace(self, eps=parse_number(self.eps, "eps"), step_size=parse_number(self.step_size, "step size"),
                       strength=parse_number(self.strength, "strength"), lr=parse_number(self.lr, "lr"))
         _check_ranges(cfg)  # before defaults are derived from the values
-        defaults = DEFENSE_DEFAULTS[cfg.dataset]
-        if cfg.defense in ("jacreg", "amsreg") and cfg.strength is None:
-            cfg.strength = defaults[cfg.defense]
-        if cfg.defense == "at":
-            cfg.eps = defaults["at_eps"] if cfg.eps is None else cfg.eps
-            cfg.step_size = 2.5 * cfg.eps / cfg.attack_steps if cfg.step_size is None else cfg.step_size
+        spec = get_defense(cfg.defense)
+        for name, value in dataset_info(cfg.dataset).defense_defaults.get(cfg.defense, {}).items():
+            if getattr(cfg, name) is None:
+                setattr(cfg, name, value)
+        params = cfg.defense_params()  # validates the defense's own arguments
+        if "step_size" in spec.fields:
+            cfg.step_size = params["step_size"]
+        if "variant" in spec.fields:
+            cfg.variant = params["variant"]
         if cfg.lr is None:
             cfg.lr = BASE_LR[cfg.arch]
         _check_ranges(cfg)
         return cfg
 
+    def defense_params(self):
+        """The defense's keyword arguments (the entry's `defense_params`), checked by building nothing."""
+        spec = get_defense(self.defense)
+        params = spec.params({name: getattr(self, name) for name in spec.fields})
+        if spec.model is not None:
+            spec.model.check_params(**params)
+        return params
+
     def default_name(self):
         """A readable, deterministic entry name, so re-running a command finds its entry."""
-        if self.defense == "at":
-            part = f"at-eps{self.eps * 255:g}"
-        elif self.defense in ("jacreg", "amsreg"):
-            part = f"{self.defense}-{self.strength:g}" + ("-exact" if self.estimator == "exact" and self.defense == "amsreg" else "")
-        else:
-            part = "none"
-        short = {"fashion_mnist": "fmnist", "cifar10": "cifar10"}[self.dataset]
+        part = get_defense(self.defense).entry_part(self.defense_params())
+        short = {"fashion_mnist": "fmnist", "cifar10": "cifar10"}.get(self.dataset, self.dataset)
         return f"{short}-{self.arch}-{part}-e{self.epochs}-s{self.seed}"
 
 
@@ -104,6 +109,8 @@ def _check_ranges(cfg):
     for name in ("attack_steps", "projections", "epochs", "batch_size"):
         if int(getattr(cfg, name)) < 1:
             raise KerasllError(f"{name.replace('_', ' ')} must be ≥ 1, got {getattr(cfg, name)}")
+    if not cfg.weight_decay >= 0:
+        raise KerasllError(f"weight decay must be ≥ 0, got {cfg.weight_decay}")
     if cfg.lr is not None and not cfg.lr > 0:
         raise KerasllError(f"lr must be > 0, got {cfg.lr}")
     if cfg.train_limit is not None and cfg.train_limit < 1:

@@ -35,13 +35,7 @@ def git_commit():
 
 def new_metadata(name, config, recipe=None, data_source=None):
     """The metadata of a new entry whose training is about to start."""
-    defense_params = {
-        "none": {},
-        "at": {"eps": config.eps, "step_size": config.step_size, "steps": config.attack_steps},
-        "jacreg": {"strength": config.strength, "projections": config.projections},
-        "amsreg": {"strength": config.strength, "projections": config.projections,
-                   "estimator": config.estimator, "probability_gradient": True},
-    }[config.defense]
+    defense_params = config.defense_params()
     return {
         "name": name,
         "arch": config.arch,
@@ -50,7 +44,7 @@ def new_metadata(name, config, recipe=None, data_source=None):
         "defense_params": defense_params,
         "training": config.to_dict(),
         "optimizer": {"name": "sgd", "momentum": config.momentum, "lr": config.lr,
-                      "weight_decay": config.weight_decay,
+                      "weight_decay": config.weight_decay, "weight_decay_mode": config.weight_decay_mode,
                       "lr_schedule": "piecewise constant: lr ÷10 after 50% and again after 75% of the epochs"},
         "recipe": recipe,
         "data_source": data_source,

@@ -8,10 +8,11 @@ import keras
 
 from kerasll.architectures import build_model
 from kerasll.datasets import dataset_info, load_dataset, make_pipeline
-from kerasll.defenses import AdversarialTrainingModel, AMSRegModel, JacobianRegModel
+from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
 from kerasll.errors import KerasllError
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
+from kerasll.optimizers import CoupledWeightDecaySGD
 from kerasll.zoo.metadata import new_metadata, now
 
 
@@ -23,22 +24,27 @@ def build_trainable(config):
     """The classifier for `config`, wrapped in its defense."""
     info = dataset_info(config.dataset)
     net = build_model(config.arch, info.input_shape, info.num_classes)
-    if config.defense == "at":
-        return AdversarialTrainingModel(net, config.eps, config.step_size, config.attack_steps, seed=config.seed)
-    if config.defense == "jacreg":
-        return JacobianRegModel(net, config.strength, config.projections, seed=config.seed)
-    if config.defense == "amsreg":
-        return AMSRegModel(net, config.strength, config.projections, config.estimator, seed=config.seed)
-    return net
+    return get_defense(config.defense).build(net, config.defense_params(), seed=config.seed)
 
 
-def compile_for(model, config, steps_per_epoch):
-    """SGD with momentum and the paper's piecewise LR: ÷10 after 50% and 75% of the epochs."""
+def optimizer_for(config, steps_per_epoch):
+    """SGD with momentum and the paper's piecewise LR: ÷10 after 50% and 75% of the epochs.
+
+    Weight decay is coupled (added to the gradient before momentum, on every
+    trainable variable) unless `config.weight_decay_mode == "decoupled"` (Keras's).
+    """
     boundaries = [max(1, int(config.epochs * f)) * steps_per_epoch for f in (0.5, 0.75)]
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
         boundaries, [config.lr, config.lr / 10, config.lr / 100])
-    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    if config.weight_decay_mode == "decoupled":
+        return keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+    return CoupledWeightDecaySGD(schedule, momentum=config.momentum, l2=config.weight_decay)
+
+
+def compile_for(model, config, steps_per_epoch):
+    """Compile `model` with `optimizer_for(config)`, sparse CE on logits and accuracy."""
+    model.compile(optimizer_for(config, steps_per_epoch), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
 
 
 class EntryRecorder(keras.callbacks.Callback):
@@ -95,6 +101,11 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     xt, yt = load_dataset(config.dataset, "test", data_dir=data_dir, source=source)
     if config.train_limit:
         x, y = x[: config.train_limit], y[: config.train_limit]
+    spec = get_defense(config.defense)
+    guards = []
+    if spec.holdout:  # the defense's own check runs on training images it never trains on
+        x, y, x_held, y_held = x[: -spec.holdout], y[: -spec.holdout], x[-spec.holdout:], y[-spec.holdout:]
+        guards = [CatastrophicOverfittingGuard(x_held, y_held, config.eps, seed=config.seed)]
     entry, existed = resolve_entry(zoo, config, name, recipe, source if data_dir is None else str(data_dir))
     with entry.training_lock():
         if existed and entry.metadata()["status"] == "complete":
@@ -117,7 +128,7 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                 # double_checkpoint: a kill while the weights are written leaves the previous copy to resume from.
                 callbacks=[keras.callbacks.BackupAndRestore(str(entry.checkpoint_dir), delete_checkpoint=False,
                                                             double_checkpoint=True),
-                           recorder, *callbacks],
+                           *guards, recorder, *callbacks],
             )
         except KeyboardInterrupt:
             entry.update_metadata(status="interrupted", updated=now())
@@ -129,10 +140,18 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
             entry.update_metadata(status="failed", error="loss became NaN or infinite", updated=now())
             raise TrainingStopped(f"training of {entry.name!r} stopped: the loss became NaN or infinite "
                                   "(try a lower --lr or --strength); entry marked failed")
+        stopped = [g for g in guards if g.stopped_epoch is not None]
+        if stopped:
+            log(f"catastrophic overfitting after epoch {stopped[0].stopped_epoch + 1}: held-out PGD accuracy fell "
+                f"more than {stopped[0].drop:.0%} below its best; keeping the weights of epoch {stopped[0].best_epoch + 1}")
+            entry.update_metadata(early_stop={"epoch": stopped[0].stopped_epoch + 1,
+                                              "kept_epoch": stopped[0].best_epoch + 1,
+                                              "reason": "catastrophic overfitting (held-out PGD accuracy collapsed)"})
         tmp = entry.path / "model.tmp.keras"
         model.save(tmp)
         os.replace(tmp, entry.model_path)
-        entry.update_metadata(status="complete", updated=now(), epochs_completed=config.epochs)
+        entry.update_metadata(status="complete", updated=now(),
+                              epochs_completed=stopped[0].stopped_epoch + 1 if stopped else config.epochs)
         shutil.rmtree(entry.checkpoint_dir, ignore_errors=True)
     return entry
 

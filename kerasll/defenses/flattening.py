@@ -1,0 +1,127 @@
+"""Flatten the likelihood along the directions attacks use (beyond the paper, its §6 question).
+
+AMSReg flattens log p̃ at the clean point in every direction at once. An attack
+moves along one direction, the sign of the loss gradient, so these defenses
+penalise the likelihood where an FGSM step from a random start lands:
+
+- ``variant="gradient"``: the exact AMS penalty at the FGSM point x′,
+  ‖∇x log p̃(x′)‖², trained by double backprop.
+- ``variant="difference"``: the likelihood change along the step,
+  (log p̃(x′) − log p̃(x))², with no double backprop.
+
+x′ = Π(x₀ + α·sign ∇x CE(f(x₀), y)), x₀ uniform in the L∞ ε-ball around x, Π
+the projection onto that ball and the pixel box; x′ carries no gradient. The loss
+is `CE(f(x), y) + (μ/2)·mean_batch penalty`, cross-entropy on the clean batch.
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasll.attacks import check_budget, loss_and_grad, random_start
+from kerasll.attacks.common import project
+from kerasll.defenses.base import DefenseModel, check_strength, replica_fraction, train_tracker
+from kerasll.defenses.fast import check_step
+from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
+from kerasll.errors import check_choice
+
+
+def _wide(t):
+    """Half-precision values (mixed precision) in float32; float32 and float64 as they are."""
+    return tf.cast(t, tf.float32) if t.dtype in (tf.float16, tf.bfloat16) else t
+
+
+def _log_px(logits):
+    return tf.reduce_logsumexp(_wide(logits), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="kerasll")
+class AttackFlatteningModel(DefenseModel):
+    """Penalise the likelihood landscape along the FGSM direction ("adflat").
+
+    Args:
+        classifier: a Keras model mapping [0,1] images to logits.
+        strength: μ ≥ 0.
+        variant: "gradient" (‖∇x log p̃(x′)‖²) or "difference" ((log p̃(x′) − log p̃(x))²).
+        eps: L∞ radius of the random start and of the step's ball, pixel units.
+        step_size: the FGSM step α in (0, 1] pixel units (default 1.25·eps).
+        seed: seed for the random starts.
+
+    The fit history reports `penalty`, the batch mean of the penalty.
+
+    Example:
+        >>> model = AttackFlatteningModel(build_model("lenet", (28, 28, 1), 10), 1.0, variant="difference")
+        >>> model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
+        ...               keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        >>> model.fit(x, y, epochs=1)
+    """
+
+    VARIANTS = ("gradient", "difference")
+
+    def __init__(self, classifier, strength, variant="gradient", eps=10 / 255, step_size=None, seed=None,
+                 **kwargs):
+        super().__init__(classifier, seed=seed, **kwargs)
+        step_size = 1.25 * eps if step_size is None else step_size
+        self.check_params(strength, variant, eps, step_size)
+        self.variant = variant
+        self.strength = float(strength)
+        self.eps = float(eps)
+        self.step_size = float(step_size)
+        self.penalty_tracker = train_tracker("penalty")
+
+    @classmethod
+    def check_params(cls, strength, variant="gradient", eps=10 / 255, step_size=None):
+        check_strength(strength)
+        check_choice("adflat variant", variant, cls.VARIANTS)
+        step_size = 1.25 * eps if step_size is None else step_size
+        check_step(step_size)
+        check_budget(eps, step_size, 1, "linf", 1)
+
+    def attack_points(self, x, y):
+        """x′: one signed CE-gradient step of α from a uniform start in the ε-ball (inference mode)."""
+        eps = tf.constant(self.eps, x.dtype)
+        x_start = random_start(x, eps, "linf", self.seed_generator)
+        _, grad, _ = loss_and_grad(self.classifier, x_start, y)
+        x_step = x_start + tf.constant(self.step_size, x.dtype) * tf.sign(grad)
+        return tf.stop_gradient(project(x_step, x, eps, "linf"))
+
+    def penalty(self, x, x_adv, y_pred):
+        """Per-sample penalty (B,), differentiable in the weights; `y_pred` are the clean logits."""
+        if self.variant == "difference":
+            return tf.square(_log_px(self(x_adv, training=True)) - _log_px(y_pred))
+        with tf.GradientTape() as inner:
+            inner.watch(x_adv)
+            log_px = _log_px(self(x_adv, training=True))
+        grad = inner.gradient(log_px, x_adv)
+        return tf.reduce_sum(tf.square(_wide(grad)), axis=tf.range(1, tf.rank(grad)))
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+        x_adv = self.attack_points(x, y)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            penalty = tf.reduce_mean(self.penalty(x, x_adv, y_pred))
+            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            loss = loss + 0.5 * self.strength * penalty * replica_fraction()
+            scaled = self._update_loss(loss, x)
+        self._apply(tape, scaled)
+        self.penalty_tracker.update_state(penalty)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(strength=self.strength, variant=self.variant, eps=self.eps, step_size=self.step_size)
+        return config
+
+
+def _adflat_params(f):
+    return {"strength": f["strength"], "variant": f["variant"] or "gradient", "eps": f["eps"],
+            "step_size": f["step_size"] if f["step_size"] is not None else 1.25 * f["eps"]}
+
+
+register_defense(DefenseSpec(
+    "adflat", "AdFlat", "flatten log p̃ along the FGSM direction (--variant gradient|difference)",
+    AttackFlatteningModel, fields=("strength", "variant", "eps", "step_size"), params=_adflat_params,
+    label=lambda p: f"{p['variant']} μ={p['strength']:g} ε={fraction(p['eps'])}",
+    slug=lambda p: f"adflat-{p['variant']}-{p['strength']:g}",
+))
