@@ -25,6 +25,7 @@ from kerasll.defenses import (  # noqa: E402
     FastAdversarialTrainingModel, JacobianRegModel, list_defenses, register_defense,
 )
 from kerasll.errors import KerasllError  # noqa: E402
+from kerasll.optimizers import CoupledWeightDecaySGD  # noqa: E402
 from kerasll.flatness import FlatnessResult, flatness  # noqa: E402
 from kerasll.landscape import (  # noqa: E402
     LikelihoodHistogram, LikelihoodSurface, likelihood_histogram, likelihood_slice, likelihood_surface,
@@ -33,6 +34,7 @@ from kerasll.likelihood import ams_score, delta_log_px, grad_log_px, log_px  # n
 
 __all__ = [
     "AMSRegModel", "AdversarialTrainingModel", "AttackFlatteningModel", "CatastrophicOverfittingGuard",
+    "CoupledWeightDecaySGD",
     "FastAdversarialTrainingModel", "list_defenses", "register_defense", "AutoAttackResult", "apgd", "autoattack", "eps_sweep", "fab",
     "list_attacks", "register_attack", "square_attack", "DataNotFoundError", "FlatnessResult",
     "JacobianRegModel", "KerasllError", "LikelihoodHistogram", "LikelihoodSurface",

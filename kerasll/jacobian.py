@@ -19,7 +19,7 @@ TARGETS = ("jacobian", "weighted", "exact")
 def unit_vectors(shape, seed):
     """Rows uniform on the unit sphere: normalised standard normal draws.
 
-    `seed` is a `keras.random.SeedGenerator` or a stateless seed pair (2 ints).
+    `seed` is a `keras.random.SeedGenerator` or a stateless seed pair (2 ints or a tensor).
     """
     import keras
 
@@ -46,7 +46,8 @@ def projected_sq_norm(tape, logits, x, target, projections=1, seed=(0, 0), probs
         x: the watched input batch.
         target: "jacobian", "weighted" or "exact" (see module docstring).
         projections: number of random vectors per sample (ignored by "exact").
-        seed: a `keras.random.SeedGenerator` or a stateless seed pair.
+        seed: a `keras.random.SeedGenerator` or a stateless seed pair (projection i
+            draws with `stateless_fold_in(seed, i)`).
         probs: softmax(logits) to weight with; pass a stop-gradient copy to keep
             p from carrying gradient to the weights. Default: softmax(logits).
 
@@ -61,7 +62,8 @@ def projected_sq_norm(tape, logits, x, target, projections=1, seed=(0, 0), probs
     num_classes = logits.shape[-1]
     total = 0.0
     for i in range(projections):
-        draw_seed = seed if hasattr(seed, "next") else (seed[0], seed[1] + i)
+        draw_seed = seed if hasattr(seed, "next") else tf.random.experimental.stateless_fold_in(
+            tf.cast(seed, tf.int64), i)
         v = tf.cast(unit_vectors(tf.shape(logits), draw_seed), logits.dtype)
         cotangent = v if target == "jacobian" else v * probs
         total += _sq_norm(tape.gradient(logits, x, output_gradients=cotangent))

@@ -21,6 +21,9 @@ DEFENSES = {
     "amsreg bound (1 proj)": lambda m: kl.AMSRegModel(m, 0.5, seed=0),
     "amsreg exact": lambda m: kl.AMSRegModel(m, 0.5, estimator="exact", seed=0),
     "at pgd-10": lambda m: kl.AdversarialTrainingModel(m, 10 / 255, steps=10, seed=0),
+    "fastat (fgsm-rs)": lambda m: kl.FastAdversarialTrainingModel(m, 10 / 255, seed=0),
+    "adflat gradient": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="gradient", seed=0),
+    "adflat difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="difference", seed=0),
 }
 
 

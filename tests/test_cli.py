@@ -164,10 +164,87 @@ def test_report_writes_markdown_beside_the_paper(zoo, tmp_path):
     assert "| a | lenet | AMSReg λ=0.5 |" in text and "-378.1" in text  # the paper's Φ beside ours
 
 
+def test_report_html_is_one_self_contained_sortable_page(zoo, tmp_path):
+    from html.parser import HTMLParser
+
+    result = kerasll("report", "--zoo", zoo, "--out", tmp_path, "--format", "html")
+    assert result.exit_code == 0, result.output
+    assert "Fig. 4 for fashion_mnist skipped" in result.output and "kerasll train --recipe" in result.output
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.headers, self.rows, self.cell, self.sources, self.scripts = [], [], None, [], 0
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag in ("th", "td"):
+                self.cell = ""
+            if tag == "tr":
+                self.rows.append([])
+            self.sources += [attrs[k] for k in ("src", "href") if k in attrs]
+            self.scripts += tag == "script"
+
+        def handle_endtag(self, tag):
+            if tag == "th":
+                self.headers.append(self.cell)
+            elif tag == "td":
+                self.rows[-1].append(self.cell)
+            if tag in ("th", "td"):
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    page = Page()
+    page.feed((tmp_path / "report-fashion_mnist.html").read_text())
+    assert page.headers[:3] == ["entry", "arch", "defense"] and "AutoAttack %" in page.headers
+    body = [r for r in page.rows if r]
+    csv = kerasll("report", "--zoo", zoo, "--csv").output.strip().splitlines()
+    assert len(body) == len(csv) - 1  # one row per entry in both
+    row = next(r for r in body if r[0] == "a")
+    assert row[2] == "AMSReg λ=0.5"
+    assert page.scripts == 1 and all(s.startswith("data:") for s in page.sources)  # nothing outside the page
+
+
+def test_report_csv_and_json_outputs_are_data_only(zoo, tmp_path):
+    import csv as csvlib
+    import io
+
+    out = kerasll("report", "--zoo", zoo, "--csv").output
+    rows = list(csvlib.DictReader(io.StringIO(out)))
+    assert [r["name"] for r in rows if r["name"] == "a"] == ["a"] and rows[0]["dataset"] == "fashion_mnist"
+    assert not list(tmp_path.iterdir())  # --csv writes no file
+    shown = json.loads(kerasll("zoo", "show", "a", "--json", "--zoo", zoo).output)
+    assert shown["name"] == "a" and len(shown["metadata"]["history"]["loss"]) == 1
+
+
+def test_eval_json_dash_prints_only_json(zoo):
+    result = runner.invoke(app, ["eval", "a", "--source", "embedded", "--limit", "50", "--json", "-", "--zoo", str(zoo)])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)  # stdout is exactly one JSON document
+    assert 0 <= data["attack"]["robust_accuracy"] <= data["attack"]["clean_accuracy"] <= 1
+
+
+def test_printed_paths_are_never_wrapped(tmp_path):
+    long = tmp_path / ("a-very-long-folder-name-" * 4)
+    result = kerasll("train", *QUICK, "--name", "x" * 30, "--zoo", long)
+    assert result.exit_code == 0
+    assert f"is complete: {long / ('x' * 30)}" in result.output  # one line, even at 80 columns
+
+
 @pytest.mark.parametrize("args,needle", [
     (["train", "--arch", "vgg"], "valid choices: ddnet, lenet, resnet18"),
     (["train", "--dataset", "mnist"], "valid choices: cifar10, fashion_mnist"),
-    (["train", "--defense", "dropout"], "valid choices: none, at, jacreg, amsreg"),
+    (["train", "--defense", "dropout"], "valid choices: none, at, jacreg, amsreg, fastat, adflat"),
+    (["train", "--defense", "adflat", "--variant", "curvature"], "valid choices: gradient, difference"),
+    (["train", "--defense", "adflat", "--strength", "-2"], "strength must be ≥ 0, got -2"),
+    (["train", "--defense", "adflat", "--step-size", "1.5"], "FGSM step size must be in (0, 1]"),
+    (["train", "--defense", "fastat", "--step-size", "2"], "FGSM step size must be in (0, 1]"),
+    (["train", "--weight-decay-mode", "adamw"], "valid choices: coupled, decoupled"),
+    (["train", "--weight-decay", "-1"], "weight decay must be ≥ 0"),
+    (["report", "--format", "pdf"], "unknown report format 'pdf'; valid choices: markdown, html"),
     (["train", "--defense", "jacreg", "--strength", "-1"], "strength must be ≥ 0"),
     (["train", "--defense", "at", "--eps", "2"], "eps must be in (0, 1]"),
     (["train", "--defense", "at", "--eps", "0"], "eps must be in (0, 1]"),

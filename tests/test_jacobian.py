@@ -58,10 +58,14 @@ def test_exact_target_is_squared_grad_log_px_and_bound_holds(setup):
 
 
 def test_more_projections_average_them(setup):
-    model, x, _, _ = setup
+    model, x, jac, _ = setup
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         logits = model(x)
     two = projected_sq_norm(tape, logits, x, "jacobian", projections=2, seed=(3, 0)).numpy()
-    singles = [estimate(model, x, "jacobian", (3, i)) for i in range(2)]
+    # Projection i draws v_i with stateless_fold_in(seed, i); each is C·‖v_iᵀJ‖².
+    singles = []
+    for i in range(2):
+        v = unit_vectors(jac.shape[:2], tf.random.experimental.stateless_fold_in(tf.constant([3, 0], tf.int64), i))
+        singles.append(jac.shape[1] * (np.einsum("bc,bcd->bd", v.numpy(), jac) ** 2).sum(1))
     np.testing.assert_allclose(two, np.mean(singles, 0), rtol=1e-5)

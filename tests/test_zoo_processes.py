@@ -9,7 +9,10 @@ import sys
 import time
 
 import keras
+import numpy as np
 import pytest
+
+import kerasll  # noqa: F401  (registers kerasll's classes for load_model)
 
 BASE = [sys.executable, "-m", "kerasll.cli", "train", "--source", "embedded", "--train-limit", "1500",
         "--batch-size", "64"]
@@ -27,33 +30,67 @@ def metadata(zoo, name):
         return {}
 
 
+# Trains entry "r" into the zoo argv[1] with defense argv[2]; with argv[3] = k > 0 the process kills
+# itself (SIGKILL, like a power loss) right after epoch k is recorded: driven by the epoch count, not
+# by timing, so a fast machine cannot finish first.
+TRAIN_SCRIPT = """
+import os, signal, sys, keras
+from kerasll.zoo import TrainConfig, Zoo
+from kerasll.zoo.training import train_entry
+
+class KillAfter(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == int(sys.argv[3]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+config = TrainConfig(defense=sys.argv[2], epochs=4, train_limit=640, batch_size=64)
+train_entry(Zoo(sys.argv[1], bundled=False), config, name="r", source="embedded",
+            callbacks=[KillAfter()] if int(sys.argv[3]) else [])
+"""
+
+
+def train_script(zoo, defense, kill_after=0):
+    return subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(zoo), defense, str(kill_after)],
+                          capture_output=True, text=True)
+
+
 def test_killed_training_resumes_from_the_last_finished_epoch(tmp_path):
-    epochs = 6
-    proc = start(tmp_path, "--epochs", epochs, "--name", "r")
-    deadline = time.time() + 240
-    while metadata(tmp_path, "r").get("epochs_completed", 0) < 2:
-        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else "timeout"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)  # no chance to clean up: like a power loss
-    proc.wait()
-    done_before = metadata(tmp_path, "r")["epochs_completed"]
+    epochs, kill_after = 4, 2
+    killed = train_script(tmp_path, "none", kill_after)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert metadata(tmp_path, "r")["epochs_completed"] == kill_after
     assert metadata(tmp_path, "r")["status"] == "training"  # as left by the dead process
     listing = subprocess.run([sys.executable, "-m", "kerasll.cli", "zoo", "list", "--zoo", str(tmp_path)],
                              capture_output=True, text=True, env=os.environ | {"COLUMNS": "200"})
     assert "interrupted" in listing.stdout
 
-    again = start(tmp_path, "--epochs", epochs, "--name", "r")
+    # Resume from the command line, as a user would.
+    again = start(tmp_path, "--epochs", epochs, "--train-limit", 640, "--name", "r")
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out
-    assert f"resuming entry 'r' after epoch {done_before}" in out
-    rerun = out.count("epoch ") - 1  # epoch summary lines (minus the 'resuming … after epoch' line)
-    assert rerun <= epochs - done_before + 1  # at most the epoch in progress is lost
+    assert f"resuming entry 'r' after epoch {kill_after}" in out
+    assert [f"epoch {e}/{epochs}" in out for e in range(1, epochs + 1)] == [False] * kill_after + [True] * (
+        epochs - kill_after), out  # only the missing epochs run again
     meta = metadata(tmp_path, "r")
     assert meta["status"] == "complete" and meta["epochs_completed"] == epochs
-    assert all(len(v) == epochs for v in meta["history"].values())
+    assert all(len(v) == epochs and None not in v for v in meta["history"].values())
     model = keras.saving.load_model(tmp_path / "r" / "model.keras")
     # The optimizer state survived: its step counter covers all epochs, so the LR schedule is right.
-    assert int(model.optimizer.iterations.numpy()) == epochs * math.ceil(1500 / 64)
+    assert int(model.optimizer.iterations.numpy()) == epochs * math.ceil(640 / 64)
+
+
+@pytest.mark.parametrize("defense", ["none", "at"])
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, defense):
+    """The data order (and the defense's random draws) continue where the killed run stopped."""
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert train_script(whole, defense).returncode == 0
+    assert train_script(cut, defense, kill_after=2).returncode == -signal.SIGKILL
+    resumed = train_script(cut, defense)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = keras.saving.load_model(whole / "r" / "model.keras").get_weights()
+    b = keras.saving.load_model(cut / "r" / "model.keras").get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
 
 
 def test_concurrent_trainers_share_a_zoo(tmp_path):

@@ -112,8 +112,9 @@ def stronger(loss, fooled, best_loss, best_fooled):
 def random_start(x, eps, norm, seed, index=None, counter=0):
     """A uniform draw from the `norm` ball around `x`, clipped to the box.
 
-    `seed` is a `keras.random.SeedGenerator` (training), or an int with `index`,
-    the images' indices in the evaluated set, so each image's draw depends on
+    `seed` is a `keras.random.SeedGenerator`, a stateless seed pair (a tensor of
+    shape [2], as `DefenseModel.step_seed` gives), or an int with `index`, the
+    images' indices in the evaluated set, so each image's draw depends on
     (seed, index, counter) only and not on its batch.
     """
     import keras
@@ -121,10 +122,14 @@ def random_start(x, eps, norm, seed, index=None, counter=0):
     shape = tf.shape(x)
     per_sample = x.shape[1:]
     dtype = x.dtype
+    uniform_shape = lambda dims: tf.concat([shape[:1], dims], 0)  # noqa: E731
     if isinstance(seed, keras.random.SeedGenerator):
         uniform = lambda s, c: keras.random.uniform(s, 0.0, 1.0, dtype=dtype, seed=seed)  # noqa: E731
         normal = lambda s, c: keras.random.normal(s, dtype=dtype, seed=seed)  # noqa: E731
-        uniform_shape = lambda dims: tf.concat([shape[:1], dims], 0)  # noqa: E731
+    elif tf.is_tensor(seed) and seed.shape.rank == 1:  # a stateless pair; a scalar tensor is an int seed
+        pair = lambda c: tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), c)  # noqa: E731
+        uniform = lambda s, c: tf.random.stateless_uniform(s, pair(c), dtype=dtype)  # noqa: E731
+        normal = lambda s, c: tf.random.stateless_normal(s, pair(c), dtype=dtype)  # noqa: E731
     else:
         uniform = lambda s, c: noise.uniform(seed, index, c, s[1:], dtype)  # noqa: E731
         normal = lambda s, c: noise.normal(seed, index, c, s[1:], dtype)  # noqa: E731

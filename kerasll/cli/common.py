@@ -1,6 +1,8 @@
 """Shared CLI pieces: the error-handling command group, the --zoo option, consoles."""
 
+import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,8 +15,10 @@ from kerasll.errors import KerasllError
 # typer ≥ 0.16 vendors click; take the exception classes from the copy typer raises.
 clickx = sys.modules[typer.BadParameter.__module__]
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: lines are never broken at the console width (80 columns when piped), so printed
+# paths and headers stay whole for grep and scripts; tables still fit the width.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class KerasllGroup(TyperGroup):
@@ -69,3 +73,23 @@ def open_zoo(path):
     from kerasll.zoo.store import Zoo
 
     return Zoo(path)
+
+
+@contextmanager
+def stdout_for_data(active=True):
+    """While active, everything printed for people (progress, summaries) goes to stderr, so
+    that stdout carries only the data (`--json -`) and pipes straight into `jq` or pandas."""
+    if not active:
+        yield
+        return
+    old = console._file  # None: follow sys.stdout, whatever it is when printing
+    console.file = sys.stderr
+    try:
+        yield
+    finally:
+        console._file = old
+
+
+def print_json(data):
+    """`data` as JSON on stdout, nothing else (no colour, no wrapping)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

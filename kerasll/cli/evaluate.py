@@ -5,7 +5,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, open_zoo
+from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, open_zoo, print_json, stdout_for_data
 
 
 def eval_command(
@@ -24,7 +24,7 @@ def eval_command(
     limit: Annotated[Optional[int], typer.Option(help="Evaluate on the first N test images only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute even if eval.json has these settings.")] = False,
     dataset: Annotated[Optional[str], typer.Option(help="Data set of a .keras file (fashion_mnist or cifar10); zoo entries know theirs.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file; '-' prints only the JSON on stdout (everything else goes to stderr).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per compiled attack batch (lower it for large models; results do not depend on it).")] = 1000,
     data_dir: DataDirOption = None,
@@ -46,7 +46,20 @@ def eval_command(
       kerasll eval my-model --attack apgd-ce --norm l2 --eps 1.5 --limit 1000 --eps-sweep
 
       kerasll eval path/to/classifier.keras --dataset fashion_mnist --attack autoattack --json aa.json
+
+      kerasll eval fmnist-lenet-at --json - | jq .attack.robust_accuracy
     """
+    to_stdout = json_out is not None and str(json_out) == "-"
+    with stdout_for_data(to_stdout):
+        out = _evaluate(name, attack, norm, version, eps, steps, step_size, restarts, queries, eps_sweep, flatness,
+                        landscape, limit, force, dataset, None if to_stdout else json_out, seed, batch_size, data_dir,
+                        source, zoo)
+    if to_stdout:
+        print_json(out)
+
+
+def _evaluate(name, attack, norm, version, eps, steps, step_size, restarts, queries, eps_sweep, flatness, landscape,
+              limit, force, dataset, json_out, seed, batch_size, data_dir, source, zoo):
     from kerasll.cli.progress import TaskProgress
     from kerasll.errors import KerasllError
     from kerasll.zoo.config import parse_number
@@ -66,7 +79,7 @@ def eval_command(
         show(Path(name).name, out)
         if json_out is not None:
             write_json_file(json_out, out)
-        return
+        return out
     store = open_zoo(zoo)
     with TaskProgress(f"evaluating {name}") as progress:
         out = evaluate_entry(store, name, attack, eps_value, steps, step_value, restarts, flatness, limit, force,
@@ -83,6 +96,7 @@ def eval_command(
     if json_out is not None:
         write_json_file(json_out, out)
     console.print(f"  results in {store.get(name).eval_path}", soft_wrap=True)
+    return out
 
 
 def evaluate_file(path, dataset, attack, norm, version, eps, steps, step_size, restarts, queries, sweep, limit,

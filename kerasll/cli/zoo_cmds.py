@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from kerasll.cli.common import ZooOption, console, new_app, open_zoo
+from kerasll.cli.common import ZooOption, console, new_app, open_zoo, print_json
 
 app = new_app("Manage the model zoo: one folder per entry (model.keras, metadata.json, eval.json, figures/).")
 
@@ -127,15 +127,24 @@ def print_rows(rows, fmt):
 
 
 @app.command("show")
-def show(name: Annotated[str, typer.Argument(help="Entry name.")], zoo: ZooOption = None):
-    """Print an entry's metadata (without its per-epoch history) and evaluations.
+def show(name: Annotated[str, typer.Argument(help="Entry name.")],
+         as_json: Annotated[bool, typer.Option("--json", help="Print the full record (per-epoch history included) as plain JSON on stdout, for scripts.")] = False,
+         zoo: ZooOption = None):
+    """Print an entry's metadata (per-epoch history summarised) and evaluations.
 
-    Example: kerasll zoo show fmnist-lenet-at
+    Examples:
+
+      kerasll zoo show fmnist-lenet-at
+
+      kerasll zoo show fmnist-lenet-at --json | jq .metadata.history.val_accuracy
     """
     entry = open_zoo(zoo).get(name)
     meta = entry.metadata()
-    history = meta.pop("history", {})
     meta["status"] = entry.status()
+    if as_json:
+        print_json({"name": entry.name, "path": str(entry.path), "metadata": meta, "evaluations": entry.evaluations()})
+        return
+    history = meta.pop("history", {})
     meta["history"] = {k: f"{len(v)} epochs, last {v[-1]:.4f}" for k, v in history.items() if v and v[-1] is not None}
     console.print_json(json.dumps({"path": str(entry.path), "metadata": meta, "evaluations": entry.evaluations()}, default=str))
 

@@ -1,7 +1,7 @@
 """Data sets: Fashion-MNIST and CIFAR-10 from their own files, tfds, or the embedded subset."""
 
 from kerasll.datasets.loading import DataNotFoundError, load_dataset
-from kerasll.datasets.pipeline import make_pipeline
+from kerasll.datasets.pipeline import DataEpoch, make_pipeline
 from kerasll.datasets.registry import DatasetInfo, dataset_info, list_datasets
 
-__all__ = ["DataNotFoundError", "DatasetInfo", "dataset_info", "list_datasets", "load_dataset", "make_pipeline"]
+__all__ = ["DataEpoch", "DataNotFoundError", "DatasetInfo", "dataset_info", "list_datasets", "load_dataset", "make_pipeline"]

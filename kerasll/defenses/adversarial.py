@@ -51,7 +51,7 @@ class AdversarialTrainingModel(DefenseModel):
     def adversarial_examples(self, x, y):
         x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
         eps = tf.constant(self.eps, x.dtype)
-        x_start = random_start(x, eps, self.norm, self.seed_generator)
+        x_start = random_start(x, eps, self.norm, self.step_seed())
         x_adv = pgd_steps(
             self.classifier, x, y, x_start, eps, tf.constant(self.step_size, x.dtype),
             self.steps, self.norm,

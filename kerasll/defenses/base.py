@@ -1,6 +1,7 @@
 """The shared wrapper: a Keras model around any classifier with its own train step."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kerasll.errors import KerasllError
@@ -36,7 +37,9 @@ class DefenseModel(keras.Model):
 
     Args:
         classifier: a Keras model mapping [0,1] images to logits.
-        seed: seed of the model's `keras.random.SeedGenerator` (None: random).
+        seed: seed of the defense's random draws (None: random). A training step's
+            draws are a function of (seed, optimizer step, replica) only — see
+            `step_seed` — so a resumed run draws what an uninterrupted one would.
     """
 
     def __init__(self, classifier, seed=None, **kwargs):
@@ -45,7 +48,7 @@ class DefenseModel(keras.Model):
             raise KerasllError(f"classifier must be a keras.Model, got {type(classifier).__name__}")
         self.classifier = classifier
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._base_seed = int(seed) if seed is not None else int(np.random.randint(2**31 - 1))
 
     @classmethod
     def check_params(cls, **params):
@@ -58,6 +61,21 @@ class DefenseModel(keras.Model):
         if not self.classifier.built:
             self.classifier.build(input_shape)
         self.built = True
+
+    def step_seed(self, salt=0):
+        """A stateless seed pair for this training step's draws number `salt`.
+
+        It depends on the model's seed, the optimizer's step counter (restored by
+        `BackupAndRestore`), `salt` and the replica id under `tf.distribute`, so
+        each replica draws differently and reruns repeat.
+        """
+        optimizer = getattr(self, "optimizer", None)  # None before compile
+        step = optimizer.iterations if optimizer is not None else 0
+        seed = tf.stack([tf.constant(self._base_seed, tf.int64), tf.cast(step, tf.int64)])
+        seed = tf.random.experimental.stateless_fold_in(seed, salt)
+        replica = tf.distribute.get_replica_context()
+        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
+        return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica_id, tf.int64))
 
     def train_only_metrics(self):
         """Trackers updated only by `train_step` (kept out of validation logs)."""

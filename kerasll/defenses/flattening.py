@@ -79,7 +79,7 @@ class AttackFlatteningModel(DefenseModel):
     def attack_points(self, x, y):
         """x′: one signed CE-gradient step of α from a uniform start in the ε-ball (inference mode)."""
         eps = tf.constant(self.eps, x.dtype)
-        x_start = random_start(x, eps, "linf", self.seed_generator)
+        x_start = random_start(x, eps, "linf", self.step_seed())
         _, grad, _ = loss_and_grad(self.classifier, x_start, y)
         x_step = x_start + tf.constant(self.step_size, x.dtype) * tf.sign(grad)
         return tf.stop_gradient(project(x_step, x, eps, "linf"))

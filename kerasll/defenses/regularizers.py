@@ -43,7 +43,7 @@ class _GradientRegModel(DefenseModel):
                 logits = tf.cast(y_pred, tf.float32)
             per_sample = projected_sq_norm(
                 inner, logits, x, self.target, self.projections,
-                seed=self.seed_generator, probs=self._probs(logits),
+                seed=self.step_seed(), probs=self._probs(logits),
             )
             penalty = tf.reduce_mean(per_sample)
             loss = self._compute_loss(

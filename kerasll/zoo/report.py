@@ -40,8 +40,13 @@ def _pct(v):
     return "—" if v is None else f"{100 * v:.2f}"
 
 
-def report(zoo, dataset=None, out_dir=None):
-    """Write report-<dataset>.md and fig4-<dataset>.png for complete entries; return their paths."""
+COLUMNS = ("name", "dataset", "arch", "defense", "defense_label", "epochs", "phi", "phi_sum", "clean_accuracy",
+           "pgd_accuracy", "autoattack_accuracy", "flags", "paper_setting", "paper_phi", "paper_clean_accuracy",
+           "paper_pgd_accuracy")
+
+
+def report_rows(zoo, dataset=None):
+    """One dict per complete, healthy entry (keys `COLUMNS`; accuracies as fractions, None when missing)."""
     rows = []
     for entry in zoo.entries():
         if entry.problem() or entry.status() != "complete":
@@ -49,42 +54,95 @@ def report(zoo, dataset=None, out_dir=None):
         meta = entry.metadata()
         if dataset and meta["dataset"] != dataset:
             continue
-        rows.append((meta, summary(entry)))
+        s = summary(entry)
+        paper = PAPER_RESULTS.get((meta["dataset"], meta["arch"], meta["defense"]))
+        rows.append({
+            "name": meta["name"], "dataset": meta["dataset"], "arch": meta["arch"], "defense": meta["defense"],
+            "defense_label": describe(meta), "epochs": meta.get("epochs_completed"), "phi": s.phi,
+            "phi_sum": s.phi_sum, "clean_accuracy": s.clean, "pgd_accuracy": s.robust, "autoattack_accuracy": s.autoattack,
+            "flags": ",".join(s.flags), "paper_setting": paper and paper[0], "paper_phi": paper and paper[1],
+            "paper_clean_accuracy": paper and paper[2] / 100, "paper_pgd_accuracy": paper and paper[3] / 100,
+        })
+    return sorted(rows, key=lambda r: (r["dataset"], r["arch"], r["defense"], r["name"]))
+
+
+def fig4(rows, dataset, out_dir):
+    """Draw Φ vs PGD accuracy per defense family with ≥ 2 strengths: (path, rhos), or (None, why not)."""
+    records = [{"family": f"{r['arch']} {r['defense']}", "label": r["defense_label"].split(" ", 1)[-1],
+                "phi": r["phi"], "robust_accuracy": r["pgd_accuracy"]}
+               for r in rows if r["phi"] is not None and r["pgd_accuracy"] is not None and r["defense"] != "none"]
+    families = {r["family"] for r in records if sum(q["family"] == r["family"] for q in records) >= 2}
+    records = [r for r in records if r["family"] in families]
+    if not records:
+        sweep = {"fashion_mnist": "sweep-fmnist-lenet-amsreg-0.15", "cifar10": "sweep-cifar10-ddnet-at-eps2"}.get(dataset)
+        hint = f" (e.g. `kerasll train --recipe {sweep}`, then `kerasll eval NAME --flatness`)" if sweep else ""
+        return None, (f"Fig. 4 for {dataset} skipped: it needs Φ and PGD results of at least two strengths of one "
+                      f"defense on one architecture; train and evaluate another strength{hint}, or run "
+                      "`scripts/reproduce.py sweeps-lenet`")
+    path, rhos = figures.plot_flatness_vs_robustness(records, Path(out_dir) / f"fig4-{dataset}.png",
+                                                     title=f"Φ vs PGD accuracy, {dataset}")
+    return path, rhos
+
+
+def preamble(dataset):
+    info = dataset_info(dataset)
+    return [f"PGD L∞ ε={info.eval_eps * 255:g}/255, {info.eval_steps} steps of {info.eval_step_size * 255:g}/255, "
+            "random start. Φ: mean AMS score over a 5×5 lattice of radius ε, 2 direction pairs per image "
+            "(`reduction=\"mean\"`); Φ(sum) = 25 × Φ is the paper's Eq. 7 on this lattice.",
+            "AutoAttack: standard version (APGD-CE, APGD-T, FAB-T, Square), L∞ at the same ε; flags name the "
+            "self-checks that fired (`kerasll eval NAME --attack autoattack` explains each)."]
+
+
+HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "clean %", "PGD %", "AutoAttack %", "flags",
+           "paper Φ", "paper clean %", "paper PGD %")
+
+
+def table_cells(r):
+    """A row's cells as strings, in `HEADERS` order."""
+    paper = [f"{r['paper_phi']:.1f} ({r['paper_setting']})", _pct(r["paper_clean_accuracy"]),
+             _pct(r["paper_pgd_accuracy"])] if r["paper_setting"] else ["—"] * 3
+    return [r["name"], r["arch"], r["defense_label"], str(r["epochs"]), "—" if r["phi"] is None else f"{r['phi']:.3f}",
+            "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}", _pct(r["clean_accuracy"]), _pct(r["pgd_accuracy"]),
+            _pct(r["autoattack_accuracy"]), r["flags"] or "—", *paper]
+
+
+def write_markdown(rows, dataset, out_dir, fig):
+    path, rhos = fig
+    lines = [f"# kerasll report: {dataset}", ""]
+    for p in preamble(dataset):
+        lines += [p, ""]
+    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(table_cells(r)) + " |" for r in rows]
+    if path:
+        lines += ["", f"![Φ vs PGD accuracy]({path.name})", "",
+                  "Spearman rank correlation of Φ and PGD accuracy per family: "
+                  + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(rhos.items()))]
+    else:
+        lines += ["", rhos]
+    out = Path(out_dir) / f"report-{dataset}.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def report(zoo, dataset=None, out_dir=None, html=False):
+    """Write report-<dataset>.md (+ .html with `html`) and fig4-<dataset>.png for complete entries.
+
+    Returns (paths written, notes): a note says what was skipped and why.
+    """
+    from kerasll.zoo.report_html import write_html
+
+    rows = report_rows(zoo, dataset)
     out_dir = Path(out_dir or ".")  # never inside the zoo: a folder there would read as a damaged entry
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for ds in sorted({m["dataset"] for m, _ in rows}):
-        info = dataset_info(ds)
-        lines = [f"# kerasll report: {ds}", "",
-                 f"PGD L∞ ε={info.eval_eps * 255:g}/255, {info.eval_steps} steps of {info.eval_step_size * 255:g}/255, "
-                 "random start. Φ: mean AMS score over a 5×5 lattice of radius ε, 2 direction pairs per image "
-                 "(`reduction=\"mean\"`); Φ(sum) = 25 × Φ is the paper's Eq. 7 on this lattice.", "",
-                 "AutoAttack: standard version (APGD-CE, APGD-T, FAB-T, Square), L∞ at the same ε; flags name the "
-                 "self-checks that fired (`kerasll eval NAME --attack autoattack` explains each).", "",
-                 "| entry | arch | defense | epochs | Φ | Φ (sum) | clean % | PGD % | AutoAttack % | flags | paper Φ | paper clean % | paper PGD % |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        records = []
-        for meta, (clean, robust, phi, n, phi_sum, aa, _, flags) in sorted(
-                (r for r in rows if r[0]["dataset"] == ds), key=lambda r: (r[0]["arch"], r[0]["defense"], r[0]["name"])):
-            paper = PAPER_RESULTS.get((ds, meta["arch"], meta["defense"]))
-            paper_cells = [f"{paper[1]:.1f} ({paper[0]})", f"{paper[2]:.2f}", f"{paper[3]:.2f}"] if paper else ["—"] * 3
-            lines.append(f"| {meta['name']} | {meta['arch']} | {describe(meta)} | {meta.get('epochs_completed')} | "
-                         f"{'—' if phi is None else f'{phi:.3f}'} | {'—' if phi_sum is None else f'{phi_sum:.1f}'} | "
-                         f"{_pct(clean)} | {_pct(robust)} | {_pct(aa)} | {', '.join(flags) or '—'} | "
-                         + " | ".join(paper_cells) + " |")
-            if phi is not None and robust is not None and meta["defense"] != "none":
-                records.append({"family": f"{meta['arch']} {meta['defense']}", "label": describe(meta).split(" ", 1)[1],
-                                "phi": phi, "robust_accuracy": robust})
-        md = out_dir / f"report-{ds}.md"
-        families = {r["family"] for r in records if sum(q["family"] == r["family"] for q in records) >= 2}
-        records = [r for r in records if r["family"] in families]
-        if records:
-            fig, rhos = figures.plot_flatness_vs_robustness(records, out_dir / f"fig4-{ds}.png",
-                                                            title=f"Φ vs PGD accuracy, {ds}")
-            lines += ["", f"![Φ vs PGD accuracy]({fig.name})", "",
-                      "Spearman rank correlation of Φ and PGD accuracy per family: "
-                      + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(rhos.items()))]
-            written.append(fig)
-        md.write_text("\n".join(lines) + "\n")
-        written.insert(0, md)
-    return written
+    written, notes = [], []
+    for ds in sorted({r["dataset"] for r in rows}):
+        ds_rows = [r for r in rows if r["dataset"] == ds]
+        fig = fig4(ds_rows, ds, out_dir)
+        if fig[0] is None:
+            notes.append(fig[1])
+        written.append(write_markdown(ds_rows, ds, out_dir, fig))
+        if html:
+            written.append(write_html(ds_rows, ds, out_dir, fig))
+        if fig[0] is not None:
+            written.append(fig[0])
+    return written, notes

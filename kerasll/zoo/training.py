@@ -5,9 +5,10 @@ import os
 import shutil
 
 import keras
+import tensorflow as tf
 
 from kerasll.architectures import build_model
-from kerasll.datasets import dataset_info, load_dataset, make_pipeline
+from kerasll.datasets import DataEpoch, dataset_info, load_dataset, make_pipeline
 from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
 from kerasll.errors import KerasllError
 from kerasll.zoo.config import TrainConfig
@@ -121,14 +122,16 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
             compile_for(model, config, math.ceil(len(x) / config.batch_size))
             entry.update_metadata(status="training", pid=os.getpid(), updated=now(), error=None,
                                   parameters=int(getattr(model, "classifier", model).count_params()))
+            data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # resumed runs continue the data order
             model.fit(
-                make_pipeline(x, y, config.batch_size, training=True, augment=info.augment, seed=config.seed),
+                make_pipeline(x, y, config.batch_size, training=True, augment=info.augment, seed=config.seed,
+                              epoch=data_epoch),
                 epochs=config.epochs, verbose=0, shuffle=False,  # the pipeline shuffles
                 validation_data=make_pipeline(xt, yt, 512, training=False),
                 # double_checkpoint: a kill while the weights are written leaves the previous copy to resume from.
                 callbacks=[keras.callbacks.BackupAndRestore(str(entry.checkpoint_dir), delete_checkpoint=False,
                                                             double_checkpoint=True),
-                           *guards, recorder, *callbacks],
+                           DataEpoch(data_epoch), *guards, recorder, *callbacks],
             )
         except KeyboardInterrupt:
             entry.update_metadata(status="interrupted", updated=now())
