@@ -48,8 +48,17 @@ def test_train_writes_a_complete_entry(zoo):
     assert "penalty" in meta["history"] and meta["parameters"] == 61706
     assert set(meta["versions"]) >= {"kerasll", "tensorflow", "keras"}
     assert not (zoo / "a" / "checkpoint").exists()
+    history = (zoo / "a" / "logs" / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and "penalty" in history[0] and len(history) == 2  # header + 1 epoch
+    assert list((zoo / "a" / "logs" / "train").glob("events.out.tfevents.*"))  # TensorBoard
     model = keras.saving.load_model(zoo / "a" / "model.keras", safe_mode=True)
     assert type(model).__name__ == "AMSRegModel"
+
+
+def test_no_tensorboard_keeps_only_the_csv_history(tmp_path):
+    result = kerasll("train", *QUICK, "--no-tensorboard", "--name", "q", "--zoo", tmp_path)
+    assert result.exit_code == 0 and "history.csv" in result.output and "tensorboard --logdir" not in result.output
+    assert [p.name for p in (tmp_path / "q" / "logs").iterdir()] == ["history.csv"]
 
 
 def test_rerun_skips_and_conflicting_config_is_refused(zoo):
@@ -167,7 +176,8 @@ def test_report_writes_markdown_beside_the_paper(zoo, tmp_path):
 def test_report_html_is_one_self_contained_sortable_page(zoo, tmp_path):
     from html.parser import HTMLParser
 
-    result = kerasll("report", "--zoo", zoo, "--out", tmp_path, "--format", "html")
+    bundled_only = tmp_path / "empty-zoo"  # the four bundled entries: one strength per defense
+    result = kerasll("report", "--zoo", bundled_only, "--out", tmp_path, "--format", "html")
     assert result.exit_code == 0, result.output
     assert "Fig. 4 for fashion_mnist skipped" in result.output and "kerasll train --recipe" in result.output
 
@@ -201,10 +211,10 @@ def test_report_html_is_one_self_contained_sortable_page(zoo, tmp_path):
     page.feed((tmp_path / "report-fashion_mnist.html").read_text())
     assert page.headers[:3] == ["entry", "arch", "defense"] and "AutoAttack %" in page.headers
     body = [r for r in page.rows if r]
-    csv = kerasll("report", "--zoo", zoo, "--csv").output.strip().splitlines()
-    assert len(body) == len(csv) - 1  # one row per entry in both
-    row = next(r for r in body if r[0] == "a")
-    assert row[2] == "AMSReg λ=0.5"
+    csv = kerasll("report", "--zoo", bundled_only, "--csv").output.strip().splitlines()
+    assert len(body) == len(csv) - 1 == 4  # one row per entry in both
+    row = next(r for r in body if r[0] == "fmnist-lenet-at")
+    assert row[2] == "AT ε=10/255" and row[8] == "49.63"  # the AutoAttack column
     assert page.scripts == 1 and all(s.startswith("data:") for s in page.sources)  # nothing outside the page
 
 
@@ -250,7 +260,9 @@ def test_printed_paths_are_never_wrapped(tmp_path):
     (["train", "--defense", "at", "--eps", "0"], "eps must be in (0, 1]"),
     (["train", "--defense", "at", "--attack-steps", "0"], "attack steps must be ≥ 1"),
     (["train", "--recipe", "nope"], "unknown recipe 'nope'"),
-    (["train", "--source", "dir", "--data-dir", "/nonexistent"], "not found; tried"),
+    (["train", "--source", "dir", "--data-dir", "/nonexistent"], "--data-dir /nonexistent does not exist"),
+    (["train", "--source", "dir"], "--source dir needs --data-dir"),
+    (["train", "--data-dir", "/proc/self"], "give --data-dir the folder with the IDX files, use --source embedded"),
     (["train", "--epochs", "x"], "--epochs"),
     (["eval", "missing"], "no zoo entry 'missing'"),
     (["eval", "a", "--attack", "cw"], "valid choices: pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, square, autoattack"),

@@ -28,7 +28,8 @@ class KerasllGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except KerasllError as error:
-            typer.echo(f"error: {error}", err=True)
+            message = error.for_cli() if hasattr(error, "for_cli") else str(error)  # CLI words, not Python's
+            typer.echo(f"error: {message}", err=True)
             raise typer.Exit(1) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):

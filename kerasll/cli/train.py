@@ -29,6 +29,7 @@ def train(
     weight_decay_mode: Annotated[Optional[str], typer.Option(help="coupled: added to the gradient before momentum, on every variable, as in the papers; decoupled: Keras's SGD(weight_decay=…) (default: coupled).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (default: 0).")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N images only (quick runs).")] = None,
+    tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard logs into the entry's logs/ folder (the CSV history is always written).")] = True,
     name: Annotated[Optional[str], typer.Option(help="Entry name (default: derived from the settings, e.g. fmnist-lenet-amsreg-0.5-e200-s0).")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from a named recipe in zoo/recipes.toml (see `kerasll zoo recipes`); options override its fields.")] = None,
     data_dir: DataDirOption = None,
@@ -63,5 +64,9 @@ def train(
                      weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
     config = config_from(fields, overrides).resolved()
     entry = train_entry(open_zoo(zoo), config, name=name, recipe=recipe, data_dir=data_dir, source=source,
-                        callbacks=[TrainingProgress()], log=console.print)
+                        callbacks=[TrainingProgress()], log=console.print, tensorboard=tensorboard)
     console.print(f"entry [bold]{entry.name}[/] is {entry.metadata()['status']}: {entry.path}")
+    if entry.logs_dir.is_dir():
+        console.print(f"training logs: {entry.logs_dir / 'history.csv'}")
+        if any(entry.logs_dir.glob("*/events.out.tfevents.*")):
+            console.print(f"view them with: tensorboard --logdir {entry.logs_dir}")

@@ -35,7 +35,26 @@ SYSTEM_DIRS = {
 
 
 class DataNotFoundError(KerasllError):
-    """No source held the data set; the message lists every place tried."""
+    """No source held the data set; the message lists every place tried and how to fix it.
+
+    `str(error)` names the library's arguments (`data_dir=`, `source=`); `for_cli()`
+    says the same with the command line's options (`--data-dir`, `--source`).
+    """
+
+    def __init__(self, message):
+        super().__init__(self._render(message, cli=False))
+        self.template = message
+
+    @staticmethod
+    def _render(message, cli):
+        words = {"{data_dir}": "--data-dir" if cli else "data_dir", "{source}": "--source " if cli else "source=",
+                 "{q}": "" if cli else "'"}
+        for key, word in words.items():
+            message = message.replace(key, word)
+        return message
+
+    def for_cli(self):
+        return self._render(self.template, cli=True)
 
 
 def _from_files(name, folder, split):
@@ -73,8 +92,11 @@ def _attempts(name, split, data_dir, source, download):
     attempts = []
     if data_dir is not None or source == "dir":
         if data_dir is None:
-            raise KerasllError("source 'dir' needs a data_dir")
+            raise DataNotFoundError("{source}{q}dir{q} needs {data_dir}, the folder with the data set's files")
         folder = Path(data_dir).expanduser()
+        if not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "does not exist"
+            raise DataNotFoundError(f"{{data_dir}} {folder} {what}; give the folder that holds the {name} files")
         attempts.append((f"data set files in {folder}", lambda: _from_files(name, folder, split)))
         if (folder / name).is_dir():
             attempts.append((f"tensorflow-datasets data dir {folder}",
@@ -125,10 +147,10 @@ def load_dataset(name, split="train", data_dir=None, source="auto", download=Fal
         images, labels = found
         return (np.asarray(images, np.float32) / 255.0, np.asarray(labels, np.int64).reshape(-1))
     hint = {
-        "fashion_mnist": "install Debian's dataset-fashion-mnist, pass data_dir with the IDX files, "
-                         "use source='embedded' for the small bundled subset, or source='download' to let "
+        "fashion_mnist": "install Debian's dataset-fashion-mnist, give {data_dir} the folder with the IDX files, "
+                         "use {source}{q}embedded{q} for the small bundled subset, or {source}{q}download{q} to let "
                          "tensorflow-datasets fetch it",
-        "cifar10": "pass data_dir with cifar-10-python.tar.gz (or its extracted "
-                   "cifar-10-batches-py folder), or use source='download' to let tensorflow-datasets fetch it",
+        "cifar10": "give {data_dir} the folder with cifar-10-python.tar.gz (or its extracted "
+                   "cifar-10-batches-py folder), or use {source}{q}download{q} to let tensorflow-datasets fetch it",
     }[name]
     raise DataNotFoundError(f"{name} ({split}) not found; tried: {'; '.join(tried)}. To fix: {hint}.")

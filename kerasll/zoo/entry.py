@@ -14,6 +14,7 @@ MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 EVAL_FILE = "eval.json"
 CHECKPOINT_DIR = "checkpoint"
+LOGS_DIR = "logs"  # history.csv and TensorBoard event files
 FIGURES_DIR = "figures"
 LOCK_FILE = ".lock"
 
@@ -64,6 +65,7 @@ class Entry:
     eval_path = property(lambda self: self.path / EVAL_FILE)
     checkpoint_dir = property(lambda self: self.path / CHECKPOINT_DIR)
     figures_dir = property(lambda self: self.path / FIGURES_DIR)
+    logs_dir = property(lambda self: self.path / LOGS_DIR)
 
     def metadata(self):
         """The parsed metadata; raises `KerasllError` naming the file if it is missing or broken."""

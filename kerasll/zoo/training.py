@@ -88,8 +88,22 @@ def resolve_entry(zoo, config, name, recipe, data_source):
     return entry, True
 
 
-def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto", callbacks=(), log=print):
+def log_callbacks(entry, tensorboard=True):
+    """The epoch history as CSV (`logs/history.csv`, appended on resume) and, with
+    `tensorboard`, TensorBoard event files (`logs/train`, `logs/validation`)."""
+    entry.logs_dir.mkdir(exist_ok=True)
+    found = [keras.callbacks.CSVLogger(str(entry.logs_dir / "history.csv"), append=True)]
+    if tensorboard:
+        found.append(keras.callbacks.TensorBoard(str(entry.logs_dir), write_graph=False))
+    return found
+
+
+def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto", callbacks=(), log=print,
+                tensorboard=True):
     """Train (or resume, or skip if complete) the entry for `config`; returns the `Entry`.
+
+    The entry's `logs/` folder gets the epoch history as CSV and, with
+    `tensorboard`, TensorBoard logs (`tensorboard --logdir <entry>/logs`).
 
     Data are loaded before anything is written, so a missing data set leaves the
     zoo untouched. Re-running after an interruption resumes from the last
@@ -131,7 +145,8 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                 # double_checkpoint: a kill while the weights are written leaves the previous copy to resume from.
                 callbacks=[keras.callbacks.BackupAndRestore(str(entry.checkpoint_dir), delete_checkpoint=False,
                                                             double_checkpoint=True),
-                           DataEpoch(data_epoch), *guards, recorder, *callbacks],
+                           DataEpoch(data_epoch), *guards, recorder, *log_callbacks(entry, tensorboard),
+                           *callbacks],
             )
         except KeyboardInterrupt:
             entry.update_metadata(status="interrupted", updated=now())
