@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from kerasll.directions import random_directions
+from kerasll.directions import orthogonal_signed, random_directions
 from kerasll.errors import KerasllError, check_choice
 from kerasll.landscape import default_radius
+from kerasll.lattice import grid_offsets, lattice_points
 
 REDUCTIONS = ("mean", "sum")
 DEFAULT_PAIRS = 2
@@ -35,19 +36,11 @@ class FlatnessResult:
 
 
 @tf.function(reduce_retracing=True)
-def _lattice_ams(model, x, d, d_perp, offsets, clip):
-    """AMS scores at every lattice point: x (k, ...), d/d⊥ (k, n, ...) → (k, n, g²)."""
-    e1, e2 = tf.meshgrid(offsets, offsets, indexing="ij")
-    e1, e2 = tf.reshape(e1, [-1]), tf.reshape(e2, [-1])
-    rank = tf.rank(x) - 1
-    ones = tf.ones([rank], tf.int32)
-    e1 = tf.reshape(e1, tf.concat([[1, 1, -1], ones], 0))
-    e2 = tf.reshape(e2, tf.concat([[1, 1, -1], ones], 0))
-    points = x[:, None, None] + e1 * d[:, :, None] + e2 * d_perp[:, :, None]  # (k, n, g², ...)
+def _lattice_ams(model, x, d, d_perp, e1, e2, clip):
+    """AMS scores at every lattice point: x (k, ...), d/d⊥ (k, n, ...), e1/e2 (m,) → (k, n, m)."""
+    points = lattice_points(x, d, d_perp, e1, e2, clip)  # (k, n, m, ...)
     lattice_shape = tf.shape(points)[:3]
     points = tf.reshape(points, tf.concat([[-1], tf.shape(x)[1:]], 0))
-    if clip:
-        points = tf.clip_by_value(points, 0.0, 1.0)
     with tf.GradientTape() as tape:
         tape.watch(points)
         lp = tf.reduce_logsumexp(tf.cast(model(points, training=False), tf.float32), axis=-1)
@@ -61,50 +54,73 @@ def _image_directions(shape, pairs, seed, index):
     return np.stack([a for a, _ in ds]), np.stack([b for _, b in ds])
 
 
-def flatness(model, x, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=None, reduction="mean",
-             seed=0, clip=False, batch_size=1024, progress=None):
+def _fgsm_directions(model, x, y, pairs, seed, start):
+    """Per image: d = sign ∇x CE (the same in every pair), d⊥ a signed random vector orthogonal to it."""
+    from kerasll.attacks import loss_and_grad
+
+    _, grad, _ = loss_and_grad(model, tf.constant(x), tf.constant(y))
+    d = np.sign(grad.numpy()).astype(np.float32)
+    d_perp = [[orthogonal_signed(d[i], np.random.default_rng((seed, start + i, j))).reshape(d.shape[1:])
+               for j in range(pairs)] for i in range(len(x))]
+    return np.repeat(d[:, None], pairs, axis=1), np.asarray(d_perp, np.float32)
+
+
+def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=None, reduction="mean",
+             seed=0, clip=False, batch_size=1024, progress=None, directions="random", dataset=None):
     """Φ-flatness of `model` over images `x` (see module doc).
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
         x: images (N, H, W, C) in [0,1].
-        pairs: random direction pairs per image (n).
+        y: their labels, needed for `directions="fgsm"`.
+        pairs: direction pairs per image (n).
         grid: lattice points per axis (grid² points per pair).
-        radius: lattice half-width in pixel units; default the data set's
-            evaluation ε (25/255 Fashion-MNIST, 8/255 CIFAR-10).
+        radius: lattice half-width in pixel units; default `dataset`'s preset,
+            its evaluation ε (25/255 Fashion-MNIST, 8/255 CIFAR-10).
         reduction: "mean" over lattice points (default) or "sum" (the paper).
         seed: seed of the directions; image i always gets the same ones.
         clip: clip lattice points to [0,1].
         batch_size: lattice points per gradient pass (rounded to whole images).
         progress: optional callable(done, total) called after each batch.
+        directions: "random" (two random signed directions per pair) or "fgsm"
+            (d = sign ∇x CE(f(x), y), the attack's direction, and a random d⊥ ⟂ d):
+            Φ along the direction attacks use.
+        dataset: the registered data set whose radius preset to use.
 
     Returns:
         A `FlatnessResult` with `.phi` and `.per_sample`.
 
     Example:
-        >>> kerasll.flatness(model, x_test[:500]).phi   # e.g. −1.3; closer to 0 = flatter
+        >>> kerasll.flatness(model, x_test[:500], dataset="fashion_mnist").phi   # e.g. −1.3; 0 = flat
     """
     check_choice("reduction", reduction, REDUCTIONS)
+    check_choice("directions", directions, ("random", "fgsm"))
     x = np.asarray(x, np.float32)
+    if directions == "fgsm":
+        if y is None:
+            raise KerasllError("directions='fgsm' needs the labels y")
+        y = np.asarray(y)
     if int(pairs) < 1 or int(grid) < 1:
         raise KerasllError(f"pairs and grid must be ≥ 1, got pairs={pairs}, grid={grid}")
-    radius = default_radius(x.shape[1:]) if radius is None else float(radius)
+    radius = default_radius(radius, dataset)
     if radius < 0:
         raise KerasllError(f"radius must be ≥ 0 pixel units, got {radius}")
-    offsets = tf.constant(np.linspace(-radius, radius, grid) if grid > 1 else [0.0], tf.float32)
+    e1, e2 = (tf.constant(a) for a in grid_offsets(radius, grid))
     per_image = max(1, batch_size // (pairs * grid * grid))
     phis = []
     for start in range(0, len(x), per_image):
         chunk = x[start:start + per_image]
-        dirs = [_image_directions(x.shape[1:], pairs, seed, start + i) for i in range(len(chunk))]
-        d = tf.constant(np.stack([a for a, _ in dirs]))
-        d_perp = tf.constant(np.stack([b for _, b in dirs]))
-        scores = _lattice_ams(model, tf.constant(chunk), d, d_perp, offsets, clip).numpy()
+        if directions == "fgsm":
+            d, d_perp = _fgsm_directions(model, chunk, y[start:start + per_image], pairs, seed, start)
+        else:
+            dirs = [_image_directions(x.shape[1:], pairs, seed, start + i) for i in range(len(chunk))]
+            d, d_perp = np.stack([a for a, _ in dirs]), np.stack([b for _, b in dirs])
+        scores = _lattice_ams(model, tf.constant(chunk), tf.constant(d), tf.constant(d_perp), e1, e2, clip).numpy()
         reduced = scores.mean(-1) if reduction == "mean" else scores.sum(-1)
         phis.append(reduced.mean(-1))  # average over the n pairs
         if progress is not None:
             progress(min(start + per_image, len(x)), len(x))
     per_sample = np.concatenate(phis)
     settings = {"pairs": pairs, "grid": grid, "radius": radius, "reduction": reduction,
-                "seed": seed, "clip": clip, "samples": len(x)}
+                "seed": seed, "clip": clip, "samples": len(x), "directions": directions}
     return FlatnessResult(float(per_sample.mean()), per_sample, settings)

@@ -14,20 +14,27 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerasll.datasets.registry import DATASETS
+from kerasll.datasets.registry import dataset_info, list_datasets
 from kerasll.directions import fgsm_directions, random_directions
 from kerasll.errors import KerasllError, check_choice
+from kerasll.lattice import grid_offsets, lattice_points
 
 DIRECTIONS = ("random", "fgsm")
 DEFAULT_GRID = 21
 
 
-def default_radius(image_shape):
-    """The landscape radius for an image shape: its data set's evaluation ε."""
-    for info in DATASETS.values():
-        if tuple(info.input_shape) == tuple(image_shape):
-            return info.landscape_radius
-    raise KerasllError(f"no default radius for images of shape {tuple(image_shape)}; pass radius=")
+def default_radius(radius=None, dataset=None):
+    """`radius` as a float, else the landscape radius preset of `dataset` (its evaluation ε).
+
+    No data set is guessed from the image shape: without either, a one-line error
+    asks for one.
+    """
+    if radius is not None:
+        return float(radius)
+    if dataset is None:
+        raise KerasllError("pass radius= (pixel units, e.g. 8/255) or dataset= "
+                           f"({', '.join(list_datasets())}) for its preset")
+    return dataset_info(dataset).landscape_radius
 
 
 @dataclass
@@ -60,11 +67,8 @@ class LikelihoodSurface:
 
 @tf.function(reduce_retracing=True)
 def _lattice_log_px(model, x, d, d_perp, e1, e2, clip):
-    """log p̃ at x + e1·d + e2·d⊥ for paired offset vectors e1, e2 (K,)."""
-    shape = tf.concat([[-1], tf.ones([tf.rank(x)], tf.int32)], 0)
-    points = x[None] + tf.reshape(e1, shape) * d[None] + tf.reshape(e2, shape) * d_perp[None]
-    if clip:
-        points = tf.clip_by_value(points, 0.0, 1.0)
+    """log p̃ at x + e1·d + e2·d⊥ for one image x and paired offset vectors e1, e2 (K,)."""
+    points = lattice_points(x[None], d[None, None], d_perp[None, None], e1, e2, clip)[0, 0]
     return tf.reduce_logsumexp(tf.cast(model(points, training=False), tf.float32), axis=-1)
 
 
@@ -88,7 +92,7 @@ def _directions(model, x, y, kind, seed):
 
 
 def likelihood_surface(model, x, y=None, directions="random", grid=DEFAULT_GRID, radius=None,
-                       seed=0, clip=False, batch_size=1024):
+                       seed=0, clip=False, batch_size=1024, dataset=None):
     """Δlog p on a `grid × grid` lattice over [−radius, radius]² around one image.
 
     Args:
@@ -98,38 +102,39 @@ def likelihood_surface(model, x, y=None, directions="random", grid=DEFAULT_GRID,
         directions: "random" — two signed, exactly orthogonal random vectors;
             "fgsm" — d = sign(∇x CE) and a signed random d⊥ orthogonal to it.
         grid: points per axis (odd, so the clean image is a grid point).
-        radius: half-width in pixel units; default the data set's evaluation ε
-            (25/255 for Fashion-MNIST, 8/255 for CIFAR-10).
+        radius: half-width in pixel units; default `dataset`'s preset, its
+            evaluation ε (25/255 for Fashion-MNIST, 8/255 for CIFAR-10).
         seed: seed of the random direction(s).
         clip: clip perturbed points to [0,1] (default: no, see module doc).
         batch_size: lattice points per forward pass.
+        dataset: the registered data set whose radius preset to use.
 
     Returns:
         A `LikelihoodSurface`.
 
     Example:
-        >>> s = likelihood_surface(model, x_test[0], y_test[0], directions="fgsm")
+        >>> s = likelihood_surface(model, x_test[0], y_test[0], directions="fgsm", dataset="fashion_mnist")
         >>> s.values.shape   # (21, 21), s.values[10, 10] == 0
     """
     x = np.asarray(x, np.float32)
     if grid < 3 or grid % 2 == 0:
         raise KerasllError(f"grid must be an odd number ≥ 3, got {grid}")
-    radius = default_radius(x.shape) if radius is None else float(radius)
+    radius = default_radius(radius, dataset)
     if not radius > 0:
         raise KerasllError(f"radius must be > 0 pixel units, got {radius}")
     d, d_perp = _directions(model, x, y, directions, seed)
     offsets = np.linspace(-radius, radius, grid, dtype=np.float32)
-    e1, e2 = (a.ravel() for a in np.meshgrid(offsets, offsets, indexing="ij"))
+    e1, e2 = grid_offsets(radius, grid)
     log_px = _log_px_at(model, x, d, d_perp, e1, e2, clip, batch_size).reshape(grid, grid)
     center = log_px[grid // 2, grid // 2]
     meta = {"radius": radius, "grid": grid, "directions": directions, "seed": seed, "clip": clip}
     return LikelihoodSurface(log_px - center, offsets, d, d_perp, float(center), meta)
 
 
-def likelihood_slice(model, x, direction, radius=None, points=41, clip=False, batch_size=1024):
+def likelihood_slice(model, x, direction, radius=None, points=41, clip=False, batch_size=1024, dataset=None):
     """Δlog p along one direction: (offsets, values) for x + t·direction, t ∈ [−r, r]."""
     x = np.asarray(x, np.float32)
-    radius = default_radius(x.shape) if radius is None else float(radius)
+    radius = default_radius(radius, dataset)
     offsets = np.linspace(-radius, radius, points, dtype=np.float32)
     zero = np.zeros_like(offsets)
     log_px = _log_px_at(model, x, direction, np.zeros_like(x), offsets, zero, clip, batch_size)
@@ -147,14 +152,15 @@ class LikelihoodHistogram:
     radius: float
 
 
-def likelihood_histogram(model, x, radius=None, samples=1, seed=0, clip=False, batch_size=1024):
+def likelihood_histogram(model, x, radius=None, samples=1, seed=0, clip=False, batch_size=1024, dataset=None):
     """log p̃ for clean images and for `x + radius·r`, r a random ±1 vector per copy.
 
     Args:
         model: a Keras classifier; x: images (N, H, W, C) in [0,1].
-        radius: perturbation size per pixel (default: the data set's evaluation ε).
+        radius: perturbation size per pixel (default: `dataset`'s evaluation ε).
         samples: perturbed copies per image.
         seed: seed of the signs; clip: clip copies to [0,1].
+        dataset: the registered data set whose radius preset to use.
 
     Returns:
         A `LikelihoodHistogram` of arrays, ready for `figures.plot_histograms`.
@@ -162,7 +168,7 @@ def likelihood_histogram(model, x, radius=None, samples=1, seed=0, clip=False, b
     from kerasll.likelihood import log_px
 
     x = np.asarray(x, np.float32)
-    radius = default_radius(x.shape[1:]) if radius is None else float(radius)
+    radius = default_radius(radius, dataset)
     rng = np.random.default_rng(seed)
     clean = log_px(model.predict(x, batch_size=batch_size, verbose=0)).numpy()
     noisy = np.repeat(x, samples, axis=0)

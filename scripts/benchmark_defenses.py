@@ -40,7 +40,7 @@ def main():
     results = {}
     for name, wrap in DEFENSES.items():
         keras.utils.set_random_seed(0)
-        results[name] = time_train_step(wrap(kl.build_model(args.arch, (28, 28, 1), 10)), x, y, args.steps, args.repeats)
+        results[name] = time_train_step(wrap(kl.build_model(args.arch, dataset="fashion_mnist")), x, y, args.steps, args.repeats)
     base = results["plain"]
     print(f"{args.arch}, batch {args.batch_size}, median of {args.repeats}×{args.steps} steps")
     print(f"| {'train step':<22} | {'ms/step':>8} | {'× plain':>7} |")

@@ -36,7 +36,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    model = kl.build_model(args.arch, (28, 28, 1), 10)
+    model = kl.build_model(args.arch, dataset="fashion_mnist")
     xt, yt = kl.load_dataset("fashion_mnist", "test", source="embedded")
     bs = args.batch_size
     batches = [tf.constant(xt[i:i + bs]) for i in range(0, 8 * bs, bs) if len(xt[i:i + bs]) == bs] or [tf.constant(np.resize(xt, (bs,) + xt.shape[1:]))]
@@ -54,9 +54,9 @@ def main():
     raw_fwd = best_rate(lambda: [forward(b).numpy() for b in batches], 8 * bs, args.repeats)
     raw_grad = best_rate(lambda: [input_grad(b).numpy() for b in batches], 8 * bs, args.repeats)
     grid = 91  # 8281 lattice points, ~8 batches
-    land = best_rate(lambda: kl.likelihood_surface(model, xt[0], grid=grid, batch_size=bs), grid * grid, args.repeats)
+    land = best_rate(lambda: kl.likelihood_surface(model, xt[0], grid=grid, batch_size=bs, dataset="fashion_mnist"), grid * grid, args.repeats)
     n_images = 8 * bs // 50  # pairs=2, grid=5 → 50 points per image
-    flat = best_rate(lambda: kl.flatness(model, xt[:n_images], pairs=2, grid=5, batch_size=bs),
+    flat = best_rate(lambda: kl.flatness(model, xt[:n_images], pairs=2, grid=5, batch_size=bs, dataset="fashion_mnist"),
                      n_images * 50, args.repeats)
     print(f"{args.arch}, batch {bs}, median of {args.repeats} runs")
     print(f"| {'quantity':<34} | {'images/s':>9} | {'vs raw':>6} |")

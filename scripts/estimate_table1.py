@@ -40,7 +40,7 @@ def forward_flops(arch):
     from tensorflow.python.profiler.model_analyzer import profile
     from tensorflow.python.profiler.option_builder import ProfileOptionBuilder
 
-    model = build_model(arch, (32, 32, 3), 10)
+    model = build_model(arch, dataset="cifar10")
     graph = tf.function(model).get_concrete_function(tf.TensorSpec((1, 32, 32, 3), tf.float32)).graph
     options = ProfileOptionBuilder(ProfileOptionBuilder.float_operation()).with_empty_output().build()
     return profile(graph, options=options).total_float_ops

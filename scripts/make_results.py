@@ -35,7 +35,7 @@ FGSM_GRID = 11
 
 def mean_abs_change(model, x, y, directions):
     """Mean |Δlog p| over an 11×11 lattice of radius ε, averaged over images."""
-    return float(np.mean([np.abs(likelihood_surface(model, x[i], y[i], directions=directions, grid=FGSM_GRID,
+    return float(np.mean([np.abs(likelihood_surface(model, x[i], y[i], directions=directions, grid=FGSM_GRID, dataset="fashion_mnist",
                                                     seed=i).values).mean() for i in range(len(x))]))
 
 
@@ -77,20 +77,20 @@ def main():
     # ---- figures -------------------------------------------------------------------------------
     paths = {}
     for sample in (0, 1):
-        surfaces = [likelihood_surface(models[k], xt[sample], yt[sample], seed=0) for k in MAIN]
+        surfaces = [likelihood_surface(models[k], xt[sample], yt[sample], seed=0, dataset="fashion_mnist") for k in MAIN]
         paths[f"fig2-{sample}"] = figures.plot_landscape_grid(
             surfaces, [labels[k] for k in MAIN], figdir / f"landscapes-random-sample{sample}.png",
             suptitle=f"Δ log p around test image {sample} (LeNet, Fashion-MNIST): same random signed "
                      f"directions, radius 25/255, shared z scale")
-    fgsm = [likelihood_surface(models[k], xt[0], yt[0], directions="fgsm", seed=0) for k in MAIN]
+    fgsm = [likelihood_surface(models[k], xt[0], yt[0], directions="fgsm", seed=0, dataset="fashion_mnist") for k in MAIN]
     paths["fig5"] = figures.plot_landscape_grid(
         fgsm, [labels[k] for k in MAIN], figdir / "landscapes-fgsm-sample0.png",
         suptitle="Δ log p along each model's FGSM direction (ε₁) and a random orthogonal one (ε₂), "
                  "test image 0, radius 25/255")
-    surfaces_none = likelihood_surface(models["none"], xt[0], yt[0], seed=0)
+    surfaces_none = likelihood_surface(models["none"], xt[0], yt[0], seed=0, dataset="fashion_mnist")
     surfaces_none.metadata["label"] = "LeNet, no defense"
     paths["fig1"] = figures.plot_landscape(surfaces_none, figdir / "landscape-none-sample0.png")
-    hists = [likelihood_histogram(models[k], xt[:2000], seed=0) for k in MAIN]
+    hists = [likelihood_histogram(models[k], xt[:2000], seed=0, dataset="fashion_mnist") for k in MAIN]
     paths["fig3"] = figures.plot_histograms(hists, [labels[k] for k in MAIN], figdir / "histograms.png",
                                             suptitle="log p̃(x) of 2,000 clean test images and of copies "
                                                      "with random ±25/255 noise")

@@ -91,8 +91,11 @@ def test_missing_data_names_every_place_tried(no_system_sources, tmp_path):
     message = str(info.value)
     assert str(tmp_path / "none") in message and "tensorflow-datasets" in message
     assert "dataset-fashion-mnist" in message and "embedded" in message
+    (tmp_path / "empty").mkdir()
     with pytest.raises(kl.DataNotFoundError, match="cifar-10-python.tar.gz"):
         kl.load_dataset("cifar10", "test", data_dir=tmp_path / "empty")
+    with pytest.raises(kl.DataNotFoundError, match="data_dir .*missing does not exist"):
+        kl.load_dataset("cifar10", "test", data_dir=tmp_path / "missing")
 
 
 @pytest.mark.parametrize("bad", [dict(name="mnist"), dict(split="val"), dict(source="web")])
@@ -113,3 +116,23 @@ def test_pipeline_batches_and_augments():
     plain = np.concatenate([b[0].numpy() for b in kl.make_pipeline(x, y, 4, training=False)])
     np.testing.assert_array_equal(plain, x)
     assert isinstance(ds, tf.data.Dataset)
+
+
+def test_augmentation_is_redrawn_each_epoch_even_without_reshuffling():
+    """One image: the order cannot change, so a different second pass can only be new augmentation."""
+    x = np.random.default_rng(1).uniform(size=(1, 32, 32, 3)).astype(np.float32)
+    ds = kl.make_pipeline(x, np.zeros(1), batch_size=1, training=True, augment="crop_flip", seed=3)
+    passes = [next(iter(ds))[0].numpy() for _ in range(4)]
+    assert sum(not np.allclose(passes[0], p) for p in passes[1:]) >= 2
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    """Epoch e's order does not depend on how many passes this process made: resumed runs continue it."""
+    x = np.arange(20, dtype=np.float32).reshape(20, 1, 1, 1)
+    y = np.arange(20)
+    first = kl.make_pipeline(x, y, batch_size=20, seed=5)
+    orders = [next(iter(first))[1].numpy() for _ in range(3)]
+    assert not np.array_equal(orders[0], orders[1])  # reshuffled every epoch
+    epoch = tf.Variable(2, dtype=tf.int64)
+    resumed = kl.make_pipeline(x, y, batch_size=20, seed=5, epoch=epoch)
+    np.testing.assert_array_equal(next(iter(resumed))[1].numpy(), orders[2])

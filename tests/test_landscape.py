@@ -78,10 +78,10 @@ def test_flatness_closed_form_single_output_linear_model(x):
 
 def test_flatness_is_seeded_and_independent_of_batching(trained_lenet, fmnist):
     xt = fmnist[2][:12]
-    a = kl.flatness(trained_lenet, xt, seed=5, batch_size=50)
-    b = kl.flatness(trained_lenet, xt, seed=5, batch_size=1000)
+    a = kl.flatness(trained_lenet, xt, seed=5, batch_size=50, dataset="fashion_mnist")
+    b = kl.flatness(trained_lenet, xt, seed=5, batch_size=1000, dataset="fashion_mnist")
     np.testing.assert_allclose(a.per_sample, b.per_sample, rtol=1e-5)
-    c = kl.flatness(trained_lenet, xt, seed=6)
+    c = kl.flatness(trained_lenet, xt, seed=6, dataset="fashion_mnist")
     assert not np.allclose(a.per_sample, c.per_sample)
 
 
@@ -93,7 +93,7 @@ def test_scaled_logits_are_less_flat(x):
 
 def test_surface_round_trips_through_npz(trained_lenet, fmnist, tmp_path):
     _, _, xt, yt = fmnist
-    s = kl.likelihood_surface(trained_lenet, xt[0], yt[0], directions="fgsm", grid=7)
+    s = kl.likelihood_surface(trained_lenet, xt[0], yt[0], directions="fgsm", grid=7, dataset="fashion_mnist")
     s.metadata["label"] = "plain"
     loaded = kl.LikelihoodSurface.load(s.save(tmp_path / "s.npz"))
     np.testing.assert_array_equal(loaded.values, s.values)
@@ -108,10 +108,62 @@ def test_slice_matches_surface_axis(trained_lenet, fmnist):
     np.testing.assert_allclose(values, s.values[:, 4], atol=1e-4)
 
 
-def test_histogram_arrays(trained_lenet, fmnist):
-    h = kl.likelihood_histogram(trained_lenet, fmnist[2][:50], samples=2)
-    assert h.clean.shape == (50,) and h.perturbed.shape == (100,)
+def test_histogram_values_are_log_px_of_clean_and_sign_perturbed_images(trained_lenet, fmnist):
+    x = fmnist[2][:50]
+    h = kl.likelihood_histogram(trained_lenet, x, samples=2, seed=4, dataset="fashion_mnist")
     assert h.radius == pytest.approx(25 / 255)
+    np.testing.assert_allclose(h.clean, kl.log_px(trained_lenet(x)).numpy(), rtol=1e-5)
+    # Copy k of image i is x_i + r·s with s the k-th ±1 draw of default_rng(seed), copies next to each other.
+    signs = np.random.default_rng(4).choice(np.array([-1.0, 1.0], np.float32), size=(100, *x.shape[1:]))
+    noisy = np.repeat(x, 2, axis=0) + (25 / 255) * signs
+    np.testing.assert_allclose(h.perturbed, kl.log_px(trained_lenet(noisy)).numpy(), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(h.perturbed[::2], h.perturbed[1::2])  # two different copies per image
+
+
+def test_the_radius_preset_comes_from_the_dataset_never_the_shape(trained_lenet, fmnist):
+    with pytest.raises(kl.KerasllError, match="pass radius=.*or dataset="):
+        kl.likelihood_histogram(trained_lenet, fmnist[2][:5])
+    with pytest.raises(kl.KerasllError, match="pass radius=.*or dataset="):
+        kl.flatness(trained_lenet, fmnist[2][:5])
+
+
+@pytest.mark.parametrize("directions", ["random", "fgsm"])
+def test_flatness_equals_ams_score_at_the_lattice_points_of_a_multiclass_model(trained_lenet, fmnist, directions):
+    """Φ is the mean over pairs and lattice points of −‖∇x log p̃‖ at x + e1·d + e2·d⊥, recomputed here."""
+    from kerasll.flatness import _fgsm_directions, _image_directions
+
+    x, y = fmnist[2][:3], fmnist[3][:3]
+    radius, grid, pairs = 0.05, 3, 2
+    res = kl.flatness(trained_lenet, x, y, pairs=pairs, grid=grid, radius=radius, seed=7, directions=directions)
+    axis = np.linspace(-radius, radius, grid)
+    if directions == "fgsm":
+        d_all, dp_all = _fgsm_directions(trained_lenet, x, y, pairs, 7, 0)
+        grads = np.sign(kl.grad_log_px(trained_lenet, x).numpy())  # not the FGSM direction…
+        ce_sign = np.sign(_ce_grad(trained_lenet, x, y))
+        np.testing.assert_array_equal(d_all[:, 0], ce_sign)  # …this is: sign ∇x CE
+        assert not np.array_equal(d_all[:, 0], grads)
+    for i in range(len(x)):
+        if directions == "fgsm":
+            ds = list(zip(d_all[i], dp_all[i]))
+        else:
+            d, dp = _image_directions(x.shape[1:], pairs, 7, i)
+            ds = list(zip(d, dp))
+        scores = []
+        for d, dp in ds:
+            assert float(np.sum(d * dp)) == 0.0
+            points = np.stack([x[i] + a * d + b * dp for a in axis for b in axis]).astype(np.float32)
+            scores.append(kl.ams_score(trained_lenet, points).numpy().mean())
+        np.testing.assert_allclose(res.per_sample[i], np.mean(scores), rtol=1e-4)
+
+
+def _ce_grad(model, x, y):
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.keras.losses.sparse_categorical_crossentropy(y, model(xt), from_logits=True)
+    return tape.gradient(loss, xt).numpy()
 
 
 @pytest.mark.parametrize("bad", [dict(grid=4), dict(radius=-1.0), dict(directions="pca")])
@@ -122,8 +174,8 @@ def test_bad_surface_arguments(trained_lenet, fmnist, bad):
 
 def test_every_figure_writes_a_file(trained_lenet, fmnist, tmp_path):
     _, _, xt, yt = fmnist
-    s = kl.likelihood_surface(trained_lenet, xt[0], yt[0], grid=7)
-    h = kl.likelihood_histogram(trained_lenet, xt[:40])
+    s = kl.likelihood_surface(trained_lenet, xt[0], yt[0], grid=7, dataset="fashion_mnist")
+    h = kl.likelihood_histogram(trained_lenet, xt[:40], dataset="fashion_mnist")
     paths = [
         figures.plot_landscape(s, tmp_path / "one.png"),
         figures.plot_landscape_grid([s, s], ["a", "b"], tmp_path / "grid.pdf"),

@@ -6,15 +6,14 @@ from kerasll.errors import KerasllError
 
 _FACTORIES = {}
 
-# Per-channel mean and std of the training sets, in [0,1] pixel units.
-NORMALIZATION = {
-    1: ((0.2860,), (0.3530,)),  # Fashion-MNIST
-    3: ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),  # CIFAR-10
-}
 
+def register_model(name, overwrite=False):
+    """Decorator: register `fn(input_shape, num_classes, **kwargs) -> keras.Model`.
 
-def register_model(name):
-    """Decorator: register `fn(input_shape, num_classes, **kwargs) -> keras.Model`."""
+    An existing name is refused unless `overwrite=True`.
+    """
+    if name in _FACTORIES and not overwrite:
+        raise KerasllError(f"architecture {name!r} is already registered; pass overwrite=True to replace it")
 
     def decorate(fn):
         _FACTORIES[name] = fn
@@ -28,26 +27,40 @@ def list_models(pattern="*"):
     return sorted(n for n in _FACTORIES if fnmatch.fnmatch(n, pattern))
 
 
-def build_model(name, input_shape=(28, 28, 1), num_classes=10, normalization=None, **kwargs):
+def build_model(name, input_shape=None, num_classes=None, normalization=None, dataset=None, **kwargs):
     """Build a registered classifier: [0,1] images → `num_classes` float32 logits.
 
     Args:
         name: "lenet", "ddnet" or "resnet18" (see `list_models()`).
-        input_shape: (H, W, channels); 28×28×1 and 32×32×3 are the paper's.
-        num_classes: number of logits.
+        input_shape: (H, W, channels); default: `dataset`'s.
+        num_classes: number of logits; default: `dataset`'s.
         normalization: (mean, std) per channel in pixel units, applied inside the
-            model. Default: Fashion-MNIST's for 1 channel, CIFAR-10's for 3.
+            model. Default: `dataset`'s statistics; without a data set, 0.5 and 0.5
+            per channel (no data set's statistics are guessed from the shape).
+        dataset: a registered data set (`list_datasets()`) whose presets to use.
 
     Example:
-        >>> model = build_model("resnet18", (32, 32, 3), 10)
+        >>> model = build_model("resnet18", dataset="cifar10")
+        >>> model = build_model("lenet", (28, 28, 1), 10, normalization=((0.286,), (0.353,)))
     """
+    from kerasll.datasets import dataset_info
+
     if name not in _FACTORIES:
         raise KerasllError(f"unknown architecture {name!r}; valid choices: {', '.join(list_models())}")
+    info = dataset_info(dataset) if dataset is not None else None
+    if input_shape is None or num_classes is None:
+        if info is None:
+            raise KerasllError("build_model needs input_shape and num_classes, or dataset= to take them from")
+        input_shape = info.input_shape if input_shape is None else input_shape
+        num_classes = info.num_classes if num_classes is None else num_classes
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise KerasllError(f"input_shape must be (height, width, channels), got {input_shape}")
     if normalization is None:
-        normalization = NORMALIZATION.get(input_shape[-1], ((0.5,) * input_shape[-1], (0.5,) * input_shape[-1]))
+        channels = input_shape[-1]
+        normalization = info.normalization if info is not None else ((0.5,) * channels, (0.5,) * channels)
+    if len(normalization[0]) != input_shape[-1] or len(normalization[1]) != input_shape[-1]:
+        raise KerasllError(f"normalization has {len(normalization[0])} channels, the images {input_shape[-1]}")
     return _FACTORIES[name](input_shape, int(num_classes), normalization=normalization, **kwargs)
 
 

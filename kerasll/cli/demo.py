@@ -30,7 +30,7 @@ def demo(
     xt, yt = kl.load_dataset("fashion_mnist", "test", source="embedded")
     console.print(f"[bold]kerasll demo[/]: LeNet + AMSReg (μ={strength}) on the embedded Fashion-MNIST subset "
                   f"({len(x)} train / {len(xt)} test images), {epochs} epochs")
-    model = kl.AMSRegModel(kl.build_model("lenet", (28, 28, 1), 10), strength=strength, seed=seed)
+    model = kl.AMSRegModel(kl.build_model("lenet", dataset="fashion_mnist"), strength=strength, seed=seed)
     model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     model.fit(x, y, batch_size=128, epochs=epochs, validation_data=(xt, yt), verbose=2)

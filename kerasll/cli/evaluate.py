@@ -19,7 +19,7 @@ def eval_command(
     restarts: Annotated[int, typer.Option(help="Random restarts (the strongest example per image is kept).")] = 1,
     queries: Annotated[Optional[int], typer.Option(help="Square attack queries per image (default 5000).")] = None,
     eps_sweep: Annotated[bool, typer.Option("--eps-sweep", help="Also run AutoAttack fast at ε × 1, 2, 4, 8 and unbounded: accuracy must fall to 0.")] = False,
-    flatness: Annotated[bool, typer.Option("--flatness", help="Also compute Φ (1,000 test images, 2 pairs, 5×5 lattice of radius ε).")] = False,
+    flatness: Annotated[bool, typer.Option("--flatness", help="Also compute Φ (1,000 test images, 2 pairs, 5×5 lattice of radius ε), with random directions and along the FGSM direction.")] = False,
     landscape: Annotated[bool, typer.Option("--landscape", help="Also write landscape (random, FGSM) and histogram figures into the entry.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate on the first N test images only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute even if eval.json has these settings.")] = False,
@@ -131,6 +131,9 @@ def show(name, out):
         f = out["flatness"]
         console.print(f"  Φ (mean)         {f['phi']:.4f}   Φ (sum, paper Eq. 7) {f['phi_sum']:.2f}"
                       + (" (cached)" if f["cached"] else ""))
+    if "flatness_fgsm" in out:
+        f = out["flatness_fgsm"]
+        console.print(f"  Φ along FGSM     {f['phi']:.4f}" + (" (cached)" if f["cached"] else ""))
     if "sweep" in out:
         sweep = out["sweep"]["accuracy_by_eps"]
         linf = out["sweep"]["settings"]["norm"] == "linf"

@@ -24,6 +24,8 @@ class DatasetInfo:
     # Landscape/flatness radius default: the evaluation ε, so the plotted square
     # spans the region the attack searches.
     landscape_radius: float = field(default=0.0)
+    # Per-channel (mean, std) of the training images in [0,1] pixel units, applied inside the models.
+    normalization: tuple = ((0.5,), (0.5,))
     # Defense parameters used when a training run leaves them out: {defense: {field: value}},
     # the paper's Table 1/2 strengths (and the AT radius for the FGSM-based defenses).
     defense_defaults: dict = field(default_factory=dict)
@@ -38,7 +40,7 @@ DATASETS = {
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
          "Sneaker", "Bag", "Ankle boot"),
         eval_eps=25 / 255, eval_steps=10, eval_step_size=6.25 / 255,
-        augment=None, eval_eps_l2=1.5, landscape_radius=25 / 255,
+        augment=None, eval_eps_l2=1.5, landscape_radius=25 / 255, normalization=((0.2860,), (0.3530,)),
         defense_defaults={"at": {"eps": 10 / 255}, "jacreg": {"strength": 0.01}, "amsreg": {"strength": 0.5},
                           "fastat": {"eps": 10 / 255}, "adflat": {"strength": 1.0, "eps": 10 / 255}},
     ),
@@ -48,10 +50,22 @@ DATASETS = {
          "ship", "truck"),
         eval_eps=8 / 255, eval_steps=5, eval_step_size=2 / 255,
         augment="crop_flip", eval_eps_l2=0.5, landscape_radius=8 / 255,
+        normalization=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
         defense_defaults={"at": {"eps": 3 / 255}, "jacreg": {"strength": 0.05}, "amsreg": {"strength": 1.0},
                           "fastat": {"eps": 3 / 255}, "adflat": {"strength": 1.0, "eps": 3 / 255}},
     ),
 }
+
+
+def register_dataset(info, overwrite=False):
+    """Add a `DatasetInfo` (its presets: shapes, normalisation, evaluation budgets, defaults);
+    an existing name is refused unless `overwrite`. Loading its files is up to the caller."""
+    from kerasll.errors import KerasllError
+
+    if info.name in DATASETS and not overwrite:
+        raise KerasllError(f"dataset {info.name!r} is already registered; pass overwrite=True to replace it")
+    DATASETS[info.name] = info
+    return info
 
 
 def list_datasets():

@@ -42,8 +42,10 @@ def attack_key(settings, samples):
     return f"{key}-n{samples}"
 
 
-def flatness_key(settings):
-    return (f"phi-pairs{settings['pairs']}-grid{settings['grid']}-radius{_fmt(settings['radius'])}"
+def flatness_key(settings, directions="random"):
+    """'phi-…' for random directions, 'phifgsm-…' along the FGSM direction."""
+    prefix = "phi" if directions == "random" else "phifgsm"
+    return (f"{prefix}-pairs{settings['pairs']}-grid{settings['grid']}-radius{_fmt(settings['radius'])}"
             f"-{settings['reduction']}-n{settings['samples']}")
 
 
@@ -160,16 +162,18 @@ def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None
         fsettings = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": dataset_info(meta["dataset"]).landscape_radius,
                      "reduction": "mean", "samples": n, "seed": seed, "clip": False}
 
-        def phi():
+        def phi(directions):
             start = time.perf_counter()
-            res = flatness(model(), x[:n], pairs=fsettings["pairs"], grid=fsettings["grid"],
-                           radius=fsettings["radius"], seed=seed,
-                           progress=(lambda done, total: progress("flatness", done, total, None)) if progress else None)
+            label = "flatness" if directions == "random" else "flatness (FGSM)"
+            res = flatness(model(), x[:n], y[:n], pairs=fsettings["pairs"], grid=fsettings["grid"],
+                           radius=fsettings["radius"], seed=seed, directions=directions,
+                           progress=(lambda done, total: progress(label, done, total, None)) if progress else None)
             return {"settings": res.settings, "phi": res.phi, "phi_sum": res.phi * fsettings["grid"] ** 2,
                     "phi_std": float(np.std(res.per_sample)), "seconds": round(time.perf_counter() - start, 1),
                     "created": now()}
 
-        out["flatness"] = cached_or_run(flatness_key(fsettings) + tag, phi)
+        out["flatness"] = cached_or_run(flatness_key(fsettings) + tag, lambda: phi("random"))
+        out["flatness_fgsm"] = cached_or_run(flatness_key(fsettings, "fgsm") + tag, lambda: phi("fgsm"))
     return out
 
 
@@ -201,7 +205,7 @@ def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=
         model = entry.load_model()
         check_fits(model, meta)
         s = likelihood_surface(model, x[sample], y[sample], directions=directions, grid=grid,
-                               radius=radius, seed=seed)
+                               radius=radius, seed=seed, dataset=meta["dataset"])
         s.metadata.update(label=f"{meta['name']} ({describe(meta)})", entry=meta["name"], sample=sample)
         surfaces.append(s)
     target = zoo.writable(entries[0])
@@ -224,7 +228,7 @@ def histogram_figure(zoo, name, data_dir=None, source="auto", limit=None, seed=0
     x, _ = test_data(meta, data_dir, source, limit)
     model = entry.load_model()
     check_fits(model, meta)
-    h = likelihood_histogram(model, x[:FLATNESS_SAMPLES], seed=seed)
+    h = likelihood_histogram(model, x[:FLATNESS_SAMPLES], seed=seed, dataset=meta["dataset"])
     target = zoo.writable(entry)
     target.figures_dir.mkdir(exist_ok=True)
     return figures.plot_histograms([h], [f"{name} ({describe(meta)})"], target.figures_dir / f"histogram.{fmt}")

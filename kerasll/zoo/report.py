@@ -9,9 +9,10 @@ from kerasll.zoo.evaluation import attack_key, attack_settings, describe
 from kerasll.zoo.paper import PAPER_RESULTS
 
 
-Summary = namedtuple("Summary", "clean robust phi samples phi_sum autoattack autoattack_samples flags")
+Summary = namedtuple("Summary", "clean robust phi samples phi_sum autoattack autoattack_samples flags phi_fgsm")
 Summary.__doc__ = """An entry's headline numbers: the PGD preset (clean, robust, samples), Φ, and
-AutoAttack standard L∞ at the data set's ε (accuracy, samples, and the codes of its flags)."""
+AutoAttack standard L∞ at the data set's ε (accuracy, samples, and the codes of its flags), and Φ
+along the FGSM direction."""
 
 
 def summary(entry):
@@ -27,20 +28,22 @@ def summary(entry):
     attack = [r for k, r in official.items() if k.rsplit("-n", 1)[0] == preset]
     aa = [r for k, r in official.items() if k.rsplit("-n", 1)[0] == aa_preset]
     phi = [r for k, r in official.items() if k.startswith("phi-")]
+    phi_fgsm = [r for k, r in official.items() if k.startswith("phifgsm-")]
+    best_fgsm = max(phi_fgsm, key=lambda r: r["settings"]["samples"], default=None)
     best = max(attack, key=lambda r: r["samples"], default=None)
     best_aa = max(aa, key=lambda r: r["samples"], default=None)
     best_phi = max(phi, key=lambda r: r["settings"]["samples"], default=None)
     return Summary(best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
                    best and best["samples"], best_phi and best_phi["phi_sum"],
                    best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],
-                   [f["code"] for f in best_aa.get("flags", [])] if best_aa else [])
+                   [f["code"] for f in best_aa.get("flags", [])] if best_aa else [], best_fgsm and best_fgsm["phi"])
 
 
 def _pct(v):
     return "—" if v is None else f"{100 * v:.2f}"
 
 
-COLUMNS = ("name", "dataset", "arch", "defense", "defense_label", "epochs", "phi", "phi_sum", "clean_accuracy",
+COLUMNS = ("name", "dataset", "arch", "defense", "defense_label", "epochs", "phi", "phi_sum", "phi_fgsm", "clean_accuracy",
            "pgd_accuracy", "autoattack_accuracy", "flags", "paper_setting", "paper_phi", "paper_clean_accuracy",
            "paper_pgd_accuracy")
 
@@ -59,7 +62,7 @@ def report_rows(zoo, dataset=None):
         rows.append({
             "name": meta["name"], "dataset": meta["dataset"], "arch": meta["arch"], "defense": meta["defense"],
             "defense_label": describe(meta), "epochs": meta.get("epochs_completed"), "phi": s.phi,
-            "phi_sum": s.phi_sum, "clean_accuracy": s.clean, "pgd_accuracy": s.robust, "autoattack_accuracy": s.autoattack,
+            "phi_sum": s.phi_sum, "phi_fgsm": s.phi_fgsm, "clean_accuracy": s.clean, "pgd_accuracy": s.robust, "autoattack_accuracy": s.autoattack,
             "flags": ",".join(s.flags), "paper_setting": paper and paper[0], "paper_phi": paper and paper[1],
             "paper_clean_accuracy": paper and paper[2] / 100, "paper_pgd_accuracy": paper and paper[3] / 100,
         })
@@ -93,7 +96,7 @@ def preamble(dataset):
             "self-checks that fired (`kerasll eval NAME --attack autoattack` explains each)."]
 
 
-HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "clean %", "PGD %", "AutoAttack %", "flags",
+HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "flags",
            "paper Φ", "paper clean %", "paper PGD %")
 
 
@@ -102,7 +105,8 @@ def table_cells(r):
     paper = [f"{r['paper_phi']:.1f} ({r['paper_setting']})", _pct(r["paper_clean_accuracy"]),
              _pct(r["paper_pgd_accuracy"])] if r["paper_setting"] else ["—"] * 3
     return [r["name"], r["arch"], r["defense_label"], str(r["epochs"]), "—" if r["phi"] is None else f"{r['phi']:.3f}",
-            "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}", _pct(r["clean_accuracy"]), _pct(r["pgd_accuracy"]),
+            "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}",
+            "—" if r["phi_fgsm"] is None else f"{r['phi_fgsm']:.3f}", _pct(r["clean_accuracy"]), _pct(r["pgd_accuracy"]),
             _pct(r["autoattack_accuracy"]), r["flags"] or "—", *paper]
 
 

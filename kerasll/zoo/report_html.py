@@ -11,7 +11,7 @@ from pathlib import Path
 from kerasll.zoo.report import HEADERS, preamble, table_cells
 
 # Columns sorted as numbers ("—" sorts last); the others as text.
-NUMERIC = {"epochs", "Φ", "Φ (sum)", "clean %", "PGD %", "AutoAttack %", "paper clean %", "paper PGD %"}
+NUMERIC = {"epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "paper clean %", "paper PGD %"}
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }

@@ -23,8 +23,7 @@ class TrainingStopped(KerasllError):
 
 def build_trainable(config):
     """The classifier for `config`, wrapped in its defense."""
-    info = dataset_info(config.dataset)
-    net = build_model(config.arch, info.input_shape, info.num_classes)
+    net = build_model(config.arch, dataset=config.dataset)
     return get_defense(config.defense).build(net, config.defense_params(), seed=config.seed)
 
 

@@ -1,0 +1,34 @@
+"""The 2D lattice of perturbed images shared by landscapes and Φ (METHOD.md §Landscapes, §Flatness).
+
+A lattice around an image x in the plane of directions (d, d⊥) is the set of
+points x + e1·d + e2·d⊥ for paired offsets (e1, e2); `grid_offsets` gives the
+`grid × grid` pairs over [−r, r]², row-major with e1 along axis 0.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def grid_offsets(radius, grid):
+    """Paired offsets (e1, e2), each (grid²,) float32: the grid over [−radius, radius]², 'ij' order."""
+    axis = np.linspace(-radius, radius, grid, dtype=np.float32) if grid > 1 else np.zeros(1, np.float32)
+    e1, e2 = np.meshgrid(axis, axis, indexing="ij")
+    return e1.ravel(), e2.ravel()
+
+
+def lattice_points(x, d, d_perp, e1, e2, clip=False):
+    """Points x + e1·d + e2·d⊥ (graph-friendly).
+
+    Args:
+        x: images (k, ...); d, d_perp: directions (k, n, ...), n planes per image.
+        e1, e2: paired offsets (m,).
+        clip: clip the points to the [0,1] box.
+
+    Returns:
+        (k, n, m, ...) points.
+    """
+    ones = tf.ones([tf.rank(x) - 1], tf.int32)
+    shape = tf.concat([[1, 1, -1], ones], 0)
+    e1, e2 = tf.reshape(tf.cast(e1, x.dtype), shape), tf.reshape(tf.cast(e2, x.dtype), shape)
+    points = x[:, None, None] + e1 * d[:, :, None] + e2 * d_perp[:, :, None]
+    return tf.clip_by_value(points, 0.0, 1.0) if clip else points
