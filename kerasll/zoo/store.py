@@ -17,7 +17,10 @@ from kerasll.errors import KerasllError
 from kerasll.zoo.entry import CHECKPOINT_DIR, LOCK_FILE, METADATA_FILE, Entry
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-REPO_ZOO = Path(__file__).resolve().parents[2] / "zoo"
+# The pretrained entries and recipes: inside the package in a wheel install (copied there by setup.py),
+# else the repository's top-level zoo/ (an editable install or a clone).
+PACKAGED_ZOO = Path(__file__).resolve().parents[1] / "bundled_zoo"
+REPO_ZOO = PACKAGED_ZOO if PACKAGED_ZOO.is_dir() else Path(__file__).resolve().parents[2] / "zoo"
 
 
 def default_zoo_path():
