@@ -8,16 +8,21 @@ logged with timestamps to <zoo>/reproduce.log.
 Groups:
   table2-lenet   Table 2 LeNet rows on Fashion-MNIST (+ AMSReg with the exact estimator)
   sweeps-lenet   Fig. 4 sweeps on Fashion-MNIST LeNet: AT ε, JacReg λ, AMSReg λ
+  beyond-lenet   beyond the paper on Fashion-MNIST LeNet: fast AT and the two adflat variants
+                 (strengths chosen on a validation split by scripts/select_strength.py)
+  sweeps-beyond-lenet  Fig. 4 sweeps of the new families: fast AT ε, adflat μ (both variants)
   table2         all of Table 2 (LeNet and ResNet18)
   table1         all of Table 1 on CIFAR-10 (DDNet and ResNet18); needs --data-dir
   sweeps-ddnet   Fig. 2/4 sweeps on CIFAR-10 DDNet (AT ε, JacReg λ); needs --data-dir
 
-    python scripts/reproduce.py table2-lenet sweeps-lenet --zoo runs/fmnist --epochs 10   # this CPU
+    python scripts/reproduce.py table2-lenet beyond-lenet --zoo runs/fmnist30 --epochs 30 --autoattack   # this CPU
     python scripts/reproduce.py table1 --zoo runs/cifar10 --data-dir ~/data                 # a GPU, 200 epochs
 
 Evaluation: the data set's PGD L∞ preset with random start on the full test set
 (Fashion-MNIST ε=25/255, 10 steps of 6.25/255; CIFAR-10 ε=8/255, 5 steps of 2/255),
-and Φ on the first 1,000 test images (2 pairs, 5×5 lattice, radius ε).
+Φ on the first 1,000 test images (2 pairs, 5×5 lattice, radius ε) with random
+directions and along the FGSM direction, and with --autoattack AutoAttack
+standard L∞ at the same ε on the full test set.
 """
 
 import argparse
@@ -35,6 +40,9 @@ GROUPS = {
     "sweeps-lenet": [n for n, _ in list_recipes("sweep-fmnist-lenet-*")
                      if n not in ("sweep-fmnist-lenet-at-eps10", "sweep-fmnist-lenet-jacreg-0.01",
                                   "sweep-fmnist-lenet-amsreg-0.5")],  # = the Table 2 rows
+    "beyond-lenet": ["fmnist-lenet-fastat", "fmnist-lenet-adflat-gradient", "fmnist-lenet-adflat-difference"],
+    "sweeps-beyond-lenet": [n for n, _ in list_recipes("sweep-fmnist-lenet-fastat-*")]
+    + [n for n, _ in list_recipes("sweep-fmnist-lenet-adflat-*")],
     "table2": [n for n, _ in list_recipes("fmnist-*")],
     "table1": [n for n, _ in list_recipes("cifar10-*")],
     "sweeps-ddnet": [n for n, _ in list_recipes("sweep-cifar10-ddnet-*")],
@@ -62,6 +70,7 @@ def main():
     parser.add_argument("--zoo", type=Path, required=True)
     parser.add_argument("--epochs", type=int, help="override the recipes' 200 epochs (a CPU budget)")
     parser.add_argument("--data-dir", help="folder with the data set's files")
+    parser.add_argument("--autoattack", action="store_true", help="also run AutoAttack standard (full test set)")
     args = parser.parse_args()
     args.zoo.mkdir(parents=True, exist_ok=True)
     extra = ["--data-dir", args.data_dir] if args.data_dir else []
@@ -71,6 +80,9 @@ def main():
     for name in names:
         if run(args.zoo, ["train", "--recipe", name, *epochs, "--name", name, *extra]) or \
                 run(args.zoo, ["eval", name, "--flatness", *extra]):
+            failed.append(name)
+    for name in names if args.autoattack else []:  # after every model is trained: the slow part last
+        if name not in failed and run(args.zoo, ["eval", name, "--attack", "autoattack", "--batch-size", "2000", *extra]):
             failed.append(name)
     log(args.zoo, f"{len(names)} runs done in {time.perf_counter() - total:.0f}s; failed: {failed or 'none'}")
     sys.exit(1 if failed else 0)

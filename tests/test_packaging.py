@@ -34,3 +34,9 @@ def test_wheel_installs_with_the_bundled_zoo_and_recipes(tmp_path):
     assert "site-packages/kerasll/bundled_zoo" in listing
     recipes = run(bin_dir / "kerasll", "zoo", "recipes", cwd=elsewhere, env=env).stdout
     assert "fmnist-lenet-amsreg" in recipes and "sweep-fmnist-lenet-at-eps2" in recipes
+
+
+def test_readme_demo_numbers_are_what_the_demo_prints():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_demo.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
