@@ -30,6 +30,7 @@ from kerasll.flatness import FlatnessResult, flatness  # noqa: E402
 from kerasll.landscape import (  # noqa: E402
     LikelihoodHistogram, LikelihoodSurface, likelihood_histogram, likelihood_slice, likelihood_surface,
 )
+from kerasll.jacobian import jacobian_sq_norm  # noqa: E402
 from kerasll.likelihood import ams_score, delta_log_px, grad_log_px, log_px  # noqa: E402
 
 __all__ = [
@@ -39,6 +40,6 @@ __all__ = [
     "list_attacks", "register_attack", "square_attack", "DataNotFoundError", "FlatnessResult",
     "JacobianRegModel", "KerasllError", "LikelihoodHistogram", "LikelihoodSurface",
     "flatness", "likelihood_histogram", "likelihood_slice", "likelihood_surface", "ams_score", "build_model", "dataset_info", "delta_log_px", "fgsm",
-    "grad_log_px", "list_datasets", "list_models", "load_dataset", "log_px",
+    "grad_log_px", "jacobian_sq_norm", "list_datasets", "list_models", "load_dataset", "log_px",
     "make_pipeline", "pgd", "register_model",
 ]

@@ -1,5 +1,13 @@
 """Squared Jacobian norms by random projection (METHOD.md §Regularisers).
 
+Two projections estimate the same quantities:
+
+- ``"vjp"`` (reverse mode): random unit vectors v in the C-dimensional output
+  space, one vector-Jacobian product each (below).
+- ``"jvp"`` (forward mode): random tangents u in input space with E[u uᵀ] = I
+  (Rademacher ±1), ‖M‖²_F = E‖M u‖², one Jacobian-vector product each through
+  `tf.autodiff.ForwardAccumulator` — the same forward pass also gives the logits.
+
 For v uniform on the unit sphere of R^C, E[v vᵀ] = I/C, so for any C×D matrix M,
 ‖M‖²_F = C · E_v ‖vᵀM‖². `vᵀM` for a whole batch is one vector-Jacobian product,
 `tape.gradient(logits, x, output_gradients=v)`. Three targets share this code:
@@ -14,6 +22,7 @@ import tensorflow as tf
 from kerasll.errors import check_choice
 
 TARGETS = ("jacobian", "weighted", "exact")
+PROJECTIONS = ("vjp", "jvp")
 
 
 def unit_vectors(shape, seed):
@@ -68,3 +77,107 @@ def projected_sq_norm(tape, logits, x, target, projections=1, seed=(0, 0), probs
         cotangent = v if target == "jacobian" else v * probs
         total += _sq_norm(tape.gradient(logits, x, output_gradients=cotangent))
     return (num_classes / projections) * total
+
+
+def wide(t):
+    """Half-precision (mixed precision) values in float32; float32 and float64 unchanged."""
+    return tf.cast(t, tf.float32) if t.dtype in (tf.float16, tf.bfloat16) else t
+
+
+def _fold(seed, i):
+    return seed if hasattr(seed, "next") else tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), i)
+
+
+def rademacher(shape, seed, dtype=tf.float32):
+    """±1 entries with equal probability (E[u uᵀ] = I): a `keras.random.SeedGenerator` or a stateless pair."""
+    import keras
+
+    if isinstance(seed, keras.random.SeedGenerator):
+        bits = keras.random.randint(shape, 0, 2, seed=seed)
+    else:
+        bits = tf.random.stateless_uniform(shape, seed=seed, minval=0, maxval=2, dtype=tf.int32)
+    return tf.cast(2 * bits - 1, dtype)
+
+
+def jvp_sq_norm(model_fn, x, target, projections=1, seed=(0, 0), probs_fn=None):
+    """Forward-mode estimate of the squared norm named by `target`, and the logits.
+
+    Args:
+        model_fn: x ↦ logits (e.g. `lambda z: model(z, training=True)`), run once per projection.
+        x: the input batch.
+        target: "jacobian" (‖Ju‖²), "weighted" (‖p ⊙ Ju‖²) or "exact" ((pᵀJu)², unbiased for ‖Jᵀp‖²).
+        projections: tangents per sample.
+        seed: a `keras.random.SeedGenerator` or a stateless pair (projection i folds in i).
+        probs_fn: logits ↦ p (default softmax); return a stop-gradient copy to keep p from
+            carrying gradient to the weights.
+
+    Returns:
+        (per-sample estimate (B,), float32 logits of the first projection's forward pass).
+        Differentiable in the weights under an outer `GradientTape`.
+    """
+    check_choice("Jacobian target", target, TARGETS)
+    probs_fn = probs_fn or tf.nn.softmax
+    total, first = 0.0, None
+    for i in range(projections):
+        u = rademacher(tf.shape(x), _fold(seed, i), x.dtype)
+        with tf.autodiff.ForwardAccumulator(x, u) as acc:
+            logits = model_fn(x)
+        ju = acc.jvp(logits)
+        if ju is None:
+            raise_forward_mode_gap()
+        logits, ju = wide(logits), wide(ju)
+        first = logits if first is None else first
+        if target == "jacobian":
+            total += tf.reduce_sum(tf.square(ju), -1)
+        elif target == "weighted":
+            total += tf.reduce_sum(tf.square(probs_fn(logits) * ju), -1)
+        else:
+            total += tf.square(tf.reduce_sum(probs_fn(logits) * ju, -1))
+    return total / projections, first
+
+
+def raise_forward_mode_gap():
+    from kerasll.errors import KerasllError
+
+    raise KerasllError("this model has an operation without a forward-mode (jvp) rule in TensorFlow; "
+                       "use projection='vjp'")
+
+
+def jacobian_sq_norm(model, x, target="jacobian", projections=1, projection="vjp", seed=None, training=False):
+    """Per-sample estimate (B,) of a squared Jacobian norm of `model` at `x`.
+
+    Args:
+        model: a Keras classifier (or any callable), inputs → logits.
+        x: an input batch.
+        target: "jacobian" — ‖J‖²_F; "weighted" — ‖diag(p) J‖²_F (AMSReg's bound);
+            "exact" — ‖Jᵀp‖² = ‖∇x log p̃(x)‖² (exact with "vjp", unbiased with "jvp").
+        projections: random vectors per sample.
+        projection: "vjp" (random output vectors, reverse mode) or "jvp" (random
+            input tangents, forward mode); both are unbiased.
+        seed: an int, a stateless pair, a `keras.random.SeedGenerator`, or None (random).
+        training: call the model in training mode.
+
+    Called under a `tf.GradientTape`, the result is differentiable in the weights.
+
+    Example:
+        >>> kerasll.jacobian_sq_norm(model, x_test[:8], "exact")   # ‖∇x log p̃‖² per image
+    """
+    import numpy as np
+
+    check_choice("Jacobian target", target, TARGETS)
+    check_choice("projection", projection, PROJECTIONS)
+    if int(projections) < 1:
+        from kerasll.errors import KerasllError
+
+        raise KerasllError(f"projections must be ≥ 1, got {projections}")
+    if seed is None:
+        seed = (int(np.random.randint(2**31 - 1)), 0)
+    elif isinstance(seed, int):
+        seed = (seed, 0)
+    x = tf.convert_to_tensor(x)
+    if projection == "jvp":
+        return jvp_sq_norm(lambda z: model(z, training=training), x, target, int(projections), seed)[0]
+    with tf.GradientTape(persistent=int(projections) > 1) as tape:
+        tape.watch(x)
+        logits = wide(model(x, training=training))
+    return projected_sq_norm(tape, logits, x, target, int(projections), seed=seed)

@@ -69,3 +69,112 @@ def test_more_projections_average_them(setup):
         v = unit_vectors(jac.shape[:2], tf.random.experimental.stateless_fold_in(tf.constant([3, 0], tf.int64), i))
         singles.append(jac.shape[1] * (np.einsum("bc,bcd->bd", v.numpy(), jac) ** 2).sum(1))
     np.testing.assert_allclose(two, np.mean(singles, 0), rtol=1e-5)
+
+
+# --- forward mode (jvp) and the public estimator ---------------------------------------------------
+
+def tiny_model_float64(inputs=4, classes=3, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x_in = keras.Input((inputs,), dtype="float64")
+    h = keras.layers.Dense(5, activation="tanh", dtype="float64")(x_in)
+    return keras.Model(x_in, keras.layers.Dense(classes, dtype="float64")(h))
+
+
+def exact_targets(model, x):
+    logits, jac = exact_jacobian(model, x)
+    p = tf.nn.softmax(logits).numpy()
+    return {"jacobian": (jac ** 2).sum((1, 2)), "weighted": ((p[:, :, None] * jac) ** 2).sum((1, 2)),
+            "exact": (np.einsum("bc,bcd->bd", p, jac) ** 2).sum(1)}
+
+
+@pytest.mark.parametrize("target", ["jacobian", "weighted", "exact"])
+def test_jvp_estimate_averaged_over_every_sign_vector_is_exact_in_float64(target, monkeypatch):
+    """E over all 2^D Rademacher tangents of ‖M u‖² is ‖M‖²_F exactly: enumerate them (D = 4)."""
+    import itertools
+
+    from kerasll import jacobian
+
+    model = tiny_model_float64()
+    x = tf.constant(np.random.default_rng(1).uniform(size=(2, 4)))
+    signs = list(itertools.product([-1.0, 1.0], repeat=4))
+    draws = iter(signs)
+    monkeypatch.setattr(jacobian, "rademacher",
+                        lambda shape, seed, dtype: tf.constant(np.tile(next(draws), (2, 1)), dtype))
+    est, _ = jacobian.jvp_sq_norm(lambda z: model(z), x, target, projections=len(signs))
+    np.testing.assert_allclose(est.numpy(), exact_targets(model, x)[target], rtol=1e-10)
+
+
+@pytest.mark.parametrize("projection", ["vjp", "jvp"])
+@pytest.mark.parametrize("target", ["jacobian", "weighted"])
+def test_both_projections_are_unbiased_against_batch_jacobian(projection, target):
+    import kerasll as kl
+
+    model = tiny_model_float64(inputs=6, classes=4, seed=2)
+    x = tf.constant(np.random.default_rng(3).uniform(size=(2, 6)))
+    n = 4000
+    est = kl.jacobian_sq_norm(model, x, target, projections=n, projection=projection, seed=5).numpy()
+    exact = exact_targets(model, x)[target]
+    # n draws: the mean is within a few standard errors (relative spread of one draw is O(1)).
+    np.testing.assert_allclose(est, exact, rtol=0.08)
+
+
+def test_vjp_exact_target_is_exact_and_jvp_is_unbiased_for_it():
+    import kerasll as kl
+
+    model = tiny_model_float64(seed=4)
+    x = tf.constant(np.random.default_rng(5).uniform(size=(3, 4)))
+    exact = exact_targets(model, x)["exact"]
+    np.testing.assert_allclose(kl.jacobian_sq_norm(model, x, "exact").numpy(), exact, rtol=1e-10)
+    est = kl.jacobian_sq_norm(model, x, "exact", projections=4000, projection="jvp", seed=1).numpy()
+    np.testing.assert_allclose(est, exact, rtol=0.1)
+
+
+def test_jvp_estimate_is_differentiable_in_the_weights():
+    """Reverse over forward: the tape's weight gradient equals finite differences (float64, fixed tangents)."""
+    import kerasll as kl
+
+    model = tiny_model_float64(seed=6)
+    x = tf.constant(np.random.default_rng(7).uniform(size=(2, 4)))
+    kernel = model.layers[1].kernel
+
+    def value():
+        return tf.reduce_mean(kl.jacobian_sq_norm(model, x, "weighted", projections=3, projection="jvp", seed=9))
+
+    with tf.GradientTape() as tape:
+        v = value()
+    analytic = tape.gradient(v, kernel).numpy()
+    base, h, numeric = kernel.numpy(), 1e-6, np.zeros_like(kernel.numpy())
+    for idx in np.ndindex(base.shape):
+        for sign in (1, -1):
+            shifted = base.copy()
+            shifted[idx] += sign * h
+            kernel.assign(shifted)
+            numeric[idx] += sign * value().numpy() / (2 * h)
+    kernel.assign(base)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("arch", ["lenet", "ddnet", "resnet18"])
+def test_every_architecture_trains_with_jvp_projections(arch):
+    """Forward mode through max-pooling and batch norm: each architecture takes a finite step."""
+    import keras
+
+    import kerasll as kl
+
+    kwargs = {"widths": (4, 4, 4, 4)} if arch == "resnet18" else {}
+    shape = (28, 28, 1) if arch == "lenet" else (32, 32, 3)
+    net = kl.build_model(arch, shape, 10, **kwargs)
+    model = kl.AMSRegModel(net, 0.5, projection="jvp", seed=0)
+    model.compile(keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).uniform(size=(8, *shape)).astype(np.float32)
+    logs = model.fit(x, np.arange(8) % 10, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(logs["penalty"][0]) and logs["penalty"][0] > 0
+
+
+def test_bad_projection_is_refused():
+    import kerasll as kl
+
+    with pytest.raises(kl.KerasllError, match="valid choices: vjp, jvp"):
+        kl.JacobianRegModel(small_cnn(), 0.1, projection="fd")

@@ -11,24 +11,26 @@ import tensorflow as tf
 from kerasll.defenses.base import DefenseModel, check_strength, replica_fraction, train_tracker
 from kerasll.defenses.registry import DefenseSpec, register_defense
 from kerasll.errors import KerasllError, check_choice
-from kerasll.jacobian import projected_sq_norm
+from kerasll.jacobian import PROJECTIONS, jvp_sq_norm, projected_sq_norm
 
 
 class _GradientRegModel(DefenseModel):
     target = None  # the projected_sq_norm target
 
-    def __init__(self, classifier, strength, projections=1, seed=None, **kwargs):
+    def __init__(self, classifier, strength, projections=1, projection="vjp", seed=None, **kwargs):
         super().__init__(classifier, seed=seed, **kwargs)
-        _GradientRegModel.check_params(strength, projections)
+        _GradientRegModel.check_params(strength, projections, projection)
         self.strength = float(strength)
         self.projections = int(projections)
+        self.projection = projection
         self.penalty_tracker = train_tracker("penalty")
 
     @classmethod
-    def check_params(cls, strength, projections=1, **_):
+    def check_params(cls, strength, projections=1, projection="vjp", **_):
         check_strength(strength)
         if int(projections) < 1:
             raise KerasllError(f"projections must be ≥ 1, got {projections}")
+        check_choice("projection", projection, PROJECTIONS)
 
     def _probs(self, logits):
         return None
@@ -37,14 +39,18 @@ class _GradientRegModel(DefenseModel):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x = tf.convert_to_tensor(x)
         with tf.GradientTape() as tape:
-            with tf.GradientTape(persistent=self.projections > 1) as inner:
-                inner.watch(x)
-                y_pred = self(x, training=True)
-                logits = tf.cast(y_pred, tf.float32)
-            per_sample = projected_sq_norm(
-                inner, logits, x, self.target, self.projections,
-                seed=self.step_seed(), probs=self._probs(logits),
-            )
+            if self.projection == "jvp":  # one forward pass gives the logits and J·u
+                per_sample, y_pred = jvp_sq_norm(lambda z: self(z, training=True), x, self.target,
+                                                 self.projections, self.step_seed(), self._probs)
+            else:
+                with tf.GradientTape(persistent=self.projections > 1) as inner:
+                    inner.watch(x)
+                    y_pred = self(x, training=True)
+                    logits = tf.cast(y_pred, tf.float32)
+                per_sample = projected_sq_norm(
+                    inner, logits, x, self.target, self.projections,
+                    seed=self.step_seed(), probs=self._probs(logits),
+                )
             penalty = tf.reduce_mean(per_sample)
             loss = self._compute_loss(
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
@@ -57,7 +63,7 @@ class _GradientRegModel(DefenseModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(strength=self.strength, projections=self.projections)
+        config.update(strength=self.strength, projections=self.projections, projection=self.projection)
         return config
 
 
@@ -123,15 +129,15 @@ class AMSRegModel(_GradientRegModel):
     ESTIMATORS = ("bound", "exact")
 
     def __init__(self, classifier, strength, projections=1, estimator="bound",
-                 probability_gradient=True, seed=None, **kwargs):
-        super().__init__(classifier, strength, projections, seed=seed, **kwargs)
-        self.check_params(strength, projections, estimator)
+                 probability_gradient=True, projection="vjp", seed=None, **kwargs):
+        super().__init__(classifier, strength, projections, projection=projection, seed=seed, **kwargs)
+        self.check_params(strength, projections, estimator, projection)
         self.estimator = estimator
         self.probability_gradient = bool(probability_gradient)
 
     @classmethod
-    def check_params(cls, strength, projections=1, estimator="bound", **_):
-        super().check_params(strength, projections)
+    def check_params(cls, strength, projections=1, estimator="bound", projection="vjp", **_):
+        super().check_params(strength, projections, projection)
         check_choice("AMSReg estimator", estimator, cls.ESTIMATORS)
 
     @property
