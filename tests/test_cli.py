@@ -253,6 +253,7 @@ def test_printed_paths_are_never_wrapped(tmp_path):
     (["train", "--defense", "adflat", "--step-size", "1.5"], "FGSM step size must be in (0, 1]"),
     (["train", "--defense", "fastat", "--step-size", "2"], "FGSM step size must be in (0, 1]"),
     (["train", "--weight-decay-mode", "adamw"], "valid choices: coupled, decoupled"),
+    (["train", "--projection", "fd"], "unknown projection 'fd'; valid choices: vjp, jvp"),
     (["train", "--weight-decay", "-1"], "weight decay must be ≥ 0"),
     (["report", "--format", "pdf"], "unknown report format 'pdf'; valid choices: markdown, html"),
     (["train", "--defense", "jacreg", "--strength", "-1"], "strength must be ≥ 0"),

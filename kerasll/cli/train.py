@@ -20,6 +20,7 @@ def train(
     step_size: Annotated[Optional[str], typer.Option(help="AT PGD step (default: 2.5·eps/steps); FGSM step of fastat and adflat, in (0, 1] (default: 1.25·eps).")] = None,
     attack_steps: Annotated[Optional[int], typer.Option(help="AT PGD steps per batch (default: 10).")] = None,
     projections: Annotated[Optional[int], typer.Option(help="Random projections per step (jacreg, amsreg) (default: 1).")] = None,
+    projection: Annotated[Optional[str], typer.Option(help="Jacobian projections (jacreg, amsreg): vjp (random output vectors, reverse mode) or jvp (random input tangents, forward mode) (default: vjp).")] = None,
     estimator: Annotated[Optional[str], typer.Option(help="AMSReg estimator: bound (paper) or exact (‖∇x log p‖²) (default: bound).")] = None,
     variant: Annotated[Optional[str], typer.Option(help="adflat penalty: gradient (‖∇x log p̃(x′)‖² at the FGSM point x′) or difference ((log p̃(x′) − log p̃(x))²) (default: gradient).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: 200, the paper's). LR ÷10 after 50% and 75%.")] = None,
@@ -59,7 +60,7 @@ def train(
 
     fields = get_recipe(recipe) if recipe else {}
     overrides = dict(arch=arch, dataset=dataset, defense=defense, strength=strength, eps=eps, step_size=step_size,
-                     attack_steps=attack_steps, projections=projections, estimator=estimator, variant=variant,
+                     attack_steps=attack_steps, projections=projections, projection=projection, estimator=estimator, variant=variant,
                      epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                      weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
     config = config_from(fields, overrides).resolved()

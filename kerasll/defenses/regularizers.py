@@ -156,15 +156,19 @@ class AMSRegModel(_GradientRegModel):
 
 register_defense(DefenseSpec(
     "jacreg", "JacReg", "Jacobian regularisation", JacobianRegModel,
-    fields=("strength", "projections"),
-    params=lambda f: {"strength": f["strength"], "projections": f["projections"]},
-    label=lambda p: f"λ={p['strength']:g}", slug=lambda p: f"jacreg-{p['strength']:g}",
+    fields=("strength", "projections", "projection"),
+    params=lambda f: {"strength": f["strength"], "projections": f["projections"],
+                      **({"projection": f["projection"]} if f["projection"] not in (None, "vjp") else {})},
+    label=lambda p: f"λ={p['strength']:g}" + (" (jvp)" if p.get("projection") == "jvp" else ""),
+    slug=lambda p: f"jacreg-{p['strength']:g}" + ("-jvp" if p.get("projection") == "jvp" else ""),
 ))
 register_defense(DefenseSpec(
     "amsreg", "AMSReg", "AMS regularisation, the paper's", AMSRegModel,
-    fields=("strength", "projections", "estimator"),
+    fields=("strength", "projections", "estimator", "projection"),
     params=lambda f: {"strength": f["strength"], "projections": f["projections"],
-                      "estimator": f["estimator"] or "bound", "probability_gradient": True},
+                      "estimator": f["estimator"] or "bound", "probability_gradient": True,
+                      **({"projection": f["projection"]} if f["projection"] not in (None, "vjp") else {})},
     label=lambda p: f"λ={p['strength']:g}" + (" (exact)" if p.get("estimator") == "exact" else ""),
-    slug=lambda p: f"amsreg-{p['strength']:g}" + ("-exact" if p.get("estimator") == "exact" else ""),
+    slug=lambda p: f"amsreg-{p['strength']:g}" + ("-exact" if p.get("estimator") == "exact" else "")
+    + ("-jvp" if p.get("projection") == "jvp" else ""),
 ))

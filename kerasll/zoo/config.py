@@ -6,6 +6,7 @@ from kerasll.architectures import list_models
 from kerasll.datasets import dataset_info, list_datasets
 from kerasll.defenses import AMSRegModel, AttackFlatteningModel, get_defense, list_defenses
 from kerasll.errors import KerasllError, check_choice
+from kerasll.jacobian import PROJECTIONS
 
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 BASE_LR = {"lenet": 0.01, "ddnet": 0.01, "resnet18": 0.1}
@@ -36,6 +37,7 @@ class TrainConfig:
     step_size: float | None = None  # AT PGD step (default 2.5·eps/steps); FGSM step of fastat/adflat (1.25·eps)
     attack_steps: int = 10  # AT PGD steps
     projections: int = 1  # random projections (jacreg, amsreg bound)
+    projection: str = "vjp"  # jacreg, amsreg: "vjp" (random output vectors) or "jvp" (random input tangents)
     estimator: str = "bound"  # amsreg: "bound" (paper) or "exact"
     variant: str | None = None  # adflat: "gradient" or "difference"
     epochs: int = 200
@@ -65,6 +67,7 @@ class TrainConfig:
         check_choice("defense", self.defense, list_defenses())
         check_choice("estimator", self.estimator, AMSRegModel.ESTIMATORS)
         check_choice("weight decay mode", self.weight_decay_mode, WEIGHT_DECAY_MODES)
+        check_choice("projection", self.projection, PROJECTIONS)
         if self.variant is not None:
             check_choice("adflat variant", self.variant, AttackFlatteningModel.VARIANTS)
         cfg = replace(self, eps=parse_number(self.eps, "eps"), step_size=parse_number(self.step_size, "step size"),
