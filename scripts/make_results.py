@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from kerasll import figures
-from kerasll.datasets import load_dataset
+from kerasll.datasets import dataset_info, load_dataset
 from kerasll.landscape import likelihood_histogram, likelihood_surface
 from kerasll.zoo.evaluation import describe
-from kerasll.zoo.paper import PAPER_RESULTS
 from kerasll.zoo.report import summary
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
@@ -178,12 +177,12 @@ def main():
         "| defense | Φ | Φ (sum) | Φ / Φ(none) | clean % | PGD % | paper Φ | paper Φ / Φ(none) | paper clean % | paper PGD % |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    paper_none = PAPER_RESULTS[("fashion_mnist", "lenet", "none")][1]
+    paper_none = dataset_info("fashion_mnist").paper_results[("lenet", "none")][1]
     for k, name in [*MAIN.items(), ("exact", EXACT)]:
         if name not in stats:
             continue
         c, r, p, _, psum = stats[name][:5]
-        paper = PAPER_RESULTS.get(("fashion_mnist", "lenet", k))
+        paper = dataset_info("fashion_mnist").paper_results.get(("lenet", k))
         pcells = (f"{paper[1]:.1f} | {paper[1] / paper_none:.3f} | {paper[2]:.2f} | {paper[3]:.2f}" if paper
                   else "— | — | — | —")
         lines.append(f"| {describe(metas[name])} | {p:.3f} | {psum:.1f} | {p / phi['none']:.3f} | {fmt_pct(c)} | "

@@ -29,6 +29,8 @@ class DatasetInfo:
     # Defense parameters used when a training run leaves them out: {defense: {field: value}},
     # the paper's Table 1/2 strengths (and the AT radius for the FGSM-based defenses).
     defense_defaults: dict = field(default_factory=dict)
+    # The paper's Table 1/2 rows for this data set: {(arch, defense): (strength label, Φ, clean %, PGD %)}.
+    paper_results: dict = field(default_factory=dict)
 
     def to_dict(self):
         return asdict(self)
@@ -43,6 +45,16 @@ DATASETS = {
         augment=None, eval_eps_l2=1.5, landscape_radius=25 / 255, normalization=((0.2860,), (0.3530,)),
         defense_defaults={"at": {"eps": 10 / 255}, "jacreg": {"strength": 0.01}, "amsreg": {"strength": 0.5},
                           "fastat": {"eps": 10 / 255}, "adflat": {"strength": 1.0, "eps": 10 / 255}},
+        paper_results={  # Table 2
+            ("lenet", "none"): ("—", -9435.9, 91.53, 0.0),
+            ("lenet", "at"): ("ε=10/255", -1504.0, 89.35, 62.64),
+            ("lenet", "jacreg"): ("λ=0.01", -1694.6, 88.76, 34.71),
+            ("lenet", "amsreg"): ("λ=0.5", -378.1, 89.51, 34.04),
+            ("resnet18", "none"): ("—", -12952.8, 93.75, 0.1),
+            ("resnet18", "at"): ("ε=10/255", -1257.8, 91.64, 65.24),
+            ("resnet18", "jacreg"): ("λ=0.01", -821.7, 91.04, 45.37),
+            ("resnet18", "amsreg"): ("λ=0.5", -482.9, 91.29, 46.06),
+        },
     ),
     "cifar10": DatasetInfo(
         "cifar10", (32, 32, 3), 10,
@@ -53,6 +65,16 @@ DATASETS = {
         normalization=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
         defense_defaults={"at": {"eps": 3 / 255}, "jacreg": {"strength": 0.05}, "amsreg": {"strength": 1.0},
                           "fastat": {"eps": 3 / 255}, "adflat": {"strength": 1.0, "eps": 3 / 255}},
+        paper_results={  # Table 1
+            ("ddnet", "none"): ("—", -13035.5, 91.45, 1.7),
+            ("ddnet", "at"): ("ε=3/255", -2066.4, 85.90, 45.71),
+            ("ddnet", "jacreg"): ("λ=0.05", -1692.6, 86.06, 18.31),
+            ("ddnet", "amsreg"): ("λ=1.0", -768.7, 85.45, 20.78),
+            ("resnet18", "none"): ("—", -13974.3, 94.69, 0.1),
+            ("resnet18", "at"): ("ε=3/255", -1055.0, 85.32, 57.48),
+            ("resnet18", "jacreg"): ("λ=0.05", -1945.1, 82.28, 14.73),
+            ("resnet18", "amsreg"): ("λ=1.0", -659.5, 86.94, 11.07),
+        },
     ),
 }
 

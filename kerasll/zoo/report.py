@@ -6,7 +6,6 @@ from pathlib import Path
 from kerasll import figures
 from kerasll.datasets import dataset_info
 from kerasll.zoo.evaluation import attack_key, attack_settings, describe
-from kerasll.zoo.paper import PAPER_RESULTS
 
 
 Summary = namedtuple("Summary", "clean robust phi samples phi_sum autoattack autoattack_samples flags phi_fgsm")
@@ -58,7 +57,7 @@ def report_rows(zoo, dataset=None):
         if dataset and meta["dataset"] != dataset:
             continue
         s = summary(entry)
-        paper = PAPER_RESULTS.get((meta["dataset"], meta["arch"], meta["defense"]))
+        paper = dataset_info(meta["dataset"]).paper_results.get((meta["arch"], meta["defense"]))
         rows.append({
             "name": meta["name"], "dataset": meta["dataset"], "arch": meta["arch"], "defense": meta["defense"],
             "defense_label": describe(meta), "epochs": meta.get("epochs_completed"), "phi": s.phi,
