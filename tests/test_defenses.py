@@ -131,3 +131,26 @@ def test_mirrored_strategy_on_two_logical_cpus():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_with_xla_and_double_backprop_through_max_pooling(policy):
+    """XLA has no half-precision MaxPoolGradGrad: kerasll's pooling runs in float32 under mixed precision."""
+    x = np.random.default_rng(0).uniform(size=(16, 28, 28, 1)).astype(np.float32)
+    y = np.arange(16) % 10
+    losses = {}
+    for mode in ("float32", policy):
+        keras.mixed_precision.set_global_policy(mode)
+        try:
+            keras.utils.set_random_seed(0)
+            model = kl.AMSRegModel(kl.build_model("lenet", dataset="fashion_mnist"), 0.5, estimator="exact", seed=0)
+            model.compile(keras.optimizers.SGD(0.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          jit_compile=mode != "float32")
+            losses[mode] = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+    # Same initial weights (same seed), lr 0: the loss differs by rounding only. Stated tolerance:
+    # 1% for float16 (10-bit mantissa), 5% for bfloat16 (7-bit mantissa).
+    tol = 0.01 if policy == "mixed_float16" else 0.05
+    np.testing.assert_allclose(losses[policy]["loss"][0], losses["float32"]["loss"][0], rtol=tol)
+    np.testing.assert_allclose(losses[policy]["penalty"][0], losses["float32"]["penalty"][0], rtol=5 * tol)

@@ -2,7 +2,7 @@
 
 import keras
 
-from kerasll.architectures.registry import normalizer, register_model
+from kerasll.architectures.registry import max_pooling, normalizer, register_model
 
 WIDTHS = {1: (32, 32, 64, 64, 200, 200), 3: (64, 64, 128, 128, 256, 256)}
 
@@ -20,10 +20,10 @@ def ddnet(input_shape, num_classes, normalization, dropout=0.5):
     conv = lambda width, name: keras.layers.Conv2D(width, 3, activation="relu", name=name)  # noqa: E731
     x = conv(c1, "conv1")(x)
     x = conv(c2, "conv2")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = max_pooling("pool1")(x)
     x = conv(c3, "conv3")(x)
     x = conv(c4, "conv4")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = max_pooling("pool2")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(d1, activation="relu", name="fc1")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)

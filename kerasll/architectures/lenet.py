@@ -2,7 +2,7 @@
 
 import keras
 
-from kerasll.architectures.registry import normalizer, register_model
+from kerasll.architectures.registry import max_pooling, normalizer, register_model
 
 
 @register_model("lenet")
@@ -16,9 +16,9 @@ def lenet(input_shape, num_classes, normalization):
     inputs = keras.Input(input_shape, name="image")
     x = normalizer(normalization)(inputs)
     x = keras.layers.Conv2D(6, 5, padding=first_padding, activation="relu", name="conv1")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = max_pooling("pool1")(x)
     x = keras.layers.Conv2D(16, 5, activation="relu", name="conv2")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = max_pooling("pool2")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(120, activation="relu", name="fc1")(x)
     x = keras.layers.Dense(84, activation="relu", name="fc2")(x)

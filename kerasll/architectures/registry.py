@@ -70,3 +70,16 @@ def normalizer(normalization):
 
     mean, std = normalization
     return keras.layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalize")
+
+
+def max_pooling(name):
+    """A 2×2 max-pooling layer that computes in float32 under mixed precision.
+
+    XLA has no float16/bfloat16 kernel for the second-order max-pool gradient
+    (MaxPoolGradGrad) that double backprop needs, so AMSReg/JacReg under mixed
+    precision with `jit_compile=True` would fail; pooling in float32 costs two casts.
+    """
+    import keras
+
+    mixed = keras.mixed_precision.global_policy().name.startswith("mixed")
+    return keras.layers.MaxPooling2D(2, name=name, dtype="float32" if mixed else None)
