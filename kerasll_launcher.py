@@ -18,6 +18,9 @@ def import_tensorflow_quietly():
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules or os.environ.get("KERASLL_TF_LOGS"):
+        error = split_cpu()
+        if error is not None:
+            sys.exit(f"error: {error}")
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -27,6 +30,7 @@ def import_tensorflow_quietly():
             import tensorflow as tf
 
             tf.get_logger().setLevel("ERROR")
+            split = split_cpu()  # before the devices are initialised
             tf.config.list_logical_devices()  # the CUDA probe logs here
     finally:
         os.dup2(saved, 2)
@@ -34,6 +38,20 @@ def import_tensorflow_quietly():
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
+    if split is not None:  # a bad KERASLL_CPU_DEVICES, said once stderr is back
+        sys.exit(f"error: {split}")
+
+
+def split_cpu():
+    """Apply KERASLL_CPU_DEVICES (a testing aid); return the error message of a bad value, else None."""
+    from kerasll.distribute import split_cpu_from_env
+    from kerasll.errors import KerasllError
+
+    try:
+        split_cpu_from_env()
+    except KerasllError as error:
+        return str(error)
+    return None
 
 
 def main():

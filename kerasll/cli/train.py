@@ -30,6 +30,9 @@ def train(
     weight_decay_mode: Annotated[Optional[str], typer.Option(help="coupled: added to the gradient before momentum, on every variable, as in the papers; decoupled: Keras's SGD(weight_decay=…) (default: coupled).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (default: 0).")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N images only (quick runs).")] = None,
+    strategy: Annotated[str, typer.Option(help="auto (mirrored over all GPUs when there are several), one (one device) or mirrored (all GPUs, or all logical CPUs; KERASLL_CPU_DEVICES=N makes N). --batch-size is the global batch.")] = "auto",
+    mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="Train under mixed_float16 (GPU) or mixed_bfloat16 (CPU).")] = False,
+    jit_compile: Annotated[bool, typer.Option("--jit-compile", help="Compile the train step with XLA.")] = False,
     tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard logs into the entry's logs/ folder (the CSV history is always written).")] = True,
     name: Annotated[Optional[str], typer.Option(help="Entry name (default: derived from the settings, e.g. fmnist-lenet-amsreg-0.5-e200-s0).")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from a named recipe in zoo/recipes.toml (see `kerasll zoo recipes`); options override its fields.")] = None,
@@ -65,7 +68,8 @@ def train(
                      weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
     config = config_from(fields, overrides).resolved()
     entry = train_entry(open_zoo(zoo), config, name=name, recipe=recipe, data_dir=data_dir, source=source,
-                        callbacks=[TrainingProgress()], log=console.print, tensorboard=tensorboard)
+                        callbacks=[TrainingProgress()], log=console.print, tensorboard=tensorboard,
+                        strategy=strategy, mixed_precision=mixed_precision, jit_compile=jit_compile)
     console.print(f"entry [bold]{entry.name}[/] is {entry.metadata()['status']}: {entry.path}")
     if entry.logs_dir.is_dir():
         console.print(f"training logs: {entry.logs_dir / 'history.csv'}")

@@ -10,6 +10,7 @@ import tensorflow as tf
 from kerasll.architectures import build_model
 from kerasll.datasets import DataEpoch, dataset_info, load_dataset, make_pipeline
 from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
+from kerasll.distribute import check_batch, make_strategy, precision_policy
 from kerasll.errors import KerasllError
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
@@ -41,10 +42,10 @@ def optimizer_for(config, steps_per_epoch):
     return CoupledWeightDecaySGD(schedule, momentum=config.momentum, l2=config.weight_decay)
 
 
-def compile_for(model, config, steps_per_epoch):
+def compile_for(model, config, steps_per_epoch, jit_compile=False):
     """Compile `model` with `optimizer_for(config)`, sparse CE on logits and accuracy."""
     model.compile(optimizer_for(config, steps_per_epoch), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], jit_compile=jit_compile)
 
 
 class EntryRecorder(keras.callbacks.Callback):
@@ -98,11 +99,17 @@ def log_callbacks(entry, tensorboard=True):
 
 
 def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto", callbacks=(), log=print,
-                tensorboard=True):
+                tensorboard=True, strategy="auto", mixed_precision=False, jit_compile=False):
     """Train (or resume, or skip if complete) the entry for `config`; returns the `Entry`.
 
     The entry's `logs/` folder gets the epoch history as CSV and, with
     `tensorboard`, TensorBoard logs (`tensorboard --logdir <entry>/logs`).
+
+    `strategy` ("auto", "one", "mirrored"; see `kerasll.distribute`) spreads the
+    global batch `config.batch_size` over the replicas; `mixed_precision` trains
+    under mixed_float16 (GPU) or mixed_bfloat16 (CPU); `jit_compile` compiles the
+    train step with XLA. They do not change the configuration: a run may resume
+    under another strategy. The metadata's `runtime` records the last ones used.
 
     Data are loaded before anything is written, so a missing data set leaves the
     zoo untouched. Re-running after an interruption resumes from the last
@@ -111,6 +118,9 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     """
     config = config.resolved()
     info = dataset_info(config.dataset)
+    dist = make_strategy(strategy)
+    check_batch(config.batch_size, dist, strategy)
+    policy = precision_policy(mixed_precision)
     x, y = load_dataset(config.dataset, "train", data_dir=data_dir, source=source)
     xt, yt = load_dataset(config.dataset, "test", data_dir=data_dir, source=source)
     if config.train_limit:
@@ -128,13 +138,19 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
         if existed:
             log(f"resuming entry {entry.name!r} after epoch {entry.metadata().get('epochs_completed', 0)}")
         recorder = EntryRecorder(entry)
+        previous_policy = keras.mixed_precision.global_policy()
         try:
             keras.utils.set_random_seed(config.seed)
-            model = build_trainable(config)
-            model(x[:1])  # built before fit, as BackupAndRestore requires
-            compile_for(model, config, math.ceil(len(x) / config.batch_size))
+            keras.mixed_precision.set_global_policy(policy)
+            with dist.scope():
+                model = build_trainable(config)
+                model(x[:1])  # built before fit, as BackupAndRestore requires
+                compile_for(model, config, math.ceil(len(x) / config.batch_size), jit_compile)
             entry.update_metadata(status="training", pid=os.getpid(), updated=now(), error=None,
-                                  parameters=int(getattr(model, "classifier", model).count_params()))
+                                  parameters=int(getattr(model, "classifier", model).count_params()),
+                                  runtime={"strategy": strategy, "replicas": dist.num_replicas_in_sync,
+                                           "global_batch_size": config.batch_size, "dtype_policy": policy,
+                                           "jit_compile": bool(jit_compile)})
             data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # resumed runs continue the data order
             model.fit(
                 make_pipeline(x, y, config.batch_size, training=True, augment=info.augment, seed=config.seed,
@@ -153,6 +169,8 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
         except Exception as error:
             entry.update_metadata(status="failed", error=f"{type(error).__name__}: {error}", updated=now())
             raise
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
         if recorder.nan:
             entry.update_metadata(status="failed", error="loss became NaN or infinite", updated=now())
             raise TrainingStopped(f"training of {entry.name!r} stopped: the loss became NaN or infinite "
