@@ -230,3 +230,14 @@ def test_a_registered_defense_is_trainable_from_a_config(tmp_path, monkeypatch):
 
     model = build_trainable(config)
     assert isinstance(model, kl.AMSRegModel) and model.strength == 0.5
+
+
+def test_an_entry_recorded_before_a_field_existed_resumes_only_if_it_was_trained_that_way():
+    from kerasll.zoo.config import TrainConfig
+
+    config = TrainConfig(defense="jacreg", epochs=1).resolved()
+    recorded = {k: v for k, v in config.to_dict().items() if k not in ("projection", "weight_decay_mode")}
+    # No projection recorded: the code then used vjp, as this config does. No weight-decay mode recorded:
+    # the code then used Keras's decoupled decay, which this (coupled) config does not.
+    assert config.differences(recorded) == ["weight_decay_mode: 'decoupled' ≠ 'coupled'"]
+    assert TrainConfig(defense="jacreg", epochs=1, weight_decay_mode="decoupled").resolved().differences(recorded) == []

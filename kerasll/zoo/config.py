@@ -9,6 +9,10 @@ from kerasll.errors import KerasllError, check_choice
 from kerasll.jacobian import PROJECTIONS
 
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")
+
+# Fields added after entries were first recorded, with the behaviour of the code before them: an
+# entry recorded without the field was trained that way (e.g. Keras's decoupled weight decay).
+LEGACY_VALUES = {"projection": "vjp", "variant": None, "weight_decay_mode": "decoupled"}
 BASE_LR = {"lenet": 0.01, "ddnet": 0.01, "resnet18": 0.1}
 
 
@@ -51,6 +55,18 @@ class TrainConfig:
 
     def to_dict(self):
         return asdict(self)
+
+    def differences(self, recorded):
+        """['field: recorded ≠ ours', …] against a recorded configuration (missing fields: `LEGACY_VALUES`)."""
+        missing = object()
+        out = []
+        for key, value in self.to_dict().items():
+            old = recorded.get(key, missing)
+            if old is missing:
+                old = LEGACY_VALUES.get(key, None)
+            if old != value:
+                out.append(f"{key}: {old!r} ≠ {value!r}")
+        return out
 
     @classmethod
     def from_dict(cls, data):

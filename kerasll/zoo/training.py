@@ -81,7 +81,7 @@ def resolve_entry(zoo, config, name, recipe, data_source):
     entry = Entry(zoo.path / name)
     meta = entry.metadata()
     recorded = meta.get("training", {})
-    diff = [f"{k}: {recorded.get(k)!r} ≠ {v!r}" for k, v in config.to_dict().items() if recorded.get(k) != v]
+    diff = config.differences(recorded)
     if diff:
         raise KerasllError(f"entry {name!r} exists with another configuration ({'; '.join(diff)}); "
                            "pick another --name or remove it with `kerasll zoo rm`")
