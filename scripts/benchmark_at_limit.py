@@ -1,0 +1,79 @@
+"""Adversarial training at its cost limit: a PGD-k step against plain step + k attack steps.
+
+A PGD-k training step cannot cost less than one plain training step plus k
+attack steps (an inference-mode forward pass and an input gradient each). This
+script times the three in one run on one fixed batch, each compiled once:
+
+- plain: the classifier's own Keras train step;
+- attack step: k steps of `pgd_steps` in one `tf.function` (a `tf.while_loop`), divided by k;
+- AT: `AdversarialTrainingModel(steps=k)`'s train step.
+
+and prints AT / (plain + k · attack step): 1.00 is the limit, and the excess is
+what the AT step spends beyond it.
+
+    python scripts/benchmark_at_limit.py --arch lenet --batch-size 128
+    python scripts/benchmark_at_limit.py --arch ddnet --batch-size 128
+    python scripts/benchmark_at_limit.py --arch resnet18 --batch-size 32
+"""
+
+import argparse
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kerasll as kl
+from kerasll.attacks import pgd_steps
+from kerasll.benchmarking import time_train_step
+
+
+def time_attack_steps(model, x, y, k, eps, repeats=5, calls=5):
+    """Median seconds for one attack step (k compiled PGD steps per call, divided by k)."""
+    x, y = tf.constant(x), tf.constant(y)
+
+    @tf.function
+    def attack():
+        return pgd_steps(model, x, y, x, tf.constant(eps), tf.constant(eps / 4), k, "linf")
+
+    for _ in range(2):
+        attack().numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            attack().numpy()
+        times.append((time.perf_counter() - start) / calls / k)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="lenet", choices=kl.list_models())
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10, help="PGD steps k")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    dataset = "fashion_mnist" if args.arch == "lenet" else "cifar10"
+    info = kl.dataset_info(dataset)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(args.batch_size, *info.input_shape)).astype(np.float32)
+    y = rng.integers(0, 10, args.batch_size)
+    eps = 10 / 255
+    keras.utils.set_random_seed(0)
+    plain = time_train_step(kl.build_model(args.arch, dataset=dataset), x, y, repeats=args.repeats)
+    attack = time_attack_steps(kl.build_model(args.arch, dataset=dataset), x, y, args.steps, eps, args.repeats)
+    at = time_train_step(kl.AdversarialTrainingModel(kl.build_model(args.arch, dataset=dataset), eps,
+                                                     steps=args.steps, seed=0), x, y, repeats=args.repeats)
+    limit = plain + args.steps * attack
+    print(f"{args.arch}, batch {args.batch_size}, PGD-{args.steps}; median of {args.repeats} repeats")
+    print("| step | ms | × plain |\n|---|---|---|")
+    for name, t in [("plain train step", plain), ("one attack step", attack),
+                    (f"limit: plain + {args.steps} attack steps", limit), (f"AT PGD-{args.steps} train step", at)]:
+        print(f"| {name} | {1000 * t:.2f} | {t / plain:.2f} |")
+    print(f"AT / limit = {at / limit:.2f}  (1.00 is the limit; the attack step is {attack / plain:.2f}× a plain step)")
+
+
+if __name__ == "__main__":
+    main()
