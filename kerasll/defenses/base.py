@@ -16,6 +16,8 @@ def train_tracker(name):
 
 def check_strength(strength):
     """A regulariser's strength is a finite number ≥ 0."""
+    if strength is None:
+        raise KerasllError("strength is required: this data set has no default for this defense (pass --strength)")
     try:
         ok = 0 <= float(strength) < float("inf")
     except (TypeError, ValueError):

@@ -90,9 +90,13 @@ class TrainConfig:
                       strength=parse_number(self.strength, "strength"), lr=parse_number(self.lr, "lr"))
         _check_ranges(cfg)  # before defaults are derived from the values
         spec = get_defense(cfg.defense)
-        for name, value in dataset_info(cfg.dataset).defense_defaults.get(cfg.defense, {}).items():
-            if getattr(cfg, name) is None:
-                setattr(cfg, name, value)
+        defaults = dataset_info(cfg.dataset).defense_defaults
+        variant = cfg.variant or ("gradient" if cfg.defense == "adflat" else None)
+        # A variant's own defaults ("adflat:difference") first, then the defense's.
+        for key in (f"{cfg.defense}:{variant}", cfg.defense):
+            for name, value in defaults.get(key, {}).items():
+                if getattr(cfg, name) is None:
+                    setattr(cfg, name, value)
         params = cfg.defense_params()  # validates the defense's own arguments
         if "step_size" in spec.fields:
             cfg.step_size = params["step_size"]
