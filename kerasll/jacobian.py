@@ -72,7 +72,7 @@ def projected_sq_norm(tape, logits, x, target, projections=1, seed=(0, 0), probs
     total = 0.0
     for i in range(projections):
         draw_seed = seed if hasattr(seed, "next") else tf.random.experimental.stateless_fold_in(
-            tf.cast(seed, tf.int64), i)
+            tf.cast(seed, tf.int64), i)  # projection i
         v = tf.cast(unit_vectors(tf.shape(logits), draw_seed), logits.dtype)
         cotangent = v if target == "jacobian" else v * probs
         total += _sq_norm(tape.gradient(logits, x, output_gradients=cotangent))
@@ -82,10 +82,6 @@ def projected_sq_norm(tape, logits, x, target, projections=1, seed=(0, 0), probs
 def wide(t):
     """Half-precision (mixed precision) values in float32; float32 and float64 unchanged."""
     return tf.cast(t, tf.float32) if t.dtype in (tf.float16, tf.bfloat16) else t
-
-
-def _fold(seed, i):
-    return seed if hasattr(seed, "next") else tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), i)
 
 
 def rademacher(shape, seed, dtype=tf.float32):
@@ -103,11 +99,12 @@ def jvp_sq_norm(model_fn, x, target, projections=1, seed=(0, 0), probs_fn=None):
     """Forward-mode estimate of the squared norm named by `target`, and the logits.
 
     Args:
-        model_fn: x ↦ logits (e.g. `lambda z: model(z, training=True)`), run once per projection.
+        model_fn: x ↦ logits (e.g. `lambda z: model(z, training=True)`), run once on the batch
+            repeated `projections` times.
         x: the input batch.
         target: "jacobian" (‖Ju‖²), "weighted" (‖p ⊙ Ju‖²) or "exact" ((pᵀJu)², unbiased for ‖Jᵀp‖²).
         projections: tangents per sample.
-        seed: a `keras.random.SeedGenerator` or a stateless pair (projection i folds in i).
+        seed: a `keras.random.SeedGenerator` or a stateless pair (one draw for all projections).
         probs_fn: logits ↦ p (default softmax); return a stop-gradient copy to keep p from
             carrying gradient to the weights.
 
@@ -117,23 +114,24 @@ def jvp_sq_norm(model_fn, x, target, projections=1, seed=(0, 0), probs_fn=None):
     """
     check_choice("Jacobian target", target, TARGETS)
     probs_fn = probs_fn or tf.nn.softmax
-    total, first = 0.0, None
-    for i in range(projections):
-        u = rademacher(tf.shape(x), _fold(seed, i), x.dtype)
-        with tf.autodiff.ForwardAccumulator(x, u) as acc:
-            logits = model_fn(x)
-        ju = acc.jvp(logits)
-        if ju is None:
-            raise_forward_mode_gap()
-        logits, ju = wide(logits), wide(ju)
-        first = logits if first is None else first
-        if target == "jacobian":
-            total += tf.reduce_sum(tf.square(ju), -1)
-        elif target == "weighted":
-            total += tf.reduce_sum(tf.square(probs_fn(logits) * ju), -1)
-        else:
-            total += tf.square(tf.reduce_sum(probs_fn(logits) * ju, -1))
-    return total / projections, first
+    n = int(projections)
+    # All projections in one forward pass: the batch repeated n times, one tangent per copy.
+    tiled = tf.tile(x, tf.concat([[n], tf.ones([tf.rank(x) - 1], tf.int32)], 0)) if n > 1 else x
+    u = rademacher(tf.shape(tiled), seed, x.dtype)
+    with tf.autodiff.ForwardAccumulator(tiled, u) as acc:
+        logits = model_fn(tiled)
+    ju = acc.jvp(logits)
+    if ju is None:
+        raise_forward_mode_gap()
+    logits, ju = wide(logits), wide(ju)
+    if target == "jacobian":
+        per_copy = tf.reduce_sum(tf.square(ju), -1)
+    elif target == "weighted":
+        per_copy = tf.reduce_sum(tf.square(probs_fn(logits) * ju), -1)
+    else:
+        per_copy = tf.square(tf.reduce_sum(probs_fn(logits) * ju, -1))
+    batch = tf.shape(x)[0]
+    return tf.reduce_mean(tf.reshape(per_copy, [n, batch]), 0), logits[:batch]
 
 
 def raise_forward_mode_gap():

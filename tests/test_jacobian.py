@@ -98,10 +98,10 @@ def test_jvp_estimate_averaged_over_every_sign_vector_is_exact_in_float64(target
 
     model = tiny_model_float64()
     x = tf.constant(np.random.default_rng(1).uniform(size=(2, 4)))
-    signs = list(itertools.product([-1.0, 1.0], repeat=4))
-    draws = iter(signs)
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=4)))
+    # The batch is repeated once per projection: copy i of both images gets sign vector i.
     monkeypatch.setattr(jacobian, "rademacher",
-                        lambda shape, seed, dtype: tf.constant(np.tile(next(draws), (2, 1)), dtype))
+                        lambda shape, seed, dtype: tf.constant(np.repeat(signs, 2, axis=0), dtype))
     est, _ = jacobian.jvp_sq_norm(lambda z: model(z), x, target, projections=len(signs))
     np.testing.assert_allclose(est.numpy(), exact_targets(model, x)[target], rtol=1e-10)
 
