@@ -223,7 +223,7 @@ def test_a_registered_defense_is_trainable_from_a_config(tmp_path, monkeypatch):
 
     spec = DefenseSpec("halfams", "HalfAMS", "AMSReg at half strength", kl.AMSRegModel, fields=("strength",),
                        params=lambda f: {"strength": f["strength"] / 2}, slug=lambda p: f"halfams-{p['strength']:g}")
-    monkeypatch.setitem(registry._DEFENSES, "halfams", spec)
+    monkeypatch.setitem(registry._DEFENSES._items, "halfams", spec)  # registered for this test only
     config = TrainConfig(defense="halfams", strength=1.0, epochs=1).resolved()
     assert config.default_name() == "fmnist-lenet-halfams-0.5-e1-s0"
     from kerasll.zoo.training import build_trainable
@@ -241,3 +241,26 @@ def test_an_entry_recorded_before_a_field_existed_resumes_only_if_it_was_trained
     # the code then used Keras's decoupled decay, which this (coupled) config does not.
     assert config.differences(recorded) == ["weight_decay_mode: 'decoupled' ≠ 'coupled'"]
     assert TrainConfig(defense="jacreg", epochs=1, weight_decay_mode="decoupled").resolved().differences(recorded) == []
+
+
+@pytest.mark.parametrize("register, existing", [
+    (lambda over: kl.register_model("lenet", overwrite=over)(lambda *a, **k: None), "architecture 'lenet'"),
+    (lambda over: kl.datasets.registry.register_dataset(kl.dataset_info("cifar10"), overwrite=over), "dataset 'cifar10'"),
+    (lambda over: kl.register_attack(kl.attacks.get_attack("pgd"), overwrite=over), "attack 'pgd'"),
+])
+def test_every_registry_refuses_to_overwrite_a_name_unless_asked(register, existing):
+    with pytest.raises(kl.KerasllError, match=f"{existing} is already registered; pass overwrite=True"):
+        register(False)
+
+
+def test_registry_lists_and_rejects_unknown_names_in_one_line():
+    from kerasll.registry import Registry
+
+    reg = Registry("widget")
+    reg.add("b", 1)
+    reg.add("a", 2)
+    assert reg.names() == ["b", "a"] and Registry("w", sort=True).names() == []
+    with pytest.raises(kl.KerasllError, match="unknown widget 'c'; valid choices: b, a"):
+        reg.get("c")
+    reg.add("a", 3, overwrite=True)
+    assert reg.get("a") == 3

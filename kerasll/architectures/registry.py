@@ -1,10 +1,9 @@
 """A timm-style registry of classifier factories: `@register_model`, `list_models`."""
 
-import fnmatch
-
 from kerasll.errors import KerasllError
+from kerasll.registry import Registry
 
-_FACTORIES = {}
+_FACTORIES = Registry("architecture", sort=True)
 
 
 def register_model(name, overwrite=False):
@@ -12,19 +11,16 @@ def register_model(name, overwrite=False):
 
     An existing name is refused unless `overwrite=True`.
     """
-    if name in _FACTORIES and not overwrite:
-        raise KerasllError(f"architecture {name!r} is already registered; pass overwrite=True to replace it")
 
     def decorate(fn):
-        _FACTORIES[name] = fn
-        return fn
+        return _FACTORIES.add(name, fn, overwrite)
 
     return decorate
 
 
 def list_models(pattern="*"):
     """Registered architecture names matching a shell-style wildcard, sorted."""
-    return sorted(n for n in _FACTORIES if fnmatch.fnmatch(n, pattern))
+    return _FACTORIES.names(pattern)
 
 
 def build_model(name, input_shape=None, num_classes=None, normalization=None, dataset=None, **kwargs):
@@ -45,8 +41,7 @@ def build_model(name, input_shape=None, num_classes=None, normalization=None, da
     """
     from kerasll.datasets import dataset_info
 
-    if name not in _FACTORIES:
-        raise KerasllError(f"unknown architecture {name!r}; valid choices: {', '.join(list_models())}")
+    factory = _FACTORIES.get(name)
     info = dataset_info(dataset) if dataset is not None else None
     if input_shape is None or num_classes is None:
         if info is None:
@@ -61,7 +56,7 @@ def build_model(name, input_shape=None, num_classes=None, normalization=None, da
         normalization = info.normalization if info is not None else ((0.5,) * channels, (0.5,) * channels)
     if len(normalization[0]) != input_shape[-1] or len(normalization[1]) != input_shape[-1]:
         raise KerasllError(f"normalization has {len(normalization[0])} channels, the images {input_shape[-1]}")
-    return _FACTORIES[name](input_shape, int(num_classes), normalization=normalization, **kwargs)
+    return factory(input_shape, int(num_classes), normalization=normalization, **kwargs)
 
 
 def normalizer(normalization):

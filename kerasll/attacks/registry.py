@@ -13,7 +13,8 @@ from kerasll.attacks.common import num_classes
 from kerasll.attacks.fab import fab
 from kerasll.attacks.pgd import fgsm, pgd
 from kerasll.attacks.square import square_attack
-from kerasll.errors import KerasllError, check_choice
+from kerasll.errors import KerasllError
+from kerasll.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -26,25 +27,22 @@ class AttackSpec:
     gradient_free: bool = False
 
 
-_ATTACKS = {}
+_ATTACKS = Registry("attack")
 
 
 def register_attack(spec, overwrite=False):
     """Add an `AttackSpec`; an existing name is refused unless `overwrite`."""
-    if spec.name in _ATTACKS and not overwrite:
-        raise KerasllError(f"attack {spec.name!r} is already registered; pass overwrite=True to replace it")
-    _ATTACKS[spec.name] = spec
-    return spec
+    return _ATTACKS.add(spec.name, spec, overwrite)
 
 
 def list_attacks():
     """Names of the registered attacks."""
-    return list(_ATTACKS)
+    return _ATTACKS.names()
 
 
 def get_attack(name):
     """The `AttackSpec` called `name`; an unknown name lists the valid ones."""
-    return _ATTACKS[check_choice("attack", name, list_attacks())]
+    return _ATTACKS.get(name)
 
 
 def _fgsm(model, x, y, eps, norm, seed, index, progress, batch_size):

@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass, field
 
-from kerasll.errors import check_choice
+from kerasll.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,9 @@ class DatasetInfo:
         return asdict(self)
 
 
-DATASETS = {
-    "fashion_mnist": DatasetInfo(
+DATASETS = Registry("dataset", sort=True)
+for _info in (
+    DatasetInfo(
         "fashion_mnist", (28, 28, 1), 10,
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
          "Sneaker", "Bag", "Ankle boot"),
@@ -58,7 +59,7 @@ DATASETS = {
             ("resnet18", "amsreg"): ("λ=0.5", -482.9, 91.29, 46.06),
         },
     ),
-    "cifar10": DatasetInfo(
+    DatasetInfo(
         "cifar10", (32, 32, 3), 10,
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
          "ship", "truck"),
@@ -78,25 +79,21 @@ DATASETS = {
             ("resnet18", "amsreg"): ("λ=1.0", -659.5, 86.94, 11.07),
         },
     ),
-}
+):
+    DATASETS.add(_info.name, _info)
 
 
 def register_dataset(info, overwrite=False):
     """Add a `DatasetInfo` (its presets: shapes, normalisation, evaluation budgets, defaults);
     an existing name is refused unless `overwrite`. Loading its files is up to the caller."""
-    from kerasll.errors import KerasllError
-
-    if info.name in DATASETS and not overwrite:
-        raise KerasllError(f"dataset {info.name!r} is already registered; pass overwrite=True to replace it")
-    DATASETS[info.name] = info
-    return info
+    return DATASETS.add(info.name, info, overwrite)
 
 
 def list_datasets():
     """Names of the supported data sets."""
-    return sorted(DATASETS)
+    return DATASETS.names()
 
 
 def dataset_info(name):
     """The `DatasetInfo` of `name`; an unknown name lists the valid ones."""
-    return DATASETS[check_choice("dataset", name, list_datasets())]
+    return DATASETS.get(name)

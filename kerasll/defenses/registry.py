@@ -8,7 +8,7 @@ module with its model class plus one `register_defense(...)` call.
 
 from dataclasses import dataclass, field
 
-from kerasll.errors import KerasllError, check_choice
+from kerasll.registry import Registry
 
 
 def fraction(value):
@@ -56,30 +56,27 @@ class DefenseSpec:
         return self.slug(params) if self.slug else self.name
 
 
-_DEFENSES = {}
+_DEFENSES = Registry("defense")
 
 
 def register_defense(spec, overwrite=False):
     """Add a `DefenseSpec`; an existing name is refused unless `overwrite`."""
-    if spec.name in _DEFENSES and not overwrite:
-        raise KerasllError(f"defense {spec.name!r} is already registered; pass overwrite=True to replace it")
-    _DEFENSES[spec.name] = spec
-    return spec
+    return _DEFENSES.add(spec.name, spec, overwrite)
 
 
 def list_defenses():
     """Names of the registered defenses, in registration order."""
-    return list(_DEFENSES)
+    return _DEFENSES.names()
 
 
 def get_defense(name):
     """The `DefenseSpec` called `name`; an unknown name lists the valid ones."""
-    return _DEFENSES[check_choice("defense", name, list_defenses())]
+    return _DEFENSES.get(name)
 
 
 def defenses_help():
     """'none (no defense), at (PGD adversarial training), …' for help texts."""
-    return ", ".join(f"{s.name} ({s.summary})" for s in _DEFENSES.values())
+    return ", ".join(f"{n} ({_DEFENSES.get(n).summary})" for n in list_defenses())
 
 
 register_defense(DefenseSpec("none", "no defense", "no defense"))
