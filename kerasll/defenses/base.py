@@ -45,9 +45,12 @@ class DefenseModel(keras.Model):
     """
 
     def __init__(self, classifier, seed=None, **kwargs):
-        super().__init__(**kwargs)
         if not isinstance(classifier, keras.Model):
             raise KerasllError(f"classifier must be a keras.Model, got {type(classifier).__name__}")
+        # The wrapper passes inputs on uncast: its classifier decides its own precision
+        # (a float64 classifier is not fed float32, a mixed-precision one casts for itself).
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
         self.classifier = classifier
         self.seed = seed
         self._base_seed = int(seed) if seed is not None else int(np.random.randint(2**31 - 1))
