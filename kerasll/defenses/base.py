@@ -98,6 +98,21 @@ class DefenseModel(keras.Model):
         )
         return self.optimizer.scale_loss(loss)
 
+    def _penalised_train_step(self, x, y, sample_weight, forward):
+        """One step on `CE + (strength/2)·penalty`, shared by the regularising defenses.
+
+        `forward(x)` runs under the weights' tape and returns (logits, batch-mean penalty);
+        the model needs `strength` and a `penalty_tracker`.
+        """
+        with tf.GradientTape() as tape:
+            y_pred, penalty = forward(x)
+            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            loss = loss + 0.5 * self.strength * penalty * replica_fraction()
+            scaled = self._update_loss(loss, x)
+        self._apply(tape, scaled)
+        self.penalty_tracker.update_state(penalty)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
     def _apply(self, tape, loss):
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))

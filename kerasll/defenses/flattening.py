@@ -19,19 +19,15 @@ import tensorflow as tf
 
 from kerasll.attacks import check_budget, loss_and_grad, random_start
 from kerasll.attacks.common import project
-from kerasll.defenses.base import DefenseModel, check_strength, replica_fraction, train_tracker
+from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
 from kerasll.defenses.fast import check_step
 from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
 from kerasll.errors import check_choice
-
-
-def _wide(t):
-    """Half-precision values (mixed precision) in float32; float32 and float64 as they are."""
-    return tf.cast(t, tf.float32) if t.dtype in (tf.float16, tf.bfloat16) else t
+from kerasll.jacobian import wide
 
 
 def _log_px(logits):
-    return tf.reduce_logsumexp(_wide(logits), axis=-1)
+    return tf.reduce_logsumexp(wide(logits), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -92,21 +88,18 @@ class AttackFlatteningModel(DefenseModel):
             inner.watch(x_adv)
             log_px = _log_px(self(x_adv, training=True))
         grad = inner.gradient(log_px, x_adv)
-        return tf.reduce_sum(tf.square(_wide(grad)), axis=tf.range(1, tf.rank(grad)))
+        return tf.reduce_sum(tf.square(wide(grad)), axis=tf.range(1, tf.rank(grad)))
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-        x_adv = self.attack_points(x, y)
-        with tf.GradientTape() as tape:
+        x_adv = self.attack_points(x, y)  # before the weights' tape: the attack is not differentiated
+
+        def forward(x):
             y_pred = self(x, training=True)
-            penalty = tf.reduce_mean(self.penalty(x, x_adv, y_pred))
-            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-            loss = loss + 0.5 * self.strength * penalty * replica_fraction()
-            scaled = self._update_loss(loss, x)
-        self._apply(tape, scaled)
-        self.penalty_tracker.update_state(penalty)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+            return y_pred, tf.reduce_mean(self.penalty(x, x_adv, y_pred))
+
+        return self._penalised_train_step(x, y, sample_weight, forward)
 
     def get_config(self):
         config = super().get_config()

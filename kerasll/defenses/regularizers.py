@@ -8,10 +8,10 @@ differentiates that product again with respect to the weights.
 import keras
 import tensorflow as tf
 
-from kerasll.defenses.base import DefenseModel, check_strength, replica_fraction, train_tracker
+from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
 from kerasll.defenses.registry import DefenseSpec, register_defense
 from kerasll.errors import KerasllError, check_choice
-from kerasll.jacobian import PROJECTIONS, jvp_sq_norm, projected_sq_norm
+from kerasll.jacobian import PROJECTIONS, jvp_sq_norm, projected_sq_norm, wide
 
 
 class _GradientRegModel(DefenseModel):
@@ -38,28 +38,21 @@ class _GradientRegModel(DefenseModel):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
+
+        def forward(x):
             if self.projection == "jvp":  # one forward pass gives the logits and J·u
                 per_sample, y_pred = jvp_sq_norm(lambda z: self(z, training=True), x, self.target,
                                                  self.projections, self.step_seed(), self._probs)
-            else:
-                with tf.GradientTape(persistent=self.projections > 1) as inner:
-                    inner.watch(x)
-                    y_pred = self(x, training=True)
-                    logits = tf.cast(y_pred, tf.float32)
-                per_sample = projected_sq_norm(
-                    inner, logits, x, self.target, self.projections,
-                    seed=self.step_seed(), probs=self._probs(logits),
-                )
-            penalty = tf.reduce_mean(per_sample)
-            loss = self._compute_loss(
-                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
-            )
-            loss = loss + 0.5 * self.strength * penalty * replica_fraction()
-            scaled = self._update_loss(loss, x)
-        self._apply(tape, scaled)
-        self.penalty_tracker.update_state(penalty)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+                return y_pred, tf.reduce_mean(per_sample)
+            with tf.GradientTape(persistent=self.projections > 1) as inner:
+                inner.watch(x)
+                y_pred = self(x, training=True)
+                logits = wide(y_pred)
+            per_sample = projected_sq_norm(inner, logits, x, self.target, self.projections,
+                                           seed=self.step_seed(), probs=self._probs(logits))
+            return y_pred, tf.reduce_mean(per_sample)
+
+        return self._penalised_train_step(x, y, sample_weight, forward)
 
     def get_config(self):
         config = super().get_config()
