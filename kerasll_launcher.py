@@ -31,7 +31,8 @@ def import_tensorflow_quietly():
 
             tf.get_logger().setLevel("ERROR")
             split = split_cpu()  # before the devices are initialised
-            tf.config.list_logical_devices()  # the CUDA probe logs here
+            if not os.environ.get("TF_CONFIG"):  # multiworker needs the devices uninitialised
+                tf.config.list_logical_devices()  # the CUDA probe logs here
     finally:
         os.dup2(saved, 2)
         os.close(saved)

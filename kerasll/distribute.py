@@ -3,19 +3,26 @@
 - ``"auto"``: mirrored over all GPUs when there are several, else the default (one device).
 - ``"one"``: one device (the first GPU, else the CPU).
 - ``"mirrored"``: `MirroredStrategy` over all GPUs (or all logical CPUs when there is no GPU).
+- ``"multiworker"``: `MultiWorkerMirroredStrategy` over the cluster in ``TF_CONFIG``
+  (every worker runs the same command; the chief writes the results). It must
+  be created before TensorFlow initialises its devices, so in a fresh process.
 
 `KERASLL_CPU_DEVICES=N` (a testing aid) splits the CPU into N logical devices, so
 the mirrored path runs on a CPU-only machine; the `kerasll` command applies it
 before TensorFlow initialises its devices (`split_cpu_from_env`).
 """
 
+import json
 import os
 
 import tensorflow as tf
 
 from kerasll.errors import KerasllError, check_choice
 
-STRATEGIES = ("auto", "one", "mirrored")
+STRATEGIES = ("auto", "one", "mirrored", "multiworker")
+
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
 
 
 def cpu_devices_from_env():
@@ -45,9 +52,64 @@ def split_cpu_from_env():
                            "set it before the process starts TensorFlow") from None
 
 
+def cluster_from_env():
+    """TF_CONFIG, parsed and checked: returns (task type, task index, number of workers incl. a chief).
+
+    Raises a one-line `KerasllError` naming what is wrong and showing a valid example.
+    """
+    raw = os.environ.get("TF_CONFIG", "")
+    hint = f"; e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}'"
+    if not raw.strip():
+        raise KerasllError("strategy 'multiworker' needs the cluster in the TF_CONFIG environment variable" + hint)
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        raise KerasllError(f"TF_CONFIG is not valid JSON: {raw!r}" + hint) from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not cluster.get("worker") and not cluster.get("chief"):
+        raise KerasllError(f"TF_CONFIG has no cluster with 'worker' (and optionally 'chief') addresses: {raw!r}" + hint)
+    for role, addresses in cluster.items():
+        if role not in ("chief", "worker"):
+            raise KerasllError(f"TF_CONFIG cluster role {role!r} is not used by multiworker; valid roles: chief, worker")
+        if not isinstance(addresses, list) or not addresses or not all(
+                isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
+            raise KerasllError(f"TF_CONFIG cluster {role!r} must be a list of 'host:port' strings, got {addresses!r}")
+    task = config.get("task")
+    task_type = task.get("type") if isinstance(task, dict) else None
+    if task_type not in cluster:
+        raise KerasllError(f"TF_CONFIG task type {task_type!r} is not a role of the cluster; valid: "
+                           + ", ".join(cluster))
+    index = task.get("index", 0)
+    if not isinstance(index, int) or not 0 <= index < len(cluster[task_type]):
+        raise KerasllError(f"TF_CONFIG task index {index!r} is out of range for the {len(cluster[task_type])} "
+                           f"{task_type!r} addresses; valid: 0 to {len(cluster[task_type]) - 1}")
+    return task_type, index, sum(len(a) for a in cluster.values())
+
+
+def chief_from_env():
+    """Whether TF_CONFIG names this process the chief: task "chief", or worker 0 of a cluster without one."""
+    task_type, index, _ = cluster_from_env()
+    cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
+    return task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
+
+
+def is_chief(strategy):
+    """Whether this process writes results: always, except on the non-chief workers of a multiworker run."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return chief_from_env()
+    return True
+
+
 def make_strategy(name="auto"):
     """The `tf.distribute.Strategy` called `name` (see module doc)."""
     check_choice("strategy", name, STRATEGIES)
+    if name == "multiworker":
+        cluster_from_env()
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (RuntimeError, ValueError) as error:
+            raise KerasllError("strategy 'multiworker' must be created before TensorFlow initialises its devices "
+                               f"(run it in a fresh process, as the kerasll command does): {error}") from None
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if name == "auto":
         return tf.distribute.MirroredStrategy(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
@@ -70,3 +132,14 @@ def precision_policy(mixed):
     if not mixed:
         return "float32"
     return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+
+
+def all_agree(strategy, ok):
+    """True when `ok` holds on every worker of `strategy`: a barrier that also shares a verdict.
+
+    A multiworker run calls it where the chief decides (e.g. whether the zoo entry
+    may be written), so the other workers stop with it instead of waiting forever.
+    """
+    flag = tf.constant(0.0 if ok else 1.0)
+    refusals = strategy.run(lambda: tf.identity(flag))
+    return float(strategy.reduce(tf.distribute.ReduceOp.SUM, refusals, axis=None)) == 0.0

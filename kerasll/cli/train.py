@@ -30,7 +30,7 @@ def train(
     weight_decay_mode: Annotated[Optional[str], typer.Option(help="coupled: added to the gradient before momentum, on every variable, as in the papers; decoupled: Keras's SGD(weight_decay=…) (default: coupled).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (default: 0).")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N images only (quick runs).")] = None,
-    strategy: Annotated[str, typer.Option(help="auto (mirrored over all GPUs when there are several), one (one device) or mirrored (all GPUs, or all logical CPUs; KERASLL_CPU_DEVICES=N makes N). --batch-size is the global batch.")] = "auto",
+    strategy: Annotated[str, typer.Option(help="auto (mirrored over all GPUs when there are several), one (one device), mirrored (all GPUs, or all logical CPUs; KERASLL_CPU_DEVICES=N makes N) or multiworker (the cluster in TF_CONFIG; run the same command on every worker, the chief writes the entry). --batch-size is the global batch.")] = "auto",
     mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="Train under mixed_float16 (GPU) or mixed_bfloat16 (CPU).")] = False,
     jit_compile: Annotated[bool, typer.Option("--jit-compile", help="Compile the train step with XLA.")] = False,
     tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard logs into the entry's logs/ folder (the CSV history is always written).")] = True,
@@ -58,6 +58,7 @@ def train(
       kerasll train --arch resnet18 --dataset cifar10 --defense at --eps 8/255 --data-dir ~/data
     """
     from kerasll.cli.progress import TrainingProgress
+    from kerasll.distribute import chief_from_env
     from kerasll.zoo.recipes import get_recipe
     from kerasll.zoo.training import config_from, train_entry
 
@@ -70,6 +71,9 @@ def train(
     entry = train_entry(open_zoo(zoo), config, name=name, recipe=recipe, data_dir=data_dir, source=source,
                         callbacks=[TrainingProgress()], log=console.print, tensorboard=tensorboard,
                         strategy=strategy, mixed_precision=mixed_precision, jit_compile=jit_compile)
+    if strategy == "multiworker" and not chief_from_env():
+        console.print(f"this worker is done; the chief writes entry [bold]{entry.name}[/]: {entry.path}")
+        return
     console.print(f"entry [bold]{entry.name}[/] is {entry.metadata()['status']}: {entry.path}")
     if entry.logs_dir.is_dir():
         console.print(f"training logs: {entry.logs_dir / 'history.csv'}")

@@ -1,8 +1,10 @@
 """Train a zoo entry: resumable, recorded epoch by epoch, atomically completed."""
 
+import contextlib
 import math
 import os
 import shutil
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -10,11 +12,12 @@ import tensorflow as tf
 from kerasll.architectures import build_model
 from kerasll.datasets import DataEpoch, dataset_info, load_dataset, make_pipeline
 from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
-from kerasll.distribute import check_batch, make_strategy, precision_policy
+from kerasll.distribute import all_agree, check_batch, is_chief, make_strategy, precision_policy
 from kerasll.errors import KerasllError
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
 from kerasll.optimizers import CoupledWeightDecaySGD
+from kerasll.strategy_fit import strategy_fit
 from kerasll.zoo.metadata import new_metadata, now
 
 
@@ -49,24 +52,27 @@ def compile_for(model, config, steps_per_epoch, jit_compile=False):
 
 
 class EntryRecorder(keras.callbacks.Callback):
-    """Writes each finished epoch's logs into metadata.json; stops on a NaN loss."""
+    """Writes each finished epoch's logs into metadata.json (unless `write=False`); stops on a NaN loss."""
 
-    def __init__(self, entry):
+    def __init__(self, entry, write=True):
         super().__init__()
         self.entry = entry
+        self.write = write
         self.nan = False
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
+        if not all(math.isfinite(v) for v in logs.values()):
+            self.nan = True
+            self.model.stop_training = True
+        if not self.write:
+            return
         meta = self.entry.metadata()
         # Index = epoch; an epoch whose logs were lost to a crash stays None.
         history = {k: (list(v) + [None] * epoch)[:epoch] for k, v in meta.get("history", {}).items()}
         for key, value in logs.items():
             history.setdefault(key, [None] * epoch).append(value)
         self.entry.update_metadata(history=history, epochs_completed=epoch + 1, updated=now())
-        if not all(math.isfinite(v) for v in logs.values()):
-            self.nan = True
-            self.model.stop_training = True
 
 
 def resolve_entry(zoo, config, name, recipe, data_source):
@@ -130,14 +136,19 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     if spec.holdout:  # the defense's own check runs on training images it never trains on
         x, y, x_held, y_held = x[: -spec.holdout], y[: -spec.holdout], x[-spec.holdout:], y[-spec.holdout:]
         guards = [CatastrophicOverfittingGuard(x_held, y_held, config.eps, seed=config.seed)]
-    entry, existed = resolve_entry(zoo, config, name, recipe, source if data_dir is None else str(data_dir))
-    with entry.training_lock():
+    entry, existed = resolve_entry_on_chief(zoo, config, name, recipe, source if data_dir is None else str(data_dir),
+                                            dist, strategy)
+    chief = is_chief(dist)
+    with entry.training_lock() if chief else contextlib.nullcontext():
         if existed and entry.metadata()["status"] == "complete":
             log(f"entry {entry.name!r} is already complete; nothing to do")
             return entry
-        if existed:
+        if not chief:
+            log(f"worker of a multiworker run: training entry {entry.name!r}; the chief writes it")
+        elif existed:
             log(f"resuming entry {entry.name!r} after epoch {entry.metadata().get('epochs_completed', 0)}")
-        recorder = EntryRecorder(entry)
+        recorder = EntryRecorder(entry, write=chief)  # every worker stops on a NaN; the chief records
+        writers = [recorder, *(log_callbacks(entry, tensorboard) if chief else [])]
         previous_policy = keras.mixed_precision.global_policy()
         try:
             keras.utils.set_random_seed(config.seed)
@@ -146,42 +157,56 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                 model = build_trainable(config)
                 model(x[:1])  # built before fit, as BackupAndRestore requires
                 compile_for(model, config, math.ceil(len(x) / config.batch_size), jit_compile)
-            entry.update_metadata(status="training", pid=os.getpid(), updated=now(), error=None,
-                                  parameters=int(getattr(model, "classifier", model).count_params()),
-                                  runtime={"strategy": strategy, "replicas": dist.num_replicas_in_sync,
-                                           "global_batch_size": config.batch_size, "dtype_policy": policy,
-                                           "jit_compile": bool(jit_compile)})
+            if chief:
+                entry.update_metadata(status="training", pid=os.getpid(), updated=now(), error=None,
+                                      parameters=int(getattr(model, "classifier", model).count_params()),
+                                      runtime={"strategy": strategy, "replicas": dist.num_replicas_in_sync,
+                                               "global_batch_size": config.batch_size, "dtype_policy": policy,
+                                               "jit_compile": bool(jit_compile)})
             data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # resumed runs continue the data order
-            model.fit(
-                make_pipeline(x, y, config.batch_size, training=True, augment=info.augment, seed=config.seed,
-                              epoch=data_epoch),
-                epochs=config.epochs, verbose=0, shuffle=False,  # the pipeline shuffles
-                validation_data=make_pipeline(xt, yt, 512, training=False),
-                # double_checkpoint: a kill while the weights are written leaves the previous copy to resume from.
-                callbacks=[keras.callbacks.BackupAndRestore(str(entry.checkpoint_dir), delete_checkpoint=False,
-                                                            double_checkpoint=True),
-                           DataEpoch(data_epoch), *guards, recorder, *log_callbacks(entry, tensorboard),
-                           *callbacks],
-            )
+            train_data = make_pipeline(x, y, config.batch_size, training=True, augment=info.augment,
+                                       seed=config.seed, epoch=data_epoch)
+            val_data = make_pipeline(xt, yt, 512, training=False)
+            if strategy == "multiworker":  # Keras's fit cannot run under MultiWorkerMirroredStrategy
+                strategy_fit(model, train_data, config.epochs, dist, validation_data=val_data,
+                             callbacks=[DataEpoch(data_epoch), *guards, *writers, *callbacks],
+                             backup_dir=entry.checkpoint_dir, chief=chief, jit_compile=jit_compile)
+            else:
+                model.fit(
+                    train_data, epochs=config.epochs, verbose=0, shuffle=False,  # the pipeline shuffles
+                    validation_data=val_data,
+                    # double_checkpoint: a kill while the weights are written leaves the previous copy to resume from.
+                    callbacks=[keras.callbacks.BackupAndRestore(str(entry.checkpoint_dir), delete_checkpoint=False,
+                                                                double_checkpoint=True),
+                               DataEpoch(data_epoch), *guards, *writers, *callbacks],
+                )
         except KeyboardInterrupt:
-            entry.update_metadata(status="interrupted", updated=now())
+            if chief:
+                entry.update_metadata(status="interrupted", updated=now())
             raise TrainingStopped(f"interrupted; re-run the same command to resume entry {entry.name!r}") from None
         except Exception as error:
-            entry.update_metadata(status="failed", error=f"{type(error).__name__}: {error}", updated=now())
+            if chief:
+                entry.update_metadata(status="failed", error=f"{type(error).__name__}: {error}", updated=now())
             raise
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
         if recorder.nan:
-            entry.update_metadata(status="failed", error="loss became NaN or infinite", updated=now())
+            if chief:
+                entry.update_metadata(status="failed", error="loss became NaN or infinite", updated=now())
             raise TrainingStopped(f"training of {entry.name!r} stopped: the loss became NaN or infinite "
                                   "(try a lower --lr or --strength); entry marked failed")
         stopped = [g for g in guards if g.stopped_epoch is not None]
         if stopped:
             log(f"catastrophic overfitting after epoch {stopped[0].stopped_epoch + 1}: held-out PGD accuracy fell "
                 f"more than {stopped[0].drop:.0%} below its best; keeping the weights of epoch {stopped[0].best_epoch + 1}")
-            entry.update_metadata(early_stop={"epoch": stopped[0].stopped_epoch + 1,
-                                              "kept_epoch": stopped[0].best_epoch + 1,
-                                              "reason": "catastrophic overfitting (held-out PGD accuracy collapsed)"})
+            if chief:
+                entry.update_metadata(early_stop={"epoch": stopped[0].stopped_epoch + 1,
+                                                  "kept_epoch": stopped[0].best_epoch + 1,
+                                                  "reason": "catastrophic overfitting (held-out PGD accuracy collapsed)"})
+        if not chief:  # workers save too (multi-worker saving is collective), but into scratch space
+            with tempfile.TemporaryDirectory() as scratch:
+                model.save(os.path.join(scratch, "model.keras"))
+            return entry
         tmp = entry.path / "model.tmp.keras"
         model.save(tmp)
         os.replace(tmp, entry.model_path)
@@ -189,6 +214,26 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                               epochs_completed=stopped[0].stopped_epoch + 1 if stopped else config.epochs)
         shutil.rmtree(entry.checkpoint_dir, ignore_errors=True)
     return entry
+
+
+def resolve_entry_on_chief(zoo, config, name, recipe, data_source, dist, strategy):
+    """`resolve_entry` on the chief; in a multiworker run the other workers wait for its verdict
+    and then use the same entry (read-only), or stop with it."""
+    chief = is_chief(dist)
+    error = None
+    if chief:
+        try:
+            entry, existed = resolve_entry(zoo, config, name, recipe, data_source)
+        except KerasllError as found:
+            error = found
+    if strategy == "multiworker" and not all_agree(dist, error is None):
+        raise error or KerasllError("the chief worker refused this run (its output says why); nothing was written")
+    if error is not None:
+        raise error
+    if not chief:
+        entry = Entry(zoo.path / (name or config.default_name()))
+        existed = True
+    return entry, existed
 
 
 def config_from(recipe_fields, overrides):

@@ -1,0 +1,188 @@
+"""MultiWorkerMirroredStrategy: TF_CONFIG checks, and two worker processes on localhost."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerasll.distribute import chief_from_env, cluster_from_env
+from kerasll.errors import KerasllError
+
+LAUNCHER = Path(__file__).resolve().parents[1] / "kerasll_launcher.py"  # what the `kerasll` command runs
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def tf_config(ports, index, chief=False):
+    addresses = [f"localhost:{p}" for p in ports]
+    cluster = {"chief": addresses[:1], "worker": addresses[1:]} if chief else {"worker": addresses}
+    task = {"type": "chief", "index": 0} if chief and index == 0 else {"type": "worker",
+                                                                       "index": index - 1 if chief else index}
+    return json.dumps({"cluster": cluster, "task": task})
+
+
+@pytest.mark.parametrize("value, needle", [
+    ("", "needs the cluster in the TF_CONFIG environment variable"),
+    ("{bad", "TF_CONFIG is not valid JSON: '{bad'"),
+    ('{"cluster": {"worker": []}, "task": {"type": "worker"}}', "TF_CONFIG has no cluster with 'worker'"),
+    ('{"cluster": {"ps": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker"}}', "role 'ps' is not used"),
+    ('{"cluster": {"worker": ["h"]}, "task": {"type": "worker"}}', "must be a list of 'host:port' strings"),
+    ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "chief", "index": 0}}', "task type 'chief' is not a role"),
+    ('{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 2}}', "valid: 0 to 1"),
+])
+def test_bad_tf_config_is_one_line(monkeypatch, value, needle):
+    monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(KerasllError) as error:
+        cluster_from_env()
+    assert needle in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_chief_is_the_chief_task_or_worker_0_without_one(monkeypatch):
+    found = {}
+    for chief_role in (False, True):
+        for index in range(3):
+            monkeypatch.setenv("TF_CONFIG", tf_config([1, 2, 3], index, chief=chief_role))
+            found[chief_role, index] = chief_from_env()
+            assert cluster_from_env()[2] == 3
+    assert found == {(False, 0): True, (False, 1): False, (False, 2): False,
+                     (True, 0): True, (True, 1): False, (True, 2): False}
+
+
+@pytest.mark.parametrize("value", ["", '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}'])
+def test_cli_multiworker_without_a_valid_tf_config_is_one_line_and_writes_nothing(tmp_path, value):
+    out = subprocess.run([sys.executable, str(LAUNCHER), "train", "--strategy", "multiworker", "--source", "embedded",
+                          "--zoo", str(tmp_path / "zoo")], capture_output=True, text=True,
+                         env=os.environ | {"TF_CONFIG": value})
+    assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.startswith("error: ") and "TF_CONFIG" in out.stderr
+    assert not (tmp_path / "zoo").exists() or not list((tmp_path / "zoo").iterdir())
+
+
+def start_workers(args, ports, chief=False, cwd=None):
+    """One process per port running `args` with its TF_CONFIG; returns the Popen objects."""
+    return [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                             env=os.environ | {"TF_CONFIG": tf_config(ports, i, chief), "TF_CPP_MIN_LOG_LEVEL": "3"})
+            for i in range(len(ports))]
+
+
+def finish(workers, timeout=240):
+    outputs = []
+    for w in workers:
+        try:
+            out, err = w.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for other in workers:
+                other.kill()
+            raise
+        outputs.append((w.returncode, out, err))
+    return outputs
+
+
+def test_two_workers_on_localhost_train_one_entry_through_the_cli(tmp_path):
+    zoo = tmp_path / "zoo"
+    args = [sys.executable, str(LAUNCHER), "train", "--strategy", "multiworker", "--source", "embedded",
+            "--train-limit", "256", "--epochs", "1", "--batch-size", "64", "--defense", "jacreg",
+            "--name", "two", "--zoo", str(zoo)]
+    outputs = finish(start_workers(args, free_ports(2)))
+    for code, out, err in outputs:
+        assert code == 0, out[-2000:] + err[-3000:]
+    assert "entry two is complete" in outputs[0][1]
+    assert "this worker is done; the chief writes entry two" in outputs[1][1]
+    assert [p.name for p in zoo.iterdir()] == ["two"]  # exactly one entry
+    meta = json.loads((zoo / "two" / "metadata.json").read_text())
+    assert meta["status"] == "complete" and meta["epochs_completed"] == 1
+    assert meta["runtime"]["strategy"] == "multiworker" and meta["runtime"]["replicas"] == 2
+    assert (zoo / "two" / "model.keras").is_file() and not (zoo / "two" / "checkpoint").exists()
+
+
+WORKER = """
+import os, signal, sys
+from kerasll.distribute import make_strategy  # MultiWorkerMirroredStrategy before TF touches a device
+import keras
+from kerasll.zoo.config import TrainConfig
+from kerasll.zoo.store import Zoo
+from kerasll.zoo.training import train_entry
+
+zoo, kill_after = sys.argv[1], int(sys.argv[2])
+
+
+class Kill(keras.callbacks.Callback):  # a worker dies once the epoch's backup is written
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Ran(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        print("RAN epoch", epoch + 1, flush=True)
+
+
+config = TrainConfig(defense="amsreg", strength=5.0, estimator="exact", epochs=2, batch_size=64, train_limit=128,
+                     lr=0.05)
+entry = train_entry(Zoo(zoo), config, name="mw", source="embedded", strategy=sys.argv[3], tensorboard=False,
+                    callbacks=[Ran(), Kill()] if kill_after and os.environ.get("TF_CONFIG", "").endswith('"index": 1}}') else [Ran()])
+print("DONE", entry.name)
+"""
+
+
+def test_a_killed_multiworker_run_resumes_and_matches_single_device_training(tmp_path):
+    """Worker 1 is killed after epoch 1 (the chief then stops too); re-running both resumes at epoch 2.
+
+    AMSReg with the exact penalty is deterministic, so the resumed two-worker weights must
+    equal those of an uninterrupted single-device run of the same configuration.
+    """
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(WORKER))
+    zoo = tmp_path / "zoo"
+    ports = free_ports(2)
+    chief, worker = start_workers([sys.executable, str(script), str(zoo), "1", "multiworker"], ports)
+    assert worker.wait(timeout=240) == -signal.SIGKILL, worker.communicate()
+    deadline = time.time() + 60  # the chief records epoch 1, then waits for its dead peer forever
+    while time.time() < deadline and json.loads((zoo / "mw" / "metadata.json").read_text()).get(
+            "epochs_completed") != 1:
+        time.sleep(0.5)
+    chief.kill()
+    chief.communicate()
+    meta = json.loads((zoo / "mw" / "metadata.json").read_text())
+    assert meta["status"] == "training" and meta["epochs_completed"] == 1
+    assert (zoo / "mw" / "checkpoint" / "latest.weights.h5").is_file()
+
+    outputs = finish(start_workers([sys.executable, str(script), str(zoo), "0", "multiworker"], free_ports(2)))
+    for code, out, err in outputs:
+        assert code == 0 and "DONE mw" in out, out[-2000:] + err[-3000:]
+        assert "RAN epoch 2" in out and "RAN epoch 1" not in out, out  # resumed, not restarted
+    meta = json.loads((zoo / "mw" / "metadata.json").read_text())
+    assert meta["status"] == "complete" and len(meta["history"]["loss"]) == 2
+
+    single = tmp_path / "single"
+    out = subprocess.run([sys.executable, str(script), str(single), "0", "one"], capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "TF_CONFIG"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    import keras
+
+    import kerasll  # noqa: F401  (registers the defenses for loading)
+
+    two = keras.saving.load_model(zoo / "mw" / "model.keras").get_weights()
+    one = keras.saving.load_model(single / "mw" / "model.keras").get_weights()
+    assert len(two) == len(one) > 0
+    for a, b in zip(two, one):
+        assert np.abs(a - b).max() <= 1e-4 * max(np.abs(b).max(), 1e-3), np.abs(a - b).max()
+    history_two, history_one = meta["history"]["loss"], json.loads((single / "mw" / "metadata.json").read_text())[
+        "history"]["loss"]
+    np.testing.assert_allclose(history_two, history_one, rtol=1e-4)
