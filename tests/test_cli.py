@@ -212,9 +212,15 @@ def test_report_html_is_one_self_contained_sortable_page(zoo, tmp_path):
     assert page.headers[:3] == ["entry", "arch", "defense"] and "AutoAttack %" in page.headers
     body = [r for r in page.rows if r]
     csv = kerasll("report", "--zoo", bundled_only, "--csv").output.strip().splitlines()
-    assert len(body) == len(csv) - 1 == 4  # one row per entry in both
+    from kerasll.zoo.report import summary
+    from kerasll.zoo.store import REPO_ZOO, Zoo
+
+    shipped = {e.name: e for e in Zoo(tmp_path / "other-empty-zoo").entries()}
+    assert len(body) == len(csv) - 1 == len(shipped) >= 4  # one row per bundled entry in both
     row = next(r for r in body if r[0] == "fmnist-lenet-at")
-    assert row[2] == "AT ε=10/255" and row[page.headers.index("AutoAttack %")] == "49.63"
+    aa = summary(shipped["fmnist-lenet-at"]).autoattack  # the bundled AT entry carries its AutoAttack result
+    assert row[2] == "AT ε=10/255" and aa is not None and row[page.headers.index("AutoAttack %")] == f"{100 * aa:.2f}"
+    assert all((REPO_ZOO / name / "metadata.json").is_file() for name in shipped)
     assert page.scripts == 1 and all(s.startswith("data:") for s in page.sources)  # nothing outside the page
 
 
