@@ -1,4 +1,9 @@
-"""Timing compiled Keras train steps (used by the benchmark scripts)."""
+"""Timing compiled Keras train steps (used by the benchmark scripts).
+
+Ratios between steps are what the benchmarks report, so the steps are timed in
+interleaved rounds (`interleaved_medians`): every round times every step once,
+in turn, and a slow drift of the machine hits all of them alike.
+"""
 
 import statistics
 import time
@@ -7,11 +12,11 @@ import keras
 import tensorflow as tf
 
 
-def time_train_step(model, x, y, steps=20, repeats=5, warmup=3):
-    """Median seconds per compiled train step of `model` on one fixed batch (x, y).
+def train_step_timer(model, x, y, steps=20, warmup=3):
+    """A function returning seconds per compiled train step of `model` on one fixed batch, over `steps` steps.
 
     The model is compiled with SGD and sparse cross-entropy if it is not yet;
-    the step is traced and warmed up before timing.
+    the step is traced and warmed up here, before the first timing.
     """
     if not model.compiled:
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
@@ -20,10 +25,25 @@ def time_train_step(model, x, y, steps=20, repeats=5, warmup=3):
     model.make_train_function()
     for _ in range(warmup):
         model.train_function(iter([batch]))
-    times = []
-    for _ in range(repeats):
+
+    def timer():
         start = time.perf_counter()
         for _ in range(steps):
             model.train_function(iter([batch]))
-        times.append((time.perf_counter() - start) / steps)
-    return statistics.median(times)
+        return (time.perf_counter() - start) / steps
+
+    return timer
+
+
+def interleaved_medians(timers, repeats=5):
+    """{name: median over `repeats` rounds of timers[name]()}, each round running every timer in turn."""
+    samples = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, timer in timers.items():
+            samples[name].append(timer())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def time_train_step(model, x, y, steps=20, repeats=5, warmup=3):
+    """Median seconds per compiled train step of `model` on one fixed batch (x, y)."""
+    return interleaved_medians({"step": train_step_timer(model, x, y, steps, warmup)}, repeats)["step"]

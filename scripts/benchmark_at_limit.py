@@ -2,7 +2,8 @@
 
 A PGD-k training step cannot cost less than one plain training step plus k
 attack steps (an inference-mode forward pass and an input gradient each). This
-script times the three in one run on one fixed batch, each compiled once:
+script times the three in one run on one fixed batch, each compiled once, in
+interleaved rounds (the median of the rounds is reported):
 
 - plain: the classifier's own Keras train step;
 - attack step: k steps of `pgd_steps` in one `tf.function` (a `tf.while_loop`), divided by k;
@@ -17,7 +18,6 @@ what the AT step spends beyond it.
 """
 
 import argparse
-import statistics
 import time
 
 import keras
@@ -26,11 +26,11 @@ import tensorflow as tf
 
 import kerasll as kl
 from kerasll.attacks import pgd_steps
-from kerasll.benchmarking import time_train_step
+from kerasll.benchmarking import interleaved_medians, train_step_timer
 
 
-def time_attack_steps(model, x, y, k, eps, repeats=5, calls=5):
-    """Median seconds for one attack step (k compiled PGD steps per call, divided by k)."""
+def attack_step_timer(model, x, y, k, eps, calls=5):
+    """A function returning seconds per attack step (k compiled PGD steps per call, divided by k)."""
     x, y = tf.constant(x), tf.constant(y)
 
     @tf.function
@@ -39,13 +39,14 @@ def time_attack_steps(model, x, y, k, eps, repeats=5, calls=5):
 
     for _ in range(2):
         attack().numpy()
-    times = []
-    for _ in range(repeats):
+
+    def timer():
         start = time.perf_counter()
         for _ in range(calls):
             attack().numpy()
-        times.append((time.perf_counter() - start) / calls / k)
-    return statistics.median(times)
+        return (time.perf_counter() - start) / calls / k
+
+    return timer
 
 
 def main():
@@ -53,7 +54,8 @@ def main():
     parser.add_argument("--arch", default="lenet", choices=kl.list_models())
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10, help="PGD steps k")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median is reported")
+    parser.add_argument("--train-steps", type=int, default=20, help="plain train steps per round (AT: a quarter)")
     args = parser.parse_args()
     dataset = "fashion_mnist" if args.arch == "lenet" else "cifar10"
     info = kl.dataset_info(dataset)
@@ -62,12 +64,15 @@ def main():
     y = rng.integers(0, 10, args.batch_size)
     eps = 10 / 255
     keras.utils.set_random_seed(0)
-    plain = time_train_step(kl.build_model(args.arch, dataset=dataset), x, y, repeats=args.repeats)
-    attack = time_attack_steps(kl.build_model(args.arch, dataset=dataset), x, y, args.steps, eps, args.repeats)
-    at = time_train_step(kl.AdversarialTrainingModel(kl.build_model(args.arch, dataset=dataset), eps,
-                                                     steps=args.steps, seed=0), x, y, repeats=args.repeats)
+    timed = interleaved_medians({
+        "plain": train_step_timer(kl.build_model(args.arch, dataset=dataset), x, y, args.train_steps),
+        "attack": attack_step_timer(kl.build_model(args.arch, dataset=dataset), x, y, args.steps, eps),
+        "at": train_step_timer(kl.AdversarialTrainingModel(kl.build_model(args.arch, dataset=dataset), eps,
+                                                           steps=args.steps, seed=0), x, y, max(1, args.train_steps // 4)),
+    }, args.repeats)
+    plain, attack, at = timed["plain"], timed["attack"], timed["at"]
     limit = plain + args.steps * attack
-    print(f"{args.arch}, batch {args.batch_size}, PGD-{args.steps}; median of {args.repeats} repeats")
+    print(f"{args.arch}, batch {args.batch_size}, PGD-{args.steps}; median of {args.repeats} interleaved rounds")
     print("| step | ms | × plain |\n|---|---|---|")
     for name, t in [("plain train step", plain), ("one attack step", attack),
                     (f"limit: plain + {args.steps} attack steps", limit), (f"AT PGD-{args.steps} train step", at)]:

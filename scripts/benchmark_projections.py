@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasll as kl
-from kerasll.benchmarking import time_train_step
+from kerasll.benchmarking import interleaved_medians, train_step_timer
 
 
 def exact_norms(model, x):
@@ -41,7 +41,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="lenet", choices=kl.list_models())
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median is reported")
+    parser.add_argument("--train-steps", type=int, default=20, help="train steps per round")
     args = parser.parse_args()
     dataset = "fashion_mnist" if args.arch == "lenet" else "cifar10"
     info = kl.dataset_info(dataset)
@@ -50,13 +51,18 @@ def main():
     y = rng.integers(0, 10, args.batch_size)
     build = lambda: kl.build_model(args.arch, dataset=dataset)  # noqa: E731
     keras.utils.set_random_seed(0)
-    plain = time_train_step(build(), x, y, repeats=args.repeats)
-    print(f"{args.arch}, batch {args.batch_size}: train step cost (× plain step of {1000 * plain:.2f} ms)")
+    makers = {"JacReg": lambda m, p: kl.JacobianRegModel(m, 0.01, projection=p, seed=0),
+              "AMSReg bound": lambda m, p: kl.AMSRegModel(m, 0.5, projection=p, seed=0)}
+    timers = {"plain": train_step_timer(build(), x, y, args.train_steps)}
+    timers.update({(name, p): train_step_timer(make(build(), p), x, y, args.train_steps)
+                   for name, make in makers.items() for p in ("vjp", "jvp")})
+    timed = interleaved_medians(timers, args.repeats)
+    plain = timed["plain"]
+    print(f"{args.arch}, batch {args.batch_size}: train step cost (× plain step of {1000 * plain:.2f} ms; "
+          f"median of {args.repeats} interleaved rounds)")
     print("| defense | vjp | jvp |\n|---|---|---|")
-    for name, make in [("JacReg", lambda m, p: kl.JacobianRegModel(m, 0.01, projection=p, seed=0)),
-                       ("AMSReg bound", lambda m, p: kl.AMSRegModel(m, 0.5, projection=p, seed=0))]:
-        cost = {p: time_train_step(make(build(), p), x, y, repeats=args.repeats) / plain for p in ("vjp", "jvp")}
-        print(f"| {name} | {cost['vjp']:.2f} | {cost['jvp']:.2f} |")
+    for name in makers:
+        print(f"| {name} | {timed[name, 'vjp'] / plain:.2f} | {timed[name, 'jvp'] / plain:.2f} |")
     model = build()
     xs = tf.constant(x[:8])
     exact = exact_norms(model, xs)
