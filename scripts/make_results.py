@@ -148,11 +148,41 @@ def beyond_section(labels, stats, beyond, cost, aa, args):
                   + (f"by {', '.join(v[1] for v in reached)}." if reached else "by either variant on this budget.")]
     lines += ["", "Strengths were chosen on a validation split (never the test set) by `scripts/select_strength.py`;"
               " its results (docs/selection/):", "", *selection_tables(ROOT / "docs" / "selection")]
+    lines += selection_fallbacks(args, beyond)
     if "fastat" in beyond:
         early = beyond_early_stop(args, BEYOND["fastat"])
         lines += ["Fast AT's catastrophic-overfitting guard (PGD-10 on 512 held-out training images after every epoch): "
                   + (f"fired after epoch {early['epoch']}, weights of epoch {early['kept_epoch']} kept." if early
                      else "never fired."), ""]
+    return lines
+
+
+def selection_fallbacks(args, beyond):
+    """A note for each adflat variant trained at another strength than its selection chose, with the evidence."""
+    lines = []
+    for path in sorted((ROOT / "docs" / "selection").glob("selection-*.json")):
+        d = json.loads(path.read_text())
+        key = f"{d['defense']}-{d['variant']}"
+        if key not in beyond:
+            continue
+        meta = json.loads((args.zoo / BEYOND[key] / "metadata.json").read_text())
+        used = meta["defense_params"]["strength"]
+        if used == d["chosen"]:
+            continue
+        chosen = [json.loads(m.read_text()) for m in args.zoo.glob("*/metadata.json")]
+        chosen = [m for m in chosen if m["defense"] == d["defense"] and m["defense_params"].get("variant") == d["variant"]
+                  and m["defense_params"]["strength"] == d["chosen"] and m["training"]["epochs"] == meta["training"]["epochs"]]
+        evidence = ""
+        if chosen:
+            acc = chosen[0]["history"]["accuracy"]
+            dead = next((i for i, a in enumerate(acc) if a is not None and a < 0.15), None)
+            evidence = (f" On the {meta['training']['epochs']}-epoch budget μ={d['chosen']:g} "
+                        + (f"collapsed: its training accuracy fell to {100 * acc[dead]:.1f}% (chance) at epoch {dead + 1} "
+                           f"and stayed there (entry `{chosen[0]['name']}`)." if dead is not None
+                           else f"reached {100 * acc[-1]:.1f}% training accuracy (entry `{chosen[0]['name']}`)."))
+        lines += [f"**{d['defense']} {d['variant']}: trained at μ={used:g}, not the selection's μ={d['chosen']:g}.**"
+                  + evidence + " The fallback is the next candidate of the same selection (decided on training "
+                  "data, not on the test set).", ""]
     return lines
 
 
