@@ -186,3 +186,45 @@ def test_a_killed_multiworker_run_resumes_and_matches_single_device_training(tmp
     history_two, history_one = meta["history"]["loss"], json.loads((single / "mw" / "metadata.json").read_text())[
         "history"]["loss"]
     np.testing.assert_allclose(history_two, history_one, rtol=1e-4)
+
+
+def _fresh_model(kl, keras):
+    keras.utils.set_random_seed(0)
+    model = kl.JacobianRegModel(kl.build_model("lenet", dataset="fashion_mnist"), 0.01, seed=0)
+    model(np.zeros((1, 28, 28, 1), np.float32))  # built, as BackupAndRestore requires
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def test_strategy_fit_matches_keras_fit_and_shares_its_backup(tmp_path):
+    """On one device, strategy_fit gives Keras fit's weights and history; its backup resumes under fit."""
+    import keras
+    import tensorflow as tf
+
+    import kerasll as kl
+    from kerasll.strategy_fit import strategy_fit
+
+    x, y = kl.load_dataset("fashion_mnist", "train", source="embedded")
+    data = tf.data.Dataset.from_tensor_slices((x[:256], y[:256])).batch(64)
+    val = tf.data.Dataset.from_tensor_slices((x[256:384], y[256:384])).batch(64)
+    strategy = tf.distribute.get_strategy()
+
+    ours = _fresh_model(kl, keras)
+    history = strategy_fit(ours, data, 2, strategy, validation_data=val)
+    theirs = _fresh_model(kl, keras)
+    reference = theirs.fit(data, epochs=2, validation_data=val, verbose=0, shuffle=False)
+    assert set(history.history) == set(reference.history) >= {"loss", "accuracy", "penalty", "val_loss"}
+    for key in reference.history:
+        np.testing.assert_allclose(history.history[key], reference.history[key], rtol=1e-5, err_msg=key)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+    backup = tmp_path / "backup"  # one epoch under strategy_fit, the second under fit + BackupAndRestore
+    first = _fresh_model(kl, keras)
+    strategy_fit(first, data, 1, strategy, backup_dir=backup)
+    resumed = _fresh_model(kl, keras)
+    rest = resumed.fit(data, epochs=2, verbose=0, shuffle=False, callbacks=[keras.callbacks.BackupAndRestore(str(backup))])
+    assert len(rest.history["loss"]) == 1  # only epoch 2 ran
+    for a, b in zip(resumed.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
