@@ -59,7 +59,7 @@ def log(zoo, message):
 def run(zoo, args):
     start = time.perf_counter()
     log(zoo, "$ kerasll " + " ".join(args))
-    code = subprocess.run([sys.executable, "-m", "kerasll.cli", *args, "--zoo", str(zoo)]).returncode
+    code = subprocess.run([sys.executable, "-m", "kerasll_launcher", *args, "--zoo", str(zoo)]).returncode
     log(zoo, f"  exit {code} after {time.perf_counter() - start:.0f}s")
     return code
 
