@@ -135,6 +135,14 @@ def beyond_section(labels, stats, beyond, cost, aa, args):
         lines.append(f"| {labels[k]} | {fmt_pct(st.clean)} | {fmt_pct(st.robust)} | {fmt_pct(st.autoattack)} | "
                      f"{st.phi:.3f} | {'—' if st.phi_fgsm is None else f'{st.phi_fgsm:.3f}'} | {fmt_x(cost.get(k))} | "
                      f"{'—' if rel is None else f'{rel:.2f}'} |")
+    flattest = max(("at", *beyond), key=lambda k: stats[MAIN.get(k) or BEYOND[k]].phi)
+    f_st, at_st = stats[MAIN.get(flattest) or BEYOND[flattest]], stats[MAIN["at"]]
+    if flattest != "at" and f_st.autoattack is not None and at_st.autoattack is not None \
+            and f_st.autoattack < at_st.autoattack:
+        lines += ["", f"Flatness is not robustness across families: {labels[flattest]} has the flattest landscape "
+                  f"here (Φ = {f_st.phi:.3f}, AT {at_st.phi:.3f}) but {100 * (at_st.autoattack - f_st.autoattack):.2f} "
+                  "points less AutoAttack accuracy than AT. Φ ranks models *within* a family (claim 4); across "
+                  "families it measures how flat log p̃ is, which an objective can buy without robustness."]
     verdicts = goal_verdicts(labels, stats, beyond, cost, aa)
     lines += ["", f"**The goal** — an adflat defense with AutoAttack accuracy within {GOAL_AA_POINTS:g} points of "
               f"PGD-10 AT's, clean accuracy ≥ {100 * GOAL_CLEAN:.0f}%, at no more than a third of AT's step cost:", ""]
