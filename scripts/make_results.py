@@ -141,8 +141,9 @@ def beyond_section(labels, stats, beyond, cost, aa, args):
             and f_st.autoattack < at_st.autoattack:
         lines += ["", f"Flatness is not robustness across families: {labels[flattest]} has the flattest landscape "
                   f"here (Φ = {f_st.phi:.3f}, AT {at_st.phi:.3f}) but {100 * (at_st.autoattack - f_st.autoattack):.2f} "
-                  "points less AutoAttack accuracy than AT. Φ ranks models *within* a family (claim 4); across "
-                  "families it measures how flat log p̃ is, which an objective can buy without robustness."]
+                  "points less AutoAttack accuracy than AT. The paper ties Φ to robustness *within* a family (claim 4); "
+                  "across families Φ says how flat log p̃ is, and a penalty on log p̃ itself can buy that without "
+                  "the robustness."]
     verdicts = goal_verdicts(labels, stats, beyond, cost, aa)
     lines += ["", f"**The goal** — an adflat defense with AutoAttack accuracy within {GOAL_AA_POINTS:g} points of "
               f"PGD-10 AT's, clean accuracy ≥ {100 * GOAL_CLEAN:.0f}%, at no more than a third of AT's step cost:", ""]
