@@ -1,4 +1,4 @@
-"""AutoAttack (standard, L∞ ε = 25/255) on every bundled zoo entry, full 10,000-image test set.
+"""AutoAttack (standard, L∞ ε = 25/255) on every entry of a zoo (default: the bundled one), full 10,000-image test set.
 
 Results are stored in each entry's eval.json (so `kerasll zoo list` and
 `kerasll report` show them, and an interrupted run resumes entry by entry), and
@@ -68,7 +68,7 @@ def main():
         rows.append((entry, entry.metadata(), a, summary(entry)))
     if args.no_docs or args.limit:
         return
-    lines = ["## AutoAttack: the Table 2 LeNets under the field's standard evaluation", "",
+    lines = ["## AutoAttack: the shipped LeNets under the field's standard evaluation", "",
              "AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square; 100 iterations, 9 target classes, 5,000 "
              "queries), L∞ ε = 25/255, all 10,000 test images, seed 0. Produced by "
              "`python scripts/autoattack_results.py`, which stores each result in the entry's eval.json "
