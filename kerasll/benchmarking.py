@@ -47,3 +47,19 @@ def interleaved_medians(timers, repeats=5):
 def time_train_step(model, x, y, steps=20, repeats=5, warmup=3):
     """Median seconds per compiled train step of `model` on one fixed batch (x, y)."""
     return interleaved_medians({"step": train_step_timer(model, x, y, steps, warmup)}, repeats)["step"]
+
+
+def random_batch(arch, batch_size, seed=0):
+    """A fixed random batch shaped for `arch`'s usual data set: (data set name, images, labels).
+
+    LeNet gets Fashion-MNIST's 28×28×1, the other architectures CIFAR-10's 32×32×3.
+    """
+    import numpy as np
+
+    from kerasll.datasets import dataset_info
+
+    dataset = "fashion_mnist" if arch == "lenet" else "cifar10"
+    info = dataset_info(dataset)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(batch_size, *info.input_shape)).astype(np.float32)
+    return dataset, x, rng.integers(0, info.num_classes, batch_size)

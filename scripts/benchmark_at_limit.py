@@ -21,12 +21,11 @@ import argparse
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import kerasll as kl
 from kerasll.attacks import pgd_steps
-from kerasll.benchmarking import interleaved_medians, train_step_timer
+from kerasll.benchmarking import interleaved_medians, random_batch, train_step_timer
 
 
 def attack_step_timer(model, x, y, k, eps, calls=5):
@@ -57,11 +56,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median is reported")
     parser.add_argument("--train-steps", type=int, default=20, help="plain train steps per round (AT: a quarter)")
     args = parser.parse_args()
-    dataset = "fashion_mnist" if args.arch == "lenet" else "cifar10"
-    info = kl.dataset_info(dataset)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(size=(args.batch_size, *info.input_shape)).astype(np.float32)
-    y = rng.integers(0, 10, args.batch_size)
+    dataset, x, y = random_batch(args.arch, args.batch_size)
     eps = 10 / 255
     keras.utils.set_random_seed(0)
     timed = interleaved_medians({

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasll as kl
-from kerasll.benchmarking import interleaved_medians, train_step_timer
+from kerasll.benchmarking import interleaved_medians, random_batch, train_step_timer
 
 
 def exact_norms(model, x):
@@ -44,11 +44,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median is reported")
     parser.add_argument("--train-steps", type=int, default=20, help="train steps per round")
     args = parser.parse_args()
-    dataset = "fashion_mnist" if args.arch == "lenet" else "cifar10"
-    info = kl.dataset_info(dataset)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(size=(args.batch_size, *info.input_shape)).astype(np.float32)
-    y = rng.integers(0, 10, args.batch_size)
+    dataset, x, y = random_batch(args.arch, args.batch_size)
     build = lambda: kl.build_model(args.arch, dataset=dataset)  # noqa: E731
     keras.utils.set_random_seed(0)
     makers = {"JacReg": lambda m, p: kl.JacobianRegModel(m, 0.01, projection=p, seed=0),
