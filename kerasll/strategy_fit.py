@@ -5,7 +5,8 @@ value (PerReplica…)", keras-team/keras#20585). This loop runs the model's own
 `train_step` and `test_step` with `strategy.run` inside a `tf.function` over
 `strategy.experimental_distribute_dataset`, so a defense's training step stays
 the single source of truth, and drives ordinary Keras callbacks
-(`on_train_begin`, `on_epoch_begin`/`end`, `stop_training`). Metrics are read
+(`on_train_begin`, `on_epoch_begin`/`end`, `on_train_batch_begin`/`end` without
+logs, `stop_training`). Metrics are read
 in the cross-replica context, so they cover the global batch.
 
 Backup and resume replace `BackupAndRestore` (which needs `fit`): after every
@@ -28,7 +29,7 @@ import tensorflow as tf
 WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"
 
 
-def _step_function(model, strategy, step, jit_compile):
+def _step_function(strategy, step, jit_compile):
     replica_step = tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
 
     @tf.function(reduce_retracing=True)
@@ -90,12 +91,13 @@ def strategy_fit(model, dataset, epochs, strategy, *, validation_data=None, call
         chief: whether this process is the chief (it writes the backup).
     """
     history = keras.callbacks.History()
+    steps = int(dataset.cardinality())  # batches per epoch, for progress bars (None when unknown)
     callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model, epochs=epochs,
-                                                 steps=None, verbose=0)
+                                                 steps=steps if steps >= 0 else None, verbose=0)
     with strategy.scope():  # the optimizer's variables are built, if need be, under the strategy
         start = restore(model, backup_dir) if backup_dir else 0
-    train = _step_function(model, strategy, model.train_step, jit_compile)
-    test = _step_function(model, strategy, model.test_step, jit_compile)
+    train = _step_function(strategy, model.train_step, jit_compile)
+    test = _step_function(strategy, model.test_step, jit_compile)
     train_data = strategy.experimental_distribute_dataset(dataset)
     val_data = strategy.experimental_distribute_dataset(validation_data) if validation_data is not None else None
     model.stop_training = False
@@ -103,8 +105,10 @@ def strategy_fit(model, dataset, epochs, strategy, *, validation_data=None, call
     for epoch in range(start, epochs):
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
-        for batch in train_data:
+        for step, batch in enumerate(train_data):
+            callback_list.on_train_batch_begin(step)
             train(batch)
+            callback_list.on_train_batch_end(step)  # no logs: reading metrics per batch would cost a collective
         logs = _metrics(model)
         if val_data is not None:
             model.reset_metrics()
