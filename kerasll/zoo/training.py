@@ -139,6 +139,7 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     entry, existed = resolve_entry_on_chief(zoo, config, name, recipe, source if data_dir is None else str(data_dir),
                                             dist, strategy)
     chief = is_chief(dist)
+    record = entry.update_metadata if chief else (lambda **_: None)  # only the chief writes the entry
     with entry.training_lock() if chief else contextlib.nullcontext():
         if existed and entry.metadata()["status"] == "complete":
             log(f"entry {entry.name!r} is already complete; nothing to do")
@@ -157,12 +158,11 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                 model = build_trainable(config)
                 model(x[:1])  # built before fit, as BackupAndRestore requires
                 compile_for(model, config, math.ceil(len(x) / config.batch_size), jit_compile)
-            if chief:
-                entry.update_metadata(status="training", pid=os.getpid(), updated=now(), error=None,
-                                      parameters=int(getattr(model, "classifier", model).count_params()),
-                                      runtime={"strategy": strategy, "replicas": dist.num_replicas_in_sync,
-                                               "global_batch_size": config.batch_size, "dtype_policy": policy,
-                                               "jit_compile": bool(jit_compile)})
+            record(status="training", pid=os.getpid(), updated=now(), error=None,
+                   parameters=int(getattr(model, "classifier", model).count_params()),
+                   runtime={"strategy": strategy, "replicas": dist.num_replicas_in_sync,
+                            "global_batch_size": config.batch_size, "dtype_policy": policy,
+                            "jit_compile": bool(jit_compile)})
             data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # resumed runs continue the data order
             train_data = make_pipeline(x, y, config.batch_size, training=True, augment=info.augment,
                                        seed=config.seed, epoch=data_epoch)
@@ -181,28 +181,23 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                                DataEpoch(data_epoch), *guards, *writers, *callbacks],
                 )
         except KeyboardInterrupt:
-            if chief:
-                entry.update_metadata(status="interrupted", updated=now())
+            record(status="interrupted", updated=now())
             raise TrainingStopped(f"interrupted; re-run the same command to resume entry {entry.name!r}") from None
         except Exception as error:
-            if chief:
-                entry.update_metadata(status="failed", error=f"{type(error).__name__}: {error}", updated=now())
+            record(status="failed", error=f"{type(error).__name__}: {error}", updated=now())
             raise
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
         if recorder.nan:
-            if chief:
-                entry.update_metadata(status="failed", error="loss became NaN or infinite", updated=now())
+            record(status="failed", error="loss became NaN or infinite", updated=now())
             raise TrainingStopped(f"training of {entry.name!r} stopped: the loss became NaN or infinite "
                                   "(try a lower --lr or --strength); entry marked failed")
         stopped = [g for g in guards if g.stopped_epoch is not None]
         if stopped:
             log(f"catastrophic overfitting after epoch {stopped[0].stopped_epoch + 1}: held-out PGD accuracy fell "
                 f"more than {stopped[0].drop:.0%} below its best; keeping the weights of epoch {stopped[0].best_epoch + 1}")
-            if chief:
-                entry.update_metadata(early_stop={"epoch": stopped[0].stopped_epoch + 1,
-                                                  "kept_epoch": stopped[0].best_epoch + 1,
-                                                  "reason": "catastrophic overfitting (held-out PGD accuracy collapsed)"})
+            record(early_stop={"epoch": stopped[0].stopped_epoch + 1, "kept_epoch": stopped[0].best_epoch + 1,
+                               "reason": "catastrophic overfitting (held-out PGD accuracy collapsed)"})
         if not chief:  # workers save too (multi-worker saving is collective), but into scratch space
             with tempfile.TemporaryDirectory() as scratch:
                 model.save(os.path.join(scratch, "model.keras"))
