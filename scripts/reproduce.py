@@ -17,6 +17,10 @@ Groups:
 
     python scripts/reproduce.py table2-lenet beyond-lenet --zoo runs/fmnist30 --epochs 30 --autoattack   # this CPU
     python scripts/reproduce.py table1 --zoo runs/cifar10 --data-dir ~/data                 # a GPU, 200 epochs
+    python scripts/reproduce.py 'sweep-fmnist-lenet-jacreg-*' fmnist-lenet-none --zoo runs/fmnist30 --epochs 30
+
+Besides the groups, any recipe name or shell-style wildcard over recipe names
+(`kerasll zoo recipes` lists them) is accepted; runs go in the order given.
 
 Evaluation: the data set's PGD L∞ preset with random start on the full test set
 (Fashion-MNIST ε=25/255, 10 steps of 6.25/255; CIFAR-10 ε=8/255, 5 steps of 2/255),
@@ -27,6 +31,7 @@ standard L∞ at the same ε on the full test set.
 
 import argparse
 import datetime
+import fnmatch
 import subprocess
 import sys
 import time
@@ -49,6 +54,19 @@ GROUPS = {
 }
 
 
+def expand(selectors):
+    """The recipe names a list of groups, recipe names and wildcards stands for, in order, once each."""
+    recipes = [n for n, _ in list_recipes()]
+    names = []
+    for selector in selectors:
+        matched = GROUPS.get(selector) or fnmatch.filter(recipes, selector)
+        if not matched:
+            sys.exit(f"error: {selector!r} is neither a group ({', '.join(sorted(GROUPS))}) "
+                     "nor a recipe name or wildcard matching one (see `kerasll zoo recipes`)")
+        names += matched
+    return list(dict.fromkeys(names))
+
+
 def log(zoo, message):
     line = f"{datetime.datetime.now().isoformat(timespec='seconds')}  {message}"
     print(line, flush=True)
@@ -66,16 +84,17 @@ def run(zoo, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("groups", nargs="+", choices=sorted(GROUPS))
+    parser.add_argument("runs", nargs="+", metavar="GROUP|RECIPE",
+                        help=f"a group ({', '.join(sorted(GROUPS))}), a recipe name or a wildcard over them")
     parser.add_argument("--zoo", type=Path, required=True)
     parser.add_argument("--epochs", type=int, help="override the recipes' 200 epochs (a CPU budget)")
     parser.add_argument("--data-dir", help="folder with the data set's files")
     parser.add_argument("--autoattack", action="store_true", help="also run AutoAttack standard (full test set)")
     args = parser.parse_args()
+    names = expand(args.runs)
     args.zoo.mkdir(parents=True, exist_ok=True)
     extra = ["--data-dir", args.data_dir] if args.data_dir else []
     epochs = ["--epochs", str(args.epochs)] if args.epochs else []
-    names = list(dict.fromkeys(n for g in args.groups for n in GROUPS[g]))
     failed, total = [], time.perf_counter()
     for name in names:
         if run(args.zoo, ["train", "--recipe", name, *epochs, "--name", name, *extra]) or \
