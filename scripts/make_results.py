@@ -85,13 +85,22 @@ def selection_tables(folder):
         d = json.loads(path.read_text())
         lines += [f"**{d['defense']} {d['variant']}** ({d['epochs']} epochs on the first {d['train_images']:,} "
                   f"training images, APGD-CE 100 steps at ε = {d['eps'] * 255:.0f}/255 on the last "
-                  f"{d['validation_images']:,}; chosen: the most robust with clean ≥ {100 * d['min_clean']:.0f}%):", "",
+                  f"{d['validation_images']:,}; chosen: the most robust "
+                  + (f"stable one (training accuracy never {d['max_drop']:.0%} below an earlier best) " if "max_drop" in d else "")
+                  + f"with clean ≥ {100 * d['min_clean']:.0f}%):", "",
                   "| μ | " + " | ".join(f"{c['strength']:g}" for c in d["candidates"]) + " |",
                   "|---|" + "---|" * len(d["candidates"]),
-                  "| clean % / APGD-CE % | " + " | ".join(
-                      (f"**{100 * c['clean']:.1f} / {100 * c['apgd_ce']:.1f}**" if c["strength"] == d["chosen"]
-                       else f"{100 * c['clean']:.1f} / {100 * c['apgd_ce']:.1f}") for c in d["candidates"]) + " |", ""]
+                  "| clean % / APGD-CE % | " + " | ".join(selection_cell(c, d["chosen"]) for c in d["candidates"]) + " |",
+                  ""]
     return lines
+
+
+def selection_cell(candidate, chosen):
+    """One candidate's clean / APGD-CE cell: bold when chosen, marked when its training collapsed."""
+    cell = f"{100 * candidate['clean']:.1f} / {100 * candidate['apgd_ce']:.1f}"
+    if candidate.get("collapse_epoch"):
+        cell += f" (unstable: collapsed at epoch {candidate['collapse_epoch']})"
+    return f"**{cell}**" if candidate["strength"] == chosen else cell
 
 
 def cost_run_text(cost_run):
