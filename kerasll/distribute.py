@@ -14,6 +14,7 @@ before TensorFlow initialises its devices (`split_cpu_from_env`).
 
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -143,3 +144,17 @@ def all_agree(strategy, ok):
     flag = tf.constant(0.0 if ok else 1.0)
     refusals = strategy.run(lambda: tf.identity(flag))
     return float(strategy.reduce(tf.distribute.ReduceOp.SUM, refusals, axis=None)) == 0.0
+
+
+def lost_peer(error):
+    """What a multiworker collective lost, in words, from TensorFlow's `UnavailableError`.
+
+    A dead worker stops sending heartbeats to the coordination service (the others
+    hear of it within about 10 s); a dead chief resets the connections at once.
+    """
+    text = str(error)
+    if "unhealthy" in text:
+        tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text.split("unhealthy", 1)[1])
+        if tasks:
+            return ", ".join(f"{job} {index}" for job, index in dict.fromkeys(tasks)) + " stopped sending heartbeats"
+    return "the connection to another worker was lost"

@@ -12,7 +12,7 @@ import tensorflow as tf
 from kerasll.architectures import build_model
 from kerasll.datasets import DataEpoch, dataset_info, load_dataset, make_pipeline
 from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
-from kerasll.distribute import all_agree, check_batch, is_chief, make_strategy, precision_policy
+from kerasll.distribute import all_agree, check_batch, is_chief, lost_peer, make_strategy, precision_policy
 from kerasll.errors import KerasllError
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
@@ -184,6 +184,12 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
             record(status="interrupted", updated=now())
             raise TrainingStopped(f"interrupted; re-run the same command to resume entry {entry.name!r}") from None
         except Exception as error:
+            if strategy == "multiworker" and isinstance(error, tf.errors.UnavailableError):  # a peer died
+                record(status="interrupted", updated=now())
+                done = entry.metadata().get("epochs_completed", 0)
+                raise TrainingStopped(f"the multiworker run stopped: {lost_peer(error)}; entry {entry.name!r} keeps "
+                                      f"{done} finished epoch(s): start every worker again with the same command "
+                                      "to resume") from None
             record(status="failed", error=f"{type(error).__name__}: {error}", updated=now())
             raise
         finally:
