@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from docblocks import replace_block
 from kerasll import figures
 from kerasll.datasets import dataset_info, load_dataset
 from kerasll.landscape import likelihood_histogram, likelihood_surface
@@ -246,16 +247,7 @@ def write_readme_block(lines, claims, epochs, args):
             block.append(f"- **{word}:** " + "; ".join(texts) + ".")
     block += ["", "[docs/results.md](docs/results.md) has the figures (Fig. 1–6), the strength selection, the sweeps",
               "and the discussion. Shipped in `zoo/`: " + ", ".join(f"`{n}`" for n in shipped) + "."]
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    new = "<!-- results:start -->\n" + "\n".join(block) + "\n<!-- results:end -->"
-    if "<!-- results:start -->" in text:
-        text = re.sub(r"<!-- results:start -->.*?<!-- results:end -->", lambda _: new, text, flags=re.S)
-    else:  # the first time: replace the hand-written section
-        start = text.index("## Results: the paper's Table 2")
-        end = text.index("## Evaluation you can trust")
-        text = text[:start] + new + "\n\n" + text[end:]
-    readme.write_text(text)
+    replace_block(ROOT / "README.md", "results", "\n".join(block))
 
 
 def main():
