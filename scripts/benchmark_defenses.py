@@ -53,6 +53,7 @@ DEFENSES = {
     "fastat (fgsm-rs)": lambda m: kl.FastAdversarialTrainingModel(m, 10 / 255, seed=0),
     "adflat gradient": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="gradient", seed=0),
     "adflat difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="difference", seed=0),
+    "adflat at-difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="at-difference", seed=0),
 }
 REFERENCES = {"minimal double backprop": MinimalJacReg}  # timed beside the defenses, not a defense
 

@@ -53,7 +53,7 @@ def choose(rows, min_clean):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--defense", required=True, choices=kl.list_defenses())
-    parser.add_argument("--variant", help="the defense's variant (adflat: gradient or difference)")
+    parser.add_argument("--variant", help="the defense's variant (adflat: gradient, difference or at-difference)")
     parser.add_argument("--strengths", required=True, help="comma-separated candidates, e.g. 0.5,2,8")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--min-clean", type=float, default=0.80, help="clean validation accuracy required")

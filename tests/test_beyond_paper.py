@@ -197,8 +197,45 @@ def test_adflat_loss_is_cross_entropy_plus_half_strength_times_penalty():
     assert logs["penalty"][0] > 0
 
 
+def test_adflat_at_difference_takes_the_cross_entropy_at_the_attack_point():
+    """loss = CE(f(x′), y) + (μ/2)·mean (lse f(x′) − lse f(x))², x′ the step's FGSM point."""
+    net, w, b = linear_model(dim=12, num_classes=5)
+    model = kl.AttackFlatteningModel(net, 3.0, variant="at-difference", eps=0.1, seed=0)
+    model.compile(keras.optimizers.SGD(0.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    x = np.random.default_rng(2).uniform(size=(16, 12)).astype(np.float32)
+    y = np.arange(16) % 5
+    x_adv = model.attack_points(tf.constant(x), tf.constant(y)).numpy()  # the first step's draws (step 0)
+    assert np.abs(x_adv - x).max() > 0.05
+    logs = model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False).history
+    z, z_adv = x @ w + b, x_adv @ w + b
+    penalty = np.mean((lse(z_adv) - lse(z)) ** 2)
+    np.testing.assert_allclose(logs["penalty"][0], penalty, rtol=1e-4)
+    np.testing.assert_allclose(logs["loss"][0], np.mean(lse(z_adv) - z_adv[np.arange(16), y]) + 1.5 * penalty,
+                               rtol=1e-5)
+    np.testing.assert_allclose(logs["accuracy"][0], np.mean(z_adv.argmax(-1) == y))  # metrics at x′, as AT's
+
+
+def test_adflat_at_difference_at_zero_strength_is_one_fast_at_step():
+    def step(make):
+        net, _, _ = linear_model(dim=12, num_classes=5)
+        model = make(net)
+        model.compile(keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)  # the same x′ for the same seed
+        return net.get_weights()
+
+    x = np.random.default_rng(3).uniform(size=(16, 12)).astype(np.float32)
+    y = np.arange(16) % 5
+    fast = step(lambda net: kl.FastAdversarialTrainingModel(net, eps=0.1, seed=4))
+    flat = step(lambda net: kl.AttackFlatteningModel(net, 0.0, variant="at-difference", eps=0.1, seed=4))
+    clean = step(lambda net: kl.AttackFlatteningModel(net, 0.0, variant="difference", eps=0.1, seed=4))
+    for a, b in zip(flat, fast):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert max(np.abs(a - b).max() for a, b in zip(clean, fast)) > 1e-3  # the clean-CE variants differ
+
+
 @pytest.mark.parametrize("bad, match", [
-    (dict(variant="curvature"), "variant 'curvature'; valid choices: gradient, difference"),
+    (dict(variant="curvature"), "variant 'curvature'; valid choices: gradient, difference, at-difference"),
     (dict(strength=-0.5), "strength must be a number ≥ 0, got -0.5"),
     (dict(step_size=1.5), r"FGSM step size must be in \(0, 1\]"),
     (dict(step_size=0.0), r"FGSM step size must be in \(0, 1\]"),

@@ -254,7 +254,7 @@ def test_printed_paths_are_never_wrapped(tmp_path):
     (["train", "--arch", "vgg"], "valid choices: ddnet, lenet, resnet18"),
     (["train", "--dataset", "mnist"], "valid choices: cifar10, fashion_mnist"),
     (["train", "--defense", "dropout"], "valid choices: none, at, jacreg, amsreg, fastat, adflat"),
-    (["train", "--defense", "adflat", "--variant", "curvature"], "valid choices: gradient, difference"),
+    (["train", "--defense", "adflat", "--variant", "curvature"], "valid choices: gradient, difference, at-difference"),
     (["train", "--defense", "adflat", "--strength", "-2"], "strength must be ≥ 0, got -2"),
     (["train", "--defense", "adflat", "--step-size", "1.5"], "FGSM step size must be in (0, 1]"),
     (["train", "--defense", "fastat", "--step-size", "2"], "FGSM step size must be in (0, 1]"),

@@ -22,7 +22,7 @@ def train(
     projections: Annotated[Optional[int], typer.Option(help="Random projections per step (jacreg, amsreg) (default: 1).")] = None,
     projection: Annotated[Optional[str], typer.Option(help="Jacobian projections (jacreg, amsreg): vjp (random output vectors, reverse mode) or jvp (random input tangents, forward mode) (default: vjp).")] = None,
     estimator: Annotated[Optional[str], typer.Option(help="AMSReg estimator: bound (paper) or exact (‖∇x log p‖²) (default: bound).")] = None,
-    variant: Annotated[Optional[str], typer.Option(help="adflat penalty: gradient (‖∇x log p̃(x′)‖² at the FGSM point x′) or difference ((log p̃(x′) − log p̃(x))²) (default: gradient).")] = None,
+    variant: Annotated[Optional[str], typer.Option(help="adflat penalty: gradient (‖∇x log p̃(x′)‖² at the FGSM point x′), difference ((log p̃(x′) − log p̃(x))²) or at-difference (the difference penalty with the cross-entropy at x′, as fast AT) (default: gradient).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: 200, the paper's). LR ÷10 after 50% and 75%.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: 128).")] = None,
     lr: Annotated[Optional[str], typer.Option(help="Base learning rate, SGD momentum 0.9 (default: 0.01 LeNet/DDNet, 0.1 ResNet18).")] = None,

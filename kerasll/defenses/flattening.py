@@ -8,10 +8,15 @@ penalise the likelihood where an FGSM step from a random start lands:
   ‖∇x log p̃(x′)‖², trained by double backprop.
 - ``variant="difference"``: the likelihood change along the step,
   (log p̃(x′) − log p̃(x))², with no double backprop.
+- ``variant="at-difference"``: the difference penalty on top of fast
+  adversarial training: the cross-entropy is taken at x′ instead of x (μ = 0 is
+  fast AT without its overfitting guard).
 
 x′ = Π(x₀ + α·sign ∇x CE(f(x₀), y)), x₀ uniform in the L∞ ε-ball around x, Π
 the projection onto that ball and the pixel box; x′ carries no gradient. The loss
-is `CE(f(x), y) + (μ/2)·mean_batch penalty`, cross-entropy on the clean batch.
+is `CE(f(x), y) + (μ/2)·mean_batch penalty`, cross-entropy on the clean batch
+(on x′ for "at-difference", whose compiled metrics are then measured on x′,
+as adversarial training's are).
 """
 
 import keras
@@ -30,6 +35,11 @@ def _log_px(logits):
     return tf.reduce_logsumexp(wide(logits), axis=-1)
 
 
+def _difference(logits_adv, logits_clean):
+    """(log p̃(x′) − log p̃(x))² per sample."""
+    return tf.square(_log_px(logits_adv) - _log_px(logits_clean))
+
+
 @keras.saving.register_keras_serializable(package="kerasll")
 class AttackFlatteningModel(DefenseModel):
     """Penalise the likelihood landscape along the FGSM direction ("adflat").
@@ -37,7 +47,8 @@ class AttackFlatteningModel(DefenseModel):
     Args:
         classifier: a Keras model mapping [0,1] images to logits.
         strength: μ ≥ 0.
-        variant: "gradient" (‖∇x log p̃(x′)‖²) or "difference" ((log p̃(x′) − log p̃(x))²).
+        variant: "gradient" (‖∇x log p̃(x′)‖²), "difference" ((log p̃(x′) − log p̃(x))²) or
+            "at-difference" (the difference penalty, with the cross-entropy at x′).
         eps: L∞ radius of the random start and of the step's ball, pixel units.
         step_size: the FGSM step α in (0, 1] pixel units (default 1.25·eps).
         seed: seed for the random starts.
@@ -51,7 +62,7 @@ class AttackFlatteningModel(DefenseModel):
         >>> model.fit(x, y, epochs=1)
     """
 
-    VARIANTS = ("gradient", "difference")
+    VARIANTS = ("gradient", "difference", "at-difference")
 
     def __init__(self, classifier, strength, variant="gradient", eps=10 / 255, step_size=None, seed=None,
                  **kwargs):
@@ -82,8 +93,8 @@ class AttackFlatteningModel(DefenseModel):
 
     def penalty(self, x, x_adv, y_pred):
         """Per-sample penalty (B,), differentiable in the weights; `y_pred` are the clean logits."""
-        if self.variant == "difference":
-            return tf.square(_log_px(self(x_adv, training=True)) - _log_px(y_pred))
+        if self.variant in ("difference", "at-difference"):
+            return _difference(self(x_adv, training=True), y_pred)
         with tf.GradientTape() as inner:
             inner.watch(x_adv)
             log_px = _log_px(self(x_adv, training=True))
@@ -99,6 +110,12 @@ class AttackFlatteningModel(DefenseModel):
             y_pred = self(x, training=True)
             return y_pred, tf.reduce_mean(self.penalty(x, x_adv, y_pred))
 
+        def forward_at_attack_point(x_adv):  # "at-difference": cross-entropy (and metrics) at x′
+            y_adv = self(x_adv, training=True)
+            return y_adv, tf.reduce_mean(_difference(y_adv, self(x, training=True)))
+
+        if self.variant == "at-difference":
+            return self._penalised_train_step(x_adv, y, sample_weight, forward_at_attack_point)
         return self._penalised_train_step(x, y, sample_weight, forward)
 
     def get_config(self):
@@ -113,7 +130,7 @@ def _adflat_params(f):
 
 
 register_defense(DefenseSpec(
-    "adflat", "AdFlat", "flatten log p̃ along the FGSM direction (--variant gradient|difference)",
+    "adflat", "AdFlat", "flatten log p̃ along the FGSM direction (--variant gradient|difference|at-difference)",
     AttackFlatteningModel, fields=("strength", "variant", "eps", "step_size"), params=_adflat_params,
     label=lambda p: f"{p['variant']} μ={p['strength']:g} ε={fraction(p['eps'])}",
     slug=lambda p: f"adflat-{p['variant']}-{p['strength']:g}",

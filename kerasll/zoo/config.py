@@ -43,7 +43,7 @@ class TrainConfig:
     projections: int = 1  # random projections (jacreg, amsreg bound)
     projection: str = "vjp"  # jacreg, amsreg: "vjp" (random output vectors) or "jvp" (random input tangents)
     estimator: str = "bound"  # amsreg: "bound" (paper) or "exact"
-    variant: str | None = None  # adflat: "gradient" or "difference"
+    variant: str | None = None  # adflat: "gradient", "difference" or "at-difference"
     epochs: int = 200
     batch_size: int = 128
     lr: float | None = None  # default: 0.01 LeNet/DDNet, 0.1 ResNet18
