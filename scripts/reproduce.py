@@ -8,7 +8,7 @@ logged with timestamps to <zoo>/reproduce.log.
 Groups:
   table2-lenet   Table 2 LeNet rows on Fashion-MNIST (+ AMSReg with the exact estimator)
   sweeps-lenet   Fig. 4 sweeps on Fashion-MNIST LeNet: AT ε, JacReg λ, AMSReg λ
-  beyond-lenet   beyond the paper on Fashion-MNIST LeNet: fast AT and the two adflat variants
+  beyond-lenet   beyond the paper on Fashion-MNIST LeNet: fast AT and the three adflat variants
                  (strengths chosen on a validation split by scripts/select_strength.py)
   sweeps-beyond-lenet  Fig. 4 sweeps of the new families: fast AT ε, adflat μ (both variants)
   table2         all of Table 2 (LeNet and ResNet18)
@@ -45,7 +45,8 @@ GROUPS = {
     "sweeps-lenet": [n for n, _ in list_recipes("sweep-fmnist-lenet-*")
                      if n not in ("sweep-fmnist-lenet-at-eps10", "sweep-fmnist-lenet-jacreg-0.01",
                                   "sweep-fmnist-lenet-amsreg-0.5")],  # = the Table 2 rows
-    "beyond-lenet": ["fmnist-lenet-fastat", "fmnist-lenet-adflat-gradient", "fmnist-lenet-adflat-difference"],
+    "beyond-lenet": ["fmnist-lenet-fastat", "fmnist-lenet-adflat-gradient", "fmnist-lenet-adflat-difference",
+                     "fmnist-lenet-adflat-at-difference"],
     "sweeps-beyond-lenet": [n for n, _ in list_recipes("sweep-fmnist-lenet-fastat-*")]
     + [n for n, _ in list_recipes("sweep-fmnist-lenet-adflat-*")],
     "table2": [n for n, _ in list_recipes("fmnist-*")],

@@ -15,7 +15,7 @@ def train(
     arch: Annotated[Optional[str], typer.Option(help=ARCH_HELP + " (default: lenet)")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="fashion_mnist or cifar10. (default: fashion_mnist)")] = None,
     defense: Annotated[Optional[str], typer.Option(help=DEFENSE_HELP + " (default: none)")] = None,
-    strength: Annotated[Optional[str], typer.Option(help="λ for jacreg / μ for amsreg and adflat (default: the paper's: 0.01/0.5 Fashion-MNIST, 0.05/1.0 CIFAR-10; adflat on Fashion-MNIST 16 gradient / 256 difference, chosen on a validation split; see docs/results.md).")] = None,
+    strength: Annotated[Optional[str], typer.Option(help="λ for jacreg / μ for amsreg and adflat (default: the paper's: 0.01/0.5 Fashion-MNIST, 0.05/1.0 CIFAR-10; adflat on Fashion-MNIST 16 gradient / 256 difference / 256 at-difference, chosen on a validation split; see docs/results.md).")] = None,
     eps: Annotated[Optional[str], typer.Option(help="Radius of at, fastat and adflat, pixel units or a fraction like 10/255 (default: 10/255 Fashion-MNIST, 3/255 CIFAR-10).")] = None,
     step_size: Annotated[Optional[str], typer.Option(help="AT PGD step (default: 2.5·eps/steps); FGSM step of fastat and adflat, in (0, 1] (default: 1.25·eps).")] = None,
     attack_steps: Annotated[Optional[int], typer.Option(help="AT PGD steps per batch (default: 10).")] = None,

@@ -47,7 +47,8 @@ for _info in (
         defense_defaults={"at": {"eps": 10 / 255}, "jacreg": {"strength": 0.01}, "amsreg": {"strength": 0.5},
                           "fastat": {"eps": 10 / 255}, "adflat": {"eps": 10 / 255},
                           # chosen on a validation split by scripts/select_strength.py (docs/results.md)
-                          "adflat:gradient": {"strength": 16.0}, "adflat:difference": {"strength": 256.0}},
+                          "adflat:gradient": {"strength": 16.0}, "adflat:difference": {"strength": 256.0},
+                          "adflat:at-difference": {"strength": 256.0}},
         paper_results={  # Table 2
             ("lenet", "none"): ("—", -9435.9, 91.53, 0.0),
             ("lenet", "at"): ("ε=10/255", -1504.0, 89.35, 62.64),
