@@ -18,9 +18,11 @@ DEFENSES = {
     "fastat": lambda m: kl.FastAdversarialTrainingModel(m, eps=10 / 255, seed=1),
     "adflat_gradient": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="gradient", seed=1),
     "adflat_difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="difference", seed=1),
+    "adflat_at_difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="at-difference", seed=1),
 }
 EXTRA = {"amsreg": "penalty", "amsreg_exact": "penalty", "jacreg": "penalty", "at": "robust_accuracy",
-         "fastat": "robust_accuracy", "adflat_gradient": "penalty", "adflat_difference": "penalty"}
+         "fastat": "robust_accuracy", "adflat_gradient": "penalty", "adflat_difference": "penalty",
+         "adflat_at_difference": "penalty"}
 
 
 def compiled(name, seed=0):
