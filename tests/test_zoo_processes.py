@@ -106,14 +106,16 @@ def test_concurrent_trainers_share_a_zoo(tmp_path):
 
 
 def test_second_trainer_of_the_same_entry_is_refused(tmp_path):
-    first = start(tmp_path, "--epochs", 200, "--name", "same")
+    # 2,000 short epochs (~0.3 s each): still running when the second trainer, slow to start on a busy machine, is done
+    first = start(tmp_path, "--epochs", 2000, "--name", "same")
     deadline = time.time() + 240
     while metadata(tmp_path, "same").get("epochs_completed", 0) < 1:
         assert first.poll() is None and time.time() < deadline
         time.sleep(0.2)
-    second = start(tmp_path, "--epochs", 200, "--name", "same")
+    second = start(tmp_path, "--epochs", 2000, "--name", "same")
     out, _ = second.communicate(timeout=120)
     assert second.returncode == 1 and "being trained by another process" in out
+    assert first.poll() is None, "the first trainer finished before it could be interrupted"
     first.send_signal(signal.SIGINT)  # Ctrl-C: the entry is marked interrupted
     out, _ = first.communicate(timeout=120)
     assert first.returncode == 1 and "re-run the same command to resume" in out
