@@ -401,7 +401,7 @@ def main():
     claims.append(("4. Within each family, Φ and PGD accuracy rise together (Spearman ρ ≥ 0.8)", ok4,
                    "; ".join([", ".join(f"{f}: ρ = {v:.2f} over {sizes[f]} models" for f, v in sorted(rhos.items()))
                               or "no family has 3 strengths yet (run the sweeps)"]
-                             + ([f"not yet swept on this budget: {', '.join(pending)}"] if pending else [])
+                             + ([f"fewer than 3 usable strengths on this budget (no ρ yet): {', '.join(pending)}"] if pending else [])
                              + ([f"left out as collapsed to a constant model: {', '.join(collapsed)}"] if collapsed
                                 else []))))
     reg_fgsm = min(change["jacreg"][1], change["amsreg"][1])
