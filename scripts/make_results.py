@@ -90,7 +90,10 @@ def selection_tables(folder):
                   f"training images, APGD-CE 100 steps at ε = {d['eps'] * 255:.0f}/255 on the last "
                   f"{d['validation_images']:,}; chosen: the most robust "
                   + (f"stable one (training accuracy never {d['max_drop']:.0%} below an earlier best) " if "max_drop" in d else "")
-                  + f"with clean ≥ {100 * d['min_clean']:.0f}%):", "",
+                  + f"with clean ≥ {100 * d['min_clean']:.0f}%; `python scripts/select_strength.py --defense "
+                  f"{d['defense']} --variant {d['variant']} --strengths "
+                  + ",".join(f"{c['strength']:g}" for c in d["candidates"])
+                  + f" --epochs {d['epochs']} --zoo runs/select`, its JSON copied here):", "",
                   "| μ | " + " | ".join(f"{c['strength']:g}" for c in d["candidates"]) + " |",
                   "|---|" + "---|" * len(d["candidates"]),
                   "| clean % / APGD-CE % | " + " | ".join(selection_cell(c, d["chosen"]) for c in d["candidates"]) + " |",
@@ -204,7 +207,7 @@ def beyond_section(labels, stats, beyond, cost, aa, args):
     if reached:
         lines += ["", f"**Verdict: the goal is reached** by {', '.join(v[1] for v in reached)}"
                   + (" — on the AutoAttack number, which a fired flag marks as a possible upper bound; "
-                     "the stress test in docs/results.md attacks its robust images harder." if any(stats[BEYOND[v[0]]].flags for v in reached) else ".")]
+                     "the stress test below attacks its robust images harder." if any(stats[BEYOND[v[0]]].flags for v in reached) else ".")]
         lines += stress_lines(labels, [BEYOND[v[0]] for v in reached])
     elif complete:
         lines += ["", "**Verdict: the goal is not reached** by any adflat variant on this budget."]
@@ -427,13 +430,18 @@ def main():
     lines = [
         "# Results: the paper's Table 2 LeNet rows on Fashion-MNIST, and defenses beyond the paper",
         "",
-        "Everything on this page was produced by two commands, on a 2-core CPU without a GPU:",
+        "Everything on this page was produced by these commands, on a 2-core CPU without a GPU (the adflat",
+        "strengths were chosen before them by `scripts/select_strength.py`, each selection's command is next to its",
+        "table below):",
         "",
         "```bash",
         f"python scripts/reproduce.py table2-lenet beyond-lenet --zoo {args.zoo} --epochs {epochs} --autoattack",
         f"python scripts/reproduce.py sweeps-lenet sweeps-beyond-lenet --zoo {args.zoo} --epochs {epochs}",
         "python scripts/benchmark_defenses.py --json docs/data/step-cost-lenet.json   # on an otherwise idle machine",
+        f"python scripts/stress_autoattack.py fmnist-lenet-at fmnist-lenet-adflat-at-difference --zoo {args.zoo} "
+        "--images 1000 --json docs/data/stress-autoattack.json",
         f"python scripts/make_results.py --zoo {args.zoo} --ship",
+        "python scripts/autoattack_results.py --batch-size 2000   # the AutoAttack section at the end",
         "```",
         "",
         "**Protocol.** Real Fashion-MNIST (60,000 training images, the full 10,000-image test set). LeNet as in",
@@ -560,7 +568,8 @@ def main():
         "",
         "## Reproduce",
         "",
-        "The runs are resumable: rerunning either command after an interruption continues where it stopped.",
+        "The runs are resumable: rerunning a `reproduce.py` command after an interruption continues where it",
+        "stopped, and entries already complete are skipped in seconds.",
         f"`{args.zoo}/reproduce.log` records every command with its wall-clock time.",
     ]
     # Keep the AutoAttack section that scripts/autoattack_results.py maintains.
