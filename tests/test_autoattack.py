@@ -1,5 +1,7 @@
 """AutoAttack and the self-checks: exact bookkeeping, and flags that fire on masked gradients."""
 
+import importlib
+
 import keras
 import numpy as np
 import pytest
@@ -148,7 +150,7 @@ def test_robust_accuracy_accepts_column_labels(trained_lenet, data):
 
 
 @pytest.mark.parametrize("kwargs,word", [
-    (dict(version="plus"), "version"), (dict(norm="l1"), "norm"), (dict(eps=-0.1), "eps"), (dict(eps=2.0), "eps"),
+    (dict(version="rand"), "version"), (dict(norm="l1"), "norm"), (dict(eps=-0.1), "eps"), (dict(eps=2.0), "eps"),
 ])
 def test_autoattack_bad_settings(trained_lenet, data, kwargs, word):
     x, y = data
@@ -174,3 +176,47 @@ def test_progress_reports_the_robust_accuracy_so_far(trained_lenet, data):
     last = {name: acc for name, _, _, acc in seen}
     assert last["apgd-ce"] == r.by_attack["apgd-ce"] and last["apgd-t"] == r.by_attack["apgd-t"]
     assert all(0 <= acc <= 1 and done <= total for _, done, total, acc in seen)
+
+
+def test_plus_runs_the_reference_attacks_with_their_restarts_and_is_never_weaker(trained_lenet, data, monkeypatch):
+    aa = importlib.import_module("kerasll.attacks.autoattack")  # the package exports a function of that name
+
+    x, y = data[0][:40], data[1][:40]
+    calls, run = [], aa.run_attack
+    monkeypatch.setattr(aa, "run_attack", lambda name, *a, **k: calls.append((name, k)) or run(name, *a, **k))
+    plus = kl.autoattack(trained_lenet, x, y, 8 / 255, version="plus", seed=0, run_checks=False)
+    order = ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"]
+    assert list(plus.by_attack) == order
+    ran = [name for name, _ in calls]
+    assert ran == order[:len(ran)] and len(ran) >= 3  # an attack is skipped only once no image is left
+    assert all(k.get("restarts") == {"apgd-ce": 5, "apgd-dlr": 5, "fab": 5}.get(name) for name, k in calls)
+    standard = kl.autoattack(trained_lenet, x, y, 8 / 255, seed=0, run_checks=False)
+    # Every attack's random draws depend on (seed, image), so plus repeats standard's runs and adds more.
+    assert not np.any(plus.robust & ~standard.robust)
+    assert plus.robust_accuracy == accuracy(trained_lenet, plus.x_adv, y)
+
+
+def test_square_flag_counts_only_what_square_itself_broke(monkeypatch):
+    """In plus, APGD-T and FAB-T run after Square: their finds are not Square's."""
+    aa = importlib.import_module("kerasll.attacks.autoattack")  # the package exports a function of that name
+
+    inputs = keras.Input((2, 2, 1))
+    dense = keras.layers.Dense(2)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    w = np.zeros((4, 2), np.float32)
+    w[0, 1] = 10.0
+    dense.set_weights([w, np.array([0.0, -5.0], np.float32)])  # class 1 iff pixel 0 > 0.5
+    x, y = np.full((1000, 2, 2, 1), 0.2, np.float32), np.zeros(1000, np.int64)
+    breaks = {"apgd-ce": [0], "apgd-dlr": [1], "fab": [], "square": [2, 3, 4], "apgd-t": [5, 6, 7, 8, 9], "fab-t": []}
+
+    def fake(name, model, x_sub, y_sub, eps, norm, seed, index, progress, batch_size, **settings):
+        adv = np.array(x_sub)
+        adv[np.isin(index, breaks[name]), 0, 0, 0] = 1.0
+        return adv
+
+    monkeypatch.setattr(aa, "run_attack", fake)
+    r = kl.autoattack(model, x, y, 8 / 255, version="plus", run_checks=False)
+    assert r.robust_accuracy == 0.99
+    assert [f.message for f in r.flags if f.code == "square"] == [
+        "the black-box Square attack broke 3 images (0.30%) that the gradient-based attacks before it left robust"]
+    assert "plus" not in r.flags[0].hint and "plus" in checks.check_square(3, 1000).hint

@@ -69,6 +69,11 @@ def _fab_t(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100,
                seed=seed, index=index, progress=progress, batch_size=batch_size)
 
 
+def _fab(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1):
+    return fab(model, x, y, eps, norm=norm, steps=steps, targeted=False, restarts=restarts,
+               seed=seed, index=index, progress=progress, batch_size=batch_size)
+
+
 def _square(model, x, y, eps, norm, seed, index, progress, batch_size, queries=5000, p_init=0.8):
     return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, index=index,
                          progress=progress, batch_size=batch_size)
@@ -85,6 +90,8 @@ register_attack(AttackSpec("apgd-t", _apgd("ce", True), "APGD-T: targeted DLR ov
                            {"steps": 100, "restarts": 1, "target_classes": 9}))
 register_attack(AttackSpec("fab-t", _fab_t, "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
                            {"steps": 100, "restarts": 1, "target_classes": 9}))
+register_attack(AttackSpec("fab", _fab, "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
+                           {"steps": 100, "restarts": 1}))
 register_attack(AttackSpec("square", _square, "Square: score-based black-box search, 5,000 queries",
                            {"queries": 5000, "p_init": 0.8}, gradient_free=True))
 
