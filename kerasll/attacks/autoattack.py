@@ -75,8 +75,8 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         eps: budget in pixel units (Fashion-MNIST 25/255; CIFAR-10 8/255 L∞, 0.5 L2).
         norm: "linf" or "l2".
         version: "standard" (APGD-CE, APGD-T, FAB-T, Square), "fast" (APGD-CE, APGD-T) or
-            "plus" (APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T; about
-            five times the cost of "standard", for a second opinion when a flag fires).
+            "plus" (APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T; slower,
+            a second opinion when a flag fires).
         seed: seed of every attack's random draws.
         attacks: run these registered attacks instead of the version's list.
         run_checks: also run the self-checks (FGSM and PGD-10 for the ordering

@@ -110,12 +110,12 @@ def check_order(accuracies):
 
 def check_square(broken, n, version="standard"):
     """A flag when Square breaks images that the white-box attacks run before it left robust."""
-    plus = "" if version == "plus" else "run AutoAttack's plus version (more restarts, the DLR loss), "
+    plus = "" if version == "plus" else "AutoAttack's plus version (more restarts, the DLR loss), "
     if broken > TOLERANCE * n:
         return Flag("square", f"the black-box Square attack broke {broken} images ({100 * broken / n:.2f}%) "
                               "that the gradient-based attacks before it left robust",
                     "gradients are misleading on this model (gradient masking): treat white-box numbers as "
-                    f"upper bounds and {plus}run Square with more queries and restarts, or an adaptive attack")
+                    f"upper bounds and run {plus}Square with more queries and restarts, or an adaptive attack")
     return None
 
 

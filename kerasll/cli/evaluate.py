@@ -12,7 +12,7 @@ def eval_command(
     name: Annotated[str, typer.Argument(help="Zoo entry (see `kerasll zoo list`), or a .keras classifier file ([0,1] pixels in, logits out) with --dataset.")],
     attack: Annotated[str, typer.Option(help="pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square or autoattack.")] = "pgd",
     norm: Annotated[str, typer.Option(help="Threat model: linf or l2.")] = "linf",
-    version: Annotated[str, typer.Option(help="AutoAttack version: standard (APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, APGD-T) or plus (APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T: about 5× standard's time, a second opinion when a flag fires).")] = "standard",
+    version: Annotated[str, typer.Option(help="AutoAttack version: standard (APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, APGD-T) or plus (APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T: a slower second opinion when a flag fires).")] = "standard",
     eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the data set's preset: L∞ 25/255 Fashion-MNIST, 8/255 CIFAR-10; L2 1.5 and 0.5).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Iterations (default: PGD the paper's 10 / 5; APGD and FAB 100).")] = None,
     step_size: Annotated[Optional[str], typer.Option(help="PGD step (default: ε/4 on Fashion-MNIST, 2/255 on CIFAR-10).")] = None,
