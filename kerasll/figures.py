@@ -127,9 +127,13 @@ def plot_flatness_vs_robustness(records, path, title=None):
         (path, {family: Spearman ρ between Φ and robust accuracy}).
     """
     families = sorted({r["family"] for r in records})
-    fig, axes = plt.subplots(1, len(families), figsize=(4.6 * len(families), 3.8), squeeze=False)
+    cols = min(len(families), 4)  # wrap into rows of at most four panels
+    rows_n = -(-len(families) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.8 * rows_n), squeeze=False)
+    for ax in axes.flat[len(families):]:
+        ax.set_visible(False)
     rhos = {}
-    for ax, family in zip(axes[0], families):
+    for ax, family in zip(axes.flat, families):
         rows = sorted((r for r in records if r["family"] == family), key=lambda r: r["phi"])
         phi = [r["phi"] for r in rows]
         acc = [100 * r["robust_accuracy"] for r in rows]
