@@ -63,15 +63,13 @@ def _apgd(loss, targeted):
     return run
 
 
-def _fab_t(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9):
-    target_classes = min(target_classes, num_classes(model, x) - 1)
-    return fab(model, x, y, eps, norm=norm, steps=steps, target_classes=target_classes, restarts=restarts,
-               seed=seed, index=index, progress=progress, batch_size=batch_size)
-
-
-def _fab(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1):
-    return fab(model, x, y, eps, norm=norm, steps=steps, targeted=False, restarts=restarts,
-               seed=seed, index=index, progress=progress, batch_size=batch_size)
+def _fab(targeted):
+    def run(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9):
+        if targeted:
+            target_classes = min(target_classes, num_classes(model, x) - 1)
+        return fab(model, x, y, eps, norm=norm, steps=steps, targeted=targeted, target_classes=target_classes,
+                   restarts=restarts, seed=seed, index=index, progress=progress, batch_size=batch_size)
+    return run
 
 
 def _square(model, x, y, eps, norm, seed, index, progress, batch_size, queries=5000, p_init=0.8):
@@ -88,9 +86,9 @@ register_attack(AttackSpec("apgd-dlr", _apgd("dlr", False), "APGD on the DLR los
                            {"steps": 100, "restarts": 1}))
 register_attack(AttackSpec("apgd-t", _apgd("ce", True), "APGD-T: targeted DLR over the top 9 wrong classes",
                            {"steps": 100, "restarts": 1, "target_classes": 9}))
-register_attack(AttackSpec("fab-t", _fab_t, "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
+register_attack(AttackSpec("fab-t", _fab(True), "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
                            {"steps": 100, "restarts": 1, "target_classes": 9}))
-register_attack(AttackSpec("fab", _fab, "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
+register_attack(AttackSpec("fab", _fab(False), "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
                            {"steps": 100, "restarts": 1}))
 register_attack(AttackSpec("square", _square, "Square: score-based black-box search, 5,000 queries",
                            {"queries": 5000, "p_init": 0.8}, gradient_free=True))
