@@ -19,8 +19,11 @@ BASE = [sys.executable, "-m", "kerasll.cli", "train", "--source", "embedded", "-
 
 
 def start(zoo, *args):
+    # SIGINT back to its default in the child: a test run launched in the background (`pytest &`) inherits it
+    # ignored, and a trainer that ignores Ctrl-C would make the interrupt tests fail for the wrong reason.
     return subprocess.Popen([*BASE, *map(str, args), "--zoo", str(zoo)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=os.environ | {"COLUMNS": "200"})
+                            text=True, env=os.environ | {"COLUMNS": "200"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def metadata(zoo, name):
