@@ -66,7 +66,7 @@ def _fgsm_directions(model, x, y, pairs, seed, start):
 
 
 def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=None, reduction="mean",
-             seed=0, clip=False, batch_size=1024, progress=None, directions="random", dataset=None):
+             seed=0, clip=False, batch_size=1024, progress=None, directions="random", dataset=None, start=0):
     """Φ-flatness of `model` over images `x` (see module doc).
 
     Args:
@@ -86,6 +86,8 @@ def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=No
             (d = sign ∇x CE(f(x), y), the attack's direction, and a random d⊥ ⟂ d):
             Φ along the direction attacks use.
         dataset: the registered data set whose radius preset to use.
+        start: index of `x[0]` in a larger set: image `start + i` gets that image's
+            directions, so Φ over chunks of a set equals Φ over the whole.
 
     Returns:
         A `FlatnessResult` with `.phi` and `.per_sample`.
@@ -108,12 +110,13 @@ def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=No
     e1, e2 = (tf.constant(a) for a in grid_offsets(radius, grid))
     per_image = max(1, batch_size // (pairs * grid * grid))
     phis = []
+    offset = int(start)
     for start in range(0, len(x), per_image):
         chunk = x[start:start + per_image]
         if directions == "fgsm":
-            d, d_perp = _fgsm_directions(model, chunk, y[start:start + per_image], pairs, seed, start)
+            d, d_perp = _fgsm_directions(model, chunk, y[start:start + per_image], pairs, seed, offset + start)
         else:
-            dirs = [_image_directions(x.shape[1:], pairs, seed, start + i) for i in range(len(chunk))]
+            dirs = [_image_directions(x.shape[1:], pairs, seed, offset + start + i) for i in range(len(chunk))]
             d, d_perp = np.stack([a for a, _ in dirs]), np.stack([b for _, b in dirs])
         scores = _lattice_ams(model, tf.constant(chunk), tf.constant(d), tf.constant(d_perp), e1, e2, clip).numpy()
         reduced = scores.mean(-1) if reduction == "mean" else scores.sum(-1)

@@ -84,7 +84,7 @@ def main():
         lines.append(f"**Who loses most between PGD-10 and AutoAttack:** {worst} ({known[worst]:.2f} points), then "
                      + ", ".join(f"{k} ({known[k]:.2f})" for k in order[1:]) + ".")
     square = {describe(m): 100 * (a["by_attack"]["fab-t"] - a["by_attack"]["square"]) for _, m, a, _ in rows}
-    weaker = {describe(m): a.get("weaker_attacks_acc", {}) for _, m, a, _ in rows}
+    weaker = {describe(m): a.get("weaker_attacks_accuracy", a.get("weaker_attacks_acc", {})) for _, m, a, _ in rows}
     lines.append("**Square after the white-box attacks:** it broke " + ", ".join(
         f"{v:.2f} points on {k}" for k, v in square.items()) + " more (the `square` flag needs > 0.2 points).")
     lines.append("**Weaker attacks on all images** (for the `order` check): " + "; ".join(

@@ -56,8 +56,10 @@ def test_autoattack_accuracy_is_the_accuracy_on_its_images(trained_lenet, data):
     assert r.robust_accuracy <= r.clean_accuracy
     assert linf(r.x_adv, x).max() <= 8 / 255 + 1e-6 and r.x_adv.min() >= 0 and r.x_adv.max() <= 1
     d = r.to_dict()
-    assert {"clean_acc", "autoattack_acc", "eps", "threat_model", "n_examples"} <= set(d)
-    assert d["threat_model"] == "Linf" and d["n_examples"] == 120
+    assert d["robust_accuracy"] == r.robust_accuracy and d["samples"] == 120 and "clean_acc" not in d
+    rb = r.robustbench()  # RobustBench's names only in the export
+    assert rb == {"clean_acc": r.clean_accuracy, "autoattack_acc": r.robust_accuracy, "eps": 8 / 255,
+                  "threat_model": "Linf", "n_examples": 120}
     assert not [f for f in r.flags if f.code in ("square", "gradients", "probabilities", "noise")]
 
 
@@ -114,11 +116,15 @@ def test_square_breaks_a_linear_model_where_the_optimum_allows():
 
 
 def test_probability_outputs_are_flagged(trained_lenet, data):
-    x, _ = data
+    x, y = data
     inputs = keras.Input((28, 28, 1))
     probs = keras.Model(inputs, keras.layers.Softmax()(trained_lenet(inputs)))
-    assert [f.code for f in checks.check_outputs(probs, x)] == ["probabilities"]
-    assert checks.check_outputs(trained_lenet, x) == []
+    flagged = checks.image_checks(probs, x, y, 8 / 255, "linf")
+    honest = checks.image_checks(trained_lenet, x, y, 8 / 255, "linf")
+    assert flagged["probabilities"].all() and not honest["probabilities"].any()
+    correct = np.argmax(trained_lenet(x), 1) == y
+    assert "probabilities" in [f.code for f in checks.flags_of(flagged, correct, correct)]
+    assert "probabilities" not in [f.code for f in checks.flags_of(honest, correct, correct)]
 
 
 def test_checks_fire_on_their_own_conditions():
@@ -150,7 +156,7 @@ def test_robust_accuracy_accepts_column_labels(trained_lenet, data):
 
 
 @pytest.mark.parametrize("kwargs,word", [
-    (dict(version="rand"), "version"), (dict(norm="l1"), "norm"), (dict(eps=-0.1), "eps"), (dict(eps=2.0), "eps"),
+    (dict(version="random"), "version"), (dict(norm="l1"), "norm"), (dict(eps=-0.1), "eps"), (dict(eps=2.0), "eps"),
 ])
 def test_autoattack_bad_settings(trained_lenet, data, kwargs, word):
     x, y = data

@@ -347,10 +347,12 @@ def test_eval_autoattack_stores_leaderboard_fields_and_lists_them(zoo, tmp_path)
     assert "AutoAttack accuracy" in result.output and "after apgd-t" in result.output
     key = "autoattack-fast-linf-eps25/255-n40-embedded"
     stored = json.loads((zoo / "a" / "eval.json").read_text())["results"][key]
-    assert {"clean_acc", "autoattack_acc", "eps", "threat_model", "n_examples", "flags", "by_attack"} <= set(stored)
-    assert stored["n_examples"] == 40 and stored["threat_model"] == "Linf"
-    written = json.loads(out.read_text())["attack"]
-    assert written["autoattack_acc"] == stored["autoattack_acc"]
+    assert {"clean_accuracy", "robust_accuracy", "samples", "flags", "by_attack", "settings"} <= set(stored)
+    assert stored["samples"] == 40 and "clean_acc" not in stored  # one name per field
+    written = json.loads(out.read_text())
+    assert written["attack"]["robust_accuracy"] == stored["robust_accuracy"]
+    assert written["robustbench"] == {"clean_acc": stored["clean_accuracy"], "autoattack_acc": stored["robust_accuracy"],
+                                      "eps": 25 / 255, "threat_model": "Linf", "n_examples": 40}
     again = kerasll("eval", "a", "--attack", "autoattack", "--version", "fast", "--source", "embedded",
                     "--limit", "40", "--zoo", zoo)
     assert "cached" in again.output
@@ -361,14 +363,15 @@ def test_eval_a_keras_file_writes_nothing_to_the_zoo(zoo, tmp_path):
     path = tmp_path / "plain.keras"
     model.save(path)
     before = (zoo / "a" / "eval.json").read_text() if (zoo / "a" / "eval.json").exists() else None
+    listed = entries(zoo)
     out = tmp_path / "r.json"
     result = kerasll("eval", path, "--dataset", "fashion_mnist", "--attack", "apgd-ce", "--steps", "5",
                      "--source", "embedded", "--limit", "30", "--json", out, "--zoo", zoo)
     assert result.exit_code == 0, result.output
     assert "APGD-CE accuracy" in result.output
-    assert json.loads(out.read_text())["attack"]["n_examples"] == 30
+    assert json.loads(out.read_text())["attack"]["samples"] == 30
     after = (zoo / "a" / "eval.json").read_text() if (zoo / "a" / "eval.json").exists() else None
-    assert before == after and entries(zoo) == entries(zoo)
+    assert before == after and entries(zoo) == listed
 
 
 @pytest.mark.parametrize("problem", ["truncated", "wrong-shape", "wrong-classes"])

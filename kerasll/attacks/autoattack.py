@@ -55,18 +55,27 @@ class AutoAttackResult:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self):
-        """A JSON-ready summary (no images), with RobustBench's field names."""
+        """A JSON-ready summary (no images)."""
         return {
-            "clean_acc": self.clean_accuracy, "autoattack_acc": self.robust_accuracy,
-            "eps": self.settings.get("eps"), "threat_model": {"linf": "Linf", "l2": "L2"}[self.settings["norm"]],
-            "n_examples": len(self.robust), "version": self.settings.get("version"),
-            "by_attack": self.by_attack, "flags": [f.to_dict() for f in self.flags],
-            "seconds": self.seconds, **self.extra,
+            "clean_accuracy": self.clean_accuracy, "robust_accuracy": self.robust_accuracy,
+            "samples": len(self.robust), "settings": dict(self.settings), "by_attack": self.by_attack,
+            "flags": [f.to_dict() for f in self.flags], "seconds_by_attack": self.seconds, **self.extra,
         }
+
+    def robustbench(self):
+        """The result under RobustBench's field names (clean_acc, autoattack_acc, …), for leaderboards."""
+        return robustbench_fields(self.clean_accuracy, self.robust_accuracy, self.settings["eps"],
+                                  self.settings["norm"], len(self.robust))
+
+
+def robustbench_fields(clean, robust, eps, norm, samples):
+    """RobustBench's names for an AutoAttack result: the one place they are spelled."""
+    return {"clean_acc": clean, "autoattack_acc": robust, "eps": eps,
+            "threat_model": {"linf": "Linf", "l2": "L2"}[norm], "n_examples": samples}
 
 
 def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True,
-               progress=None, log=None, batch_size=1000):
+               progress=None, log=None, batch_size=1000, index=None):
     """Robust accuracy under AutoAttack, with self-checks.
 
     Args:
@@ -85,6 +94,9 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         progress: `progress(name, done, total, robust_accuracy)` during each attack.
         log: `log(line)` after each attack.
         batch_size: images per compiled attack batch (lower it for large models).
+        index: the images' indices in a larger evaluated set (default 0..N−1): every
+            random draw depends on (seed, index), so attacking a set in chunks gives,
+            per image, what attacking it whole gives.
 
     Returns:
         An `AutoAttackResult`.
@@ -93,70 +105,89 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         >>> result = kerasll.autoattack(model, x_test, y_test, eps=8/255)
         >>> result.robust_accuracy, [str(f) for f in result.flags]
     """
-    check_choice("version", version, list(VERSIONS))
+    x_adv, records, seconds = autoattack_images(model, x, y, eps, norm, version, seed, index=index, attacks=attacks,
+                                                progress=progress, log=log, batch_size=batch_size)
+    plan = plan_of(version, attacks)
+    if run_checks:
+        t0 = time.perf_counter()
+        records |= checks.image_checks(model, np.asarray(x, np.float32), labels_of(np.asarray(y)).numpy(), eps, norm,
+                                       seed, index, order=True, batch_size=batch_size)
+        seconds["checks"] = round(time.perf_counter() - t0, 2)
+    seconds["total"] = round(sum(seconds.values()), 2)
+    summary = summarize(records, plan, run_checks, version if not attacks else "custom")
+    return AutoAttackResult(
+        x_adv=x_adv, robust=records["robust"], clean_accuracy=summary["clean_accuracy"],
+        robust_accuracy=summary["robust_accuracy"], by_attack=summary["by_attack"], flags=summary["flags"],
+        seconds=seconds, settings={"eps": float(eps), "norm": norm, "version": version if not attacks else "custom",
+                                   "seed": seed, "attacks": [name for name, _ in plan], "n": len(x)},
+        extra={k: summary[k] for k in ("noise_accuracy", "weaker_attacks_accuracy") if k in summary},
+    )
+
+
+def plan_of(version, attacks=None):
+    """The (attack, settings) sequence AutoAttack runs: `version`'s, or `attacks` with their defaults."""
+    if attacks:
+        return tuple((name, {}) for name in attacks)
+    return VERSIONS[check_choice("version", version, list(VERSIONS))]
+
+
+def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0, index=None, attacks=None,
+                      progress=None, log=None, batch_size=1000):
+    """Run AutoAttack's attacks in turn, each on the images still robust.
+
+    Returns (x_adv, records, seconds): the adversarial images; per image (N,) bool
+    arrays ``correct`` (clean), ``robust:<attack>`` (still robust after that attack and
+    all before it) and ``robust`` (correct on `x_adv`, the number anyone can check);
+    and the seconds per attack. `summarize` turns records into accuracies and flags.
+    """
+    plan = plan_of(version, attacks)
     check_budget(eps, eps, 1, norm, 1)
     x = as_float_tensor(x).numpy()
     y = labels_of(np.asarray(y)).numpy()
-    plan = tuple((name, {}) for name in attacks) if attacks else VERSIONS[version]
-    names = tuple(name for name, _ in plan)
-    start = time.perf_counter()
-    seconds = {}
+    index = np.arange(len(x)) if index is None else np.asarray(index)
+    seconds, records = {}, {}
     correct = predict_classes(model, x) == y
-    clean = float(correct.mean())
-    robust = correct.copy()
-    x_adv = x.copy()
-    by_attack = {}
-    square_broke = None  # images Square broke that every attack before it left robust
+    robust, x_adv = correct.copy(), x.copy()
     for name, settings in plan:
         t0 = time.perf_counter()
-        before = robust.copy()
         ids = np.flatnonzero(robust)
         if len(ids):
             def report(done, total, fooled=0, _name=name, _ids=ids):
                 if progress is not None:  # robust accuracy so far, this attack's finds included
                     progress(_name, done, total, (len(_ids) - fooled) / len(x))
-            adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, index=ids,
+            adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, index=index[ids],
                                         progress=report, batch_size=batch_size, **settings))
             fooled = predict_classes(model, adv) != y[ids]
             x_adv[ids[fooled]] = adv[fooled]
             robust[ids[fooled]] = False
-        if name == "square":
-            square_broke = int(np.sum(before & ~robust))
-        by_attack[name] = float(robust.mean())
+        records[f"robust:{name}"] = robust.copy()
         seconds[name] = round(time.perf_counter() - t0, 2)
         if log is not None:
-            log(f"{name}: robust accuracy {100 * by_attack[name]:.2f}% ({seconds[name]:.1f} s)")
-    final = predict_classes(model, x_adv) == y  # the number anyone can check
-    flags, extra = [], {}
-    if square_broke is not None:
-        flags.append(checks.check_square(square_broke, len(x), version if not attacks else "custom"))
+            log(f"{name}: robust accuracy {100 * robust.mean():.2f}% ({seconds[name]:.1f} s)")
+    records["correct"] = correct
+    records["robust"] = predict_classes(model, x_adv) == y
+    return x_adv, records, seconds
+
+
+def summarize(records, plan, run_checks=True, version=None):
+    """Accuracies and flags from per-image `records` (`autoattack_images`, plus `checks.image_checks`
+    when `run_checks`), concatenated over any chunks of the evaluated set."""
+    names = [name for name, _ in plan]
+    robust = records["robust"]
+    by_attack = {name: float(records[f"robust:{name}"].mean()) for name in names}
+    out = {"clean_accuracy": float(records["correct"].mean()), "robust_accuracy": float(robust.mean()),
+           "by_attack": by_attack, "flags": []}
+    if "square" in names:  # images Square broke that every attack before it left robust
+        i = names.index("square")
+        before = records[f"robust:{names[i - 1]}"] if i else records["correct"]
+        flag = checks.check_square(int(np.sum(before & ~records["robust:square"])), len(robust), version or "custom")
+        out["flags"] += [flag] if flag else []
     if run_checks:
-        t0 = time.perf_counter()
-        flags += checks.check_outputs(model, x[:500])
-        flags.append(checks.check_gradients(model, x[correct], y[correct]))
-        extra["noise_acc"] = checks.noise_accuracy(model, x, y, eps, norm, seed=seed)
-        flags.append(checks.check_noise(extra["noise_acc"], float(final.mean())))
-        order = {}
-        if norm == "linf":
-            order["fgsm"] = float(np.mean(predict_classes(model, np.asarray(run_attack(
-                "fgsm", model, x, y, eps, batch_size=batch_size))) == y))
-        order["pgd"] = float(np.mean(predict_classes(model, np.asarray(run_attack(
-            "pgd", model, x, y, eps, norm, seed=seed, batch_size=batch_size, steps=10, step_size=eps / 4,
-            restarts=1))) == y))
-        if names and names[0] == "apgd-ce":
-            order["apgd-ce"] = by_attack["apgd-ce"]
-        order["autoattack"] = float(final.mean())
-        extra["weaker_attacks_acc"] = {k: v for k, v in order.items() if k in ("fgsm", "pgd")}
-        flags.append(checks.check_order(order))
-        seconds["checks"] = round(time.perf_counter() - t0, 2)
-    seconds["total"] = round(time.perf_counter() - start, 2)
-    return AutoAttackResult(
-        x_adv=x_adv, robust=final, clean_accuracy=clean, robust_accuracy=float(final.mean()), by_attack=by_attack,
-        flags=[f for f in flags if f is not None], seconds=seconds,
-        settings={"eps": float(eps), "norm": norm, "version": version if not attacks else "custom", "seed": seed,
-                  "attacks": list(names), "n": len(x)},
-        extra=extra,
-    )
+        stages = {"apgd-ce": by_attack["apgd-ce"]} if names and names[0] == "apgd-ce" else {}
+        out["flags"] += checks.flags_of(records, records["correct"], robust, stages | {"autoattack": float(robust.mean())})
+        out["noise_accuracy"] = float(records["noise"].mean())
+        out["weaker_attacks_accuracy"] = {k: float(records[k].mean()) for k in ("fgsm", "pgd") if k in records}
+    return out
 
 
 def eps_sweep(model, x, y, eps, norm="linf", factors=(1, 2, 4, 8), version="fast", seed=0, progress=None,

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from kerasll._tensors import batches
 from kerasll.attacks import noise
-from kerasll.attacks.common import cross_entropy, logits_of, normalize
+from kerasll.attacks.common import cross_entropy, logits_of, normalize, predict_classes
 
 TOLERANCE = 0.002  # accuracy differences below 0.2 points are noise (the reference's threshold)
 
@@ -31,55 +31,109 @@ class Flag:
         return f"{self.code}: {self.message} — try: {self.hint}"
 
 
-def check_outputs(model, x, batch_size=1000):
-    """Flags for a model that returns probabilities, or answers two identical calls differently."""
-    flags = []
-    a = logits_of(model, x, batch_size)
-    if a.min() > -1e-5 and a.max() < 1 + 1e-5 and np.allclose(a.sum(-1), 1, atol=1e-4):
-        flags.append(Flag("probabilities", "the model's outputs are probability vectors (each row sums to 1)",
-                          "pass the model without its final softmax: attacks and losses expect logits"))
-    b = logits_of(model, x, batch_size)
-    if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
-        flags.append(Flag("randomized", "two identical calls gave different outputs",
-                          "evaluate randomised defenses with expectation over transformation (AutoAttack's "
-                          "'rand' version), not with a deterministic attack"))
-    return flags
+def image_checks(model, x, y, eps, norm, seed=0, index=None, order=False, batch_size=1000):
+    """Per image, what the self-checks look at, as boolean arrays (N,).
+
+    - ``probabilities``: the output row is a probability vector (in [0,1], sums to 1);
+    - ``unstable``: two identical calls gave different outputs (a randomised model);
+    - ``grad_zero`` / ``grad_bad``: the input gradient of the CE loss is all zero / not finite;
+    - ``noise``: still classified correctly under random noise of size exactly ε;
+    - with `order`: ``fgsm`` and ``pgd``, correct under FGSM (L∞ only) and PGD-10 (step ε/4),
+      the weaker attacks a strong one must beat.
+
+    Every value depends on the image and its `index` in the evaluated set only, so
+    checks over chunks of a set add up to the checks over the whole. `flags_of` turns
+    them into flags.
+    """
+    from kerasll.attacks.registry import run_attack
+
+    index = np.arange(len(x)) if index is None else np.asarray(index)
+    a, b = logits_of(model, x, batch_size), logits_of(model, x, batch_size)
+    out = {"probabilities": (a.min(-1) > -1e-5) & (a.max(-1) < 1 + 1e-5) & (np.abs(a.sum(-1) - 1) <= 1e-4),
+           "unstable": ~np.all(np.isclose(a, b, rtol=1e-5, atol=1e-6), -1)}
+    out["grad_zero"], out["grad_bad"] = _gradient_problems(model, x, y, batch_size // 2 or 1)
+    out["noise"] = _noise_correct(model, x, y, eps, norm, seed, index, batch_size)
+    if order:
+        if norm == "linf":
+            out["fgsm"] = predict_classes(model, np.asarray(run_attack(
+                "fgsm", model, x, y, eps, batch_size=batch_size))) == y
+        out["pgd"] = predict_classes(model, np.asarray(run_attack(
+            "pgd", model, x, y, eps, norm, seed=seed, index=index, batch_size=batch_size, steps=10,
+            step_size=eps / 4, restarts=1))) == y
+    return out
 
 
-def check_gradients(model, x, y, batch_size=500, share=0.01):
-    """A flag when ≥ `share` of the images have an all-zero or non-finite input gradient of the CE loss."""
-    zero = bad = 0
+def _gradient_problems(model, x, y, batch_size):
+    zero, bad = [], []
     for s in batches(len(x), batch_size):
         xb = tf.convert_to_tensor(x[s])
         with tf.GradientTape() as tape:
             tape.watch(xb)
             loss = cross_entropy(tf.convert_to_tensor(y[s]), model(xb, training=False))
         g = tape.gradient(loss, xb, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        g = np.zeros(xb.shape, np.float32) if g is None else g.numpy().reshape(len(g), -1)
+        g = np.zeros((len(xb), 1), np.float32) if g is None else g.numpy().reshape(len(g), -1)
         finite = np.isfinite(g).all(1)
-        bad += int(np.sum(~finite))
-        zero += int(np.sum(finite & (np.abs(g).sum(1) == 0)))
-    if zero + bad >= share * len(x) and zero + bad > 0:
-        return Flag("gradients", f"{zero} images have an all-zero and {bad} a non-finite input gradient "
-                                 f"(of {len(x)})",
-                    "gradient masking is likely (saturated softmax, quantisation, non-differentiable ops): "
-                    "trust the black-box Square result and try the DLR loss or a BPDA adaptive attack")
-    return None
+        bad.append(~finite)
+        zero.append(finite & (np.abs(g).sum(1) == 0))
+    return np.concatenate(zero), np.concatenate(bad)
+
+
+def _noise_correct(model, x, y, eps, norm, seed, index, batch_size):
+    """Correct under noise of size exactly ε: ±ε per pixel (L∞) or a random direction of norm ε (L2)."""
+    out = []
+    for s in batches(len(x), batch_size):
+        xb = tf.convert_to_tensor(x[s])
+        ids = tf.constant(index[s], tf.int64)
+        if norm == "linf":
+            delta = eps * noise.signs(seed, ids, 7, xb.shape[1:].as_list(), xb.dtype)
+        else:
+            delta = eps * normalize(noise.normal(seed, ids, 7, xb.shape[1:].as_list(), xb.dtype), "l2")
+        out.append(np.argmax(logits_of(model, tf.clip_by_value(xb + delta, 0.0, 1.0)), -1) == y[s])
+    return np.concatenate(out)
 
 
 def noise_accuracy(model, x, y, eps, norm, seed=0, batch_size=1000):
-    """Accuracy under random noise of size exactly ε: ±ε per pixel (L∞) or a random direction of norm ε (L2)."""
-    correct = 0
-    for s in batches(len(x), batch_size):
-        xb = tf.convert_to_tensor(x[s])
-        index = tf.range(s.start, s.stop)
-        if norm == "linf":
-            delta = eps * noise.signs(seed, index, 7, xb.shape[1:].as_list(), xb.dtype)
-        else:
-            delta = eps * normalize(noise.normal(seed, index, 7, xb.shape[1:].as_list(), xb.dtype), "l2")
-        pred = np.argmax(logits_of(model, tf.clip_by_value(xb + delta, 0.0, 1.0)), -1)
-        correct += int(np.sum(pred == y[s]))
-    return correct / len(x)
+    """Accuracy under random noise of size exactly ε (see `image_checks`)."""
+    return float(_noise_correct(model, x, np.asarray(y), eps, norm, seed, np.arange(len(x)), batch_size).mean())
+
+
+def flags_of(checks, correct, robust, stages=None):
+    """The flags an evaluation raises, from per-image `checks` (`image_checks`, concatenated).
+
+    Args:
+        checks: {name: (N,) bool} from `image_checks`.
+        correct: (N,) clean images classified correctly.
+        robust: (N,) still correct after the attack.
+        stages: for an ordered check, {attack: accuracy} of the strong attack's stages
+            (e.g. {"apgd-ce": .., "autoattack": ..}), appended after FGSM and PGD-10.
+    """
+    flags = []
+    if checks["probabilities"].all():
+        flags.append(Flag("probabilities", "the model's outputs are probability vectors (each row sums to 1)",
+                          "pass the model without its final softmax: attacks and losses expect logits"))
+    if checks["unstable"].any():
+        flags.append(Flag("randomized", f"two identical calls gave different outputs on "
+                                         f"{int(checks['unstable'].sum())} of {len(correct)} images",
+                          "evaluate randomised defenses with expectation over transformation: "
+                          "--attack autoattack --version rand (APGD-CE and APGD-DLR averaging 20 gradients)"))
+    flags.append(check_gradients(int(np.sum(checks["grad_zero"] & correct)),
+                                 int(np.sum(checks["grad_bad"] & correct)), int(np.sum(correct))))
+    flags.append(check_noise(float(checks["noise"].mean()), float(np.mean(robust))))
+    if stages is not None:
+        order = {k: float(checks[k].mean()) for k in ("fgsm", "pgd") if k in checks}
+        flags.append(check_order(order | stages))
+    return [f for f in flags if f is not None]
+
+
+def check_gradients(zero, bad, n, share=0.01):
+    """A flag when ≥ `share` of the `n` correctly classified images have an all-zero (`zero`) or
+    non-finite (`bad`) input gradient of the CE loss."""
+    if zero + bad >= share * n and zero + bad > 0:
+        return Flag("gradients", f"{zero} images have an all-zero and {bad} a non-finite input gradient "
+                                 f"(of {n})",
+                    "gradient masking is likely (saturated softmax, quantisation, non-differentiable ops): "
+                    "trust the black-box Square result and try the DLR loss or a BPDA adaptive attack")
+    return None
 
 
 def check_noise(noise_acc, robust_acc):

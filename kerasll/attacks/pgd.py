@@ -77,7 +77,7 @@ def _fooled_and_loss(model, x, y):
 
 
 def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm="linf",
-        seed=0, batch_size=512):
+        seed=0, batch_size=512, index=None):
     """Projected gradient descent (Madry et al. 2018) on the [0,1] box.
 
     Each run keeps per sample the iterate that fools the model, or else the one
@@ -97,6 +97,8 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
         seed: int for repeatable random starts, or None. An image's start
             depends on the seed and its index in `x` only, not on the batch.
         batch_size: images per attack batch.
+        index: the images' indices in a larger evaluated set (default 0..N−1),
+            so a chunk of it gets the same random starts as the whole.
 
     Returns:
         Adversarial images, a float tensor shaped like `x`.
@@ -115,14 +117,14 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
     run = compiled(model, ("pgd", norm, start), lambda m, *a: _pgd_batch(m, *a, norm, start),
                    specs + [spec(tf.int32, [None]), spec(x.dtype), spec(x.dtype), spec(tf.int32), spec(tf.int64)])
     score = compiled(model, "fooled-and-loss", _fooled_and_loss, specs)
+    index = np.arange(int(x.shape[0])) if index is None else np.asarray(index)
     outs = []
     for s in batches(int(x.shape[0]), batch_size):
         xb, yb = x[s], y[s]
-        index = tf.range(s.start, s.stop)
         best = None
         for r in range(int(restarts)):
             run_seed = tf.constant(restart_seed(seed, r), tf.int64)
-            x_adv = run(xb, yb, index, *args, run_seed)
+            x_adv = run(xb, yb, tf.constant(index[s], tf.int32), *args, run_seed)
             if restarts == 1:
                 best = x_adv
                 break

@@ -50,7 +50,8 @@ def _fgsm(model, x, y, eps, norm, seed, index, progress, batch_size):
 
 
 def _pgd(model, x, y, eps, norm, seed, index, progress, batch_size, steps, step_size, restarts):
-    return pgd(model, x, y, eps, step_size, steps, restarts=restarts, norm=norm, seed=seed, batch_size=batch_size)
+    return pgd(model, x, y, eps, step_size, steps, restarts=restarts, norm=norm, seed=seed, batch_size=batch_size,
+               index=index)
 
 
 def _apgd(loss, targeted):
@@ -94,12 +95,18 @@ register_attack(AttackSpec("square", _square, "Square: score-based black-box sea
                            {"queries": 5000, "p_init": 0.8}, gradient_free=True))
 
 
-def run_attack(name, model, x, y, eps, norm="linf", seed=0, index=None, progress=None, batch_size=1000,
-               **settings):
-    """Run the registered attack `name` with its defaults where `settings` leave a value out."""
+def check_norm(name, norm):
+    """Refuse a norm the attack `name` does not support, naming the ones it does."""
     spec = get_attack(name)
     if norm not in spec.norms:
         raise KerasllError(f"attack {name!r} supports norm {', '.join(spec.norms)}, not {norm!r}")
+    return spec
+
+
+def run_attack(name, model, x, y, eps, norm="linf", seed=0, index=None, progress=None, batch_size=1000,
+               **settings):
+    """Run the registered attack `name` with its defaults where `settings` leave a value out."""
+    spec = check_norm(name, norm)
     unknown = set(settings) - set(spec.defaults)
     if unknown:
         raise KerasllError(f"attack {name!r} has no setting {sorted(unknown)[0]!r}; "

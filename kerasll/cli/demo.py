@@ -34,9 +34,9 @@ def demo(
     model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     model.fit(x, y, batch_size=128, epochs=epochs, validation_data=(xt, yt), verbose=2)
-    settings = attack_settings("fashion_mnist")
+    settings = attack_settings("fashion_mnist", seed=seed)
     clean = accuracy(model, xt, yt)
-    robust = robust_accuracy(model, xt, yt, settings, seed=seed)
+    robust = robust_accuracy(model, xt, yt, settings)
     console.print(f"clean accuracy: [bold]{100 * clean:.2f}%[/]")
     console.print(f"PGD accuracy:   [bold]{100 * robust:.2f}%[/]  "
-                  f"(L∞ ε=25/255, {settings['steps']} steps of 6.25/255, random start)")
+                  f"(L∞ ε=25/255, {settings.steps} steps of 6.25/255, random start)")

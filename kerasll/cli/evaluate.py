@@ -9,110 +9,125 @@ from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, 
 
 
 def eval_command(
-    name: Annotated[str, typer.Argument(help="Zoo entry (see `kerasll zoo list`), or a .keras classifier file ([0,1] pixels in, logits out) with --dataset.")],
-    attack: Annotated[str, typer.Option(help="pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square or autoattack.")] = "pgd",
+    name: Annotated[str, typer.Argument(help="Zoo entry (see `kerasll zoo list`), or a .keras classifier file ([0,1] pixels in, logits out; see --input-scale) with --data or --dataset.")],
+    attack: Annotated[Optional[str], typer.Option(help="pgd (the default), fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square or autoattack.")] = None,
     norm: Annotated[str, typer.Option(help="Threat model: linf or l2.")] = "linf",
-    version: Annotated[str, typer.Option(help="AutoAttack version: standard (APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, APGD-T) or plus (APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T: a slower second opinion when a flag fires).")] = "standard",
-    eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the data set's preset: L∞ 25/255 Fashion-MNIST, 8/255 CIFAR-10; L2 1.5 and 0.5).")] = None,
+    version: Annotated[str, typer.Option(help="AutoAttack version: standard (APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, APGD-T) or plus (APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T: a slower second opinion when a flag fires). Default: standard; fast for --eps-curve.")] = None,
+    eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the data set's preset: L∞ 25/255 Fashion-MNIST, 8/255 CIFAR-10; L2 1.5 and 0.5). Required for --data without a preset.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Iterations (default: PGD the paper's 10 / 5; APGD and FAB 100).")] = None,
-    step_size: Annotated[Optional[str], typer.Option(help="PGD step (default: ε/4 on Fashion-MNIST, 2/255 on CIFAR-10).")] = None,
+    step_size: Annotated[Optional[str], typer.Option(help="PGD step (default: ε/4 on Fashion-MNIST and data without a preset, 2/255 on CIFAR-10).")] = None,
     restarts: Annotated[int, typer.Option(help="Random restarts (the strongest example per image is kept).")] = 1,
     queries: Annotated[Optional[int], typer.Option(help="Square attack queries per image (default 5000).")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Test data: a .npz file (arrays x, y), a folder with one subfolder of images per class, or tfds:NAME[:SPLIT] prepared in --data-dir. uint8 and image files are scaled to [0,1]. Default: the data set's test split.")] = None,
+    data_keys: Annotated[str, typer.Option(help="The image and label arrays' names in a --data .npz (or features of a tfds set).")] = "x,y",
+    input_scale: Annotated[float, typer.Option(help="The model expects pixels in [0, SCALE] (255 for keras.applications-style models): attacks still work and report in [0,1] units.")] = 1.0,
+    eps_curve: Annotated[Optional[str], typer.Option(help="Also measure robust accuracy at these budgets, e.g. 0,2,4,8,16,25/255 (a trailing /255 applies to all); the attack is --attack, by default AutoAttack (--version fast unless given). Plot with `kerasll plot eps-curve`.")] = None,
     eps_sweep: Annotated[bool, typer.Option("--eps-sweep", help="Also run AutoAttack fast at ε × 1, 2, 4, 8 and unbounded: accuracy must fall to 0.")] = False,
     flatness: Annotated[bool, typer.Option("--flatness", help="Also compute Φ (1,000 test images, 2 pairs, 5×5 lattice of radius ε), with random directions and along the FGSM direction.")] = False,
     landscape: Annotated[bool, typer.Option("--landscape", help="Also write landscape (random, FGSM) and histogram figures into the entry.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate on the first N test images only.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Recompute even if eval.json has these settings.")] = False,
-    dataset: Annotated[Optional[str], typer.Option(help="Data set of a .keras file (fashion_mnist or cifar10); zoo entries know theirs.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file; '-' prints only the JSON on stdout (everything else goes to stderr).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Recompute from scratch, even if eval.json has these settings or an interrupted run left finished batches.")] = False,
+    dataset: Annotated[Optional[str], typer.Option(help="Registered data set of a .keras file (fashion_mnist or cifar10): its test split and presets; zoo entries know theirs.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file ('-': only the JSON on stdout, everything else on stderr). For a .keras file, finished batches are kept beside it (FILE.records/), so a re-run resumes.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per compiled attack batch (lower it for large models; results do not depend on it).")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per saved batch and per compiled attack batch (lower it for large models; results do not depend on it).")] = 1000,
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
     zoo: ZooOption = None,
 ):
-    """Clean and robust accuracy (and Φ) of a zoo entry or a .keras file, with self-checks.
+    """Clean and robust accuracy (and Φ, ε-curves) of a zoo entry or a .keras file, with self-checks.
 
     Zoo results are saved in the entry's eval.json, keyed by their settings, and
-    reused unless --force; a .keras file's result is printed (and written with
-    --json), never stored in the zoo. Each result carries flags, the signs of a
-    broken evaluation (gradient masking, a weaker attack beating a stronger one,
+    reused unless --force. Long runs are resumable: every finished batch of images
+    is saved (in the entry, or beside --json for a file), and re-running the same
+    command after Ctrl-C, a kill or a power loss continues at the first unfinished
+    batch, with the same result per image. Each result carries flags, the signs of
+    a broken evaluation (gradient masking, a weaker attack beating a stronger one,
     random noise beating the attack, probabilities instead of logits).
 
     Examples:
 
       kerasll eval fmnist-lenet-amsreg --attack autoattack
 
-      kerasll eval my-model --attack apgd-ce --norm l2 --eps 1.5 --limit 1000 --eps-sweep
+      kerasll eval model.keras --data test.npz --eps 8/255 --attack autoattack --json aa.json
 
-      kerasll eval path/to/classifier.keras --dataset fashion_mnist --attack autoattack --json aa.json
+      kerasll eval model.keras --data images/ --eps 4/255 --input-scale 255
+
+      kerasll eval fmnist-lenet-at --eps-curve 0,5,10,15,20,25/255
 
       kerasll eval fmnist-lenet-at --json - | jq .attack.robust_accuracy
     """
+    from kerasll.zoo.config import parse_number
+    from kerasll.zoo.evaluation import EvalRequest
+
     to_stdout = json_out is not None and str(json_out) == "-"
+    request = EvalRequest(
+        attack=attack, norm=norm, version=version, eps=parse_number(eps, "eps"), steps=steps,
+        step_size=parse_number(step_size, "step size"), restarts=restarts, queries=queries, seed=seed, data=data,
+        data_keys=tuple(k.strip() for k in data_keys.split(",")), dataset=dataset, data_dir=data_dir, source=source,
+        limit=limit, input_scale=input_scale, flatness=flatness, landscape=landscape, sweep=eps_sweep,
+        curve=parse_budgets(eps_curve), force=force, batch_size=batch_size)
     with stdout_for_data(to_stdout):
-        out = _evaluate(name, attack, norm, version, eps, steps, step_size, restarts, queries, eps_sweep, flatness,
-                        landscape, limit, force, dataset, None if to_stdout else json_out, seed, batch_size, data_dir,
-                        source, zoo)
+        out = _evaluate(name, request, None if to_stdout else json_out, zoo)
     if to_stdout:
-        print_json(out)
+        print_json(export(out))
 
 
-def _evaluate(name, attack, norm, version, eps, steps, step_size, restarts, queries, eps_sweep, flatness, landscape,
-              limit, force, dataset, json_out, seed, batch_size, data_dir, source, zoo):
-    from kerasll.cli.progress import TaskProgress
+def parse_budgets(text):
+    """'0,2,4,8/255' → (0, 2/255, 4/255, 8/255): a trailing /255 applies to every number without one."""
+    if text is None:
+        return None
     from kerasll.errors import KerasllError
     from kerasll.zoo.config import parse_number
-    from kerasll.zoo.evaluation import evaluate_entry, histogram_figure, landscape_figures
 
-    eps_value, step_value = parse_number(eps, "eps"), parse_number(step_size, "step size")
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise KerasllError(f"--eps-curve needs budgets such as 0,2,4,8/255, got {text!r}")
+    scale = parts[-1].split("/", 1)[1] if "/" in parts[-1] else None
+    values = [parse_number(p if "/" in p or scale is None else f"{p}/{scale}", "--eps-curve budget") for p in parts]
+    if any(v < 0 for v in values):
+        raise KerasllError(f"--eps-curve budgets must be ≥ 0, got {text!r}")
+    return tuple(sorted(set(values)))
+
+
+def _evaluate(name, request, json_out, zoo):
+    from kerasll.cli.progress import TaskProgress
+    from kerasll.errors import KerasllError
+    from kerasll.zoo.evaluation import evaluate_entry, evaluate_file, histogram_figure, landscape_figures
+
     if json_out is not None:
         check_writable(json_out)
+    log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
     if name.endswith(".keras") or Path(name).is_file():
-        if dataset is None:
-            raise KerasllError(f"{name} is a model file: name its data set with --dataset (fashion_mnist or cifar10)")
-        if flatness or landscape:
-            raise KerasllError("--flatness and --landscape need a zoo entry; use the library for a .keras file")
+        if request.data is None and request.dataset is None:
+            raise KerasllError(f"{name} is a model file: name its test data with --data (a .npz, an image folder, "
+                               "tfds:NAME[:SPLIT]) or --dataset (fashion_mnist or cifar10)")
+        if request.flatness or request.landscape:
+            raise KerasllError("--flatness and --landscape need a zoo entry (`kerasll zoo import`, or train one); "
+                               "for a .keras file use the library: kerasll.flatness, kerasll.likelihood_surface")
+        records = None if json_out is None else Path(str(json_out) + ".records")
         with TaskProgress(f"evaluating {Path(name).name}") as progress:
-            out = evaluate_file(name, dataset, attack, norm, version, eps_value, steps, step_value, restarts, queries,
-                                eps_sweep, limit, data_dir, source, seed, progress, batch_size)
+            out = evaluate_file(name, request, records, progress=progress.attack, log=log)
         show(Path(name).name, out)
         if json_out is not None:
             write_json_file(json_out, out)
         return out
     store = open_zoo(zoo)
     with TaskProgress(f"evaluating {name}") as progress:
-        out = evaluate_entry(store, name, attack, eps_value, steps, step_value, restarts, flatness, limit, force,
-                             data_dir, source, progress=progress.attack, seed=seed, norm=norm, version=version,
-                             queries=queries, sweep=eps_sweep, batch_size=batch_size)
+        out = evaluate_entry(store, name, request, progress=progress.attack, log=log)
     show(name, out)
-    if landscape:
+    if request.landscape:
         paths = []
         for directions in ("random", "fgsm"):
-            paths += landscape_figures(store, name, directions=directions, data_dir=data_dir, source=source)
-        paths.append(histogram_figure(store, name, data_dir=data_dir, source=source, limit=limit))
+            paths += landscape_figures(store, name, directions=directions, data_dir=request.data_dir,
+                                       source=request.source, data=request.data)
+        paths.append(histogram_figure(store, name, data_dir=request.data_dir, source=request.source,
+                                      limit=request.limit, data=request.data))
         for p in paths:
             console.print(f"  wrote {p}", soft_wrap=True)
     if json_out is not None:
         write_json_file(json_out, out)
     console.print(f"  results in {store.get(name).eval_path}", soft_wrap=True)
-    return out
-
-
-def evaluate_file(path, dataset, attack, norm, version, eps, steps, step_size, restarts, queries, sweep, limit,
-                  data_dir, source, seed, progress, batch_size):
-    from kerasll.evaluation import attack_settings
-    from kerasll.zoo.evaluation import attack_key, load_model_file, run_evaluation, run_sweep, test_data
-
-    settings = attack_settings(dataset, attack, eps, steps, step_size, restarts, norm, version, queries)
-    meta = {"name": str(path), "dataset": dataset}
-    x, y = test_data(meta, data_dir, source, limit)
-    model = load_model_file(path, dataset)
-    result = run_evaluation(model, x, y, settings, seed=seed, progress=progress.attack, batch_size=batch_size)
-    out = {"attack": dict(result, cached=False, key=attack_key(settings, len(x)))}
-    if sweep:
-        out["sweep"] = dict(run_sweep(model, x, y, settings, seed=seed, progress=progress.attack,
-                                      batch_size=batch_size), cached=False)
     return out
 
 
@@ -123,7 +138,8 @@ def show(name, out):
     console.print(f"[bold]{name}[/]  {a['key']}{cached}", soft_wrap=True)
     label = "AutoAttack" if s["attack"] == "autoattack" else s["attack"].upper()
     width = max(len(label), 5) + 11
-    console.print(f"  {'clean accuracy':<{width}}{100 * a['clean_accuracy']:.2f}%  ({a['samples']} test images)")
+    console.print(f"  {'clean accuracy':<{width}}{100 * a['clean_accuracy']:.2f}%  ({a['samples']} test images"
+                  + (f" of {a['data']})" if a.get("data") else ")"), soft_wrap=True)
     console.print(f"  {label + ' accuracy':<{width}}{100 * a['robust_accuracy']:.2f}%")
     for attack, acc in a.get("by_attack", {}).items():
         console.print(f"    after {attack:<10}{100 * acc:.2f}%  ({a.get('seconds_by_attack', {}).get(attack, 0):.1f} s)")
@@ -140,7 +156,13 @@ def show(name, out):
         eps = lambda e: f"{float(e) * 255:.4g}/255" if linf else f"{float(e):.4g}"  # noqa: E731
         console.print("  ε sweep (AutoAttack fast): " + ", ".join(f"ε={eps(e)}: {100 * v:.2f}%" for e, v in sweep.items()),
                       soft_wrap=True)
-    flags = a.get("flags", []) + out.get("sweep", {}).get("flags", [])
+    if "curve" in out:
+        c = out["curve"]
+        linf = c["settings"]["norm"] == "linf"
+        eps = lambda e: f"{float(e) * 255:.4g}/255" if linf else f"{float(e):.4g}"  # noqa: E731
+        console.print("  ε curve: " + ", ".join(f"ε={eps(e)}: {100 * v:.2f}%" for e, v in c["accuracy_by_eps"].items()),
+                      soft_wrap=True)
+    flags = a.get("flags", []) + out.get("sweep", {}).get("flags", []) + out.get("curve", {}).get("flags", [])
     for f in flags:
         console.print(f"  [yellow]flag {f['code']}[/]: {f['message']} — try: {f['hint']}", soft_wrap=True)
     if "flags" in a and not flags:
@@ -157,10 +179,21 @@ def check_writable(path):
         raise KerasllError(f"cannot write --json {path}: it is a folder")
 
 
+def export(out):
+    """The results as `--json` writes them: AutoAttack's also under RobustBench's field names."""
+    from kerasll.attacks.autoattack import robustbench_fields
+
+    a = out["attack"]
+    if a["settings"]["attack"] != "autoattack":
+        return out
+    return out | {"robustbench": robustbench_fields(a["clean_accuracy"], a["robust_accuracy"], a["settings"]["eps"],
+                                                    a["settings"]["norm"], a["samples"])}
+
+
 def write_json_file(path, data):
     from kerasll.zoo.entry import write_json
 
-    write_json(Path(path).expanduser(), data)
+    write_json(Path(path).expanduser(), export(data))
     console.print(f"  wrote {path}", soft_wrap=True)
 
 

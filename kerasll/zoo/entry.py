@@ -147,14 +147,23 @@ class Entry:
 
     def load_model(self):
         """The entry's Keras model, loaded with safe mode on."""
-        import keras
-
-        import kerasll.defenses  # noqa: F401  (registers the defense classes)
-
         if not self.model_path.is_file():
             raise KerasllError(f"{self.model_path} is missing (entry status: {self.status()})")
-        try:
-            return keras.saving.load_model(self.model_path, safe_mode=True)
-        except Exception as error:  # Keras raises many types (even "file not found") for a damaged file
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            raise KerasllError(f"{self.model_path} is damaged and cannot be loaded ({reason})") from None
+        return load_classifier(self.model_path)
+
+
+def load_classifier(path):
+    """A Keras model from a .keras file, loaded with safe mode on; one clear error if it cannot be."""
+    import keras
+
+    import kerasll.defenses  # noqa: F401  (registers the defense classes)
+
+    path = Path(path)
+    if not path.is_file():
+        raise KerasllError(f"{path} does not exist")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many types (even "file not found") for a damaged or foreign file
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise KerasllError(f"{path} is damaged and cannot be loaded, or is not a loadable Keras model ({reason})") \
+            from None

@@ -1,180 +1,264 @@
-"""Evaluate zoo entries: accuracy under attack, Φ, landscape figures — cached in eval.json."""
+"""Evaluate zoo entries and model files: accuracy under attack, ε-curves, Φ, figures — cached and resumable.
 
-import time
+`EvalRequest` is what `kerasll eval` asks for, built once by the CLI. `evaluate_entry`
+and `evaluate_file` load the model and the test data, resolve the request into
+library settings, and run each evaluation with a chunk store, so an interrupted
+run continues where it stopped: in the entry's `records/` folder, or next to
+`--json` for a file. An entry's results land in its eval.json, keyed by the
+settings they were computed with.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from kerasll import figures
-from kerasll.datasets import dataset_info, load_dataset
+from kerasll.datasets import dataset_info
+from kerasll.datasets.sources import TestData, load_data
 from kerasll.defenses import get_defense, list_defenses
 from kerasll.errors import KerasllError
-from kerasll.attacks.autoattack import eps_sweep
-from kerasll.evaluation import attack_settings, check_labels, evaluate
-from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS, flatness
+from kerasll.evaluation import EvalSettings, attack_settings, check_labels, eps_curve, evaluate, flatness_records
+from kerasll.evaluation.settings import fmt_budget
+from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.landscape import likelihood_histogram, likelihood_surface
 from kerasll.zoo.metadata import now
 
 FLATNESS_SAMPLES = 1000  # test images for Φ unless --limit is smaller
+SWEEP_FACTORS = (1, 2, 4, 8)  # --eps-sweep: AutoAttack fast at ε × these, then unbounded
+RECORDS_DIR = "records"
 
 
-def _fmt(v, norm="linf"):
-    return f"{v * 255:g}/255" if norm == "linf" else f"{v:g}"
+@dataclass(frozen=True)
+class EvalRequest:
+    """One `kerasll eval` call, as read from the command line (budgets parsed, presets not yet applied)."""
+
+    attack: str | None = None  # None: PGD (the data set's preset); an ε-curve's: AutoAttack
+    norm: str = "linf"
+    version: str | None = None  # None: AutoAttack standard; an ε-curve's: fast
+    eps: float | None = None
+    steps: int | None = None
+    step_size: float | None = None
+    restarts: int = 1
+    queries: int | None = None
+    seed: int = 0
+    data: str | None = None  # --data: a .npz, an image folder, tfds:NAME[:SPLIT]; None: the data set's test split
+    data_keys: tuple = ("x", "y")
+    dataset: str | None = None  # a model file's registered data set (its presets)
+    data_dir: Path | None = None
+    source: str = "auto"
+    limit: int | None = None
+    input_scale: float = 1.0
+    flatness: bool = False
+    landscape: bool = False
+    sweep: bool = False
+    curve: tuple | None = None  # --eps-curve budgets
+    force: bool = False
+    batch_size: int = 1000
+
+    def settings(self, dataset, curve=False):
+        """The attack's `EvalSettings`, with `dataset`'s presets (None: data without presets); with
+        `curve`, the ε-curve's (AutoAttack fast unless the request names an attack or version)."""
+        attack = self.attack or ("autoattack" if curve else "pgd")
+        version = self.version or ("fast" if curve else "standard")
+        return attack_settings(dataset, attack, self.eps, self.steps, self.step_size, self.restarts, self.norm,
+                               version, self.queries, self.seed)
+
+    def check(self):
+        """Refuse values no evaluation can use, before anything is loaded."""
+        if self.limit is not None and self.limit < 1:
+            raise KerasllError(f"--limit must be ≥ 1, got {self.limit}")
+        if not self.input_scale > 0:
+            raise KerasllError(f"--input-scale must be > 0 (1 for [0,1] models, 255 for 0–255 models), "
+                               f"got {self.input_scale:g}")
+        if self.batch_size < 1:
+            raise KerasllError(f"--batch-size must be ≥ 1, got {self.batch_size}")
+        return self
 
 
-def data_tag(source):
-    """Key suffix naming the images: the embedded subset's differ from the official split's first N."""
-    return "-embedded" if source == "embedded" else ""
+def test_data(request, dataset, image_shape=None):
+    """The request's images: `--data`, or `dataset`'s test split; `--limit` applied."""
+    if request.data is None:
+        if dataset is None:
+            raise KerasllError("name the test data with --data (a .npz, an image folder, tfds:NAME[:SPLIT]) "
+                               "or a registered data set with --dataset")
+        return load_data(dataset, "test", data_dir=request.data_dir, where=request.source, limit=request.limit)
+    return load_data(request.data, keys=request.data_keys, image_shape=image_shape, data_dir=request.data_dir,
+                     limit=request.limit)
 
 
-def attack_key(settings, samples):
-    """eval.json key of an attack evaluation, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000'
-    or 'autoattack-standard-linf-eps25/255-n10000'."""
-    attack, norm = settings["attack"], settings["norm"]
-    if attack == "autoattack":
-        return f"autoattack-{settings['version']}-{norm}-eps{_fmt(settings['eps'], norm)}-n{samples}"
-    key = f"{attack}-{norm}-eps{_fmt(settings['eps'], norm)}"
-    if attack == "pgd":
-        key += f"-steps{settings['steps']}-step{_fmt(settings['step_size'], norm)}-r{settings['restarts']}"
-    elif "steps" in settings:
-        key += f"-steps{settings['steps']}-r{settings['restarts']}"
-    elif "queries" in settings:
-        key += f"-q{settings['queries']}"
-    return f"{key}-n{samples}"
+def model_input_shape(model):
+    try:
+        shape = tuple(getattr(model, "classifier", model).input_shape[1:])
+    except (AttributeError, ValueError):
+        return None
+    return shape if all(d is not None for d in shape) else None
+
+
+def check_fits(model, data, name):
+    """Refuse a model whose input shape or outputs do not match the images and labels."""
+    shape, takes = tuple(data.x.shape[1:]), model_input_shape(model)
+    if takes is not None and takes != shape:
+        raise KerasllError(f"{name!r} takes inputs {takes}, but the images of {data.name} are {shape}")
+    outputs = tuple(model(data.x[:1], training=False).shape)
+    if len(outputs) != 2:
+        raise KerasllError(f"{name!r} returns outputs of shape {outputs[1:]}: expected one logit per class")
+    if data.dataset is not None and outputs[1] != dataset_info(data.dataset).num_classes:
+        classes = dataset_info(data.dataset).num_classes
+        raise KerasllError(f"{name!r} returns outputs of shape {outputs[1:]}, but {data.dataset} has {classes} "
+                           f"classes: expected logits of shape ({classes},)")
+    check_labels(data.y, outputs[1])
+    return outputs[1]
+
+
+def with_input_scale(model, scale):
+    """`model` behind a ×`scale` layer: attacks work on [0,1] images, the model sees [0, scale]."""
+    if scale == 1:
+        return model
+    import keras
+
+    inputs = keras.Input(model_input_shape(model) or model.input_shape[1:])
+    return keras.Model(inputs, model(keras.layers.Rescaling(float(scale))(inputs)))
+
+
+def _slug(key):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", key)
+
+
+class Results:
+    """Where a run's results go: an entry's eval.json and records/, or (for a file) only a records folder."""
+
+    def __init__(self, records_root, entry=None, zoo=None, force=False):
+        self.records_root, self.entry, self.zoo, self.force = records_root, entry, zoo, force
+
+    def cached(self, key):
+        if self.entry is None or self.force:
+            return None
+        found = self.entry.evaluations().get(key)
+        return None if found is None else dict(found, cached=True, key=key)
+
+    def folder(self, key):
+        if self.records_root is None:
+            return None
+        if self.entry is not None:  # a bundled entry is copied into the active zoo before anything is written
+            self.entry = self.zoo.writable(self.entry)
+            self.records_root = self.entry.path / RECORDS_DIR
+        return self.records_root / _slug(key)
+
+    def store(self, key, result):
+        out = dict(result, created=now())
+        folder = self.folder(key)
+        found = sorted(folder.glob("*/records.npz"), key=lambda p: p.stat().st_mtime) if folder else []
+        if found:  # the per-image records; relative to the entry, so an exported entry keeps them
+            out["records"] = str(found[-1].relative_to(self.entry.path) if self.entry else found[-1])
+        if self.entry is not None:
+            self.entry.write_evaluation(key, out)
+        return dict(out, cached=False, key=key)
+
+
+def run(model, data, request, dataset, results, progress=None, log=None):
+    """Every evaluation the request asks for, each cached or computed: {"attack": …, "sweep": …, …}."""
+    settings = request.settings(dataset)
+    tag = data.tag + (f"-x{request.input_scale:g}" if request.input_scale != 1 else "")
+    x, y = data.x, data.y
+    common = dict(progress=progress, log=log, batch_size=request.batch_size, fresh=request.force)
+
+    def get(key, compute):
+        found = results.cached(key)
+        if found is not None:
+            return found
+        return results.store(key, dict(compute(results.folder(key)), data_tag=tag))
+
+    out = {"attack": get(settings.key(len(x), tag), lambda folder: dict(
+        evaluate(model, x, y, settings, checkpoint=folder, **common).to_dict(), data=data.name))}
+    if request.sweep:
+        fast = attack_settings(dataset, "autoattack", settings.eps, norm=settings.norm, version="fast",
+                               seed=settings.seed)
+        unbounded = 1.0 if settings.norm == "linf" else float(np.sqrt(np.prod(x.shape[1:])))
+        budgets = sorted({min(settings.eps * f, unbounded) for f in SWEEP_FACTORS} | {unbounded})
+        key = f"sweep-{settings.norm}-eps{fmt_budget(settings.eps, settings.norm)}-n{len(x)}{_seed(settings)}{tag}"
+        out["sweep"] = get(key, lambda folder: _sweep_dict(eps_curve(
+            model, x, y, fast, budgets, checkpoint=folder, must_reach_zero=True, **common)))
+    if request.curve:
+        cs = request.settings(dataset, curve=True)
+        out["curve"] = get(curve_key(cs, request.curve, len(x)) + tag, lambda folder: eps_curve(
+            model, x, y, cs, request.curve, checkpoint=folder, **common).to_dict())
+    if request.flatness:
+        n = min(len(x), FLATNESS_SAMPLES)
+        radius = dataset_info(dataset).landscape_radius if dataset else settings.eps
+        fs = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": radius, "reduction": "mean", "samples": n,
+              "seed": settings.seed, "clip": False}
+
+        def phi(directions, folder):
+            per_image, seconds = flatness_records(model, x[:n], y[:n], fs["pairs"], fs["grid"], radius, settings.seed,
+                                                  directions, checkpoint=folder, **common)
+            return {"settings": fs | {"directions": directions}, "phi": float(per_image.mean()),
+                    "phi_sum": float(per_image.mean()) * fs["grid"] ** 2, "phi_std": float(np.std(per_image)),
+                    "seconds": seconds.get("flatness", 0.0)}
+
+        out["flatness"] = get(flatness_key(fs) + tag, lambda folder: phi("random", folder))
+        out["flatness_fgsm"] = get(flatness_key(fs, "fgsm") + tag, lambda folder: phi("fgsm", folder))
+    return out
+
+
+def _seed(settings):
+    return f"-seed{settings.seed}" if settings.seed else ""
+
+
+def _sweep_dict(curve):
+    d = curve.to_dict()
+    d["settings"] = {"eps": curve.settings.eps, "norm": curve.settings.norm, "version": "fast",
+                     "factors": [*SWEEP_FACTORS, "unbounded"], "seed": curve.settings.seed}
+    # The sweep flag reads the raw accuracies; the stored ones are the monotone curve's.
+    return d
+
+
+def curve_key(settings, budgets, samples):
+    """eval.json key of an ε-curve, e.g. 'curve-autoattack-fast-linf-eps0,2/255,…-n10000'."""
+    what = f"autoattack-{settings.version}" if settings.attack == "autoattack" else settings.attack
+    eps = ",".join(fmt_budget(e, settings.norm) for e in sorted(budgets))
+    return f"curve-{what}-{settings.norm}-eps{eps}-n{samples}{_seed(settings)}"
 
 
 def flatness_key(settings, directions="random"):
     """'phi-…' for random directions, 'phifgsm-…' along the FGSM direction."""
     prefix = "phi" if directions == "random" else "phifgsm"
-    return (f"{prefix}-pairs{settings['pairs']}-grid{settings['grid']}-radius{_fmt(settings['radius'])}"
-            f"-{settings['reduction']}-n{settings['samples']}")
+    seed = f"-seed{settings['seed']}" if settings.get("seed") else ""
+    return (f"{prefix}-pairs{settings['pairs']}-grid{settings['grid']}-radius{fmt_budget(settings['radius'])}"
+            f"-{settings['reduction']}-n{settings['samples']}{seed}")
 
 
-def test_data(meta, data_dir=None, source="auto", limit=None):
-    x, y = load_dataset(meta["dataset"], "test", data_dir=data_dir, source=source)
-    if limit is not None:
-        if limit < 1:
-            raise KerasllError(f"--limit must be ≥ 1, got {limit}")
-        x, y = x[:limit], y[:limit]
-    return x, check_labels(y, dataset_info(meta["dataset"]).num_classes)
+def evaluate_entry(zoo, name, request, progress=None, log=None):
+    """Clean and robust accuracy (and Φ, sweeps, curves) of entry `name`, reusing cached results.
 
-
-def check_fits(model, meta):
-    """Refuse a model whose input shape or number of outputs does not match the data set."""
-    info = dataset_info(meta["dataset"])
-    shape = tuple(info.input_shape)
-    try:
-        takes = tuple(getattr(model, "classifier", model).input_shape[1:])
-    except (AttributeError, ValueError):
-        takes = None
-    if takes is not None and takes != shape:
-        raise KerasllError(f"{meta['name']!r} takes inputs {takes}, but {meta['dataset']} images are {shape}")
-    outputs = tuple(model(np.zeros((1, *shape), np.float32), training=False).shape)
-    if outputs != (1, info.num_classes):
-        raise KerasllError(f"{meta['name']!r} returns outputs of shape {outputs[1:]}, but {meta['dataset']} "
-                           f"has {info.num_classes} classes: expected logits of shape ({info.num_classes},)")
-
-
-def load_model_file(path, dataset):
-    """A Keras classifier from a .keras file, checked against `dataset`; one clear error if it is not one."""
-    import keras
-    from pathlib import Path
-
-    import kerasll.defenses  # noqa: F401  (registers the defense classes)
-
-    path = Path(path)
-    if not path.is_file():
-        raise KerasllError(f"{path} does not exist")
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:  # Keras raises many types for a damaged or foreign file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise KerasllError(f"{path} is not a loadable Keras model ({reason[:200]})") from None
-    check_fits(model, {"name": str(path), "dataset": dataset})
-    return model
-
-
-def run_evaluation(model, x, y, settings, seed=0, progress=None, log=None, batch_size=1000):
-    """`evaluate` plus the fields eval.json has always had (clean_accuracy, robust_accuracy, samples)."""
-    start = time.perf_counter()
-    result = evaluate(model, x, y, settings, seed=seed, progress=progress, log=log, batch_size=batch_size)
-    if isinstance(result.get("seconds"), dict):
-        result["seconds_by_attack"] = result.pop("seconds")
-    return {"settings": settings, "samples": len(x), "clean_accuracy": result["clean_acc"],
-            "robust_accuracy": result["robust_acc"], **result,
-            "seconds": round(time.perf_counter() - start, 1), "created": now()}
-
-
-def sweep_key(settings, samples):
-    return f"sweep-{settings['norm']}-eps{_fmt(settings['eps'], settings['norm'])}-n{samples}"
-
-
-def run_sweep(model, x, y, settings, seed=0, progress=None, batch_size=1000):
-    """AutoAttack "fast" at ε × 1, 2, 4, 8 and an unbounded ε, with the sweep's flag."""
-    start = time.perf_counter()
-    accuracies, flag = eps_sweep(model, x, y, settings["eps"], settings["norm"], seed=seed, progress=progress,
-                                 batch_size=batch_size)
-    return {"settings": {"eps": settings["eps"], "norm": settings["norm"], "version": "fast",
-                         "factors": [1, 2, 4, 8, "unbounded"]},
-            "samples": len(x), "accuracy_by_eps": {f"{e:.6g}": a for e, a in accuracies.items()},
-            "flags": [flag.to_dict()] if flag else [], "seconds": round(time.perf_counter() - start, 1),
-            "created": now()}
-
-
-def evaluate_entry(zoo, name, attack="pgd", eps=None, steps=None, step_size=None, restarts=1,
-                   with_flatness=False, limit=None, force=False, data_dir=None, source="auto",
-                   progress=None, seed=0, norm="linf", version="standard", queries=None, sweep=False, log=None,
-                   batch_size=1000):
-    """Clean and robust accuracy (and Φ, and an ε sweep) of entry `name`, reusing cached results.
-
-    `progress(name, done, total, robust_accuracy)` is called as each attack (and Φ) runs.
-    Returns a dict of the results (each with its settings and whether it was cached).
+    `progress(name, done, total, robust_accuracy)` is called as each attack (and Φ) runs;
+    `log(line)` after each saved chunk. Returns {"attack": result, …}, each result with its
+    settings, its eval.json key and whether it was cached.
     """
+    request.check()
     entry = zoo.get(name)
     meta = entry.metadata()
-    settings = attack_settings(meta["dataset"], attack, eps, steps, step_size, restarts, norm, version, queries)
-    x, y = test_data(meta, data_dir, source, limit)
-    tag = data_tag(source)
-    loaded = []
+    dataset = meta["dataset"]
+    loaded = entry.load_model()
+    model = with_input_scale(loaded, request.input_scale)
+    data = test_data(request, dataset, model_input_shape(model))
+    check_fits(model, data, name)
+    return run(model, data, request, dataset, Results(entry.path / RECORDS_DIR, entry, zoo, request.force),
+               progress, log)
 
-    def model():
-        if not loaded:
-            loaded.append(entry.load_model())
-            check_fits(loaded[0], meta)
-        return loaded[0]
 
-    def cached_or_run(key, compute):
-        nonlocal entry
-        cached = entry.evaluations()
-        if key in cached and not force:
-            return dict(cached[key], cached=True, key=key)
-        result = compute()
-        entry = zoo.writable(entry)
-        entry.write_evaluation(key, result)
-        return dict(result, cached=False, key=key)
+def evaluate_file(path, request, records_root=None, progress=None, log=None):
+    """The same for a .keras classifier file; nothing is written to a zoo. With `records_root`
+    (the CLI's: next to --json), finished chunks are kept there and a re-run resumes."""
+    from kerasll.zoo.entry import load_classifier
 
-    out = {"attack": cached_or_run(attack_key(settings, len(x)) + tag, lambda: run_evaluation(
-        model(), x, y, settings, seed=seed, progress=progress, log=log, batch_size=batch_size))}
-    if sweep:
-        out["sweep"] = cached_or_run(sweep_key(settings, len(x)) + tag, lambda: run_sweep(
-            model(), x, y, settings, seed=seed, progress=progress, batch_size=batch_size))
-    if with_flatness:
-        n = min(len(x), FLATNESS_SAMPLES)
-        fsettings = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": dataset_info(meta["dataset"]).landscape_radius,
-                     "reduction": "mean", "samples": n, "seed": seed, "clip": False}
-
-        def phi(directions):
-            start = time.perf_counter()
-            label = "flatness" if directions == "random" else "flatness (FGSM)"
-            res = flatness(model(), x[:n], y[:n], pairs=fsettings["pairs"], grid=fsettings["grid"],
-                           radius=fsettings["radius"], seed=seed, directions=directions,
-                           progress=(lambda done, total: progress(label, done, total, None)) if progress else None)
-            return {"settings": res.settings, "phi": res.phi, "phi_sum": res.phi * fsettings["grid"] ** 2,
-                    "phi_std": float(np.std(res.per_sample)), "seconds": round(time.perf_counter() - start, 1),
-                    "created": now()}
-
-        out["flatness"] = cached_or_run(flatness_key(fsettings) + tag, lambda: phi("random"))
-        out["flatness_fgsm"] = cached_or_run(flatness_key(fsettings, "fgsm") + tag, lambda: phi("fgsm"))
-    return out
+    request.check()
+    model = with_input_scale(load_classifier(path), request.input_scale)
+    data = test_data(request, request.dataset, model_input_shape(model))
+    check_fits(model, data, str(path))
+    return run(model, data, request, request.dataset or data.dataset, Results(records_root, force=request.force),
+               progress, log)
 
 
 def describe(meta):
@@ -184,9 +268,17 @@ def describe(meta):
     return get_defense(meta["defense"]).describe(meta.get("defense_params", {}))
 
 
+def _entry_data(entry, meta, data_dir, source, limit=None, data=None):
+    request = EvalRequest(data=data, data_dir=data_dir, source=source, limit=limit)
+    model = entry.load_model()
+    test = test_data(request, meta["dataset"], model_input_shape(model))
+    check_fits(model, test, meta["name"])
+    return model, test
+
+
 def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=None, compare=(),
-                      data_dir=None, source="auto", seed=0, fmt="png"):
-    """Landscape figure(s) of `name` (and `compare` entries) on one test image.
+                      data_dir=None, source="auto", seed=0, fmt="png", data=None):
+    """Landscape figure(s) of `name` (and `compare` entries) on one test image (of `data` if given).
 
     All models use the same image and, for random directions, the same
     directions (same seed); for "fgsm" each model's own FGSM direction is used.
@@ -197,20 +289,18 @@ def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=
     metas = [e.metadata() for e in entries]
     if len({m["dataset"] for m in metas}) != 1:
         raise KerasllError("--compare entries must use the same dataset as " + repr(name))
-    x, y = test_data(metas[0], data_dir, source)
-    if not 0 <= sample < len(x):
-        raise KerasllError(f"--sample must be in [0, {len(x) - 1}], got {sample}")
     surfaces = []
     for entry, meta in zip(entries, metas):
-        model = entry.load_model()
-        check_fits(model, meta)
-        s = likelihood_surface(model, x[sample], y[sample], directions=directions, grid=grid,
+        model, test = _entry_data(entry, meta, data_dir, source, data=data)
+        if not 0 <= sample < len(test.x):
+            raise KerasllError(f"--sample must be in [0, {len(test.x) - 1}], got {sample}")
+        s = likelihood_surface(model, test.x[sample], test.y[sample], directions=directions, grid=grid,
                                radius=radius, seed=seed, dataset=meta["dataset"])
         s.metadata.update(label=f"{meta['name']} ({describe(meta)})", entry=meta["name"], sample=sample)
         surfaces.append(s)
     target = zoo.writable(entries[0])
     target.figures_dir.mkdir(exist_ok=True)
-    stem = f"landscape-{directions}-sample{sample}"
+    stem = f"landscape-{directions}-sample{sample}" + ("" if data is None else test.tag)
     paths = [surfaces[0].save(target.figures_dir / f"{stem}.npz")]
     if compare:
         stem += "-vs-" + "-".join(compare)
@@ -221,14 +311,31 @@ def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=
     return paths
 
 
-def histogram_figure(zoo, name, data_dir=None, source="auto", limit=None, seed=0, fmt="png"):
+def histogram_figure(zoo, name, data_dir=None, source="auto", limit=None, seed=0, fmt="png", data=None):
     """Fig. 3 for one entry: log p̃ of clean vs randomly perturbed test images."""
     entry = zoo.get(name)
     meta = entry.metadata()
-    x, _ = test_data(meta, data_dir, source, limit)
-    model = entry.load_model()
-    check_fits(model, meta)
-    h = likelihood_histogram(model, x[:FLATNESS_SAMPLES], seed=seed, dataset=meta["dataset"])
+    model, test = _entry_data(entry, meta, data_dir, source, limit, data)
+    h = likelihood_histogram(model, test.x[:FLATNESS_SAMPLES], seed=seed, dataset=meta["dataset"])
     target = zoo.writable(entry)
     target.figures_dir.mkdir(exist_ok=True)
-    return figures.plot_histograms([h], [f"{name} ({describe(meta)})"], target.figures_dir / f"histogram.{fmt}")
+    suffix = "" if data is None else test.tag
+    return figures.plot_histograms([h], [f"{name} ({describe(meta)})"], target.figures_dir / f"histogram{suffix}.{fmt}")
+
+
+def data_tag_of(key, result):
+    """Which images a stored result used: its `data_tag` ('' the official test split, '-embedded' the
+    bundled subset, '-data<hash>' a user's data); results stored before the field existed say so in the key."""
+    return result.get("data_tag", "-embedded" if key.endswith("-embedded") else "")
+
+
+def results_with(entry, settings, data_tag=""):
+    """An entry's stored results computed with `settings` (seed aside) on the images tagged `data_tag`."""
+    want = {k: v for k, v in settings.to_dict().items() if k != "seed"}
+    found = []
+    for key, result in entry.evaluations().items():
+        stored = result.get("settings", {})
+        tag = data_tag_of(key, result)
+        if {k: v for k, v in stored.items() if k != "seed"} == want and tag == data_tag:
+            found.append(result)
+    return found

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from kerasll import figures
 from kerasll.datasets import dataset_info
-from kerasll.zoo.evaluation import attack_key, attack_settings, describe
+from kerasll.evaluation import attack_settings
+from kerasll.zoo.evaluation import data_tag_of, describe, results_with
 
 
 Summary = namedtuple("Summary", "clean robust phi samples phi_sum autoattack autoattack_samples flags phi_fgsm")
@@ -15,23 +16,18 @@ along the FGSM direction."""
 
 
 def summary(entry):
-    """The `Summary` of an entry from eval.json, each number from the run on the most test images."""
+    """The `Summary` of an entry from eval.json, each number from the run on the most test images
+    of the data set's own test split (the embedded subset's when there is nothing else)."""
     meta = entry.metadata()
-    results = entry.evaluations()
-    settings = attack_settings(meta["dataset"])
-    preset = attack_key(settings, 0).rsplit("-n", 1)[0]
-    aa_preset = attack_key(attack_settings(meta["dataset"], "autoattack"), 0).rsplit("-n", 1)[0]
-    official = {k: r for k, r in results.items() if not k.endswith("-embedded")}
-    if not official:  # only embedded-subset results: show those rather than nothing
-        official = {k.removesuffix("-embedded"): r for k, r in results.items()}
-    attack = [r for k, r in official.items() if k.rsplit("-n", 1)[0] == preset]
-    aa = [r for k, r in official.items() if k.rsplit("-n", 1)[0] == aa_preset]
-    phi = [r for k, r in official.items() if k.startswith("phi-")]
-    phi_fgsm = [r for k, r in official.items() if k.startswith("phifgsm-")]
-    best_fgsm = max(phi_fgsm, key=lambda r: r["settings"]["samples"], default=None)
-    best = max(attack, key=lambda r: r["samples"], default=None)
-    best_aa = max(aa, key=lambda r: r["samples"], default=None)
-    best_phi = max(phi, key=lambda r: r["settings"]["samples"], default=None)
+    pgd, aa = attack_settings(meta["dataset"]), attack_settings(meta["dataset"], "autoattack")
+    official = {k: r for k, r in entry.evaluations().items() if data_tag_of(k, r) == ""}
+    tag = "" if official else "-embedded"  # only embedded-subset results: show those rather than nothing
+    results = entry.evaluations() if tag else official
+    best = max(results_with(entry, pgd, tag), key=lambda r: r["samples"], default=None)
+    best_aa = max(results_with(entry, aa, tag), key=lambda r: r["samples"], default=None)
+    phis = {prefix: max((r for k, r in results.items() if k.startswith(prefix + "-")),
+                        key=lambda r: r["settings"]["samples"], default=None) for prefix in ("phi", "phifgsm")}
+    best_phi, best_fgsm = phis["phi"], phis["phifgsm"]
     return Summary(best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
                    best and best["samples"], best_phi and best_phi["phi_sum"],
                    best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],

@@ -1,0 +1,152 @@
+"""Evaluations in chunks of images, each chunk saved atomically as it finishes: the base of resume.
+
+An evaluation is a function of a chunk, `compute(start, stop) → (records, seconds)`,
+where `records` holds one value per image ((n,) arrays) that depends only on the
+image and its index in the set (kerasll's random draws are keyed by the index).
+So the records of all chunks, concatenated, are the records of the whole set,
+whether the chunks ran in one go, across restarts, or on several machines.
+
+A `ChunkStore` keeps the finished chunks of one evaluation in a folder named
+by a fingerprint of everything that determines them: the settings, the model's
+weights, the images and labels, and the chunk size. A different setting never
+finds another's chunks. When every chunk is done, they are merged into one
+`records.npz`, which stays as the evaluation's per-image record.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+RECORDS_FILE = "records.npz"
+FINGERPRINT_FILE = "fingerprint.json"
+
+
+def fingerprint(description, model=None, arrays=()):
+    """A hex digest of `description` (JSON-ready), the model's weights and `arrays`."""
+    h = hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode())
+    for w in (model.get_weights() if model is not None else []):
+        h.update(np.ascontiguousarray(w).tobytes())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _save_npz(path, arrays):
+    """`np.savez` to a temporary file, then an atomic rename: readers see a whole file or none."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_npz(path):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    seconds = json.loads(str(arrays.pop("__seconds__", "{}")))
+    return arrays, seconds
+
+
+class ChunkStore:
+    """The finished chunks of one evaluation, in `root/<fingerprint[:16]>/`."""
+
+    def __init__(self, root, digest, description=None):
+        self.folder = Path(root) / digest[:16]
+        self.digest, self.description = digest, description or {}
+
+    def _chunk(self, i):
+        return self.folder / f"chunk-{i:05d}.npz"
+
+    @property
+    def records_path(self):
+        return self.folder / RECORDS_FILE
+
+    def open(self, fresh=False):
+        """Create the folder (emptied first when `fresh`); a folder of another digest is refused."""
+        if fresh and self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        marker = self.folder / FINGERPRINT_FILE
+        if marker.is_file():
+            if json.loads(marker.read_text()).get("digest") != self.digest:  # a 16-digit prefix collision
+                shutil.rmtree(self.folder)
+                self.folder.mkdir(parents=True)
+        if not marker.is_file():
+            from kerasll.zoo.entry import write_json
+
+            write_json(marker, {"digest": self.digest, **self.description})
+        return self
+
+    def has(self, i):
+        return self._chunk(i).is_file()
+
+    def finished(self):
+        """Indices of the chunks saved so far."""
+        return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz"))
+
+    def load(self, i):
+        return _load_npz(self._chunk(i))
+
+    def save(self, i, records, seconds):
+        _save_npz(self._chunk(i), {**records, "__seconds__": np.asarray(json.dumps(seconds))})
+
+    def complete(self):
+        """The merged records of a finished evaluation, or None."""
+        return _load_npz(self.records_path) if self.records_path.is_file() else None
+
+    def merge(self, records, seconds):
+        """Write the whole evaluation's records, then drop the chunk files they came from."""
+        _save_npz(self.records_path, {**records, "__seconds__": np.asarray(json.dumps(seconds))})
+        for p in self.folder.glob("chunk-*.npz"):
+            p.unlink()
+
+
+def chunk_bounds(n, size):
+    """[(start, stop), …] covering range(n) in chunks of `size`."""
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def run_chunks(compute, n, size, store=None, on_chunk=None):
+    """Records of images 0..n−1 from `compute(start, stop)`, chunk by chunk.
+
+    With a `store`, finished chunks are read back instead of computed, and each new
+    chunk is saved as soon as it is done. `on_chunk(i, total, records_so_far, cached)`
+    follows every chunk. Returns (records, seconds), seconds summed per key.
+    """
+    if store is not None:
+        done = store.complete()
+        if done is not None:
+            return done
+    bounds = chunk_bounds(n, size)
+    parts, seconds = [], {}
+    for i, (a, b) in enumerate(bounds):
+        cached = store is not None and store.has(i)
+        records, took = store.load(i) if cached else compute(a, b)
+        if store is not None and not cached:
+            store.save(i, records, took)
+        parts.append(records)
+        for k, v in took.items():
+            seconds[k] = round(seconds.get(k, 0.0) + v, 2)
+        if on_chunk is not None:
+            on_chunk(i, len(bounds), concat(parts), cached)
+    records = concat(parts)
+    if store is not None:
+        store.merge(records, seconds)
+    return records, seconds
+
+
+def concat(parts):
+    """{name: array} dicts, joined along the image axis."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}

@@ -1,0 +1,117 @@
+"""What an evaluation measures, as one frozen value: the attack, its budget and its seed.
+
+`attack_settings` fills in a data set's presets (or kerasll's defaults when the
+data has none) and checks every value once. The eval.json key, the chunk
+fingerprint and the stored "settings" are all derived from an `EvalSettings`;
+nothing parses them back.
+"""
+
+from dataclasses import asdict, dataclass, replace
+
+from kerasll.attacks.autoattack import VERSIONS
+from kerasll.attacks.common import NORMS, check_budget
+from kerasll.attacks.registry import check_norm, list_attacks
+from kerasll.errors import KerasllError, check_choice
+
+# Without a data-set preset: PGD takes 10 steps of ε/4 (the Fashion-MNIST preset's ratio).
+DEFAULT_PGD_STEPS = 10
+DEFAULT_PGD_STEP_FACTOR = 0.25
+
+
+def attack_names():
+    """Every attack an evaluation can name: the registered ones and "autoattack"."""
+    return [*list_attacks(), "autoattack"]
+
+
+def fmt_budget(value, norm="linf"):
+    """A budget as people write it: 25/255 for L∞, 1.5 for L2."""
+    return f"{value * 255:g}/255" if norm == "linf" else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """One attack evaluation's settings (budgets in [0,1] pixel units).
+
+    Fields that do not apply to the attack are None: `version` for AutoAttack only,
+    `step_size` for PGD only, `queries` for Square.
+    """
+
+    attack: str
+    norm: str
+    eps: float
+    version: str | None = None
+    steps: int | None = None
+    step_size: float | None = None
+    restarts: int | None = None
+    queries: int | None = None
+    seed: int = 0
+
+    def options(self):
+        """The attack's own options for `run_attack` (steps, restarts, …)."""
+        return {k: v for k, v in (("steps", self.steps), ("step_size", self.step_size),
+                                  ("restarts", self.restarts), ("queries", self.queries)) if v is not None}
+
+    def to_dict(self):
+        """The settings as eval.json stores them (the fields that apply, and the seed)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def key(self, samples, tag=""):
+        """eval.json key, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000' or
+        'autoattack-standard-linf-eps25/255-n10000'; `-seedS` when the seed is not 0, then `tag`
+        (which images: '-embedded', '-data<hash>')."""
+        eps = fmt_budget(self.eps, self.norm)
+        if self.attack == "autoattack":
+            key = f"autoattack-{self.version}-{self.norm}-eps{eps}"
+        else:
+            key = f"{self.attack}-{self.norm}-eps{eps}"
+            if self.step_size is not None:
+                key += f"-steps{self.steps}-step{fmt_budget(self.step_size, self.norm)}-r{self.restarts}"
+            elif self.steps is not None:
+                key += f"-steps{self.steps}-r{self.restarts}"
+            elif self.queries is not None:
+                key += f"-q{self.queries}"
+        seed = f"-seed{self.seed}" if self.seed else ""
+        return f"{key}-n{samples}{seed}{tag}"
+
+    def with_eps(self, eps):
+        return replace(self, eps=float(eps))
+
+
+def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=None, restarts=1, norm="linf",
+                    version="standard", queries=None, seed=0):
+    """The `EvalSettings` of an attack: `dataset`'s preset (a registered name, or None for data
+    without one), overridden where given.
+
+    PGD defaults to the paper's preset (Fashion-MNIST: 10 steps of 6.25/255 at ε = 25/255; without
+    a preset 10 steps of ε/4); the other attacks to AutoAttack's (100 iterations, 5,000 queries).
+    Data without a preset needs `eps`.
+    """
+    from kerasll.datasets.registry import dataset_info
+
+    check_choice("attack", attack, attack_names())
+    check_choice("norm", norm, NORMS)
+    info = dataset_info(dataset) if dataset is not None else None
+    if eps is None:
+        if info is None:
+            raise KerasllError("--eps is required: this data has no preset budget (only the registered data "
+                               "sets have one); e.g. --eps 8/255")
+        eps = info.eval_eps if norm == "linf" else info.eval_eps_l2
+    eps = float(eps)
+    fields = {"attack": attack, "norm": norm, "eps": eps, "seed": int(seed)}
+    if attack == "autoattack":
+        fields["version"] = check_choice("version", version, list(VERSIONS))
+    elif attack == "pgd":
+        preset_steps = info.eval_steps if info else DEFAULT_PGD_STEPS
+        preset_step = info.eval_step_size * eps / info.eval_eps if info else DEFAULT_PGD_STEP_FACTOR * eps
+        fields.update(steps=preset_steps if steps is None else int(steps),
+                      step_size=preset_step if step_size is None else float(step_size), restarts=int(restarts))
+    else:
+        spec = check_norm(attack, norm)
+        if "steps" in spec.defaults:
+            fields.update(steps=spec.defaults["steps"] if steps is None else int(steps), restarts=int(restarts))
+        if "queries" in spec.defaults:
+            fields["queries"] = spec.defaults["queries"] if queries is None else int(queries)
+    settings = EvalSettings(**fields)
+    check_budget(settings.eps, settings.step_size or 1.0, settings.steps or settings.queries or 1, norm,
+                 settings.restarts or 1)
+    return settings
