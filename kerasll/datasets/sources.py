@@ -224,6 +224,8 @@ def _from_tfds(source, keys, data_dir):
     xs, ys = [], []
     for item in tfds.as_numpy(ds.batch(1024)):
         if isinstance(item, dict):
+            if keys == ("x", "y") and keys[0] not in item:  # tfds's own convention
+                keys = ("image", "label")
             if keys[0] not in item or keys[1] not in item:
                 raise KerasllError(f"tfds {name!r} has no features {keys[0]!r} and {keys[1]!r}; its features: "
                                    f"{', '.join(item)} (name them with --data-keys IMAGES,LABELS)")
@@ -232,6 +234,7 @@ def _from_tfds(source, keys, data_dir):
         ys.append(item[1])
     if not xs:
         raise KerasllError(f"tfds {name!r} split {split!r} holds no images (an empty set)")
-    label = builder.info.features[builder.info.supervised_keys[1]] if builder.info.supervised_keys else None
+    label = builder.info.features[builder.info.supervised_keys[1] if builder.info.supervised_keys else keys[1]] \
+        if (builder.info.supervised_keys or keys[1] in builder.info.features) else None
     names = tuple(label.names) if hasattr(label, "names") else None
     return _tagged(np.concatenate(xs), np.concatenate(ys), source, name if name in list_datasets() else None, names)

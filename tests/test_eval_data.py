@@ -1,0 +1,138 @@
+"""`kerasll eval MODEL --data …`: a user's own test set, its errors, its input range, and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import small_cnn
+from kerasll.cli.main import app
+from test_data_sources import prepare_tfds, write_folder
+
+runner = CliRunner()
+
+
+def kerasll(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, needle):
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert needle in lines[0] and "Traceback" not in result.output, result.output
+
+
+@pytest.fixture(scope="module")
+def lenet_file(trained_lenet, tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "lenet.keras"
+    trained_lenet.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def shapes_model(tmp_path_factory):
+    """A small 4-class classifier of 8×8 grey images (the tiny data sets' shape)."""
+    path = tmp_path_factory.mktemp("models") / "shapes.keras"
+    small_cnn((8, 8, 1), 4).save(path)
+    return path
+
+
+def test_data_npz_equals_the_registered_dataset_for_the_same_images(lenet_file, fmnist, tmp_path):
+    x, y = fmnist[2][:40], fmnist[3][:40]
+    np.savez(tmp_path / "test.npz", x=np.round(x * 255).astype(np.uint8), y=y)
+    common = ["--attack", "autoattack", "--version", "fast", "--seed", "2", "--zoo", tmp_path / "zoo"]
+    ours = kerasll("eval", lenet_file, "--data", tmp_path / "test.npz", "--eps", "25/255", *common,
+                   "--json", tmp_path / "a.json")
+    assert ours.exit_code == 0, ours.output
+    theirs = kerasll("eval", lenet_file, "--dataset", "fashion_mnist", "--source", "embedded", "--limit", "40",
+                     *common, "--json", tmp_path / "b.json")
+    assert theirs.exit_code == 0, theirs.output
+    a, b = (json.loads((tmp_path / f).read_text())["attack"] for f in ("a.json", "b.json"))
+    assert a["robust_accuracy"] == b["robust_accuracy"] and a["by_attack"] == b["by_attack"]
+    assert a["clean_accuracy"] == b["clean_accuracy"] and a["data"].endswith("test.npz")
+    masks = [np.load(next((tmp_path / f"{f}.json.records").glob("*/*/records.npz")))["robust"] for f in "ab"]
+    assert len(masks[0]) == 40 and np.array_equal(masks[0], masks[1])  # kept beside --json, equal per image
+
+
+def test_data_folder_and_tfds_in_one_command_each(shapes_model, tmp_path):
+    folder = write_folder(tmp_path / "imgs")
+    tfds_dir = prepare_tfds(tmp_path / "tfds")
+    for data, extra in ((folder, []), ("tfds:tiny_shapes:test", ["--data-dir", tfds_dir])):
+        result = kerasll("eval", shapes_model, "--data", data, *extra, "--eps", "8/255", "--attack", "autoattack",
+                         "--version", "fast", "--zoo", tmp_path / "zoo")
+        assert result.exit_code == 0, result.output
+        assert "AutoAttack accuracy" in result.output and "(12 test images of" in result.output
+
+
+def test_input_scale_lets_a_0_to_255_model_be_attacked_in_0_1_units(trained_lenet, fmnist, tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    expects_255 = keras.Model(inputs, trained_lenet(keras.layers.Rescaling(1 / 255)(inputs)))
+    expects_255.save(tmp_path / "m255.keras")
+    trained_lenet.save(tmp_path / "m1.keras")
+    args = ["--dataset", "fashion_mnist", "--source", "embedded", "--limit", "30", "--attack", "apgd-ce",
+            "--steps", "10", "--zoo", tmp_path / "zoo"]
+    scaled = kerasll("eval", tmp_path / "m255.keras", *args, "--input-scale", "255", "--json", tmp_path / "s.json")
+    plain = kerasll("eval", tmp_path / "m1.keras", *args, "--json", tmp_path / "p.json")
+    assert scaled.exit_code == 0 and plain.exit_code == 0, scaled.output + plain.output
+    s, p = (json.loads((tmp_path / f).read_text())["attack"] for f in ("s.json", "p.json"))
+    assert abs(s["robust_accuracy"] - p["robust_accuracy"]) <= 1 / 30 and s["clean_accuracy"] == p["clean_accuracy"]
+    unscaled = kerasll("eval", tmp_path / "m255.keras", *args)  # [0,1] images into a 0–255 model: it sees black
+    assert unscaled.exit_code == 0 and "clean accuracy       10.00%" not in unscaled.output
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("no-eps", "--eps is required"),
+    ("shape", "takes inputs (8, 8, 1), but the images of"),
+    ("labels", "label 4 is out of range: the model has 4 classes"),
+    ("missing-key", "has no array 'y'"),
+    ("bad-scale", "--input-scale must be > 0"),
+])
+def test_data_mismatches_are_one_line_and_write_nothing(shapes_model, tmp_path, case, needle):
+    images = np.zeros((5, 8, 8, 1), np.uint8)
+    arrays = {"no-eps": dict(x=images, y=np.zeros(5)), "shape": dict(x=np.zeros((5, 9, 9), np.uint8), y=np.zeros(5)),
+              "labels": dict(x=images, y=np.arange(5)), "missing-key": dict(x=images),
+              "bad-scale": dict(x=images, y=np.zeros(5))}[case]
+    np.savez(tmp_path / "d.npz", **arrays)
+    eps = [] if case == "no-eps" else ["--eps", "8/255"]
+    scale = ["--input-scale", "0"] if case == "bad-scale" else []
+    result = kerasll("eval", shapes_model, "--data", tmp_path / "d.npz", *eps, *scale, "--json", tmp_path / "o.json",
+                     "--zoo", tmp_path / "zoo")
+    one_line_error(result, needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]  # no results, no records, no zoo
+
+
+def eval_process(model, data, out):
+    return subprocess.Popen(
+        [sys.executable, "-m", "kerasll.cli", "eval", str(model), "--data", str(data), "--eps", "25/255",
+         "--attack", "apgd-ce", "--steps", "20", "--batch-size", "20", "--json", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | {"COLUMNS": "200"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+@pytest.mark.processes
+def test_a_killed_evaluation_resumes_with_the_identical_robust_mask(lenet_file, fmnist, tmp_path):
+    np.savez(tmp_path / "d.npz", x=fmnist[2][:100], y=fmnist[3][:100])
+    killed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")
+    for line in killed.stdout:  # the event: the child says batch 2 is saved; then it dies like a power loss
+        if "batch 2/5 saved" in line:
+            killed.send_signal(signal.SIGKILL)
+            break
+    assert killed.wait(60) == -signal.SIGKILL
+    assert not (tmp_path / "run.json").exists()
+    resumed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out
+    assert out.count("reused from an earlier run") == 2 and "batch 3/5 saved" in out, out
+    whole = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "whole.json")
+    assert whole.wait(600) == 0
+    masks = [np.load(next((tmp_path / f"{name}.json.records").glob("*/*/records.npz")))["robust"]
+             for name in ("run", "whole")]
+    assert len(masks[0]) == 100 and np.array_equal(masks[0], masks[1])
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text())["attack"] for n in ("run", "whole"))
+    assert a["robust_accuracy"] == b["robust_accuracy"] and a["flags"] == b["flags"]

@@ -1,0 +1,151 @@
+"""Evaluations in chunks: the same numbers per image however they are split, resumed or curved."""
+
+import numpy as np
+import pytest
+
+import kerasll as kl
+from kerasll.evaluation import attack_settings, eps_curve, evaluate
+from kerasll.evaluation.chunks import ChunkStore, run_chunks
+
+
+@pytest.fixture(scope="module")
+def data(fmnist):
+    return fmnist[2][:90], fmnist[3][:90]
+
+
+def test_chunked_autoattack_equals_the_whole_per_image(trained_lenet, data):
+    x, y = data
+    settings = attack_settings("fashion_mnist", "autoattack", eps=8 / 255, version="fast")
+    chunked = evaluate(trained_lenet, x, y, settings, batch_size=40)  # chunks of 40, 40, 10
+    whole = kl.autoattack(trained_lenet, x, y, 8 / 255, version="fast")
+    assert np.array_equal(chunked.records["robust"], whole.robust)
+    assert chunked.robust_accuracy == whole.robust_accuracy and chunked.by_attack == whole.by_attack
+    assert [f.code for f in chunked.flags] == [f.code for f in whole.flags]
+    assert chunked.weaker_attacks_accuracy == whole.extra["weaker_attacks_accuracy"]
+
+
+def test_single_attack_chunks_agree_and_pgd_is_keyed_by_image(trained_lenet, data):
+    x, y = data
+    settings = attack_settings("fashion_mnist", "pgd", seed=3)
+    a = evaluate(trained_lenet, x, y, settings, batch_size=90)
+    b = evaluate(trained_lenet, x, y, settings, batch_size=25)
+    assert np.array_equal(a.records["robust"], b.records["robust"])
+    assert np.array_equal(a.records["noise"], b.records["noise"])
+    # The first 25 images evaluated alone get the same random starts as inside the whole set.
+    head = evaluate(trained_lenet, x[:25], y[:25], settings, batch_size=25)
+    assert np.array_equal(head.records["robust"], a.records["robust"][:25])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_evaluation_resumes_at_its_first_unfinished_chunk(trained_lenet, data, tmp_path):
+    x, y = data
+    settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=10)
+    lines = []
+
+    def stop_after_two(line):
+        lines.append(line)
+        if len(lines) == 2:
+            raise Interrupt  # as Ctrl-C would, right after the second chunk was saved
+
+    with pytest.raises(Interrupt):
+        evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=stop_after_two)
+    seen = []
+    resumed = evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=seen.append,
+                       progress=lambda name, done, total, acc: seen.append(name))
+    reused = [line for line in seen if isinstance(line, str) and "reused" in line]
+    assert len(reused) == 2 and seen.index(reused[-1]) < seen.index("apgd-ce")  # chunks 1-2 read back, not run
+    fresh = evaluate(trained_lenet, x, y, settings, batch_size=20)
+    assert np.array_equal(resumed.records["robust"], fresh.records["robust"])
+    assert resumed.to_dict() | {"seconds": 0, "seconds_by_attack": {}} == \
+        fresh.to_dict() | {"seconds": 0, "seconds_by_attack": {}}
+    # Another setting, or another model, finds none of these chunks.
+    other = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=10, seed=1)
+    log = []
+    evaluate(trained_lenet, x[:20], y[:20], other, batch_size=20, checkpoint=tmp_path, log=log.append)
+    assert log and not any("reused" in line for line in log)
+    folders = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(folders) == 2 and all((p / "records.npz").is_file() for p in folders)
+
+
+def test_a_chunk_file_is_whole_or_absent(tmp_path):
+    store = ChunkStore(tmp_path, "ab" * 32, {"what": "test"}).open()
+    calls = []
+
+    def compute(a, b):
+        calls.append(a)
+        if a == 4:
+            raise Interrupt
+        return {"v": np.arange(a, b)}, {"t": 1.0}
+
+    with pytest.raises(Interrupt):
+        run_chunks(compute, 10, 2, store)
+    assert store.finished() == [0, 1] and not list(store.folder.glob(".*.tmp"))
+    records, seconds = run_chunks(lambda a, b: ({"v": np.arange(a, b)}, {"t": 1.0}), 10, 2, store)
+    assert np.array_equal(records["v"], np.arange(10)) and seconds == {"t": 5.0}
+    assert store.finished() == [] and store.complete() is not None  # merged into records.npz
+
+
+def linear_images(n=120, dim=4, classes=5, seed=0):
+    """A linear classifier on (dim, dim, 1) images in [0.3, 0.7] and, per image, its exact L∞ robust radius."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((dim, dim, 1))
+    dense = keras.layers.Dense(classes)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    w = rng.normal(size=(dim * dim, classes)).astype(np.float32)
+    b = rng.normal(size=classes).astype(np.float32)
+    dense.set_weights([w, b])
+    x = rng.uniform(0.3, 0.7, (n, dim, dim, 1)).astype(np.float32)
+    z = x.reshape(n, -1) @ w + b
+    y = rng.integers(0, classes, n)
+    y[: n // 2] = np.argmax(z[: n // 2], 1)  # half correctly classified
+    margin = z[np.arange(n), y][:, None] - z
+    dist = np.abs(w[:, y].T[:, None, :] - w.T[None]).sum(2)  # ‖w_y − w_j‖₁
+    same = np.arange(classes)[None] == y[:, None]
+    radius = np.where(same, np.inf, margin / np.where(same, 1.0, dist)).min(1)
+    return model, x, y, np.where(np.argmax(z, 1) == y, radius, -np.inf)
+
+
+def test_eps_curve_matches_a_linear_models_exact_robust_radius():
+    model, x, y, radius = linear_images()
+    budgets = [0.0, 0.01, 0.03, 0.06, 0.1]  # x ± 0.1 stays inside [0, 1]: the box never binds
+    settings = attack_settings(None, "autoattack", eps=0.1, version="fast")
+    curve = eps_curve(model, x, y, settings, budgets, batch_size=50)
+    exact = {e: float(np.mean(radius > e)) for e in budgets}
+    assert curve.accuracy_by_eps[0.0] == float(np.mean(np.isfinite(radius)))  # ε = 0: clean accuracy
+    for e in budgets:  # an image within 1e-4 of its radius may go either way
+        near = np.abs(radius - e) < 1e-4
+        assert abs(curve.accuracy_by_eps[e] - exact[e]) <= near.mean() + 1e-9, (e, curve.accuracy_by_eps, exact)
+    values = [curve.accuracy_by_eps[e] for e in budgets]
+    assert values == sorted(values, reverse=True) and not curve.flags
+
+
+def test_eps_curve_never_rises_and_flags_an_attack_that_made_it_rise(trained_lenet, data, monkeypatch):
+    import kerasll.evaluation.core as core
+
+    x, y = data[0][:30], data[1][:30]
+    run = core.run_attack
+
+    def weaker_at_large_eps(name, model, xs, ys, eps, *a, **k):  # a broken attack: does nothing at ε > 0.05
+        return xs if eps > 0.05 else run(name, model, xs, ys, eps, *a, **k)
+
+    monkeypatch.setattr(core, "run_attack", weaker_at_large_eps)
+    settings = attack_settings("fashion_mnist", "apgd-ce", eps=0.1, steps=10)
+    curve = eps_curve(trained_lenet, x, y, settings, [0, 0.05, 0.1])
+    assert curve.accuracy_by_eps[0.1] <= curve.accuracy_by_eps[0.05]
+    assert [f.code for f in curve.flags] == ["eps-sweep"] and "rises" in curve.flags[0].message
+
+
+def test_settings_keys_are_derived_not_parsed():
+    s = attack_settings("fashion_mnist")
+    assert s.key(10000) == "pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000"
+    assert attack_settings("fashion_mnist", "autoattack").key(40, "-embedded") == \
+        "autoattack-standard-linf-eps25/255-n40-embedded"
+    assert attack_settings(None, "square", eps=0.5, norm="l2", seed=2).key(9) == "square-l2-eps0.5-q5000-n9-seed2"
+    with pytest.raises(kl.KerasllError, match="--eps is required"):
+        attack_settings(None, "pgd")
+    assert attack_settings(None, "pgd", eps=0.1).step_size == pytest.approx(0.025)
