@@ -226,3 +226,52 @@ def test_square_flag_counts_only_what_square_itself_broke(monkeypatch):
     assert [f.message for f in r.flags if f.code == "square"] == [
         "the black-box Square attack broke 3 images (0.30%) that the gradient-based attacks before it left robust"]
     assert "plus" not in r.flags[0].hint and "plus" in checks.check_square(3, 1000).hint
+
+
+class CoinFlipGradient(keras.layers.Layer):
+    """The identity forward; backward, each pixel's gradient is ×3 or ×−1 at random (fresh every call).
+
+    A single gradient's signs are coin flips, while their mean over calls points the true way:
+    the case expectation over transformation exists for. The outputs stay deterministic, so the
+    model's robust accuracy has an exact answer.
+    """
+
+    def call(self, x):
+        s = tf.sign(tf.random.uniform(tf.shape(x)) - 0.5)
+        extra = 2.0 * s * x
+        return x + extra - tf.stop_gradient(extra)
+
+
+def test_rand_averages_random_gradients_where_standard_overstates_robustness():
+    from test_evaluation import linear_images
+
+    keras.utils.set_random_seed(0)
+    model, x, y, radius = linear_images(n=200)
+    inputs = keras.Input((4, 4, 1))
+    noisy = keras.Model(inputs, model(CoinFlipGradient()(inputs)))
+    eps = 0.15  # x ± eps stays inside [0, 1]: the exact robust radius applies
+    clean_gradients = kl.autoattack(model, x, y, eps, attacks=["apgd-ce", "apgd-dlr"], run_checks=False)
+    single = kl.autoattack(noisy, x, y, eps, attacks=["apgd-ce", "apgd-dlr"], run_checks=False)
+    rand = kl.autoattack(noisy, x, y, eps, version="rand", run_checks=False)
+    assert rand.robust_accuracy >= np.mean(radius > eps)  # never beyond the optimum
+    assert rand.robust_accuracy <= clean_gradients.robust_accuracy + 0.02  # as strong as with true gradients
+    assert single.robust_accuracy >= rand.robust_accuracy + 0.2  # one gradient per step overstates robustness
+
+
+def test_rand_on_a_deterministic_model_is_apgd_ce_and_dlr(trained_lenet, data):
+    x, y = data[0][:40], data[1][:40]
+    rand = kl.autoattack(trained_lenet, x, y, 8 / 255, version="rand", seed=1)
+    plain = kl.autoattack(trained_lenet, x, y, 8 / 255, attacks=["apgd-ce", "apgd-dlr"], seed=1)
+    assert np.array_equal(rand.robust, plain.robust) and rand.by_attack == plain.by_attack
+    assert list(rand.by_attack) == ["apgd-ce", "apgd-dlr"]
+
+
+def test_the_randomized_flag_names_the_rand_version():
+    n = 10
+    records = {"probabilities": np.zeros(n, bool), "unstable": np.arange(n) < 3, "grad_zero": np.zeros(n, bool),
+               "grad_bad": np.zeros(n, bool), "noise": np.ones(n, bool)}
+    ok = np.ones(n, bool)
+    flags = checks.flags_of(records, ok, ok)
+    assert [f.code for f in flags] == ["randomized"] and "--version rand" in flags[0].hint
+    assert "3 of 10 images" in flags[0].message
+    assert checks.flags_of(records, ok, ok, eot=True) == []  # rand already averaged over the randomness

@@ -53,7 +53,7 @@ def _start(x, eps, norm, seed, index):
     return tf.clip_by_value(x + eps * normalize(t, norm), 0.0, 1.0)
 
 
-def _apgd_batch(model, x, y, target, index, eps, steps, is_check, interval, rho, seed, norm, loss):
+def _apgd_batch(model, x, y, target, index, eps, steps, is_check, interval, rho, seed, norm, loss, eot=1):
     y = labels_of(y)
     if loss == "ce":
         loss_fn = cross_entropy
@@ -68,7 +68,7 @@ def _apgd_batch(model, x, y, target, index, eps, steps, is_check, interval, rho,
         return project(x_adv + momentum * (z - x_adv) + (1.0 - momentum) * (x_adv - x_old), x, eps, norm)
 
     x0 = _start(x, eps, norm, seed, index)
-    loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn)
+    loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn, eot)
     fooled0 = tf.not_equal(tf.argmax(logits0, -1, output_type=tf.int32), y)
     step0 = tf.fill(tf.shape(loss0), tf.cast(2.0, x.dtype) * eps)
     state = dict(
@@ -81,7 +81,7 @@ def _apgd_batch(model, x, y, target, index, eps, steps, is_check, interval, rho,
     def body(s):
         momentum = tf.cast(tf.where(s["i"] > 0, 0.75, 1.0), x.dtype)
         x_new = ascent(s["x_adv"], s["x_old"], s["grad"], s["step"], momentum)
-        loss, grad, logits = loss_and_grad(model, x_new, y, loss_fn)
+        loss, grad, logits = loss_and_grad(model, x_new, y, loss_fn, eot)
         fooled_now = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y)
         improved = loss > s["loss_best"]
         out = dict(
@@ -124,7 +124,7 @@ def check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, 
 
 
 def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, target_classes=9, restarts=1,
-         rho=0.75, seed=None, batch_size=1000, index=None, progress=None):
+         rho=0.75, seed=None, batch_size=1000, index=None, progress=None, eot_iter=1):
     """Auto-PGD (Croce & Hein 2020): APGD-CE, APGD-DLR or APGD-T, L∞ or L2.
 
     Each run starts from a random point on the ε-sphere, and keeps per image the
@@ -151,6 +151,8 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
             their random starts are those they would get there.
         progress: `progress(done, total, fooled)` after each batch of each run, `fooled`
             the number of images fooled so far.
+        eot_iter: gradients averaged per iteration (expectation over transformation, for
+            randomised models; AutoAttack's "rand" version uses 20). 1 on deterministic models.
 
     Returns:
         Adversarial images, a float tensor shaped like `x`.
@@ -162,6 +164,8 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
     y = labels_of(tf.convert_to_tensor(y)).numpy()
     n = int(x.shape[0])
     check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, num_classes(model, x))
+    if int(eot_iter) < 1:
+        raise KerasllError(f"eot_iter must be ≥ 1, got {eot_iter}")
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     index = np.arange(n) if index is None else np.asarray(index)
@@ -178,8 +182,8 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
         total -= n - len(todo)
         run_seed = tf.constant(restart_seed(seed, restart + 1000 * (rank or 0)), tf.int64)
         kind = "targeted" if targeted else loss
-        run = compiled(model, ("apgd", norm, kind),
-                       lambda m, *a: _apgd_batch(m, *a, norm, kind),
+        run = compiled(model, ("apgd", norm, kind, int(eot_iter)),
+                       lambda m, *a: _apgd_batch(m, *a, norm, kind, int(eot_iter)),
                        [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
                         spec(x.dtype), spec(tf.int32), spec(tf.bool, [None]), spec(tf.int32, [None]),
                         spec(tf.float32), spec(tf.int64)])

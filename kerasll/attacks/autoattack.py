@@ -4,7 +4,8 @@
 are still classified correctly; an image is robust only if it survives all of
 them. "fast": APGD-CE and APGD-T. "plus" (the reference's AA+): APGD-CE and
 APGD-DLR with 5 restarts each, untargeted FAB with 5 restarts, Square, APGD-T
-and FAB-T. The reported robust accuracy is recomputed as the model's accuracy
+and FAB-T. "rand", for randomised defenses: APGD-CE and APGD-DLR, each step
+following the mean of 20 gradients (expectation over transformation). The reported robust accuracy is recomputed as the model's accuracy
 on the returned adversarial images.
 """
 
@@ -26,6 +27,16 @@ VERSIONS = {
     "fast": (("apgd-ce", {}), ("apgd-t", {})),
     "plus": (("apgd-ce", {"restarts": 5}), ("apgd-dlr", {"restarts": 5}), ("fab", {"restarts": 5}),
              ("square", {}), ("apgd-t", {}), ("fab-t", {})),
+    # For randomised defenses: each APGD step follows the mean of 20 gradients (expectation over transformation).
+    "rand": (("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})),
+}
+VERSION_HELP = {
+    "standard": "APGD-CE, APGD-T, FAB-T, Square: the field's number",
+    "fast": "APGD-CE, APGD-T: quick checks and ε-curves",
+    "plus": "APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T: a slower second opinion "
+            "when a flag fires",
+    "rand": "APGD-CE and APGD-DLR averaging 20 gradients per step (expectation over transformation): "
+            "for randomised defenses",
 }
 
 
@@ -83,9 +94,7 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         x: clean images (N, H, W, C) in [0,1]; y: integer or one-hot labels.
         eps: budget in pixel units (Fashion-MNIST 25/255; CIFAR-10 8/255 L∞, 0.5 L2).
         norm: "linf" or "l2".
-        version: "standard" (APGD-CE, APGD-T, FAB-T, Square), "fast" (APGD-CE, APGD-T) or
-            "plus" (APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T; slower,
-            a second opinion when a flag fires).
+        version: one of `VERSIONS` (see `VERSION_HELP`): "standard", "fast", "plus" or "rand".
         seed: seed of every attack's random draws.
         attacks: run these registered attacks instead of the version's list.
         run_checks: also run the self-checks (FGSM and PGD-10 for the ordering
@@ -184,7 +193,8 @@ def summarize(records, plan, run_checks=True, version=None):
         out["flags"] += [flag] if flag else []
     if run_checks:
         stages = {"apgd-ce": by_attack["apgd-ce"]} if names and names[0] == "apgd-ce" else {}
-        out["flags"] += checks.flags_of(records, records["correct"], robust, stages | {"autoattack": float(robust.mean())})
+        out["flags"] += checks.flags_of(records, records["correct"], robust, stages | {"autoattack": float(robust.mean())},
+                                        eot=version == "rand")
         out["noise_accuracy"] = float(records["noise"].mean())
         out["weaker_attacks_accuracy"] = {k: float(records[k].mean()) for k in ("fgsm", "pgd") if k in records}
     return out

@@ -97,7 +97,7 @@ def noise_accuracy(model, x, y, eps, norm, seed=0, batch_size=1000):
     return float(_noise_correct(model, x, np.asarray(y), eps, norm, seed, np.arange(len(x)), batch_size).mean())
 
 
-def flags_of(checks, correct, robust, stages=None):
+def flags_of(checks, correct, robust, stages=None, eot=False):
     """The flags an evaluation raises, from per-image `checks` (`image_checks`, concatenated).
 
     Args:
@@ -106,12 +106,14 @@ def flags_of(checks, correct, robust, stages=None):
         robust: (N,) still correct after the attack.
         stages: for an ordered check, {attack: accuracy} of the strong attack's stages
             (e.g. {"apgd-ce": .., "autoattack": ..}), appended after FGSM and PGD-10.
+        eot: the attack already averaged gradients over the model's randomness (AutoAttack
+            "rand"), so a randomised model is reported, not flagged.
     """
     flags = []
     if checks["probabilities"].all():
         flags.append(Flag("probabilities", "the model's outputs are probability vectors (each row sums to 1)",
                           "pass the model without its final softmax: attacks and losses expect logits"))
-    if checks["unstable"].any():
+    if checks["unstable"].any() and not eot:
         flags.append(Flag("randomized", f"two identical calls gave different outputs on "
                                          f"{int(checks['unstable'].sum())} of {len(correct)} images",
                           "evaluate randomised defenses with expectation over transformation: "

@@ -58,13 +58,31 @@ def targeted_dlr_loss(y, target, logits):
     return -diff / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
 
 
-def loss_and_grad(model, x, y, loss_fn=cross_entropy):
-    """Per-sample `loss_fn(y, logits)` at `x`, its input gradient, and the logits (inference mode)."""
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        loss = loss_fn(y, logits)
-    return loss, tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO), logits
+def loss_and_grad(model, x, y, loss_fn=cross_entropy, samples=1):
+    """Per-sample `loss_fn(y, logits)` at `x`, its input gradient, and the logits (inference mode).
+
+    With `samples` > 1 (expectation over transformation, for randomised models), the
+    gradient is the mean over that many forward-backward passes, and the loss and
+    logits are the last pass's, as in the reference AutoAttack's `eot_iter`.
+    """
+    def one():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = model(x, training=False)
+            loss = loss_fn(y, logits)
+        return loss, tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO), logits
+
+    loss, grad, logits = one()
+    if samples == 1:
+        return loss, grad, logits
+
+    def body(i, total, _loss, _logits):
+        loss, grad, logits = one()
+        return i + 1, total + grad, loss, logits
+
+    _, total, loss, logits = tf.while_loop(lambda i, *_: i < samples, body, (tf.constant(1), grad, loss, logits),
+                                           parallel_iterations=1)
+    return loss, total / tf.cast(samples, total.dtype), logits
 
 
 def _axes(t):

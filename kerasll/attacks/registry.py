@@ -55,12 +55,13 @@ def _pgd(model, x, y, eps, norm, seed, index, progress, batch_size, steps, step_
 
 
 def _apgd(loss, targeted):
-    def run(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9):
+    def run(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9,
+            eot_iter=1):
         if targeted:
             target_classes = min(target_classes, num_classes(model, x) - 1)
         return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
                     target_classes=target_classes, restarts=restarts, seed=seed, index=index, progress=progress,
-                    batch_size=batch_size)
+                    batch_size=batch_size, eot_iter=eot_iter)
     return run
 
 
@@ -82,11 +83,11 @@ register_attack(AttackSpec("pgd", _pgd, "PGD with random start (Madry et al.)",
                            {"steps": None, "step_size": None, "restarts": 1}))
 register_attack(AttackSpec("fgsm", _fgsm, "FGSM, one signed gradient step (L∞ only)", norms=("linf",)))
 register_attack(AttackSpec("apgd-ce", _apgd("ce", False), "APGD on the cross-entropy, 100 steps",
-                           {"steps": 100, "restarts": 1}))
+                           {"steps": 100, "restarts": 1, "eot_iter": 1}))
 register_attack(AttackSpec("apgd-dlr", _apgd("dlr", False), "APGD on the DLR loss, 100 steps",
-                           {"steps": 100, "restarts": 1}))
+                           {"steps": 100, "restarts": 1, "eot_iter": 1}))
 register_attack(AttackSpec("apgd-t", _apgd("ce", True), "APGD-T: targeted DLR over the top 9 wrong classes",
-                           {"steps": 100, "restarts": 1, "target_classes": 9}))
+                           {"steps": 100, "restarts": 1, "target_classes": 9, "eot_iter": 1}))
 register_attack(AttackSpec("fab-t", _fab(True), "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
                            {"steps": 100, "restarts": 1, "target_classes": 9}))
 register_attack(AttackSpec("fab", _fab(False), "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
