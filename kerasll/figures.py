@@ -6,13 +6,10 @@ file extension (PNG by default; PDF or SVG on request).
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure  # the object API: no pyplot, no global backend, nothing to close
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from kerasll.errors import KerasllError  # noqa: E402
+from kerasll.errors import KerasllError
 
 FORMATS = (".png", ".pdf", ".svg")
 
@@ -23,7 +20,6 @@ def _save(fig, path):
         raise KerasllError(f"unknown figure format {path.suffix!r}; valid choices: {', '.join(FORMATS)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -52,7 +48,7 @@ def _draw_surface(ax, surface, zlim, title):
 
 def plot_landscape(surface, path, title=None):
     """One landscape: a 3D surface of Δlog p with its contour beneath (paper Fig. 1)."""
-    fig = plt.figure(figsize=(6.4, 5.2))
+    fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot(projection="3d")
     d1, extent = _describe(surface)
     label = surface.metadata.get("label", "model")
@@ -69,7 +65,7 @@ def plot_landscape_grid(surfaces, titles, path, suptitle=None, ncols=None):
     hi = max(float(s.values.max()) for s in surfaces)
     ncols = ncols or min(len(surfaces), 4)
     nrows = -(-len(surfaces) // ncols)
-    fig = plt.figure(figsize=(4.2 * ncols, 3.9 * nrows))
+    fig = Figure(figsize=(4.2 * ncols, 3.9 * nrows))
     for i, (surface, title) in enumerate(zip(surfaces, titles)):
         _draw_surface(fig.add_subplot(nrows, ncols, i + 1, projection="3d"), surface, (lo, hi), title)
     d1, extent = _describe(surfaces[0])
@@ -79,7 +75,8 @@ def plot_landscape_grid(surfaces, titles, path, suptitle=None, ncols=None):
 
 def plot_histograms(histograms, titles, path, bins=60, suptitle=None):
     """log p̃ of clean vs randomly perturbed samples, one panel per model (Fig. 3)."""
-    fig, axes = plt.subplots(1, len(histograms), figsize=(4.0 * len(histograms), 3.2), squeeze=False)
+    fig = Figure(figsize=(4.0 * len(histograms), 3.2))
+    axes = fig.subplots(1, len(histograms), squeeze=False)
     for ax, hist, title in zip(axes[0], histograms, titles):
         both = np.concatenate([hist.clean, hist.perturbed])
         edges = np.linspace(both.min(), both.max(), bins + 1)
@@ -129,7 +126,8 @@ def plot_flatness_vs_robustness(records, path, title=None):
     families = sorted({r["family"] for r in records})
     cols = min(len(families), 4)  # wrap into rows of at most four panels
     rows_n = -(-len(families) // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.8 * rows_n), squeeze=False)
+    fig = Figure(figsize=(4.6 * cols, 3.8 * rows_n))
+    axes = fig.subplots(rows_n, cols, squeeze=False)
     for ax in axes.flat[len(families):]:
         ax.set_visible(False)
     rhos = {}
@@ -148,3 +146,36 @@ def plot_flatness_vs_robustness(records, path, title=None):
     fig.suptitle(title or "Flatness Φ vs adversarial accuracy", fontsize=11)
     fig.tight_layout()
     return _save(fig, path), rhos
+
+
+def plot_eps_curves(curves, path, eval_eps=None, norm="linf", title=None):
+    """Robust accuracy against ε for several models on one axis (RobustBench's first plot).
+
+    Args:
+        curves: [(label, {ε: accuracy})], accuracies as fractions; ε = 0 is the clean accuracy.
+        path: the file to write (.png, .pdf or .svg).
+        eval_eps: the evaluation budget, marked with a dashed line.
+        norm: "linf" (ε shown in /255 units) or "l2".
+    """
+    if not curves:
+        raise KerasllError("no ε-curves to plot")
+    scale, unit = (255, "ε (/255)") if norm == "linf" else (1, "ε (L2)")
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    markers = "osD^vP*X<>"
+    for i, (label, curve) in enumerate(curves):
+        eps = sorted(curve)
+        ax.plot([e * scale for e in eps], [100 * curve[e] for e in eps], marker=markers[i % len(markers)],
+                label=label, linewidth=1.6, markersize=5)
+    if eval_eps is not None:
+        ax.axvline(eval_eps * scale, color="0.4", linestyle="--", linewidth=1)
+        ax.annotate(f"evaluation ε = {eval_eps * scale:g}" + ("/255" if norm == "linf" else ""),
+                    (eval_eps * scale, 98), textcoords="offset points", xytext=(4, 0), fontsize=8, color="0.3",
+                    va="top")
+    ax.set_xlabel(unit + "   (ε = 0: clean accuracy)")
+    ax.set_ylabel("robust accuracy %")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(title or "Robust accuracy vs ε")
+    return _save(fig, path)

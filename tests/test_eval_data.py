@@ -136,3 +136,25 @@ def test_a_killed_evaluation_resumes_with_the_identical_robust_mask(lenet_file, 
     assert len(masks[0]) == 100 and np.array_equal(masks[0], masks[1])
     a, b = (json.loads((tmp_path / f"{n}.json").read_text())["attack"] for n in ("run", "whole"))
     assert a["robust_accuracy"] == b["robust_accuracy"] and a["flags"] == b["flags"]
+
+
+def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, shapes_model, tmp_path):
+    args = ["--dataset", "fashion_mnist", "--source", "embedded", "--limit", "30", "--zoo", tmp_path / "zoo"]
+    first = kerasll("eval", lenet_file, *args, "--eps-curve", "0,10,25/255", "--json", tmp_path / "a.json")
+    assert first.exit_code == 0, first.output
+    curve = json.loads((tmp_path / "a.json").read_text())["curve"]
+    assert curve["settings"]["attack"] == "autoattack" and curve["settings"]["version"] == "fast"
+    values = [curve["accuracy_by_eps"][k] for k in sorted(curve["accuracy_by_eps"], key=float)]
+    assert len(values) == 3 and values == sorted(values, reverse=True)
+    assert values[0] == json.loads((tmp_path / "a.json").read_text())["attack"]["clean_accuracy"]
+    second = kerasll("eval", lenet_file, *args, "--attack", "apgd-ce", "--steps", "10", "--eps-curve", "0,25/255",
+                     "--json", tmp_path / "b.json")
+    assert second.exit_code == 0, second.output
+    plot = kerasll("plot", "eps-curve", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "c.png",
+                   "--zoo", tmp_path / "zoo")
+    assert plot.exit_code == 0, plot.output
+    assert f"a: 0/255 {100 * values[0]:.2f}%, 10/255 {100 * values[1]:.2f}%" in plot.output
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    one_line_error(kerasll("plot", "eps-curve", "nobody", "--zoo", tmp_path / "zoo"), "no zoo entry 'nobody'")
+    one_line_error(kerasll("plot", "eps-curve", "fmnist-lenet-at", "--zoo", tmp_path / "zoo"), "has no ε-curve yet")
+    one_line_error(kerasll("eval", lenet_file, *args, "--eps-curve", "0,-1/255"), "budgets must be ≥ 0")

@@ -3,7 +3,7 @@
 import typer
 
 import kerasll
-from kerasll.cli import demo, evaluate, report, train, zoo_cmds
+from kerasll.cli import demo, evaluate, plot, report, train, zoo_cmds
 from kerasll.cli.common import new_app
 
 app = new_app(
@@ -17,6 +17,7 @@ app.command("landscape")(evaluate.landscape_command)
 app.command("report")(report.report_command)
 app.command("demo")(demo.demo)
 app.add_typer(zoo_cmds.app, name="zoo")
+app.add_typer(plot.app, name="plot")
 
 
 def _version(value: bool):

@@ -1,0 +1,46 @@
+"""`kerasll plot`: figures from stored results, several models on one axis."""
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from kerasll.cli.common import ZooOption, console, new_app, open_zoo
+
+app = new_app("Figures from stored results: several models on one axis.")
+
+
+@app.command("eps-curve")
+def eps_curve_command(
+    names: Annotated[List[str], typer.Argument(help="Zoo entries with an ε-curve (`kerasll eval NAME --eps-curve …`), or --json files written by such a run.")],
+    out: Annotated[Path, typer.Option(help="The figure to write (.png, .pdf or .svg).")] = Path("eps-curve.png"),
+    title: Annotated[Optional[str], typer.Option(help="Figure title (default: the attack and the number of images).")] = None,
+    zoo: ZooOption = None,
+):
+    """Robust accuracy against ε, one line per model; ε = 0 is the clean accuracy, the evaluation ε dashed.
+
+    Examples:
+
+      kerasll eval fmnist-lenet-at --eps-curve 0,5,10,15,20,25,30/255
+
+      kerasll plot eps-curve fmnist-lenet-at fmnist-lenet-amsreg fmnist-lenet-none --out curves.pdf
+    """
+    from kerasll.figures import plot_eps_curves
+    from kerasll.zoo.curves import stored_curves
+
+    curves = stored_curves(open_zoo(zoo), names)
+    budgets = {c.eval_eps for c in curves if c.eval_eps is not None}
+    attacks = sorted({c.attack for c in curves})
+    samples = sorted({c.samples for c in curves})
+    title = title or f"{', '.join(attacks)} on {', '.join(map(str, samples))} test images"
+    path = plot_eps_curves([(f"{c.label} ({c.attack})" if len(attacks) > 1 else c.label, c.curve) for c in curves],
+                           out, eval_eps=budgets.pop() if len(budgets) == 1 else None, norm=curves[0].norm,
+                           title=title)
+    for c in curves:
+        console.print(f"{c.label}: " + ", ".join(f"{_eps(e, c.norm)} {100 * a:.2f}%" for e, a in sorted(c.curve.items())),
+                      soft_wrap=True)
+    console.print(f"wrote {path}", soft_wrap=True)
+
+
+def _eps(e, norm):
+    return f"{e * 255:.4g}/255" if norm == "linf" else f"{e:.4g}"
