@@ -120,6 +120,15 @@ def make_strategy(name="auto"):
     return tf.distribute.MirroredStrategy(devices)
 
 
+def evaluation_strategy(name="auto"):
+    """The strategy an evaluation spreads its chunks over, or None for one device in one process
+    ("auto" on a machine with at most one GPU, or "one" on the CPU)."""
+    strategy = make_strategy(name)
+    if name == "auto" and not isinstance(strategy, tf.distribute.MirroredStrategy):
+        return None
+    return strategy
+
+
 def check_batch(batch_size, strategy, name):
     """The global batch must split evenly over the replicas."""
     replicas = strategy.num_replicas_in_sync

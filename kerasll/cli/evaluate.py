@@ -39,6 +39,7 @@ def eval_command(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file ('-': only the JSON on stdout, everything else on stderr). For a .keras file, finished batches are kept beside it (FILE.records/), so a re-run resumes.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per saved batch and per compiled attack batch (lower it for large models; results do not depend on it).")] = 1000,
+    strategy: Annotated[str, typer.Option(help="Where the batches run: auto (all GPUs when there are several), one (one device), mirrored (every local device, a batch each; KERASLL_CPU_DEVICES=N splits the CPU) or multiworker (the cluster in TF_CONFIG, as for train: run the same command on every worker; the chief gathers and writes). Results are identical to one process.")] = "auto",
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
     zoo: ZooOption = None,
@@ -74,7 +75,7 @@ def eval_command(
         step_size=parse_number(step_size, "step size"), restarts=restarts, queries=queries, seed=seed, data=data,
         data_keys=tuple(k.strip() for k in data_keys.split(",")), dataset=dataset, data_dir=data_dir, source=source,
         limit=limit, input_scale=input_scale, flatness=flatness, landscape=landscape, sweep=eps_sweep,
-        curve=parse_budgets(eps_curve), force=force, batch_size=batch_size)
+        curve=parse_budgets(eps_curve), force=force, batch_size=batch_size, strategy=strategy)
     with stdout_for_data(to_stdout):
         out = _evaluate(name, request, None if to_stdout else json_out, zoo)
     if to_stdout:
@@ -100,9 +101,14 @@ def parse_budgets(text):
 
 def _evaluate(name, request, json_out, zoo):
     from kerasll.cli.progress import TaskProgress
+    from kerasll.distribute import evaluation_strategy, is_chief
     from kerasll.errors import KerasllError
     from kerasll.zoo.evaluation import evaluate_entry, evaluate_file, histogram_figure, landscape_figures
 
+    strategy = evaluation_strategy(request.strategy)  # first: multiworker needs TensorFlow's devices untouched
+    chief = strategy is None or is_chief(strategy)
+    if not chief:
+        json_out = None  # the chief writes
     if json_out is not None:
         check_writable(json_out)
     log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
@@ -115,14 +121,20 @@ def _evaluate(name, request, json_out, zoo):
                                "for a .keras file use the library: kerasll.flatness, kerasll.likelihood_surface")
         records = None if json_out is None else Path(str(json_out) + ".records")
         with TaskProgress(f"evaluating {Path(name).name}") as progress:
-            out = evaluate_file(name, request, records, progress=progress.attack, log=log)
+            out = evaluate_file(name, request, records, progress=progress.attack, log=log, strategy=strategy)
+        if not chief:
+            console.print("this worker is done; the chief writes the results")
+            return out
         show(Path(name).name, out)
         if json_out is not None:
             write_json_file(json_out, out)
         return out
     store = open_zoo(zoo)
     with TaskProgress(f"evaluating {name}") as progress:
-        out = evaluate_entry(store, name, request, progress=progress.attack, log=log)
+        out = evaluate_entry(store, name, request, progress=progress.attack, log=log, strategy=strategy)
+    if not chief:
+        console.print(f"this worker is done; the chief writes the results of {name}")
+        return out
     show(name, out)
     if request.landscape:
         paths = []

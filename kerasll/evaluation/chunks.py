@@ -118,33 +118,53 @@ def chunk_bounds(n, size):
     return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
-def run_chunks(compute, n, size, store=None, on_chunk=None):
+def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None):
     """Records of images 0..n−1 from `compute(start, stop)`, chunk by chunk.
 
     With a `store`, finished chunks are read back instead of computed, and each new
     chunk is saved as soon as it is done. `on_chunk(i, total, records_so_far, cached)`
-    follows every chunk. Returns (records, seconds), seconds summed per key.
+    follows every chunk. `spread` (`kerasll.evaluation.spread`) deals the chunks out to
+    devices and workers; only its chief reads and writes the store, and every worker
+    returns the same records. Returns (records, seconds), seconds summed per key.
     """
-    if store is not None:
-        done = store.complete()
-        if done is not None:
-            return done
+    from kerasll.evaluation.spread import Local, pack, unpack
+
+    spread = spread or Local()
+    store = store if spread.is_chief else None
+    done = store.complete() if store is not None else None
     bounds = chunk_bounds(n, size)
-    parts, seconds = [], {}
-    for i, (a, b) in enumerate(bounds):
-        cached = store is not None and store.has(i)
-        records, took = store.load(i) if cached else compute(a, b)
-        if store is not None and not cached:
-            store.save(i, records, took)
-        parts.append(records)
-        for k, v in took.items():
-            seconds[k] = round(seconds.get(k, 0.0) + v, 2)
-        if on_chunk is not None:
-            on_chunk(i, len(bounds), concat(parts), cached)
-    records = concat(parts)
-    if store is not None:
-        store.merge(records, seconds)
-    return records, seconds
+    finished = [] if store is None or done is not None else store.finished()
+    state = json.loads(spread.share(json.dumps({"complete": done is not None, "finished": finished}).encode()))
+    if state["complete"]:
+        return unpack(spread.share(pack(*done) if done is not None else b""))
+    parts = {}
+    for i in state["finished"]:
+        if store is not None:
+            parts[i] = store.load(i)
+            if on_chunk is not None:
+                on_chunk(i, len(bounds), concat([parts[k][0] for k in sorted(parts)]), True)
+    pending = [i for i in range(len(bounds)) if i not in set(state["finished"])]
+    for start in range(0, len(pending), spread.width):
+        ids = pending[start:start + spread.width]
+        for i, (records, took) in zip(ids, spread.run_round(compute, [bounds[i] for i in ids])):
+            parts[i] = (records, took)
+            if store is not None:
+                store.save(i, records, took)
+            if on_chunk is not None and spread.is_chief:
+                on_chunk(i, len(bounds), concat([parts[k][0] for k in sorted(parts)]), False)
+    merged = None
+    if spread.is_chief:
+        records = concat([parts[i][0] for i in range(len(bounds))])
+        seconds = {}
+        for _, took in parts.values():
+            for k, v in took.items():
+                seconds[k] = round(seconds.get(k, 0.0) + v, 2)
+        if store is not None:
+            store.merge(records, seconds)
+        merged = (records, seconds)
+    if spread.width == 1 or not getattr(spread, "multiworker", False):
+        return merged
+    return unpack(spread.share(pack(*merged) if merged is not None else b""))
 
 
 def concat(parts):

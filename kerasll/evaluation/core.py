@@ -19,6 +19,7 @@ from kerasll.attacks.registry import run_attack
 from kerasll.errors import KerasllError
 from kerasll.evaluation.chunks import ChunkStore, fingerprint, run_chunks
 from kerasll.evaluation.settings import EvalSettings
+from kerasll.evaluation.spread import spread_of
 
 CHUNK_SIZE = 1000  # images per saved chunk (and per compiled attack batch) unless the caller says otherwise
 
@@ -88,8 +89,8 @@ class EvalResult:
                                   self.samples)
 
 
-def _store(checkpoint, what, model, x, y, chunk_size, fresh=False):
-    if checkpoint is None:
+def _store(checkpoint, what, model, x, y, chunk_size, fresh=False, spread=None):
+    if checkpoint is None or (spread is not None and not spread.is_chief):  # only the chief writes
         return None
     description = {**what, "samples": len(x), "chunk_size": chunk_size}
     return ChunkStore(checkpoint, fingerprint(description, model, (x, y)), description).open(fresh)
@@ -105,7 +106,7 @@ def _chunk_reporter(progress, log, summary_line):
 
 
 def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, batch_size=CHUNK_SIZE,
-             checkpoint=None, fresh=False):
+             checkpoint=None, fresh=False, strategy=None):
     """Clean and robust accuracy of `model` under `settings` (an `EvalSettings`), with flags.
 
     Args:
@@ -119,6 +120,8 @@ def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, ba
         checkpoint: a folder in which finished chunks are kept; the same call continues
             where an interrupted one stopped (see module doc).
         fresh: forget the chunks an earlier run saved for these settings.
+        strategy: a `tf.distribute` strategy whose replicas (devices, workers) share the
+            chunks; every worker returns the one-process result, only the chief writes.
 
     Returns:
         An `EvalResult`.
@@ -153,10 +156,11 @@ def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, ba
             seconds["checks"] = round(time.perf_counter() - t0, 2)
         return records, seconds
 
+    spread = spread_of(strategy)
     store = _store(checkpoint, {"kind": "attack", "settings": s.to_dict(), "checks": run_checks}, model, x, y,
-                   batch_size, fresh)
+                   batch_size, fresh, spread)
     line = lambda r: f"robust {100 * r['robust'].mean():.2f}% of {len(r['robust'])} images so far"  # noqa: E731
-    records, seconds = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line))
+    records, seconds = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
     if s.attack == "autoattack":
         summary = summarize(records, plan, run_checks, s.version)
     else:
@@ -197,7 +201,7 @@ class CurveResult:
 
 
 def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_size=CHUNK_SIZE, checkpoint=None,
-              fresh=False, must_reach_zero=False):
+              fresh=False, must_reach_zero=False, strategy=None):
     """Robust accuracy under `settings`' attack at each ε in `budgets` (ε = 0: clean), with the sweep flag.
 
     An image counts as robust at ε only if it is robust at every smaller budget too,
@@ -232,10 +236,11 @@ def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_siz
             seconds[f"eps={e:.6g}"] = round(time.perf_counter() - t0, 2)
         return records, seconds
 
+    spread = spread_of(strategy)
     store = _store(checkpoint, {"kind": "curve", "settings": s.to_dict(), "budgets": budgets}, model, x, y,
-                   batch_size, fresh)
+                   batch_size, fresh, spread)
     line = lambda r: ", ".join(f"{100 * r[f'robust@{k}'].mean():.1f}%" for k in range(len(budgets)))  # noqa: E731
-    records, _ = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line))
+    records, _ = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
     raw = {e: float(records[f"robust@{k}"].mean()) for k, e in enumerate(budgets)}
     flag = checks.check_sweep(raw, **({} if must_reach_zero else {"limit": 1.0}))
     monotone = np.logical_and.accumulate(np.stack([records[f"robust@{k}"] for k in range(len(budgets))]), axis=0)
@@ -254,7 +259,7 @@ def _scaled(settings, eps):
 
 
 def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progress=None, log=None,
-                     batch_size=CHUNK_SIZE, checkpoint=None, fresh=False):
+                     batch_size=CHUNK_SIZE, checkpoint=None, fresh=False, strategy=None):
     """Per-image φ (Φ's terms) over chunks, resumable like `evaluate`: returns (φ (N,), seconds)."""
     from kerasll.flatness import flatness
 
@@ -268,7 +273,8 @@ def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progres
 
     what = {"kind": "flatness", "pairs": pairs, "grid": grid, "radius": radius, "seed": seed,
             "directions": directions}
-    store = _store(checkpoint, what, model, x, y, batch_size, fresh)
+    spread = spread_of(strategy)
+    store = _store(checkpoint, what, model, x, y, batch_size, fresh, spread)
     line = lambda r: f"Φ {r['phi'].mean():.4f} over {len(r['phi'])} images so far"  # noqa: E731
-    records, seconds = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line))
+    records, seconds = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
     return records["phi"], seconds

@@ -8,6 +8,7 @@ run continues where it stopped: in the entry's `records/` folder, or next to
 settings they were computed with.
 """
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from kerasll.defenses import get_defense, list_defenses
 from kerasll.errors import KerasllError
 from kerasll.evaluation import EvalSettings, attack_settings, check_labels, eps_curve, evaluate, flatness_records
 from kerasll.evaluation.settings import fmt_budget
+from kerasll.evaluation.spread import spread_of
 from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.landscape import likelihood_histogram, likelihood_surface
 from kerasll.zoo.metadata import now
@@ -56,6 +58,7 @@ class EvalRequest:
     curve: tuple | None = None  # --eps-curve budgets
     force: bool = False
     batch_size: int = 1000
+    strategy: str = "auto"  # where the chunks run: see kerasll.distribute
 
     def settings(self, dataset, curve=False):
         """The attack's `EvalSettings`, with `dataset`'s presets (None: data without presets); with
@@ -127,19 +130,27 @@ def _slug(key):
 
 
 class Results:
-    """Where a run's results go: an entry's eval.json and records/, or (for a file) only a records folder."""
+    """Where a run's results go: an entry's eval.json and records/, or (for a file) only a records folder.
 
-    def __init__(self, records_root, entry=None, zoo=None, force=False):
+    Under a multiworker strategy only the chief reads and writes them, and tells the
+    other workers which results it already has, so that all of them run the same work.
+    """
+
+    def __init__(self, records_root, entry=None, zoo=None, force=False, spread=None):
+        from kerasll.evaluation.spread import Local
+
         self.records_root, self.entry, self.zoo, self.force = records_root, entry, zoo, force
+        self.spread = spread or Local()
 
     def cached(self, key):
-        if self.entry is None or self.force:
-            return None
-        found = self.entry.evaluations().get(key)
+        found = None
+        if self.spread.is_chief and self.entry is not None and not self.force:
+            found = self.entry.evaluations().get(key)
+        found = json.loads(self.spread.share(json.dumps(found).encode()))
         return None if found is None else dict(found, cached=True, key=key)
 
     def folder(self, key):
-        if self.records_root is None:
+        if self.records_root is None or not self.spread.is_chief:
             return None
         if self.entry is not None:  # a bundled entry is copied into the active zoo before anything is written
             self.entry = self.zoo.writable(self.entry)
@@ -152,17 +163,17 @@ class Results:
         found = sorted(folder.glob("*/records.npz"), key=lambda p: p.stat().st_mtime) if folder else []
         if found:  # the per-image records; relative to the entry, so an exported entry keeps them
             out["records"] = str(found[-1].relative_to(self.entry.path) if self.entry else found[-1])
-        if self.entry is not None:
+        if self.entry is not None and self.spread.is_chief:
             self.entry.write_evaluation(key, out)
         return dict(out, cached=False, key=key)
 
 
-def run(model, data, request, dataset, results, progress=None, log=None):
+def run(model, data, request, dataset, results, progress=None, log=None, strategy=None):
     """Every evaluation the request asks for, each cached or computed: {"attack": …, "sweep": …, …}."""
     settings = request.settings(dataset)
     tag = data.tag + (f"-x{request.input_scale:g}" if request.input_scale != 1 else "")
     x, y = data.x, data.y
-    common = dict(progress=progress, log=log, batch_size=request.batch_size, fresh=request.force)
+    common = dict(progress=progress, log=log, batch_size=request.batch_size, fresh=request.force, strategy=strategy)
 
     def get(key, compute):
         found = results.cached(key)
@@ -229,12 +240,13 @@ def flatness_key(settings, directions="random"):
             f"-{settings['reduction']}-n{settings['samples']}{seed}")
 
 
-def evaluate_entry(zoo, name, request, progress=None, log=None):
+def evaluate_entry(zoo, name, request, progress=None, log=None, strategy=None):
     """Clean and robust accuracy (and Φ, sweeps, curves) of entry `name`, reusing cached results.
 
     `progress(name, done, total, robust_accuracy)` is called as each attack (and Φ) runs;
-    `log(line)` after each saved chunk. Returns {"attack": result, …}, each result with its
-    settings, its eval.json key and whether it was cached.
+    `log(line)` after each saved chunk. `strategy` (`kerasll.distribute.evaluation_strategy`)
+    spreads the chunks over devices or workers. Returns {"attack": result, …}, each result with
+    its settings, its eval.json key and whether it was cached.
     """
     request.check()
     entry = zoo.get(name)
@@ -244,11 +256,11 @@ def evaluate_entry(zoo, name, request, progress=None, log=None):
     model = with_input_scale(loaded, request.input_scale)
     data = test_data(request, dataset, model_input_shape(model))
     check_fits(model, data, name)
-    return run(model, data, request, dataset, Results(entry.path / RECORDS_DIR, entry, zoo, request.force),
-               progress, log)
+    results = Results(entry.path / RECORDS_DIR, entry, zoo, request.force, spread_of(strategy))
+    return run(model, data, request, dataset, results, progress, log, strategy)
 
 
-def evaluate_file(path, request, records_root=None, progress=None, log=None):
+def evaluate_file(path, request, records_root=None, progress=None, log=None, strategy=None):
     """The same for a .keras classifier file; nothing is written to a zoo. With `records_root`
     (the CLI's: next to --json), finished chunks are kept there and a re-run resumes."""
     from kerasll.zoo.entry import load_classifier
@@ -257,8 +269,8 @@ def evaluate_file(path, request, records_root=None, progress=None, log=None):
     model = with_input_scale(load_classifier(path), request.input_scale)
     data = test_data(request, request.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
-    return run(model, data, request, request.dataset or data.dataset, Results(records_root, force=request.force),
-               progress, log)
+    results = Results(records_root, force=request.force, spread=spread_of(strategy))
+    return run(model, data, request, request.dataset or data.dataset, results, progress, log, strategy)
 
 
 def describe(meta):
