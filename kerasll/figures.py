@@ -179,3 +179,64 @@ def plot_eps_curves(curves, path, eval_eps=None, norm="linf", title=None):
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title(title or "Robust accuracy vs ε")
     return _save(fig, path)
+
+
+def plot_phi_vs_accuracy(points, path, ylabel="AutoAttack accuracy (%)", title=None):
+    """Φ against robust accuracy for every model, one labelled point each (any mix of defenses).
+
+    Args:
+        points: [(label, Φ, accuracy as a fraction)].
+    Returns:
+        (path, Spearman ρ over all points).
+    """
+    if not points:
+        raise KerasllError("no models with both Φ and a robust accuracy to plot")
+    phi = [p for _, p, _ in points]
+    acc = [100 * a for _, _, a in points]
+    rho = rank_correlation(phi, acc) if len(points) > 1 else float("nan")
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    ax.scatter(phi, acc, s=36, color="tab:purple", zorder=3)
+    for (label, p, a) in points:
+        ax.annotate(label, (p, 100 * a), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("Φ flatness (higher = flatter)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.set_title((title or "Flatness Φ vs robust accuracy") + (f"  (Spearman ρ = {rho:.2f})" if len(points) > 1 else ""),
+                 fontsize=11)
+    ax.margins(x=0.18, y=0.12)
+    return _save(fig, path), rho
+
+
+def plot_waterfalls(entries, path, title=None):
+    """AutoAttack's waterfall per model: accuracy on clean images, then after each attack in turn.
+
+    Args:
+        entries: [(label, clean accuracy, {attack: accuracy after it})], accuracies as fractions.
+    """
+    if not entries:
+        raise KerasllError("no AutoAttack results to draw")
+    cols = min(len(entries), 3)
+    rows_n = -(-len(entries) // cols)
+    fig = Figure(figsize=(4.4 * cols, 3.2 * rows_n))
+    axes = fig.subplots(rows_n, cols, squeeze=False)
+    for ax in axes.flat[len(entries):]:
+        ax.set_visible(False)
+    for ax, (label, clean, stages) in zip(axes.flat, entries):
+        names = ["clean", *stages]
+        values = [100 * clean, *(100 * v for v in stages.values())]
+        colors = ["tab:gray"] + ["tab:blue"] * (len(values) - 2) + ["tab:red"]
+        bars = ax.bar(range(len(values)), values, color=colors[:len(values)])
+        for i, (bar, v) in enumerate(zip(bars, values)):
+            drop = f"\n−{values[i - 1] - v:.1f}" if i and values[i - 1] - v >= 0.05 else ""
+            ax.annotate(f"{v:.1f}{drop}", (bar.get_x() + bar.get_width() / 2, v), textcoords="offset points",
+                        xytext=(0, 2), ha="center", fontsize=7)
+        pretty = {"clean": "clean", "square": "Square", "fab": "FAB"}
+        ax.set_xticks(range(len(values)), [pretty.get(n, n.upper()) for n in names], fontsize=7)
+        ax.set_ylim(0, 112)
+        ax.set_ylabel("accuracy (%)", fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title or "AutoAttack, attack by attack (each runs on the images still robust)", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)

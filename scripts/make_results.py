@@ -355,7 +355,7 @@ def main():
             suptitle="Beyond the paper, test image 0: each model's FGSM direction (ε₁) and a random orthogonal one (ε₂)")
     records, collapsed = [], []
     for name, meta in metas.items():
-        clean, robust, phi = stats[name][:3]
+        clean, robust, phi = stats[name].clean, stats[name].robust, stats[name].phi
         if meta["arch"] != "lenet" or family(meta) is None or phi is None or robust is None:
             continue
         if clean <= COLLAPSED_CLEAN:  # a constant model: Φ = 0 and chance accuracy, not a point on the trade-off
@@ -373,9 +373,9 @@ def main():
                   mean_abs_change(models[k], xt[:n], yt[:n], "fgsm")) for k in models}
 
     # ---- claims ------------------------------------------------------------------------------------
-    phi = {k: stats[n_][2] for k, n_ in MAIN.items()}
-    rob = {k: stats[n_][1] for k, n_ in MAIN.items()}
-    clean = {k: stats[n_][0] for k, n_ in MAIN.items()}
+    phi = {k: stats[n_].phi for k, n_ in MAIN.items()}
+    rob = {k: stats[n_].robust for k, n_ in MAIN.items()}
+    clean = {k: stats[n_].clean for k, n_ in MAIN.items()}
     claims = []
     ratios = {k: phi["none"] / phi[k] for k in ("at", "jacreg", "amsreg")}
     ok1 = all(r >= 2 for r in ratios.values())

@@ -274,7 +274,7 @@ def test_printed_paths_are_never_wrapped(tmp_path):
     (["eval", "missing"], "no zoo entry 'missing'"),
     (["eval", "a", "--attack", "cw"], "valid choices: pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square, autoattack"),
     (["eval", "a", "--norm", "l1"], "valid choices: linf, l2"),
-    (["eval", "a", "--attack", "autoattack", "--version", "rand"], "valid choices: standard, fast, plus"),
+    (["eval", "a", "--attack", "autoattack", "--version", "random"], "valid choices: standard, fast, plus, rand"),
     (["eval", "a", "--eps", "0"], "eps must be in (0, 1]"),
     (["eval", "a", "--eps", "-1/255"], "eps must be in (0, 1]"),
     (["eval", "a", "--attack", "apgd-ce", "--steps", "0"], "steps and restarts must be ≥ 1"),

@@ -1,6 +1,6 @@
 """The paper-style report: our table beside the paper's, and Φ vs robustness (Fig. 4)."""
 
-from collections import namedtuple
+from dataclasses import dataclass
 from pathlib import Path
 
 from kerasll import figures
@@ -9,10 +9,22 @@ from kerasll.evaluation import attack_settings
 from kerasll.zoo.evaluation import data_tag_of, describe, results_with
 
 
-Summary = namedtuple("Summary", "clean robust phi samples phi_sum autoattack autoattack_samples flags phi_fgsm")
-Summary.__doc__ = """An entry's headline numbers: the PGD preset (clean, robust, samples), Φ, and
-AutoAttack standard L∞ at the data set's ε (accuracy, samples, and the codes of its flags), and Φ
-along the FGSM direction."""
+@dataclass(frozen=True)
+class Summary:
+    """An entry's headline numbers: the PGD preset (clean, robust, samples), Φ, AutoAttack standard
+    L∞ at the data set's ε (accuracy, samples, the codes of its flags, and its whole stored result), and Φ
+    along the FGSM direction. None where not measured."""
+
+    clean: float | None = None
+    robust: float | None = None
+    phi: float | None = None
+    samples: int | None = None
+    phi_sum: float | None = None
+    autoattack: float | None = None
+    autoattack_samples: int | None = None
+    flags: tuple = ()
+    phi_fgsm: float | None = None
+    autoattack_result: dict | None = None
 
 
 def summary(entry):
@@ -31,7 +43,8 @@ def summary(entry):
     return Summary(best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
                    best and best["samples"], best_phi and best_phi["phi_sum"],
                    best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],
-                   [f["code"] for f in best_aa.get("flags", [])] if best_aa else [], best_fgsm and best_fgsm["phi"])
+                   tuple(f["code"] for f in best_aa.get("flags", [])) if best_aa else (), best_fgsm and best_fgsm["phi"],
+                   best_aa)
 
 
 def _pct(v):
@@ -58,14 +71,24 @@ def report_rows(zoo, dataset=None):
             "name": meta["name"], "dataset": meta["dataset"], "arch": meta["arch"], "defense": meta["defense"],
             "defense_label": describe(meta), "epochs": meta.get("epochs_completed"), "phi": s.phi,
             "phi_sum": s.phi_sum, "phi_fgsm": s.phi_fgsm, "clean_accuracy": s.clean, "pgd_accuracy": s.robust, "autoattack_accuracy": s.autoattack,
-            "flags": ",".join(s.flags), "paper_setting": paper and paper[0], "paper_phi": paper and paper[1],
+            "flags": ",".join(s.flags), "flag_details": (s.autoattack_result or {}).get("flags", []),
+            "by_attack": (s.autoattack_result or {}).get("by_attack"), "paper_setting": paper and paper[0], "paper_phi": paper and paper[1],
             "paper_clean_accuracy": paper and paper[2] / 100, "paper_pgd_accuracy": paper and paper[3] / 100,
         })
     return sorted(rows, key=lambda r: (r["dataset"], r["arch"], r["defense"], r["name"]))
 
 
+@dataclass(frozen=True)
+class Fig4:
+    """Fig. 4 of a data set: the figure and each family's Spearman ρ, or why it was not drawn (`note`)."""
+
+    path: Path | None = None
+    rhos: dict | None = None
+    note: str | None = None
+
+
 def fig4(rows, dataset, out_dir):
-    """Draw Φ vs PGD accuracy per defense family with ≥ 2 strengths: (path, rhos), or (None, why not)."""
+    """Draw Φ vs PGD accuracy per defense family with ≥ 2 strengths (a `Fig4`)."""
     records = [{"family": f"{r['arch']} {r['defense']}", "label": r["defense_label"].split(" ", 1)[-1],
                 "phi": r["phi"], "robust_accuracy": r["pgd_accuracy"]}
                for r in rows if r["phi"] is not None and r["pgd_accuracy"] is not None and r["defense"] != "none"]
@@ -74,12 +97,12 @@ def fig4(rows, dataset, out_dir):
     if not records:
         sweep = {"fashion_mnist": "sweep-fmnist-lenet-amsreg-0.15", "cifar10": "sweep-cifar10-ddnet-at-eps2"}.get(dataset)
         hint = f" (e.g. `kerasll train --recipe {sweep}`, then `kerasll eval NAME --flatness`)" if sweep else ""
-        return None, (f"Fig. 4 for {dataset} skipped: it needs Φ and PGD results of at least two strengths of one "
-                      f"defense on one architecture; train and evaluate another strength{hint}, or run "
-                      "`scripts/reproduce.py sweeps-lenet`")
+        return Fig4(note=f"Fig. 4 for {dataset} skipped: it needs Φ and PGD results of at least two strengths of one "
+                         f"defense on one architecture; train and evaluate another strength{hint}, or run "
+                         "`scripts/reproduce.py sweeps-lenet`")
     path, rhos = figures.plot_flatness_vs_robustness(records, Path(out_dir) / f"fig4-{dataset}.png",
                                                      title=f"Φ vs PGD accuracy, {dataset}")
-    return path, rhos
+    return Fig4(path, rhos)
 
 
 def preamble(dataset):
@@ -105,43 +128,21 @@ def table_cells(r):
             _pct(r["autoattack_accuracy"]), r["flags"] or "—", *paper]
 
 
-def write_markdown(rows, dataset, out_dir, fig):
-    path, rhos = fig
+def write_markdown(rows, dataset, out_dir, fig, extra_figures=()):
+    """report-<dataset>.md: the table, Fig. 4 (or why not) and `extra_figures` [(title, path)] beside it."""
     lines = [f"# kerasll report: {dataset}", ""]
     for p in preamble(dataset):
         lines += [p, ""]
     lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(table_cells(r)) + " |" for r in rows]
-    if path:
-        lines += ["", f"![Φ vs PGD accuracy]({path.name})", "",
+    if fig.path:
+        lines += ["", f"![Φ vs PGD accuracy]({fig.path.name})", "",
                   "Spearman rank correlation of Φ and PGD accuracy per family: "
-                  + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(rhos.items()))]
+                  + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(fig.rhos.items()))]
     else:
-        lines += ["", rhos]
+        lines += ["", fig.note]
+    for title, path in extra_figures:
+        lines += ["", f"![{title}]({Path(path).name})"]
     out = Path(out_dir) / f"report-{dataset}.md"
     out.write_text("\n".join(lines) + "\n")
     return out
-
-
-def report(zoo, dataset=None, out_dir=None, html=False):
-    """Write report-<dataset>.md (+ .html with `html`) and fig4-<dataset>.png for complete entries.
-
-    Returns (paths written, notes): a note says what was skipped and why.
-    """
-    from kerasll.zoo.report_html import write_html
-
-    rows = report_rows(zoo, dataset)
-    out_dir = Path(out_dir or ".")  # never inside the zoo: a folder there would read as a damaged entry
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written, notes = [], []
-    for ds in sorted({r["dataset"] for r in rows}):
-        ds_rows = [r for r in rows if r["dataset"] == ds]
-        fig = fig4(ds_rows, ds, out_dir)
-        if fig[0] is None:
-            notes.append(fig[1])
-        written.append(write_markdown(ds_rows, ds, out_dir, fig))
-        if html:
-            written.append(write_html(ds_rows, ds, out_dir, fig))
-        if fig[0] is not None:
-            written.append(fig[0])
-    return written, notes

@@ -6,6 +6,7 @@ PNG figures (base64) are all inside the page, so it can be mailed or archived.
 
 import base64
 import html
+import re
 from pathlib import Path
 
 from kerasll.zoo.report import HEADERS, preamble, table_cells
@@ -14,8 +15,18 @@ from kerasll.zoo.report import HEADERS, preamble, table_cells
 NUMERIC = {"epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "paper clean %", "paper PGD %"}
 
 STYLE = """
+* { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
-table { border-collapse: collapse; width: 100%; font-size: 14px; }
+.scroll { overflow-x: auto; max-width: 100%; border: 1px solid #eee; }
+table { border-collapse: collapse; font-size: 14px; }
+code { background: #f3f3f3; padding: 0 3px; border-radius: 3px; font-size: 90%; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.flag { border-left: 4px solid #e0a800; background: #fffbea; padding: 6px 10px; margin: 8px 0; }
+.flag b { font-family: monospace; }
+.entry { margin: 1.5em 0; }
+.entry .figs { display: flex; gap: 10px; flex-wrap: wrap; }
+.entry .figs figure { margin: 0; flex: 1 1 30%; min-width: 240px; }
+figcaption { font-size: 13px; color: #555; }
 th, td { border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2), th:nth-child(3), td:nth-child(3) { text-align: left; }
 th { background: #f4f4f4; cursor: pointer; user-select: none; position: sticky; top: 0; }
@@ -58,21 +69,62 @@ def embedded_png(path):
     return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
 
 
-def write_html(rows, dataset, out_dir, fig):
-    """report-<dataset>.html: the leaderboard (click a header to sort) and Fig. 4 embedded."""
-    path, rhos = fig
+def inline_markdown(text):
+    """One line of the reports' Markdown as HTML: `code`, **bold** and [text](url); everything else escaped."""
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', out)
+
+
+def _figure(path, caption):
+    return f"<figure>{embedded_png(path)}<figcaption>{inline_markdown(caption)}</figcaption></figure>"
+
+
+def _flags(rows):
+    """Each fired AutoAttack flag, explained where it is shown: what was seen and what to try."""
+    parts = []
+    for r in rows:
+        for f in r.get("flag_details") or []:
+            parts.append(f'<div class="flag" id="flag-{html.escape(r["name"])}-{html.escape(f["code"])}">'
+                         f'<b>{html.escape(f["code"])}</b> on <code>{html.escape(r["name"])}</code>: '
+                         f'{inline_markdown(f["message"])}. <i>Try:</i> {inline_markdown(f["hint"])}.</div>')
+    if not parts:
+        return ['<p class="note">No AutoAttack self-check fired on any entry.</p>']
+    return parts
+
+
+def write_html(part, out_dir):
+    """report-<dataset>.html from a `reporting.DatasetReport`: the sortable leaderboard, the flags
+    explained, the overview figures, Fig. 4 and every entry's landscapes, all in one file."""
+    dataset, rows = part.dataset, part.rows
     head = "".join(f'<th data-type="{"number" if h in NUMERIC else "text"}">{html.escape(h)}</th>' for h in HEADERS)
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in table_cells(r)) + "</tr>" for r in rows)
     parts = [f"<h1>kerasll report: {html.escape(dataset)}</h1>"]
-    parts += [f'<p class="note">{html.escape(p)}</p>' for p in preamble(dataset)]
-    parts.append(f'<table class="sortable" id="leaderboard"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>')
-    if path:
-        caption = "Fig. 4 — Φ vs PGD accuracy. Spearman ρ per family: " + ", ".join(
-            f"{k}: {v:.2f}" for k, v in sorted(rhos.items()))
-        parts.append(f"<figure>{embedded_png(path)}<figcaption>{html.escape(caption)}</figcaption></figure>")
+    parts += [f'<p class="note">{inline_markdown(p)}</p>' for p in preamble(dataset)]
+    parts.append(f'<div class="scroll"><table class="sortable" id="leaderboard"><thead><tr>{head}</tr></thead>\n'
+                 f'<tbody>\n{body}\n</tbody></table></div>')
+    parts += ["<h2>Flags</h2>", *_flags(rows)]
+    parts.append("<h2>Overview</h2>")
+    parts += [_figure(path, f"**{title}.** {caption}") for title, path, caption in part.overview]
+    if part.fig4.path:
+        parts.append(_figure(part.fig4.path, "**Fig. 4: Φ vs PGD accuracy** per defense family. Spearman ρ: " + ", ".join(
+            f"{k}: {v:.2f}" for k, v in sorted(part.fig4.rhos.items()))))
     else:
-        parts.append(f'<p class="note">{html.escape(rhos)}</p>')
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>kerasll report: '
+        parts.append(f'<p class="note">{inline_markdown(part.fig4.note)}</p>')
+    if part.entry_figures:
+        parts.append("<h2>Each entry: likelihood landscapes and histogram</h2>")
+        parts.append('<p class="note">Test image 0; Δlog p̃ over a square of half-width ε around it, along two random '
+                     "directions and along the FGSM direction; the histogram compares log p̃ of clean and randomly "
+                     "perturbed test images.</p>")
+    for r in rows:
+        shown = part.entry_figures.get(r["name"], [])
+        if shown:
+            figs = "".join(_figure(path, title) for title, path in shown)
+            parts.append(f'<div class="entry"><h3><code>{html.escape(r["name"])}</code> '
+                         f'({html.escape(r["defense_label"])})</h3><div class="figs">{figs}</div></div>')
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>kerasll report: '
             f'{html.escape(dataset)}</title><style>{STYLE}</style></head>\n<body>\n' + "\n".join(parts)
             + f"\n<script>{SCRIPT}</script>\n</body></html>\n")
     out = Path(out_dir) / f"report-{dataset}.html"
