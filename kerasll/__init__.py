@@ -18,7 +18,7 @@ from kerasll.attacks import (  # noqa: E402
     AutoAttackResult, apgd, autoattack, eps_sweep, fab, fgsm, list_attacks, pgd, register_attack, square_attack,
 )
 from kerasll.datasets import (  # noqa: E402
-    DataNotFoundError, dataset_info, list_datasets, load_dataset, make_pipeline,
+    DataNotFoundError, dataset_info, list_datasets, load_data, load_dataset, make_pipeline,
 )
 from kerasll.defenses import (  # noqa: E402
     AdversarialTrainingModel, AMSRegModel, AttackFlatteningModel, CatastrophicOverfittingGuard,
@@ -40,6 +40,6 @@ __all__ = [
     "list_attacks", "register_attack", "square_attack", "DataNotFoundError", "FlatnessResult",
     "JacobianRegModel", "KerasllError", "LikelihoodHistogram", "LikelihoodSurface",
     "flatness", "likelihood_histogram", "likelihood_slice", "likelihood_surface", "ams_score", "build_model", "dataset_info", "delta_log_px", "fgsm",
-    "grad_log_px", "jacobian_sq_norm", "list_datasets", "list_models", "load_dataset", "log_px",
+    "grad_log_px", "jacobian_sq_norm", "list_datasets", "list_models", "load_data", "load_dataset", "log_px",
     "make_pipeline", "pgd", "register_model",
 ]

@@ -110,7 +110,7 @@ def test_data_mismatches_are_one_line_and_write_nothing(shapes_model, tmp_path, 
 def eval_process(model, data, out):
     return subprocess.Popen(
         [sys.executable, "-m", "kerasll.cli", "eval", str(model), "--data", str(data), "--eps", "25/255",
-         "--attack", "apgd-ce", "--steps", "20", "--batch-size", "20", "--json", str(out)],
+         "--attack", "autoattack", "--version", "fast", "--batch-size", "20", "--json", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | {"COLUMNS": "200"},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 

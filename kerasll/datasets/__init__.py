@@ -3,5 +3,7 @@
 from kerasll.datasets.loading import DataNotFoundError, load_dataset
 from kerasll.datasets.pipeline import DataEpoch, make_pipeline
 from kerasll.datasets.registry import DatasetInfo, dataset_info, list_datasets
+from kerasll.datasets.sources import TestData, load_data
 
-__all__ = ["DataEpoch", "DataNotFoundError", "DatasetInfo", "dataset_info", "list_datasets", "load_dataset", "make_pipeline"]
+__all__ = ["DataEpoch", "DataNotFoundError", "DatasetInfo", "TestData", "dataset_info", "list_datasets", "load_data",
+           "load_dataset", "make_pipeline"]
