@@ -1,4 +1,4 @@
-"""Signed perturbation directions (METHOD.md §Landscapes).
+"""Signed perturbation directions (docs/method.md#landscapes).
 
 Directions are ±1 per pixel, so a step of size e along d moves every pixel by e
 (an L∞ step of e). A pair (d, d⊥) is exactly orthogonal: d⊥ = d ⊙ s with s a
@@ -47,11 +47,10 @@ def random_directions(shape, seed):
 
 def fgsm_directions(model, x, y, seed):
     """d = sign(∇x CE(f(x), y)) for one image, and a signed random d⊥ orthogonal to it."""
-    from kerasll.attacks import loss_and_grad
+    from kerasll.attacks.common import fgsm_direction
 
     xb = tf.convert_to_tensor(np.asarray(x, np.float32)[None])
     y = np.asarray(y)
     yb = tf.convert_to_tensor(y[None] if y.ndim else y.reshape(1).astype(np.int64))  # label or one-hot
-    _, grad, _ = loss_and_grad(model, xb, yb)
-    d = np.sign(grad.numpy()[0]).astype(np.float32)
+    d = fgsm_direction(model, xb, yb).numpy()[0].astype(np.float32)
     return d, orthogonal_signed(d, np.random.default_rng(seed)).reshape(d.shape)

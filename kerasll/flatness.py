@@ -1,4 +1,4 @@
-"""Φ-flatness (paper §3.3, Eq. 7–8; METHOD.md §Flatness).
+"""Φ-flatness (paper §3.3, Eq. 7–8; docs/method.md#flatness-φ).
 
 For each image x and each of n random direction pairs (d_j, d⊥_j), the AMS score
 s(x') = −‖∇x log p(x')‖₂ is taken at every point x' of the lattice
@@ -20,6 +20,7 @@ from kerasll.directions import orthogonal_signed, random_directions
 from kerasll.errors import KerasllError, check_choice
 from kerasll.landscape import default_radius
 from kerasll.lattice import grid_offsets, lattice_points
+from kerasll.likelihood import log_px
 
 REDUCTIONS = ("mean", "sum")
 DEFAULT_PAIRS = 2
@@ -43,7 +44,7 @@ def _lattice_ams(model, x, d, d_perp, e1, e2, clip):
     points = tf.reshape(points, tf.concat([[-1], tf.shape(x)[1:]], 0))
     with tf.GradientTape() as tape:
         tape.watch(points)
-        lp = tf.reduce_logsumexp(tf.cast(model(points, training=False), tf.float32), axis=-1)
+        lp = log_px(model(points, training=False))
     grad = tf.reshape(tape.gradient(lp, points), [tf.shape(points)[0], -1])
     return tf.reshape(-tf.norm(grad, axis=-1), lattice_shape)
 
@@ -56,10 +57,9 @@ def _image_directions(shape, pairs, seed, index):
 
 def _fgsm_directions(model, x, y, pairs, seed, start):
     """Per image: d = sign ∇x CE (the same in every pair), d⊥ a signed random vector orthogonal to it."""
-    from kerasll.attacks import loss_and_grad
+    from kerasll.attacks.common import fgsm_direction
 
-    _, grad, _ = loss_and_grad(model, tf.constant(x), tf.constant(y))
-    d = np.sign(grad.numpy()).astype(np.float32)
+    d = fgsm_direction(model, tf.constant(x), tf.constant(y)).numpy().astype(np.float32)
     d_perp = [[orthogonal_signed(d[i], np.random.default_rng((seed, start + i, j))).reshape(d.shape[1:])
                for j in range(pairs)] for i in range(len(x))]
     return np.repeat(d[:, None], pairs, axis=1), np.asarray(d_perp, np.float32)

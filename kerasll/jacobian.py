@@ -1,4 +1,4 @@
-"""Squared Jacobian norms by random projection (METHOD.md §Regularisers).
+"""Squared Jacobian norms by random projection (docs/method.md#the-regularisers).
 
 Two projections estimate the same quantities:
 

@@ -3,7 +3,7 @@
 For a clean image x and signed directions (d, d⊥), the landscape is
 `Δlog p(x + e1·d + e2·d⊥) = logsumexp f(x') − logsumexp f(x)` on a grid of
 (e1, e2) ∈ [−r, r]², in pixel units. Perturbed points are *not* clipped to
-[0,1] by default (METHOD.md): the landscape shows the model's function, not
+[0,1] by default (docs/method.md#landscapes): the landscape shows the model's function, not
 only the valid-image box; pass `clip=True` to clip.
 """
 
@@ -18,6 +18,7 @@ from kerasll.datasets.registry import dataset_info, list_datasets
 from kerasll.directions import fgsm_directions, random_directions
 from kerasll.errors import KerasllError, check_choice
 from kerasll.lattice import grid_offsets, lattice_points
+from kerasll.likelihood import log_px
 
 DIRECTIONS = ("random", "fgsm")
 DEFAULT_GRID = 21
@@ -69,7 +70,7 @@ class LikelihoodSurface:
 def _lattice_log_px(model, x, d, d_perp, e1, e2, clip):
     """log p̃ at x + e1·d + e2·d⊥ for one image x and paired offset vectors e1, e2 (K,)."""
     points = lattice_points(x[None], d[None, None], d_perp[None, None], e1, e2, clip)[0, 0]
-    return tf.reduce_logsumexp(tf.cast(model(points, training=False), tf.float32), axis=-1)
+    return log_px(model(points, training=False))
 
 
 def _log_px_at(model, x, d, d_perp, e1, e2, clip, batch_size):

@@ -1,4 +1,4 @@
-"""The 2D lattice of perturbed images shared by landscapes and Φ (METHOD.md §Landscapes, §Flatness).
+"""The 2D lattice of perturbed images shared by landscapes and Φ (docs/method.md#landscapes, #flatness-φ).
 
 A lattice around an image x in the plane of directions (d, d⊥) is the set of
 points x + e1·d + e2·d⊥ for paired offsets (e1, e2); `grid_offsets` gives the

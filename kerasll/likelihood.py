@@ -1,4 +1,4 @@
-"""The energy-based view of a classifier (METHOD.md §Energy-based view).
+"""The energy-based view of a classifier (docs/method.md#the-energy-based-view).
 
 A classifier's logits f(x) define log p̃(x) = logsumexp_y f_y(x) (= log p(x) + log Z).
 Its input gradient is ∇x log p(x) = Σ_y p(y|x) ∇x f_y(x) = Jᵀ softmax(f(x)): one
@@ -17,17 +17,18 @@ def _work_dtype(x):
 def log_px(logits):
     """Unnormalised log-likelihood `log p̃(x) = logsumexp_y f_y(x)`, shape (B,).
 
-    Stable for logits of any magnitude (the maximum is subtracted first) and
-    computed in float32 (float64 if the logits are float64).
+    The one place kerasll computes it. Stable for logits of any magnitude (the
+    maximum is subtracted first); computed in float32, even from half-precision
+    (mixed precision) logits, and in float64 from float64 logits, so
+    finite-difference checks can run in double precision.
     """
-    logits = as_float_tensor(logits)
-    return tf.reduce_logsumexp(logits, axis=-1)
+    return tf.reduce_logsumexp(as_float_tensor(logits), axis=-1)
 
 
 def delta_log_px(logits, reference_logits):
     """Relative likelihood `Δlog p(x') = logsumexp f(x') − logsumexp f(x)`.
 
-    This is METHOD.md's corrected Eq. 3 (the paper's print lacks the logs).
+    The paper's Eq. 3 with its logs restored (docs/method.md#the-energy-based-view).
     """
     return log_px(logits) - log_px(reference_logits)
 
@@ -36,8 +37,7 @@ def delta_log_px(logits, reference_logits):
 def _grad_log_px(model, x):
     with tf.GradientTape() as tape:
         tape.watch(x)
-        logits = tf.cast(model(x, training=False), _work_dtype(x))
-        lp = tf.reduce_logsumexp(logits, axis=-1)
+        lp = log_px(tf.cast(model(x, training=False), _work_dtype(x)))
     # Samples are independent in inference mode, so the gradient of the batch
     # sum is the per-sample gradient.
     return tape.gradient(lp, x)

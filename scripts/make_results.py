@@ -446,7 +446,7 @@ def main():
         "```",
         "",
         "**Protocol.** Real Fashion-MNIST (60,000 training images, the full 10,000-image test set). LeNet as in",
-        f"METHOD.md; SGD with momentum {t['momentum']}, base LR {t['lr']}, batch {t['batch_size']}, weight decay",
+        f"[method.md](method.md#architectures); SGD with momentum {t['momentum']}, base LR {t['lr']}, batch {t['batch_size']}, weight decay",
         f"{t['weight_decay']} ({t.get('weight_decay_mode', 'decoupled')}: "
         + ("added to the gradient before momentum, on every trainable variable" if t.get("weight_decay_mode") == "coupled"
            else "Keras's decoupled form") + "), LR ÷10 after 50% and 75% of the epochs — the paper's schedule compressed to a",

@@ -63,6 +63,7 @@ def test_the_chief_is_the_chief_task_or_worker_0_without_one(monkeypatch):
                      (True, 0): True, (True, 1): False, (True, 2): False}
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("value", ["", '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}'])
 def test_cli_multiworker_without_a_valid_tf_config_is_one_line_and_writes_nothing(tmp_path, value):
     out = subprocess.run([sys.executable, str(LAUNCHER), "train", "--strategy", "multiworker", "--source", "embedded",
@@ -103,6 +104,7 @@ def finish(workers, timeout=240):
     return outputs
 
 
+@pytest.mark.processes
 def test_two_workers_on_localhost_train_one_entry_through_the_cli(tmp_path):
     zoo = tmp_path / "zoo"
     args = [sys.executable, str(LAUNCHER), "train", "--strategy", "multiworker", "--source", "embedded",
@@ -150,6 +152,7 @@ print("DONE", entry.name)
 """
 
 
+@pytest.mark.processes
 def test_a_killed_multiworker_run_resumes_and_matches_single_device_training(tmp_path):
     """Worker 1 is killed after epoch 1; the chief stops by itself, saying so, and leaves the entry
     resumable; re-running both resumes at epoch 2.

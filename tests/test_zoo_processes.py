@@ -14,6 +14,8 @@ import pytest
 
 import kerasll  # noqa: F401  (registers kerasll's classes for load_model)
 
+pytestmark = pytest.mark.processes  # real trainer processes: `pytest -m processes` (CI runs it)
+
 BASE = [sys.executable, "-m", "kerasll.cli", "train", "--source", "embedded", "--train-limit", "1500",
         "--batch-size", "64"]
 

@@ -1,4 +1,4 @@
-"""LeNet (LeCun et al. 1998), as in METHOD.md §Architectures."""
+"""LeNet (LeCun et al. 1998), as in docs/method.md#architectures."""
 
 import keras
 

@@ -85,6 +85,13 @@ def loss_and_grad(model, x, y, loss_fn=cross_entropy, samples=1):
     return loss, total / tf.cast(samples, total.dtype), logits
 
 
+def fgsm_direction(model, x, y):
+    """sign(∇x CE(f(x), y)): the direction FGSM steps along, and the landscapes' "fgsm" direction
+    (docs/method.md#landscapes); one signed tensor shaped like `x`."""
+    _, grad, _ = loss_and_grad(model, x, y)
+    return tf.sign(grad)
+
+
 def _axes(t):
     return list(range(1, t.shape.rank))
 

@@ -11,7 +11,8 @@ import tensorflow as tf
 from kerasll._tensors import as_float_tensor, batches
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.attacks.common import (
-    check_budget, cross_entropy, l2_norm, labels_of, loss_and_grad, pick, project, random_start, restart_seed,
+    check_budget, cross_entropy, fgsm_direction, l2_norm, labels_of, loss_and_grad, pick, project, random_start,
+    restart_seed,
     stronger,
 )
 
@@ -141,8 +142,7 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
 
 
 def _fgsm_batch(model, x, y, eps):
-    _, grad, _ = loss_and_grad(model, x, y)
-    return tf.clip_by_value(x + eps * tf.sign(grad), 0.0, 1.0)
+    return tf.clip_by_value(x + eps * fgsm_direction(model, x, y), 0.0, 1.0)
 
 
 def fgsm(model, x, y, eps, batch_size=512):

@@ -18,6 +18,14 @@ from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
 from kerasll.errors import KerasllError
 
 
+FGSM_STEP = 1.25  # the FGSM step α = 1.25·ε of fast AT and adflat (Wong, Rice & Kolter 2020)
+
+
+def fgsm_step(eps, step_size=None):
+    """The FGSM step: `step_size` when given, else FGSM_STEP·ε."""
+    return FGSM_STEP * eps if step_size is None else step_size
+
+
 @keras.saving.register_keras_serializable(package="kerasll")
 class FastAdversarialTrainingModel(AdversarialTrainingModel):
     """FGSM adversarial training from a random start ("fast AT").
@@ -40,10 +48,11 @@ class FastAdversarialTrainingModel(AdversarialTrainingModel):
     """
 
     def __init__(self, classifier, eps, step_size=None, seed=None, **kwargs):
-        step_size = 1.25 * eps if step_size is None else step_size
+        step_size = fgsm_step(eps, step_size)
         self.check_params(eps, step_size)
-        kwargs.pop("steps", None)
-        kwargs.pop("norm", None)
+        if kwargs.pop("steps", 1) != 1 or kwargs.pop("norm", "linf") != "linf":
+            raise KerasllError("fast AT takes one L∞ FGSM step: steps must be 1 and norm 'linf' "
+                               "(use AdversarialTrainingModel for PGD-k or L2)")
         super().__init__(classifier, eps, step_size=step_size, steps=1, norm="linf", seed=seed, **kwargs)
 
     @classmethod
@@ -119,7 +128,7 @@ class CatastrophicOverfittingGuard(keras.callbacks.Callback):
 
 
 def _fastat_params(f):
-    return {"eps": f["eps"], "step_size": f["step_size"] if f["step_size"] is not None else 1.25 * f["eps"]}
+    return {"eps": f["eps"], "step_size": fgsm_step(f["eps"], f["step_size"])}
 
 
 register_defense(DefenseSpec(

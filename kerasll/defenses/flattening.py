@@ -22,22 +22,19 @@ as adversarial training's are).
 import keras
 import tensorflow as tf
 
-from kerasll.attacks import check_budget, loss_and_grad, random_start
-from kerasll.attacks.common import project
+from kerasll.attacks import check_budget, random_start
+from kerasll.attacks.common import fgsm_direction, project
 from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
-from kerasll.defenses.fast import check_step
+from kerasll.defenses.fast import check_step, fgsm_step
 from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
 from kerasll.errors import check_choice
 from kerasll.jacobian import wide
-
-
-def _log_px(logits):
-    return tf.reduce_logsumexp(wide(logits), axis=-1)
+from kerasll.likelihood import delta_log_px, log_px
 
 
 def _difference(logits_adv, logits_clean):
     """(log p̃(x′) − log p̃(x))² per sample."""
-    return tf.square(_log_px(logits_adv) - _log_px(logits_clean))
+    return tf.square(delta_log_px(logits_adv, logits_clean))
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -67,7 +64,7 @@ class AttackFlatteningModel(DefenseModel):
     def __init__(self, classifier, strength, variant="gradient", eps=10 / 255, step_size=None, seed=None,
                  **kwargs):
         super().__init__(classifier, seed=seed, **kwargs)
-        step_size = 1.25 * eps if step_size is None else step_size
+        step_size = fgsm_step(eps, step_size)
         self.check_params(strength, variant, eps, step_size)
         self.variant = variant
         self.strength = float(strength)
@@ -79,7 +76,7 @@ class AttackFlatteningModel(DefenseModel):
     def check_params(cls, strength, variant="gradient", eps=10 / 255, step_size=None):
         check_strength(strength)
         check_choice("adflat variant", variant, cls.VARIANTS)
-        step_size = 1.25 * eps if step_size is None else step_size
+        step_size = fgsm_step(eps, step_size)
         check_step(step_size)
         check_budget(eps, step_size, 1, "linf", 1)
 
@@ -87,8 +84,7 @@ class AttackFlatteningModel(DefenseModel):
         """x′: one signed CE-gradient step of α from a uniform start in the ε-ball (inference mode)."""
         eps = tf.constant(self.eps, x.dtype)
         x_start = random_start(x, eps, "linf", self.step_seed())
-        _, grad, _ = loss_and_grad(self.classifier, x_start, y)
-        x_step = x_start + tf.constant(self.step_size, x.dtype) * tf.sign(grad)
+        x_step = x_start + tf.constant(self.step_size, x.dtype) * fgsm_direction(self.classifier, x_start, y)
         return tf.stop_gradient(project(x_step, x, eps, "linf"))
 
     def penalty(self, x, x_adv, y_pred):
@@ -97,8 +93,8 @@ class AttackFlatteningModel(DefenseModel):
             return _difference(self(x_adv, training=True), y_pred)
         with tf.GradientTape() as inner:
             inner.watch(x_adv)
-            log_px = _log_px(self(x_adv, training=True))
-        grad = inner.gradient(log_px, x_adv)
+            lp = log_px(self(x_adv, training=True))
+        grad = inner.gradient(lp, x_adv)
         return tf.reduce_sum(tf.square(wide(grad)), axis=tf.range(1, tf.rank(grad)))
 
     def train_step(self, data):
@@ -126,7 +122,7 @@ class AttackFlatteningModel(DefenseModel):
 
 def _adflat_params(f):
     return {"strength": f["strength"], "variant": f["variant"] or "gradient", "eps": f["eps"],
-            "step_size": f["step_size"] if f["step_size"] is not None else 1.25 * f["eps"]}
+            "step_size": fgsm_step(f["eps"], f["step_size"])}
 
 
 register_defense(DefenseSpec(

@@ -1,4 +1,4 @@
-"""Input-gradient regularisers trained by double backprop (METHOD.md §Regularisers).
+"""Input-gradient regularisers trained by double backprop (docs/method.md#the-regularisers).
 
 Both add `(strength/2) · mean_batch ‖M(x)‖²` to the compiled loss, estimating
 ‖M‖² with random vector-Jacobian products taken on an inner tape; the outer tape
