@@ -63,9 +63,7 @@ class AdversarialTrainingModel(DefenseModel):
         x_adv = self.adversarial_examples(x, y)
         with tf.GradientTape() as tape:
             y_pred = self(x_adv, training=True)
-            loss = self._compute_loss(
-                x=x_adv, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
-            )
+            loss = self.supervised_loss(x_adv, y, y_pred, sample_weight)
             scaled = self._update_loss(loss, x_adv)
         self._apply(tape, scaled)
         correct = tf.equal(tf.argmax(y_pred, -1, output_type=tf.int32), labels_of(tf.convert_to_tensor(y)))

@@ -84,7 +84,11 @@ class DefenseModel(keras.Model):
 
     def train_only_metrics(self):
         """Trackers updated only by `train_step` (kept out of validation logs)."""
-        return [m for m in self._metrics if getattr(m, "train_only", False)]
+        return [m for m in self.metrics if getattr(m, "train_only", False)]
+
+    def supervised_loss(self, x, y, y_pred, sample_weight=None):
+        """The compiled loss (Keras's public `compute_loss`, as in "customizing what happens in fit")."""
+        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
 
     def test_step(self, data):
         logs = super().test_step(data)
@@ -92,10 +96,11 @@ class DefenseModel(keras.Model):
         return {k: v for k, v in logs.items() if k not in hidden}
 
     def _update_loss(self, loss, x):
-        """Track the total loss the way Keras's own train step does; return it scaled."""
-        self._loss_tracker.update_state(
-            loss / replica_fraction(), sample_weight=tf.shape(x)[0]
-        )
+        """Track the total loss as Keras's own train step does (the metric named "loss" of the
+        compiled model's public `metrics`), unscaled for distribution; return it scaled for the optimizer."""
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss / replica_fraction(), sample_weight=tf.shape(x)[0])
         return self.optimizer.scale_loss(loss)
 
     def _penalised_train_step(self, x, y, sample_weight, forward):
@@ -106,7 +111,7 @@ class DefenseModel(keras.Model):
         """
         with tf.GradientTape() as tape:
             y_pred, penalty = forward(x)
-            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            loss = self.supervised_loss(x, y, y_pred, sample_weight)
             loss = loss + 0.5 * self.strength * penalty * replica_fraction()
             scaled = self._update_loss(loss, x)
         self._apply(tape, scaled)
