@@ -40,6 +40,21 @@ def test_version_and_help_on_every_command():
         assert result.exit_code == 0 and "Usage" in result.output, cmd
 
 
+def test_help_lists_what_is_registered_even_after_the_cli_was_imported(monkeypatch):
+    from kerasll.defenses import registry
+
+    wide = {"COLUMNS": "250"}
+    before = runner.invoke(app, ["train", "--help"], env=wide).output
+    assert all(name in before for name in registry.list_defenses())  # every defense, none by hand
+    monkeypatch.setattr(registry, "_DEFENSES", registry.Registry("defense"))  # a registry with one new defense
+    registry.register_defense(registry.DefenseSpec("lipschitz-margin", "LMT", "a newly registered defense"))
+    after = runner.invoke(app, ["train", "--help"], env=wide).output
+    assert "lipschitz-margin (a newly registered defense)" in after and "lipschitz-margin" not in before
+    option = after.split("│ --defense")[1].split("│ --")[0]  # the option's help box, not the examples
+    assert "lipschitz-margin" in option and "jacreg" not in option  # the help is today's, not import time's
+    assert "lipschitz-margin" in runner.invoke(app, ["zoo", "list", "--help"], env=wide).output
+
+
 def test_train_writes_a_complete_entry(zoo):
     meta = json.loads((zoo / "a" / "metadata.json").read_text())
     assert meta["status"] == "complete" and meta["epochs_completed"] == 1

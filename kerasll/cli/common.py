@@ -12,17 +12,37 @@ from typer.core import TyperGroup
 
 from kerasll.errors import KerasllError
 
-# typer ≥ 0.16 vendors click; take the exception classes from the copy typer raises.
-clickx = sys.modules[typer.BadParameter.__module__]
-
 # soft_wrap: lines are never broken at the console width (80 columns when piped), so printed
 # paths and headers stay whole for grep and scripts; tables still fit the width.
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+# Help texts that name registered things (defenses, attacks, data sets…), written when help is shown:
+# {(command path, option name): callable returning the text}. A defense registered after the CLI
+# modules were imported still shows in `kerasll train --help`.
+GENERATED_HELP = {}
+
+
+def generated_help(command, option):
+    """Decorator: `fn()` writes the help of `option` of `command` (e.g. "train", "defense")."""
+    def register(fn):
+        GENERATED_HELP[(command, option)] = fn
+        return fn
+    return register
+
+
 class KerasllGroup(TyperGroup):
     """Every user mistake ends as one line on stderr and a non-zero exit, no traceback."""
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        path = " ".join([*ctx.command_path.split()[1:], name])
+        for param in getattr(command, "params", []):
+            fn = GENERATED_HELP.get((path, param.name))
+            if fn is not None:
+                param.help = fn()
+        return command
 
     def invoke(self, ctx):
         try:
@@ -36,19 +56,21 @@ class KerasllGroup(TyperGroup):
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                               standalone_mode=False, **extra)
-        except clickx.NoArgsIsHelpError as error:
-            typer.echo(error.ctx.get_help())
-            sys.exit(0)
-        except clickx.UsageError as error:
-            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
-            typer.echo(f"error: {error.format_message()}{hint}", err=True)
-            sys.exit(2)
-        except clickx.ClickException as error:
-            typer.echo(f"error: {error.format_message()}", err=True)
-            sys.exit(error.exit_code)
         except typer.Abort:
             typer.echo("aborted", err=True)
             sys.exit(1)
+        except Exception as error:
+            # click's exceptions (which typer raises) by their documented interface, without
+            # importing the click copy typer vendors: `exit_code`, `format_message()`, `ctx`.
+            if not (hasattr(error, "exit_code") and hasattr(error, "format_message")):
+                raise
+            ctx = getattr(error, "ctx", None)
+            if type(error).__name__ == "NoArgsIsHelpError":
+                typer.echo(ctx.get_help())
+                sys.exit(0)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None and error.exit_code == 2 else ""
+            typer.echo(f"error: {error.format_message()}{hint}", err=True)
+            sys.exit(error.exit_code)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

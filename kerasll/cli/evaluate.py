@@ -6,21 +6,33 @@ from typing import Annotated, List, Optional
 import typer
 
 from kerasll.attacks.autoattack import VERSION_HELP
-from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, open_zoo, print_json, stdout_for_data
+from kerasll.cli.common import (
+    DataDirOption, SourceOption, ZooOption, console, generated_help, open_zoo, print_json, stdout_for_data,
+)
 from kerasll.datasets import list_datasets
 from kerasll.evaluation import attack_names
 
-ATTACK_HELP = "pgd (the default), " + ", ".join(a for a in attack_names() if a != "pgd") + "."
-VERSION_HELP_TEXT = ("AutoAttack version: " + "; ".join(f"{k} ({v})" for k, v in VERSION_HELP.items())
-                     + ". Default: standard; fast for --eps-curve.")
-DATASETS = " or ".join(list_datasets())
+
+@generated_help("eval", "attack")
+def attack_help():
+    return "pgd (the default), " + ", ".join(a for a in attack_names() if a != "pgd") + "."
+
+
+@generated_help("eval", "version")
+def version_help():
+    return ("AutoAttack version: " + "; ".join(f"{k} ({v})" for k, v in VERSION_HELP.items())
+            + ". Default: standard; fast for --eps-curve.")
+
+
+def datasets():
+    return " or ".join(list_datasets())
 
 
 def eval_command(
     name: Annotated[str, typer.Argument(help="Zoo entry (see `kerasll zoo list`), or a .keras classifier file ([0,1] pixels in, logits out; see --input-scale) with --data or --dataset.")],
-    attack: Annotated[Optional[str], typer.Option(help=ATTACK_HELP)] = None,
+    attack: Annotated[Optional[str], typer.Option(help=attack_help())] = None,
     norm: Annotated[str, typer.Option(help="Threat model: linf or l2.")] = "linf",
-    version: Annotated[Optional[str], typer.Option(help=VERSION_HELP_TEXT)] = None,
+    version: Annotated[Optional[str], typer.Option(help=version_help())] = None,
     eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the data set's preset: L∞ 25/255 Fashion-MNIST, 8/255 CIFAR-10; L2 1.5 and 0.5). Required for --data without a preset.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Iterations (default: PGD the paper's 10 / 5; APGD and FAB 100).")] = None,
     step_size: Annotated[Optional[str], typer.Option(help="PGD step (default: ε/4 on Fashion-MNIST and data without a preset, 2/255 on CIFAR-10).")] = None,
@@ -35,7 +47,7 @@ def eval_command(
     landscape: Annotated[bool, typer.Option("--landscape", help="Also write landscape (random, FGSM) and histogram figures into the entry.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate on the first N test images only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute from scratch, even if eval.json has these settings or an interrupted run left finished batches.")] = False,
-    dataset: Annotated[Optional[str], typer.Option(help=f"Registered data set of a .keras file ({DATASETS}): its test split and presets; zoo entries know theirs.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help=f"Registered data set of a .keras file ({datasets()}): its test split and presets; zoo entries know theirs.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file ('-': only the JSON on stdout, everything else on stderr). For a .keras file, finished batches are kept beside it (FILE.records/), so a re-run resumes.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per saved batch and per compiled attack batch (lower it for large models; results do not depend on it).")] = 1000,
@@ -115,7 +127,7 @@ def _evaluate(name, request, json_out, zoo):
     if name.endswith(".keras") or Path(name).is_file():
         if request.data is None and request.dataset is None:
             raise KerasllError(f"{name} is a model file: name its test data with --data (a .npz, an image folder, "
-                               f"tfds:NAME[:SPLIT]) or --dataset ({DATASETS})")
+                               f"tfds:NAME[:SPLIT]) or --dataset ({datasets()})")
         if request.flatness or request.landscape:
             raise KerasllError("--flatness and --landscape need a zoo entry (`kerasll zoo import`, or train one); "
                                "for a .keras file use the library: kerasll.flatness, kerasll.likelihood_surface")

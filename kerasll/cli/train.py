@@ -4,17 +4,31 @@ from typing import Annotated, Optional
 
 import typer
 
-from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, open_zoo
+from kerasll.architectures import list_models
+from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, generated_help, open_zoo
+from kerasll.datasets import list_datasets
 from kerasll.defenses import defenses_help
 
-ARCH_HELP = "Architecture: lenet, ddnet or resnet18."
-DEFENSE_HELP = "Defense: " + defenses_help() + "."
+
+@generated_help("train", "arch")
+def arch_help():
+    return "Architecture: " + ", ".join(list_models()) + " (default: lenet)"
+
+
+@generated_help("train", "dataset")
+def dataset_help():
+    return "Data set: " + ", ".join(list_datasets()) + " (default: fashion_mnist)"
+
+
+@generated_help("train", "defense")
+def defense_help():
+    return "Defense: " + defenses_help() + " (default: none)"
 
 
 def train(
-    arch: Annotated[Optional[str], typer.Option(help=ARCH_HELP + " (default: lenet)")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="fashion_mnist or cifar10. (default: fashion_mnist)")] = None,
-    defense: Annotated[Optional[str], typer.Option(help=DEFENSE_HELP + " (default: none)")] = None,
+    arch: Annotated[Optional[str], typer.Option(help=arch_help())] = None,
+    dataset: Annotated[Optional[str], typer.Option(help=dataset_help())] = None,
+    defense: Annotated[Optional[str], typer.Option(help=defense_help())] = None,
     strength: Annotated[Optional[str], typer.Option(help="λ for jacreg / μ for amsreg and adflat (default: the paper's: 0.01/0.5 Fashion-MNIST, 0.05/1.0 CIFAR-10; adflat on Fashion-MNIST 16 gradient / 256 difference / 256 at-difference, chosen on a validation split; see docs/results.md).")] = None,
     eps: Annotated[Optional[str], typer.Option(help="Radius of at, fastat and adflat, pixel units or a fraction like 10/255 (default: 10/255 Fashion-MNIST, 3/255 CIFAR-10).")] = None,
     step_size: Annotated[Optional[str], typer.Option(help="AT PGD step (default: 2.5·eps/steps); FGSM step of fastat and adflat, in (0, 1] (default: 1.25·eps).")] = None,

@@ -7,7 +7,13 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from kerasll.cli.common import ZooOption, console, new_app, open_zoo, print_json
+from kerasll.cli.common import ZooOption, console, generated_help, new_app, open_zoo, print_json
+from kerasll.defenses import list_defenses
+
+@generated_help("zoo list", "defense")
+def defense_filter_help():
+    return "Only this defense (" + ", ".join(list_defenses()) + ")."
+
 
 app = new_app("Manage the model zoo: one folder per entry (model.keras, metadata.json, eval.json, figures/).")
 
@@ -35,7 +41,7 @@ def _row(entry):
 @app.command("list")
 def list_entries(
     dataset: Annotated[Optional[str], typer.Option(help="Only this data set.")] = None,
-    defense: Annotated[Optional[str], typer.Option(help="Only this defense (none, at, jacreg, amsreg).")] = None,
+    defense: Annotated[Optional[str], typer.Option(help=defense_filter_help())] = None,
     sort: Annotated[str, typer.Option(help="Sort by name, robust, autoattack, clean, phi or created.")] = "name",
     json_out: Annotated[bool, typer.Option("--json", help="Print the entries as a JSON list (nothing else on stdout).")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print the entries as CSV (nothing else on stdout).")] = False,
