@@ -36,9 +36,7 @@ def main():
     console = Console()
     zoo = Zoo(args.zoo, bundled=False)
     rows = []
-    for entry in zoo.entries():
-        if entry.problem() or entry.status() != "complete":
-            continue
+    for entry in zoo.complete_entries():
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[info]}"), console=console, transient=True) as bar:
             tasks = {}

@@ -24,6 +24,7 @@ import numpy as np
 
 from docblocks import replace_block
 from kerasll import figures
+from kerasll.collapse import chance_epoch, is_constant_model
 from kerasll.datasets import dataset_info, load_dataset
 from kerasll.landscape import likelihood_histogram, likelihood_surface
 from kerasll.zoo.evaluation import describe
@@ -43,7 +44,6 @@ COST_KEYS = {"none": "plain", "at": "at pgd-10", "jacreg": "jacreg (1 proj)", "a
              "adflat-difference": "adflat difference", "adflat-at-difference": "adflat at-difference"}
 FAMILIES = {"at": "AT", "jacreg": "JacReg", "amsreg": "AMSReg", "fastat": "fast AT"}
 GOAL_AA_POINTS, GOAL_CLEAN, GOAL_COST = 5.0, 0.80, 1 / 3  # the issue's goal, fixed before the runs
-COLLAPSED_CLEAN = 0.15  # clean accuracy at (about) chance on 10 classes: training collapsed
 SHIP_FILES = ("model.keras", "metadata.json", "eval.json")
 FGSM_IMAGES = 200  # test images for the FGSM-vs-random direction comparison (claim 5)
 FGSM_GRID = 11
@@ -243,9 +243,9 @@ def selection_fallbacks(args, beyond):
         evidence = ""
         if chosen:
             acc = chosen[0]["history"]["accuracy"]
-            dead = next((i for i, a in enumerate(acc) if a is not None and a < 0.15), None)
+            dead = chance_epoch(acc)
             evidence = (f" On the {meta['training']['epochs']}-epoch budget μ={d['chosen']:g} "
-                        + (f"collapsed: its training accuracy fell to {100 * acc[dead]:.1f}% (chance) at epoch {dead + 1} "
+                        + (f"collapsed: its training accuracy fell to {100 * acc[dead - 1]:.1f}% (chance) at epoch {dead} "
                            f"and stayed there (entry `{chosen[0]['name']}`)." if dead is not None
                            else f"reached {100 * acc[-1]:.1f}% training accuracy (entry `{chosen[0]['name']}`)."))
         lines += [f"**{d['defense']} {d['variant']}: trained at μ={used:g}, not the selection's μ={d['chosen']:g}.**"
@@ -308,7 +308,7 @@ def main():
     figdir.mkdir(parents=True, exist_ok=True)
     xt, yt = load_dataset("fashion_mnist", "test", data_dir=args.data_dir)
 
-    entries = {e.name: e for e in zoo.entries() if e.problem() is None and e.status() == "complete"}
+    entries = {e.name: e for e in zoo.complete_entries()}
     missing = [n for n in MAIN.values() if n not in entries]
     if missing:
         raise SystemExit(f"missing complete entries {missing} in {args.zoo}; run scripts/reproduce.py first")
@@ -358,7 +358,7 @@ def main():
         clean, robust, phi = stats[name].clean, stats[name].robust, stats[name].phi
         if meta["arch"] != "lenet" or family(meta) is None or phi is None or robust is None:
             continue
-        if clean <= COLLAPSED_CLEAN:  # a constant model: Φ = 0 and chance accuracy, not a point on the trade-off
+        if is_constant_model(clean):  # Φ = 0 and chance accuracy: not a point on the trade-off
             collapsed.append(f"`{name}` (clean {fmt_pct(clean)}%, Φ = {phi:.3f})")
             continue
         records.append({"family": family(meta), "label": describe(meta).split(" ", 1)[-1].replace("at-difference ", "").replace("gradient ", "")

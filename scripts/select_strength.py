@@ -29,25 +29,11 @@ from pathlib import Path
 import numpy as np
 
 import kerasll as kl
+from kerasll.collapse import MAX_DROP, collapse_epoch
+from kerasll.selection import choose
 from kerasll.zoo import Zoo
 
 TRAIN = 55_000
-
-
-def collapse_epoch(accuracy, max_drop):
-    """The first (1-based) epoch whose accuracy is more than `max_drop` below an earlier best, else None."""
-    best = -1.0
-    for epoch, acc in enumerate(accuracy, 1):
-        if acc < best - max_drop:
-            return epoch
-        best = max(best, acc)
-    return None
-
-
-def choose(rows, min_clean):
-    """The row with the highest validation APGD-CE among the stable ones reaching `min_clean`, else None."""
-    eligible = [r for r in rows if r["clean"] >= min_clean and r["collapse_epoch"] is None]
-    return max(eligible, key=lambda r: r["apgd_ce"], default=None)
 
 
 def main():
@@ -57,7 +43,7 @@ def main():
     parser.add_argument("--strengths", required=True, help="comma-separated candidates, e.g. 0.5,2,8")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--min-clean", type=float, default=0.80, help="clean validation accuracy required")
-    parser.add_argument("--max-drop", type=float, default=0.2,
+    parser.add_argument("--max-drop", type=float, default=MAX_DROP,
                         help="a fall in training accuracy below an earlier best that marks a candidate unstable")
     parser.add_argument("--zoo", type=Path, required=True)
     parser.add_argument("--data-dir", help="folder with the data set's files")

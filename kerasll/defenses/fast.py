@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from kerasll.attacks import check_budget, pgd
+from kerasll.collapse import MAX_DROP
 from kerasll.defenses.adversarial import AdversarialTrainingModel
 from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
 from kerasll.errors import KerasllError
@@ -89,7 +90,7 @@ class CatastrophicOverfittingGuard(keras.callbacks.Callback):
         x, y: held-out images ([0,1]) and labels, never trained on.
         eps: the PGD radius (the training ε).
         steps: PGD steps.
-        drop: the fall in accuracy (a fraction) that counts as a collapse.
+        drop: the fall in accuracy (a fraction) that counts as a collapse (`kerasll.collapse.MAX_DROP`).
         seed: seed of the PGD starts.
 
     Attributes:
@@ -97,7 +98,7 @@ class CatastrophicOverfittingGuard(keras.callbacks.Callback):
         best_epoch: the epoch whose weights the model ends with.
     """
 
-    def __init__(self, x, y, eps, steps=10, drop=0.2, seed=0):
+    def __init__(self, x, y, eps, steps=10, drop=MAX_DROP, seed=0):
         super().__init__()
         check_budget(eps, eps / 4, steps, "linf", 1)
         self.x, self.y = np.asarray(x, np.float32), np.asarray(y)

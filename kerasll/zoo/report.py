@@ -59,12 +59,8 @@ COLUMNS = ("name", "dataset", "arch", "defense", "defense_label", "epochs", "phi
 def report_rows(zoo, dataset=None):
     """One dict per complete, healthy entry (keys `COLUMNS`; accuracies as fractions, None when missing)."""
     rows = []
-    for entry in zoo.entries():
-        if entry.problem() or entry.status() != "complete":
-            continue
+    for entry in zoo.complete_entries(dataset):
         meta = entry.metadata()
-        if dataset and meta["dataset"] != dataset:
-            continue
         s = summary(entry)
         paper = dataset_info(meta["dataset"]).paper_results.get((meta["arch"], meta["defense"]))
         rows.append({

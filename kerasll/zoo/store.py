@@ -59,6 +59,11 @@ class Zoo:
                 found.setdefault(p.name, Entry(p, read_only=True))
         return [found[k] for k in sorted(found)]
 
+    def complete_entries(self, dataset=None):
+        """The healthy entries whose training is complete (of `dataset` only, when given): what reports use."""
+        return [e for e in self.entries() if e.problem() is None and e.status() == "complete"
+                and (dataset is None or e.metadata()["dataset"] == dataset)]
+
     def names(self):
         return [e.name for e in self.entries() if e.problem() is None]
 
