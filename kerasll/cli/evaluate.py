@@ -223,7 +223,7 @@ def export(out):
 
 
 def write_json_file(path, data):
-    from kerasll.zoo.entry import write_json
+    from kerasll._files import write_json
 
     write_json(Path(path).expanduser(), export(data))
     console.print(f"  wrote {path}", soft_wrap=True)

@@ -14,13 +14,14 @@ finds another's chunks. When every chunk is done, they are merged into one
 """
 
 import hashlib
+import io
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from kerasll._files import atomic_write_bytes, write_json
 
 RECORDS_FILE = "records.npz"
 FINGERPRINT_FILE = "fingerprint.json"
@@ -39,17 +40,10 @@ def fingerprint(description, model=None, arrays=()):
 
 
 def _save_npz(path, arrays):
-    """`np.savez` to a temporary file, then an atomic rename: readers see a whole file or none."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """The arrays as an .npz, written atomically: readers see a whole file or none."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _load_npz(path):
@@ -84,8 +78,6 @@ class ChunkStore:
                 shutil.rmtree(self.folder)
                 self.folder.mkdir(parents=True)
         if not marker.is_file():
-            from kerasll.zoo.entry import write_json
-
             write_json(marker, {"digest": self.digest, **self.description})
         return self
 

@@ -2,12 +2,11 @@
 
 import fcntl
 import json
-import os
-import tempfile
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from kerasll._files import atomic_write_text, write_json  # noqa: F401  (entries write with them)
 from kerasll.errors import KerasllError
 
 MODEL_FILE = "model.keras"
@@ -20,36 +19,6 @@ LOCK_FILE = ".lock"
 
 STATUSES = ("training", "complete", "failed", "interrupted")
 REQUIRED = ("name", "arch", "dataset", "defense", "status")
-
-
-def atomic_write_text(path, text):
-    """Write `text` to `path` so readers see the old or the new file, never half of one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a zoo may be shared
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path, data):
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
-
-
-def _jsonable(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 class Entry:
