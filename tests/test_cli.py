@@ -2,6 +2,7 @@
 
 import json
 import tarfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,12 +21,20 @@ def kerasll(*args, input=None):
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    """A zoo with one quick AMSReg entry 'a' (trained once for the module)."""
+def trained_zoo(tmp_path_factory):
+    """A zoo with one quick AMSReg entry 'a', trained once for the module; tests get copies."""
     path = tmp_path_factory.mktemp("zoo")
     result = kerasll("train", "--defense", "amsreg", *QUICK, "--name", "a", "--zoo", path)
     assert result.exit_code == 0, result.output
     return path
+
+
+@pytest.fixture
+def zoo(trained_zoo, tmp_path):
+    """A fresh copy of the trained zoo for each test: no test sees another's entries or results."""
+    import shutil
+
+    return Path(shutil.copytree(trained_zoo, tmp_path / "zoo"))
 
 
 def entries(path):
@@ -239,14 +248,18 @@ def test_report_html_is_one_self_contained_sortable_page(zoo, tmp_path):
     assert page.scripts == 1 and all(s.startswith("data:") for s in page.sources)  # nothing outside the page
 
 
-def test_report_csv_and_json_outputs_are_data_only(zoo, tmp_path):
+def test_report_csv_and_json_outputs_are_data_only(zoo, tmp_path, monkeypatch):
     import csv as csvlib
     import io
 
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)  # where a report would land by default
+    zoo_before = sorted(p.relative_to(zoo) for p in zoo.rglob("*"))
     out = kerasll("report", "--zoo", zoo, "--csv").output
     rows = list(csvlib.DictReader(io.StringIO(out)))
     assert [r["name"] for r in rows if r["name"] == "a"] == ["a"] and rows[0]["dataset"] == "fashion_mnist"
-    assert not list(tmp_path.iterdir())  # --csv writes no file
+    assert not list(here.iterdir()) and sorted(p.relative_to(zoo) for p in zoo.rglob("*")) == zoo_before  # no file
     shown = json.loads(kerasll("zoo", "show", "a", "--json", "--zoo", zoo).output)
     assert shown["name"] == "a" and len(shown["metadata"]["history"]["loss"]) == 1
 
