@@ -126,7 +126,9 @@ def test_eval_landscape_and_landscape_compare_write_figures(zoo, tmp_path):
     cmp = kerasll("landscape", "a", "--compare", "b", "--directions", "fgsm", "--grid", "7", "--sample", "2",
                   "--source", "embedded", "--format", "pdf", "--zoo", zoo)
     assert cmp.exit_code == 0, cmp.output
-    assert (zoo / "a" / "figures" / "landscape-fgsm-sample2-vs-b.pdf").stat().st_size > 1000
+    pdf = (zoo / "a" / "figures" / "landscape-fgsm-sample2-vs-b.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")  # a whole PDF
+    assert str(zoo / "a" / "figures" / "landscape-fgsm-sample2-vs-b.pdf") in cmp.output.replace("\n", "")
 
 
 def test_zoo_list_flags_corrupt_and_foreign_folders(zoo):
@@ -138,7 +140,9 @@ def test_zoo_list_flags_corrupt_and_foreign_folders(zoo):
     assert result.exit_code == 0, result.output
     assert "broken" in result.output and "foreign" in result.output and "not an entry" in result.output
     assert "complete" in result.output
-    assert kerasll("zoo", "list", "--defense", "at", "--zoo", zoo).exit_code == 0
+    only_at = kerasll("zoo", "list", "--defense", "at", "--json", "--zoo", zoo)
+    assert only_at.exit_code == 0 and {r["defense"] for r in json.loads(only_at.output) if "problem" not in r} <= {"at"}
+    assert "a" not in [r["name"] for r in json.loads(only_at.output)]  # the AMSReg entry is filtered out
 
 
 def test_zoo_show_rm_asks(tmp_path):

@@ -184,7 +184,12 @@ def test_every_figure_writes_a_file(trained_lenet, fmnist, tmp_path):
             [{"family": "AT", "label": f"ε={e}", "phi": -e, "robust_accuracy": 0.1 * e} for e in (1, 2, 3)],
             tmp_path / "fig4.png")[0],
     ]
-    assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
+    magic = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-", ".svg": b"<?xml"}
+    assert [p.read_bytes()[:len(magic[p.suffix])] == magic[p.suffix] for p in paths] == [True] * 4  # real files
+    import matplotlib.image
+
+    assert min(matplotlib.image.imread(paths[0]).shape[:2]) > 300  # a figure, not an empty canvas
+    assert b"<svg" in paths[2].read_bytes()[:2000]
     with pytest.raises(kl.KerasllError, match="valid choices"):
         figures.plot_landscape(s, tmp_path / "x.jpg")
 
