@@ -88,7 +88,7 @@ class DefenseModel(keras.Model):
 
     def supervised_loss(self, x, y, y_pred, sample_weight=None):
         """The compiled loss (Keras's public `compute_loss`, as in "customizing what happens in fit")."""
-        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
         logs = super().test_step(data)
