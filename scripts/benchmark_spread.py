@@ -10,7 +10,6 @@ wall time of the whole command, start-up included, and its ratio to one process.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,16 +19,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def run(way, args, folder):
@@ -43,12 +32,10 @@ def run(way, args, folder):
         procs = [subprocess.Popen(command + ["--strategy", "mirrored"], env=env | {"KERASLL_CPU_DEVICES": "2"},
                                   stdout=subprocess.DEVNULL)]
     else:
-        ports = free_ports(2)
-        cluster = {"worker": [f"localhost:{p}" for p in ports]}
+        from kerasll.distribute import localhost_cluster
+
         procs = [subprocess.Popen(command + ["--strategy", "multiworker"], stdout=subprocess.DEVNULL,
-                                  env=env | {"TF_CONFIG": json.dumps({"cluster": cluster,
-                                                                      "task": {"type": "worker", "index": i}})})
-                 for i in range(2)]
+                                  env=env | {"TF_CONFIG": config}) for config in localhost_cluster(2)]
     if any(p.wait() for p in procs):
         sys.exit(f"{way} failed")
     seconds = time.perf_counter() - start

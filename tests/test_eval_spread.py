@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from test_multiworker import LAUNCHER, finish, free_ports, start_workers
+from kerasll.distribute import localhost_cluster
+from test_multiworker import LAUNCHER, finish, start_workers
 
 pytestmark = pytest.mark.processes
 
@@ -64,12 +65,9 @@ def test_two_workers_give_the_one_process_result_and_only_the_chief_writes(model
     outs = [tmp_path / f"w{i}" / "r.json" for i in range(2)]
     for o in outs:
         o.parent.mkdir()
-    ports = free_ports(2)
     workers = [subprocess.Popen(eval_args(model_file, outs[i], "--strategy", "multiworker"), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True,
-                                env=ENV | {"TF_CONFIG": json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
-                                                                   "task": {"type": "worker", "index": i}})})
-               for i in range(2)]
+                                stderr=subprocess.PIPE, text=True, env=ENV | {"TF_CONFIG": config})
+               for i, config in enumerate(localhost_cluster(2))]
     results = finish(workers)
     for code, out, err in results:
         assert code == 0, out[-2000:] + err[-2000:]
@@ -80,9 +78,8 @@ def test_two_workers_give_the_one_process_result_and_only_the_chief_writes(model
 
 def test_a_dead_worker_is_named_and_the_run_resumes(model_file, one_process, tmp_path):
     out = tmp_path / "r.json"
-    ports = free_ports(2)
     args = eval_args(model_file, out, "--strategy", "multiworker")
-    workers = start_workers(args, ports)
+    workers = start_workers(args)
     for line in workers[0].stdout:  # the chief saved the first round: kill worker 1 like a power loss
         if "batch 2/4 saved" in line:
             workers[1].send_signal(signal.SIGKILL)
@@ -93,7 +90,7 @@ def test_a_dead_worker_is_named_and_the_run_resumes(model_file, one_process, tmp
     assert workers[0].returncode == 1 and len(lines) == 1, chief_out[-1500:] + chief_err[-2500:]
     assert "the multiworker evaluation stopped" in lines[0] and ("worker 1" in lines[0] or "connection" in lines[0])
     assert "Traceback" not in chief_err and not out.exists()
-    resumed = finish(start_workers(args, free_ports(2)))
+    resumed = finish(start_workers(args))
     for code, o, e in resumed:
         assert code == 0, o[-2000:] + e[-2000:]
     assert resumed[0][1].count("reused from an earlier run") == 2

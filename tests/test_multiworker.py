@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -12,28 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasll.distribute import chief_from_env, cluster_from_env, lost_peer
+from kerasll.distribute import chief_from_env, cluster_from_env, localhost_cluster, lost_peer
 from kerasll.errors import KerasllError
 
 LAUNCHER = Path(__file__).resolve().parents[1] / "kerasll_launcher.py"  # what the `kerasll` command runs
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def tf_config(ports, index, chief=False):
-    addresses = [f"localhost:{p}" for p in ports]
-    cluster = {"chief": addresses[:1], "worker": addresses[1:]} if chief else {"worker": addresses}
-    task = {"type": "chief", "index": 0} if chief and index == 0 else {"type": "worker",
-                                                                       "index": index - 1 if chief else index}
-    return json.dumps({"cluster": cluster, "task": task})
 
 
 @pytest.mark.parametrize("value, needle", [
@@ -56,7 +37,7 @@ def test_the_chief_is_the_chief_task_or_worker_0_without_one(monkeypatch):
     found = {}
     for chief_role in (False, True):
         for index in range(3):
-            monkeypatch.setenv("TF_CONFIG", tf_config([1, 2, 3], index, chief=chief_role))
+            monkeypatch.setenv("TF_CONFIG", localhost_cluster(3, chief=chief_role)[index])
             found[chief_role, index] = chief_from_env()
             assert cluster_from_env()[2] == 3
     assert found == {(False, 0): True, (False, 1): False, (False, 2): False,
@@ -84,11 +65,11 @@ def test_lost_peer_names_the_silent_worker_or_the_lost_connection():
     assert lost_peer(reset) == "the connection to another worker was lost"
 
 
-def start_workers(args, ports, chief=False, cwd=None):
-    """One process per port running `args` with its TF_CONFIG; returns the Popen objects."""
+def start_workers(args, workers=2, cwd=None):
+    """`workers` processes running `args`, each with its TF_CONFIG of one localhost cluster; the Popen objects."""
     return [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-                             env=os.environ | {"TF_CONFIG": tf_config(ports, i, chief), "TF_CPP_MIN_LOG_LEVEL": "3"})
-            for i in range(len(ports))]
+                             env=os.environ | {"TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            for config in localhost_cluster(workers)]
 
 
 def finish(workers, timeout=240):
@@ -110,7 +91,7 @@ def test_two_workers_on_localhost_train_one_entry_through_the_cli(tmp_path):
     args = [sys.executable, str(LAUNCHER), "train", "--strategy", "multiworker", "--source", "embedded",
             "--train-limit", "256", "--epochs", "1", "--batch-size", "64", "--defense", "jacreg",
             "--name", "two", "--zoo", str(zoo)]
-    outputs = finish(start_workers(args, free_ports(2)))
+    outputs = finish(start_workers(args))
     for code, out, err in outputs:
         assert code == 0, out[-2000:] + err[-3000:]
     assert "entry two is complete" in outputs[0][1]
@@ -163,8 +144,7 @@ def test_a_killed_multiworker_run_resumes_and_matches_single_device_training(tmp
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(WORKER))
     zoo = tmp_path / "zoo"
-    ports = free_ports(2)
-    chief, worker = start_workers([sys.executable, str(script), str(zoo), "1", "multiworker"], ports)
+    chief, worker = start_workers([sys.executable, str(script), str(zoo), "1", "multiworker"])
     assert worker.wait(timeout=240) == -signal.SIGKILL, worker.communicate()
     try:  # TensorFlow's coordination service misses worker 1's heartbeats and aborts the chief's collectives
         _, err = chief.communicate(timeout=120)
@@ -178,7 +158,7 @@ def test_a_killed_multiworker_run_resumes_and_matches_single_device_training(tmp
     assert meta["status"] == "interrupted" and meta["epochs_completed"] == 1
     assert (zoo / "mw" / "checkpoint" / "latest.weights.h5").is_file()
 
-    outputs = finish(start_workers([sys.executable, str(script), str(zoo), "0", "multiworker"], free_ports(2)))
+    outputs = finish(start_workers([sys.executable, str(script), str(zoo), "0", "multiworker"]))
     for code, out, err in outputs:
         assert code == 0 and "DONE mw" in out, out[-2000:] + err[-3000:]
         assert "RAN epoch 2" in out and "RAN epoch 1" not in out, out  # resumed, not restarted
