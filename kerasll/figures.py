@@ -176,7 +176,7 @@ def plot_eps_curves(curves, path, eval_eps=None, norm="linf", title=None):
     ax.set_ylabel("robust accuracy %")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)  # never over a curve
     ax.set_title(title or "Robust accuracy vs ε")
     return _save(fig, path)
 
