@@ -57,9 +57,11 @@ def test_html_report_of_the_bundled_zoo_loads_every_figure_and_fits_1280_pixels(
     assert result.output.count("Fig. 4 for fashion_mnist skipped") == 1  # each note once
     page = out / "report-fashion_mnist.html"
     probe = open_page(page, tmp_path)
-    # Per bundled entry: two landscapes and a histogram; then Φ vs AutoAttack and the waterfalls.
+    # Per bundled entry: two landscapes and a histogram; then the overview figures written beside the page
+    # (Φ vs AutoAttack, the waterfalls, the bundled ε-curves).
     entries = len([p for p in (tmp_path / "zoo").iterdir() if p.is_dir()])
-    assert entries >= 6 and probe["images"] == 3 * entries + 2, probe
+    overview = sorted(p.name for p in out.glob("*.png"))
+    assert entries >= 6 and len(overview) >= 3 and probe["images"] == 3 * entries + len(overview), (probe, overview)
     assert probe["unloaded"] == [] and probe["scrollWidth"] <= 1280 and probe["widest"] <= 1280, probe
     assert not probe["backticks"]  # Markdown rendered, not shown raw
     shot = tmp_path / "shot.png"
@@ -70,4 +72,4 @@ def test_html_report_of_the_bundled_zoo_loads_every_figure_and_fits_1280_pixels(
     bare = CliRunner().invoke(app, ["report", "--format", "html", "--no-compute", "--out", str(tmp_path / "bare"),
                                     "--zoo", str(tmp_path / "zoo2")])
     assert bare.exit_code == 0 and bare.output.count("note: entries without landscapes") == 1, bare.output
-    assert open_page(tmp_path / "bare" / "report-fashion_mnist.html", tmp_path)["images"] == 2
+    assert open_page(tmp_path / "bare" / "report-fashion_mnist.html", tmp_path)["images"] == len(overview)
