@@ -156,5 +156,6 @@ def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, shapes_mod
     assert f"a: 0/255 {100 * values[0]:.2f}%, 10/255 {100 * values[1]:.2f}%" in plot.output
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     one_line_error(kerasll("plot", "eps-curve", "nobody", "--zoo", tmp_path / "zoo"), "no zoo entry 'nobody'")
-    one_line_error(kerasll("plot", "eps-curve", "fmnist-lenet-at", "--zoo", tmp_path / "zoo"), "has no ε-curve yet")
+    (tmp_path / "no-curve.json").write_text(json.dumps({"attack": {}}))
+    one_line_error(kerasll("plot", "eps-curve", tmp_path / "no-curve.json", "--zoo", tmp_path / "zoo"), "has no ε-curve")
     one_line_error(kerasll("eval", lenet_file, *args, "--eps-curve", "0,-1/255"), "budgets must be ≥ 0")
