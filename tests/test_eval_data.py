@@ -159,3 +159,17 @@ def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, shapes_mod
     (tmp_path / "no-curve.json").write_text(json.dumps({"attack": {}}))
     one_line_error(kerasll("plot", "eps-curve", tmp_path / "no-curve.json", "--zoo", tmp_path / "zoo"), "has no ε-curve")
     one_line_error(kerasll("eval", lenet_file, *args, "--eps-curve", "0,-1/255"), "budgets must be ≥ 0")
+
+
+def test_flatness_and_landscape_of_a_keras_file_on_its_own_data(shapes_model, tmp_path):
+    np.savez(tmp_path / "d.npz", x=(np.arange(12 * 64) % 256).reshape(12, 8, 8).astype(np.uint8), y=np.arange(12) % 4)
+    out = tmp_path / "o.json"
+    result = kerasll("eval", shapes_model, "--data", tmp_path / "d.npz", "--eps", "8/255", "--flatness", "--landscape",
+                     "--json", out, "--zoo", tmp_path / "zoo")
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert written["flatness"]["settings"]["samples"] == 12 and written["flatness"]["phi"] <= 0
+    assert written["flatness"]["settings"]["radius"] == pytest.approx(8 / 255)  # no preset: the attack's ε
+    figures = sorted(p.name for p in (tmp_path / "o.json.figures").iterdir())
+    assert figures == ["histogram.png", "landscape-fgsm-sample0.png", "landscape-random-sample0.png"]
+    assert all((tmp_path / "o.json.figures" / f).read_bytes()[:4] == b"\x89PNG" for f in figures)

@@ -44,7 +44,7 @@ def eval_command(
     eps_curve: Annotated[Optional[str], typer.Option(help="Also measure robust accuracy at these budgets, e.g. 0,2,4,8,16,25/255 (a trailing /255 applies to all); the attack is --attack, by default AutoAttack (--version fast unless given). Plot with `kerasll plot eps-curve`.")] = None,
     eps_sweep: Annotated[bool, typer.Option("--eps-sweep", help="Also run AutoAttack fast at ε × 1, 2, 4, 8 and unbounded: accuracy must fall to 0.")] = False,
     flatness: Annotated[bool, typer.Option("--flatness", help="Also compute Φ (1,000 test images, 2 pairs, 5×5 lattice of radius ε), with random directions and along the FGSM direction.")] = False,
-    landscape: Annotated[bool, typer.Option("--landscape", help="Also write landscape (random, FGSM) and histogram figures into the entry.")] = False,
+    landscape: Annotated[bool, typer.Option("--landscape", help="Also write landscape (random, FGSM) and histogram figures: into the entry, or for a .keras file beside --json (FILE.figures/), else into ./MODEL-figures/.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate on the first N test images only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute from scratch, even if eval.json has these settings or an interrupted run left finished batches.")] = False,
     dataset: Annotated[Optional[str], typer.Option(help=f"Registered data set of a .keras file ({datasets()}): its test split and presets; zoo entries know theirs.")] = None,
@@ -128,9 +128,6 @@ def _evaluate(name, request, json_out, zoo):
         if request.data is None and request.dataset is None:
             raise KerasllError(f"{name} is a model file: name its test data with --data (a .npz, an image folder, "
                                f"tfds:NAME[:SPLIT]) or --dataset ({datasets()})")
-        if request.flatness or request.landscape:
-            raise KerasllError("--flatness and --landscape need a zoo entry (`kerasll zoo import`, or train one); "
-                               "for a .keras file use the library: kerasll.flatness, kerasll.likelihood_surface")
         records = None if json_out is None else Path(str(json_out) + ".records")
         with TaskProgress(f"evaluating {Path(name).name}") as progress:
             out = evaluate_file(name, request, records, progress=progress.attack, log=log, strategy=strategy)
@@ -138,6 +135,12 @@ def _evaluate(name, request, json_out, zoo):
             console.print("this worker is done; the chief writes the results")
             return out
         show(Path(name).name, out)
+        if request.landscape:  # beside --json, else in ./MODEL-figures/
+            from kerasll.zoo.evaluation import file_figures
+
+            folder = Path(str(json_out) + ".figures") if json_out else Path(f"{Path(name).stem}-figures")
+            for p in file_figures(name, request, folder):
+                console.print(f"  wrote {p}", soft_wrap=True)
         if json_out is not None:
             write_json_file(json_out, out)
         return out

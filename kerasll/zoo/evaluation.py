@@ -197,7 +197,7 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
             model, x, y, cs, request.curve, checkpoint=folder, **common).to_dict())
     if request.flatness:
         n = min(len(x), FLATNESS_SAMPLES)
-        radius = dataset_info(dataset).landscape_radius if dataset else settings.eps
+        radius = dataset_info(dataset).landscape_radius if dataset else settings.eps  # no preset: the attack's ε
         fs = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": radius, "reduction": "mean", "samples": n,
               "seed": settings.seed, "clip": False}
 
@@ -271,6 +271,29 @@ def evaluate_file(path, request, records_root=None, progress=None, log=None, str
     check_fits(model, data, str(path))
     results = Results(records_root, force=request.force, spread=spread_of(strategy))
     return run(model, data, request, request.dataset or data.dataset, results, progress, log, strategy)
+
+
+def file_figures(path, request, folder):
+    """`--landscape` for a .keras file: its landscapes (random, FGSM) on test image 0 and its likelihood
+    histogram, written into `folder` (radius: the data set's preset, else the request's ε)."""
+    from kerasll.zoo.entry import load_classifier
+
+    model = with_input_scale(load_classifier(path), request.input_scale)
+    test = test_data(request, request.dataset, model_input_shape(model))
+    check_fits(model, test, str(path))
+    dataset = request.dataset or test.dataset
+    radius = None if dataset else request.settings(None).eps
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    label = Path(path).stem
+    paths = []
+    for directions in ("random", "fgsm"):
+        s = likelihood_surface(model, test.x[0], test.y[0], directions=directions, radius=radius, dataset=dataset)
+        s.metadata.update(label=label, sample=0)
+        paths.append(figures.plot_landscape(s, folder / f"landscape-{directions}-sample0.png"))
+    h = likelihood_histogram(model, test.x[:FLATNESS_SAMPLES], radius=radius, dataset=dataset)
+    paths.append(figures.plot_histograms([h], [label], folder / "histogram.png"))
+    return paths
 
 
 def describe(meta):
