@@ -116,6 +116,23 @@ def eval_process(model, data, out):
 
 
 @pytest.mark.processes
+def test_ctrl_c_says_how_to_resume_in_one_line(lenet_file, fmnist, tmp_path):
+    np.savez(tmp_path / "d.npz", x=fmnist[2][:100], y=fmnist[3][:100])
+    run = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if "batch 1/5 saved" in line:
+            run.send_signal(signal.SIGINT)
+            break
+    rest, _ = run.communicate(timeout=120)
+    assert run.returncode == 1, "".join(lines) + rest
+    errors = [line for line in rest.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: interrupted; the finished batches are kept: run the same command again to resume"], rest
+    assert "Traceback" not in rest and not (tmp_path / "run.json").exists()
+
+
+@pytest.mark.processes
 def test_a_killed_evaluation_resumes_with_the_identical_robust_mask(lenet_file, fmnist, tmp_path):
     np.savez(tmp_path / "d.npz", x=fmnist[2][:100], y=fmnist[3][:100])
     killed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")

@@ -89,7 +89,15 @@ def eval_command(
         limit=limit, input_scale=input_scale, flatness=flatness, landscape=landscape, sweep=eps_sweep,
         curve=parse_budgets(eps_curve), force=force, batch_size=batch_size, strategy=strategy)
     with stdout_for_data(to_stdout):
-        out = _evaluate(name, request, None if to_stdout else json_out, zoo)
+        try:
+            out = _evaluate(name, request, None if to_stdout else json_out, zoo)
+        except KeyboardInterrupt:
+            from kerasll.errors import KerasllError
+
+            is_file = name.endswith(".keras") or Path(name).is_file()
+            kept = "the finished batches are kept" if not is_file or (json_out is not None and not to_stdout) \
+                else "nothing was kept (a .keras file keeps its batches only with --json FILE)"
+            raise KerasllError(f"interrupted; {kept}: run the same command again to resume") from None
     if to_stdout:
         print_json(export(out))
 
