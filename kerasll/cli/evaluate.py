@@ -123,7 +123,8 @@ def _evaluate(name, request, json_out, zoo):
     from kerasll.cli.progress import TaskProgress
     from kerasll.distribute import evaluation_strategy, is_chief
     from kerasll.errors import KerasllError
-    from kerasll.zoo.evaluation import evaluate_entry, evaluate_file, histogram_figure, landscape_figures
+    from kerasll.zoo.evaluation import evaluate_entry, evaluate_file
+    from kerasll.zoo.figures import histogram_figure, landscape_figures
 
     strategy = evaluation_strategy(request.strategy)  # first: multiworker needs TensorFlow's devices untouched
     chief = strategy is None or is_chief(strategy)
@@ -144,7 +145,7 @@ def _evaluate(name, request, json_out, zoo):
             return out
         show(Path(name).name, out)
         if request.landscape:  # beside --json, else in ./MODEL-figures/
-            from kerasll.zoo.evaluation import file_figures
+            from kerasll.zoo.figures import file_figures
 
             folder = Path(str(json_out) + ".figures") if json_out else Path(f"{Path(name).stem}-figures")
             for p in file_figures(name, request, folder):
@@ -263,7 +264,7 @@ def landscape_command(
     """
     from kerasll.errors import check_choice
     from kerasll.zoo.config import parse_number
-    from kerasll.zoo.evaluation import landscape_figures
+    from kerasll.zoo.figures import landscape_figures
 
     check_choice("figure format", fmt, ("png", "pdf", "svg"))
     paths = landscape_figures(open_zoo(zoo), name, sample, directions, grid, parse_number(radius, "radius"),

@@ -14,7 +14,7 @@ import numpy as np
 
 from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images, plan_of, robustbench_fields, summarize
-from kerasll.attacks.common import labels_of, num_classes, predict_classes
+from kerasll.attacks.common import num_classes, predict_classes
 from kerasll.attacks.registry import run_attack
 from kerasll.errors import KerasllError
 from kerasll.evaluation.chunks import ChunkStore, fingerprint, run_chunks

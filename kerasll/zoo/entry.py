@@ -6,7 +6,7 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from kerasll._files import atomic_write_text, write_json  # noqa: F401  (entries write with them)
+from kerasll._files import write_json
 from kerasll.errors import KerasllError
 
 MODEL_FILE = "model.keras"

@@ -72,7 +72,7 @@ def entry_figures(zoo, rows, compute=True, source="auto", data_dir=None, progres
     when missing (unless not `compute`). Where the data set cannot be found and `source` is "auto",
     they are drawn on the bundled subset's images, and `notes` says so."""
     from kerasll.datasets import DataNotFoundError
-    from kerasll.zoo.evaluation import histogram_figure, landscape_figures
+    from kerasll.zoo.figures import histogram_figure, landscape_figures
 
     def draw(name, missing):
         for directions in ("random", "fgsm"):

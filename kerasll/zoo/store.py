@@ -81,7 +81,7 @@ class Zoo:
 
     def create(self, name, metadata):
         """Make a new entry folder with its metadata, atomically (fails if it exists)."""
-        from kerasll.zoo.entry import write_json
+        from kerasll._files import write_json
 
         check_name(name)
         self.path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,92 @@
+"""Figures of zoo entries and model files: likelihood landscapes and histograms (Fig. 1–3, 5).
+
+Entry figures are written into the entry's figures/ folder (a bundled entry is copied into
+the active zoo first); a model file's into the folder the caller names.
+"""
+
+from pathlib import Path
+
+from kerasll import figures
+from kerasll.errors import KerasllError
+from kerasll.landscape import likelihood_histogram, likelihood_surface
+from kerasll.zoo.evaluation import (
+    FLATNESS_SAMPLES, EvalRequest, check_fits, describe, model_input_shape, test_data, with_input_scale,
+)
+
+
+def _entry_data(entry, meta, data_dir, source, limit=None, data=None):
+    request = EvalRequest(data=data, data_dir=data_dir, source=source, limit=limit)
+    model = entry.load_model()
+    test = test_data(request, meta["dataset"], model_input_shape(model))
+    check_fits(model, test, meta["name"])
+    return model, test
+
+
+def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=None, compare=(),
+                      data_dir=None, source="auto", seed=0, fmt="png", data=None):
+    """Landscape figure(s) of `name` (and `compare` entries) on one test image (of `data` if given).
+
+    All models use the same image and, for random directions, the same
+    directions (same seed); for "fgsm" each model's own FGSM direction is used.
+    Writes into the entry's figures/ folder (surfaces saved as .npz too) and
+    returns the paths written.
+    """
+    entries = [zoo.get(n) for n in (name, *compare)]
+    metas = [e.metadata() for e in entries]
+    if len({m["dataset"] for m in metas}) != 1:
+        raise KerasllError("--compare entries must use the same dataset as " + repr(name))
+    surfaces = []
+    for entry, meta in zip(entries, metas):
+        model, test = _entry_data(entry, meta, data_dir, source, data=data)
+        if not 0 <= sample < len(test.x):
+            raise KerasllError(f"--sample must be in [0, {len(test.x) - 1}], got {sample}")
+        s = likelihood_surface(model, test.x[sample], test.y[sample], directions=directions, grid=grid,
+                               radius=radius, seed=seed, dataset=meta["dataset"])
+        s.metadata.update(label=f"{meta['name']} ({describe(meta)})", entry=meta["name"], sample=sample)
+        surfaces.append(s)
+    target = zoo.writable(entries[0])
+    target.figures_dir.mkdir(exist_ok=True)
+    stem = f"landscape-{directions}-sample{sample}" + ("" if data is None else test.tag)
+    paths = [surfaces[0].save(target.figures_dir / f"{stem}.npz")]
+    if compare:
+        stem += "-vs-" + "-".join(compare)
+        titles = [s.metadata["label"] for s in surfaces]
+        paths.append(figures.plot_landscape_grid(surfaces, titles, target.figures_dir / f"{stem}.{fmt}"))
+    else:
+        paths.append(figures.plot_landscape(surfaces[0], target.figures_dir / f"{stem}.{fmt}"))
+    return paths
+
+
+def histogram_figure(zoo, name, data_dir=None, source="auto", limit=None, seed=0, fmt="png", data=None):
+    """Fig. 3 for one entry: log p̃ of clean vs randomly perturbed test images."""
+    entry = zoo.get(name)
+    meta = entry.metadata()
+    model, test = _entry_data(entry, meta, data_dir, source, limit, data)
+    h = likelihood_histogram(model, test.x[:FLATNESS_SAMPLES], seed=seed, dataset=meta["dataset"])
+    target = zoo.writable(entry)
+    target.figures_dir.mkdir(exist_ok=True)
+    suffix = "" if data is None else test.tag
+    return figures.plot_histograms([h], [f"{name} ({describe(meta)})"], target.figures_dir / f"histogram{suffix}.{fmt}")
+
+
+def file_figures(path, request, folder):
+    """`--landscape` for a .keras file: its landscapes (random, FGSM) on test image 0 and its likelihood
+    histogram, written into `folder` (radius: the data set's preset, else the request's ε)."""
+    from kerasll.zoo.entry import load_classifier
+
+    model = with_input_scale(load_classifier(path), request.input_scale)
+    test = test_data(request, request.dataset, model_input_shape(model))
+    check_fits(model, test, str(path))
+    dataset = request.dataset or test.dataset
+    radius = None if dataset else request.settings(None).eps
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    label = Path(path).stem
+    paths = []
+    for directions in ("random", "fgsm"):
+        s = likelihood_surface(model, test.x[0], test.y[0], directions=directions, radius=radius, dataset=dataset)
+        s.metadata.update(label=label, sample=0)
+        paths.append(figures.plot_landscape(s, folder / f"landscape-{directions}-sample0.png"))
+    h = likelihood_histogram(model, test.x[:FLATNESS_SAMPLES], radius=radius, dataset=dataset)
+    paths.append(figures.plot_histograms([h], [label], folder / "histogram.png"))
+    return paths
