@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from docblocks import replace_block
-from kerasll.zoo.evaluation import describe, evaluate_entry
+from kerasll.zoo.evaluation import EvalRequest, describe, evaluate_entry
 from kerasll.zoo.report import summary
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
@@ -47,9 +47,9 @@ def main():
                 _bar.update(_tasks[name], completed=done, total=total,
                             info="" if acc is None else f"robust {100 * acc:.2f}%")
 
-            out = evaluate_entry(zoo, entry.name, attack="autoattack", limit=args.limit, data_dir=args.data_dir,
-                                 force=args.force,
-                                 progress=progress, log=console.print, batch_size=args.batch_size)
+            request = EvalRequest(attack="autoattack", limit=args.limit, data_dir=args.data_dir, force=args.force,
+                                  batch_size=args.batch_size)
+            out = evaluate_entry(zoo, entry.name, request, progress=progress, log=console.print)
         a = out["attack"]
         took = "cached" if a["cached"] else f"{a['seconds']:.0f} s"
         console.print(f"{entry.name}: AutoAttack {100 * a['robust_accuracy']:.2f}% ({took})")
