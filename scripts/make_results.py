@@ -1,4 +1,4 @@
-"""Write docs/results.md and its figures from a zoo made by scripts/reproduce.py.
+"""Write docs/results.md and its figures from a zoo made by `kerasll reproduce`.
 
 Everything in the document — every number, verdict and figure — is computed
 here from the zoo's entries and their eval.json; nothing is typed by hand.
@@ -276,7 +276,7 @@ def write_readme_block(lines, claims, epochs, args):
         f"Real Fashion-MNIST, {epochs} epochs per run instead of 200 (coupled weight decay), PGD L∞ ε = 25/255",
         "(10 steps) and AutoAttack standard at the same ε on all 10,000 test images, Φ on 1,000 test images (mean",
         "over a 5×5 lattice of radius 25/255). Produced by",
-        f"`python scripts/reproduce.py table2-lenet beyond-lenet --zoo {args.zoo} --epochs {epochs} --autoattack`",
+        f"`kerasll reproduce table2-lenet beyond-lenet --epochs {epochs} --autoattack --zoo {args.zoo}`",
         f"then `python scripts/make_results.py --zoo {args.zoo} --ship`, which writes this section:", "",
         *section(lines, "## Table 2"), "",
         "Beyond the paper (fast AT, and `adflat`, which flattens log p̃ along the FGSM direction; *step ÷ AT's* is",
@@ -311,7 +311,7 @@ def main():
     entries = {e.name: e for e in zoo.complete_entries()}
     missing = [n for n in MAIN.values() if n not in entries]
     if missing:
-        raise SystemExit(f"missing complete entries {missing} in {args.zoo}; run scripts/reproduce.py first")
+        raise SystemExit(f"missing complete entries {missing} in {args.zoo}; run `kerasll reproduce` first")
     metas = {n: e.metadata() for n, e in entries.items()}
     stats = {n: summary(e) for n, e in entries.items()}  # clean, robust, phi, samples, phi_sum
     models = {k: entries[n].load_model() for k, n in MAIN.items()}
@@ -436,8 +436,8 @@ def main():
         "table below):",
         "",
         "```bash",
-        f"python scripts/reproduce.py table2-lenet beyond-lenet --zoo {args.zoo} --epochs {epochs} --autoattack",
-        f"python scripts/reproduce.py sweeps-lenet sweeps-beyond-lenet --zoo {args.zoo} --epochs {epochs}",
+        f"kerasll reproduce table2-lenet beyond-lenet --epochs {epochs} --autoattack --zoo {args.zoo}",
+        f"kerasll reproduce sweeps-lenet sweeps-beyond-lenet --epochs {epochs} --zoo {args.zoo}",
         "python scripts/benchmark_defenses.py --json docs/data/step-cost-lenet.json   # on an otherwise idle machine",
         f"python scripts/stress_autoattack.py fmnist-lenet-at fmnist-lenet-adflat-at-difference --zoo {args.zoo} "
         "--images 1000 --json docs/data/stress-autoattack.json",
@@ -578,7 +578,7 @@ def main():
         "",
         "## Reproduce",
         "",
-        "The runs are resumable: rerunning a `reproduce.py` command after an interruption continues where it",
+        "The runs are resumable: rerunning a `kerasll reproduce` command after an interruption continues where it",
         "stopped, and entries already complete are skipped in seconds.",
         f"`{args.zoo}/reproduce.log` records every command with its wall-clock time.",
     ]

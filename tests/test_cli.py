@@ -43,8 +43,9 @@ def entries(path):
 
 def test_version_and_help_on_every_command():
     assert kerasll("--version").output.strip().startswith("kerasll ")
-    for cmd in (["train"], ["eval"], ["landscape"], ["report"], ["demo"], ["zoo", "list"], ["zoo", "show"],
-                ["zoo", "rm"], ["zoo", "export"], ["zoo", "import"], ["zoo", "recipes"]):
+    for cmd in (["train"], ["eval"], ["landscape"], ["report"], ["demo"], ["reproduce"], ["plot", "eps-curve"],
+                ["zoo", "list"], ["zoo", "show"], ["zoo", "rm"], ["zoo", "export"], ["zoo", "import"],
+                ["zoo", "recipes"]):
         result = kerasll(*cmd, "--help")
         assert result.exit_code == 0 and "Usage" in result.output, cmd
 

@@ -159,3 +159,19 @@ def test_resume_survives_a_checkpoint_cut_mid_write(tmp_path):
     latest.write_bytes(latest.read_bytes()[:100])  # cut mid-write
     entry = train_entry(zoo, config, name="c", source="embedded", log=lambda *_: None)
     assert entry.metadata()["status"] == "complete" and entry.metadata()["epochs_completed"] == 3
+
+
+def test_reproduce_trains_and_evaluates_a_recipe_then_skips_it(tmp_path):
+    command = [sys.executable, "-m", "kerasll.cli", "reproduce", "fmnist-lenet-none", "--epochs", "1",
+               "--source", "embedded", "--zoo", str(tmp_path)]
+    first = subprocess.run(command, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert metadata(tmp_path, "fmnist-lenet-none")["status"] == "complete"
+    results = json.loads((tmp_path / "fmnist-lenet-none" / "eval.json").read_text())["results"]
+    assert "pgd-linf-eps25/255-steps10-step6.25/255-r1-n1000-embedded" in results
+    assert any(k.startswith("phi-") for k in results) and any(k.startswith("phifgsm-") for k in results)
+    assert "1 runs done" in (tmp_path / "reproduce.log").read_text()
+    again = subprocess.run(command, capture_output=True, text=True)  # complete: skipped, results cached
+    assert again.returncode == 0 and "failed: none" in again.stdout, again.stdout[-2000:]
+    bad = subprocess.run(command[:4] + ["table9"] + command[5:], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("error: 'table9' is neither a group")

@@ -3,7 +3,7 @@
 import typer
 
 import kerasll
-from kerasll.cli import demo, evaluate, plot, report, train, zoo_cmds
+from kerasll.cli import demo, evaluate, plot, report, reproduce, train, zoo_cmds
 from kerasll.cli.common import new_app
 
 app = new_app(
@@ -16,6 +16,7 @@ app.command("eval")(evaluate.eval_command)
 app.command("landscape")(evaluate.landscape_command)
 app.command("report")(report.report_command)
 app.command("demo")(demo.demo)
+app.command("reproduce")(reproduce.reproduce_command)
 app.add_typer(zoo_cmds.app, name="zoo")
 app.add_typer(plot.app, name="plot")
 

@@ -95,7 +95,7 @@ def fig4(rows, dataset, out_dir):
         hint = f" (e.g. `kerasll train --recipe {sweep}`, then `kerasll eval NAME --flatness`)" if sweep else ""
         return Fig4(note=f"Fig. 4 for {dataset} skipped: it needs Φ and PGD results of at least two strengths of one "
                          f"defense on one architecture; train and evaluate another strength{hint}, or run "
-                         "`scripts/reproduce.py sweeps-lenet`")
+                         "`kerasll reproduce sweeps-lenet`")
     path, rhos = figures.plot_flatness_vs_robustness(records, Path(out_dir) / f"fig4-{dataset}.png",
                                                      title=f"Φ vs PGD accuracy, {dataset}")
     return Fig4(path, rhos)
