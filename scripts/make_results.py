@@ -7,8 +7,8 @@ here from the zoo's entries and their eval.json; nothing is typed by hand.
 
 --ship copies the four Table 2 LeNet entries, the fast-AT entry and the adflat
 entry with the highest AutoAttack accuracy at ≥ 80% clean (model.keras,
-metadata.json, eval.json) into the repository's zoo/ folder, the pretrained zoo
-kerasll ships, replacing what is there.
+metadata.json, and its results merged into eval.json) into the repository's zoo/
+folder, the pretrained zoo kerasll ships; it deletes nothing there.
 
 Training-step costs come from a `scripts/benchmark_defenses.py --json` run
 (all defenses timed side by side in one run), by default docs/data/step-cost-lenet.json.
@@ -17,12 +17,12 @@ Training-step costs come from a `scripts/benchmark_defenses.py --json` run
 import argparse
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from docblocks import replace_block
+from kerasll._files import atomic_write_bytes, write_json
 from kerasll import figures
 from kerasll.collapse import chance_epoch, is_constant_model
 from kerasll.datasets import dataset_info, load_dataset
@@ -44,7 +44,6 @@ COST_KEYS = {"none": "plain", "at": "at pgd-10", "jacreg": "jacreg (1 proj)", "a
              "adflat-difference": "adflat difference", "adflat-at-difference": "adflat at-difference"}
 FAMILIES = {"at": "AT", "jacreg": "JacReg", "amsreg": "AMSReg", "fastat": "fast AT"}
 GOAL_AA_POINTS, GOAL_CLEAN, GOAL_COST = 5.0, 0.80, 1 / 3  # the issue's goal, fixed before the runs
-SHIP_FILES = ("model.keras", "metadata.json", "eval.json")
 FGSM_IMAGES = 200  # test images for the FGSM-vs-random direction comparison (claim 5)
 FGSM_GRID = 11
 
@@ -596,15 +595,16 @@ def main():
                   and stats[BEYOND[k]].autoattack is not None]
         if adflat:
             ship.append(BEYOND[max(adflat, key=lambda k: stats[BEYOND[k]].autoattack)])
-        for old in REPO_ZOO.iterdir():  # the previous shipped set goes
-            if old.is_dir() and (old / "metadata.json").is_file() and old.name not in ship:
-                shutil.rmtree(old)
-        for name in ship:
+        for name in ship:  # files are replaced, never folders deleted: results stored since (ε-curves) stay
             target = REPO_ZOO / name
-            shutil.rmtree(target, ignore_errors=True)
-            target.mkdir(parents=True)
-            for f in SHIP_FILES:
-                shutil.copy2(entries[name].path / f, target / f)
+            target.mkdir(parents=True, exist_ok=True)
+            for f in ("model.keras", "metadata.json"):
+                atomic_write_bytes(target / f, (entries[name].path / f).read_bytes())
+            kept = json.loads((target / "eval.json").read_text())["results"] if (target / "eval.json").is_file() else {}
+            write_json(target / "eval.json", {"name": name, "results": kept | entries[name].evaluations()})
+        stale = [p.name for p in REPO_ZOO.iterdir() if (p / "metadata.json").is_file() and p.name not in ship]
+        if stale:  # this script did not create the repository's zoo: it says, and leaves them
+            print(f"no longer shipped but left in {REPO_ZOO}: {', '.join(stale)} (git rm -r them if they should go)")
         print(f"shipped {ship} into {REPO_ZOO}")
     if args.out.resolve() == (ROOT / "docs").resolve():  # after shipping: the block names what ships
         write_readme_block(lines, claims, epochs, args)
