@@ -200,18 +200,24 @@ def summarize(records, plan, run_checks=True, version=None):
     return out
 
 
-def eps_sweep(model, x, y, eps, norm="linf", factors=(1, 2, 4, 8), version="fast", seed=0, progress=None,
+SWEEP_FACTORS = (1, 2, 4, 8)
+
+
+def sweep_budgets(eps, norm, image_shape, factors=SWEEP_FACTORS):
+    """The sweep's budgets: ε × `factors`, capped at, and followed by, an unbounded ε (the whole box)."""
+    unbounded = 1.0 if norm == "linf" else float(np.sqrt(np.prod(image_shape)))
+    return sorted({min(eps * f, unbounded) for f in factors} | {unbounded})
+
+
+def eps_sweep(model, x, y, eps, norm="linf", factors=SWEEP_FACTORS, version="fast", seed=0, progress=None,
               batch_size=1000):
     """Robust accuracy at ε × `factors` and at an unbounded ε (the whole box), with the sweep's flag.
 
     Returns ({ε: accuracy}, flag or None). Accuracy must fall towards 0: an
     attack that cannot reach 0% with an unbounded budget is failing.
     """
-    dim = int(np.prod(np.shape(x)[1:]))
-    unbounded = 1.0 if norm == "linf" else float(np.sqrt(dim))
-    budgets = sorted({min(eps * f, unbounded) for f in factors} | {unbounded})
     accuracies = {}
-    for e in budgets:
+    for e in sweep_budgets(eps, norm, np.shape(x)[1:], factors):
         result = autoattack(model, x, y, e, norm, version=version, seed=seed, run_checks=False,
                             progress=progress, batch_size=batch_size)
         accuracies[e] = result.robust_accuracy

@@ -134,10 +134,9 @@ def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, ba
 
     def compute(a, b):
         index = np.arange(a, b)
-        report = (lambda name, done, total, acc: progress(name, done, total, acc)) if progress else None
         if s.attack == "autoattack":
             _, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, s.version, s.seed,
-                                                    index=index, progress=report, batch_size=batch_size)
+                                                    index=index, progress=progress, batch_size=batch_size)
         else:
             t0 = time.perf_counter()
             n = b - a
@@ -230,7 +229,7 @@ def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_siz
                 robust = r["robust"]
             else:
                 x_adv = run_attack(s.attack, model, x[a:b], y[a:b], e, s.norm, seed=s.seed, index=index,
-                                   batch_size=batch_size, **_scaled(s, e).options())
+                                   batch_size=batch_size, **s.with_eps(e).options())
                 robust = correct & (predictions(model, np.asarray(x_adv)) == y[a:b])
             records[f"robust@{k}"] = robust
             seconds[f"eps={e:.6g}"] = round(time.perf_counter() - t0, 2)
@@ -247,15 +246,6 @@ def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_siz
     curve = {e: float(monotone[k].mean()) for k, e in enumerate(budgets)}
     return CurveResult(s, len(x), curve, tuple([flag] if flag else []), round(time.perf_counter() - start, 1),
                        records)
-
-
-def _scaled(settings, eps):
-    """`settings` at another ε, with PGD's step scaled in proportion."""
-    if settings.step_size is None:
-        return settings.with_eps(eps)
-    from dataclasses import replace
-
-    return replace(settings, eps=float(eps), step_size=settings.step_size * eps / settings.eps)
 
 
 def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progress=None, log=None,

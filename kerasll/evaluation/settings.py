@@ -74,7 +74,9 @@ class EvalSettings:
         return f"{key}-n{samples}{seed}{tag}"
 
     def with_eps(self, eps):
-        return replace(self, eps=float(eps))
+        """The same attack at another ε, PGD's step scaled in proportion."""
+        step = None if self.step_size is None else self.step_size * eps / self.eps
+        return replace(self, eps=float(eps), step_size=step)
 
 
 def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=None, restarts=1, norm="linf",

@@ -20,13 +20,13 @@ from kerasll.datasets.sources import load_data
 from kerasll.defenses import get_defense, list_defenses
 from kerasll.errors import KerasllError
 from kerasll.evaluation import attack_settings, check_labels, eps_curve, evaluate, flatness_records
+from kerasll.attacks.autoattack import SWEEP_FACTORS, sweep_budgets
 from kerasll.evaluation.settings import fmt_budget
 from kerasll.evaluation.spread import spread_of
 from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.zoo.metadata import now
 
 FLATNESS_SAMPLES = 1000  # test images for Φ unless --limit is smaller
-SWEEP_FACTORS = (1, 2, 4, 8)  # --eps-sweep: AutoAttack fast at ε × these, then unbounded
 RECORDS_DIR = "records"
 
 
@@ -68,8 +68,6 @@ class EvalRequest:
 
     def check(self):
         """Refuse values no evaluation can use, before anything is loaded."""
-        if self.limit is not None and self.limit < 1:
-            raise KerasllError(f"--limit must be ≥ 1, got {self.limit}")
         if not self.input_scale > 0:
             raise KerasllError(f"--input-scale must be > 0 (1 for [0,1] models, 255 for 0–255 models), "
                                f"got {self.input_scale:g}")
@@ -184,8 +182,7 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
     if request.sweep:
         fast = attack_settings(dataset, "autoattack", settings.eps, norm=settings.norm, version="fast",
                                seed=settings.seed)
-        unbounded = 1.0 if settings.norm == "linf" else float(np.sqrt(np.prod(x.shape[1:])))
-        budgets = sorted({min(settings.eps * f, unbounded) for f in SWEEP_FACTORS} | {unbounded})
+        budgets = sweep_budgets(settings.eps, settings.norm, x.shape[1:])
         key = f"sweep-{settings.norm}-eps{fmt_budget(settings.eps, settings.norm)}-n{len(x)}{_seed(settings)}{tag}"
         out["sweep"] = get(key, lambda folder: _sweep_dict(eps_curve(
             model, x, y, fast, budgets, checkpoint=folder, must_reach_zero=True, **common)))
