@@ -154,7 +154,7 @@ def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None):
         if store is not None:
             store.merge(records, seconds)
         merged = (records, seconds)
-    if spread.width == 1 or not getattr(spread, "multiworker", False):
+    if not spread.multiworker:
         return merged
     return unpack(spread.share(pack(*merged) if merged is not None else b""))
 

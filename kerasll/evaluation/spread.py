@@ -42,6 +42,7 @@ class Local:
 
     width = 1
     is_chief = True
+    multiworker = False
     name = "one process"
 
     def run_round(self, compute, bounds):
