@@ -14,14 +14,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from docblocks import replace_block
+from kerasll._files import replace_block
 from kerasll.zoo.evaluation import EvalRequest, describe, evaluate_entry
+from kerasll.zoo.paper.autoattack import AutoAttackRow, results_section, time_sentence, timing_section
 from kerasll.zoo.report import summary
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET_MINUTES = 10  # the evaluation issue's target for one LeNet on this CPU
-NAMES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}
 
 
 def main():
@@ -53,68 +52,13 @@ def main():
         a = out["attack"]
         took = "cached" if a["cached"] else f"{a['seconds']:.0f} s"
         console.print(f"{entry.name}: AutoAttack {100 * a['robust_accuracy']:.2f}% ({took})")
-        rows.append((entry, entry.metadata(), a, summary(entry)))
+        rows.append(AutoAttackRow(describe(entry.metadata()), entry.name, a, summary(entry)))
     if args.no_docs or args.limit:
         return
-    lines = ["## AutoAttack: the shipped LeNets under the field's standard evaluation", "",
-             "AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square; 100 iterations, 9 target classes, 5,000 "
-             "queries), L∞ ε = 25/255, all 10,000 test images, seed 0. Produced by "
-             "`python scripts/autoattack_results.py`, which stores each result in the entry's eval.json "
-             "(`kerasll eval NAME --attack autoattack` gives the same number).", "",
-             "| defense | clean % | PGD-10 % | AutoAttack % | PGD-10 − AA (points) | after APGD-CE | after APGD-T | "
-             "after FAB-T | after Square | flags |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    drops = {}
-    for entry, meta, a, s in rows:
-        by = a["by_attack"]
-        drop = 100 * (s.robust - a["robust_accuracy"]) if s.robust is not None else None
-        drops[describe(meta)] = drop
-        flags = ", ".join(f["code"] for f in a["flags"]) or "none"
-        lines.append(f"| {describe(meta)} | {100 * a['clean_accuracy']:.2f} | "
-                     f"{'—' if s.robust is None else f'{100 * s.robust:.2f}'} | {100 * a['robust_accuracy']:.2f} | "
-                     f"{'—' if drop is None else f'{drop:.2f}'} | "
-                     + " | ".join(f"{100 * by[k]:.2f}" for k in NAMES) + f" | {flags} |")
-    known = {k: v for k, v in drops.items() if v is not None}
-    worst = max(known, key=known.get) if known else None
-    fired = [(describe(m), f) for _, m, a, _ in rows for f in a["flags"]]
-    if worst:
-        order = sorted(known, key=known.get, reverse=True)
-        lines.append(f"**Who loses most between PGD-10 and AutoAttack:** {worst} ({known[worst]:.2f} points), then "
-                     + ", ".join(f"{k} ({known[k]:.2f})" for k in order[1:]) + ".")
-    square = {describe(m): 100 * (a["by_attack"]["fab-t"] - a["by_attack"]["square"]) for _, m, a, _ in rows}
-    weaker = {describe(m): a.get("weaker_attacks_accuracy", a.get("weaker_attacks_acc", {})) for _, m, a, _ in rows}
-    lines.append("**Square after the white-box attacks:** it broke " + ", ".join(
-        f"{v:.2f} points on {k}" for k, v in square.items()) + " more (the `square` flag needs > 0.2 points).")
-    lines.append("**Weaker attacks on all images** (for the `order` check): " + "; ".join(
-        f"{k}: FGSM {100 * w.get('fgsm', float('nan')):.2f}%, PGD-10 {100 * w.get('pgd', float('nan')):.2f}%"
-        for k, w in weaker.items()) + ".")
-    if fired:
-        lines.append("**Flags that fired:** " + "; ".join(f"{d}: {f['code']} — {f['message']}" for d, f in fired)
-                     + ".")
-    else:
-        lines.append("**Flags:** none fired on any model.")
-    lines = [part for line in lines for part in (["", line] if line.startswith("**") else [line])]
-    replace_block(ROOT / "docs" / "results.md", "autoattack", "\n".join(lines))
-    bench = ["## AutoAttack standard on 10,000 Fashion-MNIST test images (2-core CPU)", "",
-             f"`python scripts/autoattack_results.py --batch-size {args.batch_size}` (wall-clock per attack, seconds; each attack runs only on the "
-             "images still robust; the checks run FGSM, PGD-10 and random noise on all images):", "",
-             "| entry | APGD-CE | APGD-T | FAB-T | Square | checks | total |", "|---|---|---|---|---|---|---|"]
-    for entry, _, a, _ in rows:
-        sec = a.get("seconds_by_attack", {})
-        bench.append(f"| {entry.name} | " + " | ".join(f"{sec.get(k, 0):.0f}" for k in [*NAMES, "checks", "total"])
-                     + " |")
-    minutes = {entry.name: a.get("seconds_by_attack", {}).get("total", 0) / 60 for entry, _, a, _ in rows}
-    met = [n for n, m in minutes.items() if m <= TARGET_MINUTES]
-    missed = [n for n, m in minutes.items() if m > TARGET_MINUTES]
-    listed = lambda names: ", ".join(f"{n} ({minutes[n]:.1f} min)" for n in names) or "none"  # noqa: E731
-    bench += ["", f"Target: at most {TARGET_MINUTES} minutes for one LeNet on this CPU. **Met for {listed(met)}; "
-              f"not met for {listed(missed)}.**"]
-    replace_block(ROOT / "docs" / "benchmarks.md", "autoattack", "\n".join(bench))
-    fastest, slowest = min(minutes, key=minutes.get), max(minutes, key=minutes.get)
-    replace_block(ROOT / "README.md", "autoattack-time",
-                  f"AutoAttack standard on all 10,000 Fashion-MNIST test images takes {minutes[fastest]:.1f} min "
-                  f"({fastest}) to {minutes[slowest]:.1f} min ({slowest}) per shipped LeNet on 2 CPU cores "
-                  "(`python scripts/autoattack_results.py`); docs/benchmarks.md shows where the time goes.")
+    command = "python scripts/autoattack_results.py" + (f" --batch-size {args.batch_size}" if args.batch_size != 1000 else "")
+    replace_block(ROOT / "docs" / "results.md", "autoattack", "\n".join(results_section(rows, command)))
+    replace_block(ROOT / "docs" / "benchmarks.md", "autoattack", "\n".join(timing_section(rows, command)))
+    replace_block(ROOT / "README.md", "autoattack-time", time_sentence(rows, command))
     console.print("updated docs/results.md, docs/benchmarks.md and README.md")
 
 

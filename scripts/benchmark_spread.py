@@ -69,7 +69,7 @@ def main():
         print(f"{row['way']:<22} {row['seconds']:>7.1f} s  ×{row['ratio']:.2f}  robust {100 * row['robust_accuracy']:.2f}%  "
               f"identical mask: {row['identical_mask']}")
     if args.docs:
-        from docblocks import replace_block
+        from kerasll._files import replace_block
 
         lines = ["| how | seconds | ÷ one process | robust accuracy | mask identical to one process |",
                  "|---|---|---|---|---|"]

@@ -1,5 +1,6 @@
 """`kerasll reproduce`: the paper's tables and sweeps, trained and evaluated into a zoo."""
 
+from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
@@ -21,6 +22,7 @@ def reproduce_command(
     autoattack: Annotated[bool, typer.Option("--autoattack", help="Also run AutoAttack standard on the full test set, after every model is trained.")] = False,
     data_dir: DataDirOption = None,
     source: Annotated[Optional[str], typer.Option(help="Where to look for data (see `kerasll train --help`).")] = None,
+    results: Annotated[Optional[Path], typer.Option(help="Then write FOLDER/results.md and its figures: Table 2 beside the paper's, the paper's claims judged, Fig. 1–6 (needs the table2-lenet runs complete in the zoo).", metavar="FOLDER")] = None,
     zoo: ZooOption = None,
 ):
     """Train and evaluate the runs behind the paper's tables and figures: re-runnable and resumable.
@@ -37,6 +39,8 @@ def reproduce_command(
       kerasll reproduce 'sweep-fmnist-lenet-jacreg-*' --epochs 30 --zoo runs/fmnist30
 
       kerasll reproduce table1 --data-dir ~/data --zoo runs/cifar10
+
+      kerasll reproduce table2-lenet --epochs 30 --zoo runs/fmnist30 --results runs/fmnist30/results
     """
     from kerasll.zoo.reproduce import expand, reproduce
 
@@ -46,5 +50,15 @@ def reproduce_command(
                        echo=lambda line: console.print(line, soft_wrap=True, highlight=False))
     if failed:
         raise typer.Exit(1)
+    if results:
+        from kerasll.zoo.paper import Sources, load_runs, write_results
+
+        written = write_results(load_runs(store, results / "step-cost-lenet.json"), results,
+                                Sources(results / "selection", results / "stress-autoattack.json",
+                                        results / "step-cost-lenet.json"),
+                                data_dir=data_dir, source=source or "auto")
+        console.print(f"wrote {written.path} and {len(written.figures)} figures")
+        for c in written.claims:
+            console.print(f"  claim {c.key}: {'not evaluated' if c.holds is None else 'holds' if c.holds else 'does not hold'}")
 
 

@@ -47,7 +47,7 @@ def summary(entry):
                    best_aa)
 
 
-def _pct(v):
+def pct(v):
     return "—" if v is None else f"{100 * v:.2f}"
 
 
@@ -116,12 +116,12 @@ HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "Φ FGSM", "c
 
 def table_cells(r):
     """A row's cells as strings, in `HEADERS` order."""
-    paper = [f"{r['paper_phi']:.1f} ({r['paper_setting']})", _pct(r["paper_clean_accuracy"]),
-             _pct(r["paper_pgd_accuracy"])] if r["paper_setting"] else ["—"] * 3
+    paper = [f"{r['paper_phi']:.1f} ({r['paper_setting']})", pct(r["paper_clean_accuracy"]),
+             pct(r["paper_pgd_accuracy"])] if r["paper_setting"] else ["—"] * 3
     return [r["name"], r["arch"], r["defense_label"], str(r["epochs"]), "—" if r["phi"] is None else f"{r['phi']:.3f}",
             "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}",
-            "—" if r["phi_fgsm"] is None else f"{r['phi_fgsm']:.3f}", _pct(r["clean_accuracy"]), _pct(r["pgd_accuracy"]),
-            _pct(r["autoattack_accuracy"]), r["flags"] or "—", *paper]
+            "—" if r["phi_fgsm"] is None else f"{r['phi_fgsm']:.3f}", pct(r["clean_accuracy"]), pct(r["pgd_accuracy"]),
+            pct(r["autoattack_accuracy"]), r["flags"] or "—", *paper]
 
 
 def write_markdown(rows, dataset, out_dir, fig, extra_figures=()):

@@ -1,0 +1,90 @@
+"""The AutoAttack sections of the docs: per-stage robust accuracy, flags and timings of each entry.
+
+Data in (`AutoAttackRow`: an entry's label, name, stored AutoAttack result and `Summary`), Markdown out.
+"""
+
+from dataclasses import dataclass
+
+from kerasll.attacks.checks import TOLERANCE
+
+STAGES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}
+TARGET_MINUTES = 10  # the evaluation issue's target for one LeNet on this CPU
+
+
+@dataclass(frozen=True)
+class AutoAttackRow:
+    """One entry's AutoAttack standard result (`result`: as stored in eval.json) beside its `Summary`."""
+
+    label: str
+    name: str
+    result: dict
+    summary: object
+
+    @property
+    def pgd_drop(self):
+        """PGD-10 accuracy − AutoAttack accuracy in points (None without a PGD result)."""
+        s = self.summary
+        return None if s.robust is None else 100 * (s.robust - self.result["robust_accuracy"])
+
+    @property
+    def minutes(self):
+        return self.result.get("seconds_by_attack", {}).get("total", 0) / 60
+
+
+def results_section(rows, command):
+    """docs/results.md's AutoAttack block; `command` produced it."""
+    lines = ["## AutoAttack: the shipped LeNets under the field's standard evaluation", "",
+             "AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square; 100 iterations, 9 target classes, 5,000 "
+             f"queries), L∞ ε = 25/255, all 10,000 test images, seed 0. Produced by `{command}`, which stores each "
+             "result in the entry's eval.json (`kerasll eval NAME --attack autoattack` gives the same number).", "",
+             "| defense | clean % | PGD-10 % | AutoAttack % | PGD-10 − AA (points) | after APGD-CE | after APGD-T | "
+             "after FAB-T | after Square | flags |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        a, s, drop = r.result, r.summary, r.pgd_drop
+        lines.append(f"| {r.label} | {100 * a['clean_accuracy']:.2f} | "
+                     f"{'—' if s.robust is None else f'{100 * s.robust:.2f}'} | {100 * a['robust_accuracy']:.2f} | "
+                     f"{'—' if drop is None else f'{drop:.2f}'} | "
+                     + " | ".join(f"{100 * a['by_attack'][k]:.2f}" for k in STAGES)
+                     + f" | {', '.join(f['code'] for f in a['flags']) or 'none'} |")
+    known = {r.label: r.pgd_drop for r in rows if r.pgd_drop is not None}
+    if known:
+        order = sorted(known, key=known.get, reverse=True)
+        lines.append(f"**Who loses most between PGD-10 and AutoAttack:** {order[0]} ({known[order[0]]:.2f} points), "
+                     "then " + ", ".join(f"{k} ({known[k]:.2f})" for k in order[1:]) + ".")
+    lines.append("**Square after the white-box attacks:** it broke " + ", ".join(
+        f"{100 * (r.result['by_attack']['fab-t'] - r.result['by_attack']['square']):.2f} points on {r.label}"
+        for r in rows) + f" more (the `square` flag needs > {100 * TOLERANCE:g} points).")
+    lines.append("**Weaker attacks on all images** (for the `order` check): " + "; ".join(
+        f"{r.label}: FGSM {100 * w.get('fgsm', float('nan')):.2f}%, PGD-10 {100 * w.get('pgd', float('nan')):.2f}%"
+        for r in rows for w in [r.result.get("weaker_attacks_accuracy", r.result.get("weaker_attacks_acc", {}))]) + ".")
+    fired = [(r.label, f) for r in rows for f in r.result["flags"]]
+    lines.append("**Flags that fired:** " + "; ".join(f"{d}: {f['code']} — {f['message']}" for d, f in fired) + "."
+                 if fired else "**Flags:** none fired on any model.")
+    return [part for line in lines for part in (["", line] if line.startswith("**") else [line])]
+
+
+def timing_section(rows, command):
+    """docs/benchmarks.md's AutoAttack block: seconds per stage and the target's verdict."""
+    lines = ["## AutoAttack standard on 10,000 Fashion-MNIST test images (2-core CPU)", "",
+             f"`{command}` (wall-clock per attack, seconds; each attack runs only on the "
+             "images still robust; the checks run FGSM, PGD-10 and random noise on all images):", "",
+             "| entry | APGD-CE | APGD-T | FAB-T | Square | checks | total |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        sec = r.result.get("seconds_by_attack", {})
+        lines.append(f"| {r.name} | " + " | ".join(f"{sec.get(k, 0):.0f}" for k in [*STAGES, "checks", "total"]) + " |")
+
+    def listed(names):
+        return ", ".join(f"{r.name} ({r.minutes:.1f} min)" for r in names) or "none"
+
+    return lines + ["", f"Target: at most {TARGET_MINUTES} minutes for one LeNet on this CPU. "
+                    f"**Met for {listed([r for r in rows if r.minutes <= TARGET_MINUTES])}; "
+                    f"not met for {listed([r for r in rows if r.minutes > TARGET_MINUTES])}.**"]
+
+
+def time_sentence(rows, command):
+    """README's one sentence on how long AutoAttack takes per shipped LeNet."""
+    fastest, slowest = min(rows, key=lambda r: r.minutes), max(rows, key=lambda r: r.minutes)
+    return (f"AutoAttack standard on all 10,000 Fashion-MNIST test images takes {fastest.minutes:.1f} min "
+            f"({fastest.name}) to {slowest.minutes:.1f} min ({slowest.name}) per shipped LeNet on 2 CPU cores "
+            f"(`{command}`); docs/benchmarks.md shows where the time goes.")
