@@ -9,14 +9,8 @@ import tensorflow as tf
 
 import kerasll as kl
 from kerasll.attacks import checks
+from kerasll.attacks.masked import stop_gradient
 from kerasll.evaluation import accuracy, attack_settings, robust_accuracy
-
-
-class StopGradient(keras.layers.Layer):
-    """The identity with no gradient: a model behind it masks every white-box attack."""
-
-    def call(self, x):
-        return tf.stop_gradient(x)
 
 
 class NoGradient(keras.layers.Layer):
@@ -69,17 +63,28 @@ def test_autoattack_at_least_as_strong_as_pgd(trained_lenet, data):
     assert kl.autoattack(trained_lenet, x, y, 8 / 255, version="fast").robust_accuracy <= pgd
 
 
-def test_masked_gradients_fail_white_box_and_raise_flags(trained_lenet, data):
+@pytest.mark.parametrize("kind", ["stop-gradient", "quantised", "binarised"])
+def test_square_flag_fires_on_models_that_mask_gradients(trained_lenet, data, kind):
+    from kerasll.attacks.masked import MASKED
+
     x, y = data
-    masked = behind(StopGradient(), trained_lenet)
+    masked = MASKED[kind](trained_lenet)
     honest = kl.autoattack(trained_lenet, x, y, 25 / 255, version="fast", run_checks=False).robust_accuracy
     r = kl.autoattack(masked, x, y, 25 / 255, seed=0)
-    # Without gradients APGD and FAB only have their random starts; Square does the real work.
-    assert r.by_attack["fab-t"] > honest + 0.2
+    # Without useful gradients APGD and FAB barely move; Square, which needs none, does the real work.
+    assert r.by_attack["fab-t"] > honest + 0.1
     assert r.by_attack["square"] < r.by_attack["fab-t"] - 0.1
-    codes = {f.code for f in r.flags}
-    assert {"square", "gradients"} <= codes
-    assert all(f.hint for f in r.flags)
+    assert "square" in {f.code for f in r.flags} and all(f.hint for f in r.flags)
+
+
+def test_saturated_softmax_blinds_square_too_and_other_flags_catch_it(trained_lenet, data):
+    """Saturated probabilities are flat for Square's scores as for gradients: `square` cannot see it,
+    `probabilities` and `gradients` do."""
+    from kerasll.attacks.masked import saturated
+
+    x, y = data
+    r = kl.autoattack(saturated(trained_lenet), x, y, 25 / 255, seed=0)
+    assert {"probabilities", "gradients"} <= {f.code for f in r.flags}
 
 
 def test_square_uses_forward_passes_only(trained_lenet, data):
@@ -94,7 +99,34 @@ def test_square_uses_forward_passes_only(trained_lenet, data):
         kl.apgd(sealed, x, y, 25 / 255, steps=2)
 
 
-def test_square_breaks_a_linear_model_where_the_optimum_allows():
+def test_reference_square_never_moves_the_last_row_or_column_and_strong_does():
+    """A model that reads only the bottom-right pixel: after the start's ±ε stripes, the reference's
+    windows (positions 0..H−s−1) never reach it; the strong variant's (0..H−s) do."""
+    inputs = keras.Input((6, 6, 1))
+    corner = keras.layers.Lambda(lambda t: t[:, -1, -1, :] - 0.5)(inputs)
+    model = keras.Model(inputs, keras.layers.Concatenate()([corner, -corner]))
+    x = np.full((50, 6, 6, 1), 0.5, np.float32)
+    x[:, -1, -1, 0] = 0.55
+    y = np.zeros(50, np.int64)
+    adv = {v: kl.square_attack(model, x, y, 0.1, queries=300, seed=0, variant=v).numpy() for v in ("reference", "strong")}
+    start = x + 0.1 * np.sign(adv["reference"] - x)  # the stripes moved the corner by ±ε once
+    assert np.allclose(adv["reference"][:, -1, -1], np.clip(start[:, -1, -1], 0, 1))
+    assert (adv["strong"][:, -1, -1, 0] < 0.5).mean() > 0.9  # fooled: the corner pushed below 0.5
+
+
+def test_square_schedule_is_unscaled_in_autoattack_and_stretched_when_asked():
+    from kerasll.attacks.square import p_schedule, window_sizes
+
+    assert p_schedule(4999, 5000, 0.8, rescale=False) == 0.8 / 128  # the reference's AutoAttack stops here
+    assert p_schedule(4999, 5000, 0.8, rescale=True) == 0.8 / 512
+    assert window_sizes(5000, 0.8, 28, 28, "linf", rescale=False)[-1] == 2
+    assert window_sizes(5000, 0.8, 28, 28, "linf", rescale=True)[-1] == 1
+
+
+@pytest.mark.parametrize("variant", ["reference", "strong"])
+def test_square_breaks_a_linear_model_where_the_optimum_allows(variant):
+    """The L∞ optimum of a linear model puts every free pixel at ±ε. The reference's windows never reach
+    the last row and column, so there the start's stripes stay: its optimum holds those pixels fixed."""
     rng = np.random.default_rng(0)
     inputs = keras.Input((6, 6, 1))
     dense = keras.layers.Dense(5)
@@ -105,13 +137,18 @@ def test_square_breaks_a_linear_model_where_the_optimum_allows():
     xf = x.reshape(200, -1)
     y = np.argmax(xf @ w + b, 1)
     eps = 0.05
+    adv = kl.square_attack(model, x, y, eps, queries=1000, seed=0, variant=variant).numpy()
+    free = np.ones((6, 6), bool)
+    if variant == "reference":
+        free[-1, :] = free[:, -1] = False
+    free = free.reshape(-1)
     z = xf @ w + b
-    m = z[np.arange(200), y][:, None] - z
-    d = np.abs(w[:, y].T[:, None, :] - w.T[None]).sum(2)
-    optimum = np.where(np.arange(5)[None] == y[:, None], np.inf, m - eps * d).min(1)
-    adv = kl.square_attack(model, x, y, eps, queries=1000, seed=0).numpy()
+    diff = w[:, y].T[:, None, :] - w.T[None]  # (image, class, pixel): ∂(z_y − z_k)/∂x
+    fixed = np.einsum("ikp,ip->ik", diff[:, :, ~free], (adv.reshape(200, -1) - xf)[:, ~free])
+    m = z[np.arange(200), y][:, None] - z + fixed
+    optimum = np.where(np.arange(5)[None] == y[:, None], np.inf, m - eps * np.abs(diff[:, :, free]).sum(2)).min(1)
     fooled = np.argmax(adv.reshape(200, -1) @ w + b, 1) != y
-    assert not np.any(fooled & (optimum > 0))  # in budget: never beyond the optimum
+    assert not np.any(fooled & (optimum > 1e-4))  # in budget: never beyond the optimum
     assert fooled[optimum < -1e-3].mean() >= 0.95
 
 
@@ -127,11 +164,22 @@ def test_probability_outputs_are_flagged(trained_lenet, data):
     assert "probabilities" not in [f.code for f in checks.flags_of(honest, correct, correct)]
 
 
+def test_binomial_tail_matches_the_exact_sum():
+    from math import comb
+
+    for k, n, p in ((34, 400, 0.05), (0, 10, 0.3), (7, 7, 0.5), (3, 300, 0.01)):
+        exact = sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+        assert checks.binomial_tail(k, n, p) == pytest.approx(exact, rel=1e-9)
+
+
 def test_checks_fire_on_their_own_conditions():
     assert checks.check_noise(0.30, 0.50).code == "noise" and checks.check_noise(0.6, 0.5) is None
     assert checks.check_order({"fgsm": 0.2, "pgd": 0.3}).code == "order"
     assert checks.check_order({"fgsm": 0.4, "pgd": 0.3, "apgd-ce": 0.29}) is None
-    assert checks.check_square(5, 1000).code == "square" and checks.check_square(1, 1000) is None
+    # Of 400 robust images a sound evaluation leaves Square ≤ 5% (20): 34 is significant at 1%, 30 is not.
+    assert checks.check_square(34, 400).code == "square" and checks.check_square(30, 400) is None
+    assert checks.check_square(0, 0) is None and checks.check_square(5, 5).code == "square"
+    assert checks.check_square(2, 5) is None  # 2 of 5: p = 0.023 at a 5% share
     assert checks.check_sweep({0.1: 0.5, 0.2: 0.2, 1.0: 0.0}) is None
     assert checks.check_sweep({0.1: 0.5, 0.2: 0.4, 1.0: 0.3}).code == "eps-sweep"
     assert checks.check_sweep({0.1: 0.2, 0.2: 0.3, 1.0: 0.0}).code == "eps-sweep"
@@ -141,7 +189,7 @@ def test_eps_sweep_reaches_zero_unless_masked(trained_lenet, data):
     x, y = data[0][:40], data[1][:40]
     accs, flag = kl.eps_sweep(trained_lenet, x, y, 4 / 255)
     assert flag is None and accs[1.0] == 0.0 and len(accs) == 5
-    _, flag = kl.eps_sweep(behind(StopGradient(), trained_lenet), x, y, 4 / 255)
+    _, flag = kl.eps_sweep(stop_gradient(trained_lenet), x, y, 4 / 255)
     assert flag is not None and flag.code == "eps-sweep"
 
 
@@ -213,7 +261,7 @@ def test_square_flag_counts_only_what_square_itself_broke(monkeypatch):
     w[0, 1] = 10.0
     dense.set_weights([w, np.array([0.0, -5.0], np.float32)])  # class 1 iff pixel 0 > 0.5
     x, y = np.full((1000, 2, 2, 1), 0.2, np.float32), np.zeros(1000, np.int64)
-    breaks = {"apgd-ce": [0], "apgd-dlr": [1], "fab": [], "square": [2, 3, 4], "apgd-t": [5, 6, 7, 8, 9], "fab-t": []}
+    breaks = {"apgd-ce": [0], "apgd-dlr": [1], "fab": [], "square": list(range(2, 82)), "apgd-t": [82, 83], "fab-t": []}
 
     def fake(name, model, x_sub, y_sub, eps, norm, seed, index, progress, batch_size, **settings):
         adv = np.array(x_sub)
@@ -222,10 +270,11 @@ def test_square_flag_counts_only_what_square_itself_broke(monkeypatch):
 
     monkeypatch.setattr(aa, "run_attack", fake)
     r = kl.autoattack(model, x, y, 8 / 255, version="plus", run_checks=False)
-    assert r.robust_accuracy == 0.99
+    assert r.robust_accuracy == 0.916
     assert [f.message for f in r.flags if f.code == "square"] == [
-        "the black-box Square attack broke 3 images (0.30%) that the gradient-based attacks before it left robust"]
-    assert "plus" not in r.flags[0].hint and "plus" in checks.check_square(3, 1000).hint
+        "the black-box Square attack broke 80 of the 998 images (8.0%) that the gradient-based attacks before it "
+        "left robust; a sound evaluation leaves it at most 5% of them (binomial p = 3.3e-05)"]
+    assert "plus" not in r.flags[0].hint and "plus" in checks.check_square(80, 998).hint
 
 
 class CoinFlipGradient(keras.layers.Layer):

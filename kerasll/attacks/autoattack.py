@@ -17,7 +17,7 @@ import numpy as np
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import checks
 from kerasll.attacks.common import check_budget, labels_of, predict_classes
-from kerasll.attacks.registry import run_attack
+from kerasll.attacks.registry import get_attack, run_attack
 from kerasll.errors import check_choice
 
 # Each version is a sequence of (registered attack, settings that differ from its defaults),
@@ -186,10 +186,12 @@ def summarize(records, plan, run_checks=True, version=None):
     by_attack = {name: float(records[f"robust:{name}"].mean()) for name in names}
     out = {"clean_accuracy": float(records["correct"].mean()), "robust_accuracy": float(robust.mean()),
            "by_attack": by_attack, "flags": []}
-    if "square" in names:  # images Square broke that every attack before it left robust
-        i = names.index("square")
-        before = records[f"robust:{names[i - 1]}"] if i else records["correct"]
-        flag = checks.check_square(int(np.sum(before & ~records["robust:square"])), len(robust), version or "custom")
+    black_box = [i for i, name in enumerate(names) if get_attack(name).gradient_free]
+    if black_box and black_box[0] > 0:  # images Square broke that every (white-box) attack before it left robust
+        i = black_box[0]
+        before = records[f"robust:{names[i - 1]}"]
+        flag = checks.check_square(int(np.sum(before & ~records[f"robust:{names[i]}"])), int(np.sum(before)),
+                                   version or "custom")
         out["flags"] += [flag] if flag else []
     if run_checks:
         stages = {"apgd-ce": by_attack["apgd-ce"]} if names and names[0] == "apgd-ce" else {}

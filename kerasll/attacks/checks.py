@@ -164,15 +164,44 @@ def check_order(accuracies):
                 "restarts, the DLR loss, or Square with more queries")
 
 
-def check_square(broken, n, version="standard"):
-    """A flag when Square breaks images that the white-box attacks run before it left robust."""
+# Square on the images the white-box attacks left robust: on the shipped AT, fast AT, adflat and no-defense
+# LeNets it breaks at most a few percent of them, on models that mask gradients 40% or more
+# (docs/evaluation.md, `scripts/calibrate_square_flag.py`). The flag fires when a one-sided binomial test
+# says Square's share is above SQUARE_SHARE, at significance SQUARE_ALPHA.
+SQUARE_SHARE = 0.05
+SQUARE_ALPHA = 0.01
+
+
+def binomial_tail(k, n, p):
+    """P(K ≥ k) for K ~ Binomial(n, p), summed in log space (exact for any n)."""
+    import math
+
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p)
+            + (n - i) * math.log1p(-p) for i in range(k, n + 1)]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+
+
+def check_square(broken, robust_before, version="standard"):
+    """A flag when Square breaks significantly more than `SQUARE_SHARE` of the `robust_before` images that
+    the white-box attacks run before it left robust (one-sided binomial test at `SQUARE_ALPHA`)."""
+    if robust_before <= 0 or binomial_tail(broken, robust_before, SQUARE_SHARE) >= SQUARE_ALPHA:
+        return None
     plus = "" if version == "plus" else "AutoAttack's plus version (more restarts, the DLR loss), "
-    if broken > TOLERANCE * n:
-        return Flag("square", f"the black-box Square attack broke {broken} images ({100 * broken / n:.2f}%) "
-                              "that the gradient-based attacks before it left robust",
-                    "gradients are misleading on this model (gradient masking): treat white-box numbers as "
-                    f"upper bounds and run {plus}Square with more queries and restarts, or an adaptive attack")
-    return None
+    return Flag("square", f"the black-box Square attack broke {broken} of the {robust_before} images "
+                          f"({100 * broken / robust_before:.1f}%) that the gradient-based attacks before it left "
+                          f"robust; a sound evaluation leaves it at most {100 * SQUARE_SHARE:g}% of them "
+                          f"(binomial p = {binomial_tail(broken, robust_before, SQUARE_SHARE):.1e})",
+                "gradients are misleading on this model (gradient masking): treat white-box numbers as "
+                f"upper bounds and run {plus}Square with more queries and restarts, or an adaptive attack")
 
 
 def check_sweep(accuracies, limit=0.01):

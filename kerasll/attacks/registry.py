@@ -74,9 +74,11 @@ def _fab(targeted):
     return run
 
 
-def _square(model, x, y, eps, norm, seed, index, progress, batch_size, queries=5000, p_init=0.8):
-    return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, index=index,
-                         progress=progress, batch_size=batch_size)
+def _square(variant):
+    def run(model, x, y, eps, norm, seed, index, progress, batch_size, queries=5000, p_init=0.8):
+        return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, index=index,
+                             progress=progress, batch_size=batch_size, variant=variant)
+    return run
 
 
 register_attack(AttackSpec("pgd", _pgd, "PGD with random start (Madry et al.)",
@@ -92,7 +94,11 @@ register_attack(AttackSpec("fab-t", _fab(True), "FAB-T: minimum-norm boundary at
                            {"steps": 100, "restarts": 1, "target_classes": 9}))
 register_attack(AttackSpec("fab", _fab(False), "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
                            {"steps": 100, "restarts": 1}))
-register_attack(AttackSpec("square", _square, "Square: score-based black-box search, 5,000 queries",
+register_attack(AttackSpec("square", _square("reference"), "Square: score-based black-box search, 5,000 queries "
+                           "(the reference's: windows shared by the batch, schedule unscaled)",
+                           {"queries": 5000, "p_init": 0.8}, gradient_free=True))
+register_attack(AttackSpec("square-strong", _square("strong"), "Square with windows drawn per image and the schedule "
+                           "stretched over the queries: stronger than the reference's on small models",
                            {"queries": 5000, "p_init": 0.8}, gradient_free=True))
 
 

@@ -88,3 +88,56 @@ def time_sentence(rows, command):
     return (f"AutoAttack standard on all 10,000 Fashion-MNIST test images takes {fastest.minutes:.1f} min "
             f"({fastest.name}) to {slowest.minutes:.1f} min ({slowest.name}) per shipped LeNet on 2 CPU cores "
             f"(`{command}`); docs/benchmarks.md shows where the time goes.")
+
+
+def reference_section(runs, command):
+    """docs/evaluation.md's comparison with the reference AutoAttack, from benchmark_reference.py's JSON
+    ({key: run}): per entry, the mean robust % after each stage over the seeds, the images only one side
+    broke (summed over seeds, at the last stage), the port check and the wall-clock."""
+    entries = {}
+    for run in runs.values():
+        entries.setdefault(run["entry"], []).append(run)
+    lines = [f"`{command} --json docs/data/reference-autoattack.json --docs`: AutoAttack standard, L∞ ε = 25/255, "
+             "the first test images, the same seeds on both sides; robust accuracy (%) after each stage, mean over "
+             "the seeds.", "",
+             "| entry | images × seeds | reference: " + " / ".join(STAGES.values()) + " | kerasll: "
+             + " / ".join(STAGES.values()) + " | broken only by kerasll / only by the reference | "
+             "seconds ref / kerasll | port: max Δlogit |",
+             "|---|---|---|---|---|---|---|"]
+    for name, rs in entries.items():
+        mean = {side: [sum(100 * st[side] / st["n"] for r in rs for st in r["stages"] if st["stage"] == s) / len(rs)
+                       for s in STAGES] for side in ("theirs", "ours")}
+        last = [next(st for st in r["stages"] if st["stage"] == "square") for r in rs]
+        secs = {side: sum(r["seconds"][side] for r in rs) / len(rs) for side in ("theirs", "ours")}
+        lines.append(f"| {name} | {rs[0]['images']:,} × {len(rs)} | " + " / ".join(f"{v:.2f}" for v in mean["theirs"])
+                     + " | " + " / ".join(f"{v:.2f}" for v in mean["ours"])
+                     + f" | {sum(st['only_ours'] for st in last)} / {sum(st['only_theirs'] for st in last)} | "
+                     f"{secs['theirs']:.0f} / {secs['ours']:.0f} | "
+                     f"{max(r['port']['logits_max_diff'] for r in rs):.1e} |")
+    return lines
+
+
+def square_flag_section(runs, command):
+    """docs/evaluation.md's calibration table of the `square` flag, from calibrate_square_flag.py's JSON."""
+    from kerasll.attacks.checks import SQUARE_ALPHA, SQUARE_SHARE, TOLERANCE
+
+    rows = sorted(runs.values(), key=lambda r: (r["kind"], r["model"]))
+    lines = [f"`{command} --json docs/data/square-flag.json --docs`: AutoAttack standard, L∞ ε = 25/255, the first "
+             f"{rows[0]['images']:,} test images, seed {rows[0]['seed']}. The flag fires when a one-sided binomial "
+             f"test puts Square's share of the images still robust before it above {100 * SQUARE_SHARE:g}% "
+             f"(p < {SQUARE_ALPHA:g}); the old rule fired above {100 * TOLERANCE:g}% of all images.", "",
+             "| model | kind | clean % | AutoAttack % | robust before Square | Square broke | share % | binomial p | "
+             "`square` | old rule | every flag that fired |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        share = 100 * r["square_broke"] / r["robust_before_square"] if r["robust_before_square"] else 0.0
+        old = r["square_broke"] > TOLERANCE * r["images"]
+        lines.append(f"| {r['model']} | {r['kind']} | {100 * r['clean']:.1f} | {100 * r['robust']:.1f} | "
+                     f"{r['robust_before_square']} | {r['square_broke']} | {share:.1f} | {r['p_value']:.1e} | "
+                     f"{'**fires**' if r['fires'] else 'quiet'} | {'fires' if old else 'quiet'} | "
+                     f"{', '.join(r['flags']) or 'none'} |")
+    hits = [r for r in rows if r["kind"] == "masked"]
+    clean = [r for r in rows if r["kind"] == "clean"]
+    lines += ["", f"Hits: {sum(r['fires'] for r in hits)} of {len(hits)} masked models. False alarms: "
+              f"{sum(r['fires'] for r in clean)} of {len(clean)} shipped models."]
+    return lines

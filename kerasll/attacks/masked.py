@@ -1,0 +1,51 @@
+"""Models known to mask gradients, built around any classifier: the positive cases of the self-checks.
+
+Each wraps a classifier so that its predictions stay meaningful while gradient-based
+attacks are misled, the ways Athalye, Carlini & Wagner (2018) catalogue:
+
+- `stop_gradient`: the input gradient is exactly zero (shattered gradients, in the extreme);
+- `quantised`: the input is rounded to a few grey levels, a step with no gradient;
+- `binarised`: the input is thresholded, a non-differentiable preprocessing step;
+- `saturated`: the model outputs softmax(T·z) with a high temperature T in place of logits, so
+  the probabilities saturate in float32 and the gradients of any loss on them vanish.
+
+The Square flag is calibrated on these against the shipped defenses
+(`scripts/calibrate_square_flag.py`, docs/evaluation.md); the tests use them as known answers.
+"""
+
+import keras
+from keras import ops
+
+QUANTISE_LEVELS = 8
+BINARY_THRESHOLD = 0.5
+SATURATION_TEMPERATURE = 50.0
+
+
+def _wrap(classifier, before=None, after=None, name="masked"):
+    inputs = keras.Input(classifier.input_shape[1:])
+    x = inputs if before is None else keras.layers.Lambda(before)(inputs)
+    z = classifier(x)
+    return keras.Model(inputs, z if after is None else keras.layers.Lambda(after)(z), name=name)
+
+
+def stop_gradient(classifier):
+    """`classifier` behind `stop_gradient`: the same predictions, a zero input gradient."""
+    return _wrap(classifier, before=ops.stop_gradient, name="stop_gradient")
+
+
+def quantised(classifier, levels=QUANTISE_LEVELS):
+    """`classifier` on inputs rounded to `levels` grey levels (no gradient through the rounding)."""
+    return _wrap(classifier, before=lambda x: ops.round(x * (levels - 1)) / (levels - 1), name="quantised")
+
+
+def binarised(classifier, threshold=BINARY_THRESHOLD):
+    """`classifier` on inputs thresholded at `threshold` (a non-differentiable preprocessing step)."""
+    return _wrap(classifier, before=lambda x: ops.cast(ops.greater(x, threshold), x.dtype), name="binarised")
+
+
+def saturated(classifier, temperature=SATURATION_TEMPERATURE):
+    """`classifier` whose outputs are softmax(temperature · logits): saturated probabilities as logits."""
+    return _wrap(classifier, after=lambda z: ops.softmax(z * temperature), name="saturated")
+
+
+MASKED = {"stop-gradient": stop_gradient, "quantised": quantised, "binarised": binarised, "saturated": saturated}

@@ -1,0 +1,71 @@
+"""Calibrate the `square` flag: AutoAttack standard on the shipped LeNets and on masked copies of them.
+
+    python scripts/calibrate_square_flag.py --images 1000 --json docs/data/square-flag.json --docs
+
+Clean side: every shipped entry (no defense, AT, fast AT, adflat, AMSReg, JacReg). Masked side: the
+AT and no-defense LeNets behind each of `kerasll.attacks.masked.MASKED` (stop-gradient, quantised input,
+binarised input, saturated softmax). For each: the images the white-box stages left robust, how many
+Square broke, the binomial p of `checks.check_square`, and whether the flag fires. Results are saved
+after every model; a re-run skips those the JSON holds. --docs writes docs/evaluation.md's block.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kerasll import load_dataset
+from kerasll._files import replace_block, write_json
+from kerasll.attacks import checks
+from kerasll.attacks.autoattack import autoattack_images, plan_of, summarize
+from kerasll.attacks.masked import MASKED
+from kerasll.zoo.paper.autoattack import square_flag_section
+from kerasll.zoo.store import REPO_ZOO, Zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+MASKED_BASES = ("fmnist-lenet-at", "fmnist-lenet-none")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" / "square-flag.json")
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/evaluation.md")
+    args = parser.parse_args()
+    zoo = Zoo(REPO_ZOO, bundled=False)
+    x, y = load_dataset("fashion_mnist", "test")
+    x, y, eps = x[:args.images], y[:args.images], 25 / 255
+    done = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    classifiers = {e.name: getattr(m, "classifier", m) for e in zoo.complete_entries() for m in [e.load_model()]}
+    models = {name: ("clean", lambda c=c: c) for name, c in classifiers.items()}
+    models |= {f"{kind}({base})": ("masked", lambda b=base, w=wrap: w(classifiers[b]))
+               for base in MASKED_BASES for kind, wrap in MASKED.items()}
+    for name, (kind, build) in models.items():
+        key = f"{name}/n{args.images}/seed{args.seed}"
+        if key in done:
+            continue
+        t0 = time.perf_counter()
+        model = build()
+        _, records, _ = autoattack_images(model, x, y, eps, seed=args.seed, batch_size=args.batch_size)
+        records |= checks.image_checks(model, x, y, eps, "linf", args.seed, order=True, batch_size=args.batch_size)
+        before, after = records["robust:fab-t"], records["robust:square"]
+        broken, n = int(np.sum(before & ~after)), int(before.sum())
+        flags = summarize(records, plan_of("standard"), version="standard")["flags"]
+        done[key] = {"model": name, "kind": kind, "images": args.images, "seed": args.seed,
+                     "clean": float(records["correct"].mean()), "robust_before_square": n, "square_broke": broken,
+                     "p_value": checks.binomial_tail(broken, n, checks.SQUARE_SHARE),
+                     "fires": any(f.code == "square" for f in flags), "flags": [f.code for f in flags],
+                     "robust": float(records["robust"].mean()), "seconds": time.perf_counter() - t0}
+        write_json(args.json, done)
+        print(f"{name}: Square broke {broken} of {n} ({'fires' if done[key]['fires'] else 'quiet'})", flush=True)
+    if args.docs:
+        command = f"python scripts/calibrate_square_flag.py --images {args.images}"
+        replace_block(ROOT / "docs" / "evaluation.md", "square-flag", "\n".join(square_flag_section(done, command)))
+
+
+if __name__ == "__main__":
+    main()
