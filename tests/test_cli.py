@@ -305,7 +305,7 @@ def test_printed_paths_are_never_wrapped(tmp_path):
     (["train", "--data-dir", "/proc/self"], "give --data-dir the folder with the IDX files, use --source embedded"),
     (["train", "--epochs", "x"], "--epochs"),
     (["eval", "missing"], "no zoo entry 'missing'"),
-    (["eval", "a", "--attack", "cw"], "valid choices: pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square, autoattack"),
+    (["eval", "a", "--attack", "cw"], "valid choices: pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square, square-strong, autoattack"),
     (["eval", "a", "--norm", "l1"], "valid choices: linf, l2"),
     (["eval", "a", "--attack", "autoattack", "--version", "random"], "valid choices: standard, fast, plus, rand"),
     (["eval", "a", "--eps", "0"], "eps must be in (0, 1]"),
