@@ -36,7 +36,16 @@ def child(args):
     state = sys.modules[aa.__name__ + ".state"].EvaluationState
     data = np.load(args.child[0])
     net = keras.saving.load_model(args.child[2], compile=False)
-    model = lambda x: net(x.permute(0, 2, 3, 1))  # noqa: E731  the reference's NCHW in, NHWC to Keras
+
+    class NCHW(torch.nn.Module):  # the reference's NCHW in, NHWC to the Keras model
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x.permute(0, 2, 3, 1))
+
+    model = NCHW().eval()
     x = torch.tensor(data["x"]).permute(0, 3, 1, 2).contiguous()
     y = torch.tensor(data["y"]).long()
     probe = x[:200].clone().requires_grad_(True)
@@ -57,7 +66,7 @@ def child(args):
                               device="cpu")
     adversary.verbose = False
     start[0] = time.perf_counter()
-    adversary.run_standard_evaluation(x, y, bs=args.batch_size)
+    adversary.run_standard_evaluation(x, y, **{"bs" if args.source else "batch_size": args.batch_size})
     np.savez(args.child[1], logits=model(probe).detach().numpy(), grad=grad.permute(0, 2, 3, 1).numpy(),
              clean=clean.numpy(), **{f"robust:{k}": v for k, v in flags.items()},
              **{f"seconds:{k}": v for k, v in seconds.items()})
