@@ -182,12 +182,12 @@ def test_autoattack_section_orders_losses_and_names_fired_flags():
     def row(label, pgd, aa, flags=(), minutes=1.0):
         result = {"clean_accuracy": 0.8, "robust_accuracy": aa, "flags": [{"code": c, "message": "m"} for c in flags],
                   "by_attack": {"apgd-ce": aa + 0.02, "apgd-t": aa + 0.01, "fab-t": aa + 0.01, "square": aa},
-                  "seconds_by_attack": {"total": 60 * minutes}}
+                  "seconds_by_attack": {"total": 60 * minutes}, "samples": 100}
         return AutoAttackRow(label, label.lower(), result, Summary(0.8, pgd))
 
     rows = [row("A", 0.50, 0.45), row("B", 0.40, 0.30, flags=("square",), minutes=3.0), row("C", None, 0.2)]
     text = "\n".join(results_section(rows, "cmd"))
     assert "**Who loses most between PGD-10 and AutoAttack:** B (10.00 points), then A (5.00)." in text
     assert "| C | 80.00 | — | 20.00 | — |" in text and "**Flags that fired:** B: square — m." in text
-    assert "1.00 points on A" in text
+    assert "it broke 1 of 46 on A, 1 of 31 on B, 1 of 21 on C (" in text
     assert "1.0 min (a) to 3.0 min (b)" in time_sentence(rows, "cmd")
