@@ -17,7 +17,10 @@ def as_float_tensor(x):
 
 
 def batches(n, batch_size):
-    """Slices covering range(n) in chunks of `batch_size` (all of it if None)."""
+    """Slices covering range(n) in chunks of `batch_size` (all of it if None); none when n is 0, so that
+    nothing is ever called on an empty batch (a convolution in a compiled graph rejects one)."""
+    if n == 0:
+        return []
     if batch_size is None or batch_size >= n:
         return [slice(0, n)]
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]

@@ -199,3 +199,28 @@ def test_pgd_start_depends_on_the_image_not_its_batch(trained_lenet, fmnist):
     a = kl.pgd(trained_lenet, x, y, 25 / 255, 6.25 / 255, 3, seed=4, batch_size=30).numpy()
     b = kl.pgd(trained_lenet, x, y, 25 / 255, 6.25 / 255, 3, seed=4, batch_size=8).numpy()
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_attacks_skip_the_empty_batch_once_every_image_is_fooled():
+    """APGD-T's later targets, FAB-T's and Square's later rounds run on the images not yet fooled; when
+    none is left they must not call the model on an empty batch (a convolution in a compiled graph
+    rejects one)."""
+    import keras
+
+    from kerasll._tensors import batches
+    from kerasll.attacks.registry import run_attack
+
+    assert batches(0, 5) == [] and batches(3, None) == [slice(0, 3)]
+    # Two stacked convolutions (an empty batch aborts the second), then the mean brightness decides:
+    # 2·mean − 0.5 > 0 is class 0.
+    inputs = keras.Input((8, 8, 1))
+    first, second, dense = keras.layers.Conv2D(2, 1), keras.layers.Conv2D(1, 1), keras.layers.Dense(4)
+    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(second(first(inputs)))))
+    first.set_weights([np.ones((1, 1, 1, 2), np.float32), np.full(2, -0.25, np.float32)])
+    second.set_weights([np.ones((1, 1, 2, 1), np.float32), np.zeros(1, np.float32)])
+    dense.set_weights([np.array([[1.0, -1.0, -2.0, -3.0]], np.float32), np.zeros(4, np.float32)])
+    x = np.full((3, 8, 8, 1), 0.6, np.float32)
+    y = np.zeros(3, np.int64)
+    for name, settings in (("apgd-t", {"steps": 5}), ("fab-t", {"steps": 5}), ("square", {"queries": 20})):
+        adv = run_attack(name, model, x, y, 1.0, "linf", seed=0, **settings)  # ε = 1: every image falls at once
+        assert (np.argmax(model(adv), 1) != y).all()
