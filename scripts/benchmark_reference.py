@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")
+STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")  # the child cannot import kerasll (TensorFlow): checked below
 
 
 def child(args):
@@ -88,7 +88,9 @@ def main():
     from kerasll import load_dataset
     from kerasll._files import replace_block, write_json
     from kerasll.attacks.autoattack import autoattack_images
-    from kerasll.attacks.parity import compare_stages, port_check
+    from kerasll.attacks.parity import STAGES as OURS, compare_stages, port_check
+
+    assert STAGES == OURS
     from kerasll.zoo.paper.autoattack import reference_section
     from kerasll.zoo.store import REPO_ZOO, Zoo
 

@@ -326,3 +326,23 @@ def test_the_randomized_flag_names_the_rand_version():
     assert [f.code for f in flags] == ["randomized"] and "--version rand" in flags[0].hint
     assert "3 of 10 images" in flags[0].message
     assert checks.flags_of(records, ok, ok, eot=True) == []  # rand already averaged over the randomness
+
+
+def test_parity_counts_which_side_broke_each_image_and_the_port_check_sees_a_wrong_copy(trained_lenet, data):
+    from kerasll.attacks.parity import compare_stages, port_check
+
+    ours = {"apgd-ce": [True, True, False, True], "square": [True, False, False, True]}
+    theirs = {"apgd-ce": [True, False, True, True], "square": [False, False, True, True]}
+    rows = {r.stage: r for r in compare_stages(ours, theirs, stages=("apgd-ce", "square"))}
+    assert (rows["apgd-ce"].ours, rows["apgd-ce"].theirs, rows["apgd-ce"].only_ours, rows["apgd-ce"].only_theirs) == (3, 3, 1, 1)
+    assert (rows["square"].only_ours, rows["square"].only_theirs) == (1, 1)
+    x, y = data[0][:8], data[1][:8]
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logits = trained_lenet(xt)
+        loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+    grad = tape.gradient(loss, xt).numpy()
+    assert port_check(trained_lenet, x, y, logits.numpy(), grad)["ok"]
+    assert not port_check(trained_lenet, x, y, logits.numpy() + 1e-3, grad)["ok"]
+    assert not port_check(trained_lenet, x, y, logits.numpy(), grad[:, ::-1])["ok"]

@@ -191,3 +191,18 @@ def test_autoattack_section_orders_losses_and_names_fired_flags():
     assert "| C | 80.00 | — | 20.00 | — |" in text and "**Flags that fired:** B: square — m." in text
     assert "it broke 1 of 46 on A, 1 of 31 on B, 1 of 21 on C (" in text
     assert "1.0 min (a) to 3.0 min (b)" in time_sentence(rows, "cmd")
+
+
+def test_reference_section_averages_seeds_and_times_autoattack_by_its_stages():
+    from kerasll.zoo.paper.autoattack import reference_section
+
+    def run(seed, ours, theirs):
+        stages = [{"stage": s, "n": 100, "ours": ours, "theirs": theirs, "only_ours": 1, "only_theirs": 2}
+                  for s in ("apgd-ce", "apgd-t", "fab-t", "square")]
+        return {"entry": "e", "seed": seed, "images": 100, "stages": stages, "port": {"logits_max_diff": 1e-6},
+                "seconds": {"ours": 999, "theirs": 999},  # wall time with start-up: not AutoAttack's
+                "seconds_by_stage": {"ours": {"apgd-ce": 1, "square": 2}, "theirs": {"apgd-ce": 3, "square": 6}}}
+
+    row = reference_section({"a": run(0, 40, 42), "b": run(1, 44, 42)}, "cmd")[-1]
+    assert row == ("| e | 100 × 2 | 42.00 / 42.00 / 42.00 / 42.00 | 42.00 / 42.00 / 42.00 / 42.00 | 2 / 4 | 9 / 3 "
+                   "| 1.0e-06 |")

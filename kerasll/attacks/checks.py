@@ -4,6 +4,7 @@ Each check returns a `Flag` or None. A flag says what was seen, in numbers, and
 what to try next; the CLI prints one line per flag and eval.json stores them.
 """
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -174,8 +175,6 @@ SQUARE_ALPHA = 0.01
 
 def binomial_tail(k, n, p):
     """P(K ≥ k) for K ~ Binomial(n, p), summed in log space (exact for any n)."""
-    import math
-
     if k <= 0:
         return 1.0
     if k > n:

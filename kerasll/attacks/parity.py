@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")
+from kerasll.attacks.autoattack import VERSIONS
+
+STAGES = tuple(name for name, _ in VERSIONS["standard"])  # AutoAttack standard, in order
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,6 @@ class StageComparison:
     only_ours: int
     only_theirs: int
 
-    @property
-    def gap_points(self):
-        """Our robust accuracy minus theirs, in points (below 0: ours is stronger)."""
-        return 100 * (self.ours - self.theirs) / self.n
-
 
 def compare_stages(ours, theirs, stages=STAGES):
     """A `StageComparison` per stage from per-image robust flags {stage: (N,) bool} of two runs."""
@@ -40,27 +37,20 @@ def compare_stages(ours, theirs, stages=STAGES):
     return rows
 
 
-def mean_gaps(runs):
-    """{stage: (mean robust % ours, mean robust % theirs)} over several runs' comparisons (lists of rows)."""
-    stages = [row.stage for row in runs[0]]
-    return {s: tuple(float(np.mean([100 * getattr(r, side) / r.n for rows in runs for r in rows if r.stage == s]))
-                     for side in ("ours", "theirs")) for s in stages}
-
-
-
 PORT_LOGITS, PORT_GRADIENT = 1e-4, 1e-3  # the port agrees: logits to 1e-4, gradients to 1e-3 of their largest value
 
 
 def port_check(model, x, y, logits, grad):
     """Does another framework's copy of `model` compute the same thing? Compares its `logits` and its
     input gradients of the summed cross-entropy (`grad`, NHWC) on (x, y) with this model's; a dict."""
+    import keras
     import tensorflow as tf
 
     x = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
         ours = model(x, training=False)
-        loss = tf.reduce_sum(tf.keras.losses.sparse_categorical_crossentropy(y, ours, from_logits=True))
+        loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, ours, from_logits=True))
     ours_grad = tape.gradient(loss, x).numpy()
     logit_diff = float(np.max(np.abs(ours.numpy() - logits)))
     grad_diff = float(np.max(np.abs(ours_grad - grad)) / max(np.max(np.abs(ours_grad)), 1e-12))
