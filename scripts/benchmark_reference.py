@@ -7,7 +7,9 @@ The reference runs in a child process under KERAS_BACKEND=torch on the entry's c
 by Keras as a torch module (fed NCHW, as the reference expects), from the PyPI package pyautoattack
 (its attack files equal fra31/auto-attack at a392200 but for imports) or from a checkout (--source).
 The port is checked first: logits and input gradients must agree. Results are saved after every
-(entry, seed), and a re-run skips what the JSON already holds. --docs writes docs/evaluation.md's block.
+(entry, seed), the reference's robust flags image by image among them, and a re-run skips what the
+JSON already holds; --refresh-ours re-runs only kerasll's side (after a change to an attack) against
+the stored reference flags. --docs writes docs/evaluation.md's block.
 """
 
 import argparse
@@ -72,6 +74,25 @@ def child(args):
              **{f"seconds:{k}": v for k, v in seconds.items()})
 
 
+def reference(args, classifier, x, y, eps, seed):
+    """The reference AutoAttack in a torch child process: the port check, its per-stage robust flags
+    (packed) and seconds."""
+    from kerasll.attacks.parity import pack_flags, port_check
+
+    with tempfile.TemporaryDirectory() as tmp:
+        classifier.save(f"{tmp}/port.keras")
+        np.savez(f"{tmp}/in.npz", x=x, y=y, eps=eps, seed=seed)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--child", f"{tmp}/in.npz", f"{tmp}/out.npz", f"{tmp}/port.keras",
+                        "--batch-size", str(args.batch_size), *(["--source", args.source] if args.source else [])],
+                       env={**os.environ, "KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": "PASSIVE"}, check=True)
+        wall = time.perf_counter() - t0
+        ref = dict(np.load(f"{tmp}/out.npz"))
+    return {"port": port_check(classifier, x[:200], y[:200], ref["logits"], ref["grad"]),
+            "reference": {"robust": {s: pack_flags(ref[f"robust:{s}"]) for s in STAGES}},
+            "seconds": {"theirs": wall}, "seconds_by_stage": {"theirs": {s: float(ref[f"seconds:{s}"]) for s in STAGES}}}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="zoo entries (default: every shipped entry)")
@@ -81,6 +102,8 @@ def main():
     parser.add_argument("--source", help="a fra31/auto-attack checkout instead of pyautoattack")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" / "reference-autoattack.json")
     parser.add_argument("--docs", action="store_true", help="write the table into docs/evaluation.md")
+    parser.add_argument("--refresh-ours", action="store_true",
+                        help="re-run kerasll's side of stored runs against their stored reference flags")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -88,7 +111,7 @@ def main():
     from kerasll import load_dataset
     from kerasll._files import replace_block, write_json
     from kerasll.attacks.autoattack import autoattack_images
-    from kerasll.attacks.parity import STAGES as OURS, compare_stages, port_check
+    from kerasll.attacks.parity import STAGES as OURS, compare_stages, unpack_flags
 
     assert STAGES == OURS
     from kerasll.zoo.paper.autoattack import reference_section
@@ -98,36 +121,31 @@ def main():
     x, y = load_dataset("fashion_mnist", "test")
     x, y, eps = x[:args.images], y[:args.images], 25 / 255
     done = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    env = {**os.environ, "KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": "PASSIVE"}
+    revision = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                              text=True).stdout.strip()
     for name in args.names or [e.name for e in zoo.complete_entries()]:
         model = zoo.get(name).load_model()
         classifier = getattr(model, "classifier", model)
         for seed in [int(s) for s in args.seeds.split(",")]:
             key = f"{name}/n{args.images}/seed{seed}"
-            if key in done:
+            run = done.get(key, {})
+            if "reference" in run and not args.refresh_ours:
                 continue
-            with tempfile.TemporaryDirectory() as tmp:
-                classifier.save(f"{tmp}/port.keras")
-                np.savez(f"{tmp}/in.npz", x=x, y=y, eps=eps, seed=seed)
-                t0 = time.perf_counter()
-                subprocess.run([sys.executable, __file__, "--child", f"{tmp}/in.npz", f"{tmp}/out.npz", f"{tmp}/port.keras",
-                                "--batch-size", str(args.batch_size), *(["--source", args.source] if args.source else [])],
-                               env=env, check=True)
-                theirs_seconds = time.perf_counter() - t0
-                ref = dict(np.load(f"{tmp}/out.npz"))
-            port = port_check(classifier, x[:200], y[:200], ref["logits"], ref["grad"])
+            if "reference" not in run:  # the reference's side, kept image by image so ours can be re-run alone
+                run = {"entry": name, "seed": seed, "images": args.images, **reference(args, classifier, x, y, eps, seed)}
+            theirs = {s: unpack_flags(run["reference"]["robust"][s], args.images) for s in STAGES}
             t0 = time.perf_counter()
             _, records, seconds = autoattack_images(classifier, x, y, eps, seed=seed, batch_size=args.batch_size)
-            ours_seconds = time.perf_counter() - t0
-            rows = compare_stages({s: records[f"robust:{s}"] for s in STAGES}, {s: ref[f"robust:{s}"] for s in STAGES})
-            done[key] = {"entry": name, "seed": seed, "images": args.images, "port": port,
-                         "stages": [vars(r) for r in rows], "seconds": {"ours": ours_seconds, "theirs": theirs_seconds},
-                         "seconds_by_stage": {"ours": seconds, "theirs": {s: float(ref[f"seconds:{s}"]) for s in STAGES}}}
+            rows = compare_stages({s: records[f"robust:{s}"] for s in STAGES}, theirs)
+            run.update(revision=revision, stages=[vars(r) for r in rows])
+            run["seconds"]["ours"], run["seconds_by_stage"]["ours"] = time.perf_counter() - t0, seconds
+            done[key] = run
             write_json(args.json, done)
             print(name, seed, " ".join(f"{r.stage} {r.ours}/{r.theirs}" for r in rows),
-                  f"{ours_seconds:.0f}s/{theirs_seconds:.0f}s", flush=True)
+                  f"{run['seconds']['ours']:.0f}s/{run['seconds']['theirs']:.0f}s", flush=True)
     if args.docs:
-        command = "python scripts/benchmark_reference.py --images {} --seeds {}".format(args.images, args.seeds)
+        command = " ".join(["python scripts/benchmark_reference.py", *args.names, f"--images {args.images}",
+                            f"--seeds {args.seeds}"])
         replace_block(ROOT / "docs" / "evaluation.md", "reference", "\n".join(reference_section(done, command)))
 
 

@@ -328,6 +328,16 @@ def test_the_randomized_flag_names_the_rand_version():
     assert checks.flags_of(records, ok, ok, eot=True) == []  # rand already averaged over the randomness
 
 
+def test_parity_flags_survive_packing_and_gaps_are_means_over_seeds():
+    from kerasll.attacks.parity import PARITY_MARGIN, StageComparison, at_parity, pack_flags, parity_gaps, unpack_flags
+
+    flags = np.random.default_rng(0).random(1003) < 0.5  # not a multiple of 8
+    assert np.array_equal(unpack_flags(pack_flags(flags), 1003), flags)
+    seeds = [[StageComparison("square", 1000, 480, 478, 3, 1)], [StageComparison("square", 1000, 470, 470, 0, 0)]]
+    assert parity_gaps(seeds, stages=("square",)) == {"square": pytest.approx(0.1)}
+    assert at_parity({"square": PARITY_MARGIN}) and not at_parity({"a": 0.0, "square": PARITY_MARGIN + 0.01})
+
+
 def test_parity_counts_which_side_broke_each_image_and_the_port_check_sees_a_wrong_copy(trained_lenet, data):
     from kerasll.attacks.parity import compare_stages, port_check
 

@@ -205,4 +205,9 @@ def test_reference_section_averages_seeds_and_times_autoattack_by_its_stages():
 
     row = reference_section({"a": run(0, 40, 42), "b": run(1, 44, 42)}, "cmd")[-1]
     assert row == ("| e | 100 × 2 | 42.00 / 42.00 / 42.00 / 42.00 | 42.00 / 42.00 / 42.00 / 42.00 | 2 / 4 | 9 / 3 "
-                   "| 1.0e-06 |")
+                   "| 1.0e-06 | +0.00 (APGD-CE) |")
+    # one stage 0.5 points weaker on average over the seeds breaks the parity margin, and is marked
+    runs = {"a": run(0, 40, 42), "b": run(1, 45, 42)}
+    assert reference_section(runs, "cmd")[-1].endswith("| **+0.50 (APGD-CE)** |")
+    runs["b"]["stages"][2]["ours"] = 46  # FAB-T: (40 + 46) / 2 − 42 = +1 point
+    assert reference_section(runs, "cmd")[-1].endswith("| **+1.00 (FAB-T)** |")

@@ -55,6 +55,82 @@ def test_checkpoint_schedule_is_the_papers():
     assert interval[21] == 22 and interval[98] == 6
 
 
+def reference_apgd_linf(model, x, y, x0, eps, steps, loss_fn, rho=0.75):
+    """fra31/auto-attack's L∞ APGD loop (autopgd_base.py, attack_single_run) transcribed in NumPy, the
+    loss history included: `loss_steps[-1]`, read at the first checkpoint, is a still-empty zero slot.
+    Returns, as kerasll's batch does, the first iterate that fools the model, else the best-loss one."""
+    def loss_grad(xa):
+        xa = tf.constant(xa)
+        with tf.GradientTape() as tape:
+            tape.watch(xa)
+            logits = model(xa, training=False)
+            loss = loss_fn(logits)
+            total = tf.reduce_sum(loss)
+        return loss.numpy(), tape.gradient(total, xa).numpy(), logits.numpy()
+
+    n, eps, shape = len(x), np.float32(eps), (-1,) + (1,) * (x.ndim - 1)
+    k, k_min, k_decr = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
+    x_adv = x0.copy()
+    loss, grad, logits = loss_grad(x_adv)
+    x_best, grad_best, loss_best = x_adv.copy(), grad.copy(), loss.copy()
+    fooled, x_fool = logits.argmax(1) != y, x_adv.copy()
+    loss_steps = np.zeros([steps, n], np.float32)
+    step, x_old = np.full(n, 2 * eps, np.float32), x_adv.copy()
+    counter3, loss_best_last, reduced_last = 0, loss_best.copy(), np.ones(n, bool)
+    for i in range(steps):
+        grad2, x_old = x_adv - x_old, x_adv.copy()
+        a = np.float32(0.75 if i > 0 else 1.0)
+        x1 = np.clip(np.minimum(np.maximum(x_adv + step.reshape(shape) * np.sign(grad), x - eps), x + eps), 0, 1)
+        x_adv = np.clip(np.minimum(np.maximum(x_adv + (x1 - x_adv) * a + grad2 * (1 - a), x - eps), x + eps), 0, 1)
+        loss, grad, logits = loss_grad(x_adv)
+        new = (logits.argmax(1) != y) & ~fooled
+        x_fool[new], fooled = x_adv[new], fooled | new
+        loss_steps[i] = loss
+        up = loss > loss_best
+        x_best[up], grad_best[up], loss_best[up] = x_adv[up], grad[up], loss[up]
+        counter3 += 1
+        if counter3 == k:
+            rises = sum((loss_steps[i - c] > loss_steps[i - c - 1]).astype(np.float32) for c in range(k))
+            reduce = (rises <= k * rho) | (~reduced_last & (loss_best_last >= loss_best))
+            reduced_last, loss_best_last = reduce.copy(), loss_best.copy()
+            step[reduce] /= 2
+            x_adv[reduce], grad[reduce] = x_best[reduce], grad_best[reduce]
+            k, counter3 = max(k - k_decr, k_min), 0
+    return np.where(fooled.reshape(shape), x_fool, x_best)
+
+
+@pytest.mark.parametrize("loss", ["ce", "targeted"])
+def test_apgd_follows_the_reference_loop_step_by_step(loss):
+    # A small ReLU network at an ε where a third of the images break; 20 steps put checkpoints at
+    # iterations 4, 7, 10, ... The first one counts the first step as a rise when its loss is above 0 (the
+    # reference's empty slot): always for CE, never for a robust image's DLR. Counting it against the
+    # start's loss instead changes 4 of these 64 images under APGD-T.
+    from kerasll.attacks.apgd import _apgd_batch, _start
+
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(32, "relu"),
+                              keras.layers.Dense(10)])
+    x = np.random.default_rng(3).uniform(0, 1, (64, 6, 6, 1)).astype(np.float32)
+    y = np.argmax(model.predict(x, verbose=0), 1).astype(np.int32)
+    target = np.argsort(-model.predict(x, verbose=0), 1)[:, 1].astype(np.int32)
+    steps, eps, seed, index = 20, 0.02, tf.constant(5, tf.int64), tf.range(64, dtype=tf.int64)
+    is_check, interval = checkpoints(steps)
+    ours = _apgd_batch(model, tf.constant(x), tf.constant(y), tf.constant(target), index, tf.constant(eps),
+                       tf.constant(steps), tf.constant(is_check), tf.constant(interval), tf.constant(0.75), seed,
+                       "linf", loss).numpy()
+
+    def targeted(z):  # the reference's dlr_loss_targeted
+        s = tf.sort(z, axis=1)
+        diff = tf.gather(z, y, batch_dims=1) - tf.gather(z, target, batch_dims=1)
+        return -diff / (s[:, -1] - 0.5 * (s[:, -3] + s[:, -4]) + 1e-12)
+
+    ce = lambda logits: tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)  # noqa: E731
+    x0 = _start(tf.constant(x), tf.constant(eps), "linf", seed, index).numpy()
+    theirs = reference_apgd_linf(model, x, y, x0, eps, steps, ce if loss == "ce" else targeted)
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
 @pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.15)])
 def test_apgd_t_finds_every_breakable_point_of_a_linear_model(norm, eps):
     model, w, b, x, y = linear_case()

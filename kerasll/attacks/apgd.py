@@ -71,9 +71,11 @@ def _apgd_batch(model, x, y, target, index, eps, steps, is_check, interval, rho,
     loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn, eot)
     fooled0 = tf.not_equal(tf.argmax(logits0, -1, output_type=tf.int32), y)
     step0 = tf.fill(tf.shape(loss0), tf.cast(2.0, x.dtype) * eps)
+    # The first step's loss is compared with 0, not with the start's loss, as in the reference (its
+    # unfilled loss history): a rise for the CE loss (≥ 0), none for a still-robust image's DLR loss (< 0).
     state = dict(
         i=tf.constant(0), x_adv=x0, x_old=x0, grad=grad0, step=step0,
-        x_best=x0, grad_best=grad0, loss_best=loss0, loss_prev=loss0,
+        x_best=x0, grad_best=grad0, loss_best=loss0, loss_prev=tf.zeros_like(loss0),
         x_fool=x0, fooled=fooled0, increases=tf.zeros_like(loss0),
         loss_best_check=loss0, reduced_check=tf.ones_like(fooled0),
     )

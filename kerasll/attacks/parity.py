@@ -37,6 +37,34 @@ def compare_stages(ours, theirs, stages=STAGES):
     return rows
 
 
+PARITY_MARGIN = 0.2  # points: each stage's mean robust accuracy over seeds may exceed the reference's by this much
+
+
+def parity_gaps(runs, stages=STAGES):
+    """Per stage, kerasll's mean robust accuracy minus the reference's, in points, over `runs`
+    (lists of `StageComparison` rows, one list per seed); positive means kerasll is weaker."""
+    gaps = {}
+    for stage in stages:
+        rows = [r for run in runs for r in run if r.stage == stage]
+        gaps[stage] = 100 * sum((r.ours - r.theirs) / r.n for r in rows) / len(rows)
+    return gaps
+
+
+def at_parity(gaps):
+    """Is every stage at most `PARITY_MARGIN` points weaker than the reference's?"""
+    return all(gap <= PARITY_MARGIN for gap in gaps.values())
+
+
+def pack_flags(flags):
+    """Per-image bools as a hex string (one bit an image), to store a run's robust flags in JSON."""
+    return np.packbits(np.asarray(flags, bool)).tobytes().hex()
+
+
+def unpack_flags(text, n):
+    """The inverse of `pack_flags` for `n` images."""
+    return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8))[:n].astype(bool)
+
+
 PORT_LOGITS, PORT_GRADIENT = 1e-4, 1e-3  # the port agrees: logits to 1e-4, gradients to 1e-3 of their largest value
 
 

@@ -6,6 +6,7 @@ Data in (`AutoAttackRow`: an entry's label, name, stored AutoAttack result and `
 from dataclasses import dataclass
 
 from kerasll.attacks.checks import SQUARE_ALPHA, SQUARE_SHARE, TOLERANCE
+from kerasll.attacks.parity import StageComparison, at_parity, parity_gaps
 
 STAGES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}
 TARGET_MINUTES = 10  # the evaluation issue's target for one LeNet on this CPU
@@ -110,8 +111,8 @@ def reference_section(runs, command):
              "the seeds.", "",
              "| entry | images × seeds | reference: " + " / ".join(STAGES.values()) + " | kerasll: "
              + " / ".join(STAGES.values()) + " | broken only by kerasll / only by the reference | "
-             "AutoAttack seconds ref / kerasll | port: max Δlogit |",
-             "|---|---|---|---|---|---|---|"]
+             "AutoAttack seconds ref / kerasll | port: max Δlogit | largest stage gap (points) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, rs in entries.items():
         mean = {side: [sum(100 * st[side] / st["n"] for r in rs for st in r["stages"] if st["stage"] == s) / len(rs)
                        for s in STAGES] for side in ("theirs", "ours")}
@@ -123,8 +124,17 @@ def reference_section(runs, command):
                      + " | " + " / ".join(f"{v:.2f}" for v in mean["ours"])
                      + f" | {sum(st['only_ours'] for st in last)} / {sum(st['only_theirs'] for st in last)} | "
                      f"{secs['theirs']:.0f} / {secs['ours']:.0f} | "
-                     f"{max(r['port']['logits_max_diff'] for r in rs):.1e} |")
+                     f"{max(r['port']['logits_max_diff'] for r in rs):.1e} | {gap_cell(rs)} |")
     return lines
+
+
+def gap_cell(runs):
+    """The largest per-stage gap, kerasll's mean robust accuracy minus the reference's (`parity_gaps`),
+    with its stage, marked when it breaks the `PARITY_MARGIN`."""
+    gaps = parity_gaps([[StageComparison(**st) for st in r["stages"]] for r in runs])
+    stage = max(gaps, key=gaps.get)
+    text = f"{gaps[stage]:+.2f} ({STAGES[stage]})"
+    return text if at_parity(gaps) else f"**{text}**"
 
 
 def square_flag_section(runs, command):
