@@ -79,7 +79,7 @@ def main():
         gpu = (ratio * per_image * 128 * steps + per_image * eval_passes) / gpu_rate / 3600
         total_here, total_gpu = total_here + here, total_gpu + gpu
         print(f"{name:<24} {seconds:11.3f} {ratio:8.2f} {here:10.1f} {gpu:12.2f}")
-    print(f"forward GFLOPs/image: " + ", ".join(f"{a} {f / 1e9:.3f}" for a, f in flops.items()))
+    print("forward GFLOPs/image: " + ", ".join(f"{a} {f / 1e9:.3f}" for a, f in flops.items()))
     print(f"Table 1, {len(rows)} rows × {args.epochs} epochs: {total_here:.0f} h measured on this device; "
           f"≈ {total_gpu:.1f} h on one GPU at an assumed {args.gpu_tflops:g} TFLOP/s")
 

@@ -74,7 +74,7 @@ def main():
         print(f"  strength {strength}: validation clean {100 * clean:.2f}%, APGD-CE {100 * robust:.2f}%"
               + (f", unstable (training accuracy collapsed at epoch {collapse})" if collapse else ""), flush=True)
     chosen = choose(rows, args.min_clean)
-    print(f"\n| strength | validation clean % | validation APGD-CE % | stable |\n|---|---|---|---|")
+    print("\n| strength | validation clean % | validation APGD-CE % | stable |\n|---|---|---|---|")
     for r in rows:
         mark = " (chosen)" if r is chosen else ""
         stable = "yes" if r["collapse_epoch"] is None else f"no (epoch {r['collapse_epoch']})"

@@ -6,7 +6,7 @@ Data in (`AutoAttackRow`: an entry's label, name, stored AutoAttack result and `
 from dataclasses import dataclass
 
 from kerasll.attacks.checks import SQUARE_ALPHA, SQUARE_SHARE, TOLERANCE
-from kerasll.attacks.parity import StageComparison, at_parity, parity_gaps
+from kerasll.attacks.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps
 
 STAGES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}
 TARGET_MINUTES = 10  # the evaluation issue's target for one LeNet on this CPU
@@ -125,7 +125,26 @@ def reference_section(runs, command):
                      + f" | {sum(st['only_ours'] for st in last)} / {sum(st['only_theirs'] for st in last)} | "
                      f"{secs['theirs']:.0f} / {secs['ours']:.0f} | "
                      f"{max(r['port']['logits_max_diff'] for r in rs):.1e} | {gap_cell(rs)} |")
-    return lines
+    return lines + ["", *parity_table(entries)]
+
+
+def parity_table(entries):
+    """Per entry and stage, kerasll's robust accuracy minus the reference's in points: the mean over the
+    seeds and, in brackets, the seeds' lowest and highest; then how many entries keep the margin."""
+    lines = [f"kerasll − reference, points (positive: kerasll weaker); mean over the seeds [lowest, highest seed]. "
+             f"Parity: every stage's mean at most +{PARITY_MARGIN:g}.", "",
+             "| entry | " + " | ".join(STAGES.values()) + " | at parity |", "|---|" + "---|" * (len(STAGES) + 1)]
+    kept = 0
+    for name, rs in entries.items():
+        seeds = [[StageComparison(**st) for st in r["stages"]] for r in rs]
+        gaps = parity_gaps(seeds)
+        cells = []
+        for stage in STAGES:
+            each = [100 * (c.ours - c.theirs) / c.n for run in seeds for c in run if c.stage == stage]
+            cells.append(f"{gaps[stage]:+.2f} [{min(each):+.1f}, {max(each):+.1f}]")
+        kept += at_parity(gaps)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'yes' if at_parity(gaps) else '**no**'} |")
+    return lines + ["", f"{kept} of {len(entries)} entries at parity."]
 
 
 def gap_cell(runs):
