@@ -111,7 +111,14 @@ def test_eval_caches_by_settings_and_force_recomputes(zoo):
     assert "pgd-linf-eps25/255-steps10-step6.25/255-r1-n64-embedded" in results
     assert any(k.startswith("phi-pairs2-grid5") and k.endswith("-embedded") for k in results)
     second = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--flatness", "--zoo", zoo)
-    assert "cached" in second.output
+    assert "cached" in second.output and "revision" not in second.output
+    # A result stored before attack revisions were recorded says so when it is reused.
+    stored = json.loads((zoo / "a" / "eval.json").read_text())
+    key = "pgd-linf-eps25/255-steps10-step6.25/255-r1-n64-embedded"
+    del stored["results"][key]["attacks_revision"]
+    (zoo / "a" / "eval.json").write_text(json.dumps(stored))
+    old = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--zoo", zoo)
+    assert "computed by attack revision 1" in old.output
     forced = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--force", "--zoo", zoo)
     assert forced.exit_code == 0 and "cached" not in forced.output
     fgsm = kerasll("eval", "a", "--attack", "fgsm", "--eps", "8/255", "--source", "embedded", "--limit", "64", "--zoo", zoo)

@@ -70,6 +70,22 @@ def test_an_interrupted_evaluation_resumes_at_its_first_unfinished_chunk(trained
     assert len(folders) == 2 and all((p / "records.npz").is_file() for p in folders)
 
 
+def test_chunks_of_another_attack_revision_are_not_resumed(trained_lenet, data, tmp_path, monkeypatch):
+    from kerasll.evaluation import core
+
+    x, y = data[0][:20], data[1][:20]
+    settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=5)
+    old = evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path)
+    assert old.to_dict()["attacks_revision"] == core.ATTACKS_REVISION
+    log = []
+    evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
+    assert all("reused" in line for line in log)
+    monkeypatch.setattr(core, "ATTACKS_REVISION", core.ATTACKS_REVISION + 1)  # an attack changed since
+    log = []
+    evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
+    assert log and not any("reused" in line for line in log)
+
+
 def test_a_chunk_file_is_whole_or_absent(tmp_path):
     store = ChunkStore(tmp_path, "ab" * 32, {"what": "test"}).open()
     calls = []

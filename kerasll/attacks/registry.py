@@ -17,6 +17,12 @@ from kerasll.errors import KerasllError
 from kerasll.registry import Registry
 
 
+# Bumped whenever a change to an attack changes what it finds on the same images and seed. An
+# interrupted evaluation resumes only chunks that the same revision computed, and stored results
+# carry the revision that made them. 2: APGD's first checkpoint counts its first step against 0.
+ATTACKS_REVISION = 2
+
+
 @dataclass(frozen=True)
 class AttackSpec:
     name: str

@@ -15,7 +15,7 @@ import numpy as np
 from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images, plan_of, robustbench_fields, summarize
 from kerasll.attacks.common import num_classes, predict_classes
-from kerasll.attacks.registry import run_attack
+from kerasll.attacks.registry import ATTACKS_REVISION, run_attack
 from kerasll.errors import KerasllError
 from kerasll.evaluation.chunks import ChunkStore, fingerprint, run_chunks
 from kerasll.evaluation.settings import EvalSettings
@@ -70,6 +70,7 @@ class EvalResult:
     seconds: float = 0.0
     seconds_by_attack: dict = field(default_factory=dict)
     records: dict = field(default_factory=dict, repr=False, compare=False)
+    attacks_revision: int = ATTACKS_REVISION  # of the attack code that computed it
 
     def to_dict(self):
         out = {"settings": self.settings.to_dict(), "samples": self.samples,
@@ -81,7 +82,8 @@ class EvalResult:
             out["noise_accuracy"] = self.noise_accuracy
         if self.weaker_attacks_accuracy:
             out["weaker_attacks_accuracy"] = self.weaker_attacks_accuracy
-        return out | {"seconds": self.seconds, "seconds_by_attack": self.seconds_by_attack}
+        return out | {"seconds": self.seconds, "seconds_by_attack": self.seconds_by_attack,
+                      "attacks_revision": self.attacks_revision}
 
     def robustbench(self):
         """RobustBench's field names (clean_acc, autoattack_acc, …) for an export."""
@@ -156,8 +158,8 @@ def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, ba
         return records, seconds
 
     spread = spread_of(strategy)
-    store = _store(checkpoint, {"kind": "attack", "settings": s.to_dict(), "checks": run_checks}, model, x, y,
-                   batch_size, fresh, spread)
+    store = _store(checkpoint, {"kind": "attack", "settings": s.to_dict(), "checks": run_checks,
+                                "attacks_revision": ATTACKS_REVISION}, model, x, y, batch_size, fresh, spread)
     line = lambda r: f"robust {100 * r['robust'].mean():.2f}% of {len(r['robust'])} images so far"  # noqa: E731
     records, seconds = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
     if s.attack == "autoattack":
@@ -192,11 +194,13 @@ class CurveResult:
     flags: tuple = ()
     seconds: float = 0.0
     records: dict = field(default_factory=dict, repr=False, compare=False)
+    attacks_revision: int = ATTACKS_REVISION
 
     def to_dict(self):
         return {"settings": self.settings.to_dict() | {"eps": sorted(self.accuracy_by_eps)},
                 "samples": self.samples, "accuracy_by_eps": {f"{e:.6g}": a for e, a in self.accuracy_by_eps.items()},
-                "flags": [f.to_dict() for f in self.flags], "seconds": self.seconds}
+                "flags": [f.to_dict() for f in self.flags], "seconds": self.seconds,
+                "attacks_revision": self.attacks_revision}
 
 
 def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_size=CHUNK_SIZE, checkpoint=None,
@@ -236,8 +240,8 @@ def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_siz
         return records, seconds
 
     spread = spread_of(strategy)
-    store = _store(checkpoint, {"kind": "curve", "settings": s.to_dict(), "budgets": budgets}, model, x, y,
-                   batch_size, fresh, spread)
+    store = _store(checkpoint, {"kind": "curve", "settings": s.to_dict(), "budgets": budgets,
+                                "attacks_revision": ATTACKS_REVISION}, model, x, y, batch_size, fresh, spread)
     line = lambda r: ", ".join(f"{100 * r[f'robust@{k}'].mean():.1f}%" for k in range(len(budgets)))  # noqa: E731
     records, _ = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
     raw = {e: float(records[f"robust@{k}"].mean()) for k, e in enumerate(budgets)}
