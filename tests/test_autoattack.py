@@ -336,6 +336,9 @@ def test_parity_flags_survive_packing_and_gaps_are_means_over_seeds():
     seeds = [[StageComparison("square", 1000, 480, 478, 3, 1)], [StageComparison("square", 1000, 470, 470, 0, 0)]]
     assert parity_gaps(seeds, stages=("square",)) == {"square": pytest.approx(0.1)}
     assert at_parity({"square": PARITY_MARGIN}) and not at_parity({"a": 0.0, "square": PARITY_MARGIN + 0.01})
+    # 2 images of 1,000 over 5 seeds is the margin exactly, whatever the float sums make of it
+    edge = [[StageComparison("apgd-t", 1000, 480 + d, 480, 0, 0)] for d in (4, 5, 1, -1, 1)]
+    assert at_parity(parity_gaps(edge, stages=("apgd-t",)))
 
 
 def test_parity_counts_which_side_broke_each_image_and_the_port_check_sees_a_wrong_copy(trained_lenet, data):
