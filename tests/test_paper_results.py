@@ -205,14 +205,15 @@ def test_reference_section_averages_seeds_and_times_autoattack_by_its_stages():
 
     row = next(line for line in reference_section({"a": run(0, 40, 42), "b": run(1, 44, 42)}, "cmd")
                if line.startswith("| e | 100"))
-    assert row == ("| e | 100 × 2 | 42.00 / 42.00 / 42.00 / 42.00 | 42.00 / 42.00 / 42.00 / 42.00 | 2 / 4 | 9 / 3 "
-                   "| 1.0e-06 | +0.00 (APGD-CE) |")
+    assert row == ("| e | 100 × 2 | 42.00 / 42.00 / 42.00 / 42.00 | 42.00 / 42.00 / 42.00 / 42.00 | 2 / 4 | 0 / 0 "
+                   "| 9 / 3 | 1.0e-06 | +0.00 (APGD-CE) |")
     # one stage 0.5 points weaker on average over the seeds breaks the parity margin, and is marked
     runs = {"a": run(0, 40, 42), "b": run(1, 45, 42)}
     lines = reference_section(runs, "cmd")
     assert any(line.endswith("| **+0.50 (APGD-CE)** |") for line in lines)
     assert "| e | +0.50 [-2.0, +3.0] | +0.50 [-2.0, +3.0] | +0.50 [-2.0, +3.0] | +0.50 [-2.0, +3.0] | **no** |" in lines
     assert lines[-1] == "0 of 1 entries at parity."
-    runs["b"]["stages"][2]["ours"] = 46  # FAB-T: (40 + 46) / 2 − 42 = +1 point
-    assert any(line.endswith("| **+1.00 (FAB-T)** |") for line in reference_section(runs, "cmd"))
+    runs["b"]["stages"][2]["ours"] = 46  # FAB-T: (40 + 46) / 2 − 42 = +1 point; Square then broke 46 − 45 = 1
+    lines = reference_section(runs, "cmd")
+    assert any(line.endswith("| **+1.00 (FAB-T)** |") and "| 0 / 1 |" in line for line in lines)
     assert reference_section({"a": run(0, 42, 42), "b": run(1, 42, 42)}, "cmd")[-1] == "1 of 1 entries at parity."

@@ -111,8 +111,9 @@ def reference_section(runs, command):
              "the seeds.", "",
              "| entry | images × seeds | reference: " + " / ".join(STAGES.values()) + " | kerasll: "
              + " / ".join(STAGES.values()) + " | broken only by kerasll / only by the reference | "
-             "AutoAttack seconds ref / kerasll | port: max Δlogit | largest stage gap (points) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Square broke, ref / kerasll | AutoAttack seconds ref / kerasll | port: max Δlogit | "
+             "largest stage gap (points) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, rs in entries.items():
         mean = {side: [sum(100 * st[side] / st["n"] for r in rs for st in r["stages"] if st["stage"] == s) / len(rs)
                        for s in STAGES] for side in ("theirs", "ours")}
@@ -123,6 +124,7 @@ def reference_section(runs, command):
         lines.append(f"| {name} | {rs[0]['images']:,} × {len(rs)} | " + " / ".join(f"{v:.2f}" for v in mean["theirs"])
                      + " | " + " / ".join(f"{v:.2f}" for v in mean["ours"])
                      + f" | {sum(st['only_ours'] for st in last)} / {sum(st['only_theirs'] for st in last)} | "
+                     f"{square_broke(rs, 'theirs')} / {square_broke(rs, 'ours')} | "
                      f"{secs['theirs']:.0f} / {secs['ours']:.0f} | "
                      f"{max(r['port']['logits_max_diff'] for r in rs):.1e} | {gap_cell(rs)} |")
     return lines + ["", *parity_table(entries)]
@@ -145,6 +147,16 @@ def parity_table(entries):
         kept += at_parity(gaps)
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {'yes' if at_parity(gaps) else '**no**'} |")
     return lines + ["", f"{kept} of {len(entries)} entries at parity."]
+
+
+def square_broke(runs, side):
+    """Images one side's Square broke after its white-box stages (FAB-T's robust minus Square's), summed
+    over the seeds."""
+    count = {st["stage"]: 0 for r in runs for st in r["stages"]}
+    for r in runs:
+        for st in r["stages"]:
+            count[st["stage"]] += st[side]
+    return count["fab-t"] - count["square"]
 
 
 def gap_cell(runs):
