@@ -152,11 +152,8 @@ def parity_table(entries):
 def square_broke(runs, side):
     """Images one side's Square broke after its white-box stages (FAB-T's robust minus Square's), summed
     over the seeds."""
-    count = {st["stage"]: 0 for r in runs for st in r["stages"]}
-    for r in runs:
-        for st in r["stages"]:
-            count[st["stage"]] += st[side]
-    return count["fab-t"] - count["square"]
+    robust = lambda stage: sum(st[side] for r in runs for st in r["stages"] if st["stage"] == stage)  # noqa: E731
+    return robust("fab-t") - robust("square")
 
 
 def gap_cell(runs):
