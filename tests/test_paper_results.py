@@ -217,3 +217,20 @@ def test_reference_section_averages_seeds_and_times_autoattack_by_its_stages():
     lines = reference_section(runs, "cmd")
     assert any(line.endswith("| **+1.00 (FAB-T)** |") and "| 0 / 1 |" in line for line in lines)
     assert reference_section({"a": run(0, 42, 42), "b": run(1, 42, 42)}, "cmd")[-1] == "1 of 1 entries at parity."
+
+
+def test_square_flag_section_counts_hits_false_alarms_and_any_flag():
+    from kerasll.zoo.paper.autoattack import square_flag_section
+
+    def run(model, kind, broke, flags):
+        return {"model": model, "kind": kind, "images": 1000, "seed": 0, "clean": 0.9, "robust": 0.4,
+                "robust_before_square": 400, "square_broke": broke, "p_value": 0.5,
+                "fires": "square" in flags, "flags": flags}
+
+    runs = {"a": run("at", "clean", 1, []), "b": run("none", "clean", 0, ["order"]),
+            "c": run("sg(at)", "masked", 200, ["square", "gradients"]),
+            "d": run("sat(at)", "masked", 3, ["probabilities"])}
+    lines = square_flag_section(runs, "cmd")
+    assert lines[-1] == ("Hits: 1 of 2 masked models. False alarms: 0 of 2 shipped models. "
+                         "Any flag at all: 2 of 2 masked, 1 of 2 shipped.")
+    assert "| sg(at) | masked | 90.0 | 40.0 | 400 | 200 | 50.0 | 5.0e-01 | **fires** | fires | square, gradients |" in lines

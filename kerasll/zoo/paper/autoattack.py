@@ -185,5 +185,7 @@ def square_flag_section(runs, command):
     hits = [r for r in rows if r["kind"] == "masked"]
     clean = [r for r in rows if r["kind"] == "clean"]
     lines += ["", f"Hits: {sum(r['fires'] for r in hits)} of {len(hits)} masked models. False alarms: "
-              f"{sum(r['fires'] for r in clean)} of {len(clean)} shipped models."]
+              f"{sum(r['fires'] for r in clean)} of {len(clean)} shipped models. Any flag at all: "
+              f"{sum(bool(r['flags']) for r in hits)} of {len(hits)} masked, "
+              f"{sum(bool(r['flags']) for r in clean)} of {len(clean)} shipped."]
     return lines
