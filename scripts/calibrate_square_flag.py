@@ -21,6 +21,7 @@ from kerasll._files import replace_block, write_json
 from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images, plan_of, summarize
 from kerasll.attacks.masked import MASKED
+from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.zoo.paper.autoattack import square_flag_section
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
@@ -59,7 +60,8 @@ def main():
                      "clean": float(records["correct"].mean()), "robust_before_square": n, "square_broke": broken,
                      "p_value": checks.binomial_tail(broken, n, checks.SQUARE_SHARE),
                      "fires": any(f.code == "square" for f in flags), "flags": [f.code for f in flags],
-                     "robust": float(records["robust"].mean()), "seconds": time.perf_counter() - t0}
+                     "robust": float(records["robust"].mean()), "seconds": time.perf_counter() - t0,
+                     "attacks_revision": ATTACKS_REVISION}
         write_json(args.json, done)
         print(f"{name}: Square broke {broken} of {n} ({'fires' if done[key]['fires'] else 'quiet'})", flush=True)
     if args.docs:
