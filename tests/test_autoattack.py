@@ -341,6 +341,15 @@ def test_parity_flags_survive_packing_and_gaps_are_means_over_seeds():
     assert at_parity(parity_gaps(edge, stages=("apgd-t",)))
 
 
+def test_sign_test_is_the_exact_two_sided_binomial_on_the_images_one_side_broke():
+    from kerasll.attacks.parity import sign_test
+
+    assert sign_test(0, 10) == pytest.approx(2 / 2**10)  # all ten on one side: 2 · (1/2)^10
+    assert sign_test(10, 0) == sign_test(0, 10)
+    assert sign_test(1, 3) == pytest.approx(2 * 5 / 16)  # 2 · P(K ≥ 3), K ~ Binomial(4, 1/2)
+    assert sign_test(5, 5) == 1.0 and sign_test(0, 0) == 1.0
+
+
 def test_parity_counts_which_side_broke_each_image_and_the_port_check_sees_a_wrong_copy(trained_lenet, data):
     from kerasll.attacks.parity import compare_stages, port_check
 

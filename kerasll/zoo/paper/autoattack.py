@@ -6,7 +6,7 @@ Data in (`AutoAttackRow`: an entry's label, name, stored AutoAttack result and `
 from dataclasses import dataclass
 
 from kerasll.attacks.checks import SQUARE_ALPHA, SQUARE_SHARE, TOLERANCE
-from kerasll.attacks.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps
+from kerasll.attacks.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps, sign_test
 
 STAGES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}
 TARGET_MINUTES = 10  # the evaluation issue's target for one LeNet on this CPU
@@ -132,10 +132,14 @@ def reference_section(runs, command):
 
 def parity_table(entries):
     """Per entry and stage, kerasll's robust accuracy minus the reference's in points: the mean over the
-    seeds and, in brackets, the seeds' lowest and highest; then how many entries keep the margin."""
+    seeds and, in brackets, the seeds' lowest and highest; the images only one side broke at the end, with
+    the sign test's p (`parity.sign_test`); then how many entries keep the margin."""
     lines = [f"kerasll − reference, points (positive: kerasll weaker); mean over the seeds [lowest, highest seed]. "
-             f"Parity: every stage's mean at most +{PARITY_MARGIN:g}.", "",
-             "| entry | " + " | ".join(STAGES.values()) + " | at parity |", "|---|" + "---|" * (len(STAGES) + 1)]
+             f"Parity: every stage's mean at most +{PARITY_MARGIN:g}. The sign test treats each image and seed that "
+             "only one side broke as a coin toss between the sides: a small p would mean a real difference in "
+             "strength, not seed noise.", "",
+             "| entry | " + " | ".join(STAGES.values()) + " | at parity | final: broken only by kerasll / only by "
+             "the reference, sign test p |", "|---|" + "---|" * (len(STAGES) + 2)]
     kept = 0
     for name, rs in entries.items():
         seeds = [[StageComparison(**st) for st in r["stages"]] for r in rs]
@@ -145,7 +149,10 @@ def parity_table(entries):
             each = [100 * (c.ours - c.theirs) / c.n for run in seeds for c in run if c.stage == stage]
             cells.append(f"{gaps[stage]:+.2f} [{min(each):+.1f}, {max(each):+.1f}]")
         kept += at_parity(gaps)
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'yes' if at_parity(gaps) else '**no**'} |")
+        final = [c for run in seeds for c in run if c.stage == "square"]
+        ours, theirs = sum(c.only_ours for c in final), sum(c.only_theirs for c in final)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'yes' if at_parity(gaps) else '**no**'} | "
+                     f"{ours} / {theirs}, p = {sign_test(ours, theirs):.2f} |")
     return lines + ["", f"{kept} of {len(entries)} entries at parity."]
 
 
