@@ -213,6 +213,7 @@ def test_reference_section_averages_seeds_and_times_autoattack_by_its_stages():
     assert any(line.endswith("| **+0.50 (APGD-CE)** |") for line in lines)
     assert ("| e | +0.50 [-2.0, +3.0] | +0.50 [-2.0, +3.0] | +0.50 [-2.0, +3.0] | +0.50 [-2.0, +3.0] | **no** "
             "| 2 / 4, p = 0.69 |") in lines  # 2 · P(K ≥ 4), K ~ Binomial(6, 1/2) = 2 · 22/64
+    assert "Pooled over the entries: 2 / 4, sign test p = 0.69." in lines
     assert lines[-1] == "0 of 1 entries at parity."
     runs["b"]["stages"][2]["ours"] = 46  # FAB-T: (40 + 46) / 2 − 42 = +1 point; Square then broke 46 − 45 = 1
     lines = reference_section(runs, "cmd")

@@ -140,7 +140,7 @@ def parity_table(entries):
              "strength, not seed noise.", "",
              "| entry | " + " | ".join(STAGES.values()) + " | at parity | final: broken only by kerasll / only by "
              "the reference, sign test p |", "|---|" + "---|" * (len(STAGES) + 2)]
-    kept = 0
+    kept, pooled = 0, [0, 0]
     for name, rs in entries.items():
         seeds = [[StageComparison(**st) for st in r["stages"]] for r in rs]
         gaps = parity_gaps(seeds)
@@ -151,9 +151,11 @@ def parity_table(entries):
         kept += at_parity(gaps)
         final = [c for run in seeds for c in run if c.stage == "square"]
         ours, theirs = sum(c.only_ours for c in final), sum(c.only_theirs for c in final)
+        pooled = [pooled[0] + ours, pooled[1] + theirs]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {'yes' if at_parity(gaps) else '**no**'} | "
                      f"{ours} / {theirs}, p = {sign_test(ours, theirs):.2f} |")
-    return lines + ["", f"{kept} of {len(entries)} entries at parity."]
+    return lines + ["", f"Pooled over the entries: {pooled[0]} / {pooled[1]}, sign test p = {sign_test(*pooled):.2f}.",
+                    "", f"{kept} of {len(entries)} entries at parity."]
 
 
 def square_broke(runs, side):
