@@ -125,6 +125,22 @@ def test_eval_caches_by_settings_and_force_recomputes(zoo):
     assert fgsm.exit_code == 0 and "fgsm-linf-eps8/255-n64" in fgsm.output
 
 
+def test_a_result_recomputed_by_newer_attack_code_replaces_its_records(zoo, monkeypatch):
+    from kerasll.evaluation import core
+
+    args = ("eval", "a", "--source", "embedded", "--limit", "64", "--zoo", zoo)
+    assert kerasll(*args).exit_code == 0
+    key = "pgd-linf-eps25/255-steps10-step6.25/255-r1-n64-embedded"
+    folder = zoo / "a" / "records" / "pgd-linf-eps25_255-steps10-step6.25_255-r1-n64-embedded"
+    first = {p.name for p in folder.iterdir()}
+    monkeypatch.setattr(core, "ATTACKS_REVISION", core.ATTACKS_REVISION + 1)  # an attack changed since
+    assert kerasll(*args, "--force").exit_code == 0
+    (kept,) = list(folder.iterdir())  # the superseded run's records are gone: only what eval.json names
+    assert kept.name not in first
+    stored = json.loads((zoo / "a" / "eval.json").read_text())["results"][key]
+    assert (zoo / "a" / stored["records"]).parent == kept and (zoo / "a" / stored["records"]).is_file()
+
+
 def test_eval_landscape_and_landscape_compare_write_figures(zoo, tmp_path):
     ev = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--landscape", "--zoo", zoo)
     assert ev.exit_code == 0, ev.output

@@ -10,6 +10,7 @@ settings they were computed with.
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +162,8 @@ class Results:
             out["records"] = str(found[-1].relative_to(self.entry.path) if self.entry else found[-1])
         if self.entry is not None and self.spread.is_chief:
             self.entry.write_evaluation(key, out)
+            for stale in found[:-1]:  # finished runs of this key (older attack code) eval.json no longer names
+                shutil.rmtree(stale.parent, ignore_errors=True)
         return dict(out, cached=False, key=key)
 
 
