@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")  # the child cannot import kerasll (TensorFlow): checked below
 
 
 def child(args):
@@ -69,10 +68,6 @@ def child(args):
     adversary.verbose = False
     start[0] = time.perf_counter()
     adversary.run_standard_evaluation(x, y, **{"bs" if args.source else "batch_size": args.batch_size})
-    last = clean.numpy()
-    for s in STAGES:  # the driver stops once no image is left robust: a stage it skipped broke nothing
-        flags.setdefault(s, last), seconds.setdefault(s, 0.0)
-        last = flags[s]
     np.savez(args.child[1], logits=model(probe).detach().numpy(), grad=grad.permute(0, 2, 3, 1).numpy(),
              clean=clean.numpy(), **{f"robust:{k}": v for k, v in flags.items()},
              **{f"seconds:{k}": v for k, v in seconds.items()})
@@ -81,7 +76,7 @@ def child(args):
 def reference(args, classifier, x, y, eps, seed):
     """The reference AutoAttack in a torch child process: the port check, its per-stage robust flags
     (packed) and seconds."""
-    from kerasll.attacks.parity import pack_flags, port_check
+    from kerasll.attacks.parity import STAGES, fill_skipped, pack_flags, port_check
 
     with tempfile.TemporaryDirectory() as tmp:
         classifier.save(f"{tmp}/port.keras")
@@ -92,9 +87,11 @@ def reference(args, classifier, x, y, eps, seed):
                        env={**os.environ, "KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": "PASSIVE"}, check=True)
         wall = time.perf_counter() - t0
         ref = dict(np.load(f"{tmp}/out.npz"))
+    flags, seconds = fill_skipped({k[7:]: v for k, v in ref.items() if k.startswith("robust:")},
+                                  {k[8:]: float(v) for k, v in ref.items() if k.startswith("seconds:")}, ref["clean"])
     return {"port": port_check(classifier, x[:200], y[:200], ref["logits"], ref["grad"]),
-            "reference": {"robust": {s: pack_flags(ref[f"robust:{s}"]) for s in STAGES}},
-            "seconds": {"theirs": wall}, "seconds_by_stage": {"theirs": {s: float(ref[f"seconds:{s}"]) for s in STAGES}}}
+            "reference": {"robust": {s: pack_flags(flags[s]) for s in STAGES}},
+            "seconds": {"theirs": wall}, "seconds_by_stage": {"theirs": {s: seconds[s] for s in STAGES}}}
 
 
 def main():
@@ -115,18 +112,16 @@ def main():
     from kerasll import load_dataset
     from kerasll._files import replace_block, write_json
     from kerasll.attacks.autoattack import autoattack_images
-    from kerasll.attacks.parity import STAGES as OURS, compare_stages, unpack_flags
-
-    assert STAGES == OURS
+    from kerasll.attacks.parity import STAGES, compare_stages, unpack_flags
     from kerasll.zoo.paper.autoattack import reference_section
+    from kerasll.zoo.metadata import git_commit
     from kerasll.zoo.store import REPO_ZOO, Zoo
 
     zoo = Zoo(REPO_ZOO, bundled=False)
     x, y = load_dataset("fashion_mnist", "test")
     x, y, eps = x[:args.images], y[:args.images], 25 / 255
     done = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    revision = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
-                              text=True).stdout.strip()
+    revision = git_commit()
     for name in args.names or [e.name for e in zoo.complete_entries()]:
         model = zoo.get(name).load_model()
         classifier = getattr(model, "classifier", model)

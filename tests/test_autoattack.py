@@ -350,6 +350,17 @@ def test_sign_test_is_the_exact_two_sided_binomial_on_the_images_one_side_broke(
     assert sign_test(5, 5) == 1.0 and sign_test(0, 0) == 1.0
 
 
+def test_stages_the_reference_driver_skipped_broke_nothing():
+    from kerasll.attacks.parity import fill_skipped
+
+    clean, after_ce = np.array([True, True, False]), np.array([False, False, False])
+    flags, seconds = fill_skipped({"apgd-ce": after_ce}, {"apgd-ce": 3.0}, clean)
+    assert all(np.array_equal(flags[s], after_ce) for s in ("apgd-t", "fab-t", "square"))
+    assert seconds == {"apgd-ce": 3.0, "apgd-t": 0.0, "fab-t": 0.0, "square": 0.0}
+    flags, _ = fill_skipped({}, {}, clean)  # nothing ran: every stage keeps the clean flags
+    assert np.array_equal(flags["square"], clean)
+
+
 def test_parity_counts_which_side_broke_each_image_and_the_port_check_sees_a_wrong_copy(trained_lenet, data):
     from kerasll.attacks.parity import compare_stages, port_check
 

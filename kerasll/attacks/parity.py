@@ -64,6 +64,17 @@ def sign_test(only_ours, only_theirs):
     return 1.0 if n == 0 else min(1.0, 2 * binomial_tail(n - k, n, 0.5))
 
 
+def fill_skipped(flags, seconds, clean, stages=STAGES):
+    """Per-stage robust flags and seconds with the stages a driver skipped filled in: the reference's stops
+    once no image is left robust, so a stage it never ran broke nothing and took no time."""
+    flags, seconds, last = dict(flags), dict(seconds), np.asarray(clean, bool)
+    for stage in stages:
+        flags.setdefault(stage, last)
+        seconds.setdefault(stage, 0.0)
+        last = flags[stage]
+    return flags, seconds
+
+
 def pack_flags(flags):
     """Per-image bools as a hex string (one bit an image), to store a run's robust flags in JSON."""
     return np.packbits(np.asarray(flags, bool)).tobytes().hex()
