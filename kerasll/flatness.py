@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll.directions import orthogonal_signed, random_directions
+from kerasll.attacks.noise import keys_of
 from kerasll.errors import KerasllError, check_choice
 from kerasll.landscape import default_radius
 from kerasll.lattice import grid_offsets, lattice_points
@@ -49,24 +50,24 @@ def _lattice_ams(model, x, d, d_perp, e1, e2, clip):
     return tf.reshape(-tf.norm(grad, axis=-1), lattice_shape)
 
 
-def _image_directions(shape, pairs, seed, index):
-    """The `pairs` direction pairs of image `index`: independent of batching."""
-    ds = [random_directions(shape, (seed, index, j)) for j in range(pairs)]
+def _image_directions(shape, pairs, seed, key):
+    """The `pairs` direction pairs of the image with content key `key`: independent of batching and order."""
+    ds = [random_directions(shape, (seed, int(key), j)) for j in range(pairs)]
     return np.stack([a for a, _ in ds]), np.stack([b for _, b in ds])
 
 
-def _fgsm_directions(model, x, y, pairs, seed, start):
+def _fgsm_directions(model, x, y, pairs, seed, keys):
     """Per image: d = sign ∇x CE (the same in every pair), d⊥ a signed random vector orthogonal to it."""
     from kerasll.attacks.common import fgsm_direction
 
     d = fgsm_direction(model, tf.constant(x), tf.constant(y)).numpy().astype(np.float32)
-    d_perp = [[orthogonal_signed(d[i], np.random.default_rng((seed, start + i, j))).reshape(d.shape[1:])
+    d_perp = [[orthogonal_signed(d[i], np.random.default_rng((seed, int(keys[i]), j))).reshape(d.shape[1:])
                for j in range(pairs)] for i in range(len(x))]
     return np.repeat(d[:, None], pairs, axis=1), np.asarray(d_perp, np.float32)
 
 
 def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=None, reduction="mean",
-             seed=0, clip=False, batch_size=1024, progress=None, directions="random", dataset=None, start=0):
+             seed=0, clip=False, batch_size=1024, progress=None, directions="random", dataset=None, keys=None):
     """Φ-flatness of `model` over images `x` (see module doc).
 
     Args:
@@ -86,8 +87,9 @@ def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=No
             (d = sign ∇x CE(f(x), y), the attack's direction, and a random d⊥ ⟂ d):
             Φ along the direction attacks use.
         dataset: the registered data set whose radius preset to use.
-        start: index of `x[0]` in a larger set: image `start + i` gets that image's
-            directions, so Φ over chunks of a set equals Φ over the whole.
+        keys: the images' random-draw keys (default: from their content,
+            `kerasll.attacks.noise.image_keys`): an image gets the same directions in
+            any chunk, order or subset, so Φ over chunks of a set equals Φ over the whole.
 
     Returns:
         A `FlatnessResult` with `.phi` and `.per_sample`.
@@ -110,13 +112,14 @@ def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=No
     e1, e2 = (tf.constant(a) for a in grid_offsets(radius, grid))
     per_image = max(1, batch_size // (pairs * grid * grid))
     phis = []
-    offset = int(start)
+    keys = keys_of(x, keys)
     for start in range(0, len(x), per_image):
         chunk = x[start:start + per_image]
         if directions == "fgsm":
-            d, d_perp = _fgsm_directions(model, chunk, y[start:start + per_image], pairs, seed, offset + start)
+            d, d_perp = _fgsm_directions(model, chunk, y[start:start + per_image], pairs, seed,
+                                         keys[start:start + per_image])
         else:
-            dirs = [_image_directions(x.shape[1:], pairs, seed, offset + start + i) for i in range(len(chunk))]
+            dirs = [_image_directions(x.shape[1:], pairs, seed, k) for k in keys[start:start + per_image]]
             d, d_perp = np.stack([a for a, _ in dirs]), np.stack([b for _, b in dirs])
         scores = _lattice_ams(model, tf.constant(chunk), tf.constant(d), tf.constant(d_perp), e1, e2, clip).numpy()
         reduced = scores.mean(-1) if reduction == "mean" else scores.sum(-1)

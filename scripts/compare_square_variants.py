@@ -37,7 +37,7 @@ def main():
         print(f"{name}: {len(ids)} of {args.images} images robust after APGD-CE, APGD-T and FAB-T")
         for variant, rescale in VARIANTS:
             t0 = time.perf_counter()
-            adv = square_attack(model, x[ids], y[ids], eps, seed=args.seed, index=ids, variant=variant,
+            adv = square_attack(model, x[ids], y[ids], eps, seed=args.seed, keys=ids, variant=variant,
                                 rescale_schedule=rescale)
             broken = int(np.sum(predict_classes(model, np.asarray(adv)) != y[ids]))
             print(f"  Square {variant}, schedule {'stretched' if rescale else 'unscaled'}: broke {broken} "

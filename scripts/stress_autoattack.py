@@ -40,7 +40,7 @@ def stress(model, x, y, eps, batch_size, log):
     for label, name, settings, seed in FOLLOW_UPS:
         ids = np.flatnonzero(robust)
         if len(ids):
-            adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, seed=seed, index=ids,
+            adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, seed=seed, keys=ids,
                                         batch_size=batch_size, **settings))
             robust[ids[np.argmax(model.predict(adv, batch_size=batch_size, verbose=0), -1) != y[ids]]] = False
         row["after"][label] = float(robust.mean())

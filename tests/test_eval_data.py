@@ -60,6 +60,42 @@ def test_data_npz_equals_the_registered_dataset_for_the_same_images(lenet_file, 
     assert len(masks[0]) == 40 and np.array_equal(masks[0], masks[1])  # kept beside --json, equal per image
 
 
+def test_the_same_images_in_another_order_and_format_give_the_same_answer_per_image(lenet_file, fmnist, tmp_path):
+    """Every random draw is keyed by the image's content: a shuffled .npz and an image folder (read back in
+    class order) give the .npz's AutoAttack result, checks included, image by image."""
+    from kerasll.attacks.noise import image_keys
+
+    x, y = np.round(fmnist[2][:40] * 255).astype(np.uint8), fmnist[3][:40]
+    np.savez(tmp_path / "plain.npz", x=x, y=y)
+    order = np.random.default_rng(0).permutation(40)
+    np.savez(tmp_path / "shuffled.npz", x=x[order], y=y[order])
+    for i, (image, label) in enumerate(zip(x, y)):
+        (tmp_path / "folder" / str(label)).mkdir(parents=True, exist_ok=True)
+        keras.utils.save_img(tmp_path / "folder" / str(label) / f"{i:03d}.png", image, scale=False)
+    runs = {}
+    for name, data in (("plain", "plain.npz"), ("shuffled", "shuffled.npz"), ("folder", "folder")):
+        result = kerasll("eval", lenet_file, "--data", tmp_path / data, "--eps", "25/255", "--attack", "autoattack",
+                         "--version", "fast", "--seed", "2", "--json", tmp_path / f"{name}.json")
+        assert result.exit_code == 0, result.output
+        out = json.loads((tmp_path / f"{name}.json").read_text())["attack"]
+        records = dict(np.load(next((tmp_path / f"{name}.json.records").glob("*/*/records.npz"))))
+        records.pop("__seconds__")
+        runs[name] = out, records
+    from kerasll.datasets.sources import load_data
+
+    folder_x = load_data(tmp_path / "folder").x
+    assert not np.array_equal(folder_x, x / np.float32(255))  # the folder really comes back in another order
+    reference = image_keys(x / np.float32(255))
+    for name, images in (("shuffled", x[order] / np.float32(255)), ("folder", folder_x)):
+        where = {k: i for i, k in enumerate(image_keys(images))}
+        back = np.array([where[k] for k in reference])  # each plain image's row in this run
+        (a, ra), (b, rb) = runs["plain"], runs[name]
+        for field in ("clean_accuracy", "robust_accuracy", "by_attack", "noise_accuracy", "flags"):
+            assert a[field] == b[field], (name, field)
+        for k in ra:
+            assert np.array_equal(ra[k], rb[k][back]), (name, k)
+
+
 def test_data_folder_and_tfds_in_one_command_each(shapes_model, tmp_path):
     folder = write_folder(tmp_path / "imgs")
     tfds_dir = prepare_tfds(tmp_path / "tfds")

@@ -130,24 +130,21 @@ def test_the_radius_preset_comes_from_the_dataset_never_the_shape(trained_lenet,
 @pytest.mark.parametrize("directions", ["random", "fgsm"])
 def test_flatness_equals_ams_score_at_the_lattice_points_of_a_multiclass_model(trained_lenet, fmnist, directions):
     """Φ is the mean over pairs and lattice points of −‖∇x log p̃‖ at x + e1·d + e2·d⊥, recomputed here."""
-    from kerasll.flatness import _fgsm_directions, _image_directions
+    from kerasll.attacks.noise import image_keys
+    from kerasll.directions import fgsm_directions, random_directions
 
     x, y = fmnist[2][:3], fmnist[3][:3]
     radius, grid, pairs = 0.05, 3, 2
     res = kl.flatness(trained_lenet, x, y, pairs=pairs, grid=grid, radius=radius, seed=7, directions=directions)
     axis = np.linspace(-radius, radius, grid)
-    if directions == "fgsm":
-        d_all, dp_all = _fgsm_directions(trained_lenet, x, y, pairs, 7, 0)
-        grads = np.sign(kl.grad_log_px(trained_lenet, x).numpy())  # not the FGSM direction…
-        ce_sign = np.sign(_ce_grad(trained_lenet, x, y))
-        np.testing.assert_array_equal(d_all[:, 0], ce_sign)  # …this is: sign ∇x CE
-        assert not np.array_equal(d_all[:, 0], grads)
+    keys = image_keys(x)  # each image's directions are drawn from (seed, its content key, pair)
     for i in range(len(x)):
         if directions == "fgsm":
-            ds = list(zip(d_all[i], dp_all[i]))
+            ds = [fgsm_directions(trained_lenet, x[i], y[i], (7, int(keys[i]), j)) for j in range(pairs)]
+            np.testing.assert_array_equal(ds[0][0], np.sign(_ce_grad(trained_lenet, x[i:i + 1], y[i:i + 1]))[0])
+            assert not np.array_equal(ds[0][0], np.sign(kl.grad_log_px(trained_lenet, x[i:i + 1]).numpy())[0])
         else:
-            d, dp = _image_directions(x.shape[1:], pairs, 7, i)
-            ds = list(zip(d, dp))
+            ds = [random_directions(x.shape[1:], (7, int(keys[i]), j)) for j in range(pairs)]
         scores = []
         for d, dp in ds:
             assert float(np.sum(d * dp)) == 0.0

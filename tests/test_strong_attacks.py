@@ -114,9 +114,9 @@ def test_apgd_follows_the_reference_loop_step_by_step(loss):
     x = np.random.default_rng(3).uniform(0, 1, (64, 6, 6, 1)).astype(np.float32)
     y = np.argmax(model.predict(x, verbose=0), 1).astype(np.int32)
     target = np.argsort(-model.predict(x, verbose=0), 1)[:, 1].astype(np.int32)
-    steps, eps, seed, index = 20, 0.02, tf.constant(5, tf.int64), tf.range(64, dtype=tf.int64)
+    steps, eps, seed, keys = 20, 0.02, tf.constant(5, tf.int64), tf.range(64, dtype=tf.int64)
     is_check, interval = checkpoints(steps)
-    ours = _apgd_batch(model, tf.constant(x), tf.constant(y), tf.constant(target), index, tf.constant(eps),
+    ours = _apgd_batch(model, tf.constant(x), tf.constant(y), tf.constant(target), keys, tf.constant(eps),
                        tf.constant(steps), tf.constant(is_check), tf.constant(interval), tf.constant(0.75), seed,
                        "linf", loss).numpy()
 
@@ -126,7 +126,7 @@ def test_apgd_follows_the_reference_loop_step_by_step(loss):
         return -diff / (s[:, -1] - 0.5 * (s[:, -3] + s[:, -4]) + 1e-12)
 
     ce = lambda logits: tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)  # noqa: E731
-    x0 = _start(tf.constant(x), tf.constant(eps), "linf", seed, index).numpy()
+    x0 = _start(tf.constant(x), tf.constant(eps), "linf", seed, keys).numpy()
     theirs = reference_apgd_linf(model, x, y, x0, eps, steps, ce if loss == "ce" else targeted)
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
@@ -174,9 +174,11 @@ def test_apgd_start_depends_on_the_image_not_its_batch(trained_lenet, fmnist):
     x, y = fmnist[2][:40], fmnist[3][:40]
     whole = kl.apgd(trained_lenet, x, y, 25 / 255, steps=5, seed=1, batch_size=40).numpy()
     split = kl.apgd(trained_lenet, x, y, 25 / 255, steps=5, seed=1, batch_size=7).numpy()
-    part = kl.apgd(trained_lenet, x[20:], y[20:], 25 / 255, steps=5, seed=1, index=np.arange(20, 40)).numpy()
+    part = kl.apgd(trained_lenet, x[20:], y[20:], 25 / 255, steps=5, seed=1).numpy()
+    backwards = kl.apgd(trained_lenet, x[::-1], y[::-1], 25 / 255, steps=5, seed=1).numpy()[::-1]
     np.testing.assert_allclose(whole, split, atol=1e-6)
-    np.testing.assert_allclose(whole[20:], part, atol=1e-6)
+    np.testing.assert_allclose(whole[20:], part, atol=1e-6)  # a subset…
+    np.testing.assert_allclose(whole, backwards, atol=1e-6)  # …and another order: the same starts
 
 
 def test_apgd_beats_pgd10_on_a_real_model(trained_lenet, fmnist):
@@ -288,14 +290,15 @@ def test_attacks_skip_the_empty_batch_once_every_image_is_fooled():
 
     assert batches(0, 5) == [] and batches(3, None) == [slice(0, 3)]
     # Two stacked convolutions (an empty batch aborts the second), then the mean brightness decides:
-    # 2·mean − 0.5 > 0 is class 0.
+    # logits (2·mean − 0.5)·[1, −1, −2, −3] + [0, .1, .2, .3]: class 0 when the mean is above about 0.29 (the bias
+    # leaves no tie at the box's corners and keeps APGD-T's DLR loss from being blind to the scale).
     inputs = keras.Input((8, 8, 1))
     first, second, dense = keras.layers.Conv2D(2, 1), keras.layers.Conv2D(1, 1), keras.layers.Dense(4)
     model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(second(first(inputs)))))
     first.set_weights([np.ones((1, 1, 1, 2), np.float32), np.full(2, -0.25, np.float32)])
     second.set_weights([np.ones((1, 1, 2, 1), np.float32), np.zeros(1, np.float32)])
-    dense.set_weights([np.array([[1.0, -1.0, -2.0, -3.0]], np.float32), np.zeros(4, np.float32)])
-    x = np.full((3, 8, 8, 1), 0.6, np.float32)
+    dense.set_weights([np.array([[1.0, -1.0, -2.0, -3.0]], np.float32), np.float32([0.0, 0.1, 0.2, 0.3])])
+    x = np.full((3, 8, 8, 1), 0.6, np.float32) + np.float32([0.0, 0.01, 0.02])[:, None, None, None]
     y = np.zeros(3, np.int64)
     for name, settings in (("apgd-t", {"steps": 5}), ("fab-t", {"steps": 5}), ("square", {"queries": 20})):
         adv = run_attack(name, model, x, y, 1.0, "linf", seed=0, **settings)  # ε = 1: every image falls at once

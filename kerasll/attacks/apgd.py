@@ -44,16 +44,16 @@ def checkpoints(steps):
     return is_check, interval
 
 
-def _start(x, eps, norm, seed, index):
+def _start(x, eps, norm, seed, keys):
     """AutoAttack's start: a random point on the surface of the ε-ball, clipped to the box."""
     if norm == "linf":
-        t = 2.0 * noise.uniform(seed, index, 0, x.shape[1:].as_list(), x.dtype) - 1.0
+        t = 2.0 * noise.uniform(seed, keys, 0, x.shape[1:].as_list(), x.dtype) - 1.0
     else:
-        t = noise.normal(seed, index, 0, x.shape[1:].as_list(), x.dtype)
+        t = noise.normal(seed, keys, 0, x.shape[1:].as_list(), x.dtype)
     return tf.clip_by_value(x + eps * normalize(t, norm), 0.0, 1.0)
 
 
-def _apgd_batch(model, x, y, target, index, eps, steps, is_check, interval, rho, seed, norm, loss, eot=1):
+def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, seed, norm, loss, eot=1):
     y = labels_of(y)
     if loss == "ce":
         loss_fn = cross_entropy
@@ -67,7 +67,7 @@ def _apgd_batch(model, x, y, target, index, eps, steps, is_check, interval, rho,
         z = project(x_adv + tf.reshape(step, [-1] + [1] * (x.shape.rank - 1)) * direction, x, eps, norm)
         return project(x_adv + momentum * (z - x_adv) + (1.0 - momentum) * (x_adv - x_old), x, eps, norm)
 
-    x0 = _start(x, eps, norm, seed, index)
+    x0 = _start(x, eps, norm, seed, keys)
     loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn, eot)
     fooled0 = tf.not_equal(tf.argmax(logits0, -1, output_type=tf.int32), y)
     step0 = tf.fill(tf.shape(loss0), tf.cast(2.0, x.dtype) * eps)
@@ -126,7 +126,7 @@ def check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, 
 
 
 def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, target_classes=9, restarts=1,
-         rho=0.75, seed=None, batch_size=1000, index=None, progress=None, eot_iter=1):
+         rho=0.75, seed=None, batch_size=1000, keys=None, progress=None, eot_iter=1):
     """Auto-PGD (Croce & Hein 2020): APGD-CE, APGD-DLR or APGD-T, L∞ or L2.
 
     Each run starts from a random point on the ε-sphere, and keeps per image the
@@ -147,10 +147,10 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
         restarts: random restarts per target (AutoAttack: 1).
         rho: the checkpoint threshold ρ (0.75).
         seed: int for repeatable starts (None draws one). An image's start
-            depends on the seed and its index in `x` only.
+            depends on the seed and its key only.
         batch_size: images per compiled batch.
-        index: the images' indices in a larger evaluated set (default 0..B−1):
-            their random starts are those they would get there.
+        keys: the images' random-draw keys (default: `noise.image_keys(x)`, from
+            their content), so an image gets the same start in any batch or order.
         progress: `progress(done, total, fooled)` after each batch of each run, `fooled`
             the number of images fooled so far.
         eot_iter: gradients averaged per iteration (expectation over transformation, for
@@ -170,7 +170,7 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
         raise KerasllError(f"eot_iter must be ≥ 1, got {eot_iter}")
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
-    index = np.arange(n) if index is None else np.asarray(index)
+    keys = noise.keys_of(x, keys)
     is_check, interval = checkpoints(int(steps))
     const = (tf.constant(eps, x.dtype), tf.constant(int(steps)), tf.constant(is_check), tf.constant(interval),
              tf.constant(rho, tf.float32))
@@ -193,7 +193,7 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
             ids = todo[s]
             xb, yb = tf.gather(x, ids), tf.constant(y[ids], tf.int32)
             target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
-            adv = run(xb, yb, target, tf.constant(index[ids], tf.int64), *const, run_seed)
+            adv = run(xb, yb, target, tf.constant(keys[ids], tf.int64), *const, run_seed)
             m, f = margin_and_fooled(model, adv, yb)
             take = stronger(-m, f, -best_margin[ids], fooled[ids])
             x_adv[ids[take]] = adv.numpy()[take]

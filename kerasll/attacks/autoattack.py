@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kerasll._tensors import as_float_tensor
-from kerasll.attacks import checks
+from kerasll.attacks import checks, noise
 from kerasll.attacks.common import check_budget, labels_of, predict_classes
 from kerasll.attacks.registry import get_attack, run_attack
 from kerasll.errors import check_choice
@@ -86,7 +86,7 @@ def robustbench_fields(clean, robust, eps, norm, samples):
 
 
 def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True,
-               progress=None, log=None, batch_size=1000, index=None):
+               progress=None, log=None, batch_size=1000, keys=None):
     """Robust accuracy under AutoAttack, with self-checks.
 
     Args:
@@ -103,9 +103,9 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         progress: `progress(name, done, total, robust_accuracy)` during each attack.
         log: `log(line)` after each attack.
         batch_size: images per compiled attack batch (lower it for large models).
-        index: the images' indices in a larger evaluated set (default 0..N−1): every
-            random draw depends on (seed, index), so attacking a set in chunks gives,
-            per image, what attacking it whole gives.
+        keys: the images' random-draw keys (default: `noise.image_keys(x)`, from their
+            content): every random draw depends on (seed, key), so the same image gives
+            the same result in any chunk, order, subset or file format.
 
     Returns:
         An `AutoAttackResult`.
@@ -114,13 +114,13 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         >>> result = kerasll.autoattack(model, x_test, y_test, eps=8/255)
         >>> result.robust_accuracy, [str(f) for f in result.flags]
     """
-    x_adv, records, seconds = autoattack_images(model, x, y, eps, norm, version, seed, index=index, attacks=attacks,
+    x_adv, records, seconds = autoattack_images(model, x, y, eps, norm, version, seed, keys=keys, attacks=attacks,
                                                 progress=progress, log=log, batch_size=batch_size)
     plan = plan_of(version, attacks)
     if run_checks:
         t0 = time.perf_counter()
         records |= checks.image_checks(model, np.asarray(x, np.float32), labels_of(np.asarray(y)).numpy(), eps, norm,
-                                       seed, index, order=True, batch_size=batch_size)
+                                       seed, keys, order=True, batch_size=batch_size)
         seconds["checks"] = round(time.perf_counter() - t0, 2)
     seconds["total"] = round(sum(seconds.values()), 2)
     summary = summarize(records, plan, run_checks, version if not attacks else "custom")
@@ -140,7 +140,7 @@ def plan_of(version, attacks=None):
     return VERSIONS[check_choice("version", version, list(VERSIONS))]
 
 
-def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0, index=None, attacks=None,
+def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0, keys=None, attacks=None,
                       progress=None, log=None, batch_size=1000):
     """Run AutoAttack's attacks in turn, each on the images still robust.
 
@@ -153,7 +153,7 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     check_budget(eps, eps, 1, norm, 1)
     x = as_float_tensor(x).numpy()
     y = labels_of(np.asarray(y)).numpy()
-    index = np.arange(len(x)) if index is None else np.asarray(index)
+    keys = noise.keys_of(x, keys)
     seconds, records = {}, {}
     correct = predict_classes(model, x) == y
     robust, x_adv = correct.copy(), x.copy()
@@ -164,7 +164,7 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
             def report(done, total, fooled=0, _name=name, _ids=ids):
                 if progress is not None:  # robust accuracy so far, this attack's finds included
                     progress(_name, done, total, (len(_ids) - fooled) / len(x))
-            adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, index=index[ids],
+            adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, keys=keys[ids],
                                         progress=report, batch_size=batch_size, **settings))
             fooled = predict_classes(model, adv) != y[ids]
             x_adv[ids[fooled]] = adv[fooled]

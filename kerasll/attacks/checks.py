@@ -32,7 +32,7 @@ class Flag:
         return f"{self.code}: {self.message} — try: {self.hint}"
 
 
-def image_checks(model, x, y, eps, norm, seed=0, index=None, order=False, batch_size=1000):
+def image_checks(model, x, y, eps, norm, seed=0, keys=None, order=False, batch_size=1000):
     """Per image, what the self-checks look at, as boolean arrays (N,).
 
     - ``probabilities``: the output row is a probability vector (in [0,1], sums to 1);
@@ -42,24 +42,24 @@ def image_checks(model, x, y, eps, norm, seed=0, index=None, order=False, batch_
     - with `order`: ``fgsm`` and ``pgd``, correct under FGSM (L∞ only) and PGD-10 (step ε/4),
       the weaker attacks a strong one must beat.
 
-    Every value depends on the image and its `index` in the evaluated set only, so
-    checks over chunks of a set add up to the checks over the whole. `flags_of` turns
+    Every value depends on the image and its key (its content) only, so checks over
+    chunks of a set add up to the checks over the whole. `flags_of` turns
     them into flags.
     """
     from kerasll.attacks.registry import run_attack
 
-    index = np.arange(len(x)) if index is None else np.asarray(index)
+    keys = noise.keys_of(x, keys)
     a, b = logits_of(model, x, batch_size), logits_of(model, x, batch_size)
     out = {"probabilities": (a.min(-1) > -1e-5) & (a.max(-1) < 1 + 1e-5) & (np.abs(a.sum(-1) - 1) <= 1e-4),
            "unstable": ~np.all(np.isclose(a, b, rtol=1e-5, atol=1e-6), -1)}
     out["grad_zero"], out["grad_bad"] = _gradient_problems(model, x, y, batch_size // 2 or 1)
-    out["noise"] = _noise_correct(model, x, y, eps, norm, seed, index, batch_size)
+    out["noise"] = _noise_correct(model, x, y, eps, norm, seed, keys, batch_size)
     if order:
         if norm == "linf":
             out["fgsm"] = predict_classes(model, np.asarray(run_attack(
                 "fgsm", model, x, y, eps, batch_size=batch_size))) == y
         out["pgd"] = predict_classes(model, np.asarray(run_attack(
-            "pgd", model, x, y, eps, norm, seed=seed, index=index, batch_size=batch_size, steps=10,
+            "pgd", model, x, y, eps, norm, seed=seed, keys=keys, batch_size=batch_size, steps=10,
             step_size=eps / 4, restarts=1))) == y
     return out
 
@@ -79,12 +79,12 @@ def _gradient_problems(model, x, y, batch_size):
     return np.concatenate(zero), np.concatenate(bad)
 
 
-def _noise_correct(model, x, y, eps, norm, seed, index, batch_size):
+def _noise_correct(model, x, y, eps, norm, seed, keys, batch_size):
     """Correct under noise of size exactly ε: ±ε per pixel (L∞) or a random direction of norm ε (L2)."""
     out = []
     for s in batches(len(x), batch_size):
         xb = tf.convert_to_tensor(x[s])
-        ids = tf.constant(index[s], tf.int64)
+        ids = tf.constant(keys[s], tf.int64)
         if norm == "linf":
             delta = eps * noise.signs(seed, ids, 7, xb.shape[1:].as_list(), xb.dtype)
         else:

@@ -134,13 +134,13 @@ def stronger(loss, fooled, best_loss, best_fooled):
     return (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
 
 
-def random_start(x, eps, norm, seed, index=None, counter=0):
+def random_start(x, eps, norm, seed, keys=None, counter=0):
     """A uniform draw from the `norm` ball around `x`, clipped to the box.
 
     `seed` is a `keras.random.SeedGenerator`, a stateless seed pair (a tensor of
-    shape [2], as `DefenseModel.step_seed` gives), or an int with `index`, the
-    images' indices in the evaluated set, so each image's draw depends on
-    (seed, index, counter) only and not on its batch.
+    shape [2], as `DefenseModel.step_seed` gives), or an int with `keys`, the
+    images' content keys (`noise.image_keys`), so each image's draw depends on
+    (seed, key, counter) only and not on its batch or position.
     """
     import keras
 
@@ -156,8 +156,8 @@ def random_start(x, eps, norm, seed, index=None, counter=0):
         uniform = lambda s, c: tf.random.stateless_uniform(s, pair(c), dtype=dtype)  # noqa: E731
         normal = lambda s, c: tf.random.stateless_normal(s, pair(c), dtype=dtype)  # noqa: E731
     else:
-        uniform = lambda s, c: noise.uniform(seed, index, c, s[1:], dtype)  # noqa: E731
-        normal = lambda s, c: noise.normal(seed, index, c, s[1:], dtype)  # noqa: E731
+        uniform = lambda s, c: noise.uniform(seed, keys, c, s[1:], dtype)  # noqa: E731
+        normal = lambda s, c: noise.normal(seed, keys, c, s[1:], dtype)  # noqa: E731
         shape = [None, *per_sample.as_list()]
         uniform_shape = lambda dims: [None, *dims]  # noqa: E731
     if norm == "linf":

@@ -82,14 +82,14 @@ def _boundary(model, x, y, target, targeted, norm):
     return tf.gather(diff_f, nearest, batch_dims=1), tf.reshape(tf.gather(diff_g, nearest, batch_dims=1), tf.shape(x))
 
 
-def _fab_batch(model, x, y, target, index, eps, steps, alpha_max, eta, beta, seed, random, norm, targeted):
+def _fab_batch(model, x, y, target, keys, eps, steps, alpha_max, eta, beta, seed, random, norm, targeted):
     y = labels_of(y)
     batch = tf.shape(x)[0]
     flat = lambda t: tf.reshape(t, [batch, -1])  # noqa: E731
     x0 = flat(x)
     if random:  # restarts after the first start inside half the ε-ball, as the reference does
-        draw = noise.uniform(seed, index, 0, x.shape[1:].as_list(), x.dtype) * 2 - 1 if norm == "linf" else \
-            noise.normal(seed, index, 0, x.shape[1:].as_list(), x.dtype)
+        draw = noise.uniform(seed, keys, 0, x.shape[1:].as_list(), x.dtype) * 2 - 1 if norm == "linf" else \
+            noise.normal(seed, keys, 0, x.shape[1:].as_list(), x.dtype)
         x1 = tf.clip_by_value(x + 0.5 * eps * normalize(draw, norm), 0.0, 1.0)
     else:
         x1 = x
@@ -120,7 +120,7 @@ def _fab_batch(model, x, y, target, index, eps, steps, alpha_max, eta, beta, see
 
 
 def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=9, restarts=1, alpha_max=0.1,
-        eta=1.05, beta=0.9, seed=None, batch_size=1000, index=None, progress=None, return_norms=False):
+        eta=1.05, beta=0.9, seed=None, batch_size=1000, keys=None, progress=None, return_norms=False):
     """FAB (Croce & Hein 2020): the closest adversarial example it finds, kept if within `eps`.
 
     Args:
@@ -138,7 +138,7 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
             overshoot, and the pull-back after success (0.1, 1.05, 0.9).
         seed: int for repeatable random restarts.
         batch_size: images per compiled batch.
-        index: the images' indices in a larger evaluated set (for the random starts).
+        keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
         progress: `progress(done, total, fooled)` after each batch of each run, `fooled`
             the number of images with an adversarial example within `eps` so far.
         return_norms: also return the per-image norm of the closest adversarial
@@ -163,7 +163,7 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
         check_targets(target_classes, num_classes(model, x))
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
-    index = np.arange(n) if index is None else np.asarray(index)
+    keys = noise.keys_of(x, keys)
     ranked = ranked_classes(model, x) if targeted else None
     const = [tf.constant(v, x.dtype) for v in (eps, alpha_max, eta, beta)]
     x_adv, norms = x.numpy().copy(), np.full(n, np.inf)
@@ -182,7 +182,7 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
             ids = todo[s]
             target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
             adv, size = run(tf.gather(x, ids), tf.constant(y[ids], tf.int32), target,
-                            tf.constant(index[ids], tf.int64), const[0], tf.constant(int(steps)), *const[1:], run_seed)
+                            tf.constant(keys[ids], tf.int64), const[0], tf.constant(int(steps)), *const[1:], run_seed)
             size = size.numpy()
             closer = size < norms[ids]
             norms[ids[closer]] = size[closer]

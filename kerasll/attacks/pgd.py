@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor, batches
+from kerasll.attacks import noise
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.attacks.common import (
     check_budget, cross_entropy, fgsm_direction, l2_norm, labels_of, loss_and_grad, pick, project, random_start,
@@ -66,8 +67,8 @@ def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=Fals
     return pick(take, x_adv, best_x)
 
 
-def _pgd_batch(model, x, y, index, eps, step_size, steps, seed, norm, start):
-    x_start = random_start(x, eps, norm, seed, index) if start else x
+def _pgd_batch(model, x, y, keys, eps, step_size, steps, seed, norm, start):
+    x_start = random_start(x, eps, norm, seed, keys) if start else x
     return pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=True)
 
 
@@ -78,7 +79,7 @@ def _fooled_and_loss(model, x, y):
 
 
 def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm="linf",
-        seed=0, batch_size=512, index=None):
+        seed=0, batch_size=512, keys=None):
     """Projected gradient descent (Madry et al. 2018) on the [0,1] box.
 
     Each run keeps per sample the iterate that fools the model, or else the one
@@ -96,10 +97,10 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
         restarts: independent runs; the strongest example per sample is kept.
         norm: "linf" or "l2".
         seed: int for repeatable random starts, or None. An image's start
-            depends on the seed and its index in `x` only, not on the batch.
+            depends on the seed and its key only, not on the batch.
         batch_size: images per attack batch.
-        index: the images' indices in a larger evaluated set (default 0..N−1),
-            so a chunk of it gets the same random starts as the whole.
+        keys: the images' random-draw keys (default: `noise.image_keys(x)`, from
+            their content), so an image gets the same start in any batch or order.
 
     Returns:
         Adversarial images, a float tensor shaped like `x`.
@@ -116,16 +117,16 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
     specs = [batch_spec(x), batch_spec(y)]
     start = bool(random_start)
     run = compiled(model, ("pgd", norm, start), lambda m, *a: _pgd_batch(m, *a, norm, start),
-                   specs + [spec(tf.int32, [None]), spec(x.dtype), spec(x.dtype), spec(tf.int32), spec(tf.int64)])
+                   specs + [spec(tf.int64, [None]), spec(x.dtype), spec(x.dtype), spec(tf.int32), spec(tf.int64)])
     score = compiled(model, "fooled-and-loss", _fooled_and_loss, specs)
-    index = np.arange(int(x.shape[0])) if index is None else np.asarray(index)
+    keys = noise.keys_of(x, keys)
     outs = []
     for s in batches(int(x.shape[0]), batch_size):
         xb, yb = x[s], y[s]
         best = None
         for r in range(int(restarts)):
             run_seed = tf.constant(restart_seed(seed, r), tf.int64)
-            x_adv = run(xb, yb, tf.constant(index[s], tf.int32), *args, run_seed)
+            x_adv = run(xb, yb, tf.constant(keys[s], tf.int64), *args, run_seed)
             if restarts == 1:
                 best = x_adv
                 break

@@ -1,7 +1,7 @@
 """The attacks the CLI and evaluations can name: one registry, one signature.
 
 Every registered attack is called as
-`attack(model, x, y, eps, norm, seed, index, progress, batch_size, **settings)` and returns
+`attack(model, x, y, eps, norm, seed, keys, progress, batch_size, **settings)` and returns
 adversarial images. `settings` are the attack's own options (steps, restarts…);
 `defaults` fills in the ones the caller left out.
 """
@@ -19,8 +19,10 @@ from kerasll.registry import Registry
 
 # Bumped whenever a change to an attack changes what it finds on the same images and seed. An
 # interrupted evaluation resumes only chunks that the same revision computed, and stored results
-# carry the revision that made them. 2: APGD's first checkpoint counts its first step against 0.
-ATTACKS_REVISION = 2
+# carry the revision that made them; a stored result of another revision is recomputed, not reused.
+# 2: APGD's first checkpoint counts its first step against 0. 3: every per-image draw (attack starts,
+# noise checks, Φ's directions) is keyed by the image's content, not its position in the set.
+ATTACKS_REVISION = 3
 
 
 @dataclass(frozen=True)
@@ -51,38 +53,38 @@ def get_attack(name):
     return _ATTACKS.get(name)
 
 
-def _fgsm(model, x, y, eps, norm, seed, index, progress, batch_size):
+def _fgsm(model, x, y, eps, norm, seed, keys, progress, batch_size):
     return fgsm(model, x, y, eps, batch_size=batch_size)
 
 
-def _pgd(model, x, y, eps, norm, seed, index, progress, batch_size, steps, step_size, restarts):
+def _pgd(model, x, y, eps, norm, seed, keys, progress, batch_size, steps, step_size, restarts):
     return pgd(model, x, y, eps, step_size, steps, restarts=restarts, norm=norm, seed=seed, batch_size=batch_size,
-               index=index)
+               keys=keys)
 
 
 def _apgd(loss, targeted):
-    def run(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9,
+    def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9,
             eot_iter=1):
         if targeted:
             target_classes = min(target_classes, num_classes(model, x) - 1)
         return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
-                    target_classes=target_classes, restarts=restarts, seed=seed, index=index, progress=progress,
+                    target_classes=target_classes, restarts=restarts, seed=seed, keys=keys, progress=progress,
                     batch_size=batch_size, eot_iter=eot_iter)
     return run
 
 
 def _fab(targeted):
-    def run(model, x, y, eps, norm, seed, index, progress, batch_size, steps=100, restarts=1, target_classes=9):
+    def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9):
         if targeted:
             target_classes = min(target_classes, num_classes(model, x) - 1)
         return fab(model, x, y, eps, norm=norm, steps=steps, targeted=targeted, target_classes=target_classes,
-                   restarts=restarts, seed=seed, index=index, progress=progress, batch_size=batch_size)
+                   restarts=restarts, seed=seed, keys=keys, progress=progress, batch_size=batch_size)
     return run
 
 
 def _square(variant):
-    def run(model, x, y, eps, norm, seed, index, progress, batch_size, queries=5000, p_init=0.8):
-        return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, index=index,
+    def run(model, x, y, eps, norm, seed, keys, progress, batch_size, queries=5000, p_init=0.8):
+        return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, keys=keys,
                              progress=progress, batch_size=batch_size, variant=variant)
     return run
 
@@ -116,7 +118,7 @@ def check_norm(name, norm):
     return spec
 
 
-def run_attack(name, model, x, y, eps, norm="linf", seed=0, index=None, progress=None, batch_size=1000,
+def run_attack(name, model, x, y, eps, norm="linf", seed=0, keys=None, progress=None, batch_size=1000,
                **settings):
     """Run the registered attack `name` with its defaults where `settings` leave a value out."""
     spec = check_norm(name, norm)
@@ -124,4 +126,4 @@ def run_attack(name, model, x, y, eps, norm="linf", seed=0, index=None, progress
     if unknown:
         raise KerasllError(f"attack {name!r} has no setting {sorted(unknown)[0]!r}; "
                            f"its settings: {', '.join(spec.defaults) or 'none'}")
-    return spec.run(model, x, y, eps, norm, seed, index, progress, batch_size, **(spec.defaults | settings))
+    return spec.run(model, x, y, eps, norm, seed, keys, progress, batch_size, **(spec.defaults | settings))

@@ -14,7 +14,7 @@ Two variants of where the windows go (`variant`):
   row or column (positions 0..H−s−1). The draws are keyed by (seed, query) only,
   so an image meets the same windows whatever batch or chunk it is attacked in.
 - "strong": each image draws its own window and signs from its own stream
-  (seed, index, query), anywhere in the image (0..H−s), and the window schedule is
+  (seed, key, query), anywhere in the image (0..H−s), and the window schedule is
   stretched over the queries. It breaks a few more images of small models than the
   reference does (docs/evaluation.md measures how many); the registered attack
   "square-strong".
@@ -105,13 +105,13 @@ def _per_channel_norm(t):
     return tf.sqrt(tf.reduce_sum(tf.square(t), axis=[1, 2], keepdims=True))
 
 
-def _square_chunk(model, x, y, index, x_best, margin_best, start, stop, eps, sizes, patterns, seed, norm, variant):
+def _square_chunk(model, x, y, keys, x_best, margin_best, start, stop, eps, sizes, patterns, seed, norm, variant):
     """Queries start..stop−1 for a batch; returns the new best images and margins."""
     y = labels_of(y)
     _, height, width, channels = x.shape
     dtype = x.dtype
     shared = variant == "reference"
-    stream = tf.zeros_like(index) if shared else index  # shared: every image draws the same windows
+    stream = tf.zeros_like(keys) if shared else keys  # shared: every image draws the same windows
     last = 0 if shared else 1  # the reference's windows never reach the last row or column
 
     def position(u, side, s):
@@ -149,13 +149,13 @@ def _square_chunk(model, x, y, index, x_best, margin_best, start, stop, eps, siz
     return x_best, margin_best
 
 
-def _square_init(model, x, y, index, eps, seed, tiles, norm):
+def _square_init(model, x, y, keys, eps, seed, tiles, norm):
     """The start: vertical ±ε stripes (L∞), or a grid of ±pattern tiles scaled to ‖δ‖₂ = ε (L2)."""
     _, height, width, channels = x.shape
     if norm == "linf":
-        x0 = x + eps * noise.signs(seed, index, 0, [1, width, channels], x.dtype)
+        x0 = x + eps * noise.signs(seed, keys, 0, [1, width, channels], x.dtype)
     else:
-        sign = noise.signs(seed, index, 0, [tiles.shape[0], channels], x.dtype)  # (B, T, C)
+        sign = noise.signs(seed, keys, 0, [tiles.shape[0], channels], x.dtype)  # (B, T, C)
         delta = tf.einsum("thw,btc->bhwc", tf.cast(tiles, x.dtype), sign)
         x0 = x + normalize(delta, "l2") * eps
     x0 = tf.clip_by_value(x0, 0.0, 1.0)
@@ -176,7 +176,7 @@ def _l2_tiles(height, width):
     return np.stack(tiles).astype(np.float32)
 
 
-def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=None, batch_size=1000, index=None,
+def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=None, batch_size=1000, keys=None,
                   progress=None, variant="reference", rescale_schedule=None):
     """Square Attack (Andriushchenko et al. 2020): a black-box attack that only calls `model(x)`.
 
@@ -189,7 +189,7 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
         p_init: the first window's share of the image (AutoAttack: 0.8).
         seed: int for repeatable draws (None draws one).
         batch_size: images per compiled batch.
-        index: the images' indices in a larger evaluated set (default 0..B−1).
+        keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
         progress: `progress(done, total, fooled)` after each chunk of queries, `fooled`
             the number of images fooled so far.
         variant: "reference" (windows shared by all images, as fra31/auto-attack) or
@@ -215,7 +215,7 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
     n, height, width, _ = x.shape
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
-    index = np.arange(n) if index is None else np.asarray(index)
+    keys = noise.keys_of(x, keys)
     rescale = variant == "strong" if rescale_schedule is None else bool(rescale_schedule)
     sizes = window_sizes(int(queries), p_init, height, width, norm, rescale)
     side = int(sizes.max())
@@ -233,7 +233,7 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
     x_adv, best = np.empty(x.shape, x.dtype.as_numpy_dtype), np.empty(n, np.float32)
     for s in batches(n, batch_size):
         ids = np.arange(s.start, s.stop)
-        x0, m0 = init(x[s], tf.constant(y[ids], tf.int32), tf.constant(index[ids], tf.int64), *common)
+        x0, m0 = init(x[s], tf.constant(y[ids], tf.int32), tf.constant(keys[ids], tf.int64), *common)
         x_adv[ids], best[ids] = x0.numpy(), m0.numpy()
     consts = (common[0], tf.constant(sizes), tf.constant(patterns), common[1])
     total = int(queries) - 1
@@ -242,7 +242,7 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
         todo = np.flatnonzero(best > 0)
         for s in batches(len(todo), batch_size):
             ids = todo[s]
-            xb, mb = chunk(tf.gather(x, ids), tf.constant(y[ids], tf.int32), tf.constant(index[ids], tf.int64),
+            xb, mb = chunk(tf.gather(x, ids), tf.constant(y[ids], tf.int32), tf.constant(keys[ids], tf.int64),
                            tf.constant(x_adv[ids]), tf.constant(best[ids]), tf.constant(start), tf.constant(stop),
                            *consts)
             x_adv[ids], best[ids] = xb.numpy(), mb.numpy()

@@ -6,7 +6,6 @@ from typing import Annotated, List, Optional
 import typer
 
 from kerasll.attacks.autoattack import VERSION_HELP
-from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.cli.common import (
     DataDirOption, SourceOption, ZooOption, console, generated_help, open_zoo, print_json, stdout_for_data,
 )
@@ -180,9 +179,6 @@ def show(name, out):
     a = out["attack"]
     s = a["settings"]
     cached = " (cached; --force to recompute)" if a["cached"] else ""
-    made_by = a.get("attacks_revision", 1)  # results stored before revisions were recorded are revision 1
-    if a["cached"] and made_by != ATTACKS_REVISION:
-        cached = f" (cached, computed by attack revision {made_by}, this is {ATTACKS_REVISION}; --force to recompute)"
     console.print(f"[bold]{name}[/]  {a['key']}{cached}", soft_wrap=True)
     label = "AutoAttack" if s["attack"] == "autoattack" else s["attack"].upper()
     width = max(len(label), 5) + 11

@@ -2,7 +2,7 @@
 
 An evaluation is a function of a chunk, `compute(start, stop) → (records, seconds)`,
 where `records` holds one value per image ((n,) arrays) that depends only on the
-image and its index in the set (kerasll's random draws are keyed by the index).
+image and its content (kerasll's random draws are keyed by `noise.image_keys`).
 So the records of all chunks, concatenated, are the records of the whole set,
 whether the chunks ran in one go, across restarts, or on several machines.
 

@@ -15,6 +15,7 @@ import numpy as np
 from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images, plan_of, robustbench_fields, summarize
 from kerasll.attacks.common import num_classes, predict_classes
+from kerasll.attacks.noise import image_keys
 from kerasll.attacks.registry import ATTACKS_REVISION, run_attack
 from kerasll.errors import KerasllError
 from kerasll.evaluation.chunks import ChunkStore, fingerprint, run_chunks
@@ -94,7 +95,7 @@ class EvalResult:
 def _store(checkpoint, what, model, x, y, chunk_size, fresh=False, spread=None):
     if checkpoint is None or (spread is not None and not spread.is_chief):  # only the chief writes
         return None
-    description = {**what, "samples": len(x), "chunk_size": chunk_size}
+    description = {**what, "samples": len(x), "chunk_size": chunk_size, "attacks_revision": ATTACKS_REVISION}
     return ChunkStore(checkpoint, fingerprint(description, model, (x, y)), description).open(fresh)
 
 
@@ -133,18 +134,19 @@ def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, ba
     start = time.perf_counter()
     s = settings
     plan = plan_of(s.version) if s.attack == "autoattack" else ((s.attack, s.options()),)
+    all_keys = image_keys(x)
 
     def compute(a, b):
-        index = np.arange(a, b)
+        keys = all_keys[a:b]
         if s.attack == "autoattack":
             _, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, s.version, s.seed,
-                                                    index=index, progress=progress, batch_size=batch_size)
+                                                    keys=keys, progress=progress, batch_size=batch_size)
         else:
             t0 = time.perf_counter()
             n = b - a
             single = (lambda done, total, fooled=0: progress(s.attack, done, total, 1 - fooled / n)) \
                 if progress else None
-            x_adv = np.asarray(run_attack(s.attack, model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed, index=index,
+            x_adv = np.asarray(run_attack(s.attack, model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed, keys=keys,
                                           progress=single, batch_size=batch_size, **s.options()))
             records = {"correct": predictions(model, x[a:b]) == y[a:b],
                        "robust": predictions(model, x_adv) == y[a:b]}
@@ -152,14 +154,13 @@ def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, ba
             seconds = {s.attack: round(time.perf_counter() - t0, 2)}
         if run_checks:
             t0 = time.perf_counter()
-            records |= checks.image_checks(model, x[a:b], y[a:b], s.eps, s.norm, s.seed, index,
+            records |= checks.image_checks(model, x[a:b], y[a:b], s.eps, s.norm, s.seed, keys,
                                            order=s.attack == "autoattack", batch_size=batch_size)
             seconds["checks"] = round(time.perf_counter() - t0, 2)
         return records, seconds
 
     spread = spread_of(strategy)
-    store = _store(checkpoint, {"kind": "attack", "settings": s.to_dict(), "checks": run_checks,
-                                "attacks_revision": ATTACKS_REVISION}, model, x, y, batch_size, fresh, spread)
+    store = _store(checkpoint, {"kind": "attack", "settings": s.to_dict(), "checks": run_checks}, model, x, y, batch_size, fresh, spread)
     line = lambda r: f"robust {100 * r['robust'].mean():.2f}% of {len(r['robust'])} images so far"  # noqa: E731
     records, seconds = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
     if s.attack == "autoattack":
@@ -220,19 +221,21 @@ def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_siz
     start = time.perf_counter()
     s = settings
 
+    all_keys = image_keys(x)
+
     def compute(a, b):
-        index, records, seconds = np.arange(a, b), {}, {}
+        keys, records, seconds = all_keys[a:b], {}, {}
         correct = predictions(model, x[a:b]) == y[a:b]
         for k, e in enumerate(budgets):
             t0 = time.perf_counter()
             if e == 0:
                 robust = correct
             elif s.attack == "autoattack":
-                _, r, _ = autoattack_images(model, x[a:b], y[a:b], e, s.norm, s.version, s.seed, index=index,
+                _, r, _ = autoattack_images(model, x[a:b], y[a:b], e, s.norm, s.version, s.seed, keys=keys,
                                             progress=progress, batch_size=batch_size)
                 robust = r["robust"]
             else:
-                x_adv = run_attack(s.attack, model, x[a:b], y[a:b], e, s.norm, seed=s.seed, index=index,
+                x_adv = run_attack(s.attack, model, x[a:b], y[a:b], e, s.norm, seed=s.seed, keys=keys,
                                    batch_size=batch_size, **s.with_eps(e).options())
                 robust = correct & (predictions(model, np.asarray(x_adv)) == y[a:b])
             records[f"robust@{k}"] = robust
@@ -240,8 +243,7 @@ def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_siz
         return records, seconds
 
     spread = spread_of(strategy)
-    store = _store(checkpoint, {"kind": "curve", "settings": s.to_dict(), "budgets": budgets,
-                                "attacks_revision": ATTACKS_REVISION}, model, x, y, batch_size, fresh, spread)
+    store = _store(checkpoint, {"kind": "curve", "settings": s.to_dict(), "budgets": budgets}, model, x, y, batch_size, fresh, spread)
     line = lambda r: ", ".join(f"{100 * r[f'robust@{k}'].mean():.1f}%" for k in range(len(budgets)))  # noqa: E731
     records, _ = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
     raw = {e: float(records[f"robust@{k}"].mean()) for k, e in enumerate(budgets)}
@@ -257,11 +259,13 @@ def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progres
     """Per-image φ (Φ's terms) over chunks, resumable like `evaluate`: returns (φ (N,), seconds)."""
     from kerasll.flatness import flatness
 
+    all_keys = image_keys(np.asarray(x, np.float32))
+
     def compute(a, b):
         t0 = time.perf_counter()
         label = "flatness" if directions == "random" else "flatness (FGSM)"
         res = flatness(model, x[a:b], y[a:b], pairs=pairs, grid=grid, radius=radius, seed=seed,
-                       directions=directions, start=a,
+                       directions=directions, keys=all_keys[a:b],
                        progress=(lambda done, total: progress(label, done, total, None)) if progress else None)
         return {"phi": res.per_sample}, {"flatness": round(time.perf_counter() - t0, 2)}
 

@@ -22,6 +22,7 @@ from kerasll.defenses import get_defense, list_defenses
 from kerasll.errors import KerasllError
 from kerasll.evaluation import attack_settings, check_labels, eps_curve, evaluate, flatness_records
 from kerasll.attacks.autoattack import SWEEP_FACTORS, sweep_budgets
+from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.evaluation.settings import fmt_budget
 from kerasll.evaluation.spread import spread_of
 from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS
@@ -140,9 +141,12 @@ class Results:
         self.spread = spread or Local()
 
     def cached(self, key):
+        """The stored result under `key`, unless `--force` or another attack revision computed it."""
         found = None
         if self.spread.is_chief and self.entry is not None and not self.force:
             found = self.entry.evaluations().get(key)
+            if found is not None and found.get("attacks_revision", 1) != ATTACKS_REVISION:
+                found = None  # its random draws were keyed otherwise: recompute
         found = json.loads(self.spread.share(json.dumps(found).encode()))
         return None if found is None else dict(found, cached=True, key=key)
 
@@ -204,7 +208,7 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
                                                   directions, checkpoint=folder, **common)
             return {"settings": fs | {"directions": directions}, "phi": float(per_image.mean()),
                     "phi_sum": float(per_image.mean()) * fs["grid"] ** 2, "phi_std": float(np.std(per_image)),
-                    "seconds": seconds.get("flatness", 0.0)}
+                    "seconds": seconds.get("flatness", 0.0), "attacks_revision": ATTACKS_REVISION}
 
         out["flatness"] = get(flatness_key(fs) + tag, lambda folder: phi("random", folder))
         out["flatness_fgsm"] = get(flatness_key(fs, "fgsm") + tag, lambda folder: phi("fgsm", folder))
