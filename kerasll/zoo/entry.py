@@ -121,18 +121,28 @@ class Entry:
         return load_classifier(self.model_path)
 
 
-def load_classifier(path):
-    """A Keras model from a .keras file, loaded with safe mode on; one clear error if it cannot be."""
+def load_classifier(path, log=None):
+    """A Keras model from a .keras file, loaded with safe mode on, returning logits; one clear error if it
+    cannot be loaded. A model that ends in a softmax is rebuilt to return its pre-softmax logits, and
+    `log(line)` says so (`kerasll.logits.as_logits`)."""
     import keras
 
     import kerasll.defenses  # noqa: F401  (registers the defense classes)
+    from kerasll.logits import as_logits
 
     path = Path(path)
     if not path.is_file():
         raise KerasllError(f"{path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise KerasllError(f"{path} is not a Keras model file (.keras files are zip archives; "
+                           "save one with model.save('model.keras'))")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types (even "file not found") for a damaged or foreign file
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise KerasllError(f"{path} is damaged and cannot be loaded, or is not a loadable Keras model ({reason})") \
             from None
+    model, note = as_logits(model, name=path.name)
+    if note is not None and log is not None:
+        log(f"note: {note}")
+    return model

@@ -98,7 +98,10 @@ def model_input_shape(model):
 
 
 def check_fits(model, data, name):
-    """Refuse a model whose input shape or outputs do not match the images and labels."""
+    """Refuse a model whose input shape or outputs do not match the images and labels, or that returns
+    probabilities kerasll cannot turn back into logits."""
+    from kerasll.logits import as_logits
+
     shape, takes = tuple(data.x.shape[1:]), model_input_shape(model)
     if takes is not None and takes != shape:
         raise KerasllError(f"{name!r} takes inputs {takes}, but the images of {data.name} are {shape}")
@@ -110,6 +113,7 @@ def check_fits(model, data, name):
         raise KerasllError(f"{name!r} returns outputs of shape {outputs[1:]}, but {data.dataset} has {classes} "
                            f"classes: expected logits of shape ({classes},)")
     check_labels(data.y, outputs[1])
+    as_logits(model, data.x, name)  # loading removed a final softmax; anything else returning probabilities stops here
     return outputs[1]
 
 
@@ -268,7 +272,7 @@ def evaluate_file(path, request, records_root=None, progress=None, log=None, str
     from kerasll.zoo.entry import load_classifier
 
     request.check()
-    model = with_input_scale(load_classifier(path), request.input_scale)
+    model = with_input_scale(load_classifier(path, log), request.input_scale)
     data = test_data(request, request.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
     results = Results(records_root, force=request.force, spread=spread_of(strategy))
