@@ -15,3 +15,7 @@ def check_choice(kind, value, choices):
             f"unknown {kind} {value!r}; valid choices: {', '.join(map(str, choices))}"
         )
     return value
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during long work, with what was kept: the CLI prints `interrupted: <message>` and exits 130."""

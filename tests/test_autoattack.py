@@ -265,13 +265,13 @@ def test_square_flag_counts_only_what_square_itself_broke(monkeypatch):
     x, y = np.full((1000, 2, 2, 1), 0.2, np.float32), np.zeros(1000, np.int64)
     breaks = {"apgd-ce": [0], "apgd-dlr": [1], "fab": [], "square": list(range(2, 82)), "apgd-t": [82, 83], "fab-t": []}
 
-    def fake(name, model, x_sub, y_sub, eps, norm, seed, index, progress, batch_size, **settings):
+    def fake(name, model, x_sub, y_sub, eps, norm, seed, keys, progress, batch_size, **settings):
         adv = np.array(x_sub)
-        adv[np.isin(index, breaks[name]), 0, 0, 0] = 1.0
+        adv[np.isin(keys, breaks[name]), 0, 0, 0] = 1.0
         return adv
 
     monkeypatch.setattr(aa, "run_attack", fake)
-    r = kl.autoattack(model, x, y, 8 / 255, version="plus", run_checks=False)
+    r = kl.autoattack(model, x, y, 8 / 255, version="plus", run_checks=False, keys=np.arange(1000))  # names images
     assert r.robust_accuracy == 0.916
     assert [f.message for f in r.flags if f.code == "square"] == [
         "the black-box Square attack broke 80 of the 998 images (8.0%) that the gradient-based attacks before it "

@@ -143,16 +143,16 @@ def test_data_mismatches_are_one_line_and_write_nothing(shapes_model, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]  # no results, no records, no zoo
 
 
-def eval_process(model, data, out):
+def eval_process(model, data, out, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "kerasll.cli", "eval", str(model), "--data", str(data), "--eps", "25/255",
-         "--attack", "autoattack", "--version", "fast", "--batch-size", "20", "--json", str(out)],
+         "--attack", "autoattack", "--version", "fast", "--batch-size", "20", "--json", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | {"COLUMNS": "200"},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.mark.processes
-def test_ctrl_c_says_how_to_resume_in_one_line(lenet_file, fmnist, tmp_path):
+def test_ctrl_c_says_what_was_kept_in_one_line_and_exits_130(lenet_file, fmnist, tmp_path):
     np.savez(tmp_path / "d.npz", x=fmnist[2][:100], y=fmnist[3][:100])
     run = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")
     lines = []
@@ -162,10 +162,45 @@ def test_ctrl_c_says_how_to_resume_in_one_line(lenet_file, fmnist, tmp_path):
             run.send_signal(signal.SIGINT)
             break
     rest, _ = run.communicate(timeout=120)
-    assert run.returncode == 1, "".join(lines) + rest
-    errors = [line for line in rest.splitlines() if line.startswith("error: ")]
-    assert errors == ["error: interrupted; the finished batches are kept: run the same command again to resume"], rest
+    assert run.returncode == 130, "".join(lines) + rest
+    said = [line for line in rest.splitlines() if line.startswith("interrupted")]
+    assert len(said) == 1 and said[0].startswith("interrupted: kept 1 of 5 batch(es) finished"), rest
+    assert said[0].endswith("run the same command again to resume"), rest
     assert "Traceback" not in rest and not (tmp_path / "run.json").exists()
+
+
+@pytest.mark.processes
+def test_ctrl_c_inside_the_only_batch_keeps_its_finished_attacks(lenet_file, fmnist, tmp_path):
+    """One batch (the default size): Ctrl-C once APGD-CE is kept; the re-run starts at APGD-T, gives the
+    uninterrupted result, and takes less time than a fresh run."""
+    import time
+
+    np.savez(tmp_path / "d.npz", x=fmnist[2][:200], y=fmnist[3][:200])
+    default = ("--batch-size", "1000")
+    run = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if "batch 1/1: apgd-ce done and kept" in line:
+            run.send_signal(signal.SIGINT)
+            break
+    rest, _ = run.communicate(timeout=120)
+    assert run.returncode == 130 and "batch 1's finished stages (apgd-ce" in rest, "".join(lines) + rest
+    t0 = time.perf_counter()
+    resumed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
+    out, _ = resumed.communicate(timeout=600)
+    resumed_seconds = time.perf_counter() - t0
+    assert resumed.returncode == 0 and "apgd-ce done and kept" not in out, out
+    t0 = time.perf_counter()
+    fresh = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "fresh.json", *default)
+    assert fresh.wait(600) == 0
+    fresh_seconds = time.perf_counter() - t0
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text())["attack"] for n in ("run", "fresh"))
+    for field in ("robust_accuracy", "by_attack", "flags", "noise_accuracy"):
+        assert a[field] == b[field], field
+    masks = [dict(np.load(next((tmp_path / f"{n}.json.records").glob("*/*/records.npz")))) for n in ("run", "fresh")]
+    assert all(np.array_equal(masks[0][k], masks[1][k]) for k in masks[1] if k != "__seconds__")
+    assert resumed_seconds < fresh_seconds, (resumed_seconds, fresh_seconds)
 
 
 @pytest.mark.processes

@@ -90,7 +90,7 @@ def test_a_chunk_file_is_whole_or_absent(tmp_path):
     store = ChunkStore(tmp_path, "ab" * 32, {"what": "test"}).open()
     calls = []
 
-    def compute(a, b):
+    def compute(a, b, stages):
         calls.append(a)
         if a == 4:
             raise Interrupt
@@ -99,9 +99,36 @@ def test_a_chunk_file_is_whole_or_absent(tmp_path):
     with pytest.raises(Interrupt):
         run_chunks(compute, 10, 2, store)
     assert store.finished() == [0, 1] and not list(store.folder.glob(".*.tmp"))
-    records, seconds = run_chunks(lambda a, b: ({"v": np.arange(a, b)}, {"t": 1.0}), 10, 2, store)
+    records, seconds = run_chunks(lambda a, b, stages: ({"v": np.arange(a, b)}, {"t": 1.0}), 10, 2, store)
     assert np.array_equal(records["v"], np.arange(10)) and seconds == {"t": 5.0}
     assert store.finished() == [] and store.complete() is not None  # merged into records.npz
+
+
+def test_ctrl_c_inside_a_chunk_keeps_its_finished_stages_and_says_so(tmp_path):
+    """One chunk (the whole set), two stages: Ctrl-C in the second keeps the first, which is not run again."""
+    from kerasll.errors import Interrupted
+
+    store = ChunkStore(tmp_path, "cd" * 32).open()
+    runs = []
+
+    def compute(a, b, stages, stop=False):
+        def stage(name, value):
+            runs.append(name)
+            if stop and name == "second":
+                raise KeyboardInterrupt
+            return {"v": np.full(b - a, value)}
+        first, t1 = stages("first", lambda: stage("first", 1.0))
+        second, t2 = stages("second", lambda: stage("second", 2.0))
+        return {"v": first["v"] + second["v"]}, {"first": t1, "second": t2}
+
+    with pytest.raises(Interrupted, match=r"kept 0 of 1 batch\(es\) finished and batch 1's finished stages \(first\)"):
+        run_chunks(lambda a, b, stages: compute(a, b, stages, stop=True), 6, 1000, store)
+    assert runs == ["first", "second"]
+    records, _ = run_chunks(compute, 6, 1000, store)
+    assert runs == ["first", "second", "second"] and np.array_equal(records["v"], np.full(6, 3.0))
+    assert not list(store.folder.glob("stages-*")) and store.complete() is not None
+    with pytest.raises(Interrupted, match="nothing was kept"):
+        run_chunks(lambda a, b, stages: compute(a, b, stages, stop=True), 6, 1000, None)
 
 
 def linear_images(n=120, dim=4, classes=5, seed=0):

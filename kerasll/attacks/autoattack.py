@@ -140,14 +140,24 @@ def plan_of(version, attacks=None):
     return VERSIONS[check_choice("version", version, list(VERSIONS))]
 
 
+def timed(name, fn):
+    """Run a stage: `fn()`'s arrays and its seconds (the default of `autoattack_images`' `stage`)."""
+    t0 = time.perf_counter()
+    out = fn()
+    return out, round(time.perf_counter() - t0, 2)
+
+
 def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0, keys=None, attacks=None,
-                      progress=None, log=None, batch_size=1000):
+                      progress=None, log=None, batch_size=1000, stage=timed):
     """Run AutoAttack's attacks in turn, each on the images still robust.
 
     Returns (x_adv, records, seconds): the adversarial images; per image (N,) bool
     arrays ``correct`` (clean), ``robust:<attack>`` (still robust after that attack and
     all before it) and ``robust`` (correct on `x_adv`, the number anyone can check);
     and the seconds per attack. `summarize` turns records into accuracies and flags.
+    Each attack runs as `stage(name, fn)` (`fn()` → the images it fooled and their
+    adversarial versions): an evaluation passes its `chunks.Stages`, which keeps each
+    finished attack, so an interrupted run resumes at the first unfinished one.
     """
     plan = plan_of(version, attacks)
     check_budget(eps, eps, 1, norm, 1)
@@ -158,19 +168,22 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     correct = predict_classes(model, x) == y
     robust, x_adv = correct.copy(), x.copy()
     for name, settings in plan:
-        t0 = time.perf_counter()
-        ids = np.flatnonzero(robust)
-        if len(ids):
-            def report(done, total, fooled=0, _name=name, _ids=ids):
+        def attack(_name=name, _settings=settings, _ids=np.flatnonzero(robust)):
+            if not len(_ids):
+                return {"fooled": _ids, "adv": x[:0]}
+
+            def report(done, total, fooled=0):
                 if progress is not None:  # robust accuracy so far, this attack's finds included
                     progress(_name, done, total, (len(_ids) - fooled) / len(x))
-            adv = np.asarray(run_attack(name, model, x[ids], y[ids], eps, norm, seed=seed, keys=keys[ids],
-                                        progress=report, batch_size=batch_size, **settings))
-            fooled = predict_classes(model, adv) != y[ids]
-            x_adv[ids[fooled]] = adv[fooled]
-            robust[ids[fooled]] = False
+            adv = np.asarray(run_attack(_name, model, x[_ids], y[_ids], eps, norm, seed=seed, keys=keys[_ids],
+                                        progress=report, batch_size=batch_size, **_settings))
+            fooled = predict_classes(model, adv) != y[_ids]
+            return {"fooled": _ids[fooled], "adv": adv[fooled]}
+
+        found, seconds[name] = stage(name, attack)
+        x_adv[found["fooled"]] = found["adv"]
+        robust[found["fooled"]] = False
         records[f"robust:{name}"] = robust.copy()
-        seconds[name] = round(time.perf_counter() - t0, 2)
         if log is not None:
             log(f"{name}: robust accuracy {100 * robust.mean():.2f}% ({seconds[name]:.1f} s)")
     records["correct"] = correct

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from kerasll.errors import KerasllError
+from kerasll.errors import Interrupted, KerasllError
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shells' convention for Ctrl-C
 
 # soft_wrap: lines are never broken at the console width (80 columns when piped), so printed
 # paths and headers stay whole for grep and scripts; tables still fit the width.
@@ -51,6 +53,10 @@ class KerasllGroup(TyperGroup):
             message = error.for_cli() if hasattr(error, "for_cli") else str(error)  # CLI words, not Python's
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt as interrupt:
+            said = f": {interrupt}" if isinstance(interrupt, Interrupted) and str(interrupt) else ""
+            typer.echo(f"interrupted{said}", err=True)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:

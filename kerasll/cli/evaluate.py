@@ -10,6 +10,7 @@ from kerasll.cli.common import (
     DataDirOption, SourceOption, ZooOption, console, generated_help, open_zoo, print_json, stdout_for_data,
 )
 from kerasll.datasets import list_datasets
+from kerasll.errors import Interrupted
 from kerasll.evaluation import attack_names
 
 
@@ -91,13 +92,11 @@ def eval_command(
     with stdout_for_data(to_stdout):
         try:
             out = _evaluate(name, request, None if to_stdout else json_out, zoo)
-        except KeyboardInterrupt:
-            from kerasll.errors import KerasllError
-
-            is_file = name.endswith(".keras") or Path(name).is_file()
-            kept = "the finished batches are kept" if not is_file or (json_out is not None and not to_stdout) \
-                else "nothing was kept (a .keras file keeps its batches only with --json FILE)"
-            raise KerasllError(f"interrupted; {kept}: run the same command again to resume") from None
+        except Interrupted:
+            if (name.endswith(".keras") or Path(name).is_file()) and (json_out is None or to_stdout):
+                raise Interrupted("nothing was kept: a .keras file keeps its finished batches and stages only "
+                                  "with --json FILE") from None
+            raise
     if to_stdout:
         print_json(export(out))
 

@@ -11,17 +11,25 @@ by a fingerprint of everything that determines them: the settings, the model's
 weights, the images and labels, and the chunk size. A different setting never
 finds another's chunks. When every chunk is done, they are merged into one
 `records.npz`, which stays as the evaluation's per-image record.
+
+Within a chunk, `Stages` keeps each finished stage (one of AutoAttack's attacks,
+the self-checks, one budget of an ε-curve) as soon as it is done, so a chunk
+interrupted half-way resumes at its first unfinished stage: an interruption
+keeps finished work whatever the set and batch size, at no cost to a run that
+is not interrupted (a stage's few arrays are written once).
 """
 
 import hashlib
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 
 from kerasll._files import atomic_write_bytes, write_json
+from kerasll.errors import Interrupted
 
 RECORDS_FILE = "records.npz"
 FINGERPRINT_FILE = "fingerprint.json"
@@ -53,6 +61,39 @@ def _load_npz(path):
     return arrays, seconds
 
 
+class Stages:
+    """The finished stages of one chunk, saved after each (in memory only without a `path`).
+
+    Call it as `stages(name, fn)`: `fn()` returns {key: array}; the result is
+    `(arrays, seconds)`, computed and saved now, or read back from an interrupted
+    run's file.
+    """
+
+    def __init__(self, path=None, on_save=None):
+        self.path = Path(path) if path is not None else None
+        self.on_save = on_save  # on_save(name) after a stage is written
+        self.done = {}
+        if self.path is not None and self.path.is_file():
+            arrays, _ = _load_npz(self.path)
+            for key, value in arrays.items():
+                stage, name = key.split("::", 1)
+                self.done.setdefault(stage, {})[name] = value
+
+    def __call__(self, name, fn):
+        if name in self.done:
+            arrays = dict(self.done[name])
+            return arrays, float(arrays.pop("__seconds__"))
+        t0 = time.perf_counter()
+        arrays = {k: np.asarray(v) for k, v in fn().items()}
+        seconds = round(time.perf_counter() - t0, 2)
+        self.done[name] = {**arrays, "__seconds__": np.asarray(seconds)}
+        if self.path is not None:
+            _save_npz(self.path, {f"{stage}::{k}": v for stage, d in self.done.items() for k, v in d.items()})
+            if self.on_save is not None:
+                self.on_save(name)
+        return arrays, seconds
+
+
 class ChunkStore:
     """The finished chunks of one evaluation, in `root/<fingerprint[:16]>/`."""
 
@@ -81,8 +122,14 @@ class ChunkStore:
             write_json(marker, {"digest": self.digest, **self.description})
         return self
 
-    def has(self, i):
-        return self._chunk(i).is_file()
+    def stages(self, i, on_save=None):
+        """The stages chunk `i` finished before an interruption (`Stages`)."""
+        return Stages(self.folder / f"stages-{i:05d}.npz", on_save)
+
+    def kept(self):
+        """What an interrupted run leaves: finished chunks, and the stages of unfinished ones."""
+        stages = {int(p.stem.split("-")[1]): list(Stages(p).done) for p in sorted(self.folder.glob("stages-*.npz"))}
+        return self.finished(), stages
 
     def finished(self):
         """Indices of the chunks saved so far."""
@@ -93,6 +140,7 @@ class ChunkStore:
 
     def save(self, i, records, seconds):
         _save_npz(self._chunk(i), {**records, "__seconds__": np.asarray(json.dumps(seconds))})
+        (self.folder / f"stages-{i:05d}.npz").unlink(missing_ok=True)
 
     def complete(self):
         """The merged records of a finished evaluation, or None."""
@@ -101,7 +149,7 @@ class ChunkStore:
     def merge(self, records, seconds):
         """Write the whole evaluation's records, then drop the chunk files they came from."""
         _save_npz(self.records_path, {**records, "__seconds__": np.asarray(json.dumps(seconds))})
-        for p in self.folder.glob("chunk-*.npz"):
+        for p in [*self.folder.glob("chunk-*.npz"), *self.folder.glob("stages-*.npz")]:
             p.unlink()
 
 
@@ -110,15 +158,34 @@ def chunk_bounds(n, size):
     return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
-def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None):
-    """Records of images 0..n−1 from `compute(start, stop)`, chunk by chunk.
+def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None, on_stage=None):
+    """Records of images 0..n−1 from `compute(start, stop, stages)`, chunk by chunk.
 
-    With a `store`, finished chunks are read back instead of computed, and each new
-    chunk is saved as soon as it is done. `on_chunk(i, total, records_so_far, cached)`
-    follows every chunk. `spread` (`kerasll.evaluation.spread`) deals the chunks out to
-    devices and workers; only its chief reads and writes the store, and every worker
-    returns the same records. Returns (records, seconds), seconds summed per key.
+    With a `store`, finished chunks are read back instead of computed, each new
+    chunk is saved as soon as it is done, and `stages` (a `Stages`) keeps the
+    finished stages of the chunk being computed. `on_chunk(i, total, records_so_far,
+    cached)` follows every chunk. `spread` (`kerasll.evaluation.spread`) deals the
+    chunks out to devices and workers; only its chief reads and writes the store,
+    and every worker returns the same records. Returns (records, seconds), seconds
+    summed per key. Ctrl-C raises `Interrupted`, saying what was kept.
     """
+    try:
+        return _run_chunks(compute, n, size, store, on_chunk, spread, on_stage)
+    except KeyboardInterrupt:
+        raise Interrupted(kept_message(store, len(chunk_bounds(n, size)))) from None
+
+
+def kept_message(store, total):
+    """What an interrupted evaluation kept, in words, and how to resume."""
+    if store is None:
+        return "nothing was kept (no folder to keep finished batches in)"
+    finished, stages = store.kept()
+    parts = [f"{len(finished)} of {total} batch(es) finished"]
+    parts += [f"batch {i + 1}'s finished stages ({', '.join(names)})" for i, names in stages.items() if names]
+    return "kept " + " and ".join(parts) + "; run the same command again to resume"
+
+
+def _run_chunks(compute, n, size, store, on_chunk, spread, on_stage):
     from kerasll.evaluation.spread import Local, pack, unpack
 
     spread = spread or Local()
@@ -136,9 +203,16 @@ def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None):
             if on_chunk is not None:
                 on_chunk(i, len(bounds), concat([parts[k][0] for k in sorted(parts)]), True)
     pending = [i for i in range(len(bounds)) if i not in set(state["finished"])]
+    def stages(i):
+        if store is None:
+            return Stages()
+        return store.stages(i, None if on_stage is None else lambda name: on_stage(i, len(bounds), name))
+
+    stages_of = {bounds[i]: stages(i) for i in pending}
+    with_stages = lambda a, b: compute(a, b, stages_of[(a, b)])  # noqa: E731
     for start in range(0, len(pending), spread.width):
         ids = pending[start:start + spread.width]
-        for i, (records, took) in zip(ids, spread.run_round(compute, [bounds[i] for i in ids])):
+        for i, (records, took) in zip(ids, spread.run_round(with_stages, [bounds[i] for i in ids])):
             parts[i] = (records, took)
             if store is not None:
                 store.save(i, records, took)

@@ -23,6 +23,7 @@ from kerasll.evaluation.settings import EvalSettings
 from kerasll.evaluation.spread import spread_of
 
 CHUNK_SIZE = 1000  # images per saved chunk (and per compiled attack batch) unless the caller says otherwise
+FLATNESS_STAGE = 200  # images per saved stage of Φ within a chunk
 
 
 def predictions(model, x, batch_size=2000):
@@ -99,13 +100,23 @@ def _store(checkpoint, what, model, x, y, chunk_size, fresh=False, spread=None):
     return ChunkStore(checkpoint, fingerprint(description, model, (x, y)), description).open(fresh)
 
 
-def _chunk_reporter(progress, log, summary_line):
-    """The `on_chunk` callback: one log line per chunk (the event a watcher can wait for)."""
+def _chunk_reporter(log, summary_line, kept):
+    """The `on_chunk` callback: one log line per chunk (the event a watcher can wait for); `kept`: saved to disk."""
     def on_chunk(i, total, records, cached):
         if log is not None:
-            state = "reused from an earlier run" if cached else "saved"
+            state = "reused from an earlier run" if cached else ("saved" if kept else "done")
             log(f"batch {i + 1}/{total} {state}: {summary_line(records)}")
     return on_chunk
+
+
+def _stage_reporter(log):
+    """The `on_stage` callback: one log line per stage kept within a batch."""
+    return None if log is None else lambda i, total, name: log(f"batch {i + 1}/{total}: {name} done and kept")
+
+
+def _run(compute, x, batch_size, store, log, summary_line, spread):
+    return run_chunks(compute, len(x), batch_size, store, _chunk_reporter(log, summary_line, store is not None),
+                      spread, _stage_reporter(log))
 
 
 def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, batch_size=CHUNK_SIZE,
@@ -136,33 +147,35 @@ def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, ba
     plan = plan_of(s.version) if s.attack == "autoattack" else ((s.attack, s.options()),)
     all_keys = image_keys(x)
 
-    def compute(a, b):
+    def compute(a, b, stages):
         keys = all_keys[a:b]
         if s.attack == "autoattack":
             _, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, s.version, s.seed,
-                                                    keys=keys, progress=progress, batch_size=batch_size)
+                                                    keys=keys, progress=progress, batch_size=batch_size, stage=stages)
         else:
-            t0 = time.perf_counter()
             n = b - a
             single = (lambda done, total, fooled=0: progress(s.attack, done, total, 1 - fooled / n)) \
                 if progress else None
-            x_adv = np.asarray(run_attack(s.attack, model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed, keys=keys,
-                                          progress=single, batch_size=batch_size, **s.options()))
-            records = {"correct": predictions(model, x[a:b]) == y[a:b],
-                       "robust": predictions(model, x_adv) == y[a:b]}
+
+            def attack():
+                x_adv = np.asarray(run_attack(s.attack, model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed, keys=keys,
+                                              progress=single, batch_size=batch_size, **s.options()))
+                return {"correct": predictions(model, x[a:b]) == y[a:b], "robust": predictions(model, x_adv) == y[a:b]}
+
+            records, took = stages(s.attack, attack)
             records[f"robust:{s.attack}"] = records["robust"]
-            seconds = {s.attack: round(time.perf_counter() - t0, 2)}
+            seconds = {s.attack: took}
         if run_checks:
-            t0 = time.perf_counter()
-            records |= checks.image_checks(model, x[a:b], y[a:b], s.eps, s.norm, s.seed, keys,
-                                           order=s.attack == "autoattack", batch_size=batch_size)
-            seconds["checks"] = round(time.perf_counter() - t0, 2)
+            found, seconds["checks"] = stages("checks", lambda: checks.image_checks(
+                model, x[a:b], y[a:b], s.eps, s.norm, s.seed, keys, order=s.attack == "autoattack",
+                batch_size=batch_size))
+            records |= found
         return records, seconds
 
     spread = spread_of(strategy)
     store = _store(checkpoint, {"kind": "attack", "settings": s.to_dict(), "checks": run_checks}, model, x, y, batch_size, fresh, spread)
     line = lambda r: f"robust {100 * r['robust'].mean():.2f}% of {len(r['robust'])} images so far"  # noqa: E731
-    records, seconds = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
+    records, seconds = _run(compute, x, batch_size, store, log, line, spread)
     if s.attack == "autoattack":
         summary = summarize(records, plan, run_checks, s.version)
     else:
@@ -223,29 +236,29 @@ def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_siz
 
     all_keys = image_keys(x)
 
-    def compute(a, b):
+    def compute(a, b, stages):
         keys, records, seconds = all_keys[a:b], {}, {}
         correct = predictions(model, x[a:b]) == y[a:b]
         for k, e in enumerate(budgets):
-            t0 = time.perf_counter()
-            if e == 0:
-                robust = correct
-            elif s.attack == "autoattack":
-                _, r, _ = autoattack_images(model, x[a:b], y[a:b], e, s.norm, s.version, s.seed, keys=keys,
-                                            progress=progress, batch_size=batch_size)
-                robust = r["robust"]
-            else:
+            def robust_at(e=e):
+                if e == 0:
+                    return {"robust": correct}
+                if s.attack == "autoattack":
+                    _, r, _ = autoattack_images(model, x[a:b], y[a:b], e, s.norm, s.version, s.seed, keys=keys,
+                                                progress=progress, batch_size=batch_size)
+                    return {"robust": r["robust"]}
                 x_adv = run_attack(s.attack, model, x[a:b], y[a:b], e, s.norm, seed=s.seed, keys=keys,
                                    batch_size=batch_size, **s.with_eps(e).options())
-                robust = correct & (predictions(model, np.asarray(x_adv)) == y[a:b])
-            records[f"robust@{k}"] = robust
-            seconds[f"eps={e:.6g}"] = round(time.perf_counter() - t0, 2)
+                return {"robust": correct & (predictions(model, np.asarray(x_adv)) == y[a:b])}
+
+            found, seconds[f"eps={e:.6g}"] = stages(f"eps={e:.6g}", robust_at)
+            records[f"robust@{k}"] = found["robust"]
         return records, seconds
 
     spread = spread_of(strategy)
     store = _store(checkpoint, {"kind": "curve", "settings": s.to_dict(), "budgets": budgets}, model, x, y, batch_size, fresh, spread)
     line = lambda r: ", ".join(f"{100 * r[f'robust@{k}'].mean():.1f}%" for k in range(len(budgets)))  # noqa: E731
-    records, _ = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
+    records, _ = _run(compute, x, batch_size, store, log, line, spread)
     raw = {e: float(records[f"robust@{k}"].mean()) for k, e in enumerate(budgets)}
     flag = checks.check_sweep(raw, **({} if must_reach_zero else {"limit": 1.0}))
     monotone = np.logical_and.accumulate(np.stack([records[f"robust@{k}"] for k in range(len(budgets))]), axis=0)
@@ -261,18 +274,24 @@ def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progres
 
     all_keys = image_keys(np.asarray(x, np.float32))
 
-    def compute(a, b):
-        t0 = time.perf_counter()
-        label = "flatness" if directions == "random" else "flatness (FGSM)"
-        res = flatness(model, x[a:b], y[a:b], pairs=pairs, grid=grid, radius=radius, seed=seed,
-                       directions=directions, keys=all_keys[a:b],
-                       progress=(lambda done, total: progress(label, done, total, None)) if progress else None)
-        return {"phi": res.per_sample}, {"flatness": round(time.perf_counter() - t0, 2)}
+    label = "flatness" if directions == "random" else "flatness (FGSM)"
+
+    def compute(a, b, stages):
+        phis, took = [], 0.0
+        for lo in range(a, b, FLATNESS_STAGE):  # a stage per few hundred images: Ctrl-C keeps what is done
+            hi = min(lo + FLATNESS_STAGE, b)
+            report = (lambda done, total, lo=lo: progress(label, lo - a + done, b - a, None)) if progress else None
+            found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi, report=report: {"phi": flatness(
+                model, x[lo:hi], y[lo:hi], pairs=pairs, grid=grid, radius=radius, seed=seed, directions=directions,
+                keys=all_keys[lo:hi], progress=report).per_sample})
+            phis.append(found["phi"])
+            took += t
+        return {"phi": np.concatenate(phis)}, {"flatness": round(took, 2)}
 
     what = {"kind": "flatness", "pairs": pairs, "grid": grid, "radius": radius, "seed": seed,
             "directions": directions}
     spread = spread_of(strategy)
     store = _store(checkpoint, what, model, x, y, batch_size, fresh, spread)
     line = lambda r: f"Φ {r['phi'].mean():.4f} over {len(r['phi'])} images so far"  # noqa: E731
-    records, seconds = run_chunks(compute, len(x), batch_size, store, _chunk_reporter(progress, log, line), spread)
+    records, seconds = _run(compute, x, batch_size, store, log, line, spread)
     return records["phi"], seconds

@@ -13,7 +13,7 @@ from kerasll.architectures import build_model
 from kerasll.datasets import DataEpoch, dataset_info, load_dataset, make_pipeline
 from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
 from kerasll.distribute import all_agree, check_batch, is_chief, lost_peer, make_strategy, precision_policy
-from kerasll.errors import KerasllError
+from kerasll.errors import Interrupted, KerasllError
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
 from kerasll.optimizers import CoupledWeightDecaySGD
@@ -182,7 +182,9 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                 )
         except KeyboardInterrupt:
             record(status="interrupted", updated=now())
-            raise TrainingStopped(f"interrupted; re-run the same command to resume entry {entry.name!r}") from None
+            done = entry.metadata().get("epochs_completed", 0)
+            raise Interrupted(f"entry {entry.name!r} keeps {done} finished epoch(s); re-run the same command to "
+                              "resume") from None
         except Exception as error:
             if strategy == "multiworker" and isinstance(error, tf.errors.UnavailableError):  # a peer died
                 record(status="interrupted", updated=now())
