@@ -91,7 +91,27 @@ def test_rerun_skips_and_conflicting_config_is_refused(zoo):
     again = kerasll("train", "--defense", "amsreg", *QUICK, "--name", "a", "--zoo", zoo)
     assert again.exit_code == 0 and "already complete" in again.output
     other = kerasll("train", "--defense", "amsreg", "--strength", "0.1", *QUICK, "--name", "a", "--zoo", zoo)
-    assert other.exit_code == 1 and "another configuration" in other.output and "strength" in other.output
+    assert other.exit_code == 1 and "trained under other settings" in other.output and "strength" in other.output
+    assert "--force starts it over" in other.output
+
+
+def test_another_data_source_is_not_a_resume_and_force_starts_over(zoo, monkeypatch):
+    """Entry 'a' was trained on the embedded subset: the same command on another source is refused."""
+    from kerasll.zoo import training
+
+    embedded = training.load_dataset
+    monkeypatch.setattr(training, "load_dataset", lambda *a, **k: embedded(*a, **{**k, "source": "embedded"}))
+    meta = json.loads((zoo / "a" / "metadata.json").read_text())
+    assert meta["data_source"] == "embedded"
+    args = [a if a != "embedded" else "system" for a in QUICK]  # the real data set (here: the subset, patched)
+    refused = kerasll("train", "--defense", "amsreg", *args, "--name", "a", "--zoo", zoo)
+    assert refused.exit_code == 1 and "data source: 'embedded' ≠ 'system'" in refused.output, refused.output
+    assert json.loads((zoo / "a" / "metadata.json").read_text()) == meta  # untouched
+    forced = kerasll("train", "--defense", "amsreg", "--strength", "0.1", *QUICK, "--name", "a", "--force",
+                     "--zoo", zoo)
+    assert forced.exit_code == 0, forced.output
+    again = json.loads((zoo / "a" / "metadata.json").read_text())
+    assert again["defense_params"]["strength"] == 0.1 and again["created"] != meta["created"]
 
 
 def test_recipe_with_override(tmp_path):

@@ -20,6 +20,9 @@ window.addEventListener("load", function () {
                unloaded: images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).map(function (i) { return i.alt; }),
                scrollWidth: document.documentElement.scrollWidth,
                backticks: document.body.innerText.indexOf("`") >= 0,
+               hidden: Math.max.apply(null, [0].concat(Array.prototype.map.call(document.querySelectorAll(".scroll"),
+                 function (d) { return d.scrollWidth - d.clientWidth; }))),
+               made: (document.querySelector(".made") || {}).textContent || "",
                widest: Math.max.apply(null, Array.prototype.map.call(document.body.children, function (e) {
                  return e.getBoundingClientRect().right; }))};
   var pre = document.createElement("pre");
@@ -59,10 +62,15 @@ def test_html_report_of_the_bundled_zoo_loads_every_figure_and_fits_1280_pixels(
     probe = open_page(page, tmp_path)
     # Per bundled entry: two landscapes and a histogram; then the overview figures written beside the page
     # (Φ vs AutoAttack, the waterfalls, the bundled ε-curves).
-    entries = len([p for p in (tmp_path / "zoo").iterdir() if p.is_dir()])
+    from kerasll.zoo.store import Zoo
+
+    entries = len(Zoo(tmp_path / "zoo").entries())
+    assert not (tmp_path / "zoo").exists()  # the report drew into --out: the user's zoo is untouched
     overview = sorted(p.name for p in out.glob("*.png"))
     assert entries >= 6 and len(overview) >= 3 and probe["images"] == 3 * entries + len(overview), (probe, overview)
     assert probe["unloaded"] == [] and probe["scrollWidth"] <= 1280 and probe["widest"] <= 1280, probe
+    assert probe["hidden"] == 0, probe  # no table hides columns behind a horizontal scroll at 1280 px
+    assert "kerasll 0.1.0" in probe["made"] and "data set fashion_mnist" in probe["made"], probe
     assert not probe["backticks"]  # Markdown rendered, not shown raw
     shot = tmp_path / "shot.png"
     subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",

@@ -4,10 +4,14 @@ import keras
 
 from kerasll.architectures.registry import normalizer, register_model
 
+# PyTorch's BatchNorm defaults, which the papers' ResNets were trained with: running statistics that follow
+# the last ~10 batches (Keras's default 0.99 follows ~100, so early evaluations use stale statistics).
+BN_MOMENTUM, BN_EPSILON = 0.9, 1e-5
+
 
 def _conv_bn(x, filters, kernel, stride, name, relu=True):
     x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 

@@ -16,7 +16,7 @@ def report_command(
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: the current folder; never the zoo).")] = None,
     format: Annotated[str, typer.Option("--format", help="markdown: report-<dataset>.md; html: also report-<dataset>.html, one self-contained page with a sortable table and the figures embedded.")] = "markdown",
     csv_out: Annotated[bool, typer.Option("--csv", help="Print the table as CSV on stdout (nothing else; writes no file).")] = False,
-    compute: Annotated[bool, typer.Option("--compute/--no-compute", help="HTML: draw each entry's missing landscapes and histogram (cached in the entry); --no-compute shows only those already there.")] = True,
+    compute: Annotated[bool, typer.Option("--compute/--no-compute", help="HTML: draw each evaluated entry's missing landscapes and histogram (into OUT/figures/; the zoo is not changed); --no-compute shows only those already there.")] = True,
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
     zoo: ZooOption = None,

@@ -48,6 +48,7 @@ def train(
     mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="Train under mixed_float16 (GPU) or mixed_bfloat16 (CPU).")] = False,
     jit_compile: Annotated[bool, typer.Option("--jit-compile", help="Compile the train step with XLA.")] = False,
     tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard logs into the entry's logs/ folder (the CSV history is always written).")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Start the entry over if it exists (training under other settings or data is otherwise refused).")] = False,
     name: Annotated[Optional[str], typer.Option(help="Entry name (default: derived from the settings, e.g. fmnist-lenet-amsreg-0.5-e200-s0).")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from a named recipe in zoo/recipes.toml (see `kerasll zoo recipes`); options override its fields.")] = None,
     data_dir: DataDirOption = None,
@@ -84,7 +85,7 @@ def train(
     config = config_from(fields, overrides).resolved()
     entry = train_entry(open_zoo(zoo), config, name=name, recipe=recipe, data_dir=data_dir, source=source,
                         callbacks=[TrainingProgress()], log=console.print, tensorboard=tensorboard,
-                        strategy=strategy, mixed_precision=mixed_precision, jit_compile=jit_compile)
+                        strategy=strategy, mixed_precision=mixed_precision, jit_compile=jit_compile, force=force)
     if strategy == "multiworker" and not chief_from_env():
         console.print(f"this worker is done; the chief writes entry [bold]{entry.name}[/]: {entry.path}")
         return

@@ -1,7 +1,8 @@
 """Figures of zoo entries and model files: likelihood landscapes and histograms (Fig. 1–3, 5).
 
 Entry figures are written into the entry's figures/ folder (a bundled entry is copied into
-the active zoo first); a model file's into the folder the caller names.
+the active zoo first), or into a folder the caller names (the report's, which leaves the zoo
+as it is); a model file's into the folder the caller names.
 """
 
 from pathlib import Path
@@ -22,14 +23,24 @@ def _entry_data(entry, meta, data_dir, source, limit=None, data=None):
     return model, test
 
 
+def _target_folder(zoo, entry, folder):
+    """Where an entry's figures go: `folder` if given (the zoo is not touched), else the entry's figures/."""
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return Path(folder)
+    target = zoo.writable(entry)
+    target.figures_dir.mkdir(exist_ok=True)
+    return target.figures_dir
+
+
 def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=None, compare=(),
-                      data_dir=None, source="auto", seed=0, fmt="png", data=None):
+                      data_dir=None, source="auto", seed=0, fmt="png", data=None, folder=None):
     """Landscape figure(s) of `name` (and `compare` entries) on one test image (of `data` if given).
 
     All models use the same image and, for random directions, the same
     directions (same seed); for "fgsm" each model's own FGSM direction is used.
-    Writes into the entry's figures/ folder (surfaces saved as .npz too) and
-    returns the paths written.
+    Writes into the entry's figures/ folder, or into `folder` when given (surfaces
+    saved as .npz too), and returns the paths written.
     """
     entries = [zoo.get(n) for n in (name, *compare)]
     metas = [e.metadata() for e in entries]
@@ -44,29 +55,27 @@ def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=
                                radius=radius, seed=seed, dataset=meta["dataset"])
         s.metadata.update(label=f"{meta['name']} ({describe(meta)})", entry=meta["name"], sample=sample)
         surfaces.append(s)
-    target = zoo.writable(entries[0])
-    target.figures_dir.mkdir(exist_ok=True)
+    target = _target_folder(zoo, entries[0], folder)
     stem = f"landscape-{directions}-sample{sample}" + ("" if data is None else test.tag)
-    paths = [surfaces[0].save(target.figures_dir / f"{stem}.npz")]
+    paths = [surfaces[0].save(target / f"{stem}.npz")]
     if compare:
         stem += "-vs-" + "-".join(compare)
         titles = [s.metadata["label"] for s in surfaces]
-        paths.append(figures.plot_landscape_grid(surfaces, titles, target.figures_dir / f"{stem}.{fmt}"))
+        paths.append(figures.plot_landscape_grid(surfaces, titles, target / f"{stem}.{fmt}"))
     else:
-        paths.append(figures.plot_landscape(surfaces[0], target.figures_dir / f"{stem}.{fmt}"))
+        paths.append(figures.plot_landscape(surfaces[0], target / f"{stem}.{fmt}"))
     return paths
 
 
-def histogram_figure(zoo, name, data_dir=None, source="auto", limit=None, seed=0, fmt="png", data=None):
-    """Fig. 3 for one entry: log p̃ of clean vs randomly perturbed test images."""
+def histogram_figure(zoo, name, data_dir=None, source="auto", limit=None, seed=0, fmt="png", data=None, folder=None):
+    """Fig. 3 for one entry: log p̃ of clean vs randomly perturbed test images (into `folder` if given)."""
     entry = zoo.get(name)
     meta = entry.metadata()
     model, test = _entry_data(entry, meta, data_dir, source, limit, data)
     h = likelihood_histogram(model, test.x[:FLATNESS_SAMPLES], seed=seed, dataset=meta["dataset"])
-    target = zoo.writable(entry)
-    target.figures_dir.mkdir(exist_ok=True)
+    target = _target_folder(zoo, entry, folder)
     suffix = "" if data is None else test.tag
-    return figures.plot_histograms([h], [f"{name} ({describe(meta)})"], target.figures_dir / f"histogram{suffix}.{fmt}")
+    return figures.plot_histograms([h], [f"{name} ({describe(meta)})"], target / f"histogram{suffix}.{fmt}")
 
 
 def file_figures(path, request, folder):

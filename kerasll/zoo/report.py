@@ -25,6 +25,7 @@ class Summary:
     flags: tuple = ()
     phi_fgsm: float | None = None
     autoattack_result: dict | None = None
+    images: str = "test split"  # which images the numbers come from: the test split, or the embedded subset
 
 
 def summary(entry):
@@ -44,7 +45,7 @@ def summary(entry):
                    best and best["samples"], best_phi and best_phi["phi_sum"],
                    best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],
                    tuple(f["code"] for f in best_aa.get("flags", [])) if best_aa else (), best_fgsm and best_fgsm["phi"],
-                   best_aa)
+                   best_aa, "embedded subset" if tag else "test split")
 
 
 def pct(v):
@@ -70,6 +71,7 @@ def report_rows(zoo, dataset=None):
             "flags": ",".join(s.flags), "flag_details": (s.autoattack_result or {}).get("flags", []),
             "by_attack": (s.autoattack_result or {}).get("by_attack"), "paper_setting": paper and paper[0], "paper_phi": paper and paper[1],
             "paper_clean_accuracy": paper and paper[2] / 100, "paper_pgd_accuracy": paper and paper[3] / 100,
+            "images": s.images, "samples": s.samples,
         })
     return sorted(rows, key=lambda r: (r["dataset"], r["arch"], r["defense"], r["name"]))
 
@@ -112,6 +114,7 @@ def preamble(dataset):
 
 HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "flags",
            "paper Φ", "paper clean %", "paper PGD %")
+PAPER_COLUMNS = 3  # the last three of HEADERS: the paper's numbers for the same row
 
 
 def table_cells(r):

@@ -9,25 +9,29 @@ import html
 import re
 from pathlib import Path
 
-from kerasll.zoo.report import HEADERS, preamble, table_cells
+from kerasll.zoo.report import HEADERS, PAPER_COLUMNS, pct, preamble, table_cells
 
 # Columns sorted as numbers ("—" sorts last); the others as text.
-NUMERIC = {"epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "paper clean %", "paper PGD %"}
+NUMERIC = {"epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "paper Φ", "paper clean %",
+           "paper PGD %"}
 
 STYLE = """
 * { box-sizing: border-box; }
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
-.scroll { overflow-x: auto; max-width: 100%; border: 1px solid #eee; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; color: #222; padding: 0 1em; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 14px; }
+.made { color: #555; font-size: 14px; border: 1px solid #ddd; background: #fafafa; padding: 6px 10px; }
+.made span { margin-right: 1.5em; }
 code { background: #f3f3f3; padding: 0 3px; border-radius: 3px; font-size: 90%; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .flag { border-left: 4px solid #e0a800; background: #fffbea; padding: 6px 10px; margin: 8px 0; }
 .flag b { font-family: monospace; }
 .entry { margin: 1.5em 0; }
 .entry .figs { display: flex; gap: 10px; flex-wrap: wrap; }
-.entry .figs figure { margin: 0; flex: 1 1 30%; min-width: 240px; }
+.entry .figs figure { margin: 0; flex: 1 1 45%; min-width: 420px; }
 figcaption { font-size: 13px; color: #555; }
-th, td { border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; white-space: nowrap; }
+th, td { border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; }
+td { white-space: nowrap; } th { vertical-align: bottom; }
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2), th:nth-child(3), td:nth-child(3) { text-align: left; }
 th { background: #f4f4f4; cursor: pointer; user-select: none; position: sticky; top: 0; }
 th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
@@ -94,16 +98,54 @@ def _flags(rows):
     return parts
 
 
-def write_html(part, out_dir):
-    """report-<dataset>.html from a `reporting.DatasetReport`: the sortable leaderboard, the flags
-    explained, the overview figures, Fig. 4 and every entry's landscapes, all in one file."""
-    dataset, rows = part.dataset, part.rows
-    head = "".join(f'<th data-type="{"number" if h in NUMERIC else "text"}">{html.escape(h)}</th>' for h in HEADERS)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in table_cells(r)) + "</tr>" for r in rows)
-    parts = [f"<h1>kerasll report: {html.escape(dataset)}</h1>"]
+def _table(headers, rows, table_id):
+    head = "".join(f'<th data-type="{"number" if h in NUMERIC else "text"}">{html.escape(h)}</th>' for h in headers)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows)
+    return (f'<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>\n'
+            f'<tbody>\n{body}\n</tbody></table></div>')
+
+
+def made_line(dataset, rows, zoo_path=None):
+    """When, by what and from which data the page was made: one header line."""
+    import kerasll
+    from kerasll.zoo.metadata import git_commit, now
+
+    commit = git_commit()
+    images = sorted({f"{r['images']} ({r['samples']} images)" if r.get("samples") else r["images"]
+                     for r in rows if r.get("images")})
+    parts = [f"made {now()}", f"kerasll {kerasll.__version__}" + (f" (commit {commit[:10]})" if commit else ""),
+             f"data set {dataset}", "numbers from the " + (", ".join(images) or "—")]
+    if zoo_path is not None:
+        parts.append(f"zoo {zoo_path}")
+    return '<p class="made">' + "".join(f"<span>{html.escape(p)}</span>" for p in parts) + "</p>"
+
+
+def write_html(part, out_dir, zoo_path=None):
+    """report-<dataset>.html from a `reporting.DatasetReport`: a header saying when and from what it was
+    made, the sortable leaderboard, the paper's numbers beside ours, the flags explained, the overview
+    figures, Fig. 4 and every evaluated entry's landscapes, all in one file."""
+    from kerasll.zoo.reporting import evaluated
+
+    dataset = part.dataset
+    rows = [r for r in part.rows if evaluated(r)]
+    waiting = [r for r in part.rows if not evaluated(r)]
+    ours = HEADERS[:-PAPER_COLUMNS]
+    parts = [f"<h1>kerasll report: {html.escape(dataset)}</h1>", made_line(dataset, part.rows, zoo_path)]
     parts += [f'<p class="note">{inline_markdown(p)}</p>' for p in preamble(dataset)]
-    parts.append(f'<div class="scroll"><table class="sortable" id="leaderboard"><thead><tr>{head}</tr></thead>\n'
-                 f'<tbody>\n{body}\n</tbody></table></div>')
+    parts.append(_table(ours, [table_cells(r)[:len(ours)] for r in rows], "leaderboard"))
+    if waiting:
+        parts.append('<p class="note">Not evaluated yet (no numbers to show): '
+                     + ", ".join(f"<code>{html.escape(r['name'])}</code>" for r in waiting)
+                     + " — run <code>kerasll eval NAME --flatness</code>.</p>")
+    beside = [r for r in rows if r["paper_setting"]]
+    if beside:
+        parts.append("<h2>Beside the paper</h2>")
+        parts.append(_table(("entry", "defense", "paper setting", "paper Φ", "Φ (sum)", "paper clean %", "clean %",
+                             "paper PGD %", "PGD %"),
+                            [[r["name"], r["defense_label"], r["paper_setting"], f"{r['paper_phi']:.1f}",
+                              "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}", pct(r["paper_clean_accuracy"]),
+                              pct(r["clean_accuracy"]), pct(r["paper_pgd_accuracy"]), pct(r["pgd_accuracy"])]
+                             for r in beside], "paper"))
     parts += ["<h2>Flags</h2>", *_flags(rows)]
     parts.append("<h2>Overview</h2>")
     parts += [_figure(path, f"**{title}.** {caption}") for title, path, caption in part.overview]

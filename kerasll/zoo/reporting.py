@@ -67,29 +67,35 @@ def overview_figures(rows, dataset, out_dir, zoo):
     return out
 
 
-def entry_figures(zoo, rows, compute=True, source="auto", data_dir=None, progress=None, notes=None):
-    """Each entry's landscapes and histogram: {name: [(title, path)]}, computed and cached in the entry
-    when missing (unless not `compute`). Where the data set cannot be found and `source` is "auto",
-    they are drawn on the bundled subset's images, and `notes` says so."""
+def evaluated(row):
+    """Whether an entry has any number to report (else the report lists it apart)."""
+    return any(row[k] is not None for k in ("clean_accuracy", "phi", "autoattack_accuracy"))
+
+
+def entry_figures(zoo, rows, out_dir, compute=True, source="auto", data_dir=None, progress=None, notes=None):
+    """Each entry's landscapes and histogram: {name: [(title, path)]}, the entry's own when it has them, else
+    (unless not `compute`) drawn into `out_dir/figures/NAME/`, so the zoo is not changed. Where the data set
+    cannot be found and `source` is "auto", they are drawn on the bundled subset's images, and `notes` says so."""
     from kerasll.datasets import DataNotFoundError
     from kerasll.zoo.figures import histogram_figure, landscape_figures
 
-    def draw(name, missing):
+    def draw(name, missing, folder):
         for directions in ("random", "fgsm"):
             if f"landscape-{directions}-sample0.png" in missing:
-                landscape_figures(zoo, name, directions=directions, source=source, data_dir=data_dir)
+                landscape_figures(zoo, name, directions=directions, source=source, data_dir=data_dir, folder=folder)
         if "histogram.png" in missing:
-            histogram_figure(zoo, name, source=source, data_dir=data_dir)
+            histogram_figure(zoo, name, source=source, data_dir=data_dir, folder=folder)
 
     out = {}
     for i, r in enumerate(rows):
         if progress is not None:
             progress(i, len(rows), f"figures: {r['name']}")
-        entry = zoo.get(r["name"])
-        missing = [f for f in ENTRY_FIGURES.values() if not (entry.figures_dir / f).is_file()]
+        entry, folder = zoo.get(r["name"]), Path(out_dir) / "figures" / r["name"]
+        where = lambda f: entry.figures_dir / f if (entry.figures_dir / f).is_file() else folder / f  # noqa: E731
+        missing = [f for f in ENTRY_FIGURES.values() if not where(f).is_file()]
         if missing and compute:
             try:
-                draw(r["name"], missing)
+                draw(r["name"], missing, folder)
             except DataNotFoundError:
                 if source != "auto" or data_dir is not None:
                     raise
@@ -98,10 +104,8 @@ def entry_figures(zoo, rows, compute=True, source="auto", data_dir=None, progres
                     notes.append(f"{r['dataset']} was not found on this machine, so the landscapes and histograms were "
                                  "drawn on the bundled subset's test images; pass --data-dir or --source to use the "
                                  "full set")
-                draw(r["name"], missing)
-            entry = zoo.get(r["name"])
-        out[r["name"]] = [(title, entry.figures_dir / f) for title, f in ENTRY_FIGURES.items()
-                          if (entry.figures_dir / f).is_file()]
+                draw(r["name"], missing, folder)
+        out[r["name"]] = [(title, where(f)) for title, f in ENTRY_FIGURES.items() if where(f).is_file()]
     if progress is not None and rows:
         progress(len(rows), len(rows), "figures")
     return out
@@ -110,8 +114,9 @@ def entry_figures(zoo, rows, compute=True, source="auto", data_dir=None, progres
 def report(zoo, dataset=None, out_dir=None, html=False, compute=True, source="auto", data_dir=None, progress=None):
     """Write report-<dataset>.md (and .html with `html`) and their figures for the complete entries.
 
-    The HTML page also shows every entry's landscapes and histogram, computed (with
-    `progress(done, total, what)`) and cached in the entry when missing, unless not `compute`.
+    The HTML page also shows every evaluated entry's landscapes and histogram: the entry's own, or
+    drawn (with `progress(done, total, what)`) into `out_dir/figures/` when missing, unless not
+    `compute`. Nothing is written into the zoo.
     Returns (paths written, notes): each note says once what was skipped and why.
     """
     from kerasll.zoo.report_html import write_html
@@ -128,10 +133,11 @@ def report(zoo, dataset=None, out_dir=None, html=False, compute=True, source="au
         part.overview = overview_figures(ds_rows, ds, out_dir, zoo)
         written.append(write_markdown(ds_rows, ds, out_dir, part.fig4, [(t, p) for t, p, _ in part.overview]))
         if html:
-            part.entry_figures = entry_figures(zoo, ds_rows, compute, source, data_dir, progress, notes)
+            shown = [r for r in ds_rows if evaluated(r)]  # an entry never evaluated gets a line, not panels
+            part.entry_figures = entry_figures(zoo, shown, out_dir, compute, source, data_dir, progress, notes)
             if not compute and any(len(v) < len(ENTRY_FIGURES) for v in part.entry_figures.values()):
                 notes.append("entries without landscapes or histograms were left without them (--no-compute); "
                              "drop --no-compute, or run `kerasll eval NAME --landscape`, to draw them")
-            written.append(write_html(part, out_dir))
+            written.append(write_html(part, out_dir, zoo.path))
         written += [p for p in (part.fig4.path, *(p for _, p, _ in part.overview)) if p is not None]
     return written, notes

@@ -75,9 +75,14 @@ class EntryRecorder(keras.callbacks.Callback):
         self.entry.update_metadata(history=history, epochs_completed=epoch + 1, updated=now())
 
 
-def resolve_entry(zoo, config, name, recipe, data_source):
-    """The entry to train into: new, or an unfinished one with the same configuration."""
+def resolve_entry(zoo, config, name, recipe, data_source, force=False):
+    """The entry to train into: new, or an unfinished one trained under the same settings and data.
+
+    An entry trained under other settings (or on other data) is refused, naming what differs,
+    unless `force`, which removes it and starts over."""
     name = name or config.default_name()
+    if force and zoo.exists(name) and not zoo.get(name).read_only:
+        zoo.remove(name)
     if not zoo.exists(name):
         try:
             return zoo.create(name, new_metadata(name, config, recipe, data_source)), False
@@ -86,11 +91,12 @@ def resolve_entry(zoo, config, name, recipe, data_source):
                 raise
     entry = Entry(zoo.path / name)
     meta = entry.metadata()
-    recorded = meta.get("training", {})
-    diff = config.differences(recorded)
+    diff = config.differences(meta.get("training", {}))
+    if meta.get("data_source", data_source) != data_source:
+        diff.append(f"data source: {meta.get('data_source')!r} ≠ {data_source!r}")
     if diff:
-        raise KerasllError(f"entry {name!r} exists with another configuration ({'; '.join(diff)}); "
-                           "pick another --name or remove it with `kerasll zoo rm`")
+        raise KerasllError(f"entry {name!r} was trained under other settings ({'; '.join(diff)}): --force starts "
+                           "it over, or pick another --name")
     return entry, True
 
 
@@ -105,7 +111,7 @@ def log_callbacks(entry, tensorboard=True):
 
 
 def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto", callbacks=(), log=print,
-                tensorboard=True, strategy="auto", mixed_precision=False, jit_compile=False):
+                tensorboard=True, strategy="auto", mixed_precision=False, jit_compile=False, force=False):
     """Train (or resume, or skip if complete) the entry for `config`; returns the `Entry`.
 
     The entry's `logs/` folder gets the epoch history as CSV and, with
@@ -117,8 +123,9 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     train step with XLA. They do not change the configuration: a run may resume
     under another strategy. The metadata's `runtime` records the last ones used.
 
-    Data are loaded before anything is written, so a missing data set leaves the
-    zoo untouched. Re-running after an interruption resumes from the last
+    An existing entry of the same name is resumed only if it was trained under the
+    same configuration and data source; `force` starts it over. Data are loaded
+    before anything is written, so a missing data set leaves the zoo untouched. Re-running after an interruption resumes from the last
     finished epoch with optimizer state and LR schedule restored (Keras's
     `BackupAndRestore`); at most the epoch in progress is lost.
     """
@@ -137,7 +144,7 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
         x, y, x_held, y_held = x[: -spec.holdout], y[: -spec.holdout], x[-spec.holdout:], y[-spec.holdout:]
         guards = [CatastrophicOverfittingGuard(x_held, y_held, config.eps, seed=config.seed)]
     entry, existed = resolve_entry_on_chief(zoo, config, name, recipe, source if data_dir is None else str(data_dir),
-                                            dist, strategy)
+                                            dist, strategy, force)
     chief = is_chief(dist)
     record = entry.update_metadata if chief else (lambda **_: None)  # only the chief writes the entry
     with entry.training_lock() if chief else contextlib.nullcontext():
@@ -219,14 +226,14 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     return entry
 
 
-def resolve_entry_on_chief(zoo, config, name, recipe, data_source, dist, strategy):
+def resolve_entry_on_chief(zoo, config, name, recipe, data_source, dist, strategy, force=False):
     """`resolve_entry` on the chief; in a multiworker run the other workers wait for its verdict
     and then use the same entry (read-only), or stop with it."""
     chief = is_chief(dist)
     error = None
     if chief:
         try:
-            entry, existed = resolve_entry(zoo, config, name, recipe, data_source)
+            entry, existed = resolve_entry(zoo, config, name, recipe, data_source, force)
         except KerasllError as found:
             error = found
     if strategy == "multiworker" and not all_agree(dist, error is None):
