@@ -397,6 +397,24 @@ def test_nan_loss_marks_the_entry_failed(tmp_path):
     assert "failed" in listing.output
 
 
+def test_a_nan_loss_stops_training_at_its_step(tmp_path):
+    """A learning rate of 1e12 makes the loss non-finite within a few steps: training stops at that step, not at
+    the end of the epoch (8 steps)."""
+    from kerasll.zoo import training
+    from kerasll.zoo.config import TrainConfig
+    from kerasll.zoo.store import Zoo
+
+    steps = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
+    config = TrainConfig(epochs=2, batch_size=64, train_limit=512, lr=1e12)
+    with pytest.raises(training.TrainingStopped, match=r"stopped at epoch 1, step \d: the loss became NaN"):
+        training.train_entry(Zoo(tmp_path), config, name="nan", source="embedded", callbacks=[counter],
+                             tensorboard=False, log=lambda line: None)
+    meta = json.loads((tmp_path / "nan" / "metadata.json").read_text())
+    assert meta["status"] == "failed" and meta["error"] == f"loss became NaN or infinite at epoch 1, step {len(steps)}"
+    assert len(steps) < 8
+
+
 def test_bundled_entries_are_read_only_and_copied_on_write(zoo, tmp_path, monkeypatch):
     from kerasll.zoo import store
 

@@ -226,7 +226,7 @@ def test_a_killed_evaluation_resumes_with_the_identical_robust_mask(lenet_file, 
     assert a["robust_accuracy"] == b["robust_accuracy"] and a["flags"] == b["flags"]
 
 
-def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, shapes_model, tmp_path):
+def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, fmnist, tmp_path):
     args = ["--dataset", "fashion_mnist", "--source", "embedded", "--limit", "30", "--zoo", tmp_path / "zoo"]
     first = kerasll("eval", lenet_file, *args, "--eps-curve", "0,10,25/255", "--json", tmp_path / "a.json")
     assert first.exit_code == 0, first.output
@@ -234,7 +234,14 @@ def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, shapes_mod
     assert curve["settings"]["attack"] == "autoattack" and curve["settings"]["version"] == "fast"
     values = [curve["accuracy_by_eps"][k] for k in sorted(curve["accuracy_by_eps"], key=float)]
     assert len(values) == 3 and values == sorted(values, reverse=True)
-    assert values[0] == json.loads((tmp_path / "a.json").read_text())["attack"]["clean_accuracy"]
+    assert "attack" not in json.loads((tmp_path / "a.json").read_text())  # the curve alone: no extra PGD run
+    assert "PGD accuracy" not in first.output and "ε curve" in first.output
+    with_eps = kerasll("eval", lenet_file, *args, "--eps-curve", "0,10,25/255", "--eps", "25/255", "--json",
+                       tmp_path / "e.json")
+    assert values[0] == json.loads((tmp_path / "e.json").read_text())["attack"]["clean_accuracy"], with_eps.output
+    np.savez(tmp_path / "d.npz", x=np.round(fmnist[2] * 255).astype(np.uint8)[:10], y=np.zeros(10))
+    own = kerasll("eval", lenet_file, "--data", tmp_path / "d.npz", "--eps-curve", "0,8/255")  # no preset, no --eps
+    assert own.exit_code == 0 and "ε curve" in own.output, own.output
     second = kerasll("eval", lenet_file, *args, "--attack", "apgd-ce", "--steps", "10", "--eps-curve", "0,25/255",
                      "--json", tmp_path / "b.json")
     assert second.exit_code == 0, second.output

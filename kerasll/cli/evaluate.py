@@ -175,17 +175,20 @@ def _evaluate(name, request, json_out, zoo):
 
 
 def show(name, out):
-    a = out["attack"]
-    s = a["settings"]
-    cached = " (cached; --force to recompute)" if a["cached"] else ""
-    console.print(f"[bold]{name}[/]  {a['key']}{cached}", soft_wrap=True)
-    label = "AutoAttack" if s["attack"] == "autoattack" else s["attack"].upper()
-    width = max(len(label), 5) + 11
-    console.print(f"  {'clean accuracy':<{width}}{100 * a['clean_accuracy']:.2f}%  ({a['samples']} test images"
-                  + (f" of {a['data']})" if a.get("data") else ")"), soft_wrap=True)
-    console.print(f"  {label + ' accuracy':<{width}}{100 * a['robust_accuracy']:.2f}%")
-    for attack, acc in a.get("by_attack", {}).items():
-        console.print(f"    after {attack:<10}{100 * acc:.2f}%  ({a.get('seconds_by_attack', {}).get(attack, 0):.1f} s)")
+    a = out.get("attack") or {}
+    first = a or out["curve"]
+    cached = " (cached; --force to recompute)" if first["cached"] else ""
+    console.print(f"[bold]{name}[/]  {first['key']}{cached}", soft_wrap=True)
+    if a:
+        s = a["settings"]
+        label = "AutoAttack" if s["attack"] == "autoattack" else s["attack"].upper()
+        width = max(len(label), 5) + 11
+        console.print(f"  {'clean accuracy':<{width}}{100 * a['clean_accuracy']:.2f}%  ({a['samples']} test images"
+                      + (f" of {a['data']})" if a.get("data") else ")"), soft_wrap=True)
+        console.print(f"  {label + ' accuracy':<{width}}{100 * a['robust_accuracy']:.2f}%")
+        for attack, acc in a.get("by_attack", {}).items():
+            console.print(f"    after {attack:<10}{100 * acc:.2f}%  "
+                          f"({a.get('seconds_by_attack', {}).get(attack, 0):.1f} s)")
     if "flatness" in out:
         f = out["flatness"]
         console.print(f"  Φ (mean)         {f['phi']:.4f}   Φ (sum, paper Eq. 7) {f['phi_sum']:.2f}"
@@ -226,8 +229,8 @@ def export(out):
     """The results as `--json` writes them: AutoAttack's also under RobustBench's field names."""
     from kerasll.attacks.autoattack import robustbench_fields
 
-    a = out["attack"]
-    if a["settings"]["attack"] != "autoattack":
+    a = out.get("attack")
+    if a is None or a["settings"]["attack"] != "autoattack":
         return out
     return out | {"robustbench": robustbench_fields(a["clean_accuracy"], a["robust_accuracy"], a["settings"]["eps"],
                                                     a["settings"]["norm"], a["samples"])}

@@ -65,8 +65,14 @@ class EvalRequest:
         `curve`, the ε-curve's (AutoAttack fast unless the request names an attack or version)."""
         attack = self.attack or ("autoattack" if curve else "pgd")
         version = self.version or ("fast" if curve else "standard")
-        return attack_settings(dataset, attack, self.eps, self.steps, self.step_size, self.restarts, self.norm,
+        eps = self.eps if self.eps is not None or not curve else max(self.curve)  # a curve's own budgets suffice
+        return attack_settings(dataset, attack, eps, self.steps, self.step_size, self.restarts, self.norm,
                                version, self.queries, self.seed)
+
+    @property
+    def single(self):
+        """Whether to run the attack at one ε: always, but for an ε-curve alone (no --eps)."""
+        return not self.curve or self.eps is not None
 
     def check(self):
         """Refuse values no evaluation can use, before anything is loaded."""
@@ -75,6 +81,8 @@ class EvalRequest:
                                f"got {self.input_scale:g}")
         if self.batch_size < 1:
             raise KerasllError(f"--batch-size must be ≥ 1, got {self.batch_size}")
+        if self.curve is not None and max(self.curve) <= 0:
+            raise KerasllError(f"--eps-curve needs a budget above 0, got {', '.join(f'{e:g}' for e in self.curve)}")
         return self
 
 
@@ -176,8 +184,9 @@ class Results:
 
 
 def run(model, data, request, dataset, results, progress=None, log=None, strategy=None):
-    """Every evaluation the request asks for, each cached or computed: {"attack": …, "sweep": …, …}."""
-    settings = request.settings(dataset)
+    """Every evaluation the request asks for, each cached or computed: {"attack": …, "sweep": …, …}
+    ("attack" is left out for an ε-curve alone)."""
+    settings = request.settings(dataset, curve=not request.single)
     tag = data.tag + (f"-x{request.input_scale:g}" if request.input_scale != 1 else "")
     x, y = data.x, data.y
     common = dict(progress=progress, log=log, batch_size=request.batch_size, fresh=request.force, strategy=strategy)
@@ -188,8 +197,10 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
             return found
         return results.store(key, dict(compute(results.folder(key)), data_tag=tag))
 
-    out = {"attack": get(settings.key(len(x), tag), lambda folder: dict(
-        evaluate(model, x, y, settings, checkpoint=folder, **common).to_dict(), data=data.name))}
+    out = {}
+    if request.single:
+        out["attack"] = get(settings.key(len(x), tag), lambda folder: dict(
+            evaluate(model, x, y, settings, checkpoint=folder, **common).to_dict(), data=data.name))
     if request.sweep:
         fast = attack_settings(dataset, "autoattack", settings.eps, norm=settings.norm, version="fast",
                                seed=settings.seed)

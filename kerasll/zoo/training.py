@@ -52,18 +52,29 @@ def compile_for(model, config, steps_per_epoch, jit_compile=False):
 
 
 class EntryRecorder(keras.callbacks.Callback):
-    """Writes each finished epoch's logs into metadata.json (unless `write=False`); stops on a NaN loss."""
+    """Writes each finished epoch's logs into metadata.json (unless `write=False`); stops training at the
+    step whose loss is NaN or infinite (`nan` then says where)."""
 
     def __init__(self, entry, write=True):
         super().__init__()
         self.entry = entry
         self.write = write
-        self.nan = False
+        self.nan = None  # (epoch, step) of the first non-finite loss
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and self.nan is None and not math.isfinite(float(loss)):
+            self.nan = (self.epoch, batch)
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         if not all(math.isfinite(v) for v in logs.values()):
-            self.nan = True
+            self.nan = self.nan or (epoch, None)
             self.model.stop_training = True
         if not self.write:
             return
@@ -204,9 +215,11 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
         if recorder.nan:
-            record(status="failed", error="loss became NaN or infinite", updated=now())
-            raise TrainingStopped(f"training of {entry.name!r} stopped: the loss became NaN or infinite "
-                                  "(try a lower --lr or --strength); entry marked failed")
+            epoch, step = recorder.nan
+            where = f"epoch {epoch + 1}" + ("" if step is None else f", step {step + 1}")
+            record(status="failed", error=f"loss became NaN or infinite at {where}", updated=now())
+            raise TrainingStopped(f"training of {entry.name!r} stopped at {where}: the loss became NaN or infinite; "
+                                  f"entry marked failed (try a lower --lr or --strength, then --force)")
         stopped = [g for g in guards if g.stopped_epoch is not None]
         if stopped:
             log(f"catastrophic overfitting after epoch {stopped[0].stopped_epoch + 1}: held-out PGD accuracy fell "
