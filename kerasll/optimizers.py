@@ -43,3 +43,29 @@ class CoupledWeightDecaySGD(keras.optimizers.SGD):
         config = super().get_config()
         config["l2"] = self.l2
         return config
+
+
+@keras.saving.register_keras_serializable(package="kerasll")
+class WarmupPiecewise(keras.optimizers.schedules.LearningRateSchedule):
+    """The paper's step schedule after a linear warm-up (Goyal et al. 2017).
+
+    For the first `warmup_steps` steps the rate rises linearly from lr/warmup_steps to
+    `values[0]`; after that it is `PiecewiseConstantDecay(boundaries, values)`.
+    `warmup_steps=0` is the plain step schedule.
+    """
+
+    def __init__(self, boundaries, values, warmup_steps=0):
+        self.boundaries = [int(b) for b in boundaries]
+        self.values = [float(v) for v in values]
+        self.warmup_steps = int(warmup_steps)
+        self.steps = keras.optimizers.schedules.PiecewiseConstantDecay(self.boundaries, self.values)
+
+    def __call__(self, step):
+        rate = self.steps(step)
+        if not self.warmup_steps:
+            return rate
+        ramp = keras.ops.minimum(1.0, (keras.ops.cast(step, "float32") + 1.0) / float(self.warmup_steps))
+        return keras.ops.cast(rate, "float32") * ramp
+
+    def get_config(self):
+        return {"boundaries": self.boundaries, "values": self.values, "warmup_steps": self.warmup_steps}

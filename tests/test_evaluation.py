@@ -131,6 +131,36 @@ def test_ctrl_c_inside_a_chunk_keeps_its_finished_stages_and_says_so(tmp_path):
         run_chunks(lambda a, b, stages: compute(a, b, stages, stop=True), 6, 1000, None)
 
 
+def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_lenet, fmnist, tmp_path):
+    """APGD's restarts and targets are stages: Ctrl-C during APGD-T's third target keeps APGD-CE and the first
+    two targets, and the resumed run gives the uninterrupted records."""
+    from kerasll.attacks.autoattack import autoattack_images
+    from kerasll.evaluation.chunks import Stages
+
+    x, y = fmnist[2][:40], fmnist[3][:40]
+    ran = []
+
+    class Stopping(Stages):
+        def __call__(self, name, fn, report=True):
+            def run():
+                ran.append(name)
+                if name == "apgd-t run 3/9" and stop:
+                    raise KeyboardInterrupt
+                return fn()
+            return super().__call__(name, run, report)
+
+    path = tmp_path / "stages.npz"
+    stop = True
+    with pytest.raises(KeyboardInterrupt):
+        autoattack_images(trained_lenet, x, y, 25 / 255, version="fast", seed=1, stage=Stopping(path))
+    assert ran[-1] == "apgd-t run 3/9" and "apgd-t run 2/9" in ran
+    stop, ran[:] = False, []
+    _, resumed, _ = autoattack_images(trained_lenet, x, y, 25 / 255, version="fast", seed=1, stage=Stopping(path))
+    assert ran[0] == "apgd-t" and ran[1] == "apgd-t run 3/9"  # APGD-CE and targets 1–2 were read back
+    _, whole, _ = autoattack_images(trained_lenet, x, y, 25 / 255, version="fast", seed=1)
+    assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
+
+
 def linear_images(n=120, dim=4, classes=5, seed=0):
     """A linear classifier on (dim, dim, 1) images in [0.3, 0.7] and, per image, its exact L∞ robust radius."""
     import keras

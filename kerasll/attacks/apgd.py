@@ -126,7 +126,7 @@ def check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, 
 
 
 def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, target_classes=9, restarts=1,
-         rho=0.75, seed=None, batch_size=1000, keys=None, progress=None, eot_iter=1):
+         rho=0.75, seed=None, batch_size=1000, keys=None, progress=None, eot_iter=1, stage=None):
     """Auto-PGD (Croce & Hein 2020): APGD-CE, APGD-DLR or APGD-T, L∞ or L2.
 
     Each run starts from a random point on the ε-sphere, and keeps per image the
@@ -155,6 +155,9 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
             the number of images fooled so far.
         eot_iter: gradients averaged per iteration (expectation over transformation, for
             randomised models; AutoAttack's "rand" version uses 20). 1 on deterministic models.
+        stage: `stage(name, fn)` runs each restart (and, for APGD-T, each target) as a stage
+            (`kerasll.evaluation.chunks.Stages` keeps each one as it finishes, so an interrupted
+            evaluation resumes at the first unfinished run); default: just run it.
 
     Returns:
         Adversarial images, a float tensor shaped like `x`.
@@ -171,6 +174,7 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     keys = noise.keys_of(x, keys)
+    stage = stage or (lambda name, fn: (fn(), 0.0))
     is_check, interval = checkpoints(int(steps))
     const = (tf.constant(eps, x.dtype), tf.constant(int(steps)), tf.constant(is_check), tf.constant(interval),
              tf.constant(rho, tf.float32))
@@ -179,26 +183,37 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
     x_adv = x.numpy().copy()
     best_margin, fooled = np.full(n, np.inf, np.float32), np.zeros(n, bool)
     done, total = 0, len(runs) * n
+    kind = "targeted" if targeted else loss
+    step = compiled(model, ("apgd", norm, kind, int(eot_iter)),
+                    lambda m, *a: _apgd_batch(m, *a, norm, kind, int(eot_iter)),
+                    [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
+                     spec(x.dtype), spec(tf.int32), spec(tf.bool, [None]), spec(tf.int32, [None]),
+                     spec(tf.float32), spec(tf.int64)])
     for run, (rank, restart) in enumerate(runs):
         todo = np.flatnonzero(~fooled)
         total -= n - len(todo)
         run_seed = tf.constant(restart_seed(seed, restart + 1000 * (rank or 0)), tf.int64)
-        kind = "targeted" if targeted else loss
-        run = compiled(model, ("apgd", norm, kind, int(eot_iter)),
-                       lambda m, *a: _apgd_batch(m, *a, norm, kind, int(eot_iter)),
-                       [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
-                        spec(x.dtype), spec(tf.int32), spec(tf.bool, [None]), spec(tf.int32, [None]),
-                        spec(tf.float32), spec(tf.int64)])
-        for s in batches(len(todo), batch_size):
-            ids = todo[s]
-            xb, yb = tf.gather(x, ids), tf.constant(y[ids], tf.int32)
-            target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
-            adv = run(xb, yb, target, tf.constant(keys[ids], tf.int64), *const, run_seed)
-            m, f = margin_and_fooled(model, adv, yb)
-            take = stronger(-m, f, -best_margin[ids], fooled[ids])
-            x_adv[ids[take]] = adv.numpy()[take]
-            best_margin[ids[take]], fooled[ids[take]] = m[take], f[take]
-            done += len(ids)
-            if progress is not None:
-                progress(done, total, int(fooled.sum()))
+
+        def one_run(todo=todo, rank=rank, run_seed=run_seed):
+            nonlocal done
+            changed = []
+            for s in batches(len(todo), batch_size):
+                ids = todo[s]
+                xb, yb = tf.gather(x, ids), tf.constant(y[ids], tf.int32)
+                target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
+                adv = step(xb, yb, target, tf.constant(keys[ids], tf.int64), *const, run_seed)
+                m, f = margin_and_fooled(model, adv, yb)
+                take = stronger(-m, f, -best_margin[ids], fooled[ids])
+                x_adv[ids[take]] = adv.numpy()[take]
+                best_margin[ids[take]], fooled[ids[take]] = m[take], f[take]
+                changed.append(ids[take])
+                done += len(ids)
+                if progress is not None:
+                    progress(done, total, int(fooled.sum()))
+            ids = np.concatenate(changed) if changed else np.zeros(0, np.int64)
+            return {"ids": ids, "adv": x_adv[ids], "margin": best_margin[ids], "fooled": fooled[ids]}
+
+        found, _ = stage(f"run {run + 1}/{len(runs)}", one_run)  # a saved run (after an interruption) is reused
+        ids = found["ids"]
+        x_adv[ids], best_margin[ids], fooled[ids] = found["adv"], found["margin"], found["fooled"]
     return tf.convert_to_tensor(x_adv)

@@ -140,7 +140,7 @@ def plan_of(version, attacks=None):
     return VERSIONS[check_choice("version", version, list(VERSIONS))]
 
 
-def timed(name, fn):
+def timed(name, fn, report=True):
     """Run a stage: `fn()`'s arrays and its seconds (the default of `autoattack_images`' `stage`)."""
     t0 = time.perf_counter()
     out = fn()
@@ -175,8 +175,9 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
             def report(done, total, fooled=0):
                 if progress is not None:  # robust accuracy so far, this attack's finds included
                     progress(_name, done, total, (len(_ids) - fooled) / len(x))
+            runs = lambda sub, fn: stage(f"{_name} {sub}", fn, report=False)  # noqa: E731  (APGD's runs)
             adv = np.asarray(run_attack(_name, model, x[_ids], y[_ids], eps, norm, seed=seed, keys=keys[_ids],
-                                        progress=report, batch_size=batch_size, **_settings))
+                                        progress=report, batch_size=batch_size, stage=runs, **_settings))
             fooled = predict_classes(model, adv) != y[_ids]
             return {"fooled": _ids[fooled], "adv": adv[fooled]}
 

@@ -33,6 +33,7 @@ class AttackSpec:
     defaults: dict = field(default_factory=dict)
     norms: tuple = ("linf", "l2")
     gradient_free: bool = False
+    staged: bool = False  # its `run` takes `stage=`: each restart or target is a stage an evaluation keeps
 
 
 _ATTACKS = Registry("attack")
@@ -64,12 +65,12 @@ def _pgd(model, x, y, eps, norm, seed, keys, progress, batch_size, steps, step_s
 
 def _apgd(loss, targeted):
     def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9,
-            eot_iter=1):
+            eot_iter=1, stage=None):
         if targeted:
             target_classes = min(target_classes, num_classes(model, x) - 1)
         return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
                     target_classes=target_classes, restarts=restarts, seed=seed, keys=keys, progress=progress,
-                    batch_size=batch_size, eot_iter=eot_iter)
+                    batch_size=batch_size, eot_iter=eot_iter, stage=stage)
     return run
 
 
@@ -93,11 +94,11 @@ register_attack(AttackSpec("pgd", _pgd, "PGD with random start (Madry et al.)",
                            {"steps": None, "step_size": None, "restarts": 1}))
 register_attack(AttackSpec("fgsm", _fgsm, "FGSM, one signed gradient step (L∞ only)", norms=("linf",)))
 register_attack(AttackSpec("apgd-ce", _apgd("ce", False), "APGD on the cross-entropy, 100 steps",
-                           {"steps": 100, "restarts": 1, "eot_iter": 1}))
+                           {"steps": 100, "restarts": 1, "eot_iter": 1}, staged=True))
 register_attack(AttackSpec("apgd-dlr", _apgd("dlr", False), "APGD on the DLR loss, 100 steps",
-                           {"steps": 100, "restarts": 1, "eot_iter": 1}))
+                           {"steps": 100, "restarts": 1, "eot_iter": 1}, staged=True))
 register_attack(AttackSpec("apgd-t", _apgd("ce", True), "APGD-T: targeted DLR over the top 9 wrong classes",
-                           {"steps": 100, "restarts": 1, "target_classes": 9, "eot_iter": 1}))
+                           {"steps": 100, "restarts": 1, "target_classes": 9, "eot_iter": 1}, staged=True))
 register_attack(AttackSpec("fab-t", _fab(True), "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
                            {"steps": 100, "restarts": 1, "target_classes": 9}))
 register_attack(AttackSpec("fab", _fab(False), "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
@@ -118,12 +119,14 @@ def check_norm(name, norm):
     return spec
 
 
-def run_attack(name, model, x, y, eps, norm="linf", seed=0, keys=None, progress=None, batch_size=1000,
+def run_attack(name, model, x, y, eps, norm="linf", seed=0, keys=None, progress=None, batch_size=1000, stage=None,
                **settings):
-    """Run the registered attack `name` with its defaults where `settings` leave a value out."""
+    """Run the registered attack `name` with its defaults where `settings` leave a value out; a staged
+    attack runs its restarts and targets through `stage(name, fn)` (see `apgd`)."""
     spec = check_norm(name, norm)
     unknown = set(settings) - set(spec.defaults)
     if unknown:
         raise KerasllError(f"attack {name!r} has no setting {sorted(unknown)[0]!r}; "
                            f"its settings: {', '.join(spec.defaults) or 'none'}")
-    return spec.run(model, x, y, eps, norm, seed, keys, progress, batch_size, **(spec.defaults | settings))
+    staged = {"stage": stage} if spec.staged and stage is not None else {}
+    return spec.run(model, x, y, eps, norm, seed, keys, progress, batch_size, **(spec.defaults | settings), **staged)

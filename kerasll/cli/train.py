@@ -40,6 +40,7 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: 200, the paper's). LR ÷10 after 50% and 75%.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: 128).")] = None,
     lr: Annotated[Optional[str], typer.Option(help="Base learning rate, SGD momentum 0.9 (default: 0.01 LeNet/DDNet, 0.1 ResNet18).")] = None,
+    warmup_epochs: Annotated[Optional[float], typer.Option(help="Linear LR warm-up over this many epochs before the step schedule (default: 5 ResNet18, 0 LeNet/DDNet).")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay (default: 5e-4).")] = None,
     weight_decay_mode: Annotated[Optional[str], typer.Option(help="coupled: added to the gradient before momentum, on every variable, as in the papers; decoupled: Keras's SGD(weight_decay=…) (default: coupled).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (default: 0).")] = None,
@@ -80,7 +81,7 @@ def train(
     fields = get_recipe(recipe) if recipe else {}
     overrides = dict(arch=arch, dataset=dataset, defense=defense, strength=strength, eps=eps, step_size=step_size,
                      attack_steps=attack_steps, projections=projections, projection=projection, estimator=estimator, variant=variant,
-                     epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                     epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs, weight_decay=weight_decay,
                      weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
     config = config_from(fields, overrides).resolved()
     entry = train_entry(open_zoo(zoo), config, name=name, recipe=recipe, data_dir=data_dir, source=source,

@@ -79,7 +79,8 @@ class Stages:
                 stage, name = key.split("::", 1)
                 self.done.setdefault(stage, {})[name] = value
 
-    def __call__(self, name, fn):
+    def __call__(self, name, fn, report=True):
+        """`fn()`'s arrays and seconds, computed now or read back; `report`: tell `on_save` when saved."""
         if name in self.done:
             arrays = dict(self.done[name])
             return arrays, float(arrays.pop("__seconds__"))
@@ -89,7 +90,7 @@ class Stages:
         self.done[name] = {**arrays, "__seconds__": np.asarray(seconds)}
         if self.path is not None:
             _save_npz(self.path, {f"{stage}::{k}": v for stage, d in self.done.items() for k, v in d.items()})
-            if self.on_save is not None:
+            if self.on_save is not None and report:
                 self.on_save(name)
         return arrays, seconds
 
@@ -181,8 +182,15 @@ def kept_message(store, total):
         return "nothing was kept (no folder to keep finished batches in)"
     finished, stages = store.kept()
     parts = [f"{len(finished)} of {total} batch(es) finished"]
-    parts += [f"batch {i + 1}'s finished stages ({', '.join(names)})" for i, names in stages.items() if names]
+    parts += [f"batch {i + 1}'s finished stages ({', '.join(_outline(names))})" for i, names in stages.items() if names]
     return "kept " + " and ".join(parts) + "; run the same command again to resume"
+
+
+def _outline(names):
+    """Stage names for people: an attack's sub-stages ('apgd-t run 3/9') only while the attack is unfinished."""
+    whole, attack = set(names), lambda n: n.split(" run ")[0]  # noqa: E731
+    return [n for i, n in enumerate(names) if " run " not in n or (attack(n) not in whole and not any(
+        " run " in m and attack(m) == attack(n) for m in names[i + 1:]))]
 
 
 def _run_chunks(compute, n, size, store, on_chunk, spread, on_stage):

@@ -12,8 +12,11 @@ WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 # Fields added after entries were first recorded, with the behaviour of the code before them: an
 # entry recorded without the field was trained that way (e.g. Keras's decoupled weight decay).
-LEGACY_VALUES = {"projection": "vjp", "variant": None, "weight_decay_mode": "decoupled"}
+LEGACY_VALUES = {"projection": "vjp", "variant": None, "weight_decay_mode": "decoupled", "warmup_epochs": 0.0}
 BASE_LR = {"lenet": 0.01, "ddnet": 0.01, "resnet18": 0.1}
+# Linear LR warm-up (Goyal et al. 2017): ResNet18 at LR 0.1 from a fresh start diverges under the input-gradient
+# penalties without it (docs/method.md#training-protocol); the small nets train at 0.01 without one.
+WARMUP_EPOCHS = {"lenet": 0.0, "ddnet": 0.0, "resnet18": 5.0}
 
 
 def parse_number(value, what="value"):
@@ -47,6 +50,7 @@ class TrainConfig:
     epochs: int = 200
     batch_size: int = 128
     lr: float | None = None  # default: 0.01 LeNet/DDNet, 0.1 ResNet18
+    warmup_epochs: float | None = None  # linear LR warm-up; default: 5 ResNet18, 0 LeNet/DDNet
     momentum: float = 0.9
     weight_decay: float = 5e-4
     weight_decay_mode: str = "coupled"  # "coupled": L2 added to the gradient (the papers'); "decoupled": Keras's
@@ -104,6 +108,8 @@ class TrainConfig:
             cfg.variant = params["variant"]
         if cfg.lr is None:
             cfg.lr = BASE_LR[cfg.arch]
+        if cfg.warmup_epochs is None:
+            cfg.warmup_epochs = WARMUP_EPOCHS[cfg.arch]
         _check_ranges(cfg)
         return cfg
 
@@ -136,5 +142,7 @@ def _check_ranges(cfg):
         raise KerasllError(f"weight decay must be ≥ 0, got {cfg.weight_decay}")
     if cfg.lr is not None and not cfg.lr > 0:
         raise KerasllError(f"lr must be > 0, got {cfg.lr}")
+    if cfg.warmup_epochs is not None and not cfg.warmup_epochs >= 0:
+        raise KerasllError(f"warmup_epochs must be ≥ 0, got {cfg.warmup_epochs}")
     if cfg.train_limit is not None and cfg.train_limit < 1:
         raise KerasllError(f"train limit must be ≥ 1, got {cfg.train_limit}")

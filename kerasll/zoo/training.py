@@ -16,7 +16,7 @@ from kerasll.distribute import all_agree, check_batch, is_chief, lost_peer, make
 from kerasll.errors import Interrupted, KerasllError
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
-from kerasll.optimizers import CoupledWeightDecaySGD
+from kerasll.optimizers import CoupledWeightDecaySGD, WarmupPiecewise
 from kerasll.strategy_fit import strategy_fit
 from kerasll.zoo.metadata import new_metadata, now
 
@@ -32,14 +32,15 @@ def build_trainable(config):
 
 
 def optimizer_for(config, steps_per_epoch):
-    """SGD with momentum and the paper's piecewise LR: ÷10 after 50% and 75% of the epochs.
+    """SGD with momentum and the paper's piecewise LR (÷10 after 50% and 75% of the epochs), after a linear
+    warm-up over `config.warmup_epochs` (ResNet18's default; see docs/method.md#training-protocol).
 
     Weight decay is coupled (added to the gradient before momentum, on every
     trainable variable) unless `config.weight_decay_mode == "decoupled"` (Keras's).
     """
     boundaries = [max(1, int(config.epochs * f)) * steps_per_epoch for f in (0.5, 0.75)]
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-        boundaries, [config.lr, config.lr / 10, config.lr / 100])
+    schedule = WarmupPiecewise(boundaries, [config.lr, config.lr / 10, config.lr / 100],
+                               round(config.warmup_epochs * steps_per_epoch))
     if config.weight_decay_mode == "decoupled":
         return keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
     return CoupledWeightDecaySGD(schedule, momentum=config.momentum, l2=config.weight_decay)
