@@ -260,12 +260,15 @@ def test_report_html_is_one_self_contained_sortable_page(zoo, tmp_path):
         def __init__(self):
             super().__init__()
             self.headers, self.rows, self.cell, self.sources, self.scripts = [], [], None, [], 0
+            self.table = None
 
         def handle_starttag(self, tag, attrs):
             attrs = dict(attrs)
-            if tag in ("th", "td"):
+            if tag == "table":
+                self.table = attrs.get("id")
+            if self.table == "leaderboard" and tag in ("th", "td"):
                 self.cell = ""
-            if tag == "tr":
+            if self.table == "leaderboard" and tag == "tr":
                 self.rows.append([])
             self.sources += [attrs[k] for k in ("src", "href") if k in attrs]
             self.scripts += tag == "script"
@@ -471,10 +474,13 @@ def test_eval_a_keras_file_writes_nothing_to_the_zoo(zoo, tmp_path):
     assert before == after and entries(zoo) == listed
 
 
-@pytest.mark.parametrize("problem", ["truncated", "wrong-shape", "wrong-classes"])
+@pytest.mark.parametrize("problem", ["not-a-zip", "truncated", "wrong-shape", "wrong-classes"])
 def test_eval_refuses_a_keras_file_that_is_not_a_classifier_for_the_dataset(zoo, tmp_path, problem):
     path = tmp_path / "m.keras"
-    if problem == "truncated":
+    if problem == "not-a-zip":  # Keras itself said "File not found" of a file that exists
+        path.write_text("weights, in a text file")
+        needle = "is not a Keras model file (.keras files are zip archives"
+    elif problem == "truncated":
         data = (zoo / "a" / "model.keras").read_bytes()
         path.write_bytes(data[: len(data) // 2])
         needle = "is not a loadable Keras model"

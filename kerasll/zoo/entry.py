@@ -133,9 +133,10 @@ def load_classifier(path, log=None):
     path = Path(path)
     if not path.is_file():
         raise KerasllError(f"{path} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise KerasllError(f"{path} is not a Keras model file (.keras files are zip archives; "
-                           "save one with model.save('model.keras'))")
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":  # not a zip archive at all (a truncated one still starts so: "damaged" below)
+            raise KerasllError(f"{path} is not a Keras model file (.keras files are zip archives; "
+                               "save one with model.save('model.keras'))")
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types (even "file not found") for a damaged or foreign file
