@@ -33,6 +33,7 @@ from kerasll.landscape import (  # noqa: E402
 from kerasll.jacobian import jacobian_sq_norm  # noqa: E402
 from kerasll.likelihood import ams_score, delta_log_px, grad_log_px, log_px  # noqa: E402
 from kerasll.logits import as_logits  # noqa: E402
+from kerasll.smoothing import CertifyResult, certify  # noqa: E402
 
 __all__ = [
     "AMSRegModel", "AdversarialTrainingModel", "AttackFlatteningModel", "CatastrophicOverfittingGuard",
@@ -42,5 +43,5 @@ __all__ = [
     "JacobianRegModel", "KerasllError", "LikelihoodHistogram", "LikelihoodSurface",
     "flatness", "likelihood_histogram", "likelihood_slice", "likelihood_surface", "ams_score", "build_model", "dataset_info", "delta_log_px", "fgsm",
     "grad_log_px", "jacobian_sq_norm", "list_datasets", "list_models", "load_data", "load_dataset", "log_px",
-    "make_pipeline", "pgd", "register_model", "as_logits",
+    "make_pipeline", "pgd", "register_model", "as_logits", "CertifyResult", "certify",
 ]

@@ -22,6 +22,7 @@ from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images, plan_of, summarize
 from kerasll.attacks.masked import MASKED
 from kerasll.attacks.registry import ATTACKS_REVISION
+from kerasll.stats import binomial_tail
 from kerasll.zoo.paper.autoattack import square_flag_section
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
@@ -58,7 +59,7 @@ def main():
         flags = summarize(records, plan_of("standard"), version="standard")["flags"]
         done[key] = {"model": name, "kind": kind, "images": args.images, "seed": args.seed,
                      "clean": float(records["correct"].mean()), "robust_before_square": n, "square_broke": broken,
-                     "p_value": checks.binomial_tail(broken, n, checks.SQUARE_SHARE),
+                     "p_value": binomial_tail(broken, n, checks.SQUARE_SHARE),
                      "fires": any(f.code == "square" for f in flags), "flags": [f.code for f in flags],
                      "robust": float(records["robust"].mean()), "seconds": time.perf_counter() - t0,
                      "attacks_revision": ATTACKS_REVISION}

@@ -167,11 +167,12 @@ def test_probability_outputs_are_flagged(trained_lenet, data):
 
 
 def test_binomial_tail_matches_the_exact_sum():
+    from kerasll.stats import binomial_tail
     from math import comb
 
     for k, n, p in ((34, 400, 0.05), (0, 10, 0.3), (7, 7, 0.5), (3, 300, 0.01)):
         exact = sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
-        assert checks.binomial_tail(k, n, p) == pytest.approx(exact, rel=1e-9)
+        assert binomial_tail(k, n, p) == pytest.approx(exact, rel=1e-9)
 
 
 def test_checks_fire_on_their_own_conditions():
@@ -342,7 +343,7 @@ def test_parity_flags_survive_packing_and_gaps_are_means_over_seeds():
 
 
 def test_sign_test_is_the_exact_two_sided_binomial_on_the_images_one_side_broke():
-    from kerasll.attacks.parity import sign_test
+    from kerasll.stats import sign_test
 
     assert sign_test(0, 10) == pytest.approx(2 / 2**10)  # all ten on one side: 2 · (1/2)^10
     assert sign_test(10, 0) == sign_test(0, 10)

@@ -4,7 +4,6 @@ Each check returns a `Flag` or None. A flag says what was seen, in numbers, and
 what to try next; the CLI prints one line per flag and eval.json stores them.
 """
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -13,6 +12,7 @@ import tensorflow as tf
 from kerasll._tensors import batches
 from kerasll.attacks import noise
 from kerasll.attacks.common import cross_entropy, logits_of, normalize, predict_classes
+from kerasll.stats import binomial_tail
 
 TOLERANCE = 0.002  # accuracy differences below 0.2 points are noise (the reference's threshold)
 
@@ -171,22 +171,6 @@ def check_order(accuracies):
 # says Square's share is above SQUARE_SHARE, at significance SQUARE_ALPHA.
 SQUARE_SHARE = 0.05
 SQUARE_ALPHA = 0.01
-
-
-def binomial_tail(k, n, p):
-    """P(K ≥ k) for K ~ Binomial(n, p), summed in log space (exact for any n)."""
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
-    if p <= 0:
-        return 0.0
-    if p >= 1:
-        return 1.0
-    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p)
-            + (n - i) * math.log1p(-p) for i in range(k, n + 1)]
-    top = max(logs)
-    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
 
 
 def check_square(broken, robust_before, version="standard"):

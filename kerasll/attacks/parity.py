@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from kerasll.attacks.autoattack import VERSIONS
-from kerasll.attacks.checks import binomial_tail
 
 STAGES = tuple(name for name, _ in VERSIONS["standard"])  # AutoAttack standard, in order
 
@@ -55,13 +54,6 @@ def at_parity(gaps):
     """Is every stage at most `PARITY_MARGIN` points weaker than the reference's? (Gaps are means of image
     counts: compared to 1e-9 points, so that a gap of exactly the margin passes.)"""
     return all(gap <= PARITY_MARGIN + 1e-9 for gap in gaps.values())
-
-
-def sign_test(only_ours, only_theirs):
-    """Two-sided exact sign test (McNemar's, exact) on the images only one side broke: how likely a split
-    at least this uneven is if each such image were a fair coin between the sides. Small: a real gap."""
-    n, k = only_ours + only_theirs, min(only_ours, only_theirs)
-    return 1.0 if n == 0 else min(1.0, 2 * binomial_tail(n - k, n, 0.5))
 
 
 def fill_skipped(flags, seconds, clean, stages=STAGES):

@@ -6,7 +6,8 @@ Data in (`AutoAttackRow`: an entry's label, name, stored AutoAttack result and `
 from dataclasses import dataclass
 
 from kerasll.attacks.checks import SQUARE_ALPHA, SQUARE_SHARE, TOLERANCE
-from kerasll.attacks.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps, sign_test
+from kerasll.attacks.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps
+from kerasll.stats import sign_test
 
 STAGES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}
 TARGET_MINUTES = 10  # the evaluation issue's target for one LeNet on this CPU
@@ -133,7 +134,7 @@ def reference_section(runs, command):
 def parity_table(entries):
     """Per entry and stage, kerasll's robust accuracy minus the reference's in points: the mean over the
     seeds and, in brackets, the seeds' lowest and highest; the images only one side broke at the end, with
-    the sign test's p (`parity.sign_test`); then how many entries keep the margin."""
+    the sign test's p (`kerasll.stats.sign_test`); then how many entries keep the margin."""
     lines = [f"kerasll − reference, points (positive: kerasll weaker); mean over the seeds [lowest, highest seed]. "
              f"Parity: every stage's mean at most +{PARITY_MARGIN:g}. The sign test treats each image and seed that "
              "only one side broke as a coin toss between the sides: a small p would mean a real difference in "

@@ -1,0 +1,83 @@
+"""Exact binomial statistics: tail probabilities, the sign test and Clopper–Pearson bounds.
+
+One home for the tests kerasll's claims rest on: the `square` flag's one-sided
+binomial test, the reference-parity sign test, and randomized smoothing's
+confidence bound and abstention test (Cohen et al. 2019). The bounds use the
+regularised incomplete beta function (`tf.math.betainc`, float64) and are exact
+up to float64, for any n, vectorised over images.
+"""
+
+import math
+
+import numpy as np
+
+
+def binomial_tail(k, n, p):
+    """P(K ≥ k) for K ~ Binomial(n, p), summed in log space (exact for any n)."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p)
+            + (n - i) * math.log1p(-p) for i in range(k, n + 1)]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+
+
+def sign_test(only_ours, only_theirs):
+    """Two-sided exact sign test (McNemar's, exact) on the images only one side broke: how likely a split
+    at least this uneven is if each such image were a fair coin between the sides. Small: a real gap."""
+    n, k = only_ours + only_theirs, min(only_ours, only_theirs)
+    return 1.0 if n == 0 else min(1.0, 2 * binomial_tail(n - k, n, 0.5))
+
+
+def _betainc(a, b, x):
+    import tensorflow as tf
+
+    return tf.math.betainc(tf.constant(a, tf.float64), tf.constant(b, tf.float64), tf.constant(x, tf.float64)).numpy()
+
+
+def binomial_cdf(k, n, p):
+    """P(K ≤ k) for K ~ Binomial(n, p), elementwise over arrays k, n: I_{1−p}(n − k, k + 1)."""
+    k, n = np.asarray(k, np.float64), np.asarray(n, np.float64)
+    k, n = np.broadcast_arrays(k, n)
+    out = np.ones(k.shape)
+    inside = k < n
+    out[k < 0] = 0.0
+    part = inside & (k >= 0)
+    if part.any():
+        out[part] = _betainc(n[part] - k[part], k[part] + 1, np.full(part.sum(), 1.0 - p))
+    return out
+
+
+def binomial_test(k, n):
+    """Two-sided exact binomial test of K = k out of n against p = ½, elementwise: the p-value
+    min(1, 2·P(K ≤ min(k, n − k))) (SciPy's `binomtest(k, n, 0.5)`; 1 when n = 0)."""
+    k, n = np.broadcast_arrays(np.asarray(k, np.float64), np.asarray(n, np.float64))
+    low = np.minimum(k, n - k)
+    p = np.minimum(1.0, 2.0 * binomial_cdf(low, n, 0.5))
+    return np.where(n > 0, p, 1.0)
+
+
+def clopper_pearson_lower(k, n, alpha):
+    """One-sided (1 − α) Clopper–Pearson lower bound on a binomial proportion, elementwise: the p with
+    P(K ≥ k | p) = α, i.e. the α-quantile of Beta(k, n − k + 1); 0 when k = 0."""
+    k, n = np.broadcast_arrays(np.asarray(k, np.float64), np.asarray(n, np.float64))
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    lo, hi = np.zeros(k.shape), np.ones(k.shape)
+    some = k > 0
+    if not some.any():
+        return lo
+    a, b = k[some], n[some] - k[some] + 1
+    low, high = lo[some], hi[some]
+    for _ in range(64):  # bisection on the regularised incomplete beta: 2^-64 < float64's resolution
+        mid = (low + high) / 2
+        below = _betainc(a, b, mid) < alpha  # P(K ≥ k | p = mid) = I_mid(k, n − k + 1)
+        low, high = np.where(below, mid, low), np.where(below, high, mid)
+    lo[some] = low
+    return lo

@@ -1,0 +1,100 @@
+"""Randomized smoothing against its closed form: a linear two-class classifier, whose exact certified
+radius is the distance to its decision boundary (Cohen et al. 2019, §3.2)."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasll as kl
+from kerasll import smoothing
+
+SHAPE = (4, 4, 1)
+
+
+def linear_two_class(seed=0):
+    """Logits [0, w·x + b] on (4, 4, 1) images, with w and b."""
+    rng = np.random.default_rng(seed)
+    w, b = rng.normal(size=16).astype(np.float32), np.float32(-0.3)
+    inputs = keras.Input(SHAPE)
+    dense = keras.layers.Dense(2)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    dense.set_weights([np.stack([np.zeros(16, np.float32), w], 1), np.array([0.0, b], np.float32)])
+    return model, w, b
+
+
+def images_and_distances(w, b, count=24, seed=1):
+    x = np.random.default_rng(seed).uniform(0, 1, size=(count, *SHAPE)).astype(np.float32)
+    margin = x.reshape(count, -1) @ w + b
+    return x, (margin > 0).astype(np.int64), np.abs(margin) / np.linalg.norm(w)
+
+
+def test_the_certified_radius_never_exceeds_the_exact_one_and_approaches_it(monkeypatch):
+    model, w, b = linear_two_class()
+    x, y, exact = images_and_distances(w, b)
+    sigma = 0.5
+    coarse = smoothing.certify(model, x, y, sigma, n0=100, n=1_000, alpha=0.001)
+    fine = smoothing.certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001)
+    for result in (coarse, fine):  # sound: a certificate never claims more than the truth
+        assert np.all(result.radius <= exact + 1e-9) and np.all(result.prediction[result.radius > 0] == y[result.radius > 0])
+    certified = fine.radius > 0
+    assert certified.sum() >= 12
+    gap_fine, gap_coarse = (exact - fine.radius)[certified], (exact - coarse.radius)[certified]
+    assert gap_fine.mean() < gap_coarse.mean() and gap_fine.max() < 0.1 * sigma  # tight with n = 100,000
+    # p_A of a linear classifier is Φ(margin / (σ‖w‖)): the lower bound sits just under it.
+    from statistics import NormalDist
+
+    p_exact = np.array([NormalDist().cdf(d / sigma) for d in exact])
+    assert np.all(fine.p_lower[certified] <= p_exact[certified]) and np.all(p_exact[certified] - fine.p_lower[certified] < 0.01)
+    # A deliberately wrong bound (the point estimate k/n) claims more than the truth: the test above catches it.
+    monkeypatch.setattr(smoothing, "clopper_pearson_lower", lambda k, n, alpha: np.asarray(k, np.float64) / n)
+    wrong = smoothing.certify(model, x, y, sigma, n0=100, n=1_000, alpha=0.001)
+    assert np.any(wrong.radius > exact + 1e-9)
+
+
+def test_the_result_does_not_depend_on_batch_size_or_order():
+    model, w, b = linear_two_class()
+    x, y, _ = images_and_distances(w, b, count=10)
+    one = smoothing.certify(model, x, y, 0.25, n0=50, n=2_000, batch_size=1000)
+    other = smoothing.certify(model, x[::-1], y[::-1], 0.25, n0=50, n=2_000, batch_size=37)
+    np.testing.assert_array_equal(one.counts_top, other.counts_top[::-1])
+    np.testing.assert_array_equal(one.radius, other.radius[::-1])
+
+
+def test_the_noise_is_not_clipped_to_the_pixel_range():
+    """A model that says 1 as soon as any input is below 0: on a black image, unclipped noise always gets 1."""
+    inputs = keras.Input(SHAPE)
+    below = keras.layers.Lambda(lambda t: keras.ops.cast(keras.ops.min(t, axis=(1, 2, 3)) < 0, "float32"))(inputs)
+    model = keras.Model(inputs, keras.layers.Concatenate()([1 - below[:, None], below[:, None]]))
+    counts = smoothing.sample_counts(model, np.zeros((2, *SHAPE), np.float32), 200, 0.25)
+    assert counts[:, 1].tolist() == [200, 200]
+
+
+def test_predict_abstains_on_the_boundary_and_answers_far_from_it():
+    model, w, b = linear_two_class()
+    on = -b * w / np.dot(w, w)  # w·x + b = 0
+    far = on + 3.0 * w / np.linalg.norm(w)
+    x = np.stack([on, far]).reshape(2, *SHAPE).astype(np.float32)
+    out = smoothing.predict(model, x, sigma=0.25, n=2_000, alpha=0.001)
+    assert out.tolist() == [smoothing.ABSTAIN, 1]
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"sigma": 0}, "sigma must be > 0"), ({"sigma": "a"}, "must be numbers"), ({"n0": 0}, "n0 and n must be ≥ 1"),
+    ({"alpha": 1.5}, "alpha must be in (0, 1)"),
+])
+def test_bad_settings_are_one_line(kwargs, needle):
+    model, w, b = linear_two_class()
+    x, y, _ = images_and_distances(w, b, count=2)
+    with pytest.raises(kl.KerasllError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        smoothing.certify(model, x, y, **({"sigma": 0.25} | kwargs))
+
+
+def test_summary_reports_certified_accuracy_at_each_radius():
+    model, w, b = linear_two_class()
+    x, y, exact = images_and_distances(w, b)
+    result = smoothing.certify(model, x, y, 0.5, n0=100, n=10_000)
+    s = result.summary()
+    assert list(s["certified_accuracy"]) == list(smoothing.RADII)
+    values = list(s["certified_accuracy"].values())
+    assert values == sorted(values, reverse=True) and s["clean_accuracy"] == values[0]
+    assert s["abstention_rate"] == pytest.approx(np.mean(result.prediction == smoothing.ABSTAIN))
