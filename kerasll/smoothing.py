@@ -74,7 +74,7 @@ def sample_counts(model, x, num, sigma, seed=0, keys=None, first=0, batch_size=1
     return counts
 
 
-def _check(sigma, n0, n, alpha):
+def check_settings(sigma, n0, n, alpha):
     try:
         sigma, alpha = float(sigma), float(alpha)
     except (TypeError, ValueError):
@@ -105,6 +105,15 @@ class CertifyResult:
     p_lower: np.ndarray
     counts_top: np.ndarray
     settings: dict = field(default_factory=dict)
+
+    def arrays(self):
+        """The per-image arrays, by name (what an evaluation's records keep)."""
+        return {k: getattr(self, k) for k in ("prediction", "radius", "correct", "p_lower", "counts_top")}
+
+    @classmethod
+    def from_arrays(cls, arrays, settings):
+        return cls(**{k: np.asarray(arrays[k]) for k in ("prediction", "radius", "correct", "p_lower", "counts_top")},
+                   settings=settings)
 
     def certified_accuracy(self, radius):
         """The share of images classified correctly with a certified radius of at least `radius`
@@ -143,7 +152,7 @@ def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, batch_si
         >>> result = kerasll.certify(model, x_test[:500], y_test[:500], sigma=0.25, n=10_000)
         >>> result.summary()["certified_accuracy"][0.5]
     """
-    sigma, n0, n, alpha = _check(sigma, n0, n, alpha)
+    sigma, n0, n, alpha = check_settings(sigma, n0, n, alpha)
     x = np.asarray(x, np.float32)
     y = labels_of(np.asarray(y)).numpy()
     keys = noise.keys_of(x, keys)
@@ -165,7 +174,7 @@ def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, batch_si
 def predict(model, x, sigma, n=100_000, alpha=0.001, seed=0, batch_size=1000, keys=None):
     """Cohen et al.'s PREDICT: per image the smoothed classifier's class, or `ABSTAIN` (−1) when a two-sided
     binomial test cannot tell the top class from the runner-up at level `alpha`. (N,) int."""
-    sigma, _, n, alpha = _check(sigma, 1, n, alpha)
+    sigma, _, n, alpha = check_settings(sigma, 1, n, alpha)
     counts = sample_counts(model, np.asarray(x, np.float32), n, sigma, seed, keys, first=0, batch_size=batch_size)
     order = np.argsort(-counts, axis=-1, kind="stable")
     n_a = counts[np.arange(len(counts)), order[:, 0]]

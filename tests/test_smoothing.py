@@ -98,3 +98,53 @@ def test_summary_reports_certified_accuracy_at_each_radius():
     values = list(s["certified_accuracy"].values())
     assert values == sorted(values, reverse=True) and s["clean_accuracy"] == values[0]
     assert s["abstention_rate"] == pytest.approx(np.mean(result.prediction == smoothing.ABSTAIN))
+
+
+def test_certify_cli_caches_by_settings_and_refuses_bad_values(trained_lenet, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from kerasll.cli.main import app
+
+    trained_lenet.save(tmp_path / "m.keras")
+    run = lambda *a: CliRunner().invoke(app, [str(x) for x in a])  # noqa: E731
+    common = ["--dataset", "fashion_mnist", "--source", "embedded", "--limit", "20", "--n", "500"]
+    first = run("certify", tmp_path / "m.keras", *common, "--sigma", "0.12,0.25", "--json", tmp_path / "c.json")
+    assert first.exit_code == 0, first.output
+    out = json.loads((tmp_path / "c.json").read_text())
+    assert list(out) == ["0.12", "0.25"] and out["0.25"]["samples"] == 20
+    values = list(out["0.25"]["certified_accuracy"].values())
+    assert list(out["0.25"]["certified_accuracy"]) == ["0", "0.25", "0.5", "0.75", "1"]
+    assert values == sorted(values, reverse=True) and "smoothed clean accuracy" in first.output
+    again = run("certify", tmp_path / "m.keras", *common, "--sigma", "0.25", "--json", tmp_path / "d.json")
+    assert again.exit_code == 0 and "batch 1/1 reused from an earlier run" not in again.output  # its own folder
+    assert json.loads((tmp_path / "d.json").read_text())["0.25"]["certified_accuracy"] == out["0.25"]["certified_accuracy"]
+    for bad, needle in ((["--sigma", "0"], "sigma must be > 0"), (["--sigma", "a"], "--sigma takes numbers"),
+                        (["--alpha", "2"], "alpha must be in (0, 1)"), (["--n0", "0"], "n0 and n must be ≥ 1")):
+        result = run("certify", tmp_path / "m.keras", *common, *bad, "--json", tmp_path / "bad.json")
+        lines = [line for line in result.output.strip().splitlines() if line.strip()]
+        assert result.exit_code == 1 and len(lines) == 1 and needle in lines[0], result.output
+        assert not (tmp_path / "bad.json").exists() and not (tmp_path / "bad.json.records").exists()
+
+
+def test_an_interrupted_certification_resumes_with_the_same_result(trained_lenet, fmnist, tmp_path):
+    from kerasll.errors import Interrupted
+    from kerasll.evaluation import certify_records
+
+    x, y = fmnist[2][:250], fmnist[3][:250]
+    seen = []
+
+    def stop_after_the_first_stage(line):
+        seen.append(line)
+        if "done and kept" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted, match=r"batch 1's finished stages \(images 0-100\)"):
+        certify_records(trained_lenet, x, y, 0.25, 20, 200, 0.001, checkpoint=tmp_path, log=stop_after_the_first_stage)
+    log = []
+    resumed, _ = certify_records(trained_lenet, x, y, 0.25, 20, 200, 0.001, checkpoint=tmp_path, log=log.append)
+    assert [line for line in log if "done and kept" in line] == ["batch 1/1: images 100-200 done and kept",
+                                                                  "batch 1/1: images 200-250 done and kept"]
+    whole, _ = certify_records(trained_lenet, x, y, 0.25, 20, 200, 0.001, batch_size=64)
+    assert all(np.array_equal(resumed[k], whole[k]) for k in whole)

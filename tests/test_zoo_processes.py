@@ -129,7 +129,7 @@ def test_second_trainer_of_the_same_entry_is_refused(tmp_path):
         out, _ = first.communicate()
         pytest.fail(f"no exit 120 s after SIGINT; entry status {metadata(tmp_path, 'same').get('status')!r}; "
                     f"output ends: {out[-1500:]}")
-    assert first.returncode == 1 and "re-run the same command to resume" in out
+    assert first.returncode == 130 and "interrupted: entry 'same' keeps" in out and "re-run the same command" in out
     assert metadata(tmp_path, "same")["status"] == "interrupted"
 
 
@@ -143,7 +143,8 @@ def test_resume_survives_a_checkpoint_cut_mid_write(tmp_path):
     # previous copy it keeps (double_checkpoint) must be used instead of failing.
     from kerasll.zoo.config import TrainConfig
     from kerasll.zoo.store import Zoo
-    from kerasll.zoo.training import TrainingStopped, train_entry
+    from kerasll.errors import Interrupted
+    from kerasll.zoo.training import train_entry
 
     class StopAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -152,7 +153,7 @@ def test_resume_survives_a_checkpoint_cut_mid_write(tmp_path):
 
     zoo = Zoo(tmp_path, bundled=False)
     config = TrainConfig(epochs=3, batch_size=64, train_limit=256)
-    with pytest.raises(TrainingStopped):
+    with pytest.raises(Interrupted, match="entry 'c' keeps 2 finished epoch"):
         train_entry(zoo, config, name="c", source="embedded", callbacks=[StopAfter()], log=lambda *_: None)
     latest = tmp_path / "c" / "checkpoint" / "latest.weights.h5"
     assert (tmp_path / "c" / "checkpoint" / "latest.weights.h5.bkp").is_file()

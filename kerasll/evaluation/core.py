@@ -18,7 +18,7 @@ from kerasll.attacks.common import num_classes, predict_classes
 from kerasll.attacks.noise import image_keys
 from kerasll.attacks.registry import ATTACKS_REVISION, run_attack
 from kerasll.errors import KerasllError
-from kerasll.evaluation.chunks import ChunkStore, fingerprint, run_chunks
+from kerasll.evaluation.chunks import ChunkStore, concat, fingerprint, run_chunks
 from kerasll.evaluation.settings import EvalSettings
 from kerasll.evaluation.spread import spread_of
 
@@ -295,3 +295,38 @@ def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progres
     line = lambda r: f"Φ {r['phi'].mean():.4f} over {len(r['phi'])} images so far"  # noqa: E731
     records, seconds = _run(compute, x, batch_size, store, log, line, spread)
     return records["phi"], seconds
+
+
+CERTIFY_STAGE = 100  # images per saved stage of certification within a chunk
+
+
+def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, progress=None, log=None, batch_size=CHUNK_SIZE,
+                    checkpoint=None, fresh=False, strategy=None):
+    """Randomized smoothing's CERTIFY per image over chunks (`kerasll.smoothing.certify`), resumable like
+    `evaluate`, each chunk's images kept `CERTIFY_STAGE` at a time: returns (records, seconds) with
+    ``prediction`` (−1: abstain), ``radius``, ``correct``, ``p_lower`` and ``counts_top`` per image."""
+    from kerasll.smoothing import certify
+
+    y = check_labels(y, num_classes(model, x))
+    x = np.asarray(x, np.float32)
+    all_keys = image_keys(x)
+
+    def compute(a, b, stages):
+        parts, took = [], 0.0
+        for lo in range(a, b, CERTIFY_STAGE):
+            hi = min(lo + CERTIFY_STAGE, b)
+            report = (lambda done, total, lo=lo: progress(f"certify σ={sigma:g}", lo - a + done * (hi - lo) / total,
+                                                          b - a, None)) if progress else None
+            found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi, report=report: certify(
+                model, x[lo:hi], y[lo:hi], sigma, n0, n, alpha, seed, batch_size, all_keys[lo:hi], report).arrays())
+            parts.append(found)
+            took += t
+        return concat(parts), {"certify": round(took, 2)}
+
+    what = {"kind": "certify", "sigma": float(sigma), "n0": int(n0), "n": int(n), "alpha": float(alpha),
+            "seed": int(seed)}
+    spread = spread_of(strategy)
+    store = _store(checkpoint, what, model, x, y, batch_size, fresh, spread)
+    line = lambda r: (f"certified {100 * np.mean(r['radius'] > 0):.1f}%, abstained "  # noqa: E731
+                      f"{100 * np.mean(r['prediction'] < 0):.1f}% of {len(r['radius'])} images so far")
+    return _run(compute, x, batch_size, store, log, line, spread)

@@ -1,0 +1,104 @@
+"""Certify zoo entries and model files with randomized smoothing: cached in eval.json, resumable, spread.
+
+`kerasll certify` builds a `CertifyRequest`: the smoothing settings, one or more σ,
+and an `EvalRequest` for everything an evaluation shares (the test data, `--limit`,
+the seed, batch size, strategy, `--force`). Each σ is one result, stored under its
+own eval.json key and computed by `kerasll.evaluation.certify_records` in chunks
+and stages, so an interrupted run resumes and a spread run gives the one-process
+result.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kerasll.attacks.registry import ATTACKS_REVISION
+from kerasll.errors import KerasllError
+from kerasll.evaluation import certify_records
+from kerasll.evaluation.spread import spread_of
+from kerasll.smoothing import RADII, CertifyResult, check_settings
+from kerasll.zoo.evaluation import (
+    RECORDS_DIR, EvalRequest, Results, check_fits, model_input_shape, test_data, with_input_scale,
+)
+
+
+@dataclass(frozen=True)
+class CertifyRequest:
+    """One `kerasll certify` call: the noise levels, CERTIFY's budgets, and the shared evaluation settings."""
+
+    sigmas: tuple = (0.25,)
+    n0: int = 100
+    n: int = 100_000
+    alpha: float = 0.001
+    radii: tuple = RADII
+    base: EvalRequest = field(default_factory=EvalRequest)
+
+    def check(self):
+        """Refuse values no certification can use, before anything is loaded."""
+        if not self.sigmas:
+            raise KerasllError("--sigma needs at least one noise level, e.g. 0.12,0.25,0.5")
+        for sigma in self.sigmas:
+            check_settings(sigma, self.n0, self.n, self.alpha)
+        if any(not np.isfinite(r) or r < 0 for r in self.radii):
+            raise KerasllError(f"radii must be numbers ≥ 0, got {', '.join(map(str, self.radii))}")
+        self.base.check()
+        return self
+
+    def key(self, sigma, samples, tag=""):
+        """eval.json key, e.g. 'certify-sigma0.25-n100000-select100-alpha0.001-n500'."""
+        seed = f"-seed{self.base.seed}" if self.base.seed else ""
+        return f"certify-sigma{sigma:g}-n{self.n}-select{self.n0}-alpha{self.alpha:g}-n{samples}{seed}{tag}"
+
+
+def summarize(records, settings, radii=RADII):
+    """The stored result of one σ from its per-image records."""
+    result = CertifyResult.from_arrays(records, settings)
+    s = result.summary(radii)
+    return {"settings": settings | {"samples": s["samples"]}, "samples": s["samples"],
+            "certified_accuracy": {f"{r:g}": a for r, a in s["certified_accuracy"].items()},
+            "abstention_rate": s["abstention_rate"], "clean_accuracy": s["clean_accuracy"],
+            "mean_radius": s["mean_radius"], "attacks_revision": ATTACKS_REVISION}
+
+
+def run(model, data, request, results, progress=None, log=None, strategy=None):
+    """Each σ's result, cached or computed: {sigma: result}."""
+    base = request.base
+    tag = data.tag + (f"-x{base.input_scale:g}" if base.input_scale != 1 else "")
+    out = {}
+    for sigma in request.sigmas:
+        key = request.key(sigma, len(data.x), tag)
+        found = results.cached(key)
+        if found is None:
+            settings = {"sigma": float(sigma), "n0": request.n0, "n": request.n, "alpha": request.alpha,
+                        "seed": base.seed}
+            records, seconds = certify_records(model, data.x, data.y, sigma, request.n0, request.n, request.alpha,
+                                               base.seed, progress, log, base.batch_size, results.folder(key),
+                                               base.force, strategy)
+            found = results.store(key, summarize(records, settings, request.radii)
+                                  | {"seconds": seconds.get("certify", 0.0), "data": data.name, "data_tag": tag})
+        out[float(sigma)] = found
+    return out
+
+
+def certify_entry(zoo, name, request, progress=None, log=None, strategy=None):
+    """Certify entry `name` at each σ of `request`, reusing eval.json's results unless `--force`."""
+    request.check()
+    entry = zoo.get(name)
+    dataset = entry.metadata()["dataset"]
+    model = with_input_scale(entry.load_model(), request.base.input_scale)
+    data = test_data(request.base, dataset, model_input_shape(model))
+    check_fits(model, data, name)
+    results = Results(entry.path / RECORDS_DIR, entry, zoo, request.base.force, spread_of(strategy))
+    return run(model, data, request, results, progress, log, strategy)
+
+
+def certify_file(path, request, records_root=None, progress=None, log=None, strategy=None):
+    """The same for a .keras classifier file; nothing is written to a zoo (records beside --json)."""
+    from kerasll.zoo.entry import load_classifier
+
+    request.check()
+    model = with_input_scale(load_classifier(path, log), request.base.input_scale)
+    data = test_data(request.base, request.base.dataset, model_input_shape(model))
+    check_fits(model, data, str(path))
+    results = Results(records_root, force=request.base.force, spread=spread_of(strategy))
+    return run(model, data, request, results, progress, log, strategy)
