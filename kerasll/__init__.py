@@ -22,7 +22,7 @@ from kerasll.datasets import (  # noqa: E402
 )
 from kerasll.defenses import (  # noqa: E402
     AdversarialTrainingModel, AMSRegModel, AttackFlatteningModel, CatastrophicOverfittingGuard,
-    FastAdversarialTrainingModel, JacobianRegModel, list_defenses, register_defense,
+    FastAdversarialTrainingModel, GaussianNoiseModel, JacobianRegModel, list_defenses, register_defense,
 )
 from kerasll.errors import KerasllError  # noqa: E402
 from kerasll.optimizers import CoupledWeightDecaySGD  # noqa: E402
@@ -37,7 +37,7 @@ from kerasll.smoothing import CertifyResult, certify  # noqa: E402
 
 __all__ = [
     "AMSRegModel", "AdversarialTrainingModel", "AttackFlatteningModel", "CatastrophicOverfittingGuard",
-    "CoupledWeightDecaySGD",
+    "CoupledWeightDecaySGD", "GaussianNoiseModel",
     "FastAdversarialTrainingModel", "list_defenses", "register_defense", "AutoAttackResult", "apgd", "autoattack", "eps_sweep", "fab",
     "list_attacks", "register_attack", "square_attack", "DataNotFoundError", "FlatnessResult",
     "JacobianRegModel", "KerasllError", "LikelihoodHistogram", "LikelihoodSurface",

@@ -148,3 +148,38 @@ def test_an_interrupted_certification_resumes_with_the_same_result(trained_lenet
                                                                   "batch 1/1: images 200-250 done and kept"]
     whole, _ = certify_records(trained_lenet, x, y, 0.25, 20, 200, 0.001, batch_size=64)
     assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
+
+
+def test_gaussian_training_sees_unclipped_noise_of_its_sigma_and_round_trips(fmnist, tmp_path):
+    x, y, xt, _ = fmnist
+    keras.utils.set_random_seed(0)
+    model = kl.GaussianNoiseModel(kl.build_model("lenet", (28, 28, 1), 10), sigma=0.25, seed=0)
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    noise = model.noisy(x[:500]).numpy() - x[:500]
+    assert abs(noise.mean()) < 0.002 and noise.std() == pytest.approx(0.25, rel=0.01)
+    assert (x[:500] + noise).min() < -0.5 and (x[:500] + noise).max() > 1.5  # not clipped to [0, 1]
+    np.testing.assert_array_equal(model.noisy(x[:4]), model.noisy(x[:4]))  # a function of (seed, step)
+    history = model.fit(x[:512], y[:512], batch_size=64, epochs=2, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    model.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras", safe_mode=True)
+    assert type(loaded).__name__ == "GaussianNoiseModel" and loaded.sigma == 0.25
+    np.testing.assert_array_equal(loaded.predict(xt[:8], verbose=0), model.predict(xt[:8], verbose=0))
+    with pytest.raises(kl.KerasllError, match="sigma must be a number > 0"):
+        kl.GaussianNoiseModel(kl.build_model("lenet", (28, 28, 1), 10), sigma=0)
+
+
+def test_train_gaussian_from_the_cli_records_its_sigma(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from kerasll.cli.main import app
+
+    result = CliRunner().invoke(app, ["train", "--defense", "gaussian", "--sigma", "0.5", "--source", "embedded",
+                                      "--train-limit", "256", "--batch-size", "64", "--epochs", "1",
+                                      "--no-tensorboard", "--zoo", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "fmnist-lenet-gaussian-0.5-e1-s0" / "metadata.json").read_text())
+    assert meta["defense"] == "gaussian" and meta["defense_params"] == {"sigma": 0.5}
+    assert meta["training"]["sigma"] == 0.5

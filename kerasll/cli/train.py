@@ -37,6 +37,7 @@ def train(
     projection: Annotated[Optional[str], typer.Option(help="Jacobian projections (jacreg, amsreg): vjp (random output vectors, reverse mode) or jvp (random input tangents, forward mode) (default: vjp).")] = None,
     estimator: Annotated[Optional[str], typer.Option(help="AMSReg estimator: bound (paper) or exact (‖∇x log p‖²) (default: bound).")] = None,
     variant: Annotated[Optional[str], typer.Option(help="adflat penalty: gradient (‖∇x log p̃(x′)‖² at the FGSM point x′), difference ((log p̃(x′) − log p̃(x))²) or at-difference (the difference penalty with the cross-entropy at x′, as fast AT) (default: gradient).")] = None,
+    sigma: Annotated[Optional[str], typer.Option(help="gaussian: the training noise's standard deviation in pixel units (default: 0.25); certify with the same σ.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: 200, the paper's). LR ÷10 after 50% and 75%.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: 128).")] = None,
     lr: Annotated[Optional[str], typer.Option(help="Base learning rate, SGD momentum 0.9 (default: 0.01 LeNet/DDNet, 0.1 ResNet18).")] = None,
@@ -80,7 +81,7 @@ def train(
 
     fields = get_recipe(recipe) if recipe else {}
     overrides = dict(arch=arch, dataset=dataset, defense=defense, strength=strength, eps=eps, step_size=step_size,
-                     attack_steps=attack_steps, projections=projections, projection=projection, estimator=estimator, variant=variant,
+                     attack_steps=attack_steps, projections=projections, projection=projection, estimator=estimator, variant=variant, sigma=sigma,
                      epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs, weight_decay=weight_decay,
                      weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
     config = config_from(fields, overrides).resolved()

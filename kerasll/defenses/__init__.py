@@ -10,10 +10,12 @@ from kerasll.defenses.adversarial import AdversarialTrainingModel  # isort: skip
 from kerasll.defenses.regularizers import AMSRegModel, JacobianRegModel  # isort: skip
 from kerasll.defenses.fast import CatastrophicOverfittingGuard, FastAdversarialTrainingModel  # isort: skip
 from kerasll.defenses.flattening import AttackFlatteningModel  # isort: skip
+from kerasll.defenses.gaussian import GaussianNoiseModel  # isort: skip
 from kerasll.defenses.base import DefenseModel  # isort: skip
 
 __all__ = [
     "AMSRegModel", "AdversarialTrainingModel", "AttackFlatteningModel", "CatastrophicOverfittingGuard",
-    "DefenseModel", "DefenseSpec", "FastAdversarialTrainingModel", "JacobianRegModel", "defenses_help",
+    "DefenseModel", "DefenseSpec", "FastAdversarialTrainingModel", "GaussianNoiseModel", "JacobianRegModel",
+    "defenses_help",
     "get_defense", "list_defenses", "register_defense",
 ]

@@ -12,7 +12,8 @@ WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 # Fields added after entries were first recorded, with the behaviour of the code before them: an
 # entry recorded without the field was trained that way (e.g. Keras's decoupled weight decay).
-LEGACY_VALUES = {"projection": "vjp", "variant": None, "weight_decay_mode": "decoupled", "warmup_epochs": 0.0}
+LEGACY_VALUES = {"projection": "vjp", "variant": None, "weight_decay_mode": "decoupled", "warmup_epochs": 0.0,
+                 "sigma": None}
 BASE_LR = {"lenet": 0.01, "ddnet": 0.01, "resnet18": 0.1}
 # Linear LR warm-up (Goyal et al. 2017): ResNet18 at LR 0.1 from a fresh start diverges under the input-gradient
 # penalties without it (docs/method.md#training-protocol); the small nets train at 0.01 without one.
@@ -47,6 +48,7 @@ class TrainConfig:
     projection: str = "vjp"  # jacreg, amsreg: "vjp" (random output vectors) or "jvp" (random input tangents)
     estimator: str = "bound"  # amsreg: "bound" (paper) or "exact"
     variant: str | None = None  # adflat: "gradient", "difference" or "at-difference"
+    sigma: float | None = None  # gaussian: the training noise's standard deviation (pixel units)
     epochs: int = 200
     batch_size: int = 128
     lr: float | None = None  # default: 0.01 LeNet/DDNet, 0.1 ResNet18
@@ -91,7 +93,8 @@ class TrainConfig:
         if self.variant is not None:
             check_choice("adflat variant", self.variant, AttackFlatteningModel.VARIANTS)
         cfg = replace(self, eps=parse_number(self.eps, "eps"), step_size=parse_number(self.step_size, "step size"),
-                      strength=parse_number(self.strength, "strength"), lr=parse_number(self.lr, "lr"))
+                      strength=parse_number(self.strength, "strength"), lr=parse_number(self.lr, "lr"),
+                      sigma=parse_number(self.sigma, "sigma"))
         _check_ranges(cfg)  # before defaults are derived from the values
         spec = get_defense(cfg.defense)
         defaults = dataset_info(cfg.dataset).defense_defaults
@@ -106,6 +109,8 @@ class TrainConfig:
             cfg.step_size = params["step_size"]
         if "variant" in spec.fields:
             cfg.variant = params["variant"]
+        if "sigma" in spec.fields:
+            cfg.sigma = params["sigma"]
         if cfg.lr is None:
             cfg.lr = BASE_LR[cfg.arch]
         if cfg.warmup_epochs is None:
