@@ -33,8 +33,8 @@ def main():
     x, y = load_dataset("fashion_mnist", "train", source="embedded")
     xt, yt = load_dataset("fashion_mnist", "test", source="embedded")
     steps_per_epoch = math.ceil(len(x) / 128)
-    config = TrainConfig(arch=args.arch, defense=args.defense, epochs=math.ceil(args.steps / steps_per_epoch),
-                         lr=args.lr, warmup_epochs=args.warmup_epochs).resolved()
+    # The schedule of a default 200-epoch run (its LR drops come after 100 epochs); the first --steps of it.
+    config = TrainConfig(arch=args.arch, defense=args.defense, lr=args.lr, warmup_epochs=args.warmup_epochs).resolved()
     keras.utils.set_random_seed(0)
     model = build_trainable(config)
     model(x[:1])
@@ -52,8 +52,8 @@ def main():
                 self.model.stop_training = True
 
     t0 = time.perf_counter()
-    model.fit(make_pipeline(x, y, config.batch_size, training=True, seed=0), epochs=config.epochs, verbose=0,
-              callbacks=[Steps()])
+    model.fit(make_pipeline(x, y, config.batch_size, training=True, seed=0),
+              epochs=math.ceil(args.steps / steps_per_epoch), verbose=0, callbacks=[Steps()])
     val = model.evaluate(make_pipeline(xt[:500], yt[:500], 250, training=False), verbose=0, return_dict=True)
     print("validation on 500 test images:", {k: float(f"{v:.4g}") for k, v in val.items()},
           f"({time.perf_counter() - t0:.0f} s)")
