@@ -104,6 +104,7 @@ def test_data_folder_and_tfds_in_one_command_each(shapes_model, tmp_path):
                          "--version", "fast", "--zoo", tmp_path / "zoo")
         assert result.exit_code == 0, result.output
         assert "AutoAttack accuracy" in result.output and "(12 test images of" in result.output
+        assert "batch 1/1 done" in result.output and "saved" not in result.output  # no --json: nothing is kept
 
 
 def test_input_scale_lets_a_0_to_255_model_be_attacked_in_0_1_units(trained_lenet, fmnist, tmp_path):
