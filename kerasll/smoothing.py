@@ -13,7 +13,9 @@ As in the authors' code, the noise is added in the model's input units (here
 [0, 1] pixels) and *not* clipped to [0, 1]. Every noisy copy is a function of
 (seed, the image's content key — `kerasll.attacks.noise.image_keys` — and its
 draw number), so the counts, and so the result, do not depend on batch size,
-order, subsets or chunking.
+order, subsets or chunking. Draws come in blocks of `BLOCK`: Philox normals
+shared by the images of a group, times a ±1 pattern per image and block
+(`_noisy_counts`), so the Gaussian draws cost a fraction of the forward passes.
 """
 
 from dataclasses import dataclass, field
@@ -30,45 +32,51 @@ from kerasll.stats import binomial_test, clopper_pearson_lower
 
 ABSTAIN = -1
 RADII = (0.0, 0.25, 0.5, 0.75, 1.0)  # where certified accuracy is reported (Cohen et al.'s Table 1 steps)
-# Draw numbers of the smoothing noise start here, apart from the attacks' counters under the same seed;
-# the selection draws are 0..n0−1 from here, the estimation draws follow them.
+BLOCK = 100  # noisy copies drawn together: the noise of draws 100b..100b+99 of an image is one block
+# The smoothing noise's streams, apart from the attacks' counters under the same seed: selection, estimation.
 STREAM = 1 << 24
+SELECT, ESTIMATE = 0, 1
 
 
-def _noisy_counts(model, x, keys, first, copies, sigma, seed, classes):
-    """(B, classes) counts of f's class on `copies` noisy copies of each image, draws first..first+copies−1."""
-    b = tf.shape(x)[0]
-    rep = tf.repeat(x, copies, axis=0)
-    draw = tf.tile(tf.range(copies, dtype=tf.int64), [b]) + first
-    delta = noise.normal(seed, tf.repeat(keys, copies), draw[:, None], x.shape[1:].as_list(), x.dtype)
-    classes_seen = tf.argmax(model(rep + sigma * delta, training=False), -1, output_type=tf.int32)
-    return tf.reduce_sum(tf.reshape(tf.one_hot(classes_seen, classes, dtype=tf.int32), [b, copies, classes]), 1)
+def _noisy_counts(model, x, keys, block, rows, phase, sigma, seed, classes):
+    """(G, classes) counts of f's class on the first `rows` copies of noise block `block` of each image.
+
+    Block b of image i is N(0, I) rows from Philox keyed by (seed, phase, b), shared by all images, times
+    a random ±1 pattern keyed by (seed, the image's key, phase, b): each image's rows are independent
+    N(0, σ²I) draws, and the block's Gaussian draws are made once for the whole group of images."""
+    shape = x.shape[1:].as_list()
+    pair = tf.random.experimental.stateless_fold_in(tf.stack([seed, STREAM + phase]), block)
+    base = tf.random.stateless_normal([BLOCK, *shape], pair, dtype=x.dtype)[:rows]  # (rows, ...)
+    signs = noise.signs(seed, keys, STREAM + phase * (1 << 20) + block, shape, x.dtype)  # (G, ...)
+    noisy = x[:, None] + sigma * signs[:, None] * base[None]  # (G, rows, ...)
+    g = tf.shape(x)[0]
+    seen = tf.argmax(model(tf.reshape(noisy, [-1, *shape]), training=False), -1, output_type=tf.int32)
+    return tf.reduce_sum(tf.reshape(tf.one_hot(seen, classes, dtype=tf.int32), [g, rows, classes]), 1)
 
 
-def sample_counts(model, x, num, sigma, seed=0, keys=None, first=0, batch_size=1000, progress=None):
+def sample_counts(model, x, num, sigma, seed=0, keys=None, phase=SELECT, batch_size=1000, progress=None):
     """Per image, how often `model` predicts each class on `num` noisy copies: (N, classes) int64.
 
-    The copies of image i are draws `first`..`first + num − 1` of its noise stream; about
-    `batch_size` noisy images go through the model per call.
+    The copies of image i are draws 0..num−1 of its noise stream `phase` (selection or estimation),
+    in blocks of `BLOCK`; about `batch_size` noisy images go through the model per call. The counts
+    depend on (seed, the image's key, phase, num) only, not on the batch size or the other images.
     """
     x = as_float_tensor(x)
     n, classes = int(x.shape[0]), num_classes(model, x[:1])
     keys = noise.keys_of(x.numpy(), keys)
-    copies = max(1, min(int(num), int(batch_size)))
-    group = max(1, int(batch_size) // copies)
     run = compiled(model, ("smoothing-counts", classes),
                    lambda m, *a: _noisy_counts(m, *a, classes),
-                   [batch_spec(x), spec(tf.int64, [None]), spec(tf.int64), spec(tf.int32), spec(x.dtype),
-                    spec(tf.int64)])
+                   [batch_spec(x), spec(tf.int64, [None]), spec(tf.int64), spec(tf.int32), spec(tf.int64),
+                    spec(x.dtype), spec(tf.int64)])
     counts = np.zeros((n, classes), np.int64)
-    const = (tf.constant(float(sigma), x.dtype), tf.constant(int(seed), tf.int64))
+    const = (tf.constant(int(phase), tf.int64), tf.constant(float(sigma), x.dtype), tf.constant(int(seed), tf.int64))
+    blocks = [(b, min(BLOCK, int(num) - b * BLOCK)) for b in range(-(-int(num) // BLOCK))]
+    group = max(1, int(batch_size) // min(BLOCK, int(num)))
     for start in range(0, n, group):
         ids = slice(start, min(start + group, n))
         xb, kb = x[ids], tf.constant(keys[ids], tf.int64)
-        for done in range(0, int(num), copies):
-            m = min(copies, int(num) - done)
-            counts[ids] += run(xb, kb, tf.constant(STREAM + int(first) + done, tf.int64), tf.constant(m, tf.int32),
-                               *const).numpy()
+        for b, rows in blocks:
+            counts[ids] += run(xb, kb, tf.constant(b, tf.int64), tf.constant(rows, tf.int32), *const).numpy()
         if progress is not None:
             progress(min(start + group, n), n)
     return counts
@@ -157,10 +165,10 @@ def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, batch_si
     y = labels_of(np.asarray(y)).numpy()
     keys = noise.keys_of(x, keys)
     total = 2 * len(x)
-    select = sample_counts(model, x, n0, sigma, seed, keys, first=0, batch_size=batch_size,
+    select = sample_counts(model, x, n0, sigma, seed, keys, SELECT, batch_size,
                            progress=(lambda d, t: progress(d, total)) if progress else None)
     top = select.argmax(-1)
-    counts = sample_counts(model, x, n, sigma, seed, keys, first=n0, batch_size=batch_size,
+    counts = sample_counts(model, x, n, sigma, seed, keys, ESTIMATE, batch_size,
                            progress=(lambda d, t: progress(len(x) + d, total)) if progress else None)
     n_top = counts[np.arange(len(x)), top]
     p_lower = clopper_pearson_lower(n_top, n, alpha)
@@ -175,7 +183,7 @@ def predict(model, x, sigma, n=100_000, alpha=0.001, seed=0, batch_size=1000, ke
     """Cohen et al.'s PREDICT: per image the smoothed classifier's class, or `ABSTAIN` (−1) when a two-sided
     binomial test cannot tell the top class from the runner-up at level `alpha`. (N,) int."""
     sigma, _, n, alpha = check_settings(sigma, 1, n, alpha)
-    counts = sample_counts(model, np.asarray(x, np.float32), n, sigma, seed, keys, first=0, batch_size=batch_size)
+    counts = sample_counts(model, np.asarray(x, np.float32), n, sigma, seed, keys, ESTIMATE, batch_size)
     order = np.argsort(-counts, axis=-1, kind="stable")
     n_a = counts[np.arange(len(counts)), order[:, 0]]
     n_b = counts[np.arange(len(counts)), order[:, 1]] if counts.shape[1] > 1 else np.zeros(len(counts), np.int64)
