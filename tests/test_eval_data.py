@@ -172,10 +172,8 @@ def test_ctrl_c_says_what_was_kept_in_one_line_and_exits_130(lenet_file, fmnist,
 
 @pytest.mark.processes
 def test_ctrl_c_inside_the_only_batch_keeps_its_finished_attacks(lenet_file, fmnist, tmp_path):
-    """One batch (the default size): Ctrl-C once APGD-CE is kept; the re-run starts at APGD-T, gives the
-    uninterrupted result, and takes less time than a fresh run."""
-    import time
-
+    """One batch (the default size): Ctrl-C once APGD-CE is kept; the re-run starts after it and gives the
+    uninterrupted result. (What that saves in time: scripts/benchmark_resume.py, docs/evaluation.md.)"""
     np.savez(tmp_path / "d.npz", x=fmnist[2][:200], y=fmnist[3][:200])
     default = ("--batch-size", "1000")
     run = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
@@ -187,21 +185,16 @@ def test_ctrl_c_inside_the_only_batch_keeps_its_finished_attacks(lenet_file, fmn
             break
     rest, _ = run.communicate(timeout=120)
     assert run.returncode == 130 and "batch 1's finished stages (apgd-ce" in rest, "".join(lines) + rest
-    t0 = time.perf_counter()
     resumed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
     out, _ = resumed.communicate(timeout=600)
-    resumed_seconds = time.perf_counter() - t0
-    assert resumed.returncode == 0 and "apgd-ce done and kept" not in out, out
-    t0 = time.perf_counter()
+    assert resumed.returncode == 0 and "apgd-ce done and kept" not in out, out  # read back, not run again
     fresh = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "fresh.json", *default)
     assert fresh.wait(600) == 0
-    fresh_seconds = time.perf_counter() - t0
     a, b = (json.loads((tmp_path / f"{n}.json").read_text())["attack"] for n in ("run", "fresh"))
     for field in ("robust_accuracy", "by_attack", "flags", "noise_accuracy"):
         assert a[field] == b[field], field
     masks = [dict(np.load(next((tmp_path / f"{n}.json.records").glob("*/*/records.npz")))) for n in ("run", "fresh")]
     assert all(np.array_equal(masks[0][k], masks[1][k]) for k in masks[1] if k != "__seconds__")
-    assert resumed_seconds < fresh_seconds, (resumed_seconds, fresh_seconds)
 
 
 @pytest.mark.processes
