@@ -52,3 +52,21 @@ def trained_lenet(fmnist):
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=128, epochs=3, verbose=0)
     return model
+
+
+@pytest.fixture(scope="session")
+def cifar_release(tmp_path_factory):
+    """`make(n_train, n_test)`: a folder holding a generated CIFAR-10 release (scripts/make_cifar_like.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "make_cifar_like.py"
+    spec = importlib.util.spec_from_file_location("make_cifar_like", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def make(n_train, n_test):
+        out = tmp_path_factory.mktemp("cifar")
+        module.write_release(out, n_train=n_train, n_test=n_test)
+        return out
+    return make

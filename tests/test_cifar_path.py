@@ -1,25 +1,16 @@
 """CIFAR-10 end to end on a generated data set in the official release format."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from kerasll.cli.main import app
 
-SCRIPT = Path(__file__).parents[1] / "scripts" / "make_cifar_like.py"
-
 
 @pytest.fixture(scope="module")
-def cifar_dir(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location("make_cifar_like", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path_factory.mktemp("cifar")
-    module.write_release(out, n_train=250, n_test=64)
-    return out
+def cifar_dir(cifar_release):
+    return cifar_release(250, 64)
 
 
 @pytest.mark.parametrize("arch,defense", [("ddnet", "amsreg"), ("resnet18", "at")])

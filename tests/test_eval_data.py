@@ -152,18 +152,24 @@ def eval_process(model, data, out, *extra):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+def ctrl_c_when(run, needle):
+    """Send SIGINT to `run` once it prints a line containing `needle`; (its output before, the rest)."""
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if needle in line:
+            run.send_signal(signal.SIGINT)
+            break
+    rest, _ = run.communicate(timeout=120)
+    return "".join(lines), rest
+
+
 @pytest.mark.processes
 def test_ctrl_c_says_what_was_kept_in_one_line_and_exits_130(lenet_file, fmnist, tmp_path):
     np.savez(tmp_path / "d.npz", x=fmnist[2][:100], y=fmnist[3][:100])
     run = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")
-    lines = []
-    for line in run.stdout:
-        lines.append(line)
-        if "batch 1/5 saved" in line:
-            run.send_signal(signal.SIGINT)
-            break
-    rest, _ = run.communicate(timeout=120)
-    assert run.returncode == 130, "".join(lines) + rest
+    before, rest = ctrl_c_when(run, "batch 1/5 saved")
+    assert run.returncode == 130, before + rest
     said = [line for line in rest.splitlines() if line.startswith("interrupted")]
     assert len(said) == 1 and said[0].startswith("interrupted: kept 1 of 5 batch(es) finished"), rest
     assert said[0].endswith("run the same command again to resume"), rest
@@ -177,14 +183,8 @@ def test_ctrl_c_inside_the_only_batch_keeps_its_finished_attacks(lenet_file, fmn
     np.savez(tmp_path / "d.npz", x=fmnist[2][:200], y=fmnist[3][:200])
     default = ("--batch-size", "1000")
     run = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
-    lines = []
-    for line in run.stdout:
-        lines.append(line)
-        if "batch 1/1: apgd-ce done and kept" in line:
-            run.send_signal(signal.SIGINT)
-            break
-    rest, _ = run.communicate(timeout=120)
-    assert run.returncode == 130 and "batch 1's finished stages (apgd-ce" in rest, "".join(lines) + rest
+    before, rest = ctrl_c_when(run, "batch 1/1: apgd-ce done and kept")
+    assert run.returncode == 130 and "batch 1's finished stages (apgd-ce" in rest, before + rest
     resumed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0 and "apgd-ce done and kept" not in out, out  # read back, not run again

@@ -5,10 +5,8 @@ subset for one epoch. `-m slow`: every registered defense on every architecture,
 on CIFAR-shaped data, for a few steps each.
 """
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -16,8 +14,6 @@ from typer.testing import CliRunner
 from kerasll.architectures import list_models
 from kerasll.cli.main import app
 from kerasll.defenses import list_defenses
-
-CIFAR_SCRIPT = Path(__file__).parents[1] / "scripts" / "make_cifar_like.py"
 
 
 def kerasll(*args):
@@ -41,13 +37,8 @@ def test_resnet18_amsreg_trains_with_the_default_settings(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cifar_dir(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location("make_cifar_like", CIFAR_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path_factory.mktemp("cifar")
-    module.write_release(out, n_train=512, n_test=64)
-    return out
+def cifar_dir(cifar_release):
+    return cifar_release(512, 64)
 
 
 @pytest.mark.slow
