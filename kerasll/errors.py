@@ -19,3 +19,11 @@ def check_choice(kind, value, choices):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during long work, with what was kept: the CLI prints `interrupted: <message>` and exits 130."""
+
+
+def is_ctrl_c(error):
+    """Whether `error` is Ctrl-C: a KeyboardInterrupt, or the SystemError a C extension (TensorFlow, NumPy)
+    raises when the interrupt arrives inside one of its calls ("returned a result with an exception set")."""
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    return isinstance(error, SystemError) and isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)

@@ -222,3 +222,26 @@ def test_settings_keys_are_derived_not_parsed():
     with pytest.raises(kl.KerasllError, match="--eps is required"):
         attack_settings(None, "pgd")
     assert attack_settings(None, "pgd", eps=0.1).step_size == pytest.approx(0.025)
+
+
+def test_ctrl_c_inside_a_c_extension_call_is_still_an_interruption(tmp_path):
+    """Ctrl-C during a TensorFlow or NumPy call surfaces as SystemError('… returned a result with an exception
+    set') caused by the KeyboardInterrupt: it is reported as an interruption, not a crash; other SystemErrors
+    are not."""
+    from kerasll.errors import Interrupted
+
+    def interrupted_in_c(a, b, stages):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as cause:
+            raise SystemError("<built-in method __array__> returned a result with an exception set") from cause
+
+    store = ChunkStore(tmp_path, "ef" * 32).open()
+    with pytest.raises(Interrupted, match="kept 0 of 1 batch"):
+        run_chunks(interrupted_in_c, 4, 10, store)
+
+    def broken(a, b, stages):
+        raise SystemError("a real bug")
+
+    with pytest.raises(SystemError, match="a real bug"):
+        run_chunks(broken, 4, 10, store)

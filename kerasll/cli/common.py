@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from kerasll.errors import Interrupted, KerasllError
+from kerasll.errors import Interrupted, KerasllError, is_ctrl_c
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shells' convention for Ctrl-C
 
@@ -53,7 +53,9 @@ class KerasllGroup(TyperGroup):
             message = error.for_cli() if hasattr(error, "for_cli") else str(error)  # CLI words, not Python's
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt as interrupt:
+        except (KeyboardInterrupt, SystemError) as interrupt:
+            if not is_ctrl_c(interrupt):
+                raise
             said = f": {interrupt}" if isinstance(interrupt, Interrupted) and str(interrupt) else ""
             typer.echo(f"interrupted{said}", err=True)
             raise typer.Exit(INTERRUPTED_EXIT) from None

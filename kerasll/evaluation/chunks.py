@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasll._files import atomic_write_bytes, write_json
-from kerasll.errors import Interrupted
+from kerasll.errors import Interrupted, is_ctrl_c
 
 RECORDS_FILE = "records.npz"
 FINGERPRINT_FILE = "fingerprint.json"
@@ -172,7 +172,9 @@ def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None, on_stag
     """
     try:
         return _run_chunks(compute, n, size, store, on_chunk, spread, on_stage)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as error:
+        if not is_ctrl_c(error):
+            raise
         raise Interrupted(kept_message(store, len(chunk_bounds(n, size)))) from None
 
 

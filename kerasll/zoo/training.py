@@ -13,7 +13,7 @@ from kerasll.architectures import build_model
 from kerasll.datasets import DataEpoch, dataset_info, load_dataset, make_pipeline
 from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
 from kerasll.distribute import all_agree, check_batch, is_chief, lost_peer, make_strategy, precision_policy
-from kerasll.errors import Interrupted, KerasllError
+from kerasll.errors import Interrupted, KerasllError, is_ctrl_c
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
 from kerasll.optimizers import CoupledWeightDecaySGD, WarmupPiecewise
@@ -199,7 +199,10 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                                                                 double_checkpoint=True),
                                DataEpoch(data_epoch), *guards, *writers, *callbacks],
                 )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemError) as error:
+            if not is_ctrl_c(error):
+                record(status="failed", error=f"{type(error).__name__}: {error}", updated=now())
+                raise
             record(status="interrupted", updated=now())
             done = entry.metadata().get("epochs_completed", 0)
             raise Interrupted(f"entry {entry.name!r} keeps {done} finished epoch(s); re-run the same command to "
