@@ -59,6 +59,9 @@ def main():
     """Run the `kerasll` command line with TensorFlow's start-up logs muted."""
     import_tensorflow_quietly()
     from kerasll.cli.main import app
+    from kerasll.errors import watch_ctrl_c
+
+    watch_ctrl_c()
 
     app(prog_name="kerasll")
 

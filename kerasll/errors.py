@@ -21,9 +21,32 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during long work, with what was kept: the CLI prints `interrupted: <message>` and exits 130."""
 
 
+_CTRL_C = {"seen": False}  # set by the handler `watch_ctrl_c` installs (the command line's process only)
+
+
+def watch_ctrl_c():
+    """Remember that SIGINT arrived, then raise KeyboardInterrupt as Python does: so that `is_ctrl_c` can tell
+    an interrupted C call from a real SystemError. Installed by the CLI; a process that ignores SIGINT keeps
+    ignoring it."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def handler(signum, frame):
+        _CTRL_C["seen"] = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+
+
 def is_ctrl_c(error):
     """Whether `error` is Ctrl-C: a KeyboardInterrupt, or the SystemError a C extension (TensorFlow, NumPy)
-    raises when the interrupt arrives inside one of its calls ("returned a result with an exception set")."""
+    raises when the interrupt arrives inside one of its calls ("returned a result with an exception set";
+    TensorFlow's error handler may drop its cause, hence the flag `watch_ctrl_c` sets)."""
     if isinstance(error, KeyboardInterrupt):
         return True
-    return isinstance(error, SystemError) and isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
+    if not isinstance(error, SystemError):
+        return False
+    caused = isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
+    return caused or (_CTRL_C["seen"] and "returned a result with an exception set" in str(error))

@@ -245,3 +245,14 @@ def test_ctrl_c_inside_a_c_extension_call_is_still_an_interruption(tmp_path):
 
     with pytest.raises(SystemError, match="a real bug"):
         run_chunks(broken, 4, 10, store)
+
+
+def test_an_interrupted_c_call_whose_cause_was_dropped_counts_as_ctrl_c_once_sigint_was_seen(monkeypatch):
+    """TensorFlow's error handler re-raises `from None`, dropping the KeyboardInterrupt behind the SystemError;
+    the CLI's SIGINT handler (`watch_ctrl_c`) remembers the signal instead."""
+    from kerasll import errors
+
+    bare = SystemError("<built-in method __array__> returned a result with an exception set")
+    assert not errors.is_ctrl_c(bare)
+    monkeypatch.setitem(errors._CTRL_C, "seen", True)
+    assert errors.is_ctrl_c(bare) and not errors.is_ctrl_c(SystemError("a real bug"))
