@@ -44,7 +44,7 @@ def entries(path):
 
 def test_version_and_help_on_every_command():
     assert kerasll("--version").output.strip().startswith("kerasll ")
-    for cmd in (["train"], ["eval"], ["landscape"], ["report"], ["demo"], ["reproduce"], ["plot", "eps-curve"],
+    for cmd in (["train"], ["eval"], ["landscape"], ["certify"], ["report"], ["demo"], ["reproduce"], ["plot", "eps-curve"],
                 ["zoo", "list"], ["zoo", "show"], ["zoo", "rm"], ["zoo", "export"], ["zoo", "import"],
                 ["zoo", "recipes"]):
         result = kerasll(*cmd, "--help")
