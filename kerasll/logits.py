@@ -32,7 +32,7 @@ def _output_layer(model):
     return history.operation if history is not None else model.layers[-1]
 
 
-def _pre_softmax(model, layer):
+def _pre_softmax(layer):
     """The symbolic tensor `layer`'s softmax is applied to, or None if `layer` applies none."""
     import keras
 
@@ -57,7 +57,7 @@ def _strip(model):
 
     layer = _output_layer(model)
     try:
-        pre = _pre_softmax(model, layer)
+        pre = _pre_softmax(layer)
     except (AttributeError, ValueError):  # a subclassed model or a layer with no symbolic input
         return None
     if pre is None:

@@ -5,8 +5,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, open_zoo, print_json, stdout_for_data
-from kerasll.errors import Interrupted
+from kerasll.cli.common import (
+    DataDirOption, SourceOption, ZooOption, console, is_model_file, kept_only_with_json, open_zoo, print_json,
+    stdout_for_data,
+)
 
 
 def certify_command(
@@ -58,7 +60,7 @@ def certify_command(
         sigmas=sigmas, n0=n0, n=n, alpha=alpha, radii=parse_list(radii, "--radii"),
         base=EvalRequest(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit,
                          input_scale=input_scale, force=force, batch_size=batch_size, strategy=strategy, seed=seed))
-    is_file = name.endswith(".keras") or Path(name).is_file()
+    is_file = is_model_file(name)
     with stdout_for_data(to_stdout):
         request.check()
         strategy_ = evaluation_strategy(strategy)
@@ -67,22 +69,17 @@ def certify_command(
         if out_file is not None:
             check_writable(out_file)
         log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
-        try:
-            with TaskProgress(f"certifying {Path(name).name if is_file else name}") as progress:
-                if is_file:
-                    if data is None and dataset is None:
-                        from kerasll.errors import KerasllError
+        with kept_only_with_json(name, out_file), \
+                TaskProgress(f"certifying {Path(name).name if is_file else name}") as progress:
+            if is_file:
+                if data is None and dataset is None:
+                    from kerasll.errors import KerasllError
 
-                        raise KerasllError(f"{name} is a model file: name its test data with --data or --dataset")
-                    records = None if out_file is None else Path(str(out_file) + ".records")
-                    out = certify_file(name, request, records, progress.attack, log, strategy_)
-                else:
-                    out = certify_entry(open_zoo(zoo), name, request, progress.attack, log, strategy_)
-        except Interrupted:
-            if is_file and out_file is None:
-                raise Interrupted("nothing was kept: a .keras file keeps its finished images only with --json FILE") \
-                    from None
-            raise
+                    raise KerasllError(f"{name} is a model file: name its test data with --data or --dataset")
+                records = None if out_file is None else Path(str(out_file) + ".records")
+                out = certify_file(name, request, records, progress.attack, log, strategy_)
+            else:
+                out = certify_entry(open_zoo(zoo), name, request, progress.attack, log, strategy_)
         if not chief:
             console.print("this worker is done; the chief writes the results")
             return

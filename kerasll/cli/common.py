@@ -124,3 +124,20 @@ def stdout_for_data(active=True):
 def print_json(data):
     """`data` as JSON on stdout, nothing else (no colour, no wrapping)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def is_model_file(name):
+    """Whether the command's NAME is a .keras file rather than a zoo entry."""
+    return name.endswith(".keras") or Path(name).is_file()
+
+
+@contextmanager
+def kept_only_with_json(name, json_file):
+    """Ctrl-C on a model file run without --json FILE keeps nothing (its records go beside the file): say so."""
+    try:
+        yield
+    except Interrupted:
+        if is_model_file(name) and json_file is None:
+            raise Interrupted("nothing was kept: a .keras file keeps its finished work only with --json FILE") \
+                from None
+        raise

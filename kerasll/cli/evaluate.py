@@ -7,10 +7,10 @@ import typer
 
 from kerasll.attacks.autoattack import VERSION_HELP
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, console, generated_help, open_zoo, print_json, stdout_for_data,
+    DataDirOption, SourceOption, ZooOption, console, generated_help, is_model_file, kept_only_with_json, open_zoo,
+    print_json, stdout_for_data,
 )
 from kerasll.datasets import list_datasets
-from kerasll.errors import Interrupted
 from kerasll.evaluation import attack_names
 
 
@@ -89,14 +89,8 @@ def eval_command(
         data_keys=tuple(k.strip() for k in data_keys.split(",")), dataset=dataset, data_dir=data_dir, source=source,
         limit=limit, input_scale=input_scale, flatness=flatness, landscape=landscape, sweep=eps_sweep,
         curve=parse_budgets(eps_curve), force=force, batch_size=batch_size, strategy=strategy)
-    with stdout_for_data(to_stdout):
-        try:
-            out = _evaluate(name, request, None if to_stdout else json_out, zoo)
-        except Interrupted:
-            if (name.endswith(".keras") or Path(name).is_file()) and (json_out is None or to_stdout):
-                raise Interrupted("nothing was kept: a .keras file keeps its finished batches and stages only "
-                                  "with --json FILE") from None
-            raise
+    with stdout_for_data(to_stdout), kept_only_with_json(name, None if to_stdout else json_out):
+        out = _evaluate(name, request, None if to_stdout else json_out, zoo)
     if to_stdout:
         print_json(export(out))
 
@@ -132,7 +126,7 @@ def _evaluate(name, request, json_out, zoo):
     if json_out is not None:
         check_writable(json_out)
     log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
-    if name.endswith(".keras") or Path(name).is_file():
+    if is_model_file(name):
         if request.data is None and request.dataset is None:
             raise KerasllError(f"{name} is a model file: name its test data with --data (a .npz, an image folder, "
                                f"tfds:NAME[:SPLIT]) or --dataset ({datasets()})")

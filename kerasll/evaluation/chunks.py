@@ -15,8 +15,9 @@ finds another's chunks. When every chunk is done, they are merged into one
 Within a chunk, `Stages` keeps each finished stage (one of AutoAttack's attacks,
 the self-checks, one budget of an ε-curve) as soon as it is done, so a chunk
 interrupted half-way resumes at its first unfinished stage: an interruption
-keeps finished work whatever the set and batch size, at no cost to a run that
-is not interrupted (a stage's few arrays are written once).
+keeps finished work whatever the set and batch size, at little cost to a run
+that is not interrupted (the chunk's small stage file is rewritten as each
+stage finishes, and dropped when the chunk is saved).
 """
 
 import hashlib

@@ -18,7 +18,7 @@ from kerasll.evaluation import certify_records
 from kerasll.evaluation.spread import spread_of
 from kerasll.smoothing import RADII, CertifyResult, check_settings
 from kerasll.zoo.evaluation import (
-    RECORDS_DIR, EvalRequest, Results, check_fits, model_input_shape, test_data, with_input_scale,
+    RECORDS_DIR, EvalRequest, Results, check_fits, images_tag, model_input_shape, test_data, with_input_scale,
 )
 
 
@@ -63,20 +63,20 @@ def summarize(records, settings, radii=RADII):
 def run(model, data, request, results, progress=None, log=None, strategy=None):
     """Each σ's result, cached or computed: {sigma: result}."""
     base = request.base
-    tag = data.tag + (f"-x{base.input_scale:g}" if base.input_scale != 1 else "")
+    tag = images_tag(data, base)
     out = {}
     for sigma in request.sigmas:
-        key = request.key(sigma, len(data.x), tag)
-        found = results.cached(key)
-        if found is None:
-            settings = {"sigma": float(sigma), "n0": request.n0, "n": request.n, "alpha": request.alpha,
-                        "seed": base.seed}
+        settings = {"sigma": float(sigma), "n0": request.n0, "n": request.n, "alpha": request.alpha,
+                    "seed": base.seed}
+
+        def compute(folder, sigma=sigma, settings=settings):
             records, seconds = certify_records(model, data.x, data.y, sigma, request.n0, request.n, request.alpha,
-                                               base.seed, progress, log, base.batch_size, results.folder(key),
-                                               base.force, strategy)
-            found = results.store(key, summarize(records, settings, request.radii)
-                                  | {"seconds": seconds.get("certify", 0.0), "data": data.name, "data_tag": tag})
-        out[float(sigma)] = found
+                                               base.seed, progress, log, base.batch_size, folder, base.force,
+                                               strategy)
+            return summarize(records, settings, request.radii) | {"seconds": seconds.get("certify", 0.0),
+                                                                  "data": data.name}
+
+        out[float(sigma)] = results.get(request.key(sigma, len(data.x), tag), compute, tag)
     return out
 
 

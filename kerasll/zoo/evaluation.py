@@ -135,6 +135,11 @@ def with_input_scale(model, scale):
     return keras.Model(inputs, model(keras.layers.Rescaling(float(scale))(inputs)))
 
 
+def images_tag(data, request):
+    """The suffix naming which images a stored result used: the data's tag, and the input scale if not 1."""
+    return data.tag + (f"-x{request.input_scale:g}" if request.input_scale != 1 else "")
+
+
 def _slug(key):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", key)
 
@@ -170,6 +175,13 @@ class Results:
             self.records_root = self.entry.path / RECORDS_DIR
         return self.records_root / _slug(key)
 
+    def get(self, key, compute, tag):
+        """The result under `key`: cached, or `compute(records folder)` stored with its images' `tag`."""
+        found = self.cached(key)
+        if found is not None:
+            return found
+        return self.store(key, dict(compute(self.folder(key)), data_tag=tag))
+
     def store(self, key, result):
         out = dict(result, created=now())
         folder = self.folder(key)
@@ -187,15 +199,12 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
     """Every evaluation the request asks for, each cached or computed: {"attack": …, "sweep": …, …}
     ("attack" is left out for an ε-curve alone)."""
     settings = request.settings(dataset, curve=not request.single)
-    tag = data.tag + (f"-x{request.input_scale:g}" if request.input_scale != 1 else "")
+    tag = images_tag(data, request)
     x, y = data.x, data.y
     common = dict(progress=progress, log=log, batch_size=request.batch_size, fresh=request.force, strategy=strategy)
 
     def get(key, compute):
-        found = results.cached(key)
-        if found is not None:
-            return found
-        return results.store(key, dict(compute(results.folder(key)), data_tag=tag))
+        return results.get(key, compute, tag)
 
     out = {}
     if request.single:

@@ -76,6 +76,11 @@ def report_rows(zoo, dataset=None):
     return sorted(rows, key=lambda r: (r["dataset"], r["arch"], r["defense"], r["name"]))
 
 
+def evaluated(row):
+    """Whether an entry has any number to report (else the report lists it apart)."""
+    return any(row[k] is not None for k in ("clean_accuracy", "phi", "autoattack_accuracy"))
+
+
 @dataclass(frozen=True)
 class Fig4:
     """Fig. 4 of a data set: the figure and each family's Spearman ρ, or why it was not drawn (`note`)."""

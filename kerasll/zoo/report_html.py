@@ -9,7 +9,7 @@ import html
 import re
 from pathlib import Path
 
-from kerasll.zoo.report import HEADERS, PAPER_COLUMNS, pct, preamble, table_cells
+from kerasll.zoo.report import HEADERS, PAPER_COLUMNS, evaluated, pct, preamble, table_cells
 
 # Columns sorted as numbers ("—" sorts last); the others as text.
 NUMERIC = {"epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "paper Φ", "paper clean %",
@@ -124,8 +124,6 @@ def write_html(part, out_dir, zoo_path=None):
     """report-<dataset>.html from a `reporting.DatasetReport`: a header saying when and from what it was
     made, the sortable leaderboard, the paper's numbers beside ours, the flags explained, the overview
     figures, Fig. 4 and every evaluated entry's landscapes, all in one file."""
-    from kerasll.zoo.reporting import evaluated
-
     dataset = part.dataset
     rows = [r for r in part.rows if evaluated(r)]
     waiting = [r for r in part.rows if not evaluated(r)]

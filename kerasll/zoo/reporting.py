@@ -10,7 +10,7 @@ from pathlib import Path
 from kerasll import figures
 from kerasll.datasets import dataset_info
 from kerasll.errors import KerasllError
-from kerasll.zoo.report import Fig4, fig4, report_rows, write_markdown
+from kerasll.zoo.report import Fig4, evaluated, fig4, report_rows, write_markdown
 
 ENTRY_FIGURES = {  # what the page shows per entry, and the file `kerasll eval --landscape` writes for it
     "landscape, random directions": "landscape-random-sample0.png",
@@ -65,11 +65,6 @@ def overview_figures(rows, dataset, out_dir, zoo):
         out.append(("Robust accuracy vs ε", path, "Entries evaluated with `kerasll eval NAME --eps-curve …` ("
                     + ", ".join(sorted({c.attack for c in curves})) + "); ε = 0 is the clean accuracy."))
     return out
-
-
-def evaluated(row):
-    """Whether an entry has any number to report (else the report lists it apart)."""
-    return any(row[k] is not None for k in ("clean_accuracy", "phi", "autoattack_accuracy"))
 
 
 def entry_figures(zoo, rows, out_dir, compute=True, source="auto", data_dir=None, progress=None, notes=None):

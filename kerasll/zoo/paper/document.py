@@ -41,7 +41,8 @@ def write_results(runs, out, sources, zoo_text=None, data_dir=None, source="auto
     """Write `out`/results.md and its figures (in `out`/figures) from `runs` (`load_runs`); a `Results`.
 
     The AutoAttack block an earlier results.md carries (scripts/autoattack_results.py's) is kept.
-    `zoo_text`: how the commands in the document name the zoo (default: its path); `data_dir`, `source`: where
+    `zoo_text`: how the commands in the document name the zoo (default: runs/<its folder name>, never a
+    machine's absolute path); `data_dir`, `source`: where
     the test images come from (`load_dataset`); `fgsm_images`: test images of claim 5's measurement."""
     out = Path(out)
     figdir = out / "figures"
@@ -54,7 +55,7 @@ def write_results(runs, out, sources, zoo_text=None, data_dir=None, source="auto
     stats = {k: runs.stat(k) for k in runs.roles()}
     sweep = judge.sweeps(rhos, points)
     claims = judge.paper_claims(runs.labels, stats, change, sweep, collapsed, runs.beyond)
-    lines = document(runs, sources, zoo_text or str(runs.zoo), claims, change, sweep, points, collapsed,
+    lines = document(runs, sources, zoo_text or f"runs/{Path(runs.zoo).name}", claims, change, sweep, points, collapsed,
                      {k: Path(p).relative_to(out) for k, p in paths.items()}, fgsm_images)
     old = (out / "results.md").read_text() if (out / "results.md").exists() else ""
     block = re.search(r"<!-- autoattack:start -->.*?<!-- autoattack:end -->", old, flags=re.S)
