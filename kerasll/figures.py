@@ -181,24 +181,26 @@ def plot_eps_curves(curves, path, eval_eps=None, norm="linf", title=None):
     return _save(fig, path)
 
 
-def plot_phi_vs_accuracy(points, path, ylabel="AutoAttack accuracy (%)", title=None):
-    """Φ against robust accuracy for every model, one labelled point each (any mix of defenses).
+def plot_phi_vs_accuracy(points, path, ylabel="AutoAttack accuracy (%)", title=None, percent=True):
+    """Φ against robust accuracy (or another per-model number) for every model, one labelled point each.
 
     Args:
-        points: [(label, Φ, accuracy as a fraction)].
+        points: [(label, Φ, accuracy as a fraction)] (with `percent=False`: any number, drawn as is,
+            e.g. the mean certified radius).
     Returns:
         (path, Spearman ρ over all points).
     """
     if not points:
         raise KerasllError("no models with both Φ and a robust accuracy to plot")
+    scale = 100 if percent else 1
     phi = [p for _, p, _ in points]
-    acc = [100 * a for _, _, a in points]
+    acc = [scale * a for _, _, a in points]
     rho = rank_correlation(phi, acc) if len(points) > 1 else float("nan")
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.subplots()
     ax.scatter(phi, acc, s=36, color="tab:purple", zorder=3)
     for (label, p, a) in points:
-        ax.annotate(label, (p, 100 * a), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(label, (p, scale * a), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xlabel("Φ flatness (higher = flatter)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -206,6 +208,35 @@ def plot_phi_vs_accuracy(points, path, ylabel="AutoAttack accuracy (%)", title=N
                  fontsize=11)
     ax.margins(x=0.18, y=0.12)
     return _save(fig, path), rho
+
+
+def plot_certified_curves(curves, path, title=None):
+    """Certified accuracy against the L2 radius, one line per model (Cohen et al.'s Fig. 2).
+
+    Args:
+        curves: [(label, radii)], `radii` per test image: the certified radius of a correctly classified
+            image, and −1 (or any negative) for an image classified wrongly or abstained on. The line at r
+            is the share of images with radius ≥ r; it starts at the smoothed classifier's accuracy.
+        path: the file to write (.png, .pdf or .svg).
+    """
+    if not curves:
+        raise KerasllError("no certified radii to plot")
+    top = max([float(np.max(r)) for _, r in curves if len(r)] + [0.25])
+    grid = np.linspace(0, top * 1.05, 400)
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    for label, radii in curves:
+        radii = np.sort(np.asarray(radii, float))
+        share = 1 - np.searchsorted(radii, grid, side="left") / max(len(radii), 1)
+        ax.plot(grid, 100 * share, label=label, linewidth=1.6)
+    ax.set_xlabel("L2 radius (pixels in [0, 1])")
+    ax.set_ylabel("certified accuracy %")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(0, grid[-1])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    ax.set_title(title or "Certified accuracy vs L2 radius (randomized smoothing)")
+    return _save(fig, path)
 
 
 def plot_waterfalls(entries, path, title=None):

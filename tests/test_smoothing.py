@@ -1,6 +1,8 @@
 """Randomized smoothing against its closed form: a linear two-class classifier, whose exact certified
 radius is the distance to its decision boundary (Cohen et al. 2019, §3.2)."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -183,3 +185,44 @@ def test_train_gaussian_from_the_cli_records_its_sigma(tmp_path):
     meta = json.loads((tmp_path / "fmnist-lenet-gaussian-0.5-e1-s0" / "metadata.json").read_text())
     assert meta["defense"] == "gaussian" and meta["defense_params"] == {"sigma": 0.5}
     assert meta["training"]["sigma"] == 0.5
+
+
+def test_the_stored_certification_on_the_most_images_and_samples_is_the_one_shown():
+    from kerasll.zoo.certification import KIND, certifications
+
+    def result(sigma, samples, n, created):
+        return {"kind": KIND, "settings": {"sigma": sigma, "n": n}, "samples": samples, "created": created}
+
+    stored = {"a": result(0.25, 100, 1000, "2"), "b": result(0.25, 500, 100, "1"), "c": result(0.25, 500, 1000, "0"),
+              "d": result(0.5, 20, 100, "0"), "pgd": {"settings": {"sigma": 9}, "samples": 10 ** 6}}
+    assert certifications(stored) == {0.25: stored["c"], 0.5: stored["d"]}
+
+
+def test_certified_curves_reach_the_plot_and_the_report_beside_phi(tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from kerasll.cli.main import app
+
+    repo, zoo = Path(__file__).resolve().parents[1], tmp_path / "zoo"
+    zoo = tmp_path / "zoo"
+    for name in ("fmnist-lenet-none", "fmnist-lenet-at"):  # shipped entries: their Φ is stored
+        shutil.copytree(repo / "zoo" / name, zoo / name, ignore=shutil.ignore_patterns("records"))
+    run = lambda *a: CliRunner().invoke(app, [str(x) for x in a] + ["--zoo", str(zoo)])  # noqa: E731
+    missing = run("plot", "certified", "fmnist-lenet-at", "--out", tmp_path / "c.png")
+    assert missing.exit_code == 1 and "has no certification yet: run `kerasll certify fmnist-lenet-at" in missing.output
+    for name in ("fmnist-lenet-none", "fmnist-lenet-at"):
+        done = run("certify", name, "--source", "embedded", "--limit", "30", "--n", "300", "--sigma", "0.12,0.25")
+        assert done.exit_code == 0, done.output
+    plot = run("plot", "certified", "fmnist-lenet-none", "fmnist-lenet-at", "--sigma", "0.25", "--out", tmp_path / "c.png")
+    assert plot.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 10_000, plot.output
+    assert "fmnist-lenet-at σ=0.25 (30 images, n=300)" in plot.output and "σ=0.12" not in plot.output
+    report = run("report", "--format", "html", "--no-compute", "--out", tmp_path / "out")
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "out" / "report-fashion_mnist.html").read_text()
+    assert page.count("<tr><td>fmnist-lenet-") >= 2 + 4  # the leaderboard's rows, then one per entry and σ
+    assert 'id="certified"' in page and "Φ vs mean certified radius (σ = 0.25)" in page
+    assert page.count("certified accuracy vs L2 radius</figcaption>") == 2  # each entry's own curves
+    assert (tmp_path / "out" / "figures" / "fmnist-lenet-at" / "certified.png").is_file()
+    assert not list(zoo.glob("*/figures/certified.png"))  # the zoo is left as it was

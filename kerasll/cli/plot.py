@@ -44,3 +44,41 @@ def eps_curve_command(
 
 def _eps(e, norm):
     return f"{e * 255:.4g}/255" if norm == "linf" else f"{e:.4g}"
+
+
+@app.command("certified")
+def certified_command(
+    names: Annotated[List[str], typer.Argument(help="Zoo entries certified by `kerasll certify`, or --json files written by it.")],
+    sigma: Annotated[Optional[str], typer.Option(help="Only these noise levels, comma-separated (default: every stored σ).")] = None,
+    out: Annotated[Path, typer.Option(help="The figure to write (.png, .pdf or .svg).")] = Path("certified.png"),
+    title: Annotated[Optional[str], typer.Option(help="Figure title.")] = None,
+    zoo: ZooOption = None,
+):
+    """Certified accuracy against the L2 radius, one line per model and σ (Cohen et al.'s Fig. 2).
+
+    Examples:
+
+      kerasll certify fmnist-lenet-gaussian --sigma 0.12,0.25,0.5 --limit 500 --n 10000
+
+      kerasll plot certified fmnist-lenet-gaussian fmnist-lenet-at --sigma 0.25 --out certified.pdf
+    """
+    from kerasll.cli.certify import parse_list
+    from kerasll.figures import plot_certified_curves
+    from kerasll.zoo.certification import stored_certificates
+
+    sigmas = parse_list(sigma, "--sigma") if sigma else None
+    zoo_ = open_zoo(zoo)
+    found = [c for name in names for c in stored_certificates(zoo_, name, sigmas)]
+    steps = [c for c in found if c.radii is None]
+    if steps:
+        from kerasll.errors import KerasllError
+
+        raise KerasllError(f"the per-image records of {steps[0].label} σ={steps[0].sigma:g} are gone: "
+                           f"re-run `kerasll certify {steps[0].label} --sigma {steps[0].sigma:g} --force`")
+    path = plot_certified_curves([(f"{c.label} σ={c.sigma:g}", c.radii) for c in found], out, title=title)
+    for c in found:
+        r = c.result
+        console.print(f"{c.label} σ={c.sigma:g} ({r['samples']} images, n={r['settings']['n']}): "
+                      + ", ".join(f"r={k} {100 * a:.1f}%" for k, a in r["certified_accuracy"].items())
+                      + f"; mean radius {r['mean_radius']:.3f}", soft_wrap=True)
+    console.print(f"wrote {path}", soft_wrap=True)

@@ -98,11 +98,21 @@ def _flags(rows):
     return parts
 
 
-def _table(headers, rows, table_id):
-    head = "".join(f'<th data-type="{"number" if h in NUMERIC else "text"}">{html.escape(h)}</th>' for h in headers)
+def _table(headers, rows, table_id, numeric=NUMERIC):
+    head = "".join(f'<th data-type="{"number" if h in numeric else "text"}">{html.escape(h)}</th>' for h in headers)
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows)
     return (f'<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>\n'
             f'<tbody>\n{body}\n</tbody></table></div>')
+
+
+def _certified_table(certified):
+    radii = list(dict.fromkeys(k for c in certified for k in c.result["certified_accuracy"] if float(k) > 0))
+    headers = ("entry", "σ", "images", "n", "smoothed clean %", *(f"r={r} %" for r in radii), "abstain %",
+               "mean radius")
+    body = [[c.label, f"{c.sigma:g}", str(c.result["samples"]), str(c.result["settings"]["n"]),
+             pct(c.result["clean_accuracy"]), *(pct(c.result["certified_accuracy"].get(r)) for r in radii),
+             pct(c.result["abstention_rate"]), f"{c.mean_radius:.3f}"] for c in certified]
+    return _table(headers, body, "certified", numeric=set(headers[1:]))
 
 
 def made_line(dataset, rows, zoo_path=None):
@@ -144,6 +154,13 @@ def write_html(part, out_dir, zoo_path=None):
                               "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}", pct(r["paper_clean_accuracy"]),
                               pct(r["clean_accuracy"]), pct(r["paper_pgd_accuracy"]), pct(r["pgd_accuracy"])]
                              for r in beside], "paper"))
+    if part.certified:
+        parts.append("<h2>Certified robustness (randomized smoothing)</h2>")
+        parts.append('<p class="note">Cohen et al.\'s CERTIFY (<code>kerasll certify</code>): the smoothed '
+                     "classifier's accuracy, the share of images it certifies correctly at each L2 radius, how often "
+                     "it abstains, and the mean certified radius (0 for a wrong or abstained image). Unlike the "
+                     "attacks' numbers above, these are lower bounds.</p>")
+        parts.append(_certified_table(part.certified))
     parts += ["<h2>Flags</h2>", *_flags(rows)]
     parts.append("<h2>Overview</h2>")
     parts += [_figure(path, f"**{title}.** {caption}") for title, path, caption in part.overview]

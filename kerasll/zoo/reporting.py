@@ -29,6 +29,56 @@ class DatasetReport:
     overview: list = field(default_factory=list)  # [(title, path, caption)]
     entry_figures: dict = field(default_factory=dict)  # {entry: [(title, path)]}
     curves: list = field(default_factory=list)
+    certified: list = field(default_factory=list)  # [StoredCertificate], every entry's, every σ
+
+
+def certificates(zoo, rows):
+    """Every stored certification of the entries in `rows`: [StoredCertificate], by entry then σ."""
+    from kerasll.zoo.certification import stored_certificates
+
+    out = []
+    for r in rows:
+        try:
+            out += stored_certificates(zoo, r["name"])
+        except KerasllError:  # not certified
+            continue
+    return out
+
+
+def common_sigma(certified):
+    """The σ the most entries were certified at (ties: the one nearest 0.25, Cohen et al.'s middle level)."""
+    counts = {}
+    for c in certified:
+        counts[c.sigma] = counts.get(c.sigma, 0) + 1
+    return max(counts, key=lambda s: (counts[s], -abs(s - 0.25))) if counts else None
+
+
+def certified_figures(rows, certified, dataset, out_dir):
+    """At the common σ: every entry's certified curve on one axis, and Φ against the mean certified radius."""
+    sigma, out = common_sigma(certified), []
+    if sigma is None:
+        return out
+    at = [c for c in certified if c.sigma == sigma]
+    drawn = [c for c in at if c.radii is not None]
+    if drawn:
+        path = figures.plot_certified_curves([(c.label, c.radii) for c in drawn],
+                                             Path(out_dir) / f"certified-{dataset}.png",
+                                             title=f"Certified accuracy vs L2 radius, σ = {sigma:g}")
+        out.append((f"Certified accuracy vs L2 radius (σ = {sigma:g})", path,
+                    "Randomized smoothing (`kerasll certify`): the share of test images classified correctly with a "
+                    "certified L2 radius of at least r; a lower bound no attack can break (each certificate fails "
+                    "with probability at most alpha)."))
+    phi = {r["name"]: r["phi"] for r in rows if r["phi"] is not None}
+    points = [(c.label, phi[c.label], c.mean_radius) for c in at if c.label in phi]
+    if len(points) > 1:
+        path, rho = figures.plot_phi_vs_accuracy(points, Path(out_dir) / f"phi-vs-radius-{dataset}.png",
+                                                 ylabel=f"mean certified radius (σ = {sigma:g})", percent=False,
+                                                 title="Φ vs mean certified radius")
+        out.append((f"Φ vs mean certified radius (σ = {sigma:g})", path,
+                    f"Does a flatter likelihood landscape (higher Φ) come with larger certified radii? Spearman "
+                    f"ρ = {rho:.2f} over {len(points)} entries; the mean radius counts a wrong or abstained image "
+                    "as 0."))
+    return out
 
 
 def overview_figures(rows, dataset, out_dir, zoo):
@@ -106,6 +156,18 @@ def entry_figures(zoo, rows, out_dir, compute=True, source="auto", data_dir=None
     return out
 
 
+def entry_certified_figures(certified, out_dir):
+    """{entry: path}: each certified entry's curves at all its σ on one axis, drawn into out_dir/figures/NAME/."""
+    out = {}
+    for name in dict.fromkeys(c.label for c in certified):
+        mine = [c for c in certified if c.label == name and c.radii is not None]
+        if mine:
+            out[name] = figures.plot_certified_curves(
+                [(f"σ = {c.sigma:g}", c.radii) for c in mine], Path(out_dir) / "figures" / name / "certified.png",
+                title=f"{name}: certified accuracy vs L2 radius")
+    return out
+
+
 def report(zoo, dataset=None, out_dir=None, html=False, compute=True, source="auto", data_dir=None, progress=None):
     """Write report-<dataset>.md (and .html with `html`) and their figures for the complete entries.
 
@@ -125,11 +187,15 @@ def report(zoo, dataset=None, out_dir=None, html=False, compute=True, source="au
         part = DatasetReport(ds, ds_rows, fig4(ds_rows, ds, out_dir))
         if part.fig4.note:
             notes.append(part.fig4.note)
-        part.overview = overview_figures(ds_rows, ds, out_dir, zoo)
+        part.certified = certificates(zoo, ds_rows)
+        part.overview = overview_figures(ds_rows, ds, out_dir, zoo) + certified_figures(ds_rows, part.certified, ds,
+                                                                                       out_dir)
         written.append(write_markdown(ds_rows, ds, out_dir, part.fig4, [(t, p) for t, p, _ in part.overview]))
         if html:
             shown = [r for r in ds_rows if evaluated(r)]  # an entry never evaluated gets a line, not panels
             part.entry_figures = entry_figures(zoo, shown, out_dir, compute, source, data_dir, progress, notes)
+            for name, figs in entry_certified_figures(part.certified, out_dir).items():
+                part.entry_figures.setdefault(name, []).append(("certified accuracy vs L2 radius", figs))
             if not compute and any(len(v) < len(ENTRY_FIGURES) for v in part.entry_figures.values()):
                 notes.append("entries without landscapes or histograms were left without them (--no-compute); "
                              "drop --no-compute, or run `kerasll eval NAME --landscape`, to draw them")

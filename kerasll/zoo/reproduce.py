@@ -26,7 +26,7 @@ def groups():
                          "fmnist-lenet-amsreg-exact"],
         "sweeps-lenet": [n for n, _ in list_recipes("sweep-fmnist-lenet-*") if n not in TABLE2_SWEEP_ROWS],
         "beyond-lenet": ["fmnist-lenet-fastat", "fmnist-lenet-adflat-gradient", "fmnist-lenet-adflat-difference",
-                         "fmnist-lenet-adflat-at-difference"],
+                         "fmnist-lenet-adflat-at-difference", "fmnist-lenet-gaussian"],
         "sweeps-beyond-lenet": [n for n, _ in list_recipes("sweep-fmnist-lenet-fastat-*")]
         + [n for n, _ in list_recipes("sweep-fmnist-lenet-adflat-*")],
         "table2": [n for n, _ in list_recipes("fmnist-*")],
@@ -38,7 +38,7 @@ def groups():
 GROUP_HELP = {
     "table2-lenet": "Table 2's LeNet rows on Fashion-MNIST (+ AMSReg with the exact estimator)",
     "sweeps-lenet": "Fig. 4's sweeps on the Fashion-MNIST LeNet (every sweep recipe but the Table 2 rows)",
-    "beyond-lenet": "beyond the paper: fast AT and the three adflat variants",
+    "beyond-lenet": "beyond the paper: fast AT, the three adflat variants, Gaussian noise",
     "sweeps-beyond-lenet": "sweeps of the new families: fast AT ε, adflat μ",
     "table2": "all of Table 2 (LeNet and ResNet18)",
     "table1": "all of Table 1 on CIFAR-10 (DDNet and ResNet18); needs --data-dir",

@@ -21,12 +21,13 @@ MAIN = {"none": "fmnist-lenet-none", "at": "fmnist-lenet-at", "jacreg": "fmnist-
 EXACT = "fmnist-lenet-amsreg-exact"
 BEYOND = {"fastat": "fmnist-lenet-fastat", "adflat-gradient": "fmnist-lenet-adflat-gradient",
           "adflat-difference": "fmnist-lenet-adflat-difference",
-          "adflat-at-difference": "fmnist-lenet-adflat-at-difference"}
+          "adflat-at-difference": "fmnist-lenet-adflat-at-difference", "gaussian": "fmnist-lenet-gaussian"}
 ADFLAT = ("adflat-gradient", "adflat-difference", "adflat-at-difference")
 # The names of each role's step in a benchmark_defenses.py --json run.
 COST_KEYS = {"none": "plain", "at": "at pgd-10", "jacreg": "jacreg (1 proj)", "amsreg": "amsreg bound (1 proj)",
              "exact": "amsreg exact", "fastat": "fastat (fgsm-rs)", "adflat-gradient": "adflat gradient",
-             "adflat-difference": "adflat difference", "adflat-at-difference": "adflat at-difference"}
+             "adflat-difference": "adflat difference", "adflat-at-difference": "adflat at-difference",
+             "gaussian": "gaussian"}
 FAMILIES = {"at": "AT", "jacreg": "JacReg", "amsreg": "AMSReg", "fastat": "fast AT"}
 
 

@@ -9,9 +9,9 @@ from kerasll.zoo.paper.runs import ADFLAT, MAIN, role_name
 
 
 def shipped(runs):
-    """The entry names to ship: the four Table 2 LeNets, fast AT, and the adflat entry with the highest
-    AutoAttack accuracy among those with clean accuracy ≥ the goal's."""
-    names = list(MAIN.values()) + ([role_name("fastat")] if "fastat" in runs.beyond else [])
+    """The entry names to ship: the four Table 2 LeNets, fast AT, Gaussian noise (smoothing's base classifier),
+    and the adflat entry with the highest AutoAttack accuracy among those with clean accuracy ≥ the goal's."""
+    names = list(MAIN.values()) + [role_name(k) for k in ("fastat", "gaussian") if k in runs.beyond]
     adflat = [k for k in ADFLAT if k in runs.beyond and runs.stat(k).clean >= GOAL_CLEAN
               and runs.stat(k).autoattack is not None]
     if adflat:
