@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kerasll.distribute import localhost_cluster
-from test_multiworker import LAUNCHER, finish, start_workers
+from helpers import LAUNCHER, finish, start_workers
 
 pytestmark = pytest.mark.processes
 

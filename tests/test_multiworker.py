@@ -6,15 +6,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kerasll.distribute import chief_from_env, cluster_from_env, localhost_cluster, lost_peer
 from kerasll.errors import KerasllError
+from helpers import LAUNCHER, finish, start_workers
 
-LAUNCHER = Path(__file__).resolve().parents[1] / "kerasll_launcher.py"  # what the `kerasll` command runs
 
 
 @pytest.mark.parametrize("value, needle", [
@@ -63,26 +62,6 @@ def test_lost_peer_names_the_silent_worker_or_the_lost_connection():
              "device:CPU:0}} Collective ops is aborted by: recvmsg:Connection reset by peer")
     assert lost_peer(silent) == "worker 1 stopped sending heartbeats"
     assert lost_peer(reset) == "the connection to another worker was lost"
-
-
-def start_workers(args, workers=2, cwd=None):
-    """`workers` processes running `args`, each with its TF_CONFIG of one localhost cluster; the Popen objects."""
-    return [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-                             env=os.environ | {"TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            for config in localhost_cluster(workers)]
-
-
-def finish(workers, timeout=240):
-    outputs = []
-    for w in workers:
-        try:
-            out, err = w.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for other in workers:
-                other.kill()
-            raise
-        outputs.append((w.returncode, out, err))
-    return outputs
 
 
 @pytest.mark.processes

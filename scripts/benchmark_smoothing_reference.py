@@ -1,0 +1,175 @@
+"""kerasll's `certify` beside the authors' randomized smoothing (locuslab/smoothing, PyTorch), image by image.
+
+    pip install torch==2.13.0 statsmodels scipy       # CPU torch first: a plain `torch` pulls CUDA wheels
+    git clone https://github.com/locuslab/smoothing /tmp/smoothing
+    python scripts/benchmark_smoothing_reference.py --source /tmp/smoothing --images 500 --n 10000 \
+        --json docs/data/reference-smoothing.json --docs
+
+The authors' `Smooth` class (code/core.py) runs in a child process under KERAS_BACKEND=torch on the
+entry's classifier, rebuilt by Keras as a torch module, on the same images and settings. Two lines of
+core.py are adapted before it runs, nothing else: its noise is drawn on 'cuda' (here: on the input's
+device) and it imports SciPy's removed `binom_test` (here: `binomtest(...).pvalue`, used by PREDICT
+only). Both sides draw their own noise, so they agree only up to sampling noise: kerasll is run at two
+seeds, and the seed-to-seed difference is the yardstick for the kerasll-to-reference one. Times of
+both sides come from the same run.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ADAPTED = {  # the two lines of core.py that cannot run here, and what they become
+    "from scipy.stats import norm, binom_test":
+        "from scipy.stats import norm, binomtest\nbinom_test = lambda k, n, p: binomtest(k, n, p).pvalue",
+    "noise = torch.randn_like(batch, device='cuda') * self.sigma":
+        "noise = torch.randn_like(batch, device=batch.device) * self.sigma",
+}
+
+
+def load_reference(source):
+    """The authors' core.py with the two adapted lines, as a module; refuses a file they do not match."""
+    import types
+
+    text = (Path(source) / "code" / "core.py").read_text()
+    for old, new in ADAPTED.items():
+        if text.count(old) != 1:
+            sys.exit(f"{source}/code/core.py does not contain {old!r} once: not the expected revision")
+        text = text.replace(old, new)
+    module = types.ModuleType("smoothing_core")
+    exec(compile(text, "locuslab/smoothing/code/core.py (adapted)", "exec"), module.__dict__)
+    return module
+
+
+def child(args):
+    """In the torch process: the authors' CERTIFY on every image; (class, radius) per image and seconds."""
+    import keras
+    import torch
+
+    torch.manual_seed(args.seed)
+    core = load_reference(args.source)
+    data = np.load(args.child[0])
+    net = keras.saving.load_model(args.child[2], compile=False)
+    x = torch.tensor(data["x"])  # NHWC, as the Keras model takes it: Smooth only repeats the image
+    smooth = core.Smooth(net, int(data["classes"]), float(data["sigma"]))
+    prediction, radius = np.zeros(len(x), np.int64), np.zeros(len(x))
+    start = time.perf_counter()
+    for i in range(len(x)):
+        prediction[i], radius[i] = smooth.certify(x[i], args.n0, args.n, args.alpha, args.batch_size)
+    np.savez(args.child[1], prediction=prediction, radius=radius, seconds=time.perf_counter() - start)
+
+
+def reference(args, classifier, x, y):
+    with tempfile.TemporaryDirectory() as tmp:
+        classifier.save(f"{tmp}/port.keras")
+        np.savez(f"{tmp}/in.npz", x=x, y=y, sigma=args.sigma, classes=int(classifier.output_shape[-1]))
+        subprocess.run([sys.executable, __file__, "--child", f"{tmp}/in.npz", f"{tmp}/out.npz", f"{tmp}/port.keras",
+                        "--source", args.source, *settings_args(args)],
+                       env={**os.environ, "KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": "PASSIVE"}, check=True)
+        out = dict(np.load(f"{tmp}/out.npz"))
+    return out["prediction"], out["radius"], float(out["seconds"])
+
+
+def settings_args(args):
+    return ["--sigma", str(args.sigma), "--n0", str(args.n0), "--n", str(args.n), "--alpha", str(args.alpha),
+            "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+
+
+def side(prediction, radius, y, radii):
+    """Certified accuracy at each radius, abstention and mean radius of one side's per-image results."""
+    correct = prediction == y
+    return {"certified_accuracy": {f"{r:g}": float(np.mean(correct & (radius >= r))) for r in radii},
+            "abstention_rate": float(np.mean(prediction == -1)),
+            "mean_radius": float(np.mean(np.where(correct, radius, 0.0)))}
+
+
+def differences(a, b):
+    """Image by image: the share with the same answer (class or abstain), and the mean |radius difference|."""
+    return {"same_answer": float(np.mean(a[0] == b[0])), "mean_abs_radius_difference": float(np.mean(np.abs(a[1] - b[1])))}
+
+
+def docs_block(done, command):
+    lines = ["Randomized smoothing beside the authors' code (locuslab/smoothing `Smooth.certify`, PyTorch, the same "
+             "classifier rebuilt by Keras-torch, the same images and settings). Both sides draw their own noise, so "
+             "they can agree only up to sampling noise; kerasll at seed 0 against seed 1 measures that noise. "
+             f"Command: `{command}`.", "",
+             "| entry | σ | images | n | radius | kerasll seed 0 % | kerasll seed 1 % | authors' code % |",
+             "|---|---|---|---|---|---|---|---|"]
+    for run in done.values():
+        for r in run["ours"]["certified_accuracy"]:
+            lines.append(f"| {run['entry']} | {run['sigma']:g} | {run['images']} | {run['n']} | {r} | "
+                         f"{100 * run['ours']['certified_accuracy'][r]:.1f} | "
+                         f"{100 * run['ours_seed1']['certified_accuracy'][r]:.1f} | "
+                         f"{100 * run['reference']['certified_accuracy'][r]:.1f} |")
+    lines += ["", "| entry | same answer, seed 0 vs 1 | same answer, kerasll vs authors' | mean abs radius diff, seed 0 vs 1 | "
+              "kerasll vs authors' | kerasll s | authors' s | speed-up |", "|---|---|---|---|---|---|---|---|"]
+    for run in done.values():
+        noise, cross, s = run["seed_to_seed"], run["kerasll_to_reference"], run["seconds"]
+        lines.append(f"| {run['entry']} | {100 * noise['same_answer']:.1f}% | {100 * cross['same_answer']:.1f}% | "
+                     f"{noise['mean_abs_radius_difference']:.4f} | {cross['mean_abs_radius_difference']:.4f} | "
+                     f"{s['ours']:.1f} | {s['theirs']:.1f} | {s['theirs'] / s['ours']:.1f}× |")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", default=["fmnist-lenet-gaussian", "fmnist-lenet-at"])
+    parser.add_argument("--source", required=True, help="a locuslab/smoothing checkout")
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--sigma", type=float, default=0.25)
+    parser.add_argument("--n0", type=int, default=100)
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--alpha", type=float, default=0.001)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" / "reference-smoothing.json")
+    parser.add_argument("--docs", action="store_true", help="write the tables into docs/evaluation.md")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    import kerasll as kl
+    from kerasll._files import replace_block, write_json
+    from kerasll.smoothing import RADII
+    from kerasll.zoo.store import REPO_ZOO, Zoo
+
+    load_reference(args.source)  # fail early on an unexpected core.py
+    zoo = Zoo(REPO_ZOO, bundled=False)
+    x, y = kl.load_dataset("fashion_mnist", "test")
+    x, y = x[:args.images], y[:args.images]
+    done = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    for name in args.names:
+        model = zoo.get(name).load_model()
+        classifier = getattr(model, "classifier", model)
+        key = f"{name}/n{args.images}/sigma{args.sigma:g}/samples{args.n}"
+        theirs = reference(args, classifier, x, y)
+        ours, t0 = [], time.perf_counter()
+        for seed in (args.seed, args.seed + 1):
+            r = kl.certify(classifier, x, y, args.sigma, args.n0, args.n, args.alpha, seed=seed,
+                           batch_size=args.batch_size)
+            ours.append((r.prediction, r.radius, time.perf_counter() - t0))
+            t0 = time.perf_counter()
+        done[key] = {"entry": name, "images": args.images, "sigma": args.sigma, "n0": args.n0, "n": args.n,
+                     "alpha": args.alpha, "ours": side(*ours[0][:2], y, RADII),
+                     "ours_seed1": side(*ours[1][:2], y, RADII), "reference": side(*theirs[:2], y, RADII),
+                     "seed_to_seed": differences(ours[0], ours[1]), "kerasll_to_reference": differences(ours[0], theirs),
+                     "seconds": {"ours": ours[0][2], "theirs": theirs[2]},
+                     "noisy_forwards_per_second": {"ours": args.images * (args.n0 + args.n) / ours[0][2],
+                                                   "theirs": args.images * (args.n0 + args.n) / theirs[2]}}
+        write_json(args.json, done)
+        print(name, json.dumps(done[key]), flush=True)
+    if args.docs:
+        command = " ".join(["python scripts/benchmark_smoothing_reference.py --source SMOOTHING_CHECKOUT", *args.names,
+                            f"--images {args.images} --n {args.n} --sigma {args.sigma:g}", "--docs"])
+        replace_block(ROOT / "docs" / "evaluation.md", "reference-smoothing", "\n".join(docs_block(done, command)))
+
+
+if __name__ == "__main__":
+    main()
