@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot, no global backend, nothing to close
 
 from kerasll.errors import KerasllError
+from kerasll.stats import rank_correlation
 
 FORMATS = (".png", ".pdf", ".svg")
 
@@ -90,26 +91,6 @@ def plot_histograms(histograms, titles, path, bins=60, suptitle=None):
     fig.suptitle(suptitle or "log-likelihood of clean and randomly perturbed test images", fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
-
-
-def rank_correlation(a, b):
-    """Spearman's rank correlation (average ranks for ties); nan for < 2 points."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2:
-        return float("nan")
-
-    def ranks(v):
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for value in np.unique(v):  # average the ranks of ties
-            r[v == value] = r[v == value].mean()
-        return r
-
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def plot_flatness_vs_robustness(records, path, title=None):

@@ -158,11 +158,13 @@ def test_results_document_end_to_end_from_the_shipped_zoo(shipped_zoo, tmp_path)
     from kerasll.zoo.paper import Sources, load_runs, readme_block, write_results
 
     runs = load_runs(shipped_zoo, Path("docs/data/step-cost-lenet.json"))
-    (tmp_path / "results.md").write_text("old\n<!-- autoattack:start -->\nkept\n<!-- autoattack:end -->\n")
+    (tmp_path / "results.md").write_text("old\n<!-- autoattack:start -->\nkept\n<!-- autoattack:end -->\n"
+                                         "<!-- certified:start -->\nalso kept\n<!-- certified:end -->\n")
     results = write_results(runs, tmp_path, Sources(tmp_path / "none", tmp_path / "none.json", None),
                             source="embedded", fgsm_images=3)
     text = results.path.read_text()
     assert "<!-- autoattack:start -->\nkept\n<!-- autoattack:end -->" in text and "old" not in text.split("\n")[0]
+    assert "<!-- certified:start -->\nalso kept\n<!-- certified:end -->" in text
     assert all((tmp_path / p).is_file() for p in ("figures/flatness-vs-robustness.png", "figures/histograms.png"))
     assert {"fig1", "fig2-0", "fig2-1", "fig3", "fig4", "fig5", "fig6", "fig6-fgsm"} == set(results.figures)
     at = runs.stat("at")

@@ -55,3 +55,14 @@ def test_the_lower_bound_covers_the_true_proportion_and_a_wrong_bound_does_not()
     assert covers(stats.clopper_pearson_lower)
     assert not covers(lambda k, n, alpha: k / n)  # the point estimate: above p about half the time
     assert not covers(lambda k, n, alpha: stats.clopper_pearson_lower(k, n, 4 * alpha))  # the wrong level
+
+
+def test_rank_correlation_p_value_counts_the_pairings_as_extreme_as_the_observed_one():
+    from kerasll.stats import rank_correlation_p_value
+
+    assert rank_correlation_p_value([1, 2, 3, 4, 5], [2, 4, 6, 8, 10]) == pytest.approx(2 / 120)  # ρ = ±1: 2 of 5!
+    assert rank_correlation_p_value([1, 2, 3], [1, 3, 2]) == 1.0  # every pairing of 3 has |ρ| ≥ 0.5
+    # n = 4, ρ = 0.8 (one swap of neighbours): |ρ| ≥ 0.8 for the order, its 3 neighbour swaps, and their reversals
+    assert rank_correlation_p_value([1, 2, 3, 4], [2, 1, 3, 4]) == pytest.approx(8 / 24)
+    sampled = rank_correlation_p_value(np.arange(12), np.r_[np.arange(10), 11, 10], exact_up_to=8)
+    assert sampled < 0.001  # random permutations past `exact_up_to`

@@ -37,10 +37,14 @@ class Results:
     claims: list
 
 
+KEPT_BLOCKS = ("autoattack", "certified")  # results.md's blocks written by other scripts
+
+
 def write_results(runs, out, sources, zoo_text=None, data_dir=None, source="auto", fgsm_images=FGSM_IMAGES):
     """Write `out`/results.md and its figures (in `out`/figures) from `runs` (`load_runs`); a `Results`.
 
-    The AutoAttack block an earlier results.md carries (scripts/autoattack_results.py's) is kept.
+    The blocks an earlier results.md carries from other scripts (`KEPT_BLOCKS`: autoattack_results.py's and
+    certify_results.py's) are kept.
     `zoo_text`: how the commands in the document name the zoo (default: runs/<its folder name>, never a
     machine's absolute path); `data_dir`, `source`: where
     the test images come from (`load_dataset`); `fgsm_images`: test images of claim 5's measurement."""
@@ -58,8 +62,9 @@ def write_results(runs, out, sources, zoo_text=None, data_dir=None, source="auto
     lines = document(runs, sources, zoo_text or f"runs/{Path(runs.zoo).name}", claims, change, sweep, points, collapsed,
                      {k: Path(p).relative_to(out) for k, p in paths.items()}, fgsm_images)
     old = (out / "results.md").read_text() if (out / "results.md").exists() else ""
-    block = re.search(r"<!-- autoattack:start -->.*?<!-- autoattack:end -->", old, flags=re.S)
-    atomic_write_text(out / "results.md", "\n".join(lines) + "\n" + (f"\n{block.group(0)}\n" if block else ""))
+    blocks = [m.group(0) for name in KEPT_BLOCKS
+              for m in [re.search(f"<!-- {name}:start -->.*?<!-- {name}:end -->", old, flags=re.S)] if m]
+    atomic_write_text(out / "results.md", "\n".join(lines) + "\n" + "".join(f"\n{b}\n" for b in blocks))
     return Results(out / "results.md", lines, paths, claims)
 
 
