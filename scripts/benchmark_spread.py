@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(way, args, folder):
     out = folder / f"{way}.json"
-    command = [sys.executable, str(ROOT / "kerasll_launcher.py"), "eval", *args, "--json", str(out)]
+    command = [sys.executable, "-m", "kerasll", "eval", *args, "--json", str(out)]
     env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
     start = time.perf_counter()
     if way == "one process":

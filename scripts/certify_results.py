@@ -15,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kerasll import figures
 from kerasll._files import replace_block
-from kerasll.zoo.certification import CertifyRequest, certify_entry, stored_certificates
-from kerasll.zoo.evaluation import EvalRequest, describe
+from kerasll.zoo.certification import CertifyRequest, certify_entry
+from kerasll.zoo.results import stored_certificates
+from kerasll.zoo.evaluation import EvalRequest
+from kerasll.zoo.results import describe
 from kerasll.zoo.paper.certified import CertifiedRow, certified_section
 from kerasll.zoo.report import summary
 from kerasll.zoo.store import REPO_ZOO, Zoo

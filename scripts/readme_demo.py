@@ -22,7 +22,7 @@ BLOCK = re.compile(r"<!-- demo:start -->.*?<!-- demo:end -->", re.S)
 
 def run_demo():
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "kerasll_launcher", "demo"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "kerasll", "demo"], capture_output=True, text=True, check=True).stdout
     seconds = time.perf_counter() - start
     clean = re.search(r"clean accuracy: ([\d.]+)%", out).group(1)
     robust = re.search(r"PGD accuracy:\s+([\d.]+)%", out).group(1)

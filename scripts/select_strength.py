@@ -57,7 +57,7 @@ def main():
     for strength in args.strengths.split(","):
         name = f"select-{args.defense}{'-' + args.variant if args.variant else ''}-{strength}-e{args.epochs}"
         variant = ["--variant", args.variant] if args.variant else []
-        cmd = [sys.executable, "-m", "kerasll_launcher", "train", "--defense", args.defense, *variant,
+        cmd = [sys.executable, "-m", "kerasll", "train", "--defense", args.defense, *variant,
                "--strength", strength, "--epochs", str(args.epochs), "--train-limit", str(TRAIN),
                "--name", name, "--zoo", str(args.zoo), *extra]
         print("$ " + " ".join(cmd[2:]), flush=True)

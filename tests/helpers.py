@@ -2,11 +2,11 @@
 
 import os
 import subprocess
-from pathlib import Path
+import sys
 
 from kerasll.distribute import localhost_cluster
 
-LAUNCHER = Path(__file__).resolve().parents[1] / "kerasll_launcher.py"  # what the `kerasll` command runs
+KERASLL = [sys.executable, "-m", "kerasll"]  # what the `kerasll` command runs
 
 
 def start_workers(args, workers=2, cwd=None):

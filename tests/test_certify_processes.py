@@ -5,12 +5,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from helpers import LAUNCHER, finish
+from helpers import KERASLL, finish
 from kerasll.distribute import localhost_cluster
 
 pytestmark = pytest.mark.processes
@@ -26,7 +25,7 @@ def model_file(trained_lenet, tmp_path_factory):
 
 
 def certify_args(model, out, *extra):
-    return [sys.executable, str(LAUNCHER), "certify", str(model), "--dataset", "fashion_mnist", "--source", "embedded",
+    return [*KERASLL, "certify", str(model), "--dataset", "fashion_mnist", "--source", "embedded",
             "--limit", "300", "--n", "3000", "--sigma", "0.25", "--batch-size", "500", "--json", str(out),
             *map(str, extra)]
 

@@ -4,9 +4,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+
+from helpers import KERASLL
 
 pytestmark = pytest.mark.processes  # every test starts fresh processes: `pytest -m processes` (CI runs it)
 
@@ -93,8 +94,7 @@ def test_cli_mirrored_training_records_replicas_and_refuses_an_uneven_batch(tmp_
 
 @pytest.mark.parametrize("value", ["0", "two", "-3"])
 def test_bad_cpu_device_count_is_one_line(tmp_path, value):
-    launcher = Path(__file__).resolve().parents[1] / "kerasll_launcher.py"  # what the `kerasll` command runs
-    out = subprocess.run([sys.executable, str(launcher), "train", "--zoo", str(tmp_path)], capture_output=True,
+    out = subprocess.run([*KERASLL, "train", "--zoo", str(tmp_path)], capture_output=True,
                          text=True, env=os.environ | {"KERASLL_CPU_DEVICES": value})
     assert out.returncode == 1 and out.stderr.strip() == (
         f"error: KERASLL_CPU_DEVICES must be a positive integer (logical CPU devices), got {value!r}")

@@ -4,13 +4,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from kerasll.distribute import localhost_cluster
-from helpers import LAUNCHER, finish, start_workers
+from helpers import KERASLL, finish, start_workers
 
 pytestmark = pytest.mark.processes
 
@@ -25,7 +24,7 @@ def model_file(trained_lenet, tmp_path_factory):
 
 
 def eval_args(model, out, *extra):
-    return [sys.executable, str(LAUNCHER), "eval", str(model), "--dataset", "fashion_mnist", "--source", "embedded",
+    return [*KERASLL, "eval", str(model), "--dataset", "fashion_mnist", "--source", "embedded",
             "--limit", "80", "--attack", "autoattack", "--version", "fast", "--batch-size", "20", "--json", str(out),
             *map(str, extra)]
 

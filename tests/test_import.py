@@ -38,3 +38,44 @@ def test_import_first_still_leaves_devices_configurable():
     result = probe("")
     assert result["devices"] == 2
     assert not {"TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND"} & set(result["changed"])
+
+
+LIGHT = """
+import sys
+{code}
+heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy))
+"""
+
+
+def heavy_modules(code, *args):
+    out = subprocess.run([sys.executable, "-c", LIGHT.format(code=code), *args], capture_output=True, text=True,
+                         timeout=300)
+    assert "HEAVY=" in out.stdout, out.stdout[-1000:] + out.stderr[-2000:]
+    return out.stdout.split("HEAVY=")[-1].strip(), out
+
+
+def test_import_kerasll_imports_no_tensorflow_and_names_load_on_first_use():
+    heavy, _ = heavy_modules("import kerasll as kl\nassert 'certify' in dir(kl) and kl.__version__\n"
+                             "assert kl.list_defenses()[:2] == ['none', 'at'] and 'lenet' in kl.list_models()")
+    assert heavy == ""
+    heavy, _ = heavy_modules("import kerasll as kl\nfrom kerasll import pgd\nimport kerasll.flatness\n"
+                             "assert callable(kl.flatness) and pgd.__name__ == 'pgd' and kl.attacks.apgd.__name__ == 'apgd'")
+    assert "tensorflow" in heavy  # a name that needs it imports it, and a submodule never shadows its function
+
+
+def test_a_defense_model_file_loads_with_keras_after_the_first_kerasll_name():
+    heavy, out = heavy_modules("import keras, kerasll as kl\nkl.pgd\n"
+                               "m = keras.saving.load_model('zoo/fmnist-lenet-amsreg/model.keras')\n"
+                               "assert type(m).__name__ == 'AMSRegModel'\n"
+                               "assert type(kl.load_model('zoo/fmnist-lenet-at/model.keras')).__name__ == "
+                               "'AdversarialTrainingModel'")
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_help_and_the_zoo_commands_run_without_tensorflow():
+    run = "from kerasll.cli.main import main\ntry:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code"
+    for args in (["--help"], ["--version"], ["zoo", "list"], ["zoo", "show", "fmnist-lenet-at", "--json"],
+                 ["zoo", "recipes"], ["train", "--help"], ["eval", "--help"], ["certify", "--help"]):
+        heavy, out = heavy_modules(run, *args)
+        assert "tensorflow" not in heavy and "keras" not in heavy, (args, heavy)

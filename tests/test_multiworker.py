@@ -12,7 +12,7 @@ import pytest
 
 from kerasll.distribute import chief_from_env, cluster_from_env, localhost_cluster, lost_peer
 from kerasll.errors import KerasllError
-from helpers import LAUNCHER, finish, start_workers
+from helpers import KERASLL, finish, start_workers
 
 
 
@@ -46,7 +46,7 @@ def test_the_chief_is_the_chief_task_or_worker_0_without_one(monkeypatch):
 @pytest.mark.processes
 @pytest.mark.parametrize("value", ["", '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}'])
 def test_cli_multiworker_without_a_valid_tf_config_is_one_line_and_writes_nothing(tmp_path, value):
-    out = subprocess.run([sys.executable, str(LAUNCHER), "train", "--strategy", "multiworker", "--source", "embedded",
+    out = subprocess.run([*KERASLL, "train", "--strategy", "multiworker", "--source", "embedded",
                           "--zoo", str(tmp_path / "zoo")], capture_output=True, text=True,
                          env=os.environ | {"TF_CONFIG": value})
     assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1, out.stderr
@@ -67,7 +67,7 @@ def test_lost_peer_names_the_silent_worker_or_the_lost_connection():
 @pytest.mark.processes
 def test_two_workers_on_localhost_train_one_entry_through_the_cli(tmp_path):
     zoo = tmp_path / "zoo"
-    args = [sys.executable, str(LAUNCHER), "train", "--strategy", "multiworker", "--source", "embedded",
+    args = [*KERASLL, "train", "--strategy", "multiworker", "--source", "embedded",
             "--train-limit", "256", "--epochs", "1", "--batch-size", "64", "--defense", "jacreg",
             "--name", "two", "--zoo", str(zoo)]
     outputs = finish(start_workers(args))

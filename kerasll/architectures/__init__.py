@@ -1,4 +1,6 @@
-"""Classifier architectures: LeNet, DDNet, ResNet18, each with normalisation inside."""
+"""Classifier architectures: LeNet, DDNet, ResNet18, each with normalisation inside.
+
+The builders import Keras when called, so listing them (the CLI's help) imports no TensorFlow."""
 
 from kerasll.architectures import ddnet, lenet, resnet  # noqa: F401  (registers them)
 from kerasll.architectures.registry import build_model, list_models, register_model

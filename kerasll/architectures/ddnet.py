@@ -1,7 +1,5 @@
 """DDNet, the network of Papernot et al.'s defensive-distillation paper (2016)."""
 
-import keras
-
 from kerasll.architectures.registry import max_pooling, normalizer, register_model
 
 WIDTHS = {1: (32, 32, 64, 64, 200, 200), 3: (64, 64, 128, 128, 256, 256)}
@@ -14,6 +12,8 @@ def ddnet(input_shape, num_classes, normalization, dropout=0.5):
     Widths 32,32,64,64,200,200 for grey 28×28 inputs and 64,64,128,128,256,256
     for colour 32×32 inputs; ReLU throughout, 'valid' convolutions.
     """
+    import keras
+
     c1, c2, c3, c4, d1, d2 = WIDTHS[3 if input_shape[-1] == 3 else 1]
     inputs = keras.Input(input_shape, name="image")
     x = normalizer(normalization)(inputs)

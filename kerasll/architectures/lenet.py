@@ -1,7 +1,5 @@
 """LeNet (LeCun et al. 1998), as in docs/method.md#architectures."""
 
-import keras
-
 from kerasll.architectures.registry import max_pooling, normalizer, register_model
 
 
@@ -12,6 +10,8 @@ def lenet(input_shape, num_classes, normalization):
     The first convolution is 'same' on 28×28 inputs and 'valid' otherwise, so both
     28×28 and 32×32 inputs reach a 5×5×16 feature map.
     """
+    import keras
+
     first_padding = "same" if input_shape[0] == 28 else "valid"
     inputs = keras.Input(input_shape, name="image")
     x = normalizer(normalization)(inputs)

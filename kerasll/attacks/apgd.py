@@ -16,9 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor, batches
+from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.common import (
-    check_budget, cross_entropy, dlr_loss, labels_of, loss_and_grad, margin_and_fooled, normalize, pick, project,
-    num_classes, ranked_classes, restart_seed, stronger, targeted_dlr_loss, check_targets,
+    check_targets, cross_entropy, dlr_loss, labels_of, loss_and_grad, margin_and_fooled, normalize, num_classes, pick,
+    project, ranked_classes, restart_seed, stronger, targeted_dlr_loss,
 )
 from kerasll.attacks import noise
 from kerasll.attacks.compiled import batch_spec, compiled, spec

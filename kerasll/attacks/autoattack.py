@@ -16,29 +16,10 @@ import numpy as np
 
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import checks, noise
-from kerasll.attacks.common import check_budget, labels_of, predict_classes
-from kerasll.attacks.registry import get_attack, run_attack
+from kerasll.attacks.budgets import check_budget
+from kerasll.attacks.common import labels_of, predict_classes
+from kerasll.attacks.registry import VERSIONS, get_attack, run_attack
 from kerasll.errors import check_choice
-
-# Each version is a sequence of (registered attack, settings that differ from its defaults),
-# with the reference implementation's settings (fra31/auto-attack, `set_version`).
-VERSIONS = {
-    "standard": (("apgd-ce", {}), ("apgd-t", {}), ("fab-t", {}), ("square", {})),
-    "fast": (("apgd-ce", {}), ("apgd-t", {})),
-    "plus": (("apgd-ce", {"restarts": 5}), ("apgd-dlr", {"restarts": 5}), ("fab", {"restarts": 5}),
-             ("square", {}), ("apgd-t", {}), ("fab-t", {})),
-    # For randomised defenses: each APGD step follows the mean of 20 gradients (expectation over transformation).
-    "rand": (("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})),
-}
-VERSION_HELP = {
-    "standard": "APGD-CE, APGD-T, FAB-T, Square: the field's number",
-    "fast": "APGD-CE, APGD-T: quick checks and ε-curves",
-    "plus": "APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T: a slower second opinion "
-            "when a flag fires",
-    "rand": "APGD-CE and APGD-DLR averaging 20 gradients per step (expectation over transformation): "
-            "for randomised defenses",
-}
-
 
 @dataclass
 class AutoAttackResult:

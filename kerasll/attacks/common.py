@@ -8,10 +8,7 @@ import tensorflow as tf
 
 from kerasll.attacks import noise
 from kerasll.attacks.compiled import batch_spec, compiled, spec
-from kerasll.errors import KerasllError, check_choice
-
-NORMS = ("linf", "l2")
-
+from kerasll.errors import KerasllError
 
 def cross_entropy(y, logits):
     """Per-sample cross-entropy for integer labels (B,) or one-hot/soft labels (B, C)."""
@@ -170,25 +167,6 @@ def random_start(x, eps, norm, seed, keys=None, counter=0):
         u = uniform(uniform_shape([1] * len(per_sample)), 3 * counter + 2)
         delta = direction * eps * u ** (1.0 / dim)
     return tf.clip_by_value(x + tf.cast(delta, dtype), 0.0, 1.0)
-
-
-def check_budget(eps, step_size, steps, norm, restarts):
-    """Refuse a budget that cannot be meant: one line naming the value and the valid range."""
-    check_choice("norm", norm, NORMS)
-    if not _positive_number(eps) or (norm == "linf" and eps > 1):
-        bound = "(0, 1] pixel units for linf" if norm == "linf" else "> 0 for l2"
-        raise KerasllError(f"eps must be in {bound}, got {eps}")
-    if not _positive_number(step_size):
-        raise KerasllError(f"step_size must be > 0, got {step_size}")
-    if int(steps) < 1 or int(restarts) < 1:
-        raise KerasllError(f"steps and restarts must be ≥ 1, got steps={steps}, restarts={restarts}")
-
-
-def _positive_number(v):
-    try:
-        return float(v) > 0 and np.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def restart_seed(seed, restart):

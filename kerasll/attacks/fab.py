@@ -15,8 +15,9 @@ import tensorflow as tf
 from kerasll._tensors import as_float_tensor, batches
 from kerasll.attacks import noise
 from kerasll.attacks.compiled import batch_spec, compiled, spec
+from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.common import (
-    check_budget, check_targets, labels_of, lp_norm, normalize, num_classes, ranked_classes, restart_seed,
+    check_targets, labels_of, lp_norm, normalize, num_classes, ranked_classes, restart_seed,
 )
 from kerasll.errors import KerasllError
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasll.attacks.autoattack import VERSIONS
+from kerasll.attacks.registry import VERSIONS
 
 STAGES = tuple(name for name, _ in VERSIONS["standard"])  # AutoAttack standard, in order
 

@@ -11,9 +11,9 @@ import tensorflow as tf
 from kerasll._tensors import as_float_tensor, batches
 from kerasll.attacks import noise
 from kerasll.attacks.compiled import batch_spec, compiled, spec
+from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.common import (
-    check_budget, cross_entropy, fgsm_direction, l2_norm, labels_of, loss_and_grad, pick, project, random_start,
-    restart_seed,
+    cross_entropy, fgsm_direction, l2_norm, labels_of, loss_and_grad, pick, project, random_start, restart_seed,
     stronger,
 )
 

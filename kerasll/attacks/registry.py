@@ -4,15 +4,13 @@ Every registered attack is called as
 `attack(model, x, y, eps, norm, seed, keys, progress, batch_size, **settings)` and returns
 adversarial images. `settings` are the attack's own options (steps, restarts…);
 `defaults` fills in the ones the caller left out.
+
+Plain Python: each attack's module is imported when it first runs, so naming and
+checking attacks (the CLI's help, an evaluation's settings) imports no TensorFlow.
 """
 
 from dataclasses import dataclass, field
 
-from kerasll.attacks.apgd import apgd
-from kerasll.attacks.common import num_classes
-from kerasll.attacks.fab import fab
-from kerasll.attacks.pgd import fgsm, pgd
-from kerasll.attacks.square import square_attack
 from kerasll.errors import KerasllError
 from kerasll.registry import Registry
 
@@ -55,10 +53,14 @@ def get_attack(name):
 
 
 def _fgsm(model, x, y, eps, norm, seed, keys, progress, batch_size):
+    from kerasll.attacks.pgd import fgsm
+
     return fgsm(model, x, y, eps, batch_size=batch_size)
 
 
 def _pgd(model, x, y, eps, norm, seed, keys, progress, batch_size, steps, step_size, restarts):
+    from kerasll.attacks.pgd import pgd
+
     return pgd(model, x, y, eps, step_size, steps, restarts=restarts, norm=norm, seed=seed, batch_size=batch_size,
                keys=keys)
 
@@ -66,6 +68,9 @@ def _pgd(model, x, y, eps, norm, seed, keys, progress, batch_size, steps, step_s
 def _apgd(loss, targeted):
     def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9,
             eot_iter=1, stage=None):
+        from kerasll.attacks.apgd import apgd
+        from kerasll.attacks.common import num_classes
+
         if targeted:
             target_classes = min(target_classes, num_classes(model, x) - 1)
         return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
@@ -76,6 +81,9 @@ def _apgd(loss, targeted):
 
 def _fab(targeted):
     def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9):
+        from kerasll.attacks.common import num_classes
+        from kerasll.attacks.fab import fab
+
         if targeted:
             target_classes = min(target_classes, num_classes(model, x) - 1)
         return fab(model, x, y, eps, norm=norm, steps=steps, targeted=targeted, target_classes=target_classes,
@@ -85,6 +93,8 @@ def _fab(targeted):
 
 def _square(variant):
     def run(model, x, y, eps, norm, seed, keys, progress, batch_size, queries=5000, p_init=0.8):
+        from kerasll.attacks.square import square_attack
+
         return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, keys=keys,
                              progress=progress, batch_size=batch_size, variant=variant)
     return run
@@ -109,6 +119,26 @@ register_attack(AttackSpec("square", _square("reference"), "Square: score-based 
 register_attack(AttackSpec("square-strong", _square("strong"), "Square with windows drawn per image and the schedule "
                            "stretched over the queries: stronger than the reference's on small models",
                            {"queries": 5000, "p_init": 0.8}, gradient_free=True))
+
+
+# Each version is a sequence of (registered attack, settings that differ from its defaults),
+# with the reference implementation's settings (fra31/auto-attack, `set_version`).
+VERSIONS = {
+    "standard": (("apgd-ce", {}), ("apgd-t", {}), ("fab-t", {}), ("square", {})),
+    "fast": (("apgd-ce", {}), ("apgd-t", {})),
+    "plus": (("apgd-ce", {"restarts": 5}), ("apgd-dlr", {"restarts": 5}), ("fab", {"restarts": 5}),
+             ("square", {}), ("apgd-t", {}), ("fab-t", {})),
+    # For randomised defenses: each APGD step follows the mean of 20 gradients (expectation over transformation).
+    "rand": (("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})),
+}
+VERSION_HELP = {
+    "standard": "APGD-CE, APGD-T, FAB-T, Square: the field's number",
+    "fast": "APGD-CE, APGD-T: quick checks and ε-curves",
+    "plus": "APGD-CE and APGD-DLR ×5 restarts, FAB ×5, Square, APGD-T, FAB-T: a slower second opinion "
+            "when a flag fires",
+    "rand": "APGD-CE and APGD-DLR averaging 20 gradients per step (expectation over transformation): "
+            "for randomised defenses",
+}
 
 
 def check_norm(name, norm):

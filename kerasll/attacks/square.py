@@ -32,7 +32,8 @@ import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor, batches
 from kerasll.attacks import noise
-from kerasll.attacks.common import check_budget, labels_of, margin, normalize
+from kerasll.attacks.budgets import check_budget
+from kerasll.attacks.common import labels_of, margin, normalize
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.errors import KerasllError, check_choice
 

@@ -1,3 +1,3 @@
-from kerasll_launcher import main
+from kerasll.cli.main import main
 
 main()

@@ -5,7 +5,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from kerasll.attacks.autoattack import VERSION_HELP
+from kerasll.attacks.registry import VERSION_HELP
 from kerasll.cli.common import (
     DataDirOption, SourceOption, ZooOption, console, generated_help, is_model_file, kept_only_with_json, open_zoo,
     print_json, stdout_for_data,

@@ -22,6 +22,17 @@ app.add_typer(zoo_cmds.app, name="zoo")
 app.add_typer(plot.app, name="plot")
 
 
+def main():
+    """The `kerasll` command (the console script and `python -m kerasll`): TensorFlow imported quietly when a
+    command first needs it, Ctrl-C remembered for `errors.is_ctrl_c`, then the typer app."""
+    from kerasll.cli import quiet
+    from kerasll.errors import watch_ctrl_c
+
+    quiet.install()
+    watch_ctrl_c()
+    app(prog_name="kerasll")
+
+
 def _version(value: bool):
     if value:
         typer.echo(f"kerasll {kerasll.__version__}")
@@ -29,6 +40,6 @@ def _version(value: bool):
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                       help="Print the version and exit.")):
     """kerasll: likelihood landscapes and adversarial defenses for Keras."""

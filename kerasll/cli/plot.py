@@ -64,7 +64,7 @@ def certified_command(
     """
     from kerasll.cli.certify import parse_list
     from kerasll.figures import plot_certified_curves
-    from kerasll.zoo.certification import stored_certificates
+    from kerasll.zoo.results import stored_certificates
 
     sigmas = parse_list(sigma, "--sigma") if sigma else None
     zoo_ = open_zoo(zoo)

@@ -1,47 +1,14 @@
-"""Rich progress bars: a Keras callback for training, a callable for evaluations."""
+"""Rich progress bars: a callable for evaluations (training's Keras callback: `training_progress`)."""
 
-import time
-
-import keras
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from kerasll.cli.common import console
 
 
-def _progress():
+def bars():
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
                     console=console, transient=True)
-
-
-class TrainingProgress(keras.callbacks.Callback):
-    """A bar per epoch (batches) and a summary line when each epoch ends."""
-
-    KEYS = ("loss", "accuracy", "penalty", "robust_accuracy", "val_loss", "val_accuracy")
-
-    def __init__(self):
-        super().__init__()
-        self.bar = _progress()
-
-    def on_train_begin(self, logs=None):
-        self.epochs, self.steps = self.params.get("epochs"), self.params.get("steps")
-        self.bar.start()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-        self.task = self.bar.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.steps, info="")
-
-    def on_train_batch_end(self, batch, logs=None):
-        info = f"loss {float(logs['loss']):.4f}" if logs and "loss" in logs else ""
-        self.bar.update(self.task, completed=batch + 1, info=info)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.bar.remove_task(self.task)
-        shown = "  ".join(f"{k} {float(logs[k]):.4f}" for k in self.KEYS if k in (logs or {}))
-        console.print(f"epoch {epoch + 1}/{self.epochs}  {shown}  ({time.perf_counter() - self.start:.1f}s)")
-
-    def on_train_end(self, logs=None):
-        self.bar.stop()
 
 
 class TaskProgress:
@@ -55,7 +22,7 @@ class TaskProgress:
         self.description = description
 
     def __enter__(self):
-        self.bar = _progress()
+        self.bar = bars()
         self.bar.start()
         self.task, self.done, self.phase = None, 0, None
         return self

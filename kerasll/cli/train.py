@@ -74,7 +74,7 @@ def train(
 
       kerasll train --arch resnet18 --dataset cifar10 --defense at --eps 8/255 --data-dir ~/data
     """
-    from kerasll.cli.progress import TrainingProgress
+    from kerasll.cli.training_progress import TrainingProgress
     from kerasll.distribute import chief_from_env
     from kerasll.zoo.recipes import get_recipe
     from kerasll.zoo.training import config_from, train_entry

@@ -23,7 +23,7 @@ STATUS_STYLE = {"complete": "green", "training": "cyan", "interrupted": "yellow"
 
 
 def _row(entry):
-    from kerasll.zoo.evaluation import describe
+    from kerasll.zoo.results import describe
     from kerasll.zoo.report import summary
 
     problem = entry.problem()

@@ -1,9 +1,13 @@
-"""Data sets: Fashion-MNIST and CIFAR-10 from their own files, tfds, or the embedded subset."""
+"""Data sets: Fashion-MNIST and CIFAR-10 from their own files, tfds, or the embedded subset.
 
-from kerasll.datasets.loading import DataNotFoundError, load_dataset
-from kerasll.datasets.pipeline import DataEpoch, make_pipeline
-from kerasll.datasets.registry import DatasetInfo, dataset_info, list_datasets
-from kerasll.datasets.sources import TestData, load_data
+The registry (`list_datasets`, `dataset_info`) imports nothing heavy; loading does on first use.
+"""
 
-__all__ = ["DataEpoch", "DataNotFoundError", "DatasetInfo", "TestData", "dataset_info", "list_datasets", "load_data",
-           "load_dataset", "make_pipeline"]
+from kerasll._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    **dict.fromkeys(["DataNotFoundError", "load_dataset"], "kerasll.datasets.loading"),
+    **dict.fromkeys(["DataEpoch", "make_pipeline"], "kerasll.datasets.pipeline"),
+    **dict.fromkeys(["DatasetInfo", "dataset_info", "list_datasets"], "kerasll.datasets.registry"),
+    **dict.fromkeys(["TestData", "load_data"], "kerasll.datasets.sources"),
+})

@@ -1,21 +1,20 @@
 """Adversarial defenses as Keras models: wrap a classifier, `compile`, `fit`.
 
-Each defense module registers itself (`register_defense`); `list_defenses()`
-names them for the CLI, the zoo's configurations and the recipes.
+`list_defenses()` names them for the CLI, the zoo's configurations and the recipes
+(`kerasll.defenses.registry`, no TensorFlow); the model classes are imported on first use.
 """
 
-# Imported in registration order: the paper's defenses first, then the ones beyond it.
-from kerasll.defenses.registry import DefenseSpec, defenses_help, get_defense, list_defenses, register_defense  # isort: skip
-from kerasll.defenses.adversarial import AdversarialTrainingModel  # isort: skip
-from kerasll.defenses.regularizers import AMSRegModel, JacobianRegModel  # isort: skip
-from kerasll.defenses.fast import CatastrophicOverfittingGuard, FastAdversarialTrainingModel  # isort: skip
-from kerasll.defenses.flattening import AttackFlatteningModel  # isort: skip
-from kerasll.defenses.gaussian import GaussianNoiseModel  # isort: skip
-from kerasll.defenses.base import DefenseModel  # isort: skip
+from kerasll._lazy import attach
+from kerasll.defenses.registry import (  # noqa: F401
+    DefenseSpec, defenses_help, get_defense, list_defenses, register_defense,
+)
 
-__all__ = [
-    "AMSRegModel", "AdversarialTrainingModel", "AttackFlatteningModel", "CatastrophicOverfittingGuard",
-    "DefenseModel", "DefenseSpec", "FastAdversarialTrainingModel", "GaussianNoiseModel", "JacobianRegModel",
-    "defenses_help",
-    "get_defense", "list_defenses", "register_defense",
-]
+__getattr__, __dir__, _lazy_names = attach(__name__, {
+    "AdversarialTrainingModel": "kerasll.defenses.adversarial",
+    **dict.fromkeys(["AMSRegModel", "JacobianRegModel"], "kerasll.defenses.regularizers"),
+    **dict.fromkeys(["CatastrophicOverfittingGuard", "FastAdversarialTrainingModel"], "kerasll.defenses.fast"),
+    "AttackFlatteningModel": "kerasll.defenses.flattening",
+    "GaussianNoiseModel": "kerasll.defenses.gaussian",
+    "DefenseModel": "kerasll.defenses.base",
+})
+__all__ = sorted([*_lazy_names, "DefenseSpec", "defenses_help", "get_defense", "list_defenses", "register_defense"])

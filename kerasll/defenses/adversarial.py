@@ -5,7 +5,6 @@ import tensorflow as tf
 
 from kerasll.attacks import check_budget, labels_of, pgd_steps, random_start
 from kerasll.defenses.base import DefenseModel, train_tracker
-from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -74,16 +73,3 @@ class AdversarialTrainingModel(DefenseModel):
         config = super().get_config()
         config.update(eps=self.eps, step_size=self.step_size, steps=self.steps, norm=self.norm)
         return config
-
-
-def _at_params(f):
-    steps = int(f["attack_steps"])
-    step = f["step_size"] if f["step_size"] is not None else 2.5 * f["eps"] / steps
-    return {"eps": f["eps"], "step_size": step, "steps": steps}
-
-
-register_defense(DefenseSpec(
-    "at", "AT", "PGD adversarial training", AdversarialTrainingModel,
-    fields=("eps", "step_size", "attack_steps"), params=_at_params,
-    label=lambda p: f"ε={fraction(p['eps'])}", slug=lambda p: f"at-eps{p['eps'] * 255:g}",
-))

@@ -15,16 +15,8 @@ import numpy as np
 from kerasll.attacks import check_budget, pgd
 from kerasll.collapse import MAX_DROP
 from kerasll.defenses.adversarial import AdversarialTrainingModel
-from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
+from kerasll.defenses.registry import fgsm_step
 from kerasll.errors import KerasllError
-
-
-FGSM_STEP = 1.25  # the FGSM step α = 1.25·ε of fast AT and adflat (Wong, Rice & Kolter 2020)
-
-
-def fgsm_step(eps, step_size=None):
-    """The FGSM step: `step_size` when given, else FGSM_STEP·ε."""
-    return FGSM_STEP * eps if step_size is None else step_size
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -126,15 +118,3 @@ class CatastrophicOverfittingGuard(keras.callbacks.Callback):
                 w.assign(value)
             self.stopped_epoch = epoch
             self.model.stop_training = True
-
-
-def _fastat_params(f):
-    return {"eps": f["eps"], "step_size": fgsm_step(f["eps"], f["step_size"])}
-
-
-register_defense(DefenseSpec(
-    "fastat", "FastAT", "FGSM adversarial training from a random start", FastAdversarialTrainingModel,
-    fields=("eps", "step_size"), params=_fastat_params,
-    label=lambda p: f"ε={fraction(p['eps'])}", slug=lambda p: f"fastat-eps{p['eps'] * 255:g}",
-    holdout=512,
-))

@@ -25,8 +25,8 @@ import tensorflow as tf
 from kerasll.attacks import check_budget, random_start
 from kerasll.attacks.common import fgsm_direction, project
 from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
-from kerasll.defenses.fast import check_step, fgsm_step
-from kerasll.defenses.registry import DefenseSpec, fraction, register_defense
+from kerasll.defenses.fast import check_step
+from kerasll.defenses.registry import fgsm_step
 from kerasll.errors import check_choice
 from kerasll.jacobian import wide
 from kerasll.likelihood import delta_log_px, log_px
@@ -118,16 +118,3 @@ class AttackFlatteningModel(DefenseModel):
         config = super().get_config()
         config.update(strength=self.strength, variant=self.variant, eps=self.eps, step_size=self.step_size)
         return config
-
-
-def _adflat_params(f):
-    return {"strength": f["strength"], "variant": f["variant"] or "gradient", "eps": f["eps"],
-            "step_size": fgsm_step(f["eps"], f["step_size"])}
-
-
-register_defense(DefenseSpec(
-    "adflat", "AdFlat", "flatten log p̃ along the FGSM direction (--variant gradient|difference|at-difference)",
-    AttackFlatteningModel, fields=("strength", "variant", "eps", "step_size"), params=_adflat_params,
-    label=lambda p: f"{p['variant']} μ={p['strength']:g} ε={fraction(p['eps'])}",
-    slug=lambda p: f"adflat-{p['variant']}-{p['strength']:g}",
-))

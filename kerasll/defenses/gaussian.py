@@ -10,10 +10,9 @@ import keras
 import tensorflow as tf
 
 from kerasll.defenses.base import DefenseModel
-from kerasll.defenses.registry import DefenseSpec, register_defense
+from kerasll.defenses.registry import DEFAULT_SIGMA
 from kerasll.errors import KerasllError
 
-DEFAULT_SIGMA = 0.25  # Cohen et al.'s middle noise level (0.12, 0.25, 0.5, 1.0 in their tables)
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -65,10 +64,3 @@ class GaussianNoiseModel(DefenseModel):
         config = super().get_config()
         config.update(sigma=self.sigma)
         return config
-
-
-register_defense(DefenseSpec(
-    "gaussian", "Gaussian", "Gaussian noise augmentation, randomized smoothing's base classifier", GaussianNoiseModel,
-    fields=("sigma",), params=lambda f: {"sigma": DEFAULT_SIGMA if f["sigma"] is None else float(f["sigma"])},
-    label=lambda p: f"σ={p['sigma']:g}", slug=lambda p: f"gaussian-{p['sigma']:g}",
-))

@@ -9,7 +9,6 @@ import keras
 import tensorflow as tf
 
 from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
-from kerasll.defenses.registry import DefenseSpec, register_defense
 from kerasll.errors import KerasllError, check_choice
 from kerasll.jacobian import PROJECTIONS, jvp_sq_norm, projected_sq_norm, wide
 
@@ -145,23 +144,3 @@ class AMSRegModel(_GradientRegModel):
         config = super().get_config()
         config.update(estimator=self.estimator, probability_gradient=self.probability_gradient)
         return config
-
-
-register_defense(DefenseSpec(
-    "jacreg", "JacReg", "Jacobian regularisation", JacobianRegModel,
-    fields=("strength", "projections", "projection"),
-    params=lambda f: {"strength": f["strength"], "projections": f["projections"],
-                      **({"projection": f["projection"]} if f["projection"] not in (None, "vjp") else {})},
-    label=lambda p: f"λ={p['strength']:g}" + (" (jvp)" if p.get("projection") == "jvp" else ""),
-    slug=lambda p: f"jacreg-{p['strength']:g}" + ("-jvp" if p.get("projection") == "jvp" else ""),
-))
-register_defense(DefenseSpec(
-    "amsreg", "AMSReg", "AMS regularisation, the paper's", AMSRegModel,
-    fields=("strength", "projections", "estimator", "projection"),
-    params=lambda f: {"strength": f["strength"], "projections": f["projections"],
-                      "estimator": f["estimator"] or "bound", "probability_gradient": True,
-                      **({"projection": f["projection"]} if f["projection"] not in (None, "vjp") else {})},
-    label=lambda p: f"λ={p['strength']:g}" + (" (exact)" if p.get("estimator") == "exact" else ""),
-    slug=lambda p: f"amsreg-{p['strength']:g}" + ("-exact" if p.get("estimator") == "exact" else "")
-    + ("-jvp" if p.get("projection") == "jvp" else ""),
-))

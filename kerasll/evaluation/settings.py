@@ -8,8 +8,8 @@ nothing parses them back.
 
 from dataclasses import asdict, dataclass, replace
 
-from kerasll.attacks.autoattack import VERSIONS
-from kerasll.attacks.common import NORMS, check_budget
+from kerasll.attacks.registry import VERSIONS
+from kerasll.attacks.budgets import NORMS, check_budget
 from kerasll.attacks.registry import check_norm, list_attacks
 from kerasll.errors import KerasllError, check_choice
 

@@ -1,7 +1,8 @@
 """The model zoo: entries on disk, training into them, evaluating them, reporting."""
 
-from kerasll.zoo.config import TrainConfig
-from kerasll.zoo.entry import Entry
-from kerasll.zoo.store import Zoo, default_zoo_path
+from kerasll._lazy import attach
 
-__all__ = ["Entry", "TrainConfig", "Zoo", "default_zoo_path"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "TrainConfig": "kerasll.zoo.config", "Entry": "kerasll.zoo.entry",
+    **dict.fromkeys(["Zoo", "default_zoo_path"], "kerasll.zoo.store"),
+})

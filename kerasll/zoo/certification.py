@@ -8,9 +8,7 @@ and stages, so an interrupted run resumes and a spread run gives the one-process
 result.
 """
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -19,12 +17,10 @@ from kerasll.errors import KerasllError
 from kerasll.evaluation import certify_records
 from kerasll.evaluation.spread import spread_of
 from kerasll.smoothing import RADII, CertifyResult, check_settings
+from kerasll.zoo.results import KIND_CERTIFY
 from kerasll.zoo.evaluation import (
     RECORDS_DIR, EvalRequest, Results, check_fits, images_tag, model_input_shape, test_data, with_input_scale,
 )
-
-
-KIND = "certify"  # a stored result's "kind": what finds certifications among an entry's results
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ def summarize(records, settings, radii=RADII):
     """The stored result of one σ from its per-image records."""
     result = CertifyResult.from_arrays(records, settings)
     s = result.summary(radii)
-    return {"kind": KIND, "settings": settings | {"samples": s["samples"]}, "samples": s["samples"],
+    return {"kind": KIND_CERTIFY, "settings": settings | {"samples": s["samples"]}, "samples": s["samples"],
             "certified_accuracy": {f"{r:g}": a for r, a in s["certified_accuracy"].items()},
             "abstention_rate": s["abstention_rate"], "clean_accuracy": s["clean_accuracy"],
             "mean_radius": s["mean_radius"], "attacks_revision": ATTACKS_REVISION}
@@ -107,63 +103,3 @@ def certify_file(path, request, records_root=None, progress=None, log=None, stra
     check_fits(model, data, str(path))
     results = Results(records_root, force=request.base.force, spread=spread_of(strategy))
     return run(model, data, request, results, progress, log, strategy)
-
-
-@dataclass(frozen=True)
-class StoredCertificate:
-    """One stored certification: its σ, images and samples, the summary, and the per-image radii if kept.
-
-    `radii` is per test image the certified radius of a correct prediction and −1 otherwise (wrong or
-    abstained), from the records; None when the records are gone (the summary still holds)."""
-
-    label: str
-    sigma: float
-    result: dict
-    radii: np.ndarray | None = None
-
-    @property
-    def mean_radius(self):
-        return self.result["mean_radius"]
-
-
-def _radii(result, root):
-    path = result.get("records")
-    if not path or not (Path(root) / path).is_file():
-        return None
-    with np.load(Path(root) / path) as records:
-        return np.where(records["correct"], records["radius"], -1.0)
-
-
-def certifications(results):
-    """{σ: the best stored certification result}: the one on the most images, then the most samples, then
-    the newest. `results`: an eval.json "results" mapping (or a `certify --json` file's)."""
-    found = {}
-    for result in results.values():
-        if not isinstance(result, dict) or result.get("kind") != KIND:
-            continue
-        sigma, rank = result["settings"]["sigma"], (result["samples"], result["settings"]["n"], result.get("created", ""))
-        if sigma not in found or rank > found[sigma][0]:
-            found[sigma] = (rank, result)
-    return {sigma: result for sigma, (_, result) in sorted(found.items())}
-
-
-def stored_certificates(zoo, name, sigmas=None):
-    """The certifications of entry `name` (or of a `kerasll certify --json` file), one per σ, as
-    `StoredCertificate`s; `sigmas` keeps only those σ. Nothing stored → one line saying how to make it."""
-    path = Path(name)
-    if path.suffix == ".json" and path.is_file():
-        try:
-            results, root, label = json.loads(path.read_text()), Path("."), path.stem
-        except json.JSONDecodeError as error:
-            raise KerasllError(f"{path} is not valid JSON ({error.msg})") from None
-    else:
-        entry = zoo.get(name)
-        results, root, label = entry.evaluations(), entry.path, name
-    found = certifications(results if isinstance(results, dict) else {})
-    if sigmas:
-        found = {s: r for s, r in found.items() if any(abs(s - t) < 1e-9 for t in sigmas)}
-    if not found:
-        at = f" at σ={','.join(f'{s:g}' for s in sigmas)}" if sigmas else ""
-        raise KerasllError(f"{name!r} has no certification{at} yet: run `kerasll certify {name} --sigma "
-                           f"{','.join(f'{s:g}' for s in sigmas) if sigmas else '0.25'}`")
-    return [StoredCertificate(label, sigma, result, _radii(result, root)) for sigma, result in found.items()]

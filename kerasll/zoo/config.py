@@ -122,8 +122,8 @@ class TrainConfig:
         """The defense's keyword arguments (the entry's `defense_params`), checked by building nothing."""
         spec = get_defense(self.defense)
         params = spec.params({name: getattr(self, name) for name in spec.fields})
-        if spec.model is not None:
-            spec.model.check_params(**params)
+        if spec.model_class is not None:
+            spec.model_class.check_params(**params)
         return params
 
     def default_name(self):

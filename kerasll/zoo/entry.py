@@ -125,10 +125,8 @@ def load_classifier(path, log=None):
     """A Keras model from a .keras file, loaded with safe mode on, returning logits; one clear error if it
     cannot be loaded. A model that ends in a softmax is rebuilt to return its pre-softmax logits, and
     `log(line)` says so (`kerasll.logits.as_logits`)."""
-    import keras
-
-    import kerasll.defenses  # noqa: F401  (registers the defense classes)
     from kerasll.logits import as_logits
+    from kerasll.saving import load_model
 
     path = Path(path)
     if not path.is_file():
@@ -138,7 +136,7 @@ def load_classifier(path, log=None):
             raise KerasllError(f"{path} is not a Keras model file (.keras files are zip archives; "
                                "save one with model.save('model.keras'))")
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types (even "file not found") for a damaged or foreign file
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise KerasllError(f"{path} is damaged and cannot be loaded, or is not a loadable Keras model ({reason})") \

@@ -18,7 +18,6 @@ import numpy as np
 
 from kerasll.datasets import dataset_info
 from kerasll.datasets.sources import load_data
-from kerasll.defenses import get_defense, list_defenses
 from kerasll.errors import KerasllError
 from kerasll.evaluation import attack_settings, check_labels, eps_curve, evaluate, flatness_records
 from kerasll.attacks.autoattack import SWEEP_FACTORS, sweep_budgets
@@ -297,28 +296,3 @@ def evaluate_file(path, request, records_root=None, progress=None, log=None, str
     check_fits(model, data, str(path))
     results = Results(records_root, force=request.force, spread=spread_of(strategy))
     return run(model, data, request, request.dataset or data.dataset, results, progress, log, strategy)
-
-
-def describe(meta):
-    """A short label of an entry's defense, e.g. 'AT ε=10/255' or 'AMSReg λ=0.5 (exact)'."""
-    if meta["defense"] not in list_defenses():  # an entry from a defense this install does not know
-        return meta["defense"]
-    return get_defense(meta["defense"]).describe(meta.get("defense_params", {}))
-
-
-def data_tag_of(key, result):
-    """Which images a stored result used: its `data_tag` ('' the official test split, '-embedded' the
-    bundled subset, '-data<hash>' a user's data); results stored before the field existed say so in the key."""
-    return result.get("data_tag", "-embedded" if key.endswith("-embedded") else "")
-
-
-def results_with(entry, settings, data_tag=""):
-    """An entry's stored results computed with `settings` (seed aside) on the images tagged `data_tag`."""
-    want = {k: v for k, v in settings.to_dict().items() if k != "seed"}
-    found = []
-    for key, result in entry.evaluations().items():
-        stored = result.get("settings", {})
-        tag = data_tag_of(key, result)
-        if {k: v for k, v in stored.items() if k != "seed"} == want and tag == data_tag:
-            found.append(result)
-    return found

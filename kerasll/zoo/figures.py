@@ -11,8 +11,9 @@ from kerasll import figures
 from kerasll.errors import KerasllError
 from kerasll.landscape import likelihood_histogram, likelihood_surface
 from kerasll.zoo.evaluation import (
-    FLATNESS_SAMPLES, EvalRequest, check_fits, describe, model_input_shape, test_data, with_input_scale,
+    FLATNESS_SAMPLES, EvalRequest, check_fits, model_input_shape, test_data, with_input_scale,
 )
+from kerasll.zoo.results import describe
 
 
 def _entry_data(entry, meta, data_dir, source, limit=None, data=None):

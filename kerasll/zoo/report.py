@@ -3,10 +3,9 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerasll import figures
 from kerasll.datasets import dataset_info
 from kerasll.evaluation import attack_settings
-from kerasll.zoo.evaluation import data_tag_of, describe, results_with
+from kerasll.zoo.results import data_tag_of, describe, results_with
 
 
 @dataclass(frozen=True)
@@ -103,6 +102,8 @@ def fig4(rows, dataset, out_dir):
         return Fig4(note=f"Fig. 4 for {dataset} skipped: it needs Φ and PGD results of at least two strengths of one "
                          f"defense on one architecture; train and evaluate another strength{hint}, or run "
                          "`kerasll reproduce sweeps-lenet`")
+    from kerasll import figures  # matplotlib only when a figure is drawn: `zoo list` uses this module too
+
     path, rhos = figures.plot_flatness_vs_robustness(records, Path(out_dir) / f"fig4-{dataset}.png",
                                                      title=f"Φ vs PGD accuracy, {dataset}")
     return Fig4(path, rhos)

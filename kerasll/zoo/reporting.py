@@ -34,7 +34,7 @@ class DatasetReport:
 
 def certificates(zoo, rows):
     """Every stored certification of the entries in `rows`: [StoredCertificate], by entry then σ."""
-    from kerasll.zoo.certification import stored_certificates
+    from kerasll.zoo.results import stored_certificates
 
     out = []
     for r in rows:
@@ -122,9 +122,10 @@ def entry_figures(zoo, rows, out_dir, compute=True, source="auto", data_dir=None
     (unless not `compute`) drawn into `out_dir/figures/NAME/`, so the zoo is not changed. Where the data set
     cannot be found and `source` is "auto", they are drawn on the bundled subset's images, and `notes` says so."""
     from kerasll.datasets import DataNotFoundError
-    from kerasll.zoo.figures import histogram_figure, landscape_figures
 
     def draw(name, missing, folder):
+        from kerasll.zoo.figures import histogram_figure, landscape_figures  # TensorFlow, only to draw
+
         for directions in ("random", "fgsm"):
             if f"landscape-{directions}-sample0.png" in missing:
                 landscape_figures(zoo, name, directions=directions, source=source, data_dir=data_dir, folder=folder)

@@ -77,7 +77,7 @@ def reproduce(zoo, selectors, epochs=None, data_dir=None, source=None, autoattac
     def run(args):
         start = time.perf_counter()
         log("$ kerasll " + " ".join(args))
-        code = subprocess.run([sys.executable, "-m", "kerasll_launcher", *args, "--zoo", str(zoo)]).returncode
+        code = subprocess.run([sys.executable, "-m", "kerasll", *args, "--zoo", str(zoo)]).returncode
         log(f"  exit {code} after {time.perf_counter() - start:.0f}s")
         return code
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kerasll.collapse import is_constant_model
 from kerasll.errors import KerasllError
-from kerasll.zoo.evaluation import describe
+from kerasll.zoo.results import describe
 from kerasll.zoo.report import summary
 
 # The roles, by the recipe names of `kerasll reproduce table2-lenet beyond-lenet`.

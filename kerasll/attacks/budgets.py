@@ -1,0 +1,30 @@
+"""Threat models and budgets: the norms an attack can use, and the one check of a budget's values.
+
+Plain Python (no TensorFlow), so that the evaluation settings and the command line can check a
+budget before anything heavy is imported.
+"""
+
+import math
+
+from kerasll.errors import KerasllError, check_choice
+
+NORMS = ("linf", "l2")
+
+
+def check_budget(eps, step_size, steps, norm, restarts):
+    """Refuse a budget that cannot be meant: one line naming the value and the valid range."""
+    check_choice("norm", norm, NORMS)
+    if not _positive_number(eps) or (norm == "linf" and eps > 1):
+        bound = "(0, 1] pixel units for linf" if norm == "linf" else "> 0 for l2"
+        raise KerasllError(f"eps must be in {bound}, got {eps}")
+    if not _positive_number(step_size):
+        raise KerasllError(f"step_size must be > 0, got {step_size}")
+    if int(steps) < 1 or int(restarts) < 1:
+        raise KerasllError(f"steps and restarts must be ≥ 1, got steps={steps}, restarts={restarts}")
+
+
+def _positive_number(v):
+    try:
+        return float(v) > 0 and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False

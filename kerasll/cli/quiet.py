@@ -1,0 +1,88 @@
+"""TensorFlow's start-up chatter, muted for the command line's process only, whenever TensorFlow is imported.
+
+TensorFlow's C++ start-up lines (oneDNN, CUDA probing, "All log messages before
+absl::InitializeLog()") are written to file descriptor 2 while it is imported,
+before its logging can be configured. The command line imports TensorFlow only
+when a command needs it (`--help` and `zoo list` never do), so instead of
+importing it up front, `install()` puts a finder on `sys.meta_path` that runs
+TensorFlow's own import with descriptor 2 pointed at /dev/null, then applies
+KERASLL_CPU_DEVICES (before any device is used). The library itself changes
+nothing global; set KERASLL_TF_LOGS=1 to see TensorFlow's lines.
+"""
+
+import importlib.abc
+import importlib.util
+import os
+import sys
+from contextlib import contextmanager, nullcontext
+
+
+@contextmanager
+def muted_stderr():
+    """File descriptor 2 points at /dev/null inside the block (C++ logs bypass Python's sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def after_import():
+    """Once TensorFlow is imported: its Python loggers at ERROR, and the CPU split that KERASLL_CPU_DEVICES
+    asks for (a testing aid; a bad value is a one-line `KerasllError`)."""
+    import absl.logging
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    from kerasll.distribute import split_cpu_from_env
+
+    split_cpu_from_env()
+
+
+class QuietTensorFlow(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` with the normal machinery and wraps its loader's `exec_module` in `muted_stderr`
+    (unless `mute` is False), followed by `after_import`."""
+
+    def __init__(self, mute=True):
+        self.mute = mute
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: the normal finders take it from here
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            from kerasll.errors import KerasllError
+
+            error = None
+            with muted_stderr() if self.mute else nullcontext():
+                load(module)
+                try:
+                    after_import()  # the CPU split comes before any device is initialised
+                except KerasllError as bad:
+                    error = bad
+                if error is None and not os.environ.get("TF_CONFIG"):  # multiworker needs them uninitialised
+                    module.config.list_logical_devices()  # the CUDA probe logs here
+            if error is not None:  # said once the descriptor is back
+                raise error
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def install():
+    """Mute TensorFlow's start-up lines in this process, whenever it is first imported (see the module's doc)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        after_import()
+    elif not any(isinstance(f, QuietTensorFlow) for f in sys.meta_path):
+        sys.meta_path.insert(0, QuietTensorFlow(mute=not os.environ.get("KERASLL_TF_LOGS")))
