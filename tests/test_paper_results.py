@@ -155,7 +155,7 @@ def test_load_runs_names_the_missing_table2_entries(tmp_path):
 
 
 def test_results_document_end_to_end_from_the_shipped_zoo(shipped_zoo, tmp_path):
-    from kerasll.zoo.paper import Sources, load_runs, readme_block, write_results
+    from kerasll.zoo.paper import Sources, load_runs, write_results
 
     runs = load_runs(shipped_zoo, Path("docs/data/step-cost-lenet.json"))
     (tmp_path / "results.md").write_text("old\n<!-- autoattack:start -->\nkept\n<!-- autoattack:end -->\n"
@@ -173,9 +173,6 @@ def test_results_document_end_to_end_from_the_shipped_zoo(shipped_zoo, tmp_path)
     assert "averaged over the first 3 test images" in text
     claims = {c.key: c for c in results.claims}
     assert claims["3a"].holds is True and f"| {claims['3a'].line} | **yes** |" in text
-    block = readme_block(results, runs, "runs/x", ["a", "b"])
-    assert block.count(f"| {runs.labels['at']} |") == 2  # Table 2 and the beyond table
-    assert "Shipped in `zoo/`: `a`, `b`." in block and claims["3a"].text in block
 
 
 def test_autoattack_section_orders_losses_and_names_fired_flags():

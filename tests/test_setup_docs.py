@@ -15,3 +15,28 @@ def test_readme_setup_names_the_python_it_needs_and_a_virtual_environment():
 
 def test_the_virtual_environment_the_readme_makes_is_ignored_by_git():
     assert ".venv/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_readme_results_are_the_shipped_zoo_s_stored_numbers():
+    """Never stale: the block is exactly what scripts/readme_results.py makes of zoo/*/eval.json."""
+    from kerasll.zoo.paper.readme import results_block
+    from kerasll.zoo.store import Zoo
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- results:start -->\n", 1)[1].split("\n<!-- results:end -->", 1)[0]
+    assert block.splitlines() == results_block(Zoo(ROOT / "zoo", bundled=False))
+    assert block.count("| `fmnist-lenet-") == len([p for p in (ROOT / "zoo").iterdir() if (p / "model.keras").is_file()])
+
+
+def test_readme_fits_a_screen_and_no_file_names_a_machine_s_absolute_path():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+    assert "![" in (ROOT / "README.md").read_text()
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    for name in files:
+        path = ROOT / name
+        if path.suffix in {".md", ".py", ".toml", ".json", ".txt", ".cfg"} and path.is_file():
+            text = path.read_text(errors="ignore")
+            for prefix in ("/work/", "/root/", "/home/"):
+                assert prefix not in text or name == "tests/test_setup_docs.py", (name, prefix)

@@ -2,9 +2,9 @@
 figures (`figures`), the document (`document`, `sections`) and the shipped zoo (`ship`)."""
 
 from kerasll.zoo.paper.claims import Claim, GoalVerdict, Sweeps, paper_claims
-from kerasll.zoo.paper.document import Results, Sources, readme_block, write_results
+from kerasll.zoo.paper.document import Results, Sources, write_results
 from kerasll.zoo.paper.runs import PaperRuns, load_runs
 from kerasll.zoo.paper.ship import ship, shipped
 
 __all__ = ["Claim", "GoalVerdict", "PaperRuns", "Results", "Sources", "Sweeps", "load_runs", "paper_claims",
-           "readme_block", "ship", "shipped", "write_results"]
+           "ship", "shipped", "write_results"]

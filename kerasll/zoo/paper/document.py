@@ -241,37 +241,3 @@ def document(runs, sources, zoo_text, claims, change, sweep, points, collapsed, 
         "stopped, and entries already complete are skipped in seconds.",
         f"`{zoo_text}/reproduce.log` records every command with its wall-clock time.",
     ]
-
-
-def readme_block(results, runs, zoo_text, shipped):
-    """README's results section, from the same lines and claims as the document (`shipped`: entry names)."""
-    lines, verdict = results.lines, [line for line in results.lines if line.startswith(("**Verdict", "After the stress test"))]
-    block = [
-        "## Results: the paper's Table 2 LeNets, and defenses beyond the paper, on a CPU", "",
-        f"Real Fashion-MNIST, {runs.epochs} epochs per run instead of 200 (coupled weight decay), PGD L∞ ε = 25/255",
-        "(10 steps) and AutoAttack standard at the same ε on all 10,000 test images, Φ on 1,000 test images (mean",
-        "over a 5×5 lattice of radius 25/255). Produced by",
-        f"`kerasll reproduce table2-lenet beyond-lenet --epochs {runs.epochs} --autoattack --zoo {zoo_text}`",
-        f"then `python scripts/make_results.py --zoo {zoo_text} --ship`, which writes this section:", "",
-        *section(lines, "## Table 2"), "",
-        "Beyond the paper (fast AT, and `adflat`, which flattens log p̃ along the FGSM direction; *step ÷ AT's* is",
-        "the training-step time over PGD-10 AT's, timed side by side in one run):", "",
-        *section(lines, "## Beyond the paper"), "",
-        *[part for line in verdict for part in (line, "")][:-1],
-        "", "Of the paper's claims, on our runs:",
-    ]
-    for word, value in (("hold", True), ("do not hold", False), ("not evaluated yet", None)):
-        texts = [f"{c.text} ({c.detail})" for c in results.claims if c.holds is value]
-        if texts:
-            block.append(f"- **{word}:** " + "; ".join(texts) + ".")
-    block += ["", "[docs/results.md](docs/results.md) has the figures (Fig. 1–6), the strength selection, the sweeps",
-              "and the discussion. Shipped in `zoo/`: " + ", ".join(f"`{n}`" for n in shipped) + "."]
-    return "\n".join(block)
-
-
-def section(lines, heading):
-    """The table that follows `heading` in the document's lines (its header row to its last row)."""
-    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
-    first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
-    last = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
-    return lines[first:last]
