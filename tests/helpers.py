@@ -1,8 +1,10 @@
-"""Helpers shared by the test modules that start real `kerasll` processes (no test module imports another)."""
+"""Helpers shared by test modules (no test module imports another): process starters, small data sets, a linear model."""
 
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 from kerasll.distribute import localhost_cluster
 
@@ -28,3 +30,53 @@ def finish(workers, timeout=240):
             raise
         outputs.append((w.returncode, out, err))
     return outputs
+
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.integers(0, 256, (12, 8, 8, 1)).astype(np.uint8)
+LABELS = np.arange(12) % 4  # four classes: the fewest AutoAttack's targeted DLR loss takes
+
+
+def prepare_tfds(data_dir):
+    """Store a four-class data set with tensorflow-datasets' own API, as a user prepares one offline."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(8, 8, 1)),
+                                           "label": tfds.features.ClassLabel(names=["a", "b", "c", "d"])})
+    splits = {name: tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+              for name, images, labels in (("test", IMAGES, LABELS), ("train", IMAGES[:4], LABELS[:4]))}
+    tfds.dataset_builders.store_as_tfds_dataset("tiny_shapes", "1.0.0", features, splits, data_dir=str(data_dir))
+    return data_dir
+
+
+def write_folder(root, images=IMAGES, labels=LABELS):
+    import keras
+
+    for i, (image, label) in enumerate(zip(images, labels)):
+        (root / f"class{label}").mkdir(parents=True, exist_ok=True)
+        keras.utils.save_img(root / f"class{label}" / f"{i:03d}.png", image, scale=False)
+    return root
+
+
+
+def linear_images(n=120, dim=4, classes=5, seed=0):
+    """A linear classifier on (dim, dim, 1) images in [0.3, 0.7] and, per image, its exact L∞ robust radius."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((dim, dim, 1))
+    dense = keras.layers.Dense(classes)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    w = rng.normal(size=(dim * dim, classes)).astype(np.float32)
+    b = rng.normal(size=classes).astype(np.float32)
+    dense.set_weights([w, b])
+    x = rng.uniform(0.3, 0.7, (n, dim, dim, 1)).astype(np.float32)
+    z = x.reshape(n, -1) @ w + b
+    y = rng.integers(0, classes, n)
+    y[: n // 2] = np.argmax(z[: n // 2], 1)  # half correctly classified
+    margin = z[np.arange(n), y][:, None] - z
+    dist = np.abs(w[:, y].T[:, None, :] - w.T[None]).sum(2)  # ‖w_y − w_j‖₁
+    same = np.arange(classes)[None] == y[:, None]
+    radius = np.where(same, np.inf, margin / np.where(same, 1.0, dist)).min(1)
+    return model, x, y, np.where(np.argmax(z, 1) == y, radius, -np.inf)

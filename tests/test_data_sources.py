@@ -2,40 +2,14 @@
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 import kerasll as kl
 from kerasll.datasets.sources import load_data
-
-RNG = np.random.default_rng(0)
-IMAGES = RNG.integers(0, 256, (12, 8, 8, 1)).astype(np.uint8)
-LABELS = np.arange(12) % 4  # four classes: the fewest AutoAttack's targeted DLR loss takes
-
-
-def prepare_tfds(data_dir):
-    """Store a four-class data set with tensorflow-datasets' own API, as a user prepares one offline."""
-    import tensorflow as tf
-
-    features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(8, 8, 1)),
-                                           "label": tfds.features.ClassLabel(names=["a", "b", "c", "d"])})
-    splits = {name: tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
-              for name, images, labels in (("test", IMAGES, LABELS), ("train", IMAGES[:4], LABELS[:4]))}
-    tfds.dataset_builders.store_as_tfds_dataset("tiny_shapes", "1.0.0", features, splits, data_dir=str(data_dir))
-    return data_dir
-
+from helpers import IMAGES, LABELS, prepare_tfds, write_folder
 
 @pytest.fixture(scope="module")
 def tfds_dir(tmp_path_factory):
     return prepare_tfds(tmp_path_factory.mktemp("tfds"))
-
-
-def write_folder(root, images=IMAGES, labels=LABELS):
-    import keras
-
-    for i, (image, label) in enumerate(zip(images, labels)):
-        (root / f"class{label}").mkdir(parents=True, exist_ok=True)
-        keras.utils.save_img(root / f"class{label}" / f"{i:03d}.png", image, scale=False)
-    return root
 
 
 def test_npz_uint8_is_scaled_and_keys_can_be_renamed(tmp_path):

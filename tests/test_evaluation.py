@@ -6,6 +6,7 @@ import pytest
 import kerasll as kl
 from kerasll.evaluation import attack_settings, eps_curve, evaluate
 from kerasll.evaluation.chunks import ChunkStore, run_chunks
+from helpers import linear_images
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +76,15 @@ def test_chunks_of_another_attack_revision_are_not_resumed(trained_lenet, data, 
 
     x, y = data[0][:20], data[1][:20]
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=5)
-    old = evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path)
-    assert old.to_dict()["attacks_revision"] == core.ATTACKS_REVISION
+    evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path)
     log = []
     evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
     assert all("reused" in line for line in log)
     monkeypatch.setattr(core, "ATTACKS_REVISION", core.ATTACKS_REVISION + 1)  # an attack changed since
     log = []
-    evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
+    new = evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
     assert log and not any("reused" in line for line in log)
+    assert new.to_dict()["attacks_revision"] == core.ATTACKS_REVISION  # the changed code's, stored with the result
 
 
 def test_a_chunk_file_is_whole_or_absent(tmp_path):
@@ -159,28 +160,6 @@ def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_le
     assert ran[0] == "apgd-t" and ran[1] == "apgd-t run 3/9"  # APGD-CE and targets 1–2 were read back
     _, whole, _ = autoattack_images(trained_lenet, x, y, 25 / 255, version="fast", seed=1)
     assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
-
-
-def linear_images(n=120, dim=4, classes=5, seed=0):
-    """A linear classifier on (dim, dim, 1) images in [0.3, 0.7] and, per image, its exact L∞ robust radius."""
-    import keras
-
-    rng = np.random.default_rng(seed)
-    inputs = keras.Input((dim, dim, 1))
-    dense = keras.layers.Dense(classes)
-    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
-    w = rng.normal(size=(dim * dim, classes)).astype(np.float32)
-    b = rng.normal(size=classes).astype(np.float32)
-    dense.set_weights([w, b])
-    x = rng.uniform(0.3, 0.7, (n, dim, dim, 1)).astype(np.float32)
-    z = x.reshape(n, -1) @ w + b
-    y = rng.integers(0, classes, n)
-    y[: n // 2] = np.argmax(z[: n // 2], 1)  # half correctly classified
-    margin = z[np.arange(n), y][:, None] - z
-    dist = np.abs(w[:, y].T[:, None, :] - w.T[None]).sum(2)  # ‖w_y − w_j‖₁
-    same = np.arange(classes)[None] == y[:, None]
-    radius = np.where(same, np.inf, margin / np.where(same, 1.0, dist)).min(1)
-    return model, x, y, np.where(np.argmax(z, 1) == y, radius, -np.inf)
 
 
 def test_eps_curve_matches_a_linear_models_exact_robust_radius():

@@ -189,7 +189,8 @@ def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, ba
                       by_attack=summary.get("by_attack", {}), noise_accuracy=summary.get("noise_accuracy"),
                       weaker_attacks_accuracy=summary.get("weaker_attacks_accuracy", {}),
                       seconds=round(time.perf_counter() - start, 1),
-                      seconds_by_attack=seconds | {"total": round(sum(seconds.values()), 2)}, records=records)
+                      seconds_by_attack=seconds | {"total": round(sum(seconds.values()), 2)}, records=records,
+                      attacks_revision=ATTACKS_REVISION)
 
 
 def robust_accuracy(model, x, y, settings, progress=None):
@@ -264,7 +265,7 @@ def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_siz
     monotone = np.logical_and.accumulate(np.stack([records[f"robust@{k}"] for k in range(len(budgets))]), axis=0)
     curve = {e: float(monotone[k].mean()) for k, e in enumerate(budgets)}
     return CurveResult(s, len(x), curve, tuple([flag] if flag else []), round(time.perf_counter() - start, 1),
-                       records)
+                       records, attacks_revision=ATTACKS_REVISION)
 
 
 def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progress=None, log=None,
