@@ -1,0 +1,76 @@
+"""The L1 threat model's projection onto the L1 ball ∩ the pixel box, against an independent float64 oracle."""
+
+import numpy as np
+import pytest
+
+from kerasll.attacks.l1 import project_l1_box
+
+
+def oracle(x, y, eps, iterations=200):
+    """The projection by its KKT conditions, in float64: bisection on the L1 multiplier λ ≥ 0, each coordinate
+    soft-thresholded by λ and clipped to its box (the problem is separable once λ is fixed)."""
+    x, y = x.reshape(len(x), -1).astype(np.float64), y.reshape(len(y), -1).astype(np.float64)
+    out = np.empty_like(y)
+    for i in range(len(y)):
+        def delta(lam):
+            return np.clip(np.sign(y[i]) * np.maximum(np.abs(y[i]) - lam, 0), -x[i], 1 - x[i])
+
+        lo, hi = 0.0, np.abs(y[i]).max() + 1
+        if np.abs(delta(0.0)).sum() > eps:
+            for _ in range(iterations):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if np.abs(delta(mid)).sum() > eps else (lo, mid)
+            out[i] = delta(hi)
+        else:
+            out[i] = delta(0.0)
+    return out
+
+
+def is_the_projection(x, y, eps, delta, tol=1e-5, samples=2000, seed=0):
+    """Feasible, and no sampled feasible point is nearer to y: what any projection must satisfy."""
+    x, y, delta = (a.reshape(len(a), -1).astype(np.float64) for a in (x, y, delta))
+    rng = np.random.default_rng(seed)
+    for i in range(len(x)):
+        if np.abs(delta[i]).sum() > eps * (1 + tol) + tol or (x[i] + delta[i]).min() < -tol or (x[i] + delta[i]).max() > 1 + tol:
+            return False
+        best = np.linalg.norm(delta[i] - y[i])
+        for _ in range(samples // len(x)):  # feasible points near delta: moves along the ball and box faces
+            z = np.clip(delta[i] + rng.normal(scale=0.05, size=delta[i].shape) * (rng.random(delta[i].shape) < 0.3),
+                        -x[i], 1 - x[i])
+            if np.abs(z).sum() > eps:
+                z *= eps / np.abs(z).sum()
+            if np.linalg.norm(z - y[i]) < best - 1e-6:
+                return False
+    return True
+
+
+@pytest.mark.parametrize("dim, eps", [(3, 0.5), (10, 1.0), (784, 12.0), (784, 0.5)])
+def test_the_projection_equals_the_float64_kkt_oracle(dim, eps):
+    rng = np.random.default_rng(dim)
+    x = rng.uniform(0, 1, (16, dim)).astype(np.float32)
+    x[:, : dim // 4] = rng.choice([0.0, 1.0], (16, dim // 4))  # pixels on the box's faces, as in real images
+    y = rng.normal(scale=0.4, size=(16, dim)).astype(np.float32)
+    delta = project_l1_box(x, y, eps).numpy()
+    np.testing.assert_allclose(delta, oracle(x, y, eps), atol=2e-5)
+    assert is_the_projection(x, y, eps, delta)
+
+
+def test_inside_the_ball_only_the_box_binds_and_eps_may_differ_per_image():
+    x = np.full((2, 4), 0.9, np.float32)
+    y = np.array([[0.3, -0.05, 0.0, 0.02], [2.0, 2.0, 2.0, 2.0]], np.float32)
+    delta = project_l1_box(x, y, np.array([10.0, 0.2], np.float32)).numpy()
+    np.testing.assert_allclose(delta[0], [0.1, -0.05, 0.0, 0.02], atol=1e-7)  # clipped to the box only
+    np.testing.assert_allclose(delta[1], [0.05] * 4, atol=1e-6)  # the ball binds: ‖δ‖₁ = 0.2
+
+
+def test_the_check_rejects_a_wrong_projection():
+    """Projecting onto the ball and then clipping to the box (not the intersection) is caught."""
+    rng = np.random.default_rng(1)
+    x = rng.choice([0.05, 0.95], (8, 20)).astype(np.float32)
+    y = rng.normal(scale=0.5, size=(8, 20)).astype(np.float32)
+    eps = 1.0
+    ball = y * np.minimum(1, eps / np.abs(y).sum(1, keepdims=True))
+    wrong = np.clip(ball, -x, 1 - x)
+    assert not np.allclose(wrong, oracle(x, y, eps), atol=1e-4)
+    assert not is_the_projection(x, y, eps, wrong)
+    assert is_the_projection(x, y, eps, project_l1_box(x, y, eps).numpy())
