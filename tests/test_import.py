@@ -49,8 +49,9 @@ print("HEAVY=" + ",".join(heavy))
 
 
 def heavy_modules(code, *args):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository, for zoo/ paths
     out = subprocess.run([sys.executable, "-c", LIGHT.format(code=code), *args], capture_output=True, text=True,
-                         timeout=300)
+                         timeout=300, cwd=root)
     assert "HEAVY=" in out.stdout, out.stdout[-1000:] + out.stderr[-2000:]
     return out.stdout.split("HEAVY=")[-1].strip(), out
 
