@@ -9,7 +9,7 @@
 
 `KERASLL_CPU_DEVICES=N` (a testing aid) splits the CPU into N logical devices, so
 the mirrored path runs on a CPU-only machine; the `kerasll` command applies it
-before TensorFlow initialises its devices (`split_cpu_from_env`).
+before TensorFlow initialises its devices (`kerasll.cli.quiet.split_cpu_from_env`).
 """
 
 import json
@@ -24,33 +24,6 @@ STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}')
-
-
-def cpu_devices_from_env():
-    """The value of KERASLL_CPU_DEVICES as a positive int, None when unset; one-line error otherwise."""
-    value = os.environ.get("KERASLL_CPU_DEVICES")
-    if value in (None, ""):
-        return None
-    try:
-        count = int(value)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise KerasllError(f"KERASLL_CPU_DEVICES must be a positive integer (logical CPU devices), got {value!r}")
-    return count
-
-
-def split_cpu_from_env():
-    """Split the CPU into KERASLL_CPU_DEVICES logical devices; must run before TensorFlow uses a device."""
-    count = cpu_devices_from_env()
-    if count is None or count == 1:
-        return
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    try:
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
-    except RuntimeError:
-        raise KerasllError("KERASLL_CPU_DEVICES is set but TensorFlow's devices are already initialised; "
-                           "set it before the process starts TensorFlow") from None
 
 
 def localhost_cluster(workers, chief=False):

@@ -60,14 +60,17 @@ def test_html_report_of_the_bundled_zoo_loads_every_figure_and_fits_1280_pixels(
     assert result.output.count("Fig. 4 for fashion_mnist skipped") == 1  # each note once
     page = out / "report-fashion_mnist.html"
     probe = open_page(page, tmp_path)
-    # Per bundled entry: two landscapes and a histogram; then the overview figures written beside the page
-    # (Φ vs AutoAttack, the waterfalls, the bundled ε-curves).
+    # Per bundled entry: two landscapes and a histogram, and its certified curves when it was certified; then
+    # the overview figures written beside the page (Φ vs AutoAttack, the waterfalls, the ε-curves, certified).
     from kerasll.zoo.store import Zoo
 
-    entries = len(Zoo(tmp_path / "zoo").entries())
+    zoo = Zoo(tmp_path / "zoo")
+    entries = len(zoo.entries())
+    certified = sum(any(r.get("kind") == "certify" for r in e.evaluations().values()) for e in zoo.entries())
     assert not (tmp_path / "zoo").exists()  # the report drew into --out: the user's zoo is untouched
     overview = sorted(p.name for p in out.glob("*.png"))
-    assert entries >= 6 and len(overview) >= 3 and probe["images"] == 3 * entries + len(overview), (probe, overview)
+    assert entries >= 6 and len(overview) >= 3, (probe, overview)
+    assert probe["images"] == 3 * entries + certified + len(overview), (probe, overview, certified)
     assert probe["unloaded"] == [] and probe["scrollWidth"] <= 1280 and probe["widest"] <= 1280, probe
     assert probe["hidden"] == 0, probe  # no table hides columns behind a horizontal scroll at 1280 px
     assert "kerasll 0.1.0" in probe["made"] and "data set fashion_mnist" in probe["made"], probe
@@ -76,8 +79,9 @@ def test_html_report_of_the_bundled_zoo_loads_every_figure_and_fits_1280_pixels(
     subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
                     "--window-size=1280,800", page.as_uri()], check=True, capture_output=True, timeout=180)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # --no-compute on a fresh zoo shows no entry figures, and says so once.
+    # --no-compute on a fresh zoo draws no landscapes or histograms, and says so once (the certified curves,
+    # drawn from stored records with no model run, are still shown).
     bare = CliRunner().invoke(app, ["report", "--format", "html", "--no-compute", "--out", str(tmp_path / "bare"),
                                     "--zoo", str(tmp_path / "zoo2")])
     assert bare.exit_code == 0 and bare.output.count("note: entries without landscapes") == 1, bare.output
-    assert open_page(tmp_path / "bare" / "report-fashion_mnist.html", tmp_path)["images"] == len(overview)
+    assert open_page(tmp_path / "bare" / "report-fashion_mnist.html", tmp_path)["images"] == len(overview) + certified

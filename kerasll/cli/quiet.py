@@ -16,6 +16,8 @@ import os
 import sys
 from contextlib import contextmanager, nullcontext
 
+from kerasll.errors import KerasllError
+
 
 @contextmanager
 def muted_stderr():
@@ -39,9 +41,35 @@ def after_import():
 
     tf.get_logger().setLevel("ERROR")
     absl.logging.set_verbosity(absl.logging.ERROR)
-    from kerasll.distribute import split_cpu_from_env
+    split_cpu_from_env(tf)  # nothing of kerasll that imports TensorFlow: it may be what is importing it now
 
-    split_cpu_from_env()
+
+def cpu_devices_from_env():
+    """The value of KERASLL_CPU_DEVICES as a positive int, None when unset; one-line error otherwise."""
+    value = os.environ.get("KERASLL_CPU_DEVICES")
+    if value in (None, ""):
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise KerasllError(f"KERASLL_CPU_DEVICES must be a positive integer (logical CPU devices), got {value!r}")
+    return count
+
+
+def split_cpu_from_env(tf):
+    """Split the CPU into KERASLL_CPU_DEVICES logical devices; must run before TensorFlow (`tf`, the module
+    being imported) uses a device."""
+    count = cpu_devices_from_env()
+    if count is None or count == 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        raise KerasllError("KERASLL_CPU_DEVICES is set but TensorFlow's devices are already initialised; "
+                           "set it before the process starts TensorFlow") from None
 
 
 class QuietTensorFlow(importlib.abc.MetaPathFinder):
