@@ -70,3 +70,11 @@ def cifar_release(tmp_path_factory):
         module.write_release(out, n_train=n_train, n_test=n_test)
         return out
     return make
+
+
+@pytest.fixture(scope="session")
+def model_file(trained_lenet, tmp_path_factory):
+    """`trained_lenet` saved as a .keras file, for tests that start `kerasll` processes."""
+    path = tmp_path_factory.mktemp("model") / "lenet.keras"
+    trained_lenet.save(path)
+    return path

@@ -9,6 +9,13 @@ import numpy as np
 from kerasll.distribute import localhost_cluster
 
 KERASLL = [sys.executable, "-m", "kerasll"]  # what the `kerasll` command runs
+PROCESS_ENV = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"}  # wide lines: log lines unwrapped
+
+
+def kept_records(out):
+    """The per-image records a `--json out` run kept beside its JSON (FILE.records/), by name."""
+    records = np.load(next((out.parent / (out.name + ".records")).glob("*/*/records.npz")))
+    return {k: records[k] for k in records.files if k != "__seconds__"}
 
 
 def start_workers(args, workers=2, cwd=None):

@@ -2,26 +2,18 @@
 workers give the one-process result."""
 
 import json
-import os
 import signal
 import subprocess
 
 import numpy as np
 import pytest
 
-from helpers import KERASLL, finish
+from helpers import KERASLL, PROCESS_ENV, finish, kept_records
 from kerasll.distribute import localhost_cluster
 
 pytestmark = pytest.mark.processes
 
-ENV = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"}
-
-
-@pytest.fixture(scope="module")
-def model_file(trained_lenet, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "lenet.keras"
-    trained_lenet.save(path)
-    return path
+ENV = PROCESS_ENV
 
 
 def certify_args(model, out, *extra):
@@ -33,9 +25,8 @@ def certify_args(model, out, *extra):
 def outcome(out):
     """The result JSON and the per-image records kept beside it."""
     result = json.loads(out.read_text())["0.25"]
-    records = np.load(next((out.parent / (out.name + ".records")).glob("*/*/records.npz")))
     return ({k: result[k] for k in ("certified_accuracy", "abstention_rate", "clean_accuracy", "mean_radius")},
-            {k: records[k] for k in records.files if k != "__seconds__"})
+            kept_records(out))
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """`kerasll eval --strategy`: two logical CPU devices and two localhost workers give the one-process result."""
 
 import json
-import os
 import signal
 import subprocess
 
@@ -9,18 +8,11 @@ import numpy as np
 import pytest
 
 from kerasll.distribute import localhost_cluster
-from helpers import KERASLL, finish, start_workers
+from helpers import KERASLL, PROCESS_ENV, finish, kept_records, start_workers
 
 pytestmark = pytest.mark.processes
 
-ENV = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"}
-
-
-@pytest.fixture(scope="module")
-def model_file(trained_lenet, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "lenet.keras"
-    trained_lenet.save(path)
-    return path
+ENV = PROCESS_ENV
 
 
 def eval_args(model, out, *extra):
@@ -32,8 +24,7 @@ def eval_args(model, out, *extra):
 def outcome(out):
     """The result JSON and the per-image records kept beside it."""
     result = json.loads(out.read_text())["attack"]
-    records = np.load(next((out.parent / (out.name + ".records")).glob("*/*/records.npz")))
-    return result, {k: records[k] for k in records.files if k != "__seconds__"}
+    return result, kept_records(out)
 
 
 @pytest.fixture(scope="module")
