@@ -34,6 +34,16 @@ def write_json(path, data):
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
 
+def read_json(path):
+    """A JSON file's content; one-line `KerasllError` when it is not valid JSON."""
+    from kerasll.errors import KerasllError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise KerasllError(f"{path} is not valid JSON ({error.msg})") from None
+
+
 def _jsonable(value):
     if hasattr(value, "item"):
         return value.item()

@@ -67,6 +67,9 @@ def child(args):
 
 
 def reference(args, classifier, x, y):
+    """The authors' CERTIFY in a torch child process: (their per-image answers as a `CertifyResult`, seconds)."""
+    from kerasll.zoo.paper.certified import as_result
+
     with tempfile.TemporaryDirectory() as tmp:
         classifier.save(f"{tmp}/port.keras")
         np.savez(f"{tmp}/in.npz", x=x, y=y, sigma=args.sigma, classes=int(classifier.output_shape[-1]))
@@ -74,48 +77,12 @@ def reference(args, classifier, x, y):
                         "--source", args.source, *settings_args(args)],
                        env={**os.environ, "KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": "PASSIVE"}, check=True)
         out = dict(np.load(f"{tmp}/out.npz"))
-    return out["prediction"], out["radius"], float(out["seconds"])
+    return as_result(out["prediction"], out["radius"], y), float(out["seconds"])
 
 
 def settings_args(args):
     return ["--sigma", str(args.sigma), "--n0", str(args.n0), "--n", str(args.n), "--alpha", str(args.alpha),
             "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
-
-
-def side(prediction, radius, y, radii):
-    """Certified accuracy at each radius, abstention and mean radius of one side's per-image results."""
-    correct = prediction == y
-    return {"certified_accuracy": {f"{r:g}": float(np.mean(correct & (radius >= r))) for r in radii},
-            "abstention_rate": float(np.mean(prediction == -1)),
-            "mean_radius": float(np.mean(np.where(correct, radius, 0.0)))}
-
-
-def differences(a, b):
-    """Image by image: the share with the same answer (class or abstain), and the mean |radius difference|."""
-    return {"same_answer": float(np.mean(a[0] == b[0])), "mean_abs_radius_difference": float(np.mean(np.abs(a[1] - b[1])))}
-
-
-def docs_block(done, command):
-    lines = ["Randomized smoothing beside the authors' code (locuslab/smoothing `Smooth.certify`, PyTorch, the same "
-             "classifier rebuilt by Keras-torch, the same images and settings). Both sides draw their own noise, so "
-             "they can agree only up to sampling noise; kerasll at seed 0 against seed 1 measures that noise. "
-             f"Command: `{command}`.", "",
-             "| entry | σ | images | n | radius | kerasll seed 0 % | kerasll seed 1 % | authors' code % |",
-             "|---|---|---|---|---|---|---|---|"]
-    for run in done.values():
-        for r in run["ours"]["certified_accuracy"]:
-            lines.append(f"| {run['entry']} | {run['sigma']:g} | {run['images']} | {run['n']} | {r} | "
-                         f"{100 * run['ours']['certified_accuracy'][r]:.1f} | "
-                         f"{100 * run['ours_seed1']['certified_accuracy'][r]:.1f} | "
-                         f"{100 * run['reference']['certified_accuracy'][r]:.1f} |")
-    lines += ["", "| entry | same answer, seed 0 vs 1 | same answer, kerasll vs authors' | mean abs radius diff, seed 0 vs 1 | "
-              "kerasll vs authors' | kerasll s | authors' s | speed-up |", "|---|---|---|---|---|---|---|---|"]
-    for run in done.values():
-        noise, cross, s = run["seed_to_seed"], run["kerasll_to_reference"], run["seconds"]
-        lines.append(f"| {run['entry']} | {100 * noise['same_answer']:.1f}% | {100 * cross['same_answer']:.1f}% | "
-                     f"{noise['mean_abs_radius_difference']:.4f} | {cross['mean_abs_radius_difference']:.4f} | "
-                     f"{s['ours']:.1f} | {s['theirs']:.1f} | {s['theirs'] / s['ours']:.1f}× |")
-    return lines
 
 
 def main():
@@ -137,7 +104,7 @@ def main():
         return child(args)
     import kerasll as kl
     from kerasll._files import replace_block, write_json
-    from kerasll.smoothing import RADII
+    from kerasll.zoo.paper.certified import agreement, reference_section, side
     from kerasll.zoo.store import REPO_ZOO, Zoo
 
     load_reference(args.source)  # fail early on an unexpected core.py
@@ -154,21 +121,21 @@ def main():
         for seed in (args.seed, args.seed + 1):
             r = kl.certify(classifier, x, y, args.sigma, args.n0, args.n, args.alpha, seed=seed,
                            batch_size=args.batch_size)
-            ours.append((r.prediction, r.radius, time.perf_counter() - t0))
+            ours.append((r, time.perf_counter() - t0))
             t0 = time.perf_counter()
         done[key] = {"entry": name, "images": args.images, "sigma": args.sigma, "n0": args.n0, "n": args.n,
-                     "alpha": args.alpha, "ours": side(*ours[0][:2], y, RADII),
-                     "ours_seed1": side(*ours[1][:2], y, RADII), "reference": side(*theirs[:2], y, RADII),
-                     "seed_to_seed": differences(ours[0], ours[1]), "kerasll_to_reference": differences(ours[0], theirs),
-                     "seconds": {"ours": ours[0][2], "theirs": theirs[2]},
-                     "noisy_forwards_per_second": {"ours": args.images * (args.n0 + args.n) / ours[0][2],
-                                                   "theirs": args.images * (args.n0 + args.n) / theirs[2]}}
+                     "alpha": args.alpha, "ours": side(ours[0][0]), "ours_seed1": side(ours[1][0]),
+                     "reference": side(theirs[0]), "seed_to_seed": agreement(ours[0][0], ours[1][0]),
+                     "kerasll_to_reference": agreement(ours[0][0], theirs[0]),
+                     "seconds": {"ours": ours[0][1], "theirs": theirs[1]},
+                     "noisy_forwards_per_second": {"ours": args.images * (args.n0 + args.n) / ours[0][1],
+                                                   "theirs": args.images * (args.n0 + args.n) / theirs[1]}}
         write_json(args.json, done)
         print(name, json.dumps(done[key]), flush=True)
     if args.docs:
         command = " ".join(["python scripts/benchmark_smoothing_reference.py --source SMOOTHING_CHECKOUT", *args.names,
                             f"--images {args.images} --n {args.n} --sigma {args.sigma:g}", "--docs"])
-        replace_block(ROOT / "docs" / "evaluation.md", "reference-smoothing", "\n".join(docs_block(done, command)))
+        replace_block(ROOT / "docs" / "evaluation.md", "reference-smoothing", "\n".join(reference_section(done, command)))
 
 
 if __name__ == "__main__":

@@ -33,10 +33,12 @@ def test_readme_fits_a_screen_and_no_file_names_a_machine_s_absolute_path():
     assert "![" in (ROOT / "README.md").read_text()
     import subprocess
 
+    # This machine's paths, as found where the test runs: the folder holding the clone, and the home folder.
+    machine = {str(ROOT.parent).rstrip("/") + "/", str(Path.home()).rstrip("/") + "/"} - {"/"}
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     for name in files:
         path = ROOT / name
         if path.suffix in {".md", ".py", ".toml", ".json", ".txt", ".cfg"} and path.is_file():
             text = path.read_text(errors="ignore")
-            for prefix in ("/work/", "/root/", "/home/"):
-                assert prefix not in text or name == "tests/test_setup_docs.py", (name, prefix)
+            for prefix in machine:
+                assert prefix not in text, (name, prefix)

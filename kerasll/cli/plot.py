@@ -69,12 +69,12 @@ def certified_command(
     sigmas = parse_list(sigma, "--sigma") if sigma else None
     zoo_ = open_zoo(zoo)
     found = [c for name in names for c in stored_certificates(zoo_, name, sigmas)]
-    steps = [c for c in found if c.radii is None]
-    if steps:
+    gone = next((c for c in found if c.radii is None), None)
+    if gone is not None:
         from kerasll.errors import KerasllError
 
-        raise KerasllError(f"the per-image records of {steps[0].label} σ={steps[0].sigma:g} are gone: "
-                           f"re-run `kerasll certify {steps[0].label} --sigma {steps[0].sigma:g} --force`")
+        raise KerasllError(f"the per-image records of {gone.label} σ={gone.sigma:g} are gone: "
+                           f"re-run `kerasll certify {gone.label} --sigma {gone.sigma:g} --force`")
     path = plot_certified_curves([(f"{c.label} σ={c.sigma:g}", c.radii) for c in found], out, title=title)
     for c in found:
         r = c.result

@@ -1,9 +1,9 @@
 """ε-curves stored by `kerasll eval --eps-curve`, gathered from zoo entries or --json files for one plot."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from kerasll._files import read_json
 from kerasll.datasets import dataset_info
 from kerasll.errors import KerasllError
 
@@ -36,10 +36,7 @@ def stored_curve(zoo, name):
     """The ε-curve of entry `name` (the one on the most images, then the newest), or of a `--json` file."""
     path = Path(name)
     if path.suffix == ".json" and path.is_file():
-        try:
-            out = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise KerasllError(f"{path} is not valid JSON ({error.msg})") from None
+        out = read_json(path)
         if not isinstance(out, dict) or "curve" not in out:
             raise KerasllError(f"{path} has no ε-curve: write one with `kerasll eval MODEL --eps-curve … --json {path}`")
         return _from_result(path.stem, out["curve"], None)

@@ -3,12 +3,12 @@ entry's defense is described. Plain Python over eval.json: `zoo list`, `zoo show
 without importing TensorFlow.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kerasll._files import read_json
 from kerasll.defenses.registry import get_defense, list_defenses
 from kerasll.errors import KerasllError
 
@@ -83,10 +83,7 @@ def stored_certificates(zoo, name, sigmas=None):
     `StoredCertificate`s; `sigmas` keeps only those σ. Nothing stored → one line saying how to make it."""
     path = Path(name)
     if path.suffix == ".json" and path.is_file():
-        try:
-            results, root, label = json.loads(path.read_text()), Path("."), path.stem
-        except json.JSONDecodeError as error:
-            raise KerasllError(f"{path} is not valid JSON ({error.msg})") from None
+        results, root, label = read_json(path), Path("."), path.stem
     else:
         entry = zoo.get(name)
         results, root, label = entry.evaluations(), entry.path, name

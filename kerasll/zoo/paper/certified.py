@@ -6,6 +6,9 @@ Data in (`CertifiedRow`: an entry's label, name, Φ, AutoAttack accuracy and sto
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from kerasll.smoothing import CertifyResult
 from kerasll.stats import rank_correlation, rank_correlation_p_value
 
 SIGNIFICANCE = 0.05  # a rank correlation is called a finding when its exact permutation p-value is below this
@@ -76,4 +79,48 @@ def certified_section(rows, command, figure=None):
         lines.append(f"| {sigma:g} | {_verdict(*c['phi'])} | {_verdict(*c['autoattack'])} |")
     if figure:
         lines += ["", f"![certified accuracy against the L2 radius]({figure})"]
+    return lines
+
+
+def as_result(prediction, radius, y):
+    """Another implementation's per-image answers (class or −1, radius) as a `CertifyResult` (no bounds)."""
+    n = len(prediction)
+    return CertifyResult(np.asarray(prediction), np.asarray(radius), np.asarray(prediction) == np.asarray(y),
+                         np.full(n, np.nan), np.full(n, -1))
+
+
+def side(result):
+    """One side of the side-by-side: `CertifyResult.summary` with radii written as in eval.json ("0.25")."""
+    s = result.summary()
+    return {"certified_accuracy": {f"{r:g}": a for r, a in s["certified_accuracy"].items()},
+            "abstention_rate": s["abstention_rate"], "mean_radius": s["mean_radius"]}
+
+
+def agreement(a, b):
+    """Image by image: the share with the same answer (class or abstain), and the mean |radius difference|."""
+    return {"same_answer": float(np.mean(a.prediction == b.prediction)),
+            "mean_abs_radius_difference": float(np.mean(np.abs(a.radius - b.radius)))}
+
+
+def reference_section(done, command):
+    """docs/evaluation.md's block: kerasll's certify beside the authors' `Smooth.certify`, from the script's JSON."""
+    lines = ["Randomized smoothing beside the authors' code (locuslab/smoothing `Smooth.certify`, PyTorch, the same "
+             "classifier rebuilt by Keras-torch, the same images and settings). Both sides draw their own noise, so "
+             "they can agree only up to sampling noise; kerasll at seed 0 against seed 1 measures that noise. "
+             f"Command: `{command}`.", "",
+             "| entry | σ | images | n | radius | kerasll seed 0 % | kerasll seed 1 % | authors' code % |",
+             "|---|---|---|---|---|---|---|---|"]
+    for run in done.values():
+        for r in run["ours"]["certified_accuracy"]:
+            lines.append(f"| {run['entry']} | {run['sigma']:g} | {run['images']} | {run['n']} | {r} | "
+                         f"{100 * run['ours']['certified_accuracy'][r]:.1f} | "
+                         f"{100 * run['ours_seed1']['certified_accuracy'][r]:.1f} | "
+                         f"{100 * run['reference']['certified_accuracy'][r]:.1f} |")
+    lines += ["", "| entry | same answer, seed 0 vs 1 | same answer, kerasll vs authors' | mean abs radius diff, "
+              "seed 0 vs 1 | kerasll vs authors' | kerasll s | authors' s | speed-up |", "|---|---|---|---|---|---|---|---|"]
+    for run in done.values():
+        noise, cross, t = run["seed_to_seed"], run["kerasll_to_reference"], run["seconds"]
+        lines.append(f"| {run['entry']} | {100 * noise['same_answer']:.1f}% | {100 * cross['same_answer']:.1f}% | "
+                     f"{noise['mean_abs_radius_difference']:.4f} | {cross['mean_abs_radius_difference']:.4f} | "
+                     f"{t['ours']:.1f} | {t['theirs']:.1f} | {t['theirs'] / t['ours']:.1f}× |")
     return lines
