@@ -1,8 +1,8 @@
 """kerasll's `certify` beside the authors' randomized smoothing (locuslab/smoothing, PyTorch), image by image.
 
     pip install torch==2.13.0 statsmodels scipy       # CPU torch first: a plain `torch` pulls CUDA wheels
-    git clone https://github.com/locuslab/smoothing /tmp/smoothing
-    python scripts/benchmark_smoothing_reference.py --source /tmp/smoothing --images 500 --n 10000 \
+    git clone https://github.com/locuslab/smoothing ../smoothing
+    python scripts/benchmark_smoothing_reference.py --source ../smoothing --images 500 --n 10000 \
         --json docs/data/reference-smoothing.json --docs
 
 The authors' `Smooth` class (code/core.py) runs in a child process under KERAS_BACKEND=torch on the

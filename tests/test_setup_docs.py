@@ -33,8 +33,8 @@ def test_readme_fits_a_screen_and_no_file_names_a_machine_s_absolute_path():
     assert "![" in (ROOT / "README.md").read_text()
     import subprocess
 
-    # This machine's paths, as found where the test runs: the folder holding the clone, and the home folder.
-    machine = {str(ROOT.parent).rstrip("/") + "/", str(Path.home()).rstrip("/") + "/"} - {"/"}
+    # This machine's paths, as found where the test runs: the clone's own folder, and the home folder.
+    machine = {str(ROOT).rstrip("/") + "/", str(Path.home()).rstrip("/") + "/"} - {"/"}
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     for name in files:
         path = ROOT / name
