@@ -228,8 +228,8 @@ def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, fmnist, tm
     assert first.exit_code == 0, first.output
     curve = json.loads((tmp_path / "a.json").read_text())["curve"]
     assert curve["settings"]["attack"] == "autoattack" and curve["settings"]["version"] == "fast"
-    values = [curve["accuracy_by_eps"][k] for k in sorted(curve["accuracy_by_eps"], key=float)]
-    assert len(values) == 3 and values == sorted(values, reverse=True)
+    values = curve["accuracy"]
+    assert curve["budgets"] == pytest.approx([0, 10 / 255, 25 / 255]) and len(values) == 3 and values == sorted(values, reverse=True)
     assert "attack" not in json.loads((tmp_path / "a.json").read_text())  # the curve alone: no extra PGD run
     assert "PGD accuracy" not in first.output and "ε curve" in first.output
     with_eps = kerasll("eval", lenet_file, *args, "--eps-curve", "0,10,25/255", "--eps", "25/255", "--json",

@@ -192,12 +192,7 @@ def test_eps_curve_never_rises_and_flags_an_attack_that_made_it_rise(trained_len
     assert [f.code for f in curve.flags] == ["eps-sweep"] and "rises" in curve.flags[0].message
 
 
-def test_settings_keys_are_derived_not_parsed():
-    s = attack_settings("fashion_mnist")
-    assert s.key(10000) == "pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000"
-    assert attack_settings("fashion_mnist", "autoattack").key(40, "-embedded") == \
-        "autoattack-standard-linf-eps25/255-n40-embedded"
-    assert attack_settings(None, "square", eps=0.5, norm="l2", seed=2).key(9) == "square-l2-eps0.5-q5000-n9-seed2"
+def test_settings_without_a_preset_need_eps():
     with pytest.raises(kl.KerasllError, match="--eps is required"):
         attack_settings(None, "pgd")
     assert attack_settings(None, "pgd", eps=0.1).step_size == pytest.approx(0.025)

@@ -188,7 +188,7 @@ def test_train_gaussian_from_the_cli_records_its_sigma(tmp_path):
 
 
 def test_the_stored_certification_on_the_most_images_and_samples_is_the_one_shown():
-    from kerasll.zoo.results import KIND_CERTIFY as KIND, certifications
+    from kerasll.zoo.results import CERTIFY as KIND, certifications
 
     def result(sigma, samples, n, created):
         return {"kind": KIND, "settings": {"sigma": sigma, "n": n}, "samples": samples, "created": created}

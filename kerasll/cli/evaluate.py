@@ -169,6 +169,9 @@ def _evaluate(name, request, json_out, zoo):
 
 
 def show(name, out):
+    from kerasll.evaluation.settings import fmt_budget
+    from kerasll.zoo.results import curve_points
+
     a = out.get("attack") or {}
     first = a or out["curve"]
     cached = " (cached; --force to recompute)" if first["cached"] else ""
@@ -190,18 +193,11 @@ def show(name, out):
     if "flatness_fgsm" in out:
         f = out["flatness_fgsm"]
         console.print(f"  Φ along FGSM     {f['phi']:.4f}" + (" (cached)" if f["cached"] else ""))
-    if "sweep" in out:
-        sweep = out["sweep"]["accuracy_by_eps"]
-        linf = out["sweep"]["settings"]["norm"] == "linf"
-        eps = lambda e: f"{float(e) * 255:.4g}/255" if linf else f"{float(e):.4g}"  # noqa: E731
-        console.print("  ε sweep (AutoAttack fast): " + ", ".join(f"ε={eps(e)}: {100 * v:.2f}%" for e, v in sweep.items()),
-                      soft_wrap=True)
-    if "curve" in out:
-        c = out["curve"]
-        linf = c["settings"]["norm"] == "linf"
-        eps = lambda e: f"{float(e) * 255:.4g}/255" if linf else f"{float(e):.4g}"  # noqa: E731
-        console.print("  ε curve: " + ", ".join(f"ε={eps(e)}: {100 * v:.2f}%" for e, v in c["accuracy_by_eps"].items()),
-                      soft_wrap=True)
+    for part, label in (("sweep", "ε sweep (AutoAttack fast)"), ("curve", "ε curve")):
+        if part in out:
+            norm = out[part]["settings"]["norm"]
+            console.print(f"  {label}: " + ", ".join(f"ε={fmt_budget(e, norm)}: {100 * v:.2f}%"
+                                                     for e, v in curve_points(out[part]).items()), soft_wrap=True)
     flags = a.get("flags", []) + out.get("sweep", {}).get("flags", []) + out.get("curve", {}).get("flags", [])
     for f in flags:
         console.print(f"  [yellow]flag {f['code']}[/]: {f['message']} — try: {f['hint']}", soft_wrap=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kerasll.attacks import checks
-from kerasll.attacks.autoattack import autoattack_images, plan_of, robustbench_fields, summarize
+from kerasll.attacks.autoattack import autoattack_images, plan_of, summarize
 from kerasll.attacks.common import num_classes, predict_classes
 from kerasll.attacks.noise import image_keys
 from kerasll.attacks.registry import ATTACKS_REVISION, run_attack
@@ -86,11 +86,6 @@ class EvalResult:
             out["weaker_attacks_accuracy"] = self.weaker_attacks_accuracy
         return out | {"seconds": self.seconds, "seconds_by_attack": self.seconds_by_attack,
                       "attacks_revision": self.attacks_revision}
-
-    def robustbench(self):
-        """RobustBench's field names (clean_acc, autoattack_acc, …) for an export."""
-        return robustbench_fields(self.clean_accuracy, self.robust_accuracy, self.settings.eps, self.settings.norm,
-                                  self.samples)
 
 
 def _store(checkpoint, what, model, x, y, chunk_size, fresh=False, spread=None):
@@ -212,8 +207,9 @@ class CurveResult:
     attacks_revision: int = ATTACKS_REVISION
 
     def to_dict(self):
-        return {"settings": self.settings.to_dict() | {"eps": sorted(self.accuracy_by_eps)},
-                "samples": self.samples, "accuracy_by_eps": {f"{e:.6g}": a for e, a in self.accuracy_by_eps.items()},
+        budgets = sorted(self.accuracy_by_eps)
+        return {"settings": self.settings.to_dict() | {"eps": budgets}, "samples": self.samples,
+                "budgets": budgets, "accuracy": [self.accuracy_by_eps[e] for e in budgets],
                 "flags": [f.to_dict() for f in self.flags], "seconds": self.seconds,
                 "attacks_revision": self.attacks_revision}
 

@@ -1,9 +1,9 @@
 """What an evaluation measures, as one frozen value: the attack, its budget and its seed.
 
 `attack_settings` fills in a data set's presets (or kerasll's defaults when the
-data has none) and checks every value once. The eval.json key, the chunk
-fingerprint and the stored "settings" are all derived from an `EvalSettings`;
-nothing parses them back.
+data has none) and checks every value once. The chunk fingerprint and the stored
+"settings" (and so a stored result's identity, `kerasll.zoo.results.ResultId`)
+are derived from an `EvalSettings`.
 """
 
 from dataclasses import asdict, dataclass, replace
@@ -54,24 +54,6 @@ class EvalSettings:
     def to_dict(self):
         """The settings as eval.json stores them (the fields that apply, and the seed)."""
         return {k: v for k, v in asdict(self).items() if v is not None}
-
-    def key(self, samples, tag=""):
-        """eval.json key, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000' or
-        'autoattack-standard-linf-eps25/255-n10000'; `-seedS` when the seed is not 0, then `tag`
-        (which images: '-embedded', '-data<hash>')."""
-        eps = fmt_budget(self.eps, self.norm)
-        if self.attack == "autoattack":
-            key = f"autoattack-{self.version}-{self.norm}-eps{eps}"
-        else:
-            key = f"{self.attack}-{self.norm}-eps{eps}"
-            if self.step_size is not None:
-                key += f"-steps{self.steps}-step{fmt_budget(self.step_size, self.norm)}-r{self.restarts}"
-            elif self.steps is not None:
-                key += f"-steps{self.steps}-r{self.restarts}"
-            elif self.queries is not None:
-                key += f"-q{self.queries}"
-        seed = f"-seed{self.seed}" if self.seed else ""
-        return f"{key}-n{samples}{seed}{tag}"
 
     def with_eps(self, eps):
         """The same attack at another ε, PGD's step scaled in proportion."""

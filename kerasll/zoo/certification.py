@@ -17,7 +17,7 @@ from kerasll.errors import KerasllError
 from kerasll.evaluation import certify_records
 from kerasll.evaluation.spread import spread_of
 from kerasll.smoothing import RADII, CertifyResult, check_settings
-from kerasll.zoo.results import KIND_CERTIFY
+from kerasll.zoo.results import CERTIFY, ResultId
 from kerasll.zoo.evaluation import (
     RECORDS_DIR, EvalRequest, Results, check_fits, images_tag, model_input_shape, test_data, with_input_scale,
 )
@@ -45,18 +45,12 @@ class CertifyRequest:
         self.base.check()
         return self
 
-    def key(self, sigma, samples, tag=""):
-        """eval.json key, e.g. 'certify-sigma0.25-n100000-select100-alpha0.001-n500'."""
-        seed = f"-seed{self.base.seed}" if self.base.seed else ""
-        return f"certify-sigma{sigma:g}-n{self.n}-select{self.n0}-alpha{self.alpha:g}-n{samples}{seed}{tag}"
-
 
 def summarize(records, settings, radii=RADII):
     """The stored result of one σ from its per-image records."""
     result = CertifyResult.from_arrays(records, settings)
     s = result.summary(radii)
-    return {"kind": KIND_CERTIFY, "settings": settings | {"samples": s["samples"]}, "samples": s["samples"],
-            "certified_accuracy": {f"{r:g}": a for r, a in s["certified_accuracy"].items()},
+    return {"settings": settings | {"samples": s["samples"]}, "samples": s["samples"], "certified_accuracy": {f"{r:g}": a for r, a in s["certified_accuracy"].items()},
             "abstention_rate": s["abstention_rate"], "clean_accuracy": s["clean_accuracy"],
             "mean_radius": s["mean_radius"], "attacks_revision": ATTACKS_REVISION}
 
@@ -77,7 +71,8 @@ def run(model, data, request, results, progress=None, log=None, strategy=None):
             return summarize(records, settings, request.radii) | {"seconds": seconds.get("certify", 0.0),
                                                                   "data": data.name}
 
-        out[float(sigma)] = results.get(request.key(sigma, len(data.x), tag), compute, tag)
+        rid = ResultId(CERTIFY, settings | {"samples": len(data.x)}, len(data.x), tag)
+        out[float(sigma)] = results.get(rid, compute)
     return out
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from kerasll._files import read_json
 from kerasll.datasets import dataset_info
 from kerasll.errors import KerasllError
+from kerasll.zoo.results import CURVE, best as find_best, curve_points
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def _from_result(label, result, dataset):
     if dataset is not None:
         info = dataset_info(dataset)
         eval_eps = info.eval_eps if settings["norm"] == "linf" else info.eval_eps_l2
-    return StoredCurve(label, {float(e): a for e, a in result["accuracy_by_eps"].items()}, settings["norm"], attack,
+    return StoredCurve(label, curve_points(result), settings["norm"], attack,
                        result["samples"], eval_eps)
 
 
@@ -42,10 +43,9 @@ def stored_curve(zoo, name):
         return _from_result(path.stem, out["curve"], None)
     entry = zoo.get(name)
     meta = entry.metadata()
-    curves = [r for k, r in entry.evaluations().items() if k.startswith("curve-")]
-    if not curves:
+    best = find_best(entry.evaluations(), CURVE)
+    if best is None:
         raise KerasllError(f"entry {name!r} has no ε-curve yet: run `kerasll eval {name} --eps-curve 0,4,8,16,25/255`")
-    best = max(curves, key=lambda r: (r["samples"], r.get("created", "")))
     return _from_result(name, best, meta["dataset"])
 
 

@@ -22,10 +22,10 @@ from kerasll.errors import KerasllError
 from kerasll.evaluation import attack_settings, check_labels, eps_curve, evaluate, flatness_records
 from kerasll.attacks.autoattack import SWEEP_FACTORS, sweep_budgets
 from kerasll.attacks.registry import ATTACKS_REVISION
-from kerasll.evaluation.settings import fmt_budget
 from kerasll.evaluation.spread import spread_of
 from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.zoo.metadata import now
+from kerasll.zoo.results import ATTACK, CURVE, FLATNESS, SWEEP, ResultId
 
 FLATNESS_SAMPLES = 1000  # test images for Φ unless --limit is smaller
 RECORDS_DIR = "records"
@@ -156,42 +156,42 @@ class Results:
         self.records_root, self.entry, self.zoo, self.force = records_root, entry, zoo, force
         self.spread = spread or Local()
 
-    def cached(self, key):
-        """The stored result under `key`, unless `--force` or another attack revision computed it."""
+    def cached(self, rid):
+        """The stored result with identity `rid`, unless `--force` or another attack revision computed it."""
         found = None
         if self.spread.is_chief and self.entry is not None and not self.force:
-            found = self.entry.evaluations().get(key)
+            found = self.entry.evaluations().get(rid.key())
             if found is not None and found.get("attacks_revision", 1) != ATTACKS_REVISION:
                 found = None  # its random draws were keyed otherwise: recompute
         found = json.loads(self.spread.share(json.dumps(found).encode()))
-        return None if found is None else dict(found, cached=True, key=key)
+        return None if found is None else dict(found, cached=True, key=rid.key())
 
-    def folder(self, key):
+    def folder(self, rid):
         if self.records_root is None or not self.spread.is_chief:
             return None
         if self.entry is not None:  # a bundled entry is copied into the active zoo before anything is written
             self.entry = self.zoo.writable(self.entry)
             self.records_root = self.entry.path / RECORDS_DIR
-        return self.records_root / _slug(key)
+        return self.records_root / _slug(rid.key())
 
-    def get(self, key, compute, tag):
-        """The result under `key`: cached, or `compute(records folder)` stored with its images' `tag`."""
-        found = self.cached(key)
+    def get(self, rid, compute):
+        """The result with identity `rid` (a `ResultId`): cached, or `compute(records folder)` stored with it."""
+        found = self.cached(rid)
         if found is not None:
             return found
-        return self.store(key, dict(compute(self.folder(key)), data_tag=tag))
+        return self.store(rid, compute(self.folder(rid)) | rid.fields())
 
-    def store(self, key, result):
+    def store(self, rid, result):
         out = dict(result, created=now())
-        folder = self.folder(key)
+        folder = self.folder(rid)
         found = sorted(folder.glob("*/records.npz"), key=lambda p: p.stat().st_mtime) if folder else []
         if found:  # the per-image records; relative to the entry, so an exported entry keeps them
             out["records"] = str(found[-1].relative_to(self.entry.path) if self.entry else found[-1])
         if self.entry is not None and self.spread.is_chief:
-            self.entry.write_evaluation(key, out)
+            self.entry.write_evaluation(rid.key(), out)
             for stale in found[:-1]:  # finished runs of this key (older attack code) eval.json no longer names
                 shutil.rmtree(stale.parent, ignore_errors=True)
-        return dict(out, cached=False, key=key)
+        return dict(out, cached=False, key=rid.key())
 
 
 def run(model, data, request, dataset, results, progress=None, log=None, strategy=None):
@@ -199,27 +199,26 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
     ("attack" is left out for an ε-curve alone)."""
     settings = request.settings(dataset, curve=not request.single)
     tag = images_tag(data, request)
-    x, y = data.x, data.y
+    x, y, n = data.x, data.y, len(data.x)
     common = dict(progress=progress, log=log, batch_size=request.batch_size, fresh=request.force, strategy=strategy)
-
-    def get(key, compute):
-        return results.get(key, compute, tag)
 
     out = {}
     if request.single:
-        out["attack"] = get(settings.key(len(x), tag), lambda folder: dict(
+        out["attack"] = results.get(ResultId(ATTACK, settings.to_dict(), n, tag), lambda folder: dict(
             evaluate(model, x, y, settings, checkpoint=folder, **common).to_dict(), data=data.name))
     if request.sweep:
         fast = attack_settings(dataset, "autoattack", settings.eps, norm=settings.norm, version="fast",
                                seed=settings.seed)
         budgets = sweep_budgets(settings.eps, settings.norm, x.shape[1:])
-        key = f"sweep-{settings.norm}-eps{fmt_budget(settings.eps, settings.norm)}-n{len(x)}{_seed(settings)}{tag}"
-        out["sweep"] = get(key, lambda folder: _sweep_dict(eps_curve(
-            model, x, y, fast, budgets, checkpoint=folder, must_reach_zero=True, **common)))
+        sweep = {"eps": settings.eps, "norm": settings.norm, "version": "fast",
+                 "factors": [*SWEEP_FACTORS, "unbounded"], "seed": settings.seed}
+        out["sweep"] = results.get(ResultId(SWEEP, sweep, n, tag), lambda folder: eps_curve(
+            model, x, y, fast, budgets, checkpoint=folder, must_reach_zero=True, **common).to_dict() | {
+                "settings": sweep})  # the sweep flag reads the raw accuracies; the stored ones are monotone
     if request.curve:
         cs = request.settings(dataset, curve=True)
-        out["curve"] = get(curve_key(cs, request.curve, len(x)) + tag, lambda folder: eps_curve(
-            model, x, y, cs, request.curve, checkpoint=folder, **common).to_dict())
+        result = lambda folder: eps_curve(model, x, y, cs, request.curve, checkpoint=folder, **common).to_dict()  # noqa: E731
+        out["curve"] = results.get(ResultId(CURVE, cs.to_dict() | {"eps": sorted(request.curve)}, n, tag), result)
     if request.flatness:
         n = min(len(x), FLATNESS_SAMPLES)
         radius = dataset_info(dataset).landscape_radius if dataset else settings.eps  # no preset: the attack's ε
@@ -229,40 +228,14 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
         def phi(directions, folder):
             per_image, seconds = flatness_records(model, x[:n], y[:n], fs["pairs"], fs["grid"], radius, settings.seed,
                                                   directions, checkpoint=folder, **common)
-            return {"settings": fs | {"directions": directions}, "phi": float(per_image.mean()),
-                    "phi_sum": float(per_image.mean()) * fs["grid"] ** 2, "phi_std": float(np.std(per_image)),
-                    "seconds": seconds.get("flatness", 0.0), "attacks_revision": ATTACKS_REVISION}
+            return {"phi": float(per_image.mean()), "phi_sum": float(per_image.mean()) * fs["grid"] ** 2,
+                    "phi_std": float(np.std(per_image)), "seconds": seconds.get("flatness", 0.0),
+                    "attacks_revision": ATTACKS_REVISION}
 
-        out["flatness"] = get(flatness_key(fs) + tag, lambda folder: phi("random", folder))
-        out["flatness_fgsm"] = get(flatness_key(fs, "fgsm") + tag, lambda folder: phi("fgsm", folder))
+        for name, directions in (("flatness", "random"), ("flatness_fgsm", "fgsm")):
+            out[name] = results.get(ResultId(FLATNESS, fs | {"directions": directions}, n, tag),
+                                    lambda folder, d=directions: phi(d, folder))
     return out
-
-
-def _seed(settings):
-    return f"-seed{settings.seed}" if settings.seed else ""
-
-
-def _sweep_dict(curve):
-    d = curve.to_dict()
-    d["settings"] = {"eps": curve.settings.eps, "norm": curve.settings.norm, "version": "fast",
-                     "factors": [*SWEEP_FACTORS, "unbounded"], "seed": curve.settings.seed}
-    # The sweep flag reads the raw accuracies; the stored ones are the monotone curve's.
-    return d
-
-
-def curve_key(settings, budgets, samples):
-    """eval.json key of an ε-curve, e.g. 'curve-autoattack-fast-linf-eps0,2/255,…-n10000'."""
-    what = f"autoattack-{settings.version}" if settings.attack == "autoattack" else settings.attack
-    eps = ",".join(fmt_budget(e, settings.norm) for e in sorted(budgets))
-    return f"curve-{what}-{settings.norm}-eps{eps}-n{samples}{_seed(settings)}"
-
-
-def flatness_key(settings, directions="random"):
-    """'phi-…' for random directions, 'phifgsm-…' along the FGSM direction."""
-    prefix = "phi" if directions == "random" else "phifgsm"
-    seed = f"-seed{settings['seed']}" if settings.get("seed") else ""
-    return (f"{prefix}-pairs{settings['pairs']}-grid{settings['grid']}-radius{fmt_budget(settings['radius'])}"
-            f"-{settings['reduction']}-n{settings['samples']}{seed}")
 
 
 def evaluate_entry(zoo, name, request, progress=None, log=None, strategy=None):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from kerasll.datasets import dataset_info
 from kerasll.evaluation import attack_settings
-from kerasll.zoo.results import data_tag_of, describe, results_with
+from kerasll.zoo.results import FLATNESS, OFFICIAL, best as find_best, describe, identified, matching
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,11 @@ def summary(entry):
     of the data set's own test split (the embedded subset's when there is nothing else)."""
     meta = entry.metadata()
     pgd, aa = attack_settings(meta["dataset"]), attack_settings(meta["dataset"], "autoattack")
-    official = {k: r for k, r in entry.evaluations().items() if data_tag_of(k, r) == ""}
-    tag = "" if official else "-embedded"  # only embedded-subset results: show those rather than nothing
-    results = entry.evaluations() if tag else official
-    best = max(results_with(entry, pgd, tag), key=lambda r: r["samples"], default=None)
-    best_aa = max(results_with(entry, aa, tag), key=lambda r: r["samples"], default=None)
-    phis = {prefix: max((r for k, r in results.items() if k.startswith(prefix + "-")),
-                        key=lambda r: r["settings"]["samples"], default=None) for prefix in ("phi", "phifgsm")}
-    best_phi, best_fgsm = phis["phi"], phis["phifgsm"]
+    results = entry.evaluations()
+    tag = OFFICIAL if any(rid.data_tag == OFFICIAL for rid, _ in identified(results)) else "-embedded"
+    best = next(iter(matching(results, pgd, tag)), None)  # only embedded-subset results: show those, not nothing
+    best_aa = next(iter(matching(results, aa, tag)), None)
+    best_phi, best_fgsm = (find_best(results, FLATNESS, tag, directions=d) for d in ("random", "fgsm"))
     return Summary(best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
                    best and best["samples"], best_phi and best_phi["phi_sum"],
                    best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],

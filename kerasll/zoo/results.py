@@ -1,9 +1,10 @@
-"""Stored results of an entry: which ones were computed with given settings on which images, and how an
-entry's defense is described. Plain Python over eval.json: `zoo list`, `zoo show` and the report use it
-without importing TensorFlow.
+"""Stored results of an entry, by what they are: each carries its identity (`ResultId`: the kind of
+computation, its settings as numbers, how many images and which), written here and queried here. The
+eval.json key is a name built from the identity, never read back. Plain Python over eval.json: `zoo
+list`, `zoo show` and the report use it without importing TensorFlow.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,101 @@ import numpy as np
 from kerasll._files import read_json
 from kerasll.defenses.registry import get_defense, list_defenses
 from kerasll.errors import KerasllError
+from kerasll.evaluation.settings import fmt_budget
 
-KIND_CERTIFY = "certify"  # a certification's "kind": what finds certifications among an entry's results
+# What a stored result computed.
+ATTACK = "attack"  # clean and robust accuracy under one attack (or AutoAttack) at one ε, with flags
+SWEEP = "sweep"  # AutoAttack fast at ε × 1, 2, 4, 8 and unbounded
+CURVE = "curve"  # robust accuracy at several ε
+FLATNESS = "flatness"  # Φ, along random directions or the FGSM one (settings["directions"])
+CERTIFY = "certify"  # randomized smoothing's certified radii at one σ
+KINDS = (ATTACK, SWEEP, CURVE, FLATNESS, CERTIFY)
+OFFICIAL = ""  # the data tag of a data set's own test split ('-embedded': the bundled subset; '-data<hash>': a user's)
+
+
+@dataclass(frozen=True)
+class ResultId:
+    """What a stored result is: its `kind`, the `settings` it was computed with (numbers, as stored), the
+    number of test images and which images (`data_tag`)."""
+
+    kind: str
+    settings: dict = field(hash=False)
+    samples: int
+    data_tag: str = OFFICIAL
+
+    @classmethod
+    def of(cls, result):
+        """The identity a stored result carries (its fields; see `fields`)."""
+        return cls(result["kind"], result["settings"], result["samples"], result.get("data_tag", OFFICIAL))
+
+    def fields(self):
+        """The identity as a stored result's fields."""
+        return {"kind": self.kind, "settings": self.settings, "samples": self.samples, "data_tag": self.data_tag}
+
+    def key(self):
+        """The eval.json key: a readable name, unique per identity, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000',
+        'autoattack-standard-linf-eps25/255-n10000-embedded', 'phi-pairs2-grid5-radius25/255-mean-n1000'."""
+        s, seed = self.settings, f"-seed{self.settings['seed']}" if self.settings.get("seed") else ""
+        if self.kind == ATTACK:
+            eps = fmt_budget(s["eps"], s["norm"])
+            if s["attack"] == "autoattack":
+                name = f"autoattack-{s['version']}-{s['norm']}-eps{eps}"
+            else:
+                name = f"{s['attack']}-{s['norm']}-eps{eps}"
+                if s.get("step_size") is not None:
+                    name += f"-steps{s['steps']}-step{fmt_budget(s['step_size'], s['norm'])}-r{s['restarts']}"
+                elif s.get("steps") is not None:
+                    name += f"-steps{s['steps']}-r{s['restarts']}"
+                elif s.get("queries") is not None:
+                    name += f"-q{s['queries']}"
+        elif self.kind == SWEEP:
+            name = f"sweep-{s['norm']}-eps{fmt_budget(s['eps'], s['norm'])}"
+        elif self.kind == CURVE:
+            what = f"autoattack-{s['version']}" if s["attack"] == "autoattack" else s["attack"]
+            name = f"curve-{what}-{s['norm']}-eps{','.join(fmt_budget(e, s['norm']) for e in s['eps'])}"
+        elif self.kind == FLATNESS:
+            prefix = "phi" if s["directions"] == "random" else "phifgsm"
+            name = f"{prefix}-pairs{s['pairs']}-grid{s['grid']}-radius{fmt_budget(s['radius'])}-{s['reduction']}"
+        elif self.kind == CERTIFY:
+            name = f"certify-sigma{s['sigma']:g}-n{s['n']}-select{s['n0']}-alpha{s['alpha']:g}"
+        else:
+            raise KerasllError(f"unknown result kind {self.kind!r}; valid: {', '.join(KINDS)}")
+        return f"{name}-n{self.samples}{seed}{self.data_tag}"
+
+
+def identified(results):
+    """[(ResultId, result)] of an eval.json "results" mapping (or a `--json` file's), skipping anything that
+    carries no identity."""
+    return [(ResultId.of(r), r) for r in (results.values() if isinstance(results, dict) else ())
+            if isinstance(r, dict) and r.get("kind") in KINDS]
+
+
+def find(results, kind, data_tag=None, **settings):
+    """The stored results of `kind` whose settings include `settings` (None: any value), on the images
+    tagged `data_tag` (None: any), most images first, then the newest."""
+    found = [(rid, r) for rid, r in identified(results) if rid.kind == kind
+             and (data_tag is None or rid.data_tag == data_tag)
+             and all(v is None or rid.settings.get(k) == v for k, v in settings.items())]
+    found.sort(key=lambda f: (f[0].samples, f[1].get("created", "")), reverse=True)
+    return [r for _, r in found]
+
+
+def best(results, kind, data_tag=None, **settings):
+    """The first of `find`, or None."""
+    return next(iter(find(results, kind, data_tag, **settings)), None)
+
+
+def matching(results, settings, data_tag=OFFICIAL):
+    """The attack results computed with `settings` (an `EvalSettings`; seed aside) on `data_tag`'s images,
+    most images first."""
+    want = {k: v for k, v in settings.to_dict().items() if k != "seed"}
+    return [r for r in find(results, ATTACK, data_tag)
+            if {k: v for k, v in r["settings"].items() if k != "seed"} == want]
+
+
+def curve_points(result):
+    """{ε: accuracy} of a stored ε-curve or sweep (its `budgets` and `accuracy` lists)."""
+    return dict(zip(result["budgets"], result["accuracy"]))
 
 
 def describe(meta):
@@ -20,24 +114,6 @@ def describe(meta):
     if meta["defense"] not in list_defenses():  # an entry from a defense this install does not know
         return meta["defense"]
     return get_defense(meta["defense"]).describe(meta.get("defense_params", {}))
-
-
-def data_tag_of(key, result):
-    """Which images a stored result used: its `data_tag` ('' the official test split, '-embedded' the
-    bundled subset, '-data<hash>' a user's data); results stored before the field existed say so in the key."""
-    return result.get("data_tag", "-embedded" if key.endswith("-embedded") else "")
-
-
-def results_with(entry, settings, data_tag=""):
-    """An entry's stored results computed with `settings` (seed aside) on the images tagged `data_tag`."""
-    want = {k: v for k, v in settings.to_dict().items() if k != "seed"}
-    found = []
-    for key, result in entry.evaluations().items():
-        stored = result.get("settings", {})
-        tag = data_tag_of(key, result)
-        if {k: v for k, v in stored.items() if k != "seed"} == want and tag == data_tag:
-            found.append(result)
-    return found
 
 
 @dataclass(frozen=True)
@@ -69,9 +145,7 @@ def certifications(results):
     """{σ: the best stored certification result}: the one on the most images, then the most samples, then
     the newest. `results`: an eval.json "results" mapping (or a `certify --json` file's)."""
     found = {}
-    for result in results.values():
-        if not isinstance(result, dict) or result.get("kind") != KIND_CERTIFY:
-            continue
+    for result in find(results, CERTIFY):
         sigma, rank = result["settings"]["sigma"], (result["samples"], result["settings"]["n"], result.get("created", ""))
         if sigma not in found or rank > found[sigma][0]:
             found[sigma] = (rank, result)
@@ -87,7 +161,7 @@ def stored_certificates(zoo, name, sigmas=None):
     else:
         entry = zoo.get(name)
         results, root, label = entry.evaluations(), entry.path, name
-    found = certifications(results if isinstance(results, dict) else {})
+    found = certifications(results)
     if sigmas:
         found = {s: r for s, r in found.items() if any(abs(s - t) < 1e-9 for t in sigmas)}
     if not found:

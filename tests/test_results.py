@@ -1,0 +1,79 @@
+"""Stored results are found by the identity they carry (kind, settings, images), never by their eval.json key."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kerasll.evaluation.settings import attack_settings
+from kerasll.zoo import report
+from kerasll.zoo.results import (
+    ATTACK, CERTIFY, CURVE, FLATNESS, SWEEP, ResultId, best, curve_points, find, identified, matching,
+)
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo"
+
+
+def test_keys_are_built_from_the_identity():
+    pgd = attack_settings("fashion_mnist").to_dict()
+    assert ResultId(ATTACK, pgd, 10000).key() == "pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000"
+    aa = attack_settings("fashion_mnist", "autoattack").to_dict()
+    assert ResultId(ATTACK, aa, 40, "-embedded").key() == "autoattack-standard-linf-eps25/255-n40-embedded"
+    square = attack_settings(None, "square", eps=0.5, norm="l2", seed=2).to_dict()
+    assert ResultId(ATTACK, square, 9).key() == "square-l2-eps0.5-q5000-n9-seed2"
+    curve = {"attack": "autoattack", "version": "fast", "norm": "linf", "eps": [0, 10 / 255], "seed": 0}
+    assert ResultId(CURVE, curve, 30).key() == "curve-autoattack-fast-linf-eps0/255,10/255-n30"
+    sweep = {"eps": 0.5, "norm": "l2", "version": "fast", "seed": 0}
+    assert ResultId(SWEEP, sweep, 30).key() == "sweep-l2-eps0.5-n30"
+    phi = {"pairs": 2, "grid": 5, "radius": 25 / 255, "reduction": "mean", "seed": 0, "directions": "fgsm"}
+    assert ResultId(FLATNESS, phi, 1000).key() == "phifgsm-pairs2-grid5-radius25/255-mean-n1000"
+    cert = {"sigma": 0.25, "n0": 100, "n": 10000, "alpha": 0.001, "seed": 1}
+    assert ResultId(CERTIFY, cert, 500, "-datadeadbeef").key() == \
+        "certify-sigma0.25-n10000-select100-alpha0.001-n500-seed1-datadeadbeef"
+
+
+@pytest.mark.parametrize("entry", sorted(p.name for p in ZOO.iterdir() if (p / "eval.json").is_file()))
+def test_every_shipped_result_carries_the_identity_its_key_names(entry):
+    results = json.loads((ZOO / entry / "eval.json").read_text())["results"]
+    assert len(identified(results)) == len(results)
+    for key, result in results.items():
+        assert ResultId.of(result).key() == key
+    for result in find(results, CURVE):
+        assert list(curve_points(result)) == result["settings"]["eps"]
+
+
+def result(kind, settings, samples, tag="", created="0", **fields):
+    return {"kind": kind, "settings": settings, "samples": samples, "data_tag": tag, "created": created, **fields}
+
+
+def test_find_matches_kind_images_and_settings_and_puts_the_most_images_first():
+    stored = {
+        "x": result(FLATNESS, {"directions": "random"}, 100, created="1"),
+        "a name that says nothing": result(FLATNESS, {"directions": "random"}, 1000),
+        "phi-looks-random-but-is-fgsm": result(FLATNESS, {"directions": "fgsm"}, 5000),
+        "embedded": result(FLATNESS, {"directions": "random"}, 9000, "-embedded"),
+        "no identity": {"settings": {"directions": "random"}, "samples": 10 ** 6},
+    }
+    assert find(stored, FLATNESS, "", directions="random") == [stored["a name that says nothing"], stored["x"]]
+    assert best(stored, FLATNESS, "-embedded") is stored["embedded"]
+    assert best(stored, CURVE) is None
+
+
+def test_the_report_reads_images_from_the_data_tag_not_the_key():
+    pgd = attack_settings("fashion_mnist")
+
+    class Entry:
+        def metadata(self):
+            return {"dataset": "fashion_mnist"}
+
+        def evaluations(self):
+            return {
+                "pgd-…-n10000": result(ATTACK, pgd.to_dict(), 10000, "-datacafe", clean_accuracy=0.1,
+                                       robust_accuracy=0.0),
+                "pgd-…-n40": result(ATTACK, pgd.to_dict(), 40, "", clean_accuracy=0.9, robust_accuracy=0.5),
+                "phi": result(FLATNESS, {"directions": "random"}, 1000, "", phi=-1.5, phi_sum=-37.5),
+            }
+
+    s = report.summary(Entry())
+    assert (s.clean, s.robust, s.samples, s.phi, s.images) == (0.9, 0.5, 40, -1.5, "test split")
+    assert matching(Entry().evaluations(), pgd, "-datacafe")[0]["samples"] == 10000
