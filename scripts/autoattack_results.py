@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kerasll._files import replace_block
-from kerasll.zoo.evaluation import EvalRequest, evaluate_entry
+from kerasll.zoo.evaluation import EvalRequest, context_of, evaluate_entry
 from kerasll.zoo.results import describe
 from kerasll.zoo.paper.autoattack import AutoAttackRow, results_section, time_sentence, timing_section
 from kerasll.zoo.report import summary
@@ -49,7 +49,7 @@ def main():
 
             request = EvalRequest(attack="autoattack", limit=args.limit, data_dir=args.data_dir, force=args.force,
                                   batch_size=args.batch_size)
-            out = evaluate_entry(zoo, entry.name, request, progress=progress, log=console.print)
+            out = evaluate_entry(zoo, entry.name, request, context_of(request, progress, console.print))
         a = out["attack"]
         took = "cached" if a["cached"] else f"{a['seconds']:.0f} s"
         console.print(f"{entry.name}: AutoAttack {100 * a['robust_accuracy']:.2f}% ({took})")

@@ -17,7 +17,7 @@ from kerasll import figures
 from kerasll._files import replace_block
 from kerasll.zoo.certification import CertifyRequest, certify_entry
 from kerasll.zoo.results import stored_certificates
-from kerasll.zoo.evaluation import EvalRequest
+from kerasll.zoo.evaluation import EvalRequest, context_of
 from kerasll.zoo.results import describe
 from kerasll.zoo.paper.certified import CertifiedRow, certified_section
 from kerasll.zoo.report import summary
@@ -51,7 +51,7 @@ def main():
                     _tasks[name] = _bar.add_task(f"{_entry}: {name}", total=total)
                 _bar.update(_tasks[name], completed=done, total=total)
 
-            out = certify_entry(zoo, entry.name, request, progress=progress, log=console.print)
+            out = certify_entry(zoo, entry.name, request, context_of(request.base, progress, console.print))
         for sigma, r in out.items():
             took = "cached" if r["cached"] else f"{r['seconds']:.0f} s"
             console.print(f"{entry.name} σ={sigma:g}: smoothed clean {100 * r['clean_accuracy']:.1f}%, certified at "

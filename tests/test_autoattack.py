@@ -39,6 +39,7 @@ def linf(a, b):
     return np.abs(np.asarray(a) - b).reshape(len(b), -1).max(1)
 
 
+@pytest.mark.pipeline
 def test_autoattack_accuracy_is_the_accuracy_on_its_images(trained_lenet, data):
     x, y = data
     r = kl.autoattack(trained_lenet, x, y, 8 / 255, seed=0)
@@ -51,18 +52,20 @@ def test_autoattack_accuracy_is_the_accuracy_on_its_images(trained_lenet, data):
     assert linf(r.x_adv, x).max() <= 8 / 255 + 1e-6 and r.x_adv.min() >= 0 and r.x_adv.max() <= 1
     d = r.to_dict()
     assert d["robust_accuracy"] == r.robust_accuracy and d["samples"] == 120 and "clean_acc" not in d
-    rb = r.robustbench()  # RobustBench's names only in the export
+    rb = robustbench_fields(d)  # RobustBench's names only in the export
     assert rb == {"clean_acc": r.clean_accuracy, "autoattack_acc": r.robust_accuracy, "eps": 8 / 255,
                   "threat_model": "Linf", "n_examples": 120}
     assert not [f for f in r.flags if f.code in ("square", "gradients", "probabilities", "noise")]
 
 
+@pytest.mark.pipeline
 def test_autoattack_at_least_as_strong_as_pgd(trained_lenet, data):
     x, y = data
     pgd = accuracy(trained_lenet, kl.pgd(trained_lenet, x, y, 8 / 255, 2 / 255, 10, seed=0), y)
     assert kl.autoattack(trained_lenet, x, y, 8 / 255, version="fast").robust_accuracy <= pgd
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("kind", ["stop-gradient", "quantised", "binarised"])
 def test_square_flag_fires_on_models_that_mask_gradients(trained_lenet, data, kind):
     from kerasll.attacks.masked import MASKED
@@ -188,12 +191,13 @@ def test_checks_fire_on_their_own_conditions():
     assert checks.check_sweep({0.1: 0.2, 0.2: 0.3, 1.0: 0.0}).code == "eps-sweep"
 
 
+@pytest.mark.pipeline
 def test_eps_sweep_reaches_zero_unless_masked(trained_lenet, data):
     x, y = data[0][:40], data[1][:40]
-    accs, flag = kl.eps_sweep(trained_lenet, x, y, 4 / 255)
-    assert flag is None and accs[1.0] == 0.0 and len(accs) == 5
-    _, flag = kl.eps_sweep(stop_gradient(trained_lenet), x, y, 4 / 255)
-    assert flag is not None and flag.code == "eps-sweep"
+    sweep = kl.eps_sweep(trained_lenet, x, y, 4 / 255)
+    assert not sweep.flags and sweep.accuracy_by_eps[1.0] == 0.0 and len(sweep.budgets) == 5
+    masked = kl.eps_sweep(stop_gradient(trained_lenet), x, y, 4 / 255)
+    assert [f.code for f in masked.flags] == ["eps-sweep"]
 
 
 def test_robust_accuracy_accepts_column_labels(trained_lenet, data):
@@ -235,6 +239,7 @@ def test_progress_reports_the_robust_accuracy_so_far(trained_lenet, data):
     assert all(0 <= acc <= 1 and done <= total for _, done, total, acc in seen)
 
 
+@pytest.mark.pipeline
 def test_plus_runs_the_reference_attacks_with_their_restarts_and_is_never_weaker(trained_lenet, data, monkeypatch):
     aa = importlib.import_module("kerasll.attacks.autoattack")  # the package exports a function of that name
 
@@ -310,6 +315,7 @@ def test_rand_averages_random_gradients_where_standard_overstates_robustness():
     assert single.robust_accuracy >= rand.robust_accuracy + 0.2  # one gradient per step overstates robustness
 
 
+@pytest.mark.pipeline
 def test_rand_on_a_deterministic_model_is_apgd_ce_and_dlr(trained_lenet, data):
     x, y = data[0][:40], data[1][:40]
     rand = kl.autoattack(trained_lenet, x, y, 8 / 255, version="rand", seed=1)

@@ -149,14 +149,14 @@ def test_eval_caches_by_settings_and_force_recomputes(zoo):
 
 
 def test_a_result_recomputed_by_newer_attack_code_replaces_its_records(zoo, monkeypatch):
-    from kerasll.evaluation import core
+    from kerasll.evaluation import context
 
     args = ("eval", "a", "--source", "embedded", "--limit", "64", "--zoo", zoo)
     assert kerasll(*args).exit_code == 0
     key = "pgd-linf-eps25/255-steps10-step6.25/255-r1-n64-embedded"
     folder = zoo / "a" / "records" / "pgd-linf-eps25_255-steps10-step6.25_255-r1-n64-embedded"
     first = {p.name for p in folder.iterdir()}
-    monkeypatch.setattr(core, "ATTACKS_REVISION", core.ATTACKS_REVISION + 1)  # an attack changed since
+    monkeypatch.setattr(context, "ATTACKS_REVISION", context.ATTACKS_REVISION + 1)  # an attack changed since
     assert kerasll(*args, "--force").exit_code == 0
     (kept,) = list(folder.iterdir())  # the superseded run's records are gone: only what eval.json names
     assert kept.name not in first
@@ -248,6 +248,7 @@ def test_report_writes_markdown_beside_the_paper(zoo, tmp_path):
     assert "| a | lenet | AMSReg λ=0.5 |" in text and "-378.1" in text  # the paper's Φ beside ours
 
 
+@pytest.mark.pipeline
 def test_report_html_is_one_self_contained_sortable_page(zoo, tmp_path):
     from html.parser import HTMLParser
 

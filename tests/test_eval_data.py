@@ -29,13 +29,6 @@ def one_line_error(result, needle):
 
 
 @pytest.fixture(scope="module")
-def lenet_file(trained_lenet, tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "lenet.keras"
-    trained_lenet.save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def shapes_model(tmp_path_factory):
     """A small 4-class classifier of 8×8 grey images (the tiny data sets' shape)."""
     path = tmp_path_factory.mktemp("models") / "shapes.keras"
@@ -43,24 +36,61 @@ def shapes_model(tmp_path_factory):
     return path
 
 
-def test_data_npz_equals_the_registered_dataset_for_the_same_images(lenet_file, fmnist, tmp_path):
+def _same_curve(cli, library):
+    assert cli["budgets"] == library.budgets
+    assert cli["accuracy"] == [library.accuracy_by_eps[e] for e in library.budgets]
+    assert cli["accuracy"] == sorted(cli["accuracy"], reverse=True)  # monotone, both
+
+
+def test_the_library_and_the_cli_give_the_same_eps_curve(model_file, trained_lenet, fmnist, tmp_path):
+    """`kl.eps_curve` and `kerasll eval --eps-curve` answer one question with one number."""
+    import kerasll as kl
+
     x, y = fmnist[2][:40], fmnist[3][:40]
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    result = kerasll("eval", model_file, "--data", tmp_path / "test.npz", "--attack", "pgd", "--eps", "4/255",
+                     "--eps-curve", "0,2,4,12/255", "--json", tmp_path / "out.json")
+    assert result.exit_code == 0, result.output
+    stored = json.loads((tmp_path / "out.json").read_text())["curve"]
+    curve = kl.eps_curve(trained_lenet, x, y, kl.attack_settings(None, "pgd", 4 / 255), [0, 2 / 255, 4 / 255, 12 / 255])
+    _same_curve(stored, curve)
+    assert stored["accuracy"][0] > stored["accuracy"][-1]  # ε = 0 is the clean accuracy; 12/255 breaks some
+
+
+@pytest.mark.pipeline
+def test_the_library_and_the_cli_give_the_same_sweep(model_file, trained_lenet, fmnist, tmp_path):
+    """`kl.eps_sweep` and `kerasll eval --eps-sweep`: AutoAttack fast at ε × (1, 2, 4, 8) and unbounded, one answer."""
+    import kerasll as kl
+
+    x, y = fmnist[2][:24], fmnist[3][:24]
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    result = kerasll("eval", model_file, "--data", tmp_path / "test.npz", "--attack", "fgsm", "--eps", "4/255",
+                     "--eps-sweep", "--json", tmp_path / "out.json")
+    assert result.exit_code == 0, result.output
+    stored = json.loads((tmp_path / "out.json").read_text())["sweep"]
+    _same_curve(stored, kl.eps_sweep(trained_lenet, x, y, 4 / 255))
+    assert stored["accuracy"][-1] == 0.0  # the unbounded budget breaks every image
+
+
+def test_data_npz_equals_the_registered_dataset_for_the_same_images(model_file, fmnist, tmp_path):
+    x, y = fmnist[2][:24], fmnist[3][:24]
     np.savez(tmp_path / "test.npz", x=np.round(x * 255).astype(np.uint8), y=y)
     common = ["--attack", "autoattack", "--version", "fast", "--seed", "2", "--zoo", tmp_path / "zoo"]
-    ours = kerasll("eval", lenet_file, "--data", tmp_path / "test.npz", "--eps", "25/255", *common,
+    ours = kerasll("eval", model_file, "--data", tmp_path / "test.npz", "--eps", "25/255", *common,
                    "--json", tmp_path / "a.json")
     assert ours.exit_code == 0, ours.output
-    theirs = kerasll("eval", lenet_file, "--dataset", "fashion_mnist", "--source", "embedded", "--limit", "40",
+    theirs = kerasll("eval", model_file, "--dataset", "fashion_mnist", "--source", "embedded", "--limit", "24",
                      *common, "--json", tmp_path / "b.json")
     assert theirs.exit_code == 0, theirs.output
     a, b = (json.loads((tmp_path / f).read_text())["attack"] for f in ("a.json", "b.json"))
     assert a["robust_accuracy"] == b["robust_accuracy"] and a["by_attack"] == b["by_attack"]
     assert a["clean_accuracy"] == b["clean_accuracy"] and a["data"].endswith("test.npz")
     masks = [np.load(next((tmp_path / f"{f}.json.records").glob("*/*/records.npz")))["robust"] for f in "ab"]
-    assert len(masks[0]) == 40 and np.array_equal(masks[0], masks[1])  # kept beside --json, equal per image
+    assert len(masks[0]) == 24 and np.array_equal(masks[0], masks[1])  # kept beside --json, equal per image
 
 
-def test_the_same_images_in_another_order_and_format_give_the_same_answer_per_image(lenet_file, fmnist, tmp_path):
+@pytest.mark.pipeline
+def test_the_same_images_in_another_order_and_format_give_the_same_answer_per_image(model_file, fmnist, tmp_path):
     """Every random draw is keyed by the image's content: a shuffled .npz and an image folder (read back in
     class order) give the .npz's AutoAttack result, checks included, image by image."""
     from kerasll.attacks.noise import image_keys
@@ -74,7 +104,7 @@ def test_the_same_images_in_another_order_and_format_give_the_same_answer_per_im
         keras.utils.save_img(tmp_path / "folder" / str(label) / f"{i:03d}.png", image, scale=False)
     runs = {}
     for name, data in (("plain", "plain.npz"), ("shuffled", "shuffled.npz"), ("folder", "folder")):
-        result = kerasll("eval", lenet_file, "--data", tmp_path / data, "--eps", "25/255", "--attack", "autoattack",
+        result = kerasll("eval", model_file, "--data", tmp_path / data, "--eps", "25/255", "--attack", "autoattack",
                          "--version", "fast", "--seed", "2", "--json", tmp_path / f"{name}.json")
         assert result.exit_code == 0, result.output
         out = json.loads((tmp_path / f"{name}.json").read_text())["attack"]
@@ -167,9 +197,9 @@ def ctrl_c_when(run, needle):
 
 
 @pytest.mark.processes
-def test_ctrl_c_says_what_was_kept_in_one_line_and_exits_130(lenet_file, fmnist, tmp_path):
+def test_ctrl_c_says_what_was_kept_in_one_line_and_exits_130(model_file, fmnist, tmp_path):
     np.savez(tmp_path / "d.npz", x=fmnist[2][:100], y=fmnist[3][:100])
-    run = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")
+    run = eval_process(model_file, tmp_path / "d.npz", tmp_path / "run.json")
     before, rest = ctrl_c_when(run, "batch 1/5 saved")
     assert run.returncode == 130, before + rest
     said = [line for line in rest.splitlines() if line.startswith("interrupted")]
@@ -179,18 +209,18 @@ def test_ctrl_c_says_what_was_kept_in_one_line_and_exits_130(lenet_file, fmnist,
 
 
 @pytest.mark.processes
-def test_ctrl_c_inside_the_only_batch_keeps_its_finished_attacks(lenet_file, fmnist, tmp_path):
+def test_ctrl_c_inside_the_only_batch_keeps_its_finished_attacks(model_file, fmnist, tmp_path):
     """One batch (the default size): Ctrl-C once APGD-CE is kept; the re-run starts after it and gives the
     uninterrupted result. (What that saves in time: scripts/benchmark_resume.py, docs/evaluation.md.)"""
     np.savez(tmp_path / "d.npz", x=fmnist[2][:200], y=fmnist[3][:200])
     default = ("--batch-size", "1000")
-    run = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
+    run = eval_process(model_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
     before, rest = ctrl_c_when(run, "batch 1/1: apgd-ce done and kept")
     assert run.returncode == 130 and "batch 1's finished stages (apgd-ce" in rest, before + rest
-    resumed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
+    resumed = eval_process(model_file, tmp_path / "d.npz", tmp_path / "run.json", *default)
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0 and "apgd-ce done and kept" not in out, out  # read back, not run again
-    fresh = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "fresh.json", *default)
+    fresh = eval_process(model_file, tmp_path / "d.npz", tmp_path / "fresh.json", *default)
     assert fresh.wait(600) == 0
     a, b = (json.loads((tmp_path / f"{n}.json").read_text())["attack"] for n in ("run", "fresh"))
     for field in ("robust_accuracy", "by_attack", "flags", "noise_accuracy"):
@@ -200,20 +230,20 @@ def test_ctrl_c_inside_the_only_batch_keeps_its_finished_attacks(lenet_file, fmn
 
 
 @pytest.mark.processes
-def test_a_killed_evaluation_resumes_with_the_identical_robust_mask(lenet_file, fmnist, tmp_path):
+def test_a_killed_evaluation_resumes_with_the_identical_robust_mask(model_file, fmnist, tmp_path):
     np.savez(tmp_path / "d.npz", x=fmnist[2][:100], y=fmnist[3][:100])
-    killed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")
+    killed = eval_process(model_file, tmp_path / "d.npz", tmp_path / "run.json")
     for line in killed.stdout:  # the event: the child says batch 2 is saved; then it dies like a power loss
         if "batch 2/5 saved" in line:
             killed.send_signal(signal.SIGKILL)
             break
     assert killed.wait(60) == -signal.SIGKILL
     assert not (tmp_path / "run.json").exists()
-    resumed = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "run.json")
+    resumed = eval_process(model_file, tmp_path / "d.npz", tmp_path / "run.json")
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, out
     assert out.count("reused from an earlier run") == 2 and "batch 3/5 saved" in out, out
-    whole = eval_process(lenet_file, tmp_path / "d.npz", tmp_path / "whole.json")
+    whole = eval_process(model_file, tmp_path / "d.npz", tmp_path / "whole.json")
     assert whole.wait(600) == 0
     masks = [np.load(next((tmp_path / f"{name}.json.records").glob("*/*/records.npz")))["robust"]
              for name in ("run", "whole")]
@@ -222,9 +252,10 @@ def test_a_killed_evaluation_resumes_with_the_identical_robust_mask(lenet_file, 
     assert a["robust_accuracy"] == b["robust_accuracy"] and a["flags"] == b["flags"]
 
 
-def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, fmnist, tmp_path):
+@pytest.mark.pipeline
+def test_eps_curve_is_stored_and_plotted_with_its_numbers(model_file, fmnist, tmp_path):
     args = ["--dataset", "fashion_mnist", "--source", "embedded", "--limit", "30", "--zoo", tmp_path / "zoo"]
-    first = kerasll("eval", lenet_file, *args, "--eps-curve", "0,10,25/255", "--json", tmp_path / "a.json")
+    first = kerasll("eval", model_file, *args, "--eps-curve", "0,10,25/255", "--json", tmp_path / "a.json")
     assert first.exit_code == 0, first.output
     curve = json.loads((tmp_path / "a.json").read_text())["curve"]
     assert curve["settings"]["attack"] == "autoattack" and curve["settings"]["version"] == "fast"
@@ -232,13 +263,13 @@ def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, fmnist, tm
     assert curve["budgets"] == pytest.approx([0, 10 / 255, 25 / 255]) and len(values) == 3 and values == sorted(values, reverse=True)
     assert "attack" not in json.loads((tmp_path / "a.json").read_text())  # the curve alone: no extra PGD run
     assert "PGD accuracy" not in first.output and "ε curve" in first.output
-    with_eps = kerasll("eval", lenet_file, *args, "--eps-curve", "0,10,25/255", "--eps", "25/255", "--json",
+    with_eps = kerasll("eval", model_file, *args, "--eps-curve", "0,10,25/255", "--eps", "25/255", "--json",
                        tmp_path / "e.json")
     assert values[0] == json.loads((tmp_path / "e.json").read_text())["attack"]["clean_accuracy"], with_eps.output
     np.savez(tmp_path / "d.npz", x=np.round(fmnist[2] * 255).astype(np.uint8)[:10], y=np.zeros(10))
-    own = kerasll("eval", lenet_file, "--data", tmp_path / "d.npz", "--eps-curve", "0,8/255")  # no preset, no --eps
+    own = kerasll("eval", model_file, "--data", tmp_path / "d.npz", "--eps-curve", "0,8/255")  # no preset, no --eps
     assert own.exit_code == 0 and "ε curve" in own.output, own.output
-    second = kerasll("eval", lenet_file, *args, "--attack", "apgd-ce", "--steps", "10", "--eps-curve", "0,25/255",
+    second = kerasll("eval", model_file, *args, "--attack", "apgd-ce", "--steps", "10", "--eps-curve", "0,25/255",
                      "--json", tmp_path / "b.json")
     assert second.exit_code == 0, second.output
     plot = kerasll("plot", "eps-curve", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "c.png",
@@ -249,7 +280,7 @@ def test_eps_curve_is_stored_and_plotted_with_its_numbers(lenet_file, fmnist, tm
     one_line_error(kerasll("plot", "eps-curve", "nobody", "--zoo", tmp_path / "zoo"), "no zoo entry 'nobody'")
     (tmp_path / "no-curve.json").write_text(json.dumps({"attack": {}}))
     one_line_error(kerasll("plot", "eps-curve", tmp_path / "no-curve.json", "--zoo", tmp_path / "zoo"), "has no ε-curve")
-    one_line_error(kerasll("eval", lenet_file, *args, "--eps-curve", "0,-1/255"), "budgets must be ≥ 0")
+    one_line_error(kerasll("eval", model_file, *args, "--eps-curve", "0,-1/255"), "budgets must be ≥ 0")
 
 
 def test_flatness_and_landscape_of_a_keras_file_on_its_own_data(shapes_model, tmp_path):

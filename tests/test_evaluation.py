@@ -14,6 +14,7 @@ def data(fmnist):
     return fmnist[2][:90], fmnist[3][:90]
 
 
+@pytest.mark.pipeline
 def test_chunked_autoattack_equals_the_whole_per_image(trained_lenet, data):
     x, y = data
     settings = attack_settings("fashion_mnist", "autoattack", eps=8 / 255, version="fast")
@@ -72,7 +73,7 @@ def test_an_interrupted_evaluation_resumes_at_its_first_unfinished_chunk(trained
 
 
 def test_chunks_of_another_attack_revision_are_not_resumed(trained_lenet, data, tmp_path, monkeypatch):
-    from kerasll.evaluation import core
+    from kerasll.evaluation import context, core
 
     x, y = data[0][:20], data[1][:20]
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=5)
@@ -80,7 +81,8 @@ def test_chunks_of_another_attack_revision_are_not_resumed(trained_lenet, data, 
     log = []
     evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
     assert all("reused" in line for line in log)
-    monkeypatch.setattr(core, "ATTACKS_REVISION", core.ATTACKS_REVISION + 1)  # an attack changed since
+    for module in (context, core):  # an attack changed since: the chunks' fingerprint and the result's stamp
+        monkeypatch.setattr(module, "ATTACKS_REVISION", core.ATTACKS_REVISION + 1)
     log = []
     new = evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
     assert log and not any("reused" in line for line in log)
@@ -177,15 +179,15 @@ def test_eps_curve_matches_a_linear_models_exact_robust_radius():
 
 
 def test_eps_curve_never_rises_and_flags_an_attack_that_made_it_rise(trained_lenet, data, monkeypatch):
-    import kerasll.evaluation.core as core
+    import kerasll.attacks.autoattack as driver
 
     x, y = data[0][:30], data[1][:30]
-    run = core.run_attack
+    run = driver.run_attack
 
     def weaker_at_large_eps(name, model, xs, ys, eps, *a, **k):  # a broken attack: does nothing at ε > 0.05
         return xs if eps > 0.05 else run(name, model, xs, ys, eps, *a, **k)
 
-    monkeypatch.setattr(core, "run_attack", weaker_at_large_eps)
+    monkeypatch.setattr(driver, "run_attack", weaker_at_large_eps)
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=0.1, steps=10)
     curve = eps_curve(trained_lenet, x, y, settings, [0, 0.05, 0.1])
     assert curve.accuracy_by_eps[0.1] <= curve.accuracy_by_eps[0.05]

@@ -67,7 +67,7 @@ def test_a_softmax_ending_model_gets_the_numbers_of_its_logits(trained_lenet, tm
     runner, outs = CliRunner(), {}
     for name in ("soft", "plain"):
         result = runner.invoke(app, [str(a) for a in (
-            "eval", tmp_path / f"{name}.keras", "--dataset", "fashion_mnist", "--source", "embedded", "--limit", "40",
+            "eval", tmp_path / f"{name}.keras", "--dataset", "fashion_mnist", "--source", "embedded", "--limit", "16",
             "--attack", "autoattack", "--version", "fast", "--flatness", "--json", tmp_path / f"{name}.json")])
         assert result.exit_code == 0, result.output
         assert ("ends in a softmax: evaluating its pre-softmax logits" in result.output) == (name == "soft")

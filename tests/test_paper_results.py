@@ -154,6 +154,7 @@ def test_load_runs_names_the_missing_table2_entries(tmp_path):
         load_runs(Zoo(tmp_path, bundled=False))
 
 
+@pytest.mark.pipeline
 def test_results_document_end_to_end_from_the_shipped_zoo(shipped_zoo, tmp_path):
     from kerasll.zoo.paper import Sources, load_runs, write_results
 

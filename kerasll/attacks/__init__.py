@@ -1,4 +1,4 @@
-"""Attacks on the [0,1] pixel box: FGSM, PGD, APGD, FAB, Square and AutoAttack."""
+"""Attacks on the [0,1] pixel box: FGSM, PGD, APGD, FAB and Square (AutoAttack runs them: `kerasll.autoattack`)."""
 
 from kerasll._lazy import attach
 
@@ -7,7 +7,6 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     **dict.fromkeys(["cross_entropy", "dlr_loss", "labels_of", "loss_and_grad", "margin", "random_start",
                      "targeted_dlr_loss"], "kerasll.attacks.common"),
     "apgd": "kerasll.attacks.apgd",
-    **dict.fromkeys(["AutoAttackResult", "autoattack", "eps_sweep"], "kerasll.attacks.autoattack"),
     "Flag": "kerasll.attacks.checks",
     "fab": "kerasll.attacks.fab",
     **dict.fromkeys(["fgsm", "pgd", "pgd_steps"], "kerasll.attacks.pgd"),

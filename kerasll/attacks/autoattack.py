@@ -1,16 +1,17 @@
-"""AutoAttack (Croce & Hein, ICML 2020) in TensorFlow, with checks that flag a broken evaluation.
+"""AutoAttack's driver (Croce & Hein, ICML 2020): its attacks in turn, each on the images still robust.
 
 "standard": APGD-CE, APGD-T, FAB-T and Square, each run only on the images that
 are still classified correctly; an image is robust only if it survives all of
 them. "fast": APGD-CE and APGD-T. "plus" (the reference's AA+): APGD-CE and
 APGD-DLR with 5 restarts each, untargeted FAB with 5 restarts, Square, APGD-T
 and FAB-T. "rand", for randomised defenses: APGD-CE and APGD-DLR, each step
-following the mean of 20 gradients (expectation over transformation). The reported robust accuracy is recomputed as the model's accuracy
-on the returned adversarial images.
+following the mean of 20 gradients (expectation over transformation). The
+robust accuracy is recomputed as the model's accuracy on the returned
+adversarial images. `kerasll.autoattack` (in `kerasll.evaluation`) runs it in
+resumable chunks with the self-checks.
 """
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,103 +22,12 @@ from kerasll.attacks.common import labels_of, predict_classes
 from kerasll.attacks.registry import VERSIONS, get_attack, run_attack
 from kerasll.errors import check_choice
 
-@dataclass
-class AutoAttackResult:
-    """What `autoattack` found.
-
-    Attributes:
-        x_adv: adversarial images (numpy, shaped like x); clean images where no attack succeeded.
-        robust: per image, True if still classified correctly on `x_adv`.
-        clean_accuracy: accuracy on the clean images.
-        robust_accuracy: accuracy on `x_adv` (exactly `robust.mean()`).
-        by_attack: robust accuracy after each attack, in the order they ran (cumulative).
-        flags: `checks.Flag`s raised by the evaluation's self-checks.
-        seconds: wall-clock per attack and for the checks, plus "total".
-        settings: eps, norm, version, seed and number of images.
-    """
-
-    x_adv: np.ndarray
-    robust: np.ndarray
-    clean_accuracy: float
-    robust_accuracy: float
-    by_attack: dict
-    flags: list = field(default_factory=list)
-    seconds: dict = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self):
-        """A JSON-ready summary (no images)."""
-        return {
-            "clean_accuracy": self.clean_accuracy, "robust_accuracy": self.robust_accuracy,
-            "samples": len(self.robust), "settings": dict(self.settings), "by_attack": self.by_attack,
-            "flags": [f.to_dict() for f in self.flags], "seconds_by_attack": self.seconds, **self.extra,
-        }
-
-    def robustbench(self):
-        """The result under RobustBench's field names (clean_acc, autoattack_acc, …), for leaderboards."""
-        return robustbench_fields(self.clean_accuracy, self.robust_accuracy, self.settings["eps"],
-                                  self.settings["norm"], len(self.robust))
-
-
-def robustbench_fields(clean, robust, eps, norm, samples):
-    """RobustBench's names for an AutoAttack result: the one place they are spelled."""
-    return {"clean_acc": clean, "autoattack_acc": robust, "eps": eps,
-            "threat_model": {"linf": "Linf", "l2": "L2"}[norm], "n_examples": samples}
-
-
-def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True,
-               progress=None, log=None, batch_size=1000, keys=None):
-    """Robust accuracy under AutoAttack, with self-checks.
-
-    Args:
-        model: a Keras classifier, [0,1] images → logits.
-        x: clean images (N, H, W, C) in [0,1]; y: integer or one-hot labels.
-        eps: budget in pixel units (Fashion-MNIST 25/255; CIFAR-10 8/255 L∞, 0.5 L2).
-        norm: "linf" or "l2".
-        version: one of `VERSIONS` (see `VERSION_HELP`): "standard", "fast", "plus" or "rand".
-        seed: seed of every attack's random draws.
-        attacks: run these registered attacks instead of the version's list.
-        run_checks: also run the self-checks (FGSM and PGD-10 for the ordering
-            check, random noise, gradients, output range); they cost about one
-            PGD-10 run.
-        progress: `progress(name, done, total, robust_accuracy)` during each attack.
-        log: `log(line)` after each attack.
-        batch_size: images per compiled attack batch (lower it for large models).
-        keys: the images' random-draw keys (default: `noise.image_keys(x)`, from their
-            content): every random draw depends on (seed, key), so the same image gives
-            the same result in any chunk, order, subset or file format.
-
-    Returns:
-        An `AutoAttackResult`.
-
-    Example:
-        >>> result = kerasll.autoattack(model, x_test, y_test, eps=8/255)
-        >>> result.robust_accuracy, [str(f) for f in result.flags]
-    """
-    x_adv, records, seconds = autoattack_images(model, x, y, eps, norm, version, seed, keys=keys, attacks=attacks,
-                                                progress=progress, log=log, batch_size=batch_size)
-    plan = plan_of(version, attacks)
-    if run_checks:
-        t0 = time.perf_counter()
-        records |= checks.image_checks(model, np.asarray(x, np.float32), labels_of(np.asarray(y)).numpy(), eps, norm,
-                                       seed, keys, order=True, batch_size=batch_size)
-        seconds["checks"] = round(time.perf_counter() - t0, 2)
-    seconds["total"] = round(sum(seconds.values()), 2)
-    summary = summarize(records, plan, run_checks, version if not attacks else "custom")
-    return AutoAttackResult(
-        x_adv=x_adv, robust=records["robust"], clean_accuracy=summary["clean_accuracy"],
-        robust_accuracy=summary["robust_accuracy"], by_attack=summary["by_attack"], flags=summary["flags"],
-        seconds=seconds, settings={"eps": float(eps), "norm": norm, "version": version if not attacks else "custom",
-                                   "seed": seed, "attacks": [name for name, _ in plan], "n": len(x)},
-        extra={k: summary[k] for k in ("noise_accuracy", "weaker_attacks_accuracy") if k in summary},
-    )
-
 
 def plan_of(version, attacks=None):
-    """The (attack, settings) sequence AutoAttack runs: `version`'s, or `attacks` with their defaults."""
+    """The (attack, options) sequence AutoAttack runs: `version`'s, or `attacks` (names, each at its
+    defaults, or (name, options) pairs: `EvalSettings.plan`)."""
     if attacks:
-        return tuple((name, {}) for name in attacks)
+        return tuple((a, {}) if isinstance(a, str) else (a[0], dict(a[1])) for a in attacks)
     return VERSIONS[check_choice("version", version, list(VERSIONS))]
 
 
@@ -175,7 +85,8 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
 
 def summarize(records, plan, run_checks=True, version=None):
     """Accuracies and flags from per-image `records` (`autoattack_images`, plus `checks.image_checks`
-    when `run_checks`), concatenated over any chunks of the evaluated set."""
+    when `run_checks`), concatenated over any chunks of the evaluated set. `version`: AutoAttack's
+    (or "custom"); None for a single attack."""
     names = [name for name, _ in plan]
     robust = records["robust"]
     by_attack = {name: float(records[f"robust:{name}"].mean()) for name in names}
@@ -188,34 +99,10 @@ def summarize(records, plan, run_checks=True, version=None):
         flag = checks.check_square(int(np.sum(before & ~records[f"robust:{names[i]}"])), int(np.sum(before)),
                                    version or "custom")
         out["flags"] += [flag] if flag else []
-    if run_checks:
+    if run_checks:  # the ordering check (FGSM ≥ PGD-10 ≥ its stages) for AutoAttack only (`version` given)
         stages = {"apgd-ce": by_attack["apgd-ce"]} if names and names[0] == "apgd-ce" else {}
-        out["flags"] += checks.flags_of(records, records["correct"], robust, stages | {"autoattack": float(robust.mean())},
-                                        eot=version == "rand")
+        stages = None if version is None else stages | {"autoattack": float(robust.mean())}
+        out["flags"] += checks.flags_of(records, records["correct"], robust, stages, eot=version == "rand")
         out["noise_accuracy"] = float(records["noise"].mean())
         out["weaker_attacks_accuracy"] = {k: float(records[k].mean()) for k in ("fgsm", "pgd") if k in records}
     return out
-
-
-SWEEP_FACTORS = (1, 2, 4, 8)
-
-
-def sweep_budgets(eps, norm, image_shape, factors=SWEEP_FACTORS):
-    """The sweep's budgets: ε × `factors`, capped at, and followed by, an unbounded ε (the whole box)."""
-    unbounded = 1.0 if norm == "linf" else float(np.sqrt(np.prod(image_shape)))
-    return sorted({min(eps * f, unbounded) for f in factors} | {unbounded})
-
-
-def eps_sweep(model, x, y, eps, norm="linf", factors=SWEEP_FACTORS, version="fast", seed=0, progress=None,
-              batch_size=1000):
-    """Robust accuracy at ε × `factors` and at an unbounded ε (the whole box), with the sweep's flag.
-
-    Returns ({ε: accuracy}, flag or None). Accuracy must fall towards 0: an
-    attack that cannot reach 0% with an unbounded budget is failing.
-    """
-    accuracies = {}
-    for e in sweep_budgets(eps, norm, np.shape(x)[1:], factors):
-        result = autoattack(model, x, y, e, norm, version=version, seed=seed, run_checks=False,
-                            progress=progress, batch_size=batch_size)
-        accuracies[e] = result.robust_accuracy
-    return accuracies, checks.check_sweep(accuracies)

@@ -93,11 +93,6 @@ def _noise_correct(model, x, y, eps, norm, seed, keys, batch_size):
     return np.concatenate(out)
 
 
-def noise_accuracy(model, x, y, eps, norm, seed=0, batch_size=1000):
-    """Accuracy under random noise of size exactly ε (see `image_checks`)."""
-    return float(_noise_correct(model, x, np.asarray(y), eps, norm, seed, np.arange(len(x)), batch_size).mean())
-
-
 def flags_of(checks, correct, robust, stages=None, eot=False):
     """The flags an evaluation raises, from per-image `checks` (`image_checks`, concatenated).
 

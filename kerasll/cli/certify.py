@@ -50,9 +50,11 @@ def certify_command(
     """
     from kerasll.cli.evaluate import check_writable
     from kerasll.cli.progress import TaskProgress
-    from kerasll.distribute import evaluation_strategy, is_chief
+    from dataclasses import replace
+
+    from kerasll.distribute import evaluation_strategy
     from kerasll.zoo.certification import CertifyRequest, certify_entry, certify_file
-    from kerasll.zoo.evaluation import EvalRequest
+    from kerasll.zoo.evaluation import EvalRequest, context_of
 
     to_stdout = json_out is not None and str(json_out) == "-"
     sigmas = parse_list(sigma, "--sigma")
@@ -63,23 +65,24 @@ def certify_command(
     is_file = is_model_file(name)
     with stdout_for_data(to_stdout):
         request.check()
-        strategy_ = evaluation_strategy(strategy)
-        chief = strategy_ is None or is_chief(strategy_)
+        log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
+        context = context_of(request.base, log=log, strategy=evaluation_strategy(strategy))
+        chief = context.writes
         out_file = None if to_stdout or not chief else json_out
         if out_file is not None:
             check_writable(out_file)
-        log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
         with kept_only_with_json(name, out_file), \
                 TaskProgress(f"certifying {Path(name).name if is_file else name}") as progress:
+            context = replace(context, progress=progress.attack)
             if is_file:
                 if data is None and dataset is None:
                     from kerasll.errors import KerasllError
 
                     raise KerasllError(f"{name} is a model file: name its test data with --data or --dataset")
                 records = None if out_file is None else Path(str(out_file) + ".records")
-                out = certify_file(name, request, records, progress.attack, log, strategy_)
+                out = certify_file(name, request, records, context)
             else:
-                out = certify_entry(open_zoo(zoo), name, request, progress.attack, log, strategy_)
+                out = certify_entry(open_zoo(zoo), name, request, context)
         if not chief:
             console.print("this worker is done; the chief writes the results")
             return

@@ -114,25 +114,28 @@ def parse_budgets(text):
 
 def _evaluate(name, request, json_out, zoo):
     from kerasll.cli.progress import TaskProgress
-    from kerasll.distribute import evaluation_strategy, is_chief
+    from dataclasses import replace
+
+    from kerasll.distribute import evaluation_strategy
     from kerasll.errors import KerasllError
-    from kerasll.zoo.evaluation import evaluate_entry, evaluate_file
+    from kerasll.zoo.evaluation import context_of, evaluate_entry, evaluate_file
     from kerasll.zoo.figures import histogram_figure, landscape_figures
 
-    strategy = evaluation_strategy(request.strategy)  # first: multiworker needs TensorFlow's devices untouched
-    chief = strategy is None or is_chief(strategy)
+    log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
+    # The strategy first: multiworker needs TensorFlow's devices untouched.
+    context = context_of(request, log=log, strategy=evaluation_strategy(request.strategy))
+    chief = context.writes
     if not chief:
         json_out = None  # the chief writes
     if json_out is not None:
         check_writable(json_out)
-    log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
     if is_model_file(name):
         if request.data is None and request.dataset is None:
             raise KerasllError(f"{name} is a model file: name its test data with --data (a .npz, an image folder, "
                                f"tfds:NAME[:SPLIT]) or --dataset ({datasets()})")
         records = None if json_out is None else Path(str(json_out) + ".records")
         with TaskProgress(f"evaluating {Path(name).name}") as progress:
-            out = evaluate_file(name, request, records, progress=progress.attack, log=log, strategy=strategy)
+            out = evaluate_file(name, request, records, replace(context, progress=progress.attack))
         if not chief:
             console.print("this worker is done; the chief writes the results")
             return out
@@ -148,7 +151,7 @@ def _evaluate(name, request, json_out, zoo):
         return out
     store = open_zoo(zoo)
     with TaskProgress(f"evaluating {name}") as progress:
-        out = evaluate_entry(store, name, request, progress=progress.attack, log=log, strategy=strategy)
+        out = evaluate_entry(store, name, request, replace(context, progress=progress.attack))
     if not chief:
         console.print(f"this worker is done; the chief writes the results of {name}")
         return out
@@ -217,13 +220,12 @@ def check_writable(path):
 
 def export(out):
     """The results as `--json` writes them: AutoAttack's also under RobustBench's field names."""
-    from kerasll.attacks.autoattack import robustbench_fields
+    from kerasll.zoo.results import robustbench_fields
 
     a = out.get("attack")
     if a is None or a["settings"]["attack"] != "autoattack":
         return out
-    return out | {"robustbench": robustbench_fields(a["clean_accuracy"], a["robust_accuracy"], a["settings"]["eps"],
-                                                    a["settings"]["norm"], a["samples"])}
+    return out | {"robustbench": robustbench_fields(a)}
 
 
 def write_json_file(path, data):

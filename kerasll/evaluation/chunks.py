@@ -167,8 +167,8 @@ def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None, on_stag
     chunk is saved as soon as it is done, and `stages` (a `Stages`) keeps the
     finished stages of the chunk being computed. `on_chunk(i, total, records_so_far,
     cached)` follows every chunk. `spread` (`kerasll.evaluation.spread`) deals the
-    chunks out to devices and workers; only its chief reads and writes the store,
-    and every worker returns the same records. Returns (records, seconds), seconds
+    chunks out to devices and workers; the store and callbacks are the chief's only
+    (other workers pass None), and every worker returns the same records. Returns (records, seconds), seconds
     summed per key. Ctrl-C raises `Interrupted`, saying what was kept.
     """
     try:
@@ -199,8 +199,7 @@ def _outline(names):
 def _run_chunks(compute, n, size, store, on_chunk, spread, on_stage):
     from kerasll.evaluation.spread import Local, pack, unpack
 
-    spread = spread or Local()
-    store = store if spread.is_chief else None
+    spread = spread or Local()  # the caller (`Context.run`) gives a store and callbacks to the chief only
     done = store.complete() if store is not None else None
     bounds = chunk_bounds(n, size)
     finished = [] if store is None or done is not None else store.finished()
@@ -227,7 +226,7 @@ def _run_chunks(compute, n, size, store, on_chunk, spread, on_stage):
             parts[i] = (records, took)
             if store is not None:
                 store.save(i, records, took)
-            if on_chunk is not None and spread.is_chief:
+            if on_chunk is not None:
                 on_chunk(i, len(bounds), concat([parts[k][0] for k in sorted(parts)]), False)
     merged = None
     if spread.is_chief:

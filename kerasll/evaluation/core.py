@@ -13,16 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kerasll.attacks import checks
-from kerasll.attacks.autoattack import autoattack_images, plan_of, summarize
+from kerasll.attacks.autoattack import autoattack_images, summarize
 from kerasll.attacks.common import num_classes, predict_classes
-from kerasll.attacks.noise import image_keys
-from kerasll.attacks.registry import ATTACKS_REVISION, run_attack
+from kerasll.attacks.noise import image_keys, keys_of
+from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
-from kerasll.evaluation.chunks import ChunkStore, concat, fingerprint, run_chunks
-from kerasll.evaluation.settings import EvalSettings
-from kerasll.evaluation.spread import spread_of
+from kerasll.evaluation.chunks import concat
+from kerasll.evaluation.context import Context
+from kerasll.evaluation.settings import EvalSettings, attack_settings
 
-CHUNK_SIZE = 1000  # images per saved chunk (and per compiled attack batch) unless the caller says otherwise
 FLATNESS_STAGE = 200  # images per saved stage of Φ within a chunk
 
 
@@ -74,6 +73,18 @@ class EvalResult:
     records: dict = field(default_factory=dict, repr=False, compare=False)
     attacks_revision: int = ATTACKS_REVISION  # of the attack code that computed it
 
+    @property
+    def robust(self):
+        """Per image, True if still classified correctly after the attack ((N,) bool)."""
+        return self.records["robust"]
+
+    @property
+    def x_adv(self):
+        """The adversarial images (clean ones where every attack failed), if the evaluation kept them."""
+        if "x_adv" not in self.records:
+            raise KerasllError("this evaluation did not keep its adversarial images: pass keep_images=True")
+        return self.records["x_adv"]
+
     def to_dict(self):
         out = {"settings": self.settings.to_dict(), "samples": self.samples,
                "clean_accuracy": self.clean_accuracy, "robust_accuracy": self.robust_accuracy,
@@ -88,104 +99,90 @@ class EvalResult:
                       "attacks_revision": self.attacks_revision}
 
 
-def _store(checkpoint, what, model, x, y, chunk_size, fresh=False, spread=None):
-    if checkpoint is None or (spread is not None and not spread.is_chief):  # only the chief writes
-        return None
-    description = {**what, "samples": len(x), "chunk_size": chunk_size, "attacks_revision": ATTACKS_REVISION}
-    return ChunkStore(checkpoint, fingerprint(description, model, (x, y)), description).open(fresh)
-
-
-def _chunk_reporter(log, summary_line, kept):
-    """The `on_chunk` callback: one log line per chunk (the event a watcher can wait for); `kept`: saved to disk."""
-    def on_chunk(i, total, records, cached):
-        if log is not None:
-            state = "reused from an earlier run" if cached else ("saved" if kept else "done")
-            log(f"batch {i + 1}/{total} {state}: {summary_line(records)}")
-    return on_chunk
-
-
-def _stage_reporter(log):
-    """The `on_stage` callback: one log line per stage kept within a batch."""
-    return None if log is None else lambda i, total, name: log(f"batch {i + 1}/{total}: {name} done and kept")
-
-
-def _run(compute, x, batch_size, store, log, summary_line, spread):
-    return run_chunks(compute, len(x), batch_size, store, _chunk_reporter(log, summary_line, store is not None),
-                      spread, _stage_reporter(log))
-
-
-def evaluate(model, x, y, settings, progress=None, log=None, run_checks=True, batch_size=CHUNK_SIZE,
-             checkpoint=None, fresh=False, strategy=None):
+def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None, keep_images=False, context=None,
+             **environment):
     """Clean and robust accuracy of `model` under `settings` (an `EvalSettings`), with flags.
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
-        x, y: test images (N, H, W, C) in [0,1] and labels.
+        x, y: test images (N, H, W, C) in [0,1] and labels ((N,), (N, 1) or one-hot).
         settings: from `attack_settings`.
-        progress: `progress(name, done, total, robust_accuracy)` while each attack runs.
-        log: `log(line)` after each chunk of `batch_size` images.
         run_checks: also compute the self-checks' flags.
-        batch_size: images per chunk and per compiled attack batch.
         checkpoint: a folder in which finished chunks are kept; the same call continues
             where an interrupted one stopped (see module doc).
-        fresh: forget the chunks an earlier run saved for these settings.
-        strategy: a `tf.distribute` strategy whose replicas (devices, workers) share the
-            chunks; every worker returns the one-process result, only the chief writes.
+        keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
+        keep_images: keep the adversarial images (`EvalResult.x_adv`).
+        context: the run's `Context`; or its fields as keyword arguments (`environment`):
+            `progress(name, done, total, robust_accuracy)` while each attack runs, `log(line)`
+            after each chunk, `batch_size` (images per chunk and compiled batch), `fresh`
+            (forget kept chunks) and `strategy` (a `tf.distribute` strategy whose replicas
+            share the chunks; every worker returns the one-process result, only the chief writes).
 
     Returns:
         An `EvalResult`.
     """
+    ctx = context or Context.of(**environment)
     y = check_labels(y, num_classes(model, x))
     x = np.asarray(x, np.float32)
     start = time.perf_counter()
     s = settings
-    plan = plan_of(s.version) if s.attack == "autoattack" else ((s.attack, s.options()),)
-    all_keys = image_keys(x)
+    plan, auto = s.plan(), s.attack == "autoattack"
+    all_keys = keys_of(x, keys)
 
     def compute(a, b, stages):
-        keys = all_keys[a:b]
-        if s.attack == "autoattack":
-            _, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, s.version, s.seed,
-                                                    keys=keys, progress=progress, batch_size=batch_size, stage=stages)
-        else:
-            n = b - a
-            single = (lambda done, total, fooled=0: progress(s.attack, done, total, 1 - fooled / n)) \
-                if progress else None
-
-            def attack():
-                x_adv = np.asarray(run_attack(s.attack, model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed, keys=keys,
-                                              progress=single, batch_size=batch_size, **s.options()))
-                return {"correct": predictions(model, x[a:b]) == y[a:b], "robust": predictions(model, x_adv) == y[a:b]}
-
-            records, took = stages(s.attack, attack)
-            records[f"robust:{s.attack}"] = records["robust"]
-            seconds = {s.attack: took}
+        x_adv, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed,
+                                                    keys=all_keys[a:b], attacks=plan, progress=ctx.progress,
+                                                    batch_size=ctx.batch_size, stage=stages)
+        if keep_images:
+            records["x_adv"] = x_adv
         if run_checks:
             found, seconds["checks"] = stages("checks", lambda: checks.image_checks(
-                model, x[a:b], y[a:b], s.eps, s.norm, s.seed, keys, order=s.attack == "autoattack",
-                batch_size=batch_size))
+                model, x[a:b], y[a:b], s.eps, s.norm, s.seed, all_keys[a:b], order=auto, batch_size=ctx.batch_size))
             records |= found
         return records, seconds
 
-    spread = spread_of(strategy)
-    store = _store(checkpoint, {"kind": "attack", "settings": s.to_dict(), "checks": run_checks}, model, x, y, batch_size, fresh, spread)
+    what = {"kind": "attack", "settings": s.to_dict(), "checks": run_checks, "images": keep_images}
     line = lambda r: f"robust {100 * r['robust'].mean():.2f}% of {len(r['robust'])} images so far"  # noqa: E731
-    records, seconds = _run(compute, x, batch_size, store, log, line, spread)
-    if s.attack == "autoattack":
-        summary = summarize(records, plan, run_checks, s.version)
-    else:
-        summary = {"clean_accuracy": float(records["correct"].mean()),
-                   "robust_accuracy": float(records["robust"].mean()),
-                   "flags": checks.flags_of(records, records["correct"], records["robust"]) if run_checks else []}
-        if run_checks:
-            summary["noise_accuracy"] = float(records["noise"].mean())
+    records, seconds = ctx.run(compute, model, x, y, checkpoint, what, line)
+    summary = summarize(records, plan, run_checks, s.version if auto else None)
     return EvalResult(settings=s, samples=len(x), clean_accuracy=summary["clean_accuracy"],
                       robust_accuracy=summary["robust_accuracy"], flags=tuple(summary["flags"]),
-                      by_attack=summary.get("by_attack", {}), noise_accuracy=summary.get("noise_accuracy"),
+                      by_attack=summary["by_attack"] if auto else {}, noise_accuracy=summary.get("noise_accuracy"),
                       weaker_attacks_accuracy=summary.get("weaker_attacks_accuracy", {}),
                       seconds=round(time.perf_counter() - start, 1),
                       seconds_by_attack=seconds | {"total": round(sum(seconds.values()), 2)}, records=records,
                       attacks_revision=ATTACKS_REVISION)
+
+
+def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True, keys=None,
+               checkpoint=None, context=None, **environment):
+    """Robust accuracy under AutoAttack, with self-checks: `evaluate` at AutoAttack's settings.
+
+    Args:
+        model: a Keras classifier, [0,1] images → logits.
+        x: clean images (N, H, W, C) in [0,1]; y: integer or one-hot labels.
+        eps: budget in pixel units (Fashion-MNIST 25/255; CIFAR-10 8/255 L∞, 0.5 L2).
+        norm: "linf" or "l2".
+        version: one of `VERSIONS` (see `VERSION_HELP`): "standard", "fast", "plus" or "rand".
+        seed: seed of every attack's random draws.
+        attacks: run these registered attacks in turn instead of the version's list.
+        run_checks: also run the self-checks (FGSM and PGD-10 for the ordering
+            check, random noise, gradients, output range); they cost about one PGD-10 run.
+        keys: the images' random-draw keys (default: from their content): every random
+            draw depends on (seed, key), so the same image gives the same result in any
+            chunk, order, subset or file format.
+        checkpoint, context, environment: as for `evaluate` (progress, log, batch_size, fresh, strategy).
+
+    Returns:
+        An `EvalResult` with the adversarial images kept (`x_adv`, `robust`).
+
+    Example:
+        >>> result = kerasll.autoattack(model, x_test, y_test, eps=8/255)
+        >>> result.robust_accuracy, [str(f) for f in result.flags]
+    """
+    settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=seed, attacks=attacks)
+    return evaluate(model, x, y, settings, run_checks, checkpoint, keys, keep_images=True, context=context,
+                    **environment)
 
 
 def robust_accuracy(model, x, y, settings, progress=None):
@@ -194,90 +191,20 @@ def robust_accuracy(model, x, y, settings, progress=None):
     return evaluate(model, x, y, settings, run_checks=False, progress=report).robust_accuracy
 
 
-@dataclass(frozen=True)
-class CurveResult:
-    """Robust accuracy at several budgets: `accuracy_by_eps` {ε: accuracy} with ε = 0 the clean accuracy."""
-
-    settings: EvalSettings
-    samples: int
-    accuracy_by_eps: dict
-    flags: tuple = ()
-    seconds: float = 0.0
-    records: dict = field(default_factory=dict, repr=False, compare=False)
-    attacks_revision: int = ATTACKS_REVISION
-
-    def to_dict(self):
-        budgets = sorted(self.accuracy_by_eps)
-        return {"settings": self.settings.to_dict() | {"eps": budgets}, "samples": self.samples,
-                "budgets": budgets, "accuracy": [self.accuracy_by_eps[e] for e in budgets],
-                "flags": [f.to_dict() for f in self.flags], "seconds": self.seconds,
-                "attacks_revision": self.attacks_revision}
-
-
-def eps_curve(model, x, y, settings, budgets, progress=None, log=None, batch_size=CHUNK_SIZE, checkpoint=None,
-              fresh=False, must_reach_zero=False, strategy=None):
-    """Robust accuracy under `settings`' attack at each ε in `budgets` (ε = 0: clean), with the sweep flag.
-
-    An image counts as robust at ε only if it is robust at every smaller budget too,
-    so the curve never rises; where the attack alone made it rise, the ``eps-sweep``
-    flag says so (and, with `must_reach_zero`, where the largest budget, meant to be
-    unbounded, leaves more than 1% accuracy). Resumable like `evaluate`.
-    """
-    y = check_labels(y, num_classes(model, x))
-    x = np.asarray(x, np.float32)
-    budgets = sorted({float(e) for e in budgets})
-    if not budgets or budgets[0] < 0:
-        raise KerasllError(f"ε-curve budgets must be ≥ 0, got {budgets}")
-    start = time.perf_counter()
-    s = settings
-
-    all_keys = image_keys(x)
-
-    def compute(a, b, stages):
-        keys, records, seconds = all_keys[a:b], {}, {}
-        correct = predictions(model, x[a:b]) == y[a:b]
-        for k, e in enumerate(budgets):
-            def robust_at(e=e):
-                if e == 0:
-                    return {"robust": correct}
-                if s.attack == "autoattack":
-                    _, r, _ = autoattack_images(model, x[a:b], y[a:b], e, s.norm, s.version, s.seed, keys=keys,
-                                                progress=progress, batch_size=batch_size)
-                    return {"robust": r["robust"]}
-                x_adv = run_attack(s.attack, model, x[a:b], y[a:b], e, s.norm, seed=s.seed, keys=keys,
-                                   batch_size=batch_size, **s.with_eps(e).options())
-                return {"robust": correct & (predictions(model, np.asarray(x_adv)) == y[a:b])}
-
-            found, seconds[f"eps={e:.6g}"] = stages(f"eps={e:.6g}", robust_at)
-            records[f"robust@{k}"] = found["robust"]
-        return records, seconds
-
-    spread = spread_of(strategy)
-    store = _store(checkpoint, {"kind": "curve", "settings": s.to_dict(), "budgets": budgets}, model, x, y, batch_size, fresh, spread)
-    line = lambda r: ", ".join(f"{100 * r[f'robust@{k}'].mean():.1f}%" for k in range(len(budgets)))  # noqa: E731
-    records, _ = _run(compute, x, batch_size, store, log, line, spread)
-    raw = {e: float(records[f"robust@{k}"].mean()) for k, e in enumerate(budgets)}
-    flag = checks.check_sweep(raw, **({} if must_reach_zero else {"limit": 1.0}))
-    monotone = np.logical_and.accumulate(np.stack([records[f"robust@{k}"] for k in range(len(budgets))]), axis=0)
-    curve = {e: float(monotone[k].mean()) for k, e in enumerate(budgets)}
-    return CurveResult(s, len(x), curve, tuple([flag] if flag else []), round(time.perf_counter() - start, 1),
-                       records, attacks_revision=ATTACKS_REVISION)
-
-
-def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progress=None, log=None,
-                     batch_size=CHUNK_SIZE, checkpoint=None, fresh=False, strategy=None):
+def flatness_records(model, x, y, pairs, grid, radius, seed, directions, checkpoint=None, context=None, **environment):
     """Per-image φ (Φ's terms) over chunks, resumable like `evaluate`: returns (φ (N,), seconds)."""
     from kerasll.flatness import flatness
 
+    ctx = context or Context.of(**environment)
     all_keys = image_keys(np.asarray(x, np.float32))
-
     label = "flatness" if directions == "random" else "flatness (FGSM)"
 
     def compute(a, b, stages):
         phis, took = [], 0.0
         for lo in range(a, b, FLATNESS_STAGE):  # a stage per few hundred images: Ctrl-C keeps what is done
             hi = min(lo + FLATNESS_STAGE, b)
-            report = (lambda done, total, lo=lo: progress(label, lo - a + done, b - a, None)) if progress else None
+            report = (lambda done, total, lo=lo: ctx.progress(label, lo - a + done, b - a, None)) \
+                if ctx.progress else None
             found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi, report=report: {"phi": flatness(
                 model, x[lo:hi], y[lo:hi], pairs=pairs, grid=grid, radius=radius, seed=seed, directions=directions,
                 keys=all_keys[lo:hi], progress=report).per_sample})
@@ -287,23 +214,21 @@ def flatness_records(model, x, y, pairs, grid, radius, seed, directions, progres
 
     what = {"kind": "flatness", "pairs": pairs, "grid": grid, "radius": radius, "seed": seed,
             "directions": directions}
-    spread = spread_of(strategy)
-    store = _store(checkpoint, what, model, x, y, batch_size, fresh, spread)
     line = lambda r: f"Φ {r['phi'].mean():.4f} over {len(r['phi'])} images so far"  # noqa: E731
-    records, seconds = _run(compute, x, batch_size, store, log, line, spread)
+    records, seconds = ctx.run(compute, model, x, y, checkpoint, what, line)
     return records["phi"], seconds
 
 
 CERTIFY_STAGE = 100  # images per saved stage of certification within a chunk
 
 
-def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, progress=None, log=None, batch_size=CHUNK_SIZE,
-                    checkpoint=None, fresh=False, strategy=None):
+def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, checkpoint=None, context=None, **environment):
     """Randomized smoothing's CERTIFY per image over chunks (`kerasll.smoothing.certify`), resumable like
     `evaluate`, each chunk's images kept `CERTIFY_STAGE` at a time: returns (records, seconds) with
     ``prediction`` (−1: abstain), ``radius``, ``correct``, ``p_lower`` and ``counts_top`` per image."""
     from kerasll.smoothing import certify
 
+    ctx = context or Context.of(**environment)
     y = check_labels(y, num_classes(model, x))
     x = np.asarray(x, np.float32)
     all_keys = image_keys(x)
@@ -312,18 +237,16 @@ def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, progress=None, log
         parts, took = [], 0.0
         for lo in range(a, b, CERTIFY_STAGE):
             hi = min(lo + CERTIFY_STAGE, b)
-            report = (lambda done, total, lo=lo: progress(f"certify σ={sigma:g}", lo - a + done * (hi - lo) / total,
-                                                          b - a, None)) if progress else None
+            report = (lambda done, total, lo=lo, hi=hi: ctx.progress(
+                f"certify σ={sigma:g}", lo - a + done * (hi - lo) / total, b - a, None)) if ctx.progress else None
             found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi, report=report: certify(
-                model, x[lo:hi], y[lo:hi], sigma, n0, n, alpha, seed, batch_size, all_keys[lo:hi], report).arrays())
+                model, x[lo:hi], y[lo:hi], sigma, n0, n, alpha, seed, ctx.batch_size, all_keys[lo:hi], report).arrays())
             parts.append(found)
             took += t
         return concat(parts), {"certify": round(took, 2)}
 
     what = {"kind": "certify", "sigma": float(sigma), "n0": int(n0), "n": int(n), "alpha": float(alpha),
             "seed": int(seed)}
-    spread = spread_of(strategy)
-    store = _store(checkpoint, what, model, x, y, batch_size, fresh, spread)
     line = lambda r: (f"certified {100 * np.mean(r['radius'] > 0):.1f}%, abstained "  # noqa: E731
                       f"{100 * np.mean(r['prediction'] < 0):.1f}% of {len(r['radius'])} images so far")
-    return _run(compute, x, batch_size, store, log, line, spread)
+    return ctx.run(compute, model, x, y, checkpoint, what, line)

@@ -8,9 +8,8 @@ are derived from an `EvalSettings`.
 
 from dataclasses import asdict, dataclass, replace
 
-from kerasll.attacks.registry import VERSIONS
 from kerasll.attacks.budgets import NORMS, check_budget
-from kerasll.attacks.registry import check_norm, list_attacks
+from kerasll.attacks.registry import VERSIONS, check_norm, list_attacks
 from kerasll.errors import KerasllError, check_choice
 
 # Without a data-set preset: PGD takes 10 steps of ε/4 (the Fashion-MNIST preset's ratio).
@@ -32,8 +31,9 @@ def fmt_budget(value, norm="linf"):
 class EvalSettings:
     """One attack evaluation's settings (budgets in [0,1] pixel units).
 
-    Fields that do not apply to the attack are None: `version` for AutoAttack only,
-    `step_size` for PGD only, `queries` for Square.
+    Fields that do not apply to the attack are None: `version` for AutoAttack only
+    ("custom" when `attacks` names its own sequence), `step_size` for PGD only,
+    `queries` for Square.
     """
 
     attack: str
@@ -45,6 +45,13 @@ class EvalSettings:
     restarts: int | None = None
     queries: int | None = None
     seed: int = 0
+    attacks: tuple | None = None  # AutoAttack "custom": these registered attacks in turn, each at its defaults
+
+    def plan(self):
+        """The (attack, options) sequence the evaluation runs, each on the images still robust."""
+        if self.attack != "autoattack":
+            return ((self.attack, self.options()),)
+        return tuple((name, {}) for name in self.attacks) if self.attacks else VERSIONS[self.version]
 
     def options(self):
         """The attack's own options for `run_attack` (steps, restarts, …)."""
@@ -62,13 +69,14 @@ class EvalSettings:
 
 
 def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=None, restarts=1, norm="linf",
-                    version="standard", queries=None, seed=0):
+                    version="standard", queries=None, seed=0, attacks=None):
     """The `EvalSettings` of an attack: `dataset`'s preset (a registered name, or None for data
     without one), overridden where given.
 
     PGD defaults to the paper's preset (Fashion-MNIST: 10 steps of 6.25/255 at ε = 25/255; without
     a preset 10 steps of ε/4); the other attacks to AutoAttack's (100 iterations, 5,000 queries).
-    Data without a preset needs `eps`.
+    Data without a preset needs `eps`. AutoAttack with `attacks` runs those registered attacks
+    in turn (version "custom").
     """
     from kerasll.datasets.registry import dataset_info
 
@@ -82,7 +90,9 @@ def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=
         eps = info.eval_eps if norm == "linf" else info.eval_eps_l2
     eps = float(eps)
     fields = {"attack": attack, "norm": norm, "eps": eps, "seed": int(seed)}
-    if attack == "autoattack":
+    if attack == "autoattack" and attacks:
+        fields.update(version="custom", attacks=tuple(check_norm(a, norm).name for a in attacks))
+    elif attack == "autoattack":
         fields["version"] = check_choice("version", version, list(VERSIONS))
     elif attack == "pgd":
         preset_steps = info.eval_steps if info else DEFAULT_PGD_STEPS

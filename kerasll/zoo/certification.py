@@ -15,7 +15,6 @@ import numpy as np
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
 from kerasll.evaluation import certify_records
-from kerasll.evaluation.spread import spread_of
 from kerasll.smoothing import RADII, CertifyResult, check_settings
 from kerasll.zoo.results import CERTIFY, ResultId
 from kerasll.zoo.evaluation import (
@@ -55,7 +54,7 @@ def summarize(records, settings, radii=RADII):
             "mean_radius": s["mean_radius"], "attacks_revision": ATTACKS_REVISION}
 
 
-def run(model, data, request, results, progress=None, log=None, strategy=None):
+def run(model, data, request, results):
     """Each σ's result, cached or computed: {sigma: result}."""
     base = request.base
     tag = images_tag(data, base)
@@ -66,8 +65,7 @@ def run(model, data, request, results, progress=None, log=None, strategy=None):
 
         def compute(folder, sigma=sigma, settings=settings):
             records, seconds = certify_records(model, data.x, data.y, sigma, request.n0, request.n, request.alpha,
-                                               base.seed, progress, log, base.batch_size, folder, base.force,
-                                               strategy)
+                                               base.seed, checkpoint=folder, context=results.context)
             return summarize(records, settings, request.radii) | {"seconds": seconds.get("certify", 0.0),
                                                                   "data": data.name}
 
@@ -76,25 +74,26 @@ def run(model, data, request, results, progress=None, log=None, strategy=None):
     return out
 
 
-def certify_entry(zoo, name, request, progress=None, log=None, strategy=None):
-    """Certify entry `name` at each σ of `request`, reusing eval.json's results unless `--force`."""
+def certify_entry(zoo, name, request, context=None):
+    """Certify entry `name` at each σ of `request`, reusing eval.json's results unless `--force`;
+    `context` (`kerasll.zoo.evaluation.context_of`): the callbacks and where the chunks run."""
     request.check()
     entry = zoo.get(name)
     dataset = entry.metadata()["dataset"]
     model = with_input_scale(entry.load_model(), request.base.input_scale)
     data = test_data(request.base, dataset, model_input_shape(model))
     check_fits(model, data, name)
-    results = Results(entry.path / RECORDS_DIR, entry, zoo, request.base.force, spread_of(strategy))
-    return run(model, data, request, results, progress, log, strategy)
+    results = Results(context or context_of(request.base), entry.path / RECORDS_DIR, entry, zoo)
+    return run(model, data, request, results)
 
 
-def certify_file(path, request, records_root=None, progress=None, log=None, strategy=None):
+def certify_file(path, request, records_root=None, context=None):
     """The same for a .keras classifier file; nothing is written to a zoo (records beside --json)."""
     from kerasll.zoo.entry import load_classifier
 
     request.check()
-    model = with_input_scale(load_classifier(path, log), request.base.input_scale)
+    context = context or context_of(request.base)
+    model = with_input_scale(load_classifier(path, context.log), request.base.input_scale)
     data = test_data(request.base, request.base.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
-    results = Results(records_root, force=request.base.force, spread=spread_of(strategy))
-    return run(model, data, request, results, progress, log, strategy)
+    return run(model, data, request, Results(context, records_root))

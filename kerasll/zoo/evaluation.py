@@ -19,10 +19,10 @@ import numpy as np
 from kerasll.datasets import dataset_info
 from kerasll.datasets.sources import load_data
 from kerasll.errors import KerasllError
-from kerasll.evaluation import attack_settings, check_labels, eps_curve, evaluate, flatness_records
-from kerasll.attacks.autoattack import SWEEP_FACTORS, sweep_budgets
 from kerasll.attacks.registry import ATTACKS_REVISION
-from kerasll.evaluation.spread import spread_of
+from kerasll.evaluation import attack_settings, check_labels, evaluate, flatness_records
+from kerasll.evaluation.context import Context
+from kerasll.evaluation.curves import eps_curve, eps_sweep, sweep_settings
 from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.zoo.metadata import now
 from kerasll.zoo.results import ATTACK, CURVE, FLATNESS, SWEEP, ResultId
@@ -146,20 +146,19 @@ def _slug(key):
 class Results:
     """Where a run's results go: an entry's eval.json and records/, or (for a file) only a records folder.
 
-    Under a multiworker strategy only the chief reads and writes them, and tells the
-    other workers which results it already has, so that all of them run the same work.
+    Only the process the run's `Context` lets write (the chief) reads and writes them, and it
+    tells the other workers which results it already has, so that all of them run the same work.
+    A `Context` with `fresh` recomputes what is stored (--force).
     """
 
-    def __init__(self, records_root, entry=None, zoo=None, force=False, spread=None):
-        from kerasll.evaluation.spread import Local
-
-        self.records_root, self.entry, self.zoo, self.force = records_root, entry, zoo, force
-        self.spread = spread or Local()
+    def __init__(self, context, records_root, entry=None, zoo=None):
+        self.context, self.records_root, self.entry, self.zoo = context, records_root, entry, zoo
+        self.spread = context.spread
 
     def cached(self, rid):
         """The stored result with identity `rid`, unless `--force` or another attack revision computed it."""
         found = None
-        if self.spread.is_chief and self.entry is not None and not self.force:
+        if self.context.writes and self.entry is not None and not self.context.fresh:
             found = self.entry.evaluations().get(rid.key())
             if found is not None and found.get("attacks_revision", 1) != ATTACKS_REVISION:
                 found = None  # its random draws were keyed otherwise: recompute
@@ -167,7 +166,7 @@ class Results:
         return None if found is None else dict(found, cached=True, key=rid.key())
 
     def folder(self, rid):
-        if self.records_root is None or not self.spread.is_chief:
+        if self.records_root is None or not self.context.writes:
             return None
         if self.entry is not None:  # a bundled entry is copied into the active zoo before anything is written
             self.entry = self.zoo.writable(self.entry)
@@ -187,37 +186,33 @@ class Results:
         found = sorted(folder.glob("*/records.npz"), key=lambda p: p.stat().st_mtime) if folder else []
         if found:  # the per-image records; relative to the entry, so an exported entry keeps them
             out["records"] = str(found[-1].relative_to(self.entry.path) if self.entry else found[-1])
-        if self.entry is not None and self.spread.is_chief:
+        if self.entry is not None and self.context.writes:
             self.entry.write_evaluation(rid.key(), out)
             for stale in found[:-1]:  # finished runs of this key (older attack code) eval.json no longer names
                 shutil.rmtree(stale.parent, ignore_errors=True)
         return dict(out, cached=False, key=rid.key())
 
 
-def run(model, data, request, dataset, results, progress=None, log=None, strategy=None):
+def run(model, data, request, dataset, results):
     """Every evaluation the request asks for, each cached or computed: {"attack": …, "sweep": …, …}
     ("attack" is left out for an ε-curve alone)."""
     settings = request.settings(dataset, curve=not request.single)
     tag = images_tag(data, request)
     x, y, n = data.x, data.y, len(data.x)
-    common = dict(progress=progress, log=log, batch_size=request.batch_size, fresh=request.force, strategy=strategy)
+    ctx = results.context
 
     out = {}
     if request.single:
         out["attack"] = results.get(ResultId(ATTACK, settings.to_dict(), n, tag), lambda folder: dict(
-            evaluate(model, x, y, settings, checkpoint=folder, **common).to_dict(), data=data.name))
+            evaluate(model, x, y, settings, checkpoint=folder, context=ctx).to_dict(), data=data.name))
     if request.sweep:
-        fast = attack_settings(dataset, "autoattack", settings.eps, norm=settings.norm, version="fast",
-                               seed=settings.seed)
-        budgets = sweep_budgets(settings.eps, settings.norm, x.shape[1:])
-        sweep = {"eps": settings.eps, "norm": settings.norm, "version": "fast",
-                 "factors": [*SWEEP_FACTORS, "unbounded"], "seed": settings.seed}
-        out["sweep"] = results.get(ResultId(SWEEP, sweep, n, tag), lambda folder: eps_curve(
-            model, x, y, fast, budgets, checkpoint=folder, must_reach_zero=True, **common).to_dict() | {
-                "settings": sweep})  # the sweep flag reads the raw accuracies; the stored ones are monotone
+        sweep = sweep_settings(settings.eps, settings.norm, seed=settings.seed)
+        out["sweep"] = results.get(ResultId(SWEEP, sweep, n, tag), lambda folder: eps_sweep(
+            model, x, y, settings.eps, settings.norm, seed=settings.seed, checkpoint=folder, context=ctx).to_dict() | {
+                "settings": sweep})
     if request.curve:
         cs = request.settings(dataset, curve=True)
-        result = lambda folder: eps_curve(model, x, y, cs, request.curve, checkpoint=folder, **common).to_dict()  # noqa: E731
+        result = lambda folder: eps_curve(model, x, y, cs, request.curve, checkpoint=folder, context=ctx).to_dict()  # noqa: E731
         out["curve"] = results.get(ResultId(CURVE, cs.to_dict() | {"eps": sorted(request.curve)}, n, tag), result)
     if request.flatness:
         n = min(len(x), FLATNESS_SAMPLES)
@@ -227,7 +222,7 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
 
         def phi(directions, folder):
             per_image, seconds = flatness_records(model, x[:n], y[:n], fs["pairs"], fs["grid"], radius, settings.seed,
-                                                  directions, checkpoint=folder, **common)
+                                                  directions, checkpoint=folder, context=ctx)
             return {"phi": float(per_image.mean()), "phi_sum": float(per_image.mean()) * fs["grid"] ** 2,
                     "phi_std": float(np.std(per_image)), "seconds": seconds.get("flatness", 0.0),
                     "attacks_revision": ATTACKS_REVISION}
@@ -238,13 +233,18 @@ def run(model, data, request, dataset, results, progress=None, log=None, strateg
     return out
 
 
-def evaluate_entry(zoo, name, request, progress=None, log=None, strategy=None):
+def context_of(request, progress=None, log=None, strategy=None):
+    """The run's `Context`: the request's batch size and --force, the CLI's callbacks, and `strategy`
+    (`kerasll.distribute.evaluation_strategy`) spreading the chunks over devices or workers."""
+    return Context.of(progress, log, request.batch_size, request.force, strategy)
+
+
+def evaluate_entry(zoo, name, request, context=None):
     """Clean and robust accuracy (and Φ, sweeps, curves) of entry `name`, reusing cached results.
 
-    `progress(name, done, total, robust_accuracy)` is called as each attack (and Φ) runs;
-    `log(line)` after each saved chunk. `strategy` (`kerasll.distribute.evaluation_strategy`)
-    spreads the chunks over devices or workers. Returns {"attack": result, …}, each result with
-    its settings, its eval.json key and whether it was cached.
+    `context` (`context_of`) carries the progress and log callbacks and where the chunks run.
+    Returns {"attack": result, …}, each result with its settings, its eval.json key and
+    whether it was cached.
     """
     request.check()
     entry = zoo.get(name)
@@ -254,18 +254,18 @@ def evaluate_entry(zoo, name, request, progress=None, log=None, strategy=None):
     model = with_input_scale(loaded, request.input_scale)
     data = test_data(request, dataset, model_input_shape(model))
     check_fits(model, data, name)
-    results = Results(entry.path / RECORDS_DIR, entry, zoo, request.force, spread_of(strategy))
-    return run(model, data, request, dataset, results, progress, log, strategy)
+    results = Results(context or context_of(request), entry.path / RECORDS_DIR, entry, zoo)
+    return run(model, data, request, dataset, results)
 
 
-def evaluate_file(path, request, records_root=None, progress=None, log=None, strategy=None):
+def evaluate_file(path, request, records_root=None, context=None):
     """The same for a .keras classifier file; nothing is written to a zoo. With `records_root`
     (the CLI's: next to --json), finished chunks are kept there and a re-run resumes."""
     from kerasll.zoo.entry import load_classifier
 
     request.check()
-    model = with_input_scale(load_classifier(path, log), request.input_scale)
+    context = context or context_of(request)
+    model = with_input_scale(load_classifier(path, context.log), request.input_scale)
     data = test_data(request, request.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
-    results = Results(records_root, force=request.force, spread=spread_of(strategy))
-    return run(model, data, request, request.dataset or data.dataset, results, progress, log, strategy)
+    return run(model, data, request, request.dataset or data.dataset, Results(context, records_root))

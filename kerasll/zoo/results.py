@@ -169,3 +169,12 @@ def stored_certificates(zoo, name, sigmas=None):
         raise KerasllError(f"{name!r} has no certification{at} yet: run `kerasll certify {name} --sigma "
                            f"{','.join(f'{s:g}' for s in sigmas) if sigmas else '0.25'}`")
     return [StoredCertificate(label, sigma, result, _radii(result, root)) for sigma, result in found.items()]
+
+
+def robustbench_fields(result):
+    """RobustBench's names for a stored AutoAttack result (an `EvalResult.to_dict()` or an eval.json
+    entry): clean_acc, autoattack_acc, eps, threat_model, n_examples. The one place they are spelled."""
+    settings = result["settings"]
+    return {"clean_acc": result["clean_accuracy"], "autoattack_acc": result["robust_accuracy"],
+            "eps": settings["eps"], "threat_model": {"linf": "Linf", "l2": "L2", "l1": "L1"}[settings["norm"]],
+            "n_examples": result["samples"]}

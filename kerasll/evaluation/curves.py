@@ -1,0 +1,124 @@
+"""Robust accuracy as a function of the budget: ε-curves and the sweep to an unbounded ε.
+
+`eps_curve` runs an attack (any `EvalSettings`) at each budget, in resumable
+chunks like `evaluate`. `eps_sweep` is the sanity check of Carlini et al. (2019):
+AutoAttack at ε × (1, 2, 4, 8) and at an unbounded ε (the whole pixel box), where
+accuracy must reach 0; the CLI's `--sweep` stores exactly this result.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kerasll.attacks import checks
+from kerasll.attacks.autoattack import autoattack_images
+from kerasll.attacks.common import num_classes
+from kerasll.attacks.noise import keys_of
+from kerasll.attacks.registry import ATTACKS_REVISION
+from kerasll.errors import KerasllError
+from kerasll.evaluation.context import Context
+from kerasll.evaluation.core import check_labels, predictions
+from kerasll.evaluation.settings import EvalSettings, attack_settings
+
+SWEEP_FACTORS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class CurveResult:
+    """Robust accuracy at several budgets: `accuracy_by_eps` {ε: accuracy} with ε = 0 the clean accuracy.
+
+    The curve is monotone: an image counts as robust at ε only if it is robust at every
+    smaller budget too. `records` holds ``robust@k`` per image at the k-th budget, as the attack found it.
+    """
+
+    settings: EvalSettings
+    samples: int
+    accuracy_by_eps: dict
+    flags: tuple = ()
+    seconds: float = 0.0
+    records: dict = field(default_factory=dict, repr=False, compare=False)
+    attacks_revision: int = ATTACKS_REVISION
+
+    @property
+    def budgets(self):
+        return sorted(self.accuracy_by_eps)
+
+    def to_dict(self):
+        budgets = self.budgets
+        return {"settings": self.settings.to_dict() | {"eps": budgets}, "samples": self.samples,
+                "budgets": budgets, "accuracy": [self.accuracy_by_eps[e] for e in budgets],
+                "flags": [f.to_dict() for f in self.flags], "seconds": self.seconds,
+                "attacks_revision": self.attacks_revision}
+
+
+def eps_curve(model, x, y, settings, budgets, must_reach_zero=False, checkpoint=None, keys=None, context=None,
+              **environment):
+    """Robust accuracy under `settings`' attack at each ε in `budgets` (ε = 0: clean), with the sweep flag.
+
+    An image counts as robust at ε only if it is robust at every smaller budget too,
+    so the curve never rises; where the attack alone made it rise, the ``eps-sweep``
+    flag says so (and, with `must_reach_zero`, where the largest budget, meant to be
+    unbounded, leaves more than 1% accuracy). Resumable like `evaluate`, whose
+    `checkpoint`, `keys`, `context` and keyword arguments it takes.
+    """
+    ctx = context or Context.of(**environment)
+    y = check_labels(y, num_classes(model, x))
+    x = np.asarray(x, np.float32)
+    budgets = sorted({float(e) for e in budgets})
+    if not budgets or budgets[0] < 0:
+        raise KerasllError(f"ε-curve budgets must be ≥ 0, got {budgets}")
+    start = time.perf_counter()
+    s = settings
+    all_keys = keys_of(x, keys)
+
+    def compute(a, b, stages):
+        records, seconds = {}, {}
+        correct = predictions(model, x[a:b]) == y[a:b]
+        for k, e in enumerate(budgets):
+            def robust_at(e=e):
+                if e == 0:
+                    return {"robust": correct}
+                _, found, _ = autoattack_images(model, x[a:b], y[a:b], e, s.norm, seed=s.seed, keys=all_keys[a:b],
+                                                attacks=s.with_eps(e).plan(), progress=ctx.progress,
+                                                batch_size=ctx.batch_size)
+                return {"robust": found["robust"]}
+
+            found, seconds[f"eps={e:.6g}"] = stages(f"eps={e:.6g}", robust_at)
+            records[f"robust@{k}"] = found["robust"]
+        return records, seconds
+
+    what = {"kind": "curve", "settings": s.to_dict(), "budgets": budgets}
+    line = lambda r: ", ".join(f"{100 * r[f'robust@{k}'].mean():.1f}%" for k in range(len(budgets)))  # noqa: E731
+    records, _ = ctx.run(compute, model, x, y, checkpoint, what, line)
+    raw = {e: float(records[f"robust@{k}"].mean()) for k, e in enumerate(budgets)}
+    flag = checks.check_sweep(raw, **({} if must_reach_zero else {"limit": 1.0}))
+    monotone = np.logical_and.accumulate(np.stack([records[f"robust@{k}"] for k in range(len(budgets))]), axis=0)
+    curve = {e: float(monotone[k].mean()) for k, e in enumerate(budgets)}
+    return CurveResult(s, len(x), curve, tuple([flag] if flag else []), round(time.perf_counter() - start, 1),
+                       records, attacks_revision=ATTACKS_REVISION)
+
+
+def sweep_budgets(eps, norm, image_shape, factors=SWEEP_FACTORS):
+    """The sweep's budgets: ε × `factors`, capped at, and followed by, an unbounded ε (the whole box)."""
+    unbounded = 1.0 if norm == "linf" else float(np.sqrt(np.prod(image_shape)))
+    return sorted({min(eps * f, unbounded) for f in factors} | {unbounded})
+
+
+def sweep_settings(eps, norm="linf", version="fast", seed=0):
+    """What a sweep stores as its settings: the budget it starts from and how it grows."""
+    return {"eps": float(eps), "norm": norm, "version": version, "factors": [*SWEEP_FACTORS, "unbounded"],
+            "seed": int(seed)}
+
+
+def eps_sweep(model, x, y, eps, norm="linf", version="fast", seed=0, checkpoint=None, context=None, **environment):
+    """AutoAttack (`version`, "fast" by default) at ε × (1, 2, 4, 8) and at an unbounded ε, with the sweep flag.
+
+    Accuracy must fall to 0: an attack that cannot reach 0% with the whole pixel box to
+    move in is failing (the ``eps-sweep`` flag). Returns a `CurveResult` (monotone, as
+    every ε-curve); the CLI's `kerasll eval --sweep` stores this same result.
+    """
+    settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=seed)
+    budgets = sweep_budgets(settings.eps, norm, np.shape(x)[1:])
+    return eps_curve(model, x, y, settings, budgets, must_reach_zero=True, checkpoint=checkpoint, context=context,
+                     **environment)
