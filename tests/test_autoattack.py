@@ -11,6 +11,7 @@ import kerasll as kl
 from kerasll.attacks import checks
 from kerasll.attacks.masked import stop_gradient
 from kerasll.evaluation import accuracy, attack_settings, robust_accuracy
+from kerasll.zoo.results import robustbench_fields
 
 
 class NoGradient(keras.layers.Layer):
