@@ -23,7 +23,7 @@ def test_chunked_autoattack_equals_the_whole_per_image(trained_lenet, data):
     assert np.array_equal(chunked.records["robust"], whole.robust)
     assert chunked.robust_accuracy == whole.robust_accuracy and chunked.by_attack == whole.by_attack
     assert [f.code for f in chunked.flags] == [f.code for f in whole.flags]
-    assert chunked.weaker_attacks_accuracy == whole.extra["weaker_attacks_accuracy"]
+    assert chunked.weaker_attacks_accuracy == whole.weaker_attacks_accuracy
 
 
 def test_single_attack_chunks_agree_and_pgd_is_keyed_by_image(trained_lenet, data):
