@@ -19,7 +19,8 @@ import numpy as np
 from kerasll import load_dataset
 from kerasll._files import replace_block, write_json
 from kerasll.attacks import checks
-from kerasll.attacks.autoattack import autoattack_images, plan_of, summarize
+from kerasll.attacks.autoattack import autoattack_images, summarize
+from kerasll.attacks.registry import plan_of
 from kerasll.attacks.masked import MASKED
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.stats import binomial_tail

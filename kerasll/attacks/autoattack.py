@@ -19,16 +19,7 @@ from kerasll._tensors import as_float_tensor
 from kerasll.attacks import checks, noise
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.common import labels_of, predict_classes
-from kerasll.attacks.registry import VERSIONS, get_attack, run_attack
-from kerasll.errors import check_choice
-
-
-def plan_of(version, attacks=None):
-    """The (attack, options) sequence AutoAttack runs: `version`'s, or `attacks` (names, each at its
-    defaults, or (name, options) pairs: `EvalSettings.plan`)."""
-    if attacks:
-        return tuple((a, {}) if isinstance(a, str) else (a[0], dict(a[1])) for a in attacks)
-    return VERSIONS[check_choice("version", version, list(VERSIONS))]
+from kerasll.attacks.registry import get_attack, plan_of, run_attack
 
 
 def timed(name, fn, report=True):

@@ -11,7 +11,7 @@ checking attacks (the CLI's help, an evaluation's settings) imports no TensorFlo
 
 from dataclasses import dataclass, field
 
-from kerasll.errors import KerasllError
+from kerasll.errors import KerasllError, check_choice
 from kerasll.registry import Registry
 
 
@@ -139,6 +139,14 @@ VERSION_HELP = {
     "rand": "APGD-CE and APGD-DLR averaging 20 gradients per step (expectation over transformation): "
             "for randomised defenses",
 }
+
+
+def plan_of(version, attacks=None):
+    """The (attack, options) sequence AutoAttack runs: `version`'s, or `attacks` (names, each at its
+    defaults, or (name, options) pairs: `EvalSettings.plan`)."""
+    if attacks:
+        return tuple((a, {}) if isinstance(a, str) else (a[0], dict(a[1])) for a in attacks)
+    return VERSIONS[check_choice("version", version, list(VERSIONS))]
 
 
 def check_norm(name, norm):

@@ -58,12 +58,13 @@ class Context:
             description = {**what, "samples": len(x), "chunk_size": self.batch_size,
                            "attacks_revision": ATTACKS_REVISION}
             store = ChunkStore(checkpoint, fingerprint(description, model, (x, y)), description).open(self.fresh)
-        on_chunk = on_stage = None
-        if self.log is not None and self.writes:
-            def on_chunk(i, total, records, cached):
-                state = "reused from an earlier run" if cached else ("saved" if store is not None else "done")
-                self.log(f"batch {i + 1}/{total} {state}: {summary_line(records)}")
+        def on_chunk(i, total, records, cached):
+            state = "reused from an earlier run" if cached else ("saved" if store is not None else "done")
+            self.log(f"batch {i + 1}/{total} {state}: {summary_line(records)}")
 
-            def on_stage(i, total, name):
-                self.log(f"batch {i + 1}/{total}: {name} done and kept")
-        return run_chunks(compute, len(x), self.batch_size, store, on_chunk, self.spread, on_stage)
+        def on_stage(i, total, name):
+            self.log(f"batch {i + 1}/{total}: {name} done and kept")
+
+        logs = self.log is not None and self.writes
+        return run_chunks(compute, len(x), self.batch_size, store, on_chunk if logs else None, self.spread,
+                          on_stage if logs else None)

@@ -9,7 +9,7 @@ are derived from an `EvalSettings`.
 from dataclasses import asdict, dataclass, replace
 
 from kerasll.attacks.budgets import NORMS, check_budget
-from kerasll.attacks.registry import VERSIONS, check_norm, list_attacks
+from kerasll.attacks.registry import VERSIONS, check_norm, list_attacks, plan_of
 from kerasll.errors import KerasllError, check_choice
 
 # Without a data-set preset: PGD takes 10 steps of ε/4 (the Fashion-MNIST preset's ratio).
@@ -51,7 +51,7 @@ class EvalSettings:
         """The (attack, options) sequence the evaluation runs, each on the images still robust."""
         if self.attack != "autoattack":
             return ((self.attack, self.options()),)
-        return tuple((name, {}) for name in self.attacks) if self.attacks else VERSIONS[self.version]
+        return plan_of(self.version, self.attacks)
 
     def options(self):
         """The attack's own options for `run_attack` (steps, restarts, …)."""

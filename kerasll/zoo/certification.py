@@ -18,7 +18,8 @@ from kerasll.evaluation import certify_records
 from kerasll.smoothing import RADII, CertifyResult, check_settings
 from kerasll.zoo.results import CERTIFY, ResultId
 from kerasll.zoo.evaluation import (
-    RECORDS_DIR, EvalRequest, Results, check_fits, images_tag, model_input_shape, test_data, with_input_scale,
+    RECORDS_DIR, EvalRequest, Results, check_fits, context_of, images_tag, model_input_shape, test_data,
+    with_input_scale,
 )
 
 

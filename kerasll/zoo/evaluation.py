@@ -153,7 +153,6 @@ class Results:
 
     def __init__(self, context, records_root, entry=None, zoo=None):
         self.context, self.records_root, self.entry, self.zoo = context, records_root, entry, zoo
-        self.spread = context.spread
 
     def cached(self, rid):
         """The stored result with identity `rid`, unless `--force` or another attack revision computed it."""
@@ -162,7 +161,7 @@ class Results:
             found = self.entry.evaluations().get(rid.key())
             if found is not None and found.get("attacks_revision", 1) != ATTACKS_REVISION:
                 found = None  # its random draws were keyed otherwise: recompute
-        found = json.loads(self.spread.share(json.dumps(found).encode()))
+        found = json.loads(self.context.spread.share(json.dumps(found).encode()))
         return None if found is None else dict(found, cached=True, key=rid.key())
 
     def folder(self, rid):
