@@ -47,7 +47,7 @@ def random_directions(shape, seed):
 
 def fgsm_directions(model, x, y, seed):
     """d = sign(∇x CE(f(x), y)) for one image, and a signed random d⊥ orthogonal to it."""
-    from kerasll.attacks.common import fgsm_direction
+    from kerasll.attacks.losses import fgsm_direction
 
     xb = tf.convert_to_tensor(np.asarray(x, np.float32)[None])
     y = np.asarray(y)

@@ -58,7 +58,7 @@ def _image_directions(shape, pairs, seed, key):
 
 def _fgsm_directions(model, x, y, pairs, seed, keys):
     """Per image: d = sign ∇x CE (the same in every pair), d⊥ a signed random vector orthogonal to it."""
-    from kerasll.attacks.common import fgsm_direction
+    from kerasll.attacks.losses import fgsm_direction
 
     d = fgsm_direction(model, tf.constant(x), tf.constant(y)).numpy().astype(np.float32)
     d_perp = [[orthogonal_signed(d[i], np.random.default_rng((seed, int(keys[i]), j))).reshape(d.shape[1:])

@@ -25,7 +25,8 @@ import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import noise
-from kerasll.attacks.common import labels_of, num_classes
+from kerasll.attacks.driver import num_classes
+from kerasll.attacks.losses import labels_of
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.errors import KerasllError
 from kerasll.stats import binomial_test, clopper_pearson_lower

@@ -14,7 +14,7 @@ import numpy as np
 
 from kerasll import load_dataset
 from kerasll.attacks.autoattack import autoattack_images
-from kerasll.attacks.common import predict_classes
+from kerasll.attacks.driver import predict_classes
 from kerasll.attacks.square import square_attack
 from kerasll.zoo.store import REPO_ZOO, Zoo
 

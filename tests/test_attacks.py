@@ -75,3 +75,37 @@ def test_bad_budgets_raise_clear_errors(trained_lenet, batch, kwargs, word):
     args = dict(eps=0.1, step_size=0.01, steps=2) | kwargs
     with pytest.raises(kl.KerasllError, match=word):
         kl.pgd(trained_lenet, x[:2], y[:2], **args)
+
+
+def test_over_runs_keeps_the_lowest_score_and_drops_finished_images():
+    """The attacks' one driver: per image the best example over runs; a finished image is not attacked again;
+    a kept run is restored, not recomputed."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasll.attacks.driver import over_runs, runs_of
+
+    x = tf.zeros([4, 2])
+    table = {0: np.array([5.0, -1.0, 3.0, 2.0]), 1: np.array([1.0, 9.0, 4.0, -2.0])}  # score per (restart, image)
+    seen = []
+
+    def attack(ids, rank, restart):
+        seen.append((restart, list(ids)))
+        score = table[restart][ids]
+        return np.full((len(ids), 2), restart + 1.0, np.float32) + ids[:, None], score
+
+    kept = {}
+
+    def stage(name, fn):
+        if name not in kept:
+            kept[name] = fn()
+        return kept[name], 0.0
+
+    x_adv, scores = over_runs(x, runs_of(False, 0, 2), attack, lambda s: s < 0, batch_size=3, stage=stage)
+    assert seen == [(0, [0, 1, 2]), (0, [3]), (1, [0, 2, 3])]  # image 1 finished in the first run
+    np.testing.assert_array_equal(scores, [1.0, -1.0, 3.0, -2.0])
+    np.testing.assert_array_equal(x_adv[:, 0], [2.0, 2.0, 3.0, 5.0])  # the run that gave each image its best
+    seen.clear()
+    again, _ = over_runs(x, runs_of(False, 0, 2), attack, lambda s: s < 0, batch_size=3, stage=stage)
+    assert seen == [] and np.array_equal(again, x_adv)
+    assert runs_of(True, 2, 2) == [(1, 0), (1, 1), (2, 0), (2, 1)]

@@ -105,7 +105,8 @@ def test_apgd_follows_the_reference_loop_step_by_step(loss):
     # iterations 4, 7, 10, ... The first one counts the first step as a rise when its loss is above 0 (the
     # reference's empty slot): always for CE, never for a robust image's DLR. Counting it against the
     # start's loss instead changes 4 of these 64 images under APGD-T.
-    from kerasll.attacks.apgd import _apgd_batch, _start
+    from kerasll.attacks.apgd import _apgd_batch
+    from kerasll.attacks.geometry import sphere_start
 
     keras = pytest.importorskip("keras")
     keras.utils.set_random_seed(3)
@@ -126,7 +127,7 @@ def test_apgd_follows_the_reference_loop_step_by_step(loss):
         return -diff / (s[:, -1] - 0.5 * (s[:, -3] + s[:, -4]) + 1e-12)
 
     ce = lambda logits: tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)  # noqa: E731
-    x0 = _start(tf.constant(x), tf.constant(eps), "linf", seed, keys).numpy()
+    x0 = sphere_start(tf.constant(x), tf.constant(eps), "linf", seed, keys).numpy()
     theirs = reference_apgd_linf(model, x, y, x0, eps, steps, ce if loss == "ce" else targeted)
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 

@@ -4,8 +4,9 @@ from kerasll._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     **dict.fromkeys(["NORMS", "check_budget"], "kerasll.attacks.budgets"),
-    **dict.fromkeys(["cross_entropy", "dlr_loss", "labels_of", "loss_and_grad", "margin", "random_start",
-                     "targeted_dlr_loss"], "kerasll.attacks.common"),
+    **dict.fromkeys(["cross_entropy", "dlr_loss", "fooled", "labels_of", "loss_and_grad", "margin",
+                     "targeted_dlr_loss"], "kerasll.attacks.losses"),
+    **dict.fromkeys(["normalize", "project", "random_start", "sphere_start"], "kerasll.attacks.geometry"),
     "apgd": "kerasll.attacks.apgd",
     "Flag": "kerasll.attacks.checks",
     "fab": "kerasll.attacks.fab",

@@ -15,14 +15,13 @@ per input shape, norm and loss.
 import numpy as np
 import tensorflow as tf
 
-from kerasll._tensors import as_float_tensor, batches
 from kerasll.attacks.budgets import check_budget
-from kerasll.attacks.common import (
-    check_targets, cross_entropy, dlr_loss, labels_of, loss_and_grad, margin_and_fooled, normalize, num_classes, pick,
-    project, ranked_classes, restart_seed, stronger, targeted_dlr_loss,
-)
-from kerasll.attacks import noise
 from kerasll.attacks.compiled import batch_spec, compiled, spec
+from kerasll.attacks.driver import (
+    check_targets, margin_and_fooled, num_classes, over_runs, prologue, ranked_classes, run_seed, runs_of,
+)
+from kerasll.attacks.geometry import normalize, pick, project, sphere_start
+from kerasll.attacks.losses import cross_entropy, dlr_loss, fooled, labels_of, loss_and_grad, targeted_dlr_loss
 from kerasll.errors import KerasllError, check_choice
 
 LOSSES = ("ce", "dlr")
@@ -45,15 +44,6 @@ def checkpoints(steps):
     return is_check, interval
 
 
-def _start(x, eps, norm, seed, keys):
-    """AutoAttack's start: a random point on the surface of the ε-ball, clipped to the box."""
-    if norm == "linf":
-        t = 2.0 * noise.uniform(seed, keys, 0, x.shape[1:].as_list(), x.dtype) - 1.0
-    else:
-        t = noise.normal(seed, keys, 0, x.shape[1:].as_list(), x.dtype)
-    return tf.clip_by_value(x + eps * normalize(t, norm), 0.0, 1.0)
-
-
 def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, seed, norm, loss, eot=1):
     y = labels_of(y)
     if loss == "ce":
@@ -68,9 +58,9 @@ def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, 
         z = project(x_adv + tf.reshape(step, [-1] + [1] * (x.shape.rank - 1)) * direction, x, eps, norm)
         return project(x_adv + momentum * (z - x_adv) + (1.0 - momentum) * (x_adv - x_old), x, eps, norm)
 
-    x0 = _start(x, eps, norm, seed, keys)
+    x0 = sphere_start(x, eps, norm, seed, keys)  # AutoAttack's start: on the ε-sphere
     loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn, eot)
-    fooled0 = tf.not_equal(tf.argmax(logits0, -1, output_type=tf.int32), y)
+    fooled0 = fooled(logits0, y)
     step0 = tf.fill(tf.shape(loss0), tf.cast(2.0, x.dtype) * eps)
     # The first step's loss is compared with 0, not with the start's loss, as in the reference (its
     # unfilled loss history): a rise for the CE loss (≥ 0), none for a still-robust image's DLR loss (< 0).
@@ -85,7 +75,7 @@ def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, 
         momentum = tf.cast(tf.where(s["i"] > 0, 0.75, 1.0), x.dtype)
         x_new = ascent(s["x_adv"], s["x_old"], s["grad"], s["step"], momentum)
         loss, grad, logits = loss_and_grad(model, x_new, y, loss_fn, eot)
-        fooled_now = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y)
+        fooled_now = fooled(logits, y)
         improved = loss > s["loss_best"]
         out = dict(
             i=s["i"] + 1, x_adv=x_new, x_old=s["x_adv"], grad=grad, step=s["step"],
@@ -166,55 +156,29 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
     Example:
         >>> x_adv = kerasll.apgd(model, x, y, eps=8/255, loss="dlr")
     """
-    x = as_float_tensor(x)
-    y = labels_of(tf.convert_to_tensor(y)).numpy()
-    n = int(x.shape[0])
+    p = prologue(x, y, seed, keys)
+    x, y = p.x, p.y
     check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, num_classes(model, x))
     if int(eot_iter) < 1:
         raise KerasllError(f"eot_iter must be ≥ 1, got {eot_iter}")
-    if seed is None:
-        seed = int(np.random.randint(2**31 - 1))
-    keys = noise.keys_of(x, keys)
-    stage = stage or (lambda name, fn: (fn(), 0.0))
     is_check, interval = checkpoints(int(steps))
     const = (tf.constant(eps, x.dtype), tf.constant(int(steps)), tf.constant(is_check), tf.constant(interval),
              tf.constant(rho, tf.float32))
     ranked = ranked_classes(model, x) if targeted else None
-    runs = [(t, r) for t in (range(1, int(target_classes) + 1) if targeted else [None]) for r in range(int(restarts))]
-    x_adv = x.numpy().copy()
-    best_margin, fooled = np.full(n, np.inf, np.float32), np.zeros(n, bool)
-    done, total = 0, len(runs) * n
     kind = "targeted" if targeted else loss
     step = compiled(model, ("apgd", norm, kind, int(eot_iter)),
                     lambda m, *a: _apgd_batch(m, *a, norm, kind, int(eot_iter)),
                     [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
                      spec(x.dtype), spec(tf.int32), spec(tf.bool, [None]), spec(tf.int32, [None]),
                      spec(tf.float32), spec(tf.int64)])
-    for run, (rank, restart) in enumerate(runs):
-        todo = np.flatnonzero(~fooled)
-        total -= n - len(todo)
-        run_seed = tf.constant(restart_seed(seed, restart + 1000 * (rank or 0)), tf.int64)
 
-        def one_run(todo=todo, rank=rank, run_seed=run_seed):
-            nonlocal done
-            changed = []
-            for s in batches(len(todo), batch_size):
-                ids = todo[s]
-                xb, yb = tf.gather(x, ids), tf.constant(y[ids], tf.int32)
-                target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
-                adv = step(xb, yb, target, tf.constant(keys[ids], tf.int64), *const, run_seed)
-                m, f = margin_and_fooled(model, adv, yb)
-                take = stronger(-m, f, -best_margin[ids], fooled[ids])
-                x_adv[ids[take]] = adv.numpy()[take]
-                best_margin[ids[take]], fooled[ids[take]] = m[take], f[take]
-                changed.append(ids[take])
-                done += len(ids)
-                if progress is not None:
-                    progress(done, total, int(fooled.sum()))
-            ids = np.concatenate(changed) if changed else np.zeros(0, np.int64)
-            return {"ids": ids, "adv": x_adv[ids], "margin": best_margin[ids], "fooled": fooled[ids]}
+    def attack(ids, rank, restart):
+        yb = tf.constant(y[ids], tf.int32)
+        target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
+        adv = step(tf.gather(x, ids), yb, target, tf.constant(p.keys[ids], tf.int64), *const,
+                   run_seed(p.seed, rank, restart))
+        return adv.numpy(), margin_and_fooled(model, adv, yb)[0]  # the margin: below 0 once fooled
 
-        found, _ = stage(f"run {run + 1}/{len(runs)}", one_run)  # a saved run (after an interruption) is reused
-        ids = found["ids"]
-        x_adv[ids], best_margin[ids], fooled[ids] = found["adv"], found["margin"], found["fooled"]
+    x_adv, _ = over_runs(x, runs_of(targeted, target_classes, restarts), attack, lambda m: m < 0, batch_size,
+                         progress, stage)
     return tf.convert_to_tensor(x_adv)

@@ -18,7 +18,8 @@ import numpy as np
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import checks, noise
 from kerasll.attacks.budgets import check_budget
-from kerasll.attacks.common import labels_of, predict_classes
+from kerasll.attacks.driver import predict_classes
+from kerasll.attacks.losses import labels_of
 from kerasll.attacks.registry import get_attack, plan_of, run_attack
 
 

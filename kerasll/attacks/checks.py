@@ -11,7 +11,9 @@ import tensorflow as tf
 
 from kerasll._tensors import batches
 from kerasll.attacks import noise
-from kerasll.attacks.common import cross_entropy, logits_of, normalize, predict_classes
+from kerasll.attacks.driver import logits_of, predict_classes
+from kerasll.attacks.geometry import sphere_start
+from kerasll.attacks.losses import cross_entropy
 from kerasll.stats import binomial_tail
 
 TOLERANCE = 0.002  # accuracy differences below 0.2 points are noise (the reference's threshold)
@@ -83,13 +85,9 @@ def _noise_correct(model, x, y, eps, norm, seed, keys, batch_size):
     """Correct under noise of size exactly ε: ±ε per pixel (L∞) or a random direction of norm ε (L2)."""
     out = []
     for s in batches(len(x), batch_size):
-        xb = tf.convert_to_tensor(x[s])
-        ids = tf.constant(keys[s], tf.int64)
-        if norm == "linf":
-            delta = eps * noise.signs(seed, ids, 7, xb.shape[1:].as_list(), xb.dtype)
-        else:
-            delta = eps * normalize(noise.normal(seed, ids, 7, xb.shape[1:].as_list(), xb.dtype), "l2")
-        out.append(np.argmax(logits_of(model, tf.clip_by_value(xb + delta, 0.0, 1.0)), -1) == y[s])
+        noisy = sphere_start(tf.convert_to_tensor(x[s]), eps, norm, seed, tf.constant(keys[s], tf.int64), counter=7,
+                             corners=True)
+        out.append(predict_classes(model, noisy) == y[s])
     return np.concatenate(out)
 
 

@@ -12,13 +12,11 @@ FAB-T (AutoAttack) targets the 9 highest-scoring wrong classes in turn.
 import numpy as np
 import tensorflow as tf
 
-from kerasll._tensors import as_float_tensor, batches
-from kerasll.attacks import noise
-from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.attacks.budgets import check_budget
-from kerasll.attacks.common import (
-    check_targets, labels_of, lp_norm, normalize, num_classes, ranked_classes, restart_seed,
-)
+from kerasll.attacks.compiled import batch_spec, compiled, spec
+from kerasll.attacks.driver import check_targets, num_classes, over_runs, prologue, ranked_classes, run_seed, runs_of
+from kerasll.attacks.geometry import lp_norm, sphere_start
+from kerasll.attacks.losses import fooled, labels_of
 from kerasll.errors import KerasllError
 
 _BIG = 1e30
@@ -89,9 +87,7 @@ def _fab_batch(model, x, y, target, keys, eps, steps, alpha_max, eta, beta, seed
     flat = lambda t: tf.reshape(t, [batch, -1])  # noqa: E731
     x0 = flat(x)
     if random:  # restarts after the first start inside half the ε-ball, as the reference does
-        draw = noise.uniform(seed, keys, 0, x.shape[1:].as_list(), x.dtype) * 2 - 1 if norm == "linf" else \
-            noise.normal(seed, keys, 0, x.shape[1:].as_list(), x.dtype)
-        x1 = tf.clip_by_value(x + 0.5 * eps * normalize(draw, norm), 0.0, 1.0)
+        x1 = sphere_start(x, eps, norm, seed, keys, radius=0.5)
     else:
         x1 = x
     best = tf.fill([batch], tf.constant(np.inf, x.dtype))
@@ -108,7 +104,7 @@ def _fab_batch(model, x, y, target, keys, eps, steps, alpha_max, eta, beta, seed
         alpha = tf.clip_by_value(a1 / (a1 + a2), 0.0, alpha_max)[:, None]
         x1 = tf.clip_by_value((x1 + eta * d1) * (1 - alpha) + (x0 + eta * d2) * alpha, 0.0, 1.0)
         logits = model(tf.reshape(x1, tf.shape(x)), training=False)
-        adv = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y)
+        adv = fooled(logits, y)
         size = lp_norm(x1 - x0, norm)
         closer = adv & (size < best)
         x_best = tf.where(closer[:, None], x1, x_best)
@@ -121,7 +117,7 @@ def _fab_batch(model, x, y, target, keys, eps, steps, alpha_max, eta, beta, seed
 
 
 def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=9, restarts=1, alpha_max=0.1,
-        eta=1.05, beta=0.9, seed=None, batch_size=1000, keys=None, progress=None, return_norms=False):
+        eta=1.05, beta=0.9, seed=None, batch_size=1000, keys=None, progress=None, return_norms=False, stage=None):
     """FAB (Croce & Hein 2020): the closest adversarial example it finds, kept if within `eps`.
 
     Args:
@@ -142,6 +138,7 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
         keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
         progress: `progress(done, total, fooled)` after each batch of each run, `fooled`
             the number of images with an adversarial example within `eps` so far.
+        stage: `stage(name, fn)` runs each restart and target as a stage (as `apgd`'s).
         return_norms: also return the per-image norm of the closest adversarial
             example found (inf where none was found).
 
@@ -157,41 +154,26 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
     for name, value, lo, hi in (("alpha_max", alpha_max, 0, 1), ("eta", eta, 1, 10), ("beta", beta, 0, 1)):
         if not lo <= value <= hi:
             raise KerasllError(f"{name} must be in [{lo}, {hi}], got {value}")
-    x = as_float_tensor(x)
-    y = labels_of(tf.convert_to_tensor(y)).numpy()
-    n = int(x.shape[0])
+    p = prologue(x, y, seed, keys)
+    x, y = p.x, p.y
     if targeted:
         check_targets(target_classes, num_classes(model, x))
-    if seed is None:
-        seed = int(np.random.randint(2**31 - 1))
-    keys = noise.keys_of(x, keys)
     ranked = ranked_classes(model, x) if targeted else None
     const = [tf.constant(v, x.dtype) for v in (eps, alpha_max, eta, beta)]
-    x_adv, norms = x.numpy().copy(), np.full(n, np.inf)
-    runs = [(t, r) for t in (range(1, int(target_classes) + 1) if targeted else [None]) for r in range(int(restarts))]
-    done, total = 0, len(runs) * n
-    for rank, restart in runs:
-        todo = np.flatnonzero(norms > eps)
-        total -= n - len(todo)
-        run_seed = tf.constant(restart_seed(seed, restart + 1000 * (rank or 0)), tf.int64)
+
+    def attack(ids, rank, restart):
         random = restart > 0
         run = compiled(model, ("fab", norm, bool(targeted), random),
                        lambda m, *a: _fab_batch(m, *a, random, norm, bool(targeted)),
                        [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
                         spec(x.dtype), spec(tf.int32), spec(x.dtype), spec(x.dtype), spec(x.dtype), spec(tf.int64)])
-        for s in batches(len(todo), batch_size):
-            ids = todo[s]
-            target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
-            adv, size = run(tf.gather(x, ids), tf.constant(y[ids], tf.int32), target,
-                            tf.constant(keys[ids], tf.int64), const[0], tf.constant(int(steps)), *const[1:], run_seed)
-            size = size.numpy()
-            closer = size < norms[ids]
-            norms[ids[closer]] = size[closer]
-            x_adv[ids[closer]] = adv.numpy()[closer]
-            done += len(ids)
-            if progress is not None:
-                progress(done, total, int(np.sum(norms <= eps)))
-    outside = norms > eps
-    x_adv[outside] = x.numpy()[outside]
+        target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
+        adv, size = run(tf.gather(x, ids), tf.constant(y[ids], tf.int32), target, tf.constant(p.keys[ids], tf.int64),
+                        const[0], tf.constant(int(steps)), *const[1:], run_seed(p.seed, rank, restart))
+        return adv.numpy(), size.numpy()  # the norm of the closest adversarial example (inf: none)
+
+    x_adv, norms = over_runs(x, runs_of(targeted, target_classes, restarts), attack, lambda size: size <= eps,
+                             batch_size, progress, stage)
+    x_adv[norms > eps] = x.numpy()[norms > eps]
     x_adv = tf.convert_to_tensor(x_adv)
     return (x_adv, norms) if return_norms else x_adv

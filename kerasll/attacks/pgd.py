@@ -9,13 +9,17 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor, batches
-from kerasll.attacks import noise
-from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.attacks.budgets import check_budget
-from kerasll.attacks.common import (
-    cross_entropy, fgsm_direction, l2_norm, labels_of, loss_and_grad, pick, project, random_start, restart_seed,
-    stronger,
-)
+from kerasll.attacks.compiled import batch_spec, compiled, spec
+from kerasll.attacks.driver import over_runs, prologue, run_seed, runs_of
+from kerasll.attacks.geometry import l2_norm, pick, project, random_start
+from kerasll.attacks.losses import cross_entropy, fgsm_direction, fooled, labels_of, loss_and_grad
+
+
+def _stronger(loss, fooled, best_loss, best_fooled):
+    """Where a candidate beats the best so far: it fools the model and the best does not,
+    or both agree on fooling and it has the higher loss."""
+    return (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
 
 
 def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=False):
@@ -35,8 +39,8 @@ def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=Fals
         return project(x_adv + step, x, eps, norm)
 
     def better(loss, logits, best_loss, best_fooled):
-        fooled = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y_int)
-        return fooled, stronger(loss, fooled, best_loss, best_fooled)
+        now = fooled(logits, y_int)
+        return now, _stronger(loss, now, best_loss, best_fooled)
 
     batch = tf.shape(x)[0]
     init = (
@@ -72,10 +76,10 @@ def _pgd_batch(model, x, y, keys, eps, step_size, steps, seed, norm, start):
     return pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=True)
 
 
-def _fooled_and_loss(model, x, y):
+def _score(model, x, y):
+    """−CE per image, or −inf where the model is fooled: lower is a stronger example."""
     logits = model(x, training=False)
-    wrong = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), labels_of(y))
-    return wrong, cross_entropy(y, logits)
+    return tf.where(fooled(logits, y), tf.constant(-np.inf, tf.float32), -cross_entropy(y, logits))
 
 
 def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm="linf",
@@ -83,9 +87,9 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
     """Projected gradient descent (Madry et al. 2018) on the [0,1] box.
 
     Each run keeps per sample the iterate that fools the model, or else the one
-    with the highest loss; across restarts the same rule picks the result, so
-    more restarts never make the attack weaker (restart 0 is identical to a
-    single run with the same seed).
+    with the highest loss; later restarts run on the images still robust and keep
+    the same rule, so more restarts never make the attack weaker (restart 0 is
+    identical to a single run with the same seed).
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
@@ -109,37 +113,22 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
         >>> x_adv = kerasll.pgd(model, x, y, eps=8/255, step_size=2/255, steps=5)
     """
     check_budget(eps, step_size, steps, norm, restarts)
-    x = as_float_tensor(x)
-    y = tf.convert_to_tensor(y)
-    if seed is None:
-        seed = int(np.random.randint(2**31 - 1))
+    p = prologue(x, y, seed, keys)
+    x = p.x
     args = (tf.constant(eps, x.dtype), tf.constant(step_size, x.dtype), tf.constant(int(steps)))
-    specs = [batch_spec(x), batch_spec(y)]
     start = bool(random_start)
     run = compiled(model, ("pgd", norm, start), lambda m, *a: _pgd_batch(m, *a, norm, start),
-                   specs + [spec(tf.int64, [None]), spec(x.dtype), spec(x.dtype), spec(tf.int32), spec(tf.int64)])
-    score = compiled(model, "fooled-and-loss", _fooled_and_loss, specs)
-    keys = noise.keys_of(x, keys)
-    outs = []
-    for s in batches(int(x.shape[0]), batch_size):
-        xb, yb = x[s], y[s]
-        best = None
-        for r in range(int(restarts)):
-            run_seed = tf.constant(restart_seed(seed, r), tf.int64)
-            x_adv = run(xb, yb, tf.constant(keys[s], tf.int64), *args, run_seed)
-            if restarts == 1:
-                best = x_adv
-                break
-            fooled, loss = score(x_adv, yb)
-            if best is None:
-                best, best_fooled, best_loss = x_adv, fooled, loss
-                continue
-            take = stronger(loss, fooled, best_loss, best_fooled)
-            best = pick(take, x_adv, best)
-            best_loss = tf.where(take, loss, best_loss)
-            best_fooled = best_fooled | fooled
-        outs.append(best)
-    return tf.concat(outs, 0)
+                   [batch_spec(x), spec(tf.int32, [None]), spec(tf.int64, [None]), spec(x.dtype), spec(x.dtype),
+                    spec(tf.int32), spec(tf.int64)])
+    score = compiled(model, "pgd-score", _score, [batch_spec(x), spec(tf.int32, [None])])
+
+    def attack(ids, rank, restart):
+        xb, yb = tf.gather(x, ids), tf.constant(p.y[ids], tf.int32)
+        adv = run(xb, yb, tf.constant(p.keys[ids], tf.int64), *args, run_seed(p.seed, rank, restart))
+        return adv.numpy(), score(adv, yb).numpy()
+
+    x_adv, _ = over_runs(x, runs_of(False, 0, restarts), attack, lambda s: s == -np.inf, batch_size)
+    return tf.convert_to_tensor(x_adv)
 
 
 def _fgsm_batch(model, x, y, eps):

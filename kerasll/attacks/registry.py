@@ -32,6 +32,7 @@ class AttackSpec:
     norms: tuple = ("linf", "l2")
     gradient_free: bool = False
     staged: bool = False  # its `run` takes `stage=`: each restart or target is a stage an evaluation keeps
+                          # (the attacks that run through `driver.over_runs`)
 
 
 _ATTACKS = Registry("attack")
@@ -69,7 +70,7 @@ def _apgd(loss, targeted):
     def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9,
             eot_iter=1, stage=None):
         from kerasll.attacks.apgd import apgd
-        from kerasll.attacks.common import num_classes
+        from kerasll.attacks.driver import num_classes
 
         if targeted:
             target_classes = min(target_classes, num_classes(model, x) - 1)
@@ -80,14 +81,15 @@ def _apgd(loss, targeted):
 
 
 def _fab(targeted):
-    def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9):
-        from kerasll.attacks.common import num_classes
+    def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9,
+            stage=None):
+        from kerasll.attacks.driver import num_classes
         from kerasll.attacks.fab import fab
 
         if targeted:
             target_classes = min(target_classes, num_classes(model, x) - 1)
         return fab(model, x, y, eps, norm=norm, steps=steps, targeted=targeted, target_classes=target_classes,
-                   restarts=restarts, seed=seed, keys=keys, progress=progress, batch_size=batch_size)
+                   restarts=restarts, seed=seed, keys=keys, progress=progress, batch_size=batch_size, stage=stage)
     return run
 
 
@@ -110,9 +112,9 @@ register_attack(AttackSpec("apgd-dlr", _apgd("dlr", False), "APGD on the DLR los
 register_attack(AttackSpec("apgd-t", _apgd("ce", True), "APGD-T: targeted DLR over the top 9 wrong classes",
                            {"steps": 100, "restarts": 1, "target_classes": 9, "eot_iter": 1}, staged=True))
 register_attack(AttackSpec("fab-t", _fab(True), "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
-                           {"steps": 100, "restarts": 1, "target_classes": 9}))
+                           {"steps": 100, "restarts": 1, "target_classes": 9}, staged=True))
 register_attack(AttackSpec("fab", _fab(False), "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
-                           {"steps": 100, "restarts": 1}))
+                           {"steps": 100, "restarts": 1}, staged=True))
 register_attack(AttackSpec("square", _square("reference"), "Square: score-based black-box search, 5,000 queries "
                            "(the reference's: windows shared by the batch, schedule unscaled)",
                            {"queries": 5000, "p_init": 0.8}, gradient_free=True))

@@ -30,10 +30,12 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from kerasll._tensors import as_float_tensor, batches
+from kerasll._tensors import batches
 from kerasll.attacks import noise
 from kerasll.attacks.budgets import check_budget
-from kerasll.attacks.common import labels_of, margin, normalize
+from kerasll.attacks.driver import prologue
+from kerasll.attacks.geometry import normalize
+from kerasll.attacks.losses import labels_of, margin
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.errors import KerasllError, check_choice
 
@@ -209,14 +211,11 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
     check_choice("variant", variant, VARIANTS)
     if not 0 < p_init <= 1:
         raise KerasllError(f"p_init must be in (0, 1], got {p_init}")
-    x = as_float_tensor(x)
+    p = prologue(x, y, seed, keys)
+    x, y, seed, keys = p.x, p.y, p.seed, p.keys
     if x.shape.rank != 4:
         raise KerasllError(f"square_attack needs images (B, H, W, C), got shape {tuple(x.shape)}")
-    y = labels_of(tf.convert_to_tensor(y)).numpy()
     n, height, width, _ = x.shape
-    if seed is None:
-        seed = int(np.random.randint(2**31 - 1))
-    keys = noise.keys_of(x, keys)
     rescale = variant == "strong" if rescale_schedule is None else bool(rescale_schedule)
     sizes = window_sizes(int(queries), p_init, height, width, norm, rescale)
     side = int(sizes.max())

@@ -23,7 +23,8 @@ import keras
 import tensorflow as tf
 
 from kerasll.attacks import check_budget, random_start
-from kerasll.attacks.common import fgsm_direction, project
+from kerasll.attacks.geometry import project
+from kerasll.attacks.losses import fgsm_direction
 from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
 from kerasll.defenses.fast import check_step
 from kerasll.defenses.registry import fgsm_step

@@ -14,7 +14,7 @@ import numpy as np
 
 from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images, summarize
-from kerasll.attacks.common import num_classes, predict_classes
+from kerasll.attacks.driver import num_classes, predict_classes
 from kerasll.attacks.noise import image_keys, keys_of
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError

@@ -13,7 +13,7 @@ import numpy as np
 
 from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images
-from kerasll.attacks.common import num_classes
+from kerasll.attacks.driver import num_classes
 from kerasll.attacks.noise import keys_of
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError

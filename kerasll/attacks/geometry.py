@@ -1,0 +1,100 @@
+"""Where attacks may go: norms, the projection onto the ε-ball and the [0,1] box, random starts in the
+ball and on its sphere, and the per-sample choice between two candidates.
+
+All budgets are in [0,1] pixel units.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasll.attacks import noise
+
+
+def _axes(t):
+    return list(range(1, t.shape.rank))
+
+
+def l2_norm(t, keepdims=True):
+    """Per-sample L2 norm (shaped to broadcast against `t` by default)."""
+    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=_axes(t), keepdims=keepdims) + 1e-12)
+
+
+def lp_norm(t, norm, keepdims=False):
+    """Per-sample L∞ or L2 norm of `t`."""
+    if norm == "linf":
+        return tf.reduce_max(tf.abs(t), axis=_axes(t), keepdims=keepdims)
+    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=_axes(t), keepdims=keepdims))
+
+
+def normalize(t, norm):
+    """`t` scaled to unit `norm` per sample (zero stays zero)."""
+    return t / (lp_norm(t, norm, keepdims=True) + 1e-12)
+
+
+def project(x_adv, x, eps, norm):
+    """Project `x_adv` onto the `norm` ball of radius `eps` around `x`, then the box."""
+    delta = x_adv - x
+    if norm == "linf":
+        delta = tf.clip_by_value(delta, -eps, eps)
+    else:
+        delta = delta * tf.minimum(tf.cast(1.0, delta.dtype), eps / l2_norm(delta))
+    return tf.clip_by_value(x + delta, 0.0, 1.0)
+
+
+def pick(mask, a, b):
+    """Per sample: `a` where `mask`, else `b`."""
+    return tf.where(tf.reshape(mask, [-1] + [1] * (a.shape.rank - 1)), a, b)
+
+
+def random_start(x, eps, norm, seed, keys=None, counter=0):
+    """A uniform draw from the `norm` ball around `x`, clipped to the box.
+
+    `seed` is a `keras.random.SeedGenerator`, a stateless seed pair (a tensor of
+    shape [2], as `DefenseModel.step_seed` gives), or an int with `keys`, the
+    images' content keys (`noise.image_keys`), so each image's draw depends on
+    (seed, key, counter) only and not on its batch or position.
+    """
+    import keras
+
+    shape = tf.shape(x)
+    per_sample = x.shape[1:]
+    dtype = x.dtype
+    uniform_shape = lambda dims: tf.concat([shape[:1], dims], 0)  # noqa: E731
+    if isinstance(seed, keras.random.SeedGenerator):
+        uniform = lambda s, c: keras.random.uniform(s, 0.0, 1.0, dtype=dtype, seed=seed)  # noqa: E731
+        normal = lambda s, c: keras.random.normal(s, dtype=dtype, seed=seed)  # noqa: E731
+    elif tf.is_tensor(seed) and seed.shape.rank == 1:  # a stateless pair; a scalar tensor is an int seed
+        pair = lambda c: tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), c)  # noqa: E731
+        uniform = lambda s, c: tf.random.stateless_uniform(s, pair(c), dtype=dtype)  # noqa: E731
+        normal = lambda s, c: tf.random.stateless_normal(s, pair(c), dtype=dtype)  # noqa: E731
+    else:
+        uniform = lambda s, c: noise.uniform(seed, keys, c, s[1:], dtype)  # noqa: E731
+        normal = lambda s, c: noise.normal(seed, keys, c, s[1:], dtype)  # noqa: E731
+        shape = [None, *per_sample.as_list()]
+        uniform_shape = lambda dims: [None, *dims]  # noqa: E731
+    if norm == "linf":
+        delta = (2.0 * uniform(shape, 3 * counter) - 1.0) * eps
+    else:
+        # Uniform in the L2 ball: a uniform direction, radius eps·u^(1/D).
+        direction = normal(shape, 3 * counter + 1)
+        direction = direction / l2_norm(direction)
+        dim = float(np.prod(per_sample.as_list()))
+        u = uniform(uniform_shape([1] * len(per_sample)), 3 * counter + 2)
+        delta = direction * eps * u ** (1.0 / dim)
+    return tf.clip_by_value(x + tf.cast(delta, dtype), 0.0, 1.0)
+
+
+def sphere_start(x, eps, norm, seed, keys, counter=0, radius=1.0, corners=False):
+    """A random point at distance `radius`·ε from `x` in `norm` (on the ε-sphere by default), clipped to the box.
+
+    The direction is a per-image draw (`noise`, keyed by (seed, key, counter)): a Gaussian
+    (L2) or uniform (L∞) vector scaled to unit norm, as AutoAttack's APGD and FAB starts;
+    with `corners` (L∞), ±1 per pixel, a corner of the ball (the self-checks' noise).
+    """
+    shape = x.shape[1:].as_list()
+    if norm == "linf":
+        draw = noise.signs(seed, keys, counter, shape, x.dtype) if corners else \
+            normalize(2.0 * noise.uniform(seed, keys, counter, shape, x.dtype) - 1.0, norm)
+    else:
+        draw = normalize(noise.normal(seed, keys, counter, shape, x.dtype), norm)
+    return tf.clip_by_value(x + radius * eps * draw, 0.0, 1.0)
