@@ -40,15 +40,15 @@ _EXPORTS = {
     "load_model": "kerasll.saving",
     "KerasllError": "kerasll.errors",
     "CoupledWeightDecaySGD": "kerasll.optimizers",
-    **dict.fromkeys(["FlatnessResult", "flatness"], "kerasll.flatness"),
+    **dict.fromkeys(["FlatnessResult", "flatness"], "kerasll.landscapes.flatness"),
     **dict.fromkeys(["LikelihoodHistogram", "LikelihoodSurface", "likelihood_histogram", "likelihood_slice",
-                     "likelihood_surface"], "kerasll.landscape"),
+                     "likelihood_surface"], "kerasll.landscapes.landscape"),
     "jacobian_sq_norm": "kerasll.jacobian",
     **dict.fromkeys(["ams_score", "delta_log_px", "grad_log_px", "log_px"], "kerasll.likelihood"),
     "as_logits": "kerasll.logits",
     **dict.fromkeys(["CertifyResult", "certify"], "kerasll.smoothing"),
 }
-_SUBMODULES = ("architectures", "attacks", "cli", "datasets", "defenses", "evaluation", "zoo", "figures", "landscape", "likelihood", "smoothing", "stats", "distribute", "errors")
+_SUBMODULES = ("architectures", "attacks", "cli", "datasets", "defenses", "evaluation", "zoo", "figures", "landscapes", "likelihood", "smoothing", "stats", "distribute", "errors")
 
 _LIGHT = ("list_models", "register_model", "list_attacks", "register_attack", "dataset_info", "list_datasets",
           "list_defenses", "register_defense", "KerasllError")  # plain Python: no TensorFlow on first use

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from kerasll._files import replace_block
 from kerasll.zoo.evaluation import EvalRequest, context_of, evaluate_entry
 from kerasll.zoo.results import describe
-from kerasll.zoo.paper.autoattack import AutoAttackRow, results_section, time_sentence, timing_section
+from kerasll.dev.paper.autoattack import AutoAttackRow, results_section, time_sentence, timing_section
 from kerasll.zoo.report import summary
 from kerasll.zoo.store import REPO_ZOO, Zoo
 

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 import kerasll as kl
 from kerasll.attacks import pgd_steps
-from kerasll.benchmarking import interleaved_medians, random_batch, train_step_timer
+from kerasll.dev.timing import interleaved_medians, random_batch, train_step_timer
 
 
 def attack_step_timer(model, x, y, k, eps, calls=5):

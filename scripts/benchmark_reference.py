@@ -76,7 +76,7 @@ def child(args):
 def reference(args, classifier, x, y, eps, seed):
     """The reference AutoAttack in a torch child process: the port check, its per-stage robust flags
     (packed) and seconds."""
-    from kerasll.attacks.parity import STAGES, fill_skipped, pack_flags, port_check
+    from kerasll.dev.parity import STAGES, fill_skipped, pack_flags, port_check
 
     with tempfile.TemporaryDirectory() as tmp:
         classifier.save(f"{tmp}/port.keras")
@@ -112,8 +112,8 @@ def main():
     from kerasll import load_dataset
     from kerasll._files import replace_block, write_json
     from kerasll.attacks.autoattack import autoattack_images
-    from kerasll.attacks.parity import STAGES, compare_stages, unpack_flags
-    from kerasll.zoo.paper.autoattack import reference_section
+    from kerasll.dev.parity import STAGES, compare_stages, unpack_flags
+    from kerasll.dev.paper.autoattack import reference_section
     from kerasll.zoo.metadata import git_commit
     from kerasll.zoo.store import REPO_ZOO, Zoo
 

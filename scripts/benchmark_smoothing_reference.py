@@ -68,7 +68,7 @@ def child(args):
 
 def reference(args, classifier, x, y):
     """The authors' CERTIFY in a torch child process: (their per-image answers as a `CertifyResult`, seconds)."""
-    from kerasll.zoo.paper.certified import as_result
+    from kerasll.dev.paper.certified import as_result
 
     with tempfile.TemporaryDirectory() as tmp:
         classifier.save(f"{tmp}/port.keras")
@@ -104,7 +104,7 @@ def main():
         return child(args)
     import kerasll as kl
     from kerasll._files import replace_block, write_json
-    from kerasll.zoo.paper.certified import agreement, reference_section, side
+    from kerasll.dev.paper.certified import agreement, reference_section, side
     from kerasll.zoo.store import REPO_ZOO, Zoo
 
     load_reference(args.source)  # fail early on an unexpected core.py

@@ -3,7 +3,7 @@
     python scripts/calibrate_square_flag.py --images 1000 --json docs/data/square-flag.json --docs
 
 Clean side: every shipped entry (no defense, AT, fast AT, adflat, AMSReg, JacReg). Masked side: the
-AT and no-defense LeNets behind each of `kerasll.attacks.masked.MASKED` (stop-gradient, quantised input,
+AT and no-defense LeNets behind each of `kerasll.dev.masked.MASKED` (stop-gradient, quantised input,
 binarised input, saturated softmax). For each: the images the white-box stages left robust, how many
 Square broke, the binomial p of `checks.check_square`, and whether the flag fires. Results are saved
 after every model; a re-run skips those the JSON holds. --docs writes docs/evaluation.md's block.
@@ -21,10 +21,10 @@ from kerasll._files import replace_block, write_json
 from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images, summarize
 from kerasll.attacks.registry import plan_of
-from kerasll.attacks.masked import MASKED
+from kerasll.dev.masked import MASKED
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.stats import binomial_tail
-from kerasll.zoo.paper.autoattack import square_flag_section
+from kerasll.dev.paper.autoattack import square_flag_section
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from kerasll.zoo.certification import CertifyRequest, certify_entry
 from kerasll.zoo.results import stored_certificates
 from kerasll.zoo.evaluation import EvalRequest, context_of
 from kerasll.zoo.results import describe
-from kerasll.zoo.paper.certified import CertifiedRow, certified_section
+from kerasll.dev.paper.certified import CertifiedRow, certified_section
 from kerasll.zoo.report import summary
 from kerasll.zoo.store import REPO_ZOO, Zoo
 

@@ -60,7 +60,7 @@ def test_import_kerasll_imports_no_tensorflow_and_names_load_on_first_use():
     heavy, _ = heavy_modules("import kerasll as kl\nassert 'certify' in dir(kl) and kl.__version__\n"
                              "assert kl.list_defenses()[:2] == ['none', 'at'] and 'lenet' in kl.list_models()")
     assert heavy == ""
-    heavy, _ = heavy_modules("import kerasll as kl\nfrom kerasll import pgd\nimport kerasll.flatness\n"
+    heavy, _ = heavy_modules("import kerasll as kl\nfrom kerasll import pgd\nimport kerasll.landscapes.flatness\n"
                              "assert callable(kl.flatness) and pgd.__name__ == 'pgd' and kl.attacks.apgd.__name__ == 'apgd'")
     assert "tensorflow" in heavy  # a name that needs it imports it, and a submodule never shadows its function
 

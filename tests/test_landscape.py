@@ -7,7 +7,7 @@ from scipy_free import logsumexp
 import kerasll as kl
 from kerasll import figures
 from kerasll.attacks import cross_entropy
-from kerasll.directions import fgsm_directions, random_directions
+from kerasll.landscapes.directions import fgsm_directions, random_directions
 
 SHAPE = (6, 6, 1)
 
@@ -131,7 +131,7 @@ def test_the_radius_preset_comes_from_the_dataset_never_the_shape(trained_lenet,
 def test_flatness_equals_ams_score_at_the_lattice_points_of_a_multiclass_model(trained_lenet, fmnist, directions):
     """Φ is the mean over pairs and lattice points of −‖∇x log p̃‖ at x + e1·d + e2·d⊥, recomputed here."""
     from kerasll.attacks.noise import image_keys
-    from kerasll.directions import fgsm_directions, random_directions
+    from kerasll.landscapes.directions import fgsm_directions, random_directions
 
     x, y = fmnist[2][:3], fmnist[3][:3]
     radius, grid, pairs = 0.05, 3, 2

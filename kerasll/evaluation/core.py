@@ -193,7 +193,7 @@ def robust_accuracy(model, x, y, settings, progress=None):
 
 def flatness_records(model, x, y, pairs, grid, radius, seed, directions, checkpoint=None, context=None, **environment):
     """Per-image φ (Φ's terms) over chunks, resumable like `evaluate`: returns (φ (N,), seconds)."""
-    from kerasll.flatness import flatness
+    from kerasll.landscapes.flatness import flatness
 
     ctx = context or Context.of(**environment)
     all_keys = image_keys(np.asarray(x, np.float32))

@@ -23,7 +23,7 @@ from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.evaluation import attack_settings, check_labels, evaluate, flatness_records
 from kerasll.evaluation.context import Context
 from kerasll.evaluation.curves import eps_curve, eps_sweep, sweep_settings
-from kerasll.flatness import DEFAULT_GRID, DEFAULT_PAIRS
+from kerasll.landscapes.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.zoo.metadata import now
 from kerasll.zoo.results import ATTACK, CURVE, FLATNESS, SWEEP, ResultId
 

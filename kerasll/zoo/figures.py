@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kerasll import figures
 from kerasll.errors import KerasllError
-from kerasll.landscape import likelihood_histogram, likelihood_surface
+from kerasll.landscapes.landscape import likelihood_histogram, likelihood_surface
 from kerasll.zoo.evaluation import (
     FLATNESS_SAMPLES, EvalRequest, check_fits, model_input_shape, test_data, with_input_scale,
 )

@@ -15,9 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll.datasets.registry import dataset_info, list_datasets
-from kerasll.directions import fgsm_directions, random_directions
+from kerasll.landscapes.directions import fgsm_directions, random_directions
 from kerasll.errors import KerasllError, check_choice
-from kerasll.lattice import grid_offsets, lattice_points
+from kerasll.landscapes.lattice import grid_offsets, lattice_points
 from kerasll.likelihood import log_px
 
 DIRECTIONS = ("random", "fgsm")

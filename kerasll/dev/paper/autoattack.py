@@ -6,7 +6,7 @@ Data in (`AutoAttackRow`: an entry's label, name, stored AutoAttack result and `
 from dataclasses import dataclass
 
 from kerasll.attacks.checks import SQUARE_ALPHA, SQUARE_SHARE, TOLERANCE
-from kerasll.attacks.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps
+from kerasll.dev.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps
 from kerasll.stats import sign_test
 
 STAGES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from kerasll.directions import orthogonal_signed, random_directions
+from kerasll.landscapes.directions import orthogonal_signed, random_directions
 from kerasll.attacks.noise import keys_of
 from kerasll.errors import KerasllError, check_choice
-from kerasll.landscape import default_radius
-from kerasll.lattice import grid_offsets, lattice_points
+from kerasll.landscapes.landscape import default_radius
+from kerasll.landscapes.lattice import grid_offsets, lattice_points
 from kerasll.likelihood import log_px
 
 REDUCTIONS = ("mean", "sum")
@@ -95,7 +95,7 @@ def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=No
         A `FlatnessResult` with `.phi` and `.per_sample`.
 
     Example:
-        >>> kerasll.flatness(model, x_test[:500], dataset="fashion_mnist").phi   # e.g. −1.3; 0 = flat
+        >>> kerasll.landscapes.flatness(model, x_test[:500], dataset="fashion_mnist").phi   # e.g. −1.3; 0 = flat
     """
     check_choice("reduction", reduction, REDUCTIONS)
     check_choice("directions", directions, ("random", "fgsm"))
