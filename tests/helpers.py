@@ -87,3 +87,22 @@ def linear_images(n=120, dim=4, classes=5, seed=0):
     same = np.arange(classes)[None] == y[:, None]
     radius = np.where(same, np.inf, margin / np.where(same, 1.0, dist)).min(1)
     return model, x, y, np.where(np.argmax(z, 1) == y, radius, -np.inf)
+
+
+def min_l1_to_plane(x, w, b):
+    """The exact smallest L1 move inside the [0,1] box taking w·x + b to 0, per row of `x` (inf where the
+    box cannot): the pixels of largest |w_i| move first, each to its box limit (a fractional knapsack)."""
+    out = []
+    for xi in x.reshape(len(x), -1):
+        need = abs(xi @ w + b)
+        direction = -np.sign(xi @ w + b) * np.sign(w)  # each pixel moves against the score
+        room = np.where(direction > 0, 1 - xi, xi)
+        cost = 0.0
+        for i in np.argsort(-np.abs(w)):
+            gain = abs(w[i]) * room[i]
+            if gain >= need:
+                cost, need = cost + need / abs(w[i]), 0.0
+                break
+            cost, need = cost + room[i], need - gain
+        out.append(cost if need == 0 else np.inf)
+    return np.array(out)

@@ -257,7 +257,7 @@ def test_fab_keeps_only_examples_within_eps(trained_lenet, fmnist):
 
 
 @pytest.mark.parametrize("kwargs,word", [
-    (dict(eps=0.0), "eps"), (dict(eps=1.5), "eps"), (dict(steps=0), "steps"), (dict(norm="l1"), "norm"),
+    (dict(eps=0.0), "eps"), (dict(eps=1.5), "eps"), (dict(steps=0), "steps"), (dict(norm="l0"), "norm"),
     (dict(loss="hinge"), "loss"), (dict(targeted=True, target_classes=10), "target_classes"), (dict(rho=1.5), "rho"),
 ])
 def test_apgd_bad_settings_raise_clear_errors(kwargs, word):
@@ -304,3 +304,28 @@ def test_attacks_skip_the_empty_batch_once_every_image_is_fooled():
     for name, settings in (("apgd-t", {"steps": 5}), ("fab-t", {"steps": 5}), ("square", {"queries": 20})):
         adv = run_attack(name, model, x, y, 1.0, "linf", seed=0, **settings)  # ε = 1: every image falls at once
         assert (np.argmax(model(adv), 1) != y).all()
+
+
+def test_l1_hyperplane_projection_is_the_greedy_knapsack_and_fab_l1_finds_the_nearest_boundary():
+    """L1: the projection onto a hyperplane in the box equals the exact greedy answer (pixels of largest |w|
+    first), and untargeted FAB-L1 on a linear model reaches the nearest class boundary it defines."""
+    from helpers import min_l1_to_plane
+
+    rng = np.random.default_rng(3)
+    t = rng.uniform(0, 1, (50, 10))
+    w = rng.normal(size=(50, 10))
+    b = (w * t).sum(1) + rng.normal(size=50) * 0.8
+    d = project_onto_hyperplane(tf.constant(t), tf.constant(w), tf.constant(b), "l1").numpy()
+    cost = np.array([min_l1_to_plane(t[i:i + 1], w[i], -b[i])[0] for i in range(50)])
+    reach = np.isfinite(cost)
+    np.testing.assert_allclose(np.abs(d).sum(1)[reach], cost[reach], rtol=1e-9)
+    np.testing.assert_allclose(((w * (t + d)).sum(1) - b)[reach], 0, atol=1e-9)
+    assert (t + d).min() >= -1e-12 and (t + d).max() <= 1 + 1e-12
+    np.testing.assert_allclose(t[~reach] + d[~reach], (w[~reach] * np.sign(b - (w * t).sum(1))[~reach, None] > 0)
+                               .astype(float))  # unreachable: every pixel at its box limit
+
+    model, wm, bm, x, y = linear_case()
+    minimal = np.array([min(min_l1_to_plane(x[i:i + 1], wm[:, y[i]] - wm[:, j], bm[y[i]] - bm[j])[0]
+                            for j in range(wm.shape[1]) if j != y[i]) for i in range(len(x))])
+    _, norms = kl.fab(model, x, y, 50.0, norm="l1", targeted=False, steps=20, seed=0, return_norms=True)
+    assert np.all(norms >= minimal * (1 - 1e-4)) and np.all(norms <= minimal * 1.01)

@@ -15,6 +15,7 @@ per input shape, norm and loss.
 import numpy as np
 import tensorflow as tf
 
+from kerasll.attacks.apgd_l1 import l1_batch
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.attacks.driver import (
@@ -44,7 +45,8 @@ def checkpoints(steps):
     return is_check, interval
 
 
-def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, seed, norm, loss, eot=1):
+def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, seed, norm, loss, eot=1,
+                large_reps=False):
     y = labels_of(y)
     if loss == "ce":
         loss_fn = cross_entropy
@@ -52,6 +54,8 @@ def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, 
         loss_fn = dlr_loss
     else:
         loss_fn = lambda yy, logits: targeted_dlr_loss(yy, target, logits)  # noqa: E731
+    if norm == "l1":
+        return l1_batch(model, x, y, loss_fn, eps, steps, seed, keys, eot, large_reps)
 
     def ascent(x_adv, x_old, grad, step, momentum):
         direction = tf.sign(grad) if norm == "linf" else normalize(grad, "l2")
@@ -117,8 +121,11 @@ def check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, 
 
 
 def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, target_classes=9, restarts=1,
-         rho=0.75, seed=None, batch_size=1000, keys=None, progress=None, eot_iter=1, stage=None):
-    """Auto-PGD (Croce & Hein 2020): APGD-CE, APGD-DLR or APGD-T, L∞ or L2.
+         rho=0.75, seed=None, batch_size=1000, keys=None, progress=None, eot_iter=1, stage=None, large_reps=False):
+    """Auto-PGD (Croce & Hein 2020): APGD-CE, APGD-DLR or APGD-T, L∞, L2 or L1.
+
+    L1 is L1-APGD (Croce & Hein 2021, `apgd_l1`): sparse steps, the exact projection onto the L1 ball
+    and the box, and with `large_reps` AutoAttack's 3ε → 2ε → ε schedule.
 
     Each run starts from a random point on the ε-sphere, and keeps per image the
     first iterate that fools the model, or else the iterate of highest loss.
@@ -129,7 +136,7 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
         model: a Keras classifier, [0,1] images → logits.
         x: clean images (B, H, W, C) in [0,1]; y: integer or one-hot labels.
         eps: radius in pixel units (e.g. 8/255 L∞, 0.5 L2).
-        norm: "linf" or "l2".
+        norm: "linf", "l2" or "l1".
         steps: iterations per run (AutoAttack: 100).
         loss: "ce" or "dlr" (untargeted); ignored when `targeted`.
         targeted: APGD-T, the targeted DLR loss towards each of the
@@ -146,6 +153,8 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
             the number of images fooled so far.
         eot_iter: gradients averaged per iteration (expectation over transformation, for
             randomised models; AutoAttack's "rand" version uses 20). 1 on deterministic models.
+        large_reps: L1 only: each run spends 30%, 30% and 40% of its steps at 3ε, 2ε and ε (AutoAttack's
+            L1 setting), which finds sparser, stronger examples.
         stage: `stage(name, fn)` runs each restart (and, for APGD-T, each target) as a stage
             (`kerasll.evaluation.chunks.Stages` keeps each one as it finishes, so an interrupted
             evaluation resumes at the first unfinished run); default: just run it.
@@ -166,8 +175,9 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
              tf.constant(rho, tf.float32))
     ranked = ranked_classes(model, x) if targeted else None
     kind = "targeted" if targeted else loss
-    step = compiled(model, ("apgd", norm, kind, int(eot_iter)),
-                    lambda m, *a: _apgd_batch(m, *a, norm, kind, int(eot_iter)),
+    large_reps = bool(large_reps) and norm == "l1"
+    step = compiled(model, ("apgd", norm, kind, int(eot_iter), large_reps),
+                    lambda m, *a: _apgd_batch(m, *a, norm, kind, int(eot_iter), large_reps),
                     [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
                      spec(x.dtype), spec(tf.int32), spec(tf.bool, [None]), spec(tf.int32, [None]),
                      spec(tf.float32), spec(tf.int64)])

@@ -42,7 +42,7 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     adversarial versions): an evaluation passes its `chunks.Stages`, which keeps each
     finished attack, so an interrupted run resumes at the first unfinished one.
     """
-    plan = plan_of(version, attacks)
+    plan = plan_of(version, attacks, norm)
     check_budget(eps, eps, 1, norm, 1)
     x = as_float_tensor(x).numpy()
     y = labels_of(np.asarray(y)).numpy()

@@ -42,13 +42,13 @@ def image_checks(model, x, y, eps, norm, seed=0, keys=None, order=False, batch_s
     - ``grad_zero`` / ``grad_bad``: the input gradient of the CE loss is all zero / not finite;
     - ``noise``: still classified correctly under random noise of size exactly ε;
     - with `order`: ``fgsm`` and ``pgd``, correct under FGSM (L∞ only) and PGD-10 (step ε/4),
-      the weaker attacks a strong one must beat.
+      the weaker attacks a strong one must beat (L1: neither; its sparse steps are APGD-L1's own).
 
     Every value depends on the image and its key (its content) only, so checks over
     chunks of a set add up to the checks over the whole. `flags_of` turns
     them into flags.
     """
-    from kerasll.attacks.registry import run_attack
+    from kerasll.attacks.registry import get_attack, run_attack
 
     keys = noise.keys_of(x, keys)
     a, b = logits_of(model, x, batch_size), logits_of(model, x, batch_size)
@@ -60,6 +60,7 @@ def image_checks(model, x, y, eps, norm, seed=0, keys=None, order=False, batch_s
         if norm == "linf":
             out["fgsm"] = predict_classes(model, np.asarray(run_attack(
                 "fgsm", model, x, y, eps, batch_size=batch_size))) == y
+    if order and norm in get_attack("pgd").norms:  # L1 has no PGD-10 check: its steepest step moves one pixel
         out["pgd"] = predict_classes(model, np.asarray(run_attack(
             "pgd", model, x, y, eps, norm, seed=seed, keys=keys, batch_size=batch_size, steps=10,
             step_size=eps / 4, restarts=1))) == y

@@ -1,4 +1,4 @@
-"""FAB, the fast adaptive boundary attack (Croce & Hein, ICML 2020), L∞ and L2.
+"""FAB, the fast adaptive boundary attack (Croce & Hein, ICML 2020), L∞, L2 and L1.
 
 A minimum-norm attack: each step linearises the decision boundary between the
 true class and a target class at the current point, projects both the current
@@ -23,7 +23,10 @@ _BIG = 1e30
 
 
 def project_onto_hyperplane(t, w, b, norm, iterations=100):
-    """The smallest `d` (L∞ or L2) with w·(t + d) = b and 0 ≤ t + d ≤ 1, per row.
+    """The smallest `d` (L∞, L2 or L1) with w·(t + d) = b and 0 ≤ t + d ≤ 1, per row.
+
+    L1 (`_l1_onto_hyperplane`): the coordinates with the largest |w_i| move first, each to its box limit,
+    until the plane is reached (a fractional knapsack: exact after one sort).
 
     `t`, `w`: (B, D); `b`: (B,). Along the direction that reaches the plane,
     coordinate i moves by sign(w_i)·min(λ·r_i, u_i), with r_i = 1 (L∞) or |w_i|
@@ -39,6 +42,8 @@ def project_onto_hyperplane(t, w, b, norm, iterations=100):
     c = tf.abs(c)[:, None]
     absw = tf.abs(w)
     room = tf.where(w > 0, 1.0 - t, t)
+    if norm == "l1":
+        return _l1_onto_hyperplane(w, c, absw, room)
     rate = tf.ones_like(w) if norm == "linf" else absw
     active = absw > 0
     kink = tf.where(active, room / tf.where(active, rate, 1.0), _BIG)  # where coordinate i saturates
@@ -60,6 +65,24 @@ def project_onto_hyperplane(t, w, b, norm, iterations=100):
     return tf.sign(w) * tf.minimum(lam * rate, room)
 
 
+def _l1_onto_hyperplane(w, c, absw, room):
+    """The smallest-L1 move reaching the plane: whole coordinates by decreasing |w_i|, then part of one.
+    Where the box cannot reach the plane, every coordinate goes to its box limit."""
+    order = tf.argsort(absw, axis=1, direction="DESCENDING", stable=True)
+    gain = tf.gather(absw * room, order, batch_dims=1)  # how far each coordinate, moved fully, takes w·x
+    before = tf.cumsum(gain, axis=1, exclusive=True)
+    full = before + gain <= c  # coordinates moved all the way
+    partial = ~full & (before < c)  # the one that finishes the move
+    wsorted = tf.gather(absw, order, batch_dims=1)
+    share = tf.where(partial, (c - before) / tf.where(partial, wsorted, 1.0), 0.0)
+    size = tf.where(full, tf.gather(room, order, batch_dims=1), share)
+    reachable = tf.reduce_sum(absw * room, axis=1, keepdims=True) >= c
+    size = tf.scatter_nd(tf.stack([tf.broadcast_to(tf.range(tf.shape(w)[0])[:, None], tf.shape(order)), order], -1),
+                         size, tf.shape(w))
+    size = tf.where(reachable, size, room)
+    return tf.sign(w) * tf.where(absw > 0, size, 0.0)
+
+
 def _boundary(model, x, y, target, targeted, norm):
     """(f, ∇f) of the boundary function f = z_t − z_y at `x`: the target's, or the nearest class's."""
     if targeted:
@@ -75,7 +98,8 @@ def _boundary(model, x, y, target, targeted, norm):
     jac = tf.reshape(jac, [tf.shape(x)[0], tf.shape(logits)[1], -1])
     diff_f = logits - tf.gather(logits, y, batch_dims=1)[:, None]
     diff_g = jac - tf.gather(jac, y, batch_dims=1)[:, None]
-    dual = tf.reduce_sum(tf.abs(diff_g), -1) if norm == "linf" else tf.norm(diff_g, axis=-1)
+    dual = {"linf": lambda g: tf.reduce_sum(tf.abs(g), -1), "l2": lambda g: tf.norm(g, axis=-1),
+            "l1": lambda g: tf.reduce_max(tf.abs(g), -1)}[norm](diff_g)  # the dual norm of the gradient
     dist = tf.where(tf.one_hot(y, tf.shape(logits)[1]) > 0, np.inf, tf.abs(diff_f) / (dual + 1e-12))
     nearest = tf.argmin(dist, axis=1, output_type=tf.int32)
     return tf.gather(diff_f, nearest, batch_dims=1), tf.reshape(tf.gather(diff_g, nearest, batch_dims=1), tf.shape(x))
@@ -124,7 +148,7 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
         model: a Keras classifier, [0,1] images → logits.
         x: clean images in [0,1]; y: integer or one-hot labels.
         eps: the budget in pixel units; also the radius of the random starts.
-        norm: "linf" or "l2".
+        norm: "linf", "l2" or "l1".
         steps: iterations per run (AutoAttack: 100).
         targeted: FAB-T, towards each of the `target_classes` highest-scoring
             wrong classes in turn (one gradient per step); else untargeted FAB,

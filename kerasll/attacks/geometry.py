@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll.attacks import noise
+from kerasll.attacks.l1 import project_l1_box
 
 
 def _axes(t):
@@ -20,9 +21,11 @@ def l2_norm(t, keepdims=True):
 
 
 def lp_norm(t, norm, keepdims=False):
-    """Per-sample L∞ or L2 norm of `t`."""
+    """Per-sample L∞, L2 or L1 norm of `t`."""
     if norm == "linf":
         return tf.reduce_max(tf.abs(t), axis=_axes(t), keepdims=keepdims)
+    if norm == "l1":
+        return tf.reduce_sum(tf.abs(t), axis=_axes(t), keepdims=keepdims)
     return tf.sqrt(tf.reduce_sum(tf.square(t), axis=_axes(t), keepdims=keepdims))
 
 
@@ -32,10 +35,16 @@ def normalize(t, norm):
 
 
 def project(x_adv, x, eps, norm):
-    """Project `x_adv` onto the `norm` ball of radius `eps` around `x`, then the box."""
+    """Project `x_adv` onto the `norm` ball of radius `eps` around `x` and the [0,1] box.
+
+    L∞ and L2: onto the ball, then the box. L1: exactly onto their intersection (`l1.project_l1_box`), as
+    Croce & Hein's L1-APGD does; the ball then the box would leave points the L1 attack should reach.
+    """
     delta = x_adv - x
     if norm == "linf":
         delta = tf.clip_by_value(delta, -eps, eps)
+    elif norm == "l1":
+        delta = project_l1_box(x, delta, eps)
     else:
         delta = delta * tf.minimum(tf.cast(1.0, delta.dtype), eps / l2_norm(delta))
     return tf.clip_by_value(x + delta, 0.0, 1.0)

@@ -49,6 +49,6 @@ def project_l1_box(x, y, eps):
     t0, g0, s0 = tf.gather_nd(t, before), tf.gather_nd(g, before), tf.gather_nd(slope, before)
     lam = t0 + (g0 - eps) / tf.maximum(-s0, 1.0)
     g_at_zero = tf.reduce_sum(tf.minimum(a, cap), axis=1)
-    lam = tf.where(g_at_zero <= eps, 0.0, tf.maximum(lam, 0.0))
+    lam = tf.where(g_at_zero <= eps, tf.zeros_like(lam), tf.maximum(lam, 0.0))
     size = tf.clip_by_value(a - lam[:, None], 0.0, cap)
     return tf.cast(tf.reshape(tf.sign(y) * size, shape), dtype)

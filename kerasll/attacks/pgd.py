@@ -14,6 +14,9 @@ from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.attacks.driver import over_runs, prologue, run_seed, runs_of
 from kerasll.attacks.geometry import l2_norm, pick, project, random_start
 from kerasll.attacks.losses import cross_entropy, fgsm_direction, fooled, labels_of, loss_and_grad
+from kerasll.errors import check_choice
+
+PGD_NORMS = ("linf", "l2")  # L1's steepest step moves a single pixel: use APGD's L1 form (`apgd`)
 
 
 def _stronger(loss, fooled, best_loss, best_fooled):
@@ -112,6 +115,7 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
     Example:
         >>> x_adv = kerasll.pgd(model, x, y, eps=8/255, step_size=2/255, steps=5)
     """
+    check_choice("norm", norm, PGD_NORMS)
     check_budget(eps, step_size, steps, norm, restarts)
     p = prologue(x, y, seed, keys)
     x = p.x

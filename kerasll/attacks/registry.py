@@ -36,6 +36,7 @@ class AttackSpec:
 
 
 _ATTACKS = Registry("attack")
+ALL_NORMS = ("linf", "l2", "l1")
 
 
 def register_attack(spec, overwrite=False):
@@ -68,7 +69,7 @@ def _pgd(model, x, y, eps, norm, seed, keys, progress, batch_size, steps, step_s
 
 def _apgd(loss, targeted):
     def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9,
-            eot_iter=1, stage=None):
+            eot_iter=1, large_reps=None, stage=None):
         from kerasll.attacks.apgd import apgd
         from kerasll.attacks.driver import num_classes
 
@@ -76,7 +77,8 @@ def _apgd(loss, targeted):
             target_classes = min(target_classes, num_classes(model, x) - 1)
         return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
                     target_classes=target_classes, restarts=restarts, seed=seed, keys=keys, progress=progress,
-                    batch_size=batch_size, eot_iter=eot_iter, stage=stage)
+                    batch_size=batch_size, eot_iter=eot_iter, stage=stage,
+                    large_reps=norm == "l1" if large_reps is None else large_reps)
     return run
 
 
@@ -106,15 +108,18 @@ register_attack(AttackSpec("pgd", _pgd, "PGD with random start (Madry et al.)",
                            {"steps": None, "step_size": None, "restarts": 1}))
 register_attack(AttackSpec("fgsm", _fgsm, "FGSM, one signed gradient step (L∞ only)", norms=("linf",)))
 register_attack(AttackSpec("apgd-ce", _apgd("ce", False), "APGD on the cross-entropy, 100 steps",
-                           {"steps": 100, "restarts": 1, "eot_iter": 1}, staged=True))
+                           {"steps": 100, "restarts": 1, "eot_iter": 1, "large_reps": None}, staged=True,
+                           norms=ALL_NORMS))
 register_attack(AttackSpec("apgd-dlr", _apgd("dlr", False), "APGD on the DLR loss, 100 steps",
-                           {"steps": 100, "restarts": 1, "eot_iter": 1}, staged=True))
+                           {"steps": 100, "restarts": 1, "eot_iter": 1, "large_reps": None}, staged=True,
+                           norms=ALL_NORMS))
 register_attack(AttackSpec("apgd-t", _apgd("ce", True), "APGD-T: targeted DLR over the top 9 wrong classes",
-                           {"steps": 100, "restarts": 1, "target_classes": 9, "eot_iter": 1}, staged=True))
+                           {"steps": 100, "restarts": 1, "target_classes": 9, "eot_iter": 1, "large_reps": None},
+                           staged=True, norms=ALL_NORMS))
 register_attack(AttackSpec("fab-t", _fab(True), "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
-                           {"steps": 100, "restarts": 1, "target_classes": 9}, staged=True))
+                           {"steps": 100, "restarts": 1, "target_classes": 9}, staged=True, norms=ALL_NORMS))
 register_attack(AttackSpec("fab", _fab(False), "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
-                           {"steps": 100, "restarts": 1}, staged=True))
+                           {"steps": 100, "restarts": 1}, staged=True, norms=ALL_NORMS))
 register_attack(AttackSpec("square", _square("reference"), "Square: score-based black-box search, 5,000 queries "
                            "(the reference's: windows shared by the batch, schedule unscaled)",
                            {"queries": 5000, "p_init": 0.8}, gradient_free=True))
@@ -143,11 +148,24 @@ VERSION_HELP = {
 }
 
 
-def plan_of(version, attacks=None):
-    """The (attack, options) sequence AutoAttack runs: `version`'s, or `attacks` (names, each at its
-    defaults, or (name, options) pairs: `EvalSettings.plan`)."""
+# L1 (the reference's `set_version` for norm "L1"): APGD-CE with 5 restarts and APGD-T with 5 targets, both
+# with the large-reps schedule (their default at L1), then FAB-T and Square as for L∞ and L2.
+L1_VERSIONS = {
+    "standard": (("apgd-ce", {"restarts": 5}), ("apgd-t", {"target_classes": 5}), ("fab-t", {}), ("square", {})),
+    "fast": (("apgd-ce", {"restarts": 5}), ("apgd-t", {"target_classes": 5})),
+}
+
+
+def plan_of(version, attacks=None, norm="linf"):
+    """The (attack, options) sequence AutoAttack runs: `version`'s for `norm`, or `attacks` (names, each at
+    its defaults, or (name, options) pairs: `EvalSettings.plan`)."""
     if attacks:
         return tuple((a, {}) if isinstance(a, str) else (a[0], dict(a[1])) for a in attacks)
+    if norm == "l1":
+        if version not in L1_VERSIONS:
+            raise KerasllError(f"AutoAttack version {version!r} has no L1 form; with --norm l1 use "
+                               f"{', '.join(L1_VERSIONS)}")
+        return L1_VERSIONS[version]
     return VERSIONS[check_choice("version", version, list(VERSIONS))]
 
 

@@ -15,6 +15,7 @@ from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images
 from kerasll.attacks.driver import num_classes
 from kerasll.attacks.noise import keys_of
+from kerasll.attacks.budgets import unbounded_eps
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
 from kerasll.evaluation.context import Context
@@ -101,7 +102,7 @@ def eps_curve(model, x, y, settings, budgets, must_reach_zero=False, checkpoint=
 
 def sweep_budgets(eps, norm, image_shape, factors=SWEEP_FACTORS):
     """The sweep's budgets: ε × `factors`, capped at, and followed by, an unbounded ε (the whole box)."""
-    unbounded = 1.0 if norm == "linf" else float(np.sqrt(np.prod(image_shape)))
+    unbounded = unbounded_eps(norm, image_shape)
     return sorted({min(eps * f, unbounded) for f in factors} | {unbounded})
 
 

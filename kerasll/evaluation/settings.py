@@ -24,7 +24,7 @@ def attack_names():
 
 def fmt_budget(value, norm="linf"):
     """A budget as people write it: 25/255 for L∞, 1.5 for L2."""
-    return f"{value * 255:g}/255" if norm == "linf" else f"{value:g}"
+    return f"{value * 255:g}/255" if norm == "linf" else f"{value:g}"  # L2 and L1: plain numbers
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class EvalSettings:
         """The (attack, options) sequence the evaluation runs, each on the images still robust."""
         if self.attack != "autoattack":
             return ((self.attack, self.options()),)
-        return plan_of(self.version, self.attacks)
+        return plan_of(self.version, self.attacks, self.norm)
 
     def options(self):
         """The attack's own options for `run_attack` (steps, restarts, …)."""
@@ -87,14 +87,19 @@ def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=
         if info is None:
             raise KerasllError("--eps is required: this data has no preset budget (only the registered data "
                                "sets have one); e.g. --eps 8/255")
-        eps = info.eval_eps if norm == "linf" else info.eval_eps_l2
+        eps = info.preset_eps(norm)
+        if eps is None:
+            raise KerasllError(f"--eps is required: {info.name} has no preset {norm} budget; e.g. --eps 10")
     eps = float(eps)
     fields = {"attack": attack, "norm": norm, "eps": eps, "seed": int(seed)}
     if attack == "autoattack" and attacks:
         fields.update(version="custom", attacks=tuple(check_norm(a, norm).name for a in attacks))
     elif attack == "autoattack":
         fields["version"] = check_choice("version", version, list(VERSIONS))
+        for name, _ in plan_of(fields["version"], None, norm):
+            check_norm(name, norm)
     elif attack == "pgd":
+        check_norm(attack, norm)
         preset_steps = info.eval_steps if info else DEFAULT_PGD_STEPS
         preset_step = info.eval_step_size * eps / info.eval_eps if info else DEFAULT_PGD_STEP_FACTOR * eps
         fields.update(steps=preset_steps if steps is None else int(steps),

@@ -28,7 +28,7 @@ def _from_result(label, result, dataset):
     eval_eps = None
     if dataset is not None:
         info = dataset_info(dataset)
-        eval_eps = info.eval_eps if settings["norm"] == "linf" else info.eval_eps_l2
+        eval_eps = info.preset_eps(settings["norm"])
     return StoredCurve(label, curve_points(result), settings["norm"], attack,
                        result["samples"], eval_eps)
 

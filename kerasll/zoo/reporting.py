@@ -109,7 +109,7 @@ def overview_figures(rows, dataset, out_dir, zoo):
     norms = {c.norm for c in curves}
     if curves and len(norms) == 1:
         info = dataset_info(dataset)
-        eval_eps = info.eval_eps if curves[0].norm == "linf" else info.eval_eps_l2
+        eval_eps = info.preset_eps(curves[0].norm)
         path = figures.plot_eps_curves([(c.label, c.curve) for c in curves], out_dir / f"eps-curves-{dataset}.png",
                                        eval_eps=eval_eps, norm=curves[0].norm)
         out.append(("Robust accuracy vs ε", path, "Entries evaluated with `kerasll eval NAME --eps-curve …` ("

@@ -1,0 +1,106 @@
+"""L1-APGD (Croce & Hein, ICML 2021, "Mind the box: ℓ1-APGD for sparse adversarial attacks").
+
+One run differs from APGD's L∞/L2 run in three ways, all as in the reference (fra31/auto-attack):
+- the step moves only the coordinates with the largest gradients, a share `topk` of them (20% at
+  first), by equal amounts summing to the step size, then projects exactly onto the L1 ball ∩ [0,1]
+  box (`l1.project_l1_box`); there is no momentum;
+- every k = max(⌊0.04·N⌋, 1) iterations the share becomes the sparsity of the best point so far over
+  1.5; where that sparsity fell by more than 5%, the step size is reset to ε and the iterate goes back
+  to the best point, elsewhere the step size is divided by 1.5 (kept within [ε/10, ε]);
+- "large reps" (AutoAttack's L1 setting): a Gaussian start projected onto the 3ε ball, then
+  30%, 30% and 40% of the iterations at 3ε, 2ε and ε, each stage starting from the best point of the
+  one before, projected onto the smaller ball; only the last stage's finds count.
+"""
+
+import tensorflow as tf
+
+from kerasll.attacks import noise
+from kerasll.attacks.geometry import pick, project
+from kerasll.attacks.l1 import project_l1_box
+from kerasll.attacks.losses import fooled, loss_and_grad
+
+SPARSITY_START = 0.2  # share of the coordinates the first steps move
+SPARSITY_SLACK = 1.5  # the share is the best point's sparsity over this; also the step's divisor
+STEP_FLOOR = 10.0  # the step size stays within [ε / STEP_FLOOR, ε]
+LARGE_REPS = (3.0, 2.0, 1.0)  # the stages' radii, in multiples of ε
+LARGE_REPS_SHARE = 0.3  # each stage but the last runs ⌈0.3·N⌉ iterations; the last runs the rest
+
+
+def _nonzero(t):
+    return tf.reduce_sum(tf.cast(tf.not_equal(tf.reshape(t, [tf.shape(t)[0], -1]), 0), tf.float32), axis=1)
+
+
+def _sparse_step(grad, topk, size):
+    """sign(g) on the coordinates whose |g| reaches the (1 − topk)-quantile, scaled to L1 norm `size`."""
+    batch = tf.shape(grad)[0]
+    flat = tf.abs(tf.reshape(grad, [batch, -1]))
+    dim = tf.shape(flat)[1]
+    at = tf.clip_by_value(tf.cast((1.0 - topk) * tf.cast(dim, tf.float32), tf.int32), 0, dim - 1)
+    threshold = tf.gather(tf.sort(flat, axis=1), at, batch_dims=1)
+    chosen = tf.sign(grad) * tf.cast(tf.abs(grad) >= tf.reshape(threshold, [-1] + [1] * (grad.shape.rank - 1)),
+                                     grad.dtype)
+    count = tf.reduce_sum(tf.abs(chosen), axis=list(range(1, grad.shape.rank)), keepdims=True)
+    return tf.reshape(size, [-1] + [1] * (grad.shape.rank - 1)) * chosen / (count + 1e-10)
+
+
+def l1_run(model, x, y, loss_fn, x0, eps, steps, eot=1, from_start=False):
+    """One L1-APGD run of `steps` iterations from `x0`: the final state (x_best, fooled, x_fool, …).
+
+    `from_start`: `x0` is a given start (large reps), so the first share of coordinates is the start's
+    sparsity over 1.5 rather than 20%.
+    """
+    dim = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+    loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn, eot)
+    fooled0 = fooled(logits0, y)
+    if from_start:
+        sparsity = _nonzero(x0 - x)
+        topk = sparsity / dim / SPARSITY_SLACK
+    else:
+        sparsity = tf.fill(tf.shape(loss0), dim)
+        topk = tf.fill(tf.shape(loss0), SPARSITY_START)
+    top_step = tf.cast(eps, x.dtype)
+    k = tf.maximum(tf.cast(tf.cast(steps, tf.float64) * 0.04, tf.int32), 1)
+    state = dict(i=tf.constant(0), x_adv=x0, grad=grad0, step=tf.fill(tf.shape(loss0), top_step), topk=topk,
+                 sparsity=sparsity, x_best=x0, grad_best=grad0, loss_best=loss0, x_fool=x0, fooled=fooled0)
+
+    def body(s):
+        x_new = project(s["x_adv"] + _sparse_step(s["grad"], s["topk"], s["step"]), x, eps, "l1")
+        loss, grad, logits = loss_and_grad(model, x_new, y, loss_fn, eot)
+        fooled_now = fooled(logits, y)
+        improved = loss > s["loss_best"]
+        out = dict(s, i=s["i"] + 1, x_adv=x_new, grad=grad,
+                   x_best=pick(improved, x_new, s["x_best"]), grad_best=pick(improved, grad, s["grad_best"]),
+                   loss_best=tf.where(improved, loss, s["loss_best"]),
+                   x_fool=pick(fooled_now & ~s["fooled"], x_new, s["x_fool"]), fooled=s["fooled"] | fooled_now)
+        # Checkpoint: follow the best point's sparsity; restart from it where it became sparser.
+        at_check = tf.equal(tf.math.floormod(s["i"] + 1, k), 0)
+        sparsity = _nonzero(out["x_best"] - x)
+        sparser = at_check & (sparsity / s["sparsity"] < 0.95)
+        step = tf.where(sparser, top_step, out["step"] / SPARSITY_SLACK)
+        step = tf.clip_by_value(step, top_step / STEP_FLOOR, top_step)
+        out["step"] = tf.where(at_check, step, out["step"])
+        out["topk"] = tf.where(at_check, sparsity / dim / SPARSITY_SLACK, s["topk"])
+        out["sparsity"] = tf.where(at_check, sparsity, s["sparsity"])
+        out["x_adv"] = pick(sparser, out["x_best"], out["x_adv"])
+        out["grad"] = pick(sparser, out["grad_best"], out["grad"])
+        return (out,)
+
+    (final,) = tf.while_loop(lambda s: s["i"] < steps, body, (state,), parallel_iterations=1)
+    return final
+
+
+def l1_batch(model, x, y, loss_fn, eps, steps, seed, keys, eot=1, large_reps=False):
+    """L1-APGD on a batch: per image the first iterate that fools the model, else the one of highest loss."""
+    shape = x.shape[1:].as_list()
+    draw = noise.normal(seed, keys, 0, shape, x.dtype)
+    if not large_reps:
+        final = l1_run(model, x, y, loss_fn, project(x + draw, x, eps, "l1"), eps, steps, eot)
+        return pick(final["fooled"], final["x_fool"], final["x_best"])
+    x0 = x + project_l1_box(x, draw, LARGE_REPS[0] * eps)
+    early = tf.cast(tf.math.ceil(LARGE_REPS_SHARE * tf.cast(steps, tf.float64)), tf.int32)
+    for stage, multiple in enumerate(LARGE_REPS):
+        n = early if stage < len(LARGE_REPS) - 1 else steps - (len(LARGE_REPS) - 1) * early
+        x0 = project(x0, x, multiple * eps, "l1")
+        final = l1_run(model, x, y, loss_fn, x0, multiple * eps, n, eot, from_start=True)
+        x0 = final["x_best"]
+    return pick(final["fooled"], final["x_fool"], final["x_best"])
