@@ -357,6 +357,8 @@ def test_printed_paths_are_never_wrapped(tmp_path):
     (["eval", "missing"], "no zoo entry 'missing'"),
     (["eval", "a", "--attack", "cw"], "valid choices: pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square, square-strong, autoattack"),
     (["eval", "a", "--norm", "l0"], "valid choices: linf, l2, l1"),
+    (["eval", "a", "--transfer-from", "nothing"], "--transfer-from 'nothing' names no zoo entry"),
+    (["eval", "a", "--attack", "square", "--check-budget"], "--check-budget needs a gradient-based attack"),
     (["eval", "a", "--norm", "l1", "--attack", "pgd"], "attack 'pgd' supports norm linf, l2, not 'l1'"),
     (["eval", "a", "--norm", "l1", "--attack", "autoattack", "--version", "plus"], "has no L1 form"),
     (["eval", "a", "--norm", "l1", "--attack", "apgd-ce", "--eps", "0"], "eps must be > 0 for l1, got 0"),

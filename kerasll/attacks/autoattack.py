@@ -17,6 +17,7 @@ import numpy as np
 
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import checks, noise
+from kerasll.attacks.adaptive import extra_stages
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.driver import predict_classes
 from kerasll.attacks.losses import labels_of
@@ -31,7 +32,7 @@ def timed(name, fn, report=True):
 
 
 def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0, keys=None, attacks=None,
-                      progress=None, log=None, batch_size=1000, stage=timed):
+                      progress=None, log=None, batch_size=1000, stage=timed, budget_check=False, surrogate=None):
     """Run AutoAttack's attacks in turn, each on the images still robust.
 
     Returns (x_adv, records, seconds): the adversarial images; per image (N,) bool
@@ -41,6 +42,8 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     Each attack runs as `stage(name, fn)` (`fn()` → the images it fooled and their
     adversarial versions): an evaluation passes its `chunks.Stages`, which keeps each
     finished attack, so an interrupted run resumes at the first unfinished one.
+    `budget_check` and `surrogate` (a model with the same inputs and classes) add the adaptive
+    checks' stages after the plan (`adaptive.extra_stages`: ``robust:budget``, ``robust:transfer:…``).
     """
     plan = plan_of(version, attacks, norm)
     check_budget(eps, eps, 1, norm, 1)
@@ -50,8 +53,11 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     seconds, records = {}, {}
     correct = predict_classes(model, x) == y
     robust, x_adv = correct.copy(), x.copy()
-    for name, settings in plan:
-        def attack(_name=name, _settings=settings, _ids=np.flatnonzero(robust)):
+    stages = [(name, name, settings, False, 0) for name, settings in plan]
+    stages += extra_stages(plan, budget_check, surrogate is not None)
+    for name, attacked, settings, on_surrogate, offset in stages:
+        def attack(_name=name, _attacked=attacked, _settings=settings, _ids=np.flatnonzero(robust),
+                   _on=surrogate if on_surrogate else model, _seed=seed + offset):
             if not len(_ids):
                 return {"fooled": _ids, "adv": x[:0]}
 
@@ -59,9 +65,9 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
                 if progress is not None:  # robust accuracy so far, this attack's finds included
                     progress(_name, done, total, (len(_ids) - fooled) / len(x))
             runs = lambda sub, fn: stage(f"{_name} {sub}", fn, report=False)  # noqa: E731  (APGD's runs)
-            adv = np.asarray(run_attack(_name, model, x[_ids], y[_ids], eps, norm, seed=seed, keys=keys[_ids],
+            adv = np.asarray(run_attack(_attacked, _on, x[_ids], y[_ids], eps, norm, seed=_seed, keys=keys[_ids],
                                         progress=report, batch_size=batch_size, stage=runs, **_settings))
-            fooled = predict_classes(model, adv) != y[_ids]
+            fooled = predict_classes(model, adv) != y[_ids]  # the attacked model's examples, shown to `model`
             return {"fooled": _ids[fooled], "adv": adv[fooled]}
 
         found, seconds[name] = stage(name, attack)
@@ -91,10 +97,28 @@ def summarize(records, plan, run_checks=True, version=None):
         flag = checks.check_square(int(np.sum(before & ~records[f"robust:{names[i]}"])), int(np.sum(before)),
                                    version or "custom")
         out["flags"] += [flag] if flag else []
+    out |= _adaptive(records, names)
+    out["flags"] += [flag for flag in (checks.check_budget_flag(**out["budget_check"]) if "budget_check" in out else None,
+                                       checks.check_transfer(**out["transfer"]) if "transfer" in out else None)
+                     if flag is not None]
     if run_checks:  # the ordering check (FGSM ≥ PGD-10 ≥ its stages) for AutoAttack only (`version` given)
         stages = {"apgd-ce": by_attack["apgd-ce"]} if names and names[0] == "apgd-ce" else {}
         stages = None if version is None else stages | {"autoattack": float(robust.mean())}
         out["flags"] += checks.flags_of(records, records["correct"], robust, stages, eot=version == "rand")
         out["noise_accuracy"] = float(records["noise"].mean())
         out["weaker_attacks_accuracy"] = {k: float(records[k].mean()) for k in ("fgsm", "pgd") if k in records}
+    return out
+
+
+def _adaptive(records, names):
+    """The adaptive checks' counts: of the images still robust before each, how many it broke."""
+    out, before = {}, records[f"robust:{names[-1]}"]
+    if "robust:budget" in records:
+        after = records["robust:budget"]
+        out["budget_check"] = {"broken": int(np.sum(before & ~after)), "robust_before": int(before.sum())}
+        before = after
+    transfer = [k for k in records if k.startswith("robust:transfer:")]
+    if transfer:
+        after = records[transfer[-1]]
+        out["transfer"] = {"broken": int(np.sum(before & ~after)), "robust_before": int(before.sum())}
     return out

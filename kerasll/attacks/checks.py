@@ -193,3 +193,53 @@ def check_sweep(accuracies, limit=0.01):
                     "an attack with an unbounded budget must reach 0%: the attack is failing (masking, "
                     "bad gradients); do not trust its numbers at the nominal ε")
     return None
+
+
+# The adaptive checks (`kerasll.attacks.adaptive`), tested as the square flag is: they fire when a one-sided
+# binomial test (at ADAPTIVE_ALPHA) says the share of the white-box survivors they break is above their
+# share. Calibrated on the shipped LeNets (quiet) and the masked ones (firing): docs/evaluation.md,
+# `scripts/calibrate_adaptive_flags.py`.
+BUDGET_SHARE = 0.02
+TRANSFER_SHARE = 0.02
+ADAPTIVE_ALPHA = 0.01
+
+
+def _broke_significantly(broken, robust_before, share):
+    return robust_before > 0 and binomial_tail(broken, robust_before, share) < ADAPTIVE_ALPHA
+
+
+def check_budget_flag(broken, robust_before):
+    """A flag when twice the budget breaks significantly more than `BUDGET_SHARE` of the images the plan left
+    robust: the attack had not converged."""
+    if not _broke_significantly(broken, robust_before, BUDGET_SHARE):
+        return None
+    return Flag("budget", f"twice the iterations and restarts broke {broken} of the {robust_before} images the "
+                          f"attacks left robust ({100 * broken / robust_before:.1f}%, above "
+                          f"{100 * BUDGET_SHARE:g}%: binomial p = {binomial_tail(broken, robust_before, BUDGET_SHARE):.1e})",
+                "the attack has not converged, so its number overestimates robustness: raise the iterations and "
+                "restarts until doubling them changes nothing")
+
+
+def check_transfer(broken, robust_before):
+    """A flag when examples made on the surrogate break significantly more than `TRANSFER_SHARE` of the images
+    the white-box attacks left robust: the defended model's own gradients are misleading."""
+    if not _broke_significantly(broken, robust_before, TRANSFER_SHARE):
+        return None
+    return Flag("transfer", f"examples made on the surrogate broke {broken} of the {robust_before} images the "
+                            f"white-box attacks left robust ({100 * broken / robust_before:.1f}%, above "
+                            f"{100 * TRANSFER_SHARE:g}%: binomial p = "
+                            f"{binomial_tail(broken, robust_before, TRANSFER_SHARE):.1e})",
+                "the model's gradients mislead white-box attacks (gradient masking): treat its numbers as upper "
+                "bounds; attack it adaptively (BPDA, EOT, a differentiable stand-in for its masking part)")
+
+
+def check_unbounded(curve, chance):
+    """A flag when an ε-curve ({ε: accuracy}) ends above `chance` (1/classes, or a stated bound): it never showed
+    the attack able to bring the model down to guessing, so it cannot tell a robust model from a failing attack."""
+    largest = max(curve)
+    if curve[largest] <= chance + TOLERANCE:
+        return None
+    return Flag("eps-unbounded", f"at the curve's largest ε = {largest:g} the accuracy is still "
+                                 f"{100 * curve[largest]:.2f}%, above chance ({100 * chance:.1f}%)",
+                "extend the curve to budgets where the attack must win (--eps-sweep goes to an unbounded ε): an "
+                "attack that cannot reach chance there is failing, and its numbers at the nominal ε are too high")

@@ -122,10 +122,10 @@ register_attack(AttackSpec("fab", _fab(False), "FAB: untargeted minimum-norm bou
                            {"steps": 100, "restarts": 1}, staged=True, norms=ALL_NORMS))
 register_attack(AttackSpec("square", _square("reference"), "Square: score-based black-box search, 5,000 queries "
                            "(the reference's: windows shared by the batch, schedule unscaled)",
-                           {"queries": 5000, "p_init": 0.8}, gradient_free=True))
+                           {"queries": 5000, "p_init": 0.8}, gradient_free=True, norms=ALL_NORMS))
 register_attack(AttackSpec("square-strong", _square("strong"), "Square with windows drawn per image and the schedule "
                            "stretched over the queries: stronger than the reference's on small models",
-                           {"queries": 5000, "p_init": 0.8}, gradient_free=True))
+                           {"queries": 5000, "p_init": 0.8}, gradient_free=True, norms=ALL_NORMS))
 
 
 # Each version is a sequence of (registered attack, settings that differ from its defaults),

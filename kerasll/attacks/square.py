@@ -3,7 +3,8 @@
 Random search on the margin loss z_y − max_{i≠y} z_i: each query changes one
 random square window of the current best perturbation (L∞: the window is set to
 ±ε per channel; L2: mass is moved from a second window into a new pattern in the
-first, keeping ‖δ‖₂ = ε), and the change is kept when the margin drops. The
+first, keeping ‖δ‖₂ = ε; L1: the same in L1 mass, then the exact projection onto the L1 ball and the box,
+as the reference), and the change is kept when the margin drops. The
 window's area follows the schedule p(i) of the paper, started at `p_init`.
 No gradient is ever taken, so gradient masking cannot stop it.
 
@@ -35,6 +36,7 @@ from kerasll.attacks import noise
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.driver import prologue
 from kerasll.attacks.geometry import normalize
+from kerasll.attacks.l1 import project_l1_box
 from kerasll.attacks.losses import labels_of, margin
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.errors import KerasllError, check_choice
@@ -59,29 +61,39 @@ def window_sizes(queries, p_init, height, width, norm, rescale=True):
     sizes = []
     for i in range(queries):
         s = int(round(math.sqrt(p_schedule(i, queries, p_init, rescale) * height * width)))
-        if norm == "l2":
+        if norm != "linf":
             s = max(s, 3)
             s += 1 - s % 2
         sizes.append(min(max(s, 1), height, width))
     return np.array(sizes, np.int32)
 
 
-def _rectangles(rows, cols):
+# The window patterns' nested squares weigh 1/(k+1)^POWER, and the pattern has unit `norm`.
+_POWER = {"l2": 2, "l1": 4}
+
+
+def _unit(delta, norm):
+    return delta / (np.sqrt((delta**2).sum()) if norm == "l2" else np.abs(delta).sum())
+
+
+def _rectangles(rows, cols, norm):
     delta = np.zeros((rows, cols))
     rc, cc = rows // 2 + 1, cols // 2 + 1
     r0, c0 = rc - 1, cc - 1
     for k in range(max(rc, cc)):
-        delta[max(r0, 0):min(r0 + 2 * k + 1, rows), max(c0, 0):min(c0 + 2 * k + 1, cols)] += 1.0 / (k + 1) ** 2
+        delta[max(r0, 0):min(r0 + 2 * k + 1, rows), max(c0, 0):min(c0 + 2 * k + 1, cols)] += 1.0 / (k + 1) ** _POWER[norm]
         r0, c0 = r0 - 1, c0 - 1
-    return delta / np.sqrt((delta**2).sum())
+    return _unit(delta, norm)
 
 
-def l2_pattern(s):
-    """The L2 attack's s×s window pattern: two opposite-signed stacks of nested squares, unit norm."""
+def window_pattern(s, norm="l2"):
+    """The L2 or L1 attack's s×s window pattern: two opposite-signed stacks of nested squares, unit norm."""
+    if s < 2:
+        return np.ones((s, s))
     delta = np.zeros((s, s))
-    delta[:s // 2] = _rectangles(s // 2, s)
-    delta[s // 2:] = -_rectangles(s - s // 2, s)
-    return delta / np.sqrt((delta**2).sum())
+    delta[:s // 2] = _rectangles(s // 2, s, norm)
+    delta[s // 2:] = -_rectangles(s - s // 2, s, norm)
+    return _unit(delta, norm)
 
 
 def _window(top, left, s, height, width):
@@ -102,6 +114,10 @@ def _placed(patterns, s, top, left, transpose, height, width):
     cc = tf.where(transpose[:, None, None], r, c)
     values = tf.gather_nd(pattern, tf.stack([rr, cc], -1))
     return (values * _window(top, left, s, height, width)[..., 0])[..., None]
+
+
+def _per_channel_l1(t):
+    return tf.reduce_sum(tf.abs(t), axis=[1, 2], keepdims=True)
 
 
 def _per_channel_norm(t):
@@ -129,6 +145,19 @@ def _square_chunk(model, x, y, keys, x_best, margin_best, start, stop, eps, size
         if norm == "linf":
             x_new = x_best * (1 - mask) + (x_best + 2.0 * eps * sign) * mask
             x_new = tf.clip_by_value(tf.clip_by_value(x_new, x - eps, x + eps), 0.0, 1.0)
+        elif norm == "l1":  # mass moves as in L2, measured in L1, then the exact projection onto ball ∩ box
+            top2, left2 = position(draw[:, 2], height, s), position(draw[:, 3], width, s)
+            mask2 = tf.cast(_window(top2, left2, s, height, width), dtype)
+            delta = x_best - x
+            norm_image = tf.reduce_sum(tf.abs(delta), axis=[1, 2, 3], keepdims=True)
+            norm_window1 = _per_channel_l1(delta * mask)
+            norm_windows = _per_channel_l1(delta * tf.maximum(mask, mask2))
+            pattern = tf.cast(_placed(patterns, s, top, left, draw[:, 4] < 0.5, height, width), dtype)
+            new = pattern * sign + delta * mask / (1e-12 + norm_window1)
+            budget = (tf.maximum(eps - norm_image, 0.0) / channels + norm_windows) * channels  # as the reference
+            new = new / (1e-12 + _per_channel_l1(new)) * budget
+            delta = delta * (1 - mask2) * (1 - mask) + new * mask
+            x_new = tf.clip_by_value(x + project_l1_box(x, delta, eps * (1 - 1e-6)), 0.0, 1.0)
         else:
             top2, left2 = position(draw[:, 2], height, s), position(draw[:, 3], width, s)
             mask2 = tf.cast(_window(top2, left2, s, height, width), dtype)
@@ -160,13 +189,13 @@ def _square_init(model, x, y, keys, eps, seed, tiles, norm):
     else:
         sign = noise.signs(seed, keys, 0, [tiles.shape[0], channels], x.dtype)  # (B, T, C)
         delta = tf.einsum("thw,btc->bhwc", tf.cast(tiles, x.dtype), sign)
-        x0 = x + normalize(delta, "l2") * eps
+        x0 = x + (normalize(delta, "l2") * eps if norm == "l2" else project_l1_box(x, delta, eps * (1 - 1e-6)))
     x0 = tf.clip_by_value(x0, 0.0, 1.0)
     return x0, margin(labels_of(y), model(x0, training=False))
 
 
-def _l2_tiles(height, width):
-    """The L2 start's grid of ⌊H/5⌋-sided pattern tiles, one (H, W) map per tile."""
+def _tiles(height, width, norm):
+    """The L2 or L1 start's grid of ⌊H/5⌋-sided pattern tiles, one (H, W) map per tile."""
     s = max(height // 5, 1)
     first = (height - s * 5) // 2
     tiles = []
@@ -174,7 +203,7 @@ def _l2_tiles(height, width):
         for left in range(first, first + s * (width // s), s):
             if top + s <= height and left + s <= width:
                 tile = np.zeros((height, width))
-                tile[top:top + s, left:left + s] = l2_pattern(s) if s >= 2 else 1.0
+                tile[top:top + s, left:left + s] = window_pattern(s, norm)
                 tiles.append(tile)
     return np.stack(tiles).astype(np.float32)
 
@@ -186,8 +215,8 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
     Args:
         model: a Keras classifier, [0,1] images (B, H, W, C) → logits.
         x: clean images in [0,1]; y: integer or one-hot labels.
-        eps: budget in pixel units (L∞ per pixel, L2 Euclidean).
-        norm: "linf" or "l2".
+        eps: budget in pixel units (L∞ per pixel, L2 Euclidean, L1 summed).
+        norm: "linf", "l2" or "l1".
         queries: model queries per image (AutoAttack: 5,000).
         p_init: the first window's share of the image (AutoAttack: 0.8).
         seed: int for repeatable draws (None draws one).
@@ -221,10 +250,10 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
     side = int(sizes.max())
     patterns = np.zeros((side + 1, side, side), np.float32)
     for s in set(sizes.tolist()):
-        patterns[s, :s, :s] = l2_pattern(s) if s >= 2 else 1.0
+        patterns[s, :s, :s] = window_pattern(s, "l1" if norm == "l1" else "l2")
     xs = batch_spec(x)
     common = (tf.constant(eps, x.dtype), tf.constant(int(seed), tf.int64))
-    init = compiled(model, ("square-init", norm), lambda m, *a: _square_init(m, *a, tf.constant(_l2_tiles(height, width)), norm),
+    init = compiled(model, ("square-init", norm), lambda m, *a: _square_init(m, *a, tf.constant(_tiles(height, width, "l1" if norm == "l1" else "l2")), norm),
                     [xs, spec(tf.int32, [None]), spec(tf.int64, [None]), spec(x.dtype), spec(tf.int64)])
     chunk = compiled(model, ("square", norm, variant), lambda m, *a: _square_chunk(m, *a, norm, variant),
                      [xs, spec(tf.int32, [None]), spec(tf.int64, [None]), xs, spec(tf.float32, [None]),

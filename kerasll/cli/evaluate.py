@@ -32,9 +32,9 @@ def datasets():
 def eval_command(
     name: Annotated[str, typer.Argument(help="Zoo entry (see `kerasll zoo list`), or a .keras classifier file ([0,1] pixels in, logits out; see --input-scale) with --data or --dataset.")],
     attack: Annotated[Optional[str], typer.Option(help=attack_help())] = None,
-    norm: Annotated[str, typer.Option(help="Threat model: linf or l2.")] = "linf",
+    norm: Annotated[str, typer.Option(help="Threat model: linf, l2 or l1 (L1: APGD-CE, APGD-DLR, APGD-T, FAB, FAB-T, Square and AutoAttack standard or fast, with the reference's L1 settings).")] = "linf",
     version: Annotated[Optional[str], typer.Option(help=version_help())] = None,
-    eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the data set's preset: L∞ 25/255 Fashion-MNIST, 8/255 CIFAR-10; L2 1.5 and 0.5). Required for --data without a preset.")] = None,
+    eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the data set's preset: L∞ 25/255 Fashion-MNIST, 8/255 CIFAR-10; L2 1.5 and 0.5; L1 10 and 12). Required for --data without a preset.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Iterations (default: PGD the paper's 10 / 5; APGD and FAB 100).")] = None,
     step_size: Annotated[Optional[str], typer.Option(help="PGD step (default: ε/4 on Fashion-MNIST and data without a preset, 2/255 on CIFAR-10).")] = None,
     restarts: Annotated[int, typer.Option(help="Random restarts (the strongest example per image is kept).")] = 1,
@@ -50,6 +50,8 @@ def eval_command(
     force: Annotated[bool, typer.Option("--force", help="Recompute from scratch, even if eval.json has these settings or an interrupted run left finished batches.")] = False,
     dataset: Annotated[Optional[str], typer.Option(help=f"Registered data set of a .keras file ({datasets()}): its test split and presets; zoo entries know theirs.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file ('-': only the JSON on stdout, everything else on stderr). For a .keras file, finished batches are kept beside it (FILE.records/), so a re-run resumes.")] = None,
+    check_budget: Annotated[bool, typer.Option("--check-budget", help="Also rerun the strongest white-box stage (APGD-T in AutoAttack) with twice its iterations and restarts on the images left robust: the 'budget' flag fires when that breaks more than noise (the attack had not converged).")] = False,
+    transfer_from: Annotated[Optional[str], typer.Option(help="Also attack a surrogate (a zoo entry or a .keras file: e.g. the same architecture without the defense) with APGD-CE and APGD-T and show its examples to the model; an image is robust only if every attack fails. The 'transfer' flag fires when that breaks more than noise (gradient masking).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per saved batch and per compiled attack batch (lower it for large models; results do not depend on it).")] = 1000,
     strategy: Annotated[str, typer.Option(help="Where the batches run: auto (all GPUs when there are several), one (one device), mirrored (every local device, a batch each; KERASLL_CPU_DEVICES=N splits the CPU) or multiworker (the cluster in TF_CONFIG, as for train: run the same command on every worker; the chief gathers and writes). Results are identical to one process.")] = "auto",
@@ -77,6 +79,10 @@ def eval_command(
 
       kerasll eval fmnist-lenet-at --eps-curve 0,5,10,15,20,25/255
 
+      kerasll eval fmnist-lenet-at --attack autoattack --check-budget --transfer-from fmnist-lenet-none
+
+      kerasll eval fmnist-lenet-at --attack autoattack --norm l1 --limit 500
+
       kerasll eval fmnist-lenet-at --json - | jq .attack.robust_accuracy
     """
     from kerasll.zoo.config import parse_number
@@ -88,7 +94,8 @@ def eval_command(
         step_size=parse_number(step_size, "step size"), restarts=restarts, queries=queries, seed=seed, data=data,
         data_keys=tuple(k.strip() for k in data_keys.split(",")), dataset=dataset, data_dir=data_dir, source=source,
         limit=limit, input_scale=input_scale, flatness=flatness, landscape=landscape, sweep=eps_sweep,
-        curve=parse_budgets(eps_curve), force=force, batch_size=batch_size, strategy=strategy)
+        curve=parse_budgets(eps_curve), force=force, batch_size=batch_size, strategy=strategy,
+        check_budget=check_budget, transfer_from=transfer_from)
     with stdout_for_data(to_stdout), kept_only_with_json(name, None if to_stdout else json_out):
         out = _evaluate(name, request, None if to_stdout else json_out, zoo)
     if to_stdout:
@@ -135,7 +142,8 @@ def _evaluate(name, request, json_out, zoo):
                                f"tfds:NAME[:SPLIT]) or --dataset ({datasets()})")
         records = None if json_out is None else Path(str(json_out) + ".records")
         with TaskProgress(f"evaluating {Path(name).name}") as progress:
-            out = evaluate_file(name, request, records, replace(context, progress=progress.attack))
+            out = evaluate_file(name, request, records, replace(context, progress=progress.attack),
+                                open_zoo(zoo) if request.transfer_from else None)
         if not chief:
             console.print("this worker is done; the chief writes the results")
             return out
@@ -189,6 +197,11 @@ def show(name, out):
         for attack, acc in a.get("by_attack", {}).items():
             console.print(f"    after {attack:<10}{100 * acc:.2f}%  "
                           f"({a.get('seconds_by_attack', {}).get(attack, 0):.1f} s)")
+        for check, what in (("budget_check", "twice the budget"), ("transfer", f"transfer from {s.get('transfer')}")):
+            if check in a.get("adaptive", {}):
+                c = a["adaptive"][check]
+                console.print(f"    {what} broke {c['broken']} of the {c['robust_before']} images left robust",
+                              soft_wrap=True)
     if "flatness" in out:
         f = out["flatness"]
         console.print(f"  Φ (mean)         {f['phi']:.4f}   Φ (sum, paper Eq. 7) {f['phi_sum']:.2f}"

@@ -7,10 +7,13 @@ attacks are misled, the ways Athalye, Carlini & Wagner (2018) catalogue:
 - `quantised`: the input is rounded to a few grey levels, a step with no gradient;
 - `binarised`: the input is thresholded, a non-differentiable preprocessing step;
 - `saturated`: the model outputs softmax(T·z) with a high temperature T in place of logits, so
-  the probabilities saturate in float32 and the gradients of any loss on them vanish.
+  the probabilities saturate in float32 and the gradients of any loss on them vanish;
+- `noisy_gradient`: the forward pass is unchanged, but each input gradient is drowned in Gaussian noise
+  (stochastic gradients): attacks still make progress, slowly, so a fixed budget has not converged.
 
-The Square flag is calibrated on these against the shipped defenses
-(`scripts/calibrate_square_flag.py`, docs/evaluation.md); the tests use them as known answers.
+The Square, budget and transfer flags are calibrated on these against the shipped defenses
+(`scripts/calibrate_square_flag.py`, `scripts/calibrate_adaptive_flags.py`, docs/evaluation.md); the
+tests use them as known answers.
 """
 
 import keras
@@ -48,4 +51,22 @@ def saturated(classifier, temperature=SATURATION_TEMPERATURE):
     return _wrap(classifier, after=lambda z: ops.softmax(z * temperature), name="saturated")
 
 
-MASKED = {"stop-gradient": stop_gradient, "quantised": quantised, "binarised": binarised, "saturated": saturated}
+GRADIENT_NOISE = 3.0  # the noise's standard deviation, in multiples of the gradient's own (per image)
+
+
+def noisy_gradient(classifier, scale=GRADIENT_NOISE):
+    """`classifier` whose input gradient is the true one plus Gaussian noise `scale` times its size."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def noisy(x):
+        def backward(g):
+            size = tf.math.reduce_std(g, axis=list(range(1, g.shape.rank)), keepdims=True)
+            return g + scale * size * tf.random.normal(tf.shape(g), dtype=g.dtype)
+        return tf.identity(x), backward
+
+    return _wrap(classifier, before=noisy, name="noisy_gradient")
+
+
+MASKED = {"stop-gradient": stop_gradient, "quantised": quantised, "binarised": binarised, "saturated": saturated,
+          "noisy-gradient": noisy_gradient}

@@ -68,6 +68,7 @@ class EvalResult:
     by_attack: dict = field(default_factory=dict)
     noise_accuracy: float | None = None
     weaker_attacks_accuracy: dict = field(default_factory=dict)
+    adaptive: dict = field(default_factory=dict)  # {"budget_check" | "transfer": {"broken", "robust_before"}}
     seconds: float = 0.0
     seconds_by_attack: dict = field(default_factory=dict)
     records: dict = field(default_factory=dict, repr=False, compare=False)
@@ -95,12 +96,14 @@ class EvalResult:
             out["noise_accuracy"] = self.noise_accuracy
         if self.weaker_attacks_accuracy:
             out["weaker_attacks_accuracy"] = self.weaker_attacks_accuracy
+        if self.adaptive:
+            out["adaptive"] = self.adaptive
         return out | {"seconds": self.seconds, "seconds_by_attack": self.seconds_by_attack,
                       "attacks_revision": self.attacks_revision}
 
 
 def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None, keep_images=False, context=None,
-             **environment):
+             surrogate=None, **environment):
     """Clean and robust accuracy of `model` under `settings` (an `EvalSettings`), with flags.
 
     Args:
@@ -112,6 +115,8 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
             where an interrupted one stopped (see module doc).
         keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
         keep_images: keep the adversarial images (`EvalResult.x_adv`).
+        surrogate: with `settings.transfer` (its name), the surrogate model whose white-box examples are
+            also tried on `model` (same inputs and classes); see `kerasll.attacks.adaptive`.
         context: the run's `Context`; or its fields as keyword arguments (`environment`):
             `progress(name, done, total, robust_accuracy)` while each attack runs, `log(line)`
             after each chunk, `batch_size` (images per chunk and compiled batch), `fresh`
@@ -123,6 +128,11 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
     """
     ctx = context or Context.of(**environment)
     y = check_labels(y, num_classes(model, x))
+    if (settings.transfer is None) != (surrogate is None):
+        raise KerasllError("a transfer evaluation needs both settings.transfer (the surrogate's name) and the "
+                           "surrogate model")
+    if surrogate is not None:
+        check_surrogate(model, surrogate, x, settings.transfer)
     x = np.asarray(x, np.float32)
     start = time.perf_counter()
     s = settings
@@ -132,7 +142,8 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
     def compute(a, b, stages):
         x_adv, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed,
                                                     keys=all_keys[a:b], attacks=plan, progress=ctx.progress,
-                                                    batch_size=ctx.batch_size, stage=stages)
+                                                    batch_size=ctx.batch_size, stage=stages,
+                                                    budget_check=bool(s.budget_check), surrogate=surrogate)
         if keep_images:
             records["x_adv"] = x_adv
         if run_checks:
@@ -149,20 +160,37 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
                       robust_accuracy=summary["robust_accuracy"], flags=tuple(summary["flags"]),
                       by_attack=summary["by_attack"] if auto else {}, noise_accuracy=summary.get("noise_accuracy"),
                       weaker_attacks_accuracy=summary.get("weaker_attacks_accuracy", {}),
+                      adaptive={k: summary[k] for k in ("budget_check", "transfer") if k in summary},
                       seconds=round(time.perf_counter() - start, 1),
                       seconds_by_attack=seconds | {"total": round(sum(seconds.values()), 2)}, records=records,
                       attacks_revision=ATTACKS_REVISION)
 
 
+def check_surrogate(model, surrogate, x, name):
+    """Refuse a surrogate whose input shape or class count differs from the model's, in one line."""
+    expected = getattr(surrogate, "input_shape", None)
+    if expected is not None and tuple(expected[1:]) != tuple(x.shape[1:]):
+        raise KerasllError(f"surrogate {name!r} takes {tuple(expected[1:])} images, not the evaluated "
+                           f"{tuple(x.shape[1:])}: train the surrogate on the same data")
+    try:
+        classes = num_classes(model, x[:1]), num_classes(surrogate, x[:1])
+    except Exception as error:  # noqa: BLE001 (a model that cannot take these images: one line, not a traceback)
+        raise KerasllError(f"surrogate {name!r} cannot score the evaluated {tuple(x.shape[1:])} images "
+                           f"({type(error).__name__}): train the surrogate on the same data") from None
+    if classes[0] != classes[1]:
+        raise KerasllError(f"surrogate {name!r} scores {classes[1]} classes, the model {classes[0]}: train the "
+                           f"surrogate on the same data")
+
+
 def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True, keys=None,
-               checkpoint=None, context=None, **environment):
+               checkpoint=None, context=None, check_budget=False, transfer_from=None, **environment):
     """Robust accuracy under AutoAttack, with self-checks: `evaluate` at AutoAttack's settings.
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
         x: clean images (N, H, W, C) in [0,1]; y: integer or one-hot labels.
         eps: budget in pixel units (Fashion-MNIST 25/255; CIFAR-10 8/255 L∞, 0.5 L2).
-        norm: "linf" or "l2".
+        norm: "linf", "l2" or "l1" (L1: the reference's L1 settings, versions "standard" and "fast").
         version: one of `VERSIONS` (see `VERSION_HELP`): "standard", "fast", "plus" or "rand".
         seed: seed of every attack's random draws.
         attacks: run these registered attacks in turn instead of the version's list.
@@ -172,6 +200,10 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
             draw depends on (seed, key), so the same image gives the same result in any
             chunk, order, subset or file format.
         checkpoint, context, environment: as for `evaluate` (progress, log, batch_size, fresh, strategy).
+        check_budget: also rerun the strongest white-box stage at twice its iterations and restarts
+            (the `budget` flag).
+        transfer_from: a surrogate model (same inputs and classes, e.g. the architecture trained without
+            the defense): its APGD-CE and APGD-T examples are also tried (the `transfer` flag).
 
     Returns:
         An `EvalResult` with the adversarial images kept (`x_adv`, `robust`).
@@ -180,9 +212,10 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         >>> result = kerasll.autoattack(model, x_test, y_test, eps=8/255)
         >>> result.robust_accuracy, [str(f) for f in result.flags]
     """
-    settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=seed, attacks=attacks)
+    settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=seed, attacks=attacks,
+                               budget_check=check_budget, transfer=None if transfer_from is None else transfer_from.name)
     return evaluate(model, x, y, settings, run_checks, checkpoint, keys, keep_images=True, context=context,
-                    **environment)
+                    surrogate=transfer_from, **environment)
 
 
 def robust_accuracy(model, x, y, settings, progress=None):

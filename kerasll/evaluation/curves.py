@@ -54,14 +54,16 @@ class CurveResult:
 
 
 def eps_curve(model, x, y, settings, budgets, must_reach_zero=False, checkpoint=None, keys=None, context=None,
-              **environment):
+              chance=None, **environment):
     """Robust accuracy under `settings`' attack at each ε in `budgets` (ε = 0: clean), with the sweep flag.
 
     An image counts as robust at ε only if it is robust at every smaller budget too,
     so the curve never rises; where the attack alone made it rise, the ``eps-sweep``
     flag says so (and, with `must_reach_zero`, where the largest budget, meant to be
-    unbounded, leaves more than 1% accuracy). Resumable like `evaluate`, whose
-    `checkpoint`, `keys`, `context` and keyword arguments it takes.
+    unbounded, leaves more than 1% accuracy). Where the largest budget leaves the accuracy above
+    `chance` (default 1/classes), the ``eps-unbounded`` flag says the curve never showed the attack
+    reaching chance. Resumable like `evaluate`, whose `checkpoint`, `keys`, `context` and keyword
+    arguments it takes.
     """
     ctx = context or Context.of(**environment)
     y = check_labels(y, num_classes(model, x))
@@ -96,7 +98,9 @@ def eps_curve(model, x, y, settings, budgets, must_reach_zero=False, checkpoint=
     flag = checks.check_sweep(raw, **({} if must_reach_zero else {"limit": 1.0}))
     monotone = np.logical_and.accumulate(np.stack([records[f"robust@{k}"] for k in range(len(budgets))]), axis=0)
     curve = {e: float(monotone[k].mean()) for k, e in enumerate(budgets)}
-    return CurveResult(s, len(x), curve, tuple([flag] if flag else []), round(time.perf_counter() - start, 1),
+    bound = 1.0 / num_classes(model, x) if chance is None else float(chance)
+    flags = [f for f in (flag, None if must_reach_zero else checks.check_unbounded(curve, bound)) if f is not None]
+    return CurveResult(s, len(x), curve, tuple(flags), round(time.perf_counter() - start, 1),
                        records, attacks_revision=ATTACKS_REVISION)
 
 

@@ -8,6 +8,7 @@ are derived from an `EvalSettings`.
 
 from dataclasses import asdict, dataclass, replace
 
+from kerasll.attacks.adaptive import budget_stage
 from kerasll.attacks.budgets import NORMS, check_budget
 from kerasll.attacks.registry import VERSIONS, check_norm, list_attacks, plan_of
 from kerasll.errors import KerasllError, check_choice
@@ -46,6 +47,8 @@ class EvalSettings:
     queries: int | None = None
     seed: int = 0
     attacks: tuple | None = None  # AutoAttack "custom": these registered attacks in turn, each at its defaults
+    budget_check: bool | None = None  # True: rerun the strongest white-box stage at twice its budget (`--check-budget`)
+    transfer: str | None = None  # the surrogate (its name) whose white-box examples are also tried (`--transfer-from`)
 
     def plan(self):
         """The (attack, options) sequence the evaluation runs, each on the images still robust."""
@@ -69,14 +72,15 @@ class EvalSettings:
 
 
 def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=None, restarts=1, norm="linf",
-                    version="standard", queries=None, seed=0, attacks=None):
+                    version="standard", queries=None, seed=0, attacks=None, budget_check=False, transfer=None):
     """The `EvalSettings` of an attack: `dataset`'s preset (a registered name, or None for data
     without one), overridden where given.
 
     PGD defaults to the paper's preset (Fashion-MNIST: 10 steps of 6.25/255 at ε = 25/255; without
     a preset 10 steps of ε/4); the other attacks to AutoAttack's (100 iterations, 5,000 queries).
     Data without a preset needs `eps`. AutoAttack with `attacks` runs those registered attacks
-    in turn (version "custom").
+    in turn (version "custom"). `budget_check` and `transfer` (a surrogate's name) add the adaptive
+    checks (`kerasll.attacks.adaptive`).
     """
     from kerasll.datasets.registry import dataset_info
 
@@ -110,7 +114,10 @@ def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=
             fields.update(steps=spec.defaults["steps"] if steps is None else int(steps), restarts=int(restarts))
         if "queries" in spec.defaults:
             fields["queries"] = spec.defaults["queries"] if queries is None else int(queries)
+    fields.update(budget_check=True if budget_check else None, transfer=transfer or None)
     settings = EvalSettings(**fields)
+    if budget_check:
+        budget_stage(settings.plan())  # refuses a plan without a gradient-based attack, before any work
     check_budget(settings.eps, settings.step_size or 1.0, settings.steps or settings.queries or 1, norm,
                  settings.restarts or 1)
     return settings

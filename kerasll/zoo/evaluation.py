@@ -8,6 +8,7 @@ run continues where it stopped: in the entry's `records/` folder, or next to
 settings they were computed with.
 """
 
+import hashlib
 import json
 import re
 import shutil
@@ -58,15 +59,19 @@ class EvalRequest:
     force: bool = False
     batch_size: int = 1000
     strategy: str = "auto"  # where the chunks run: see kerasll.distribute
+    check_budget: bool = False  # --check-budget
+    transfer_from: str | None = None  # --transfer-from: a zoo entry or a .keras file
 
-    def settings(self, dataset, curve=False):
+    def settings(self, dataset, curve=False, surrogate=None):
         """The attack's `EvalSettings`, with `dataset`'s presets (None: data without presets); with
-        `curve`, the ε-curve's (AutoAttack fast unless the request names an attack or version)."""
+        `curve`, the ε-curve's (AutoAttack fast unless the request names an attack or version), which
+        has no adaptive checks. `surrogate`: the transfer surrogate's name (`load_surrogate`)."""
         attack = self.attack or ("autoattack" if curve else "pgd")
         version = self.version or ("fast" if curve else "standard")
         eps = self.eps if self.eps is not None or not curve else max(self.curve)  # a curve's own budgets suffice
         return attack_settings(dataset, attack, eps, self.steps, self.step_size, self.restarts, self.norm,
-                               version, self.queries, self.seed)
+                               version, self.queries, self.seed, budget_check=self.check_budget and not curve,
+                               transfer=None if curve else surrogate)
 
     @property
     def single(self):
@@ -192,10 +197,29 @@ class Results:
         return dict(out, cached=False, key=rid.key())
 
 
-def run(model, data, request, dataset, results):
+def load_surrogate(spec, zoo=None, input_scale=1.0, log=None):
+    """(name, model) of `--transfer-from`: a zoo entry, or a .keras classifier file (named by its file name
+    and the start of its content hash, so a changed file is a new surrogate)."""
+    from kerasll.zoo.entry import load_classifier
+
+    path = Path(spec)
+    if path.suffix == ".keras" and path.is_file():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+        return f"{path.name}@{digest}", with_input_scale(load_classifier(path, log), input_scale)
+    if zoo is not None and spec in zoo.names():
+        return spec, with_input_scale(zoo.get(spec).load_model(), input_scale)
+    where = "" if zoo is None else f" in {zoo.path}"
+    raise KerasllError(f"--transfer-from {spec!r} names no zoo entry{where} and no .keras file")
+
+
+def run(model, data, request, dataset, results, zoo=None):
     """Every evaluation the request asks for, each cached or computed: {"attack": …, "sweep": …, …}
     ("attack" is left out for an ε-curve alone)."""
-    settings = request.settings(dataset, curve=not request.single)
+    surrogate_name, surrogate = None, None
+    if request.transfer_from is not None and request.single:
+        surrogate_name, surrogate = load_surrogate(request.transfer_from, zoo, request.input_scale,
+                                                   results.context.log)
+    settings = request.settings(dataset, curve=not request.single, surrogate=surrogate_name)
     tag = images_tag(data, request)
     x, y, n = data.x, data.y, len(data.x)
     ctx = results.context
@@ -203,7 +227,8 @@ def run(model, data, request, dataset, results):
     out = {}
     if request.single:
         out["attack"] = results.get(ResultId(ATTACK, settings.to_dict(), n, tag), lambda folder: dict(
-            evaluate(model, x, y, settings, checkpoint=folder, context=ctx).to_dict(), data=data.name))
+            evaluate(model, x, y, settings, checkpoint=folder, context=ctx, surrogate=surrogate).to_dict(),
+            data=data.name))
     if request.sweep:
         sweep = sweep_settings(settings.eps, settings.norm, seed=settings.seed)
         out["sweep"] = results.get(ResultId(SWEEP, sweep, n, tag), lambda folder: eps_sweep(
@@ -254,12 +279,13 @@ def evaluate_entry(zoo, name, request, context=None):
     data = test_data(request, dataset, model_input_shape(model))
     check_fits(model, data, name)
     results = Results(context or context_of(request), entry.path / RECORDS_DIR, entry, zoo)
-    return run(model, data, request, dataset, results)
+    return run(model, data, request, dataset, results, zoo)
 
 
-def evaluate_file(path, request, records_root=None, context=None):
+def evaluate_file(path, request, records_root=None, context=None, zoo=None):
     """The same for a .keras classifier file; nothing is written to a zoo. With `records_root`
-    (the CLI's: next to --json), finished chunks are kept there and a re-run resumes."""
+    (the CLI's: next to --json), finished chunks are kept there and a re-run resumes; `zoo`, where a
+    --transfer-from entry is found."""
     from kerasll.zoo.entry import load_classifier
 
     request.check()
@@ -267,4 +293,4 @@ def evaluate_file(path, request, records_root=None, context=None):
     model = with_input_scale(load_classifier(path, context.log), request.input_scale)
     data = test_data(request, request.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
-    return run(model, data, request, request.dataset or data.dataset, Results(context, records_root))
+    return run(model, data, request, request.dataset or data.dataset, Results(context, records_root), zoo)

@@ -5,7 +5,9 @@ from pathlib import Path
 
 from kerasll.datasets import dataset_info
 from kerasll.evaluation import attack_settings
-from kerasll.zoo.results import FLATNESS, OFFICIAL, best as find_best, describe, identified, matching
+from kerasll.zoo.results import (
+    FLATNESS, OFFICIAL, adaptive_matching, adaptive_summary, best as find_best, describe, identified, matching,
+)
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,8 @@ class Summary:
     flags: tuple = ()
     phi_fgsm: float | None = None
     autoattack_result: dict | None = None
-    images: str = "test split"  # which images the numbers come from: the test split, or the embedded subset
+    images: str = "test split"
+    adaptive: dict | None = None  # the AutoAttack run with adaptive checks (budget, transfer), if one is stored  # which images the numbers come from: the test split, or the embedded subset
 
 
 def summary(entry):
@@ -37,11 +40,12 @@ def summary(entry):
     best = next(iter(matching(results, pgd, tag)), None)  # only embedded-subset results: show those, not nothing
     best_aa = next(iter(matching(results, aa, tag)), None)
     best_phi, best_fgsm = (find_best(results, FLATNESS, tag, directions=d) for d in ("random", "fgsm"))
+    adaptive = next(iter(adaptive_matching(results, aa, tag)), None)
     return Summary(best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
                    best and best["samples"], best_phi and best_phi["phi_sum"],
                    best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],
                    tuple(f["code"] for f in best_aa.get("flags", [])) if best_aa else (), best_fgsm and best_fgsm["phi"],
-                   best_aa, "embedded subset" if tag else "test split")
+                   best_aa, "embedded subset" if tag else "test split", adaptive)
 
 
 def pct(v):
@@ -65,6 +69,8 @@ def report_rows(zoo, dataset=None):
             "defense_label": describe(meta), "epochs": meta.get("epochs_completed"), "phi": s.phi,
             "phi_sum": s.phi_sum, "phi_fgsm": s.phi_fgsm, "clean_accuracy": s.clean, "pgd_accuracy": s.robust, "autoattack_accuracy": s.autoattack,
             "flags": ",".join(s.flags), "flag_details": (s.autoattack_result or {}).get("flags", []),
+            "adaptive": adaptive_summary(s.adaptive) if s.adaptive else None,
+            "adaptive_flags": [f for f in (s.adaptive or {}).get("flags", []) if f["code"] in ("budget", "transfer")],
             "by_attack": (s.autoattack_result or {}).get("by_attack"), "paper_setting": paper and paper[0], "paper_phi": paper and paper[1],
             "paper_clean_accuracy": paper and paper[2] / 100, "paper_pgd_accuracy": paper and paper[3] / 100,
             "images": s.images, "samples": s.samples,
@@ -127,7 +133,14 @@ def table_cells(r):
     return [r["name"], r["arch"], r["defense_label"], str(r["epochs"]), "—" if r["phi"] is None else f"{r['phi']:.3f}",
             "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}",
             "—" if r["phi_fgsm"] is None else f"{r['phi_fgsm']:.3f}", pct(r["clean_accuracy"]), pct(r["pgd_accuracy"]),
-            pct(r["autoattack_accuracy"]), r["flags"] or "—", *paper]
+            pct(r["autoattack_accuracy"]), flags_cell(r), *paper]
+
+
+def flags_cell(r):
+    """The flags that fired, and what the adaptive checks found where they ran."""
+    codes = [c for c in r["flags"].split(",") if c] + [f["code"] for f in r.get("adaptive_flags") or []]
+    cell = ",".join(codes) or "—"
+    return cell + (f" ({r['adaptive']})" if r.get("adaptive") else "")
 
 
 def write_markdown(rows, dataset, out_dir, fig, extra_figures=()):

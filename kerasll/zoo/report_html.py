@@ -89,7 +89,10 @@ def _flags(rows):
     """Each fired AutoAttack flag, explained where it is shown: what was seen and what to try."""
     parts = []
     for r in rows:
-        for f in r.get("flag_details") or []:
+        if r.get("adaptive"):  # the adaptive checks that ran, and the surrogate transfer came from
+            parts.append(f'<p class="note">Adaptive checks on <code>{html.escape(r["name"])}</code>: '
+                         f'{html.escape(r["adaptive"])}.</p>')
+        for f in [*(r.get("flag_details") or []), *(r.get("adaptive_flags") or [])]:
             parts.append(f'<div class="flag" id="flag-{html.escape(r["name"])}-{html.escape(f["code"])}">'
                          f'<b>{html.escape(f["code"])}</b> on <code>{html.escape(r["name"])}</code>: '
                          f'{inline_markdown(f["message"])}. <i>Try:</i> {inline_markdown(f["hint"])}.</div>')

@@ -59,6 +59,10 @@ class ResultId:
                     name += f"-steps{s['steps']}-r{s['restarts']}"
                 elif s.get("queries") is not None:
                     name += f"-q{s['queries']}"
+            if s.get("attacks"):  # AutoAttack "custom": its attacks in turn
+                name += "-" + "+".join(s["attacks"])
+            name += "-budget2x" if s.get("budget_check") else ""
+            name += f"-transfer-{s['transfer']}" if s.get("transfer") else ""
         elif self.kind == SWEEP:
             name = f"sweep-{s['norm']}-eps{fmt_budget(s['eps'], s['norm'])}"
         elif self.kind == CURVE:
@@ -102,6 +106,30 @@ def matching(results, settings, data_tag=OFFICIAL):
     want = {k: v for k, v in settings.to_dict().items() if k != "seed"}
     return [r for r in find(results, ATTACK, data_tag)
             if {k: v for k, v in r["settings"].items() if k != "seed"} == want]
+
+
+ADAPTIVE_FIELDS = ("budget_check", "transfer")  # settings that add checks to a plan (`kerasll.attacks.adaptive`)
+
+
+def adaptive_matching(results, settings, data_tag=OFFICIAL):
+    """The attack results of `settings` plus adaptive checks (`--check-budget`, `--transfer-from`), most
+    images first."""
+    want = {k: v for k, v in settings.to_dict().items() if k != "seed"}
+    plain = lambda s: {k: v for k, v in s.items() if k != "seed" and k not in ADAPTIVE_FIELDS}  # noqa: E731
+    return [r for r in find(results, ATTACK, data_tag)
+            if plain(r["settings"]) == want and any(r["settings"].get(k) for k in ADAPTIVE_FIELDS)]
+
+
+def adaptive_summary(result):
+    """One line of what a result's adaptive checks found, e.g. 'budget ×2 broke 0/95; transfer from
+    fmnist-lenet-none broke 3/95'."""
+    parts, found = [], result.get("adaptive", {})
+    if "budget_check" in found:
+        parts.append(f"budget ×2 broke {found['budget_check']['broken']}/{found['budget_check']['robust_before']}")
+    if "transfer" in found:
+        parts.append(f"transfer from {result['settings']['transfer']} broke {found['transfer']['broken']}/"
+                     f"{found['transfer']['robust_before']}")
+    return "; ".join(parts)
 
 
 def curve_points(result):

@@ -100,14 +100,19 @@ def time_sentence(rows, command):
             f"(`{command}`); docs/benchmarks.md shows where the time goes.")
 
 
-def reference_section(runs, command):
+def reference_section(runs, command, norm="linf"):
     """docs/evaluation.md's comparison with the reference AutoAttack, from benchmark_reference.py's JSON
     ({key: run}): per entry, the mean robust % after each stage over the seeds, the images only one side
     broke (summed over seeds, at the last stage), the port check and the wall-clock."""
     entries = {}
     for run in runs.values():
         entries.setdefault(run["entry"], []).append(run)
-    lines = [f"`{command} --json docs/data/reference-autoattack.json --docs`: AutoAttack standard, L∞ ε = 25/255, "
+    from kerasll.datasets.registry import dataset_info
+
+    eps = dataset_info("fashion_mnist").preset_eps(norm)
+    budget = {"linf": "L∞ ε = 25/255", "l1": f"L1 ε = {eps:g} (the reference's L1 settings: APGD-CE ×5 restarts and "
+              "APGD-T ×5 targets with large reps, FAB-T, Square)"}[norm]
+    lines = [f"`{command} --json docs/data/reference-autoattack.json --docs`: AutoAttack standard, {budget}, "
              "the first test images, the same seeds on both sides; robust accuracy (%) after each stage, mean over "
              "the seeds.", "",
              "| entry | images × seeds | reference: " + " / ".join(STAGES.values()) + " | kerasll: "
@@ -198,4 +203,31 @@ def square_flag_section(runs, command):
               f"{sum(r['fires'] for r in clean)} of {len(clean)} shipped models. Any flag at all: "
               f"{sum(bool(r['flags']) for r in hits)} of {len(hits)} masked, "
               f"{sum(bool(r['flags']) for r in clean)} of {len(clean)} shipped."]
+    return lines
+
+
+def adaptive_flags_section(runs, command):
+    """docs/evaluation.md's calibration table of the `budget` and `transfer` flags, from
+    calibrate_adaptive_flags.py's JSON."""
+    from kerasll.attacks.checks import ADAPTIVE_ALPHA, BUDGET_SHARE, TRANSFER_SHARE
+
+    rows = sorted(runs.values(), key=lambda r: (r["kind"], r["model"]))
+    lines = [f"`{command} --json docs/data/adaptive-flags.json --docs`: AutoAttack fast, L∞ ε = 25/255, the first "
+             f"{rows[0]['images']:,} test images, seed {rows[0]['seed']}, with `--check-budget` and `--transfer-from`. "
+             f"A flag fires when a one-sided binomial test puts the share it broke of the images still robust before "
+             f"it above {100 * BUDGET_SHARE:g}% (budget) or {100 * TRANSFER_SHARE:g}% (transfer), p < {ADAPTIVE_ALPHA:g}.",
+             "", "| model | kind | surrogate | clean % | robust % | budget ×2 broke | p | `budget` | transfer broke | p | "
+             "`transfer` | every flag that fired |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        b, t = r["budget_check"], r["transfer"]
+        lines.append(f"| {r['model']} | {r['kind']} | {r['surrogate']} | {100 * r['clean']:.1f} | {100 * r['robust']:.1f} | "
+                     f"{b['broken']}/{b['robust_before']} | {b['p_value']:.1e} | "
+                     f"{'**fires**' if 'budget' in r['flags'] else 'quiet'} | {t['broken']}/{t['robust_before']} | "
+                     f"{t['p_value']:.1e} | {'**fires**' if 'transfer' in r['flags'] else 'quiet'} | "
+                     f"{', '.join(r['flags']) or 'none'} |")
+    hits = [r for r in rows if r["kind"] == "masked"]
+    clean = [r for r in rows if r["kind"] == "clean"]
+    for code in ("budget", "transfer"):
+        lines += ["", f"`{code}`: fires on {sum(code in r['flags'] for r in hits)} of {len(hits)} masked models and "
+                      f"{sum(code in r['flags'] for r in clean)} of {len(clean)} shipped models."]
     return lines

@@ -1,0 +1,70 @@
+"""The adaptive checks: a budget check at twice the strongest white-box stage, transfer from a surrogate, and the
+ε-curve's eps-unbounded flag."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasll as kl
+from kerasll.attacks import checks
+from kerasll.attacks.adaptive import budget_stage
+from kerasll.attacks.registry import plan_of
+
+
+def test_the_budget_check_doubles_the_strongest_white_box_stage():
+    assert budget_stage(plan_of("standard")) == ("apgd-t", {"steps": 200, "restarts": 2})
+    assert budget_stage(plan_of("standard", norm="l1")) == ("apgd-t", {"target_classes": 5, "steps": 200,
+                                                                       "restarts": 2})
+    assert budget_stage((("pgd", {"steps": 10, "step_size": 0.1, "restarts": 1}),)) == (
+        "pgd", {"steps": 20, "step_size": 0.1, "restarts": 2})
+    with pytest.raises(kl.KerasllError, match="needs a gradient-based attack"):
+        budget_stage((("square", {}),))
+
+
+def test_transfer_from_the_unmasked_network_breaks_a_masked_model_and_flags_it(trained_lenet, fmnist):
+    """Behind stop_gradient the white-box attacks find nothing; the same network without the mask, as the
+    surrogate, breaks most of what they left: the transfer flag fires and the robust accuracy falls."""
+    from kerasll.dev.masked import stop_gradient
+
+    x, y = fmnist[2][:80], fmnist[3][:80]
+    masked = stop_gradient(trained_lenet)
+    plain = kl.autoattack(masked, x, y, 0.1, version="fast", run_checks=False, batch_size=80)
+    both = kl.autoattack(masked, x, y, 0.1, version="fast", run_checks=False, batch_size=80, check_budget=True,
+                         transfer_from=trained_lenet)
+    found = both.adaptive["transfer"]
+    assert found["robust_before"] == round(plain.robust_accuracy * 80) and found["broken"] > found["robust_before"] / 2
+    assert both.robust_accuracy == pytest.approx((found["robust_before"] - found["broken"]) / 80)
+    assert "transfer" in [f.code for f in both.flags] and "transfer" not in [f.code for f in plain.flags]
+    assert both.adaptive["budget_check"]["broken"] == 0  # zero gradients: more iterations cannot help
+    assert both.to_dict()["settings"]["transfer"] == trained_lenet.name
+
+
+def test_a_surrogate_with_other_classes_is_refused_in_one_line(trained_lenet, fmnist):
+    other = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    with pytest.raises(kl.KerasllError, match="scores 3 classes, the model 10"):
+        kl.autoattack(trained_lenet, fmnist[2][:8], fmnist[3][:8], 0.1, version="fast", transfer_from=other)
+    wrong = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    with pytest.raises(kl.KerasllError, match=r"takes \(32, 32, 3\) images"):
+        kl.autoattack(trained_lenet, fmnist[2][:8], fmnist[3][:8], 0.1, version="fast", transfer_from=wrong)
+
+
+def test_the_budget_and_transfer_flags_follow_their_binomial_tests():
+    assert checks.check_budget_flag(0, 100) is None and checks.check_transfer(2, 100) is None
+    assert checks.check_budget_flag(10, 100).code == "budget" and checks.check_transfer(10, 100).code == "transfer"
+    assert checks.check_transfer(0, 0) is None
+
+
+def test_an_eps_curve_that_stays_above_chance_is_flagged():
+    assert checks.check_unbounded({0.0: 0.9, 0.1: 0.5}, 0.1).code == "eps-unbounded"
+    assert checks.check_unbounded({0.0: 0.9, 0.5: 0.1}, 0.1) is None
+    assert checks.check_unbounded({0.0: 0.9, 0.5: 0.3}, 0.5) is None  # a stated bound
+
+
+def test_stored_results_with_adaptive_checks_have_their_own_key():
+    from kerasll.zoo.results import ATTACK, ResultId
+
+    s = kl.attack_settings("fashion_mnist", "autoattack", budget_check=True, transfer="fmnist-lenet-none")
+    assert ResultId(ATTACK, s.to_dict(), 100, "").key() == \
+        "autoattack-standard-linf-eps25/255-budget2x-transfer-fmnist-lenet-none-n100"
+    assert "transfer" not in kl.attack_settings("fashion_mnist", "autoattack").to_dict()
+    assert np.isclose(kl.attack_settings("fashion_mnist", "apgd-ce", norm="l1").eps, 10.0)
