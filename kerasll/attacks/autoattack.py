@@ -98,9 +98,9 @@ def summarize(records, plan, run_checks=True, version=None):
                                    version or "custom")
         out["flags"] += [flag] if flag else []
     out |= _adaptive(records, names)
-    out["flags"] += [flag for flag in (checks.check_budget_flag(**out["budget_check"]) if "budget_check" in out else None,
-                                       checks.check_transfer(**out["transfer"]) if "transfer" in out else None)
-                     if flag is not None]
+    for key, check in (("budget_check", checks.check_budget_flag), ("transfer", checks.check_transfer)):
+        flag = check(**out[key]) if key in out else None
+        out["flags"] += [flag] if flag else []
     if run_checks:  # the ordering check (FGSM ≥ PGD-10 ≥ its stages) for AutoAttack only (`version` given)
         stages = {"apgd-ce": by_attack["apgd-ce"]} if names and names[0] == "apgd-ce" else {}
         stages = None if version is None else stages | {"autoattack": float(robust.mean())}
