@@ -36,7 +36,9 @@ def _sparse_step(grad, topk, size):
     flat = tf.abs(tf.reshape(grad, [batch, -1]))
     dim = tf.shape(flat)[1]
     at = tf.clip_by_value(tf.cast((1.0 - topk) * tf.cast(dim, tf.float32), tf.int32), 0, dim - 1)
-    threshold = tf.gather(tf.sort(flat, axis=1), at, batch_dims=1)
+    # The value at ascending rank `at` is the (dim − at)-th largest: only the top few are needed, not a sort.
+    largest = tf.math.top_k(flat, k=tf.reduce_max(dim - at)).values
+    threshold = tf.gather(largest, dim - at - 1, batch_dims=1)
     chosen = tf.sign(grad) * tf.cast(tf.abs(grad) >= tf.reshape(threshold, [-1] + [1] * (grad.shape.rank - 1)),
                                      grad.dtype)
     count = tf.reduce_sum(tf.abs(chosen), axis=list(range(1, grad.shape.rank)), keepdims=True)
