@@ -532,3 +532,16 @@ def test_zoo_list_flags_a_truncated_model_file(zoo, tmp_path):
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
     assert result.exit_code == 1 and len(lines) == 1 and "is damaged and cannot be loaded" in lines[0]
     shutil.rmtree(zoo / "cut")
+
+
+def test_eval_with_the_adaptive_checks_names_the_surrogate_and_stores_what_they_broke(zoo, tmp_path):
+    surrogate = zoo / "a" / "model.keras"
+    result = kerasll("eval", "a", "--attack", "apgd-ce", "--steps", "5", "--source", "embedded", "--limit", "32",
+                     "--check-budget", "--transfer-from", surrogate, "--json", tmp_path / "out.json", "--zoo", zoo)
+    assert result.exit_code == 0, result.output
+    assert "twice the budget broke" in result.output and "transfer from model.keras@" in result.output
+    stored = json.loads((tmp_path / "out.json").read_text())["attack"]
+    assert "-budget2x-transfer-model.keras@" in stored["key"] and stored["settings"]["budget_check"] is True
+    found = stored["adaptive"]
+    assert found["transfer"]["robust_before"] == found["budget_check"]["robust_before"] - found["budget_check"]["broken"]
+    assert stored["robust_accuracy"] * 32 == found["transfer"]["robust_before"] - found["transfer"]["broken"]
