@@ -26,16 +26,15 @@ def test_transfer_from_the_unmasked_network_breaks_a_masked_model_and_flags_it(t
     surrogate, breaks most of what they left: the transfer flag fires and the robust accuracy falls."""
     from kerasll.dev.masked import stop_gradient
 
-    x, y = fmnist[2][:80], fmnist[3][:80]
-    masked = stop_gradient(trained_lenet)
-    plain = kl.autoattack(masked, x, y, 0.1, version="fast", run_checks=False, batch_size=80)
-    both = kl.autoattack(masked, x, y, 0.1, version="fast", run_checks=False, batch_size=80, check_budget=True,
-                         transfer_from=trained_lenet)
-    found = both.adaptive["transfer"]
-    assert found["robust_before"] == round(plain.robust_accuracy * 80) and found["broken"] > found["robust_before"] / 2
-    assert both.robust_accuracy == pytest.approx((found["robust_before"] - found["broken"]) / 80)
-    assert "transfer" in [f.code for f in both.flags] and "transfer" not in [f.code for f in plain.flags]
+    x, y = fmnist[2][:48], fmnist[3][:48]
+    both = kl.autoattack(stop_gradient(trained_lenet), x, y, 0.1, version="fast", run_checks=False, batch_size=48,
+                         check_budget=True, transfer_from=trained_lenet)
+    assert both.by_attack["apgd-t"] >= both.clean_accuracy - 2 / 48  # the white-box stages break next to nothing
     assert both.adaptive["budget_check"]["broken"] == 0  # zero gradients: more iterations cannot help
+    found = both.adaptive["transfer"]
+    assert found["robust_before"] == round(both.by_attack["apgd-t"] * 48) and found["broken"] > found["robust_before"] / 2
+    assert both.robust_accuracy == pytest.approx((found["robust_before"] - found["broken"]) / 48)
+    assert [f.code for f in both.flags] == ["transfer"]
     assert both.to_dict()["settings"]["transfer"] == trained_lenet.name
 
 

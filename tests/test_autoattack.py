@@ -212,7 +212,7 @@ def test_robust_accuracy_accepts_column_labels(trained_lenet, data):
 
 
 @pytest.mark.parametrize("kwargs,word", [
-    (dict(version="random"), "version"), (dict(norm="l1"), "norm"), (dict(eps=-0.1), "eps"), (dict(eps=2.0), "eps"),
+    (dict(version="random"), "version"), (dict(norm="l0"), "norm"), (dict(norm="l1", version="plus"), "no L1 form"), (dict(eps=-0.1), "eps"), (dict(eps=2.0), "eps"),
 ])
 def test_autoattack_bad_settings(trained_lenet, data, kwargs, word):
     x, y = data
