@@ -28,9 +28,8 @@ def test_transfer_from_the_unmasked_network_breaks_a_masked_model_and_flags_it(t
 
     x, y = fmnist[2][:48], fmnist[3][:48]
     both = kl.autoattack(stop_gradient(trained_lenet), x, y, 0.1, version="fast", run_checks=False, batch_size=48,
-                         check_budget=True, transfer_from=trained_lenet)
+                         transfer_from=trained_lenet)
     assert both.by_attack["apgd-t"] >= both.clean_accuracy - 2 / 48  # the white-box stages break next to nothing
-    assert both.adaptive["budget_check"]["broken"] == 0  # zero gradients: more iterations cannot help
     found = both.adaptive["transfer"]
     assert found["robust_before"] == round(both.by_attack["apgd-t"] * 48) and found["broken"] > found["robust_before"] / 2
     assert both.robust_accuracy == pytest.approx((found["robust_before"] - found["broken"]) / 48)
