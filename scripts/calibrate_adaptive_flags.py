@@ -19,14 +19,13 @@ from kerasll import load_dataset
 from kerasll._files import replace_block, write_json
 from kerasll.attacks import checks
 from kerasll.attacks.registry import ATTACKS_REVISION
-from kerasll.dev.masked import MASKED
+from kerasll.dev.masked import calibration_models
 from kerasll.dev.paper.autoattack import adaptive_flags_section
 from kerasll.evaluation import autoattack
 from kerasll.stats import binomial_tail
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 ROOT = Path(__file__).resolve().parents[1]
-MASKED_BASES = ("fmnist-lenet-at", "fmnist-lenet-none")
 SURROGATE = "fmnist-lenet-none"
 
 
@@ -42,11 +41,9 @@ def main():
     x, y = load_dataset("fashion_mnist", "test")
     x, y, eps = x[:args.images], y[:args.images], 25 / 255
     done = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    nets = {e.name: getattr(m, "classifier", m) for e in zoo.complete_entries() for m in [e.load_model()]}
-    models = {name: ("clean", lambda c=c: c, SURROGATE) for name, c in nets.items()}
-    models |= {f"{kind}({base})": ("masked", lambda b=base, w=wrap: w(nets[b]), base)
-               for base in MASKED_BASES for kind, wrap in MASKED.items()}
-    for name, (kind, build, surrogate) in models.items():
+    models, nets = calibration_models(zoo)
+    for name, (kind, build, base) in models.items():
+        surrogate = base or SURROGATE  # a masked model's: the same network unmasked
         key = f"{name}/n{args.images}/seed{args.seed}"
         if key in done:
             continue

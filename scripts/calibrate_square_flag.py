@@ -21,14 +21,13 @@ from kerasll._files import replace_block, write_json
 from kerasll.attacks import checks
 from kerasll.attacks.autoattack import autoattack_images, summarize
 from kerasll.attacks.registry import plan_of
-from kerasll.dev.masked import MASKED
+from kerasll.dev.masked import calibration_models
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.stats import binomial_tail
 from kerasll.dev.paper.autoattack import square_flag_section
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 ROOT = Path(__file__).resolve().parents[1]
-MASKED_BASES = ("fmnist-lenet-at", "fmnist-lenet-none")
 
 
 def main():
@@ -43,11 +42,8 @@ def main():
     x, y = load_dataset("fashion_mnist", "test")
     x, y, eps = x[:args.images], y[:args.images], 25 / 255
     done = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    classifiers = {e.name: getattr(m, "classifier", m) for e in zoo.complete_entries() for m in [e.load_model()]}
-    models = {name: ("clean", lambda c=c: c) for name, c in classifiers.items()}
-    models |= {f"{kind}({base})": ("masked", lambda b=base, w=wrap: w(classifiers[b]))
-               for base in MASKED_BASES for kind, wrap in MASKED.items()}
-    for name, (kind, build) in models.items():
+    models, _ = calibration_models(zoo)
+    for name, (kind, build, _) in models.items():
         key = f"{name}/n{args.images}/seed{args.seed}"
         if key in done:
             continue

@@ -70,3 +70,17 @@ def noisy_gradient(classifier, scale=GRADIENT_NOISE):
 
 MASKED = {"stop-gradient": stop_gradient, "quantised": quantised, "binarised": binarised, "saturated": saturated,
           "noisy-gradient": noisy_gradient}
+
+
+MASKED_BASES = ("fmnist-lenet-at", "fmnist-lenet-none")  # the shipped LeNets the flags' calibrations mask
+
+
+def calibration_models(zoo, bases=MASKED_BASES):
+    """The flags' calibration set: {name: (kind, build, base)} for every complete entry of `zoo` ("clean",
+    its own classifier) and each of `MASKED` around each of `bases` ("masked", base: the unmasked network).
+    `build()` makes the model when it is needed; also returns the entries' classifiers by name."""
+    nets = {e.name: getattr(m, "classifier", m) for e in zoo.complete_entries() for m in [e.load_model()]}
+    models = {name: ("clean", lambda c=c: c, None) for name, c in nets.items()}
+    models |= {f"{kind}({base})": ("masked", lambda b=base, w=wrap: w(nets[b]), base)
+               for base in bases for kind, wrap in MASKED.items()}
+    return models, nets
