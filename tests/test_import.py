@@ -60,18 +60,18 @@ def test_import_kerasll_imports_no_tensorflow_and_names_load_on_first_use():
     heavy, _ = heavy_modules("import kerasll as kl\nassert 'certify' in dir(kl) and kl.__version__\n"
                              "assert kl.list_defenses()[:2] == ['none', 'at'] and 'lenet' in kl.list_models()")
     assert heavy == ""
-    heavy, _ = heavy_modules("import kerasll as kl\nfrom kerasll import pgd\nimport kerasll.landscapes.flatness\n"
-                             "assert callable(kl.flatness) and pgd.__name__ == 'pgd' and kl.attacks.apgd.__name__ == 'apgd'")
-    assert "tensorflow" in heavy  # a name that needs it imports it, and a submodule never shadows its function
 
 
-def test_a_defense_model_file_loads_with_keras_after_the_first_kerasll_name():
-    heavy, out = heavy_modules("import keras, kerasll as kl\nkl.pgd\n"
+def test_first_use_imports_tensorflow_and_a_defense_model_file_then_loads_with_keras():
+    # One process (each costs a TensorFlow import): a name that needs TensorFlow imports it, a submodule never
+    # shadows its function, and after the first such name keras.saving knows the defenses' model classes.
+    heavy, out = heavy_modules("import keras, kerasll as kl\nfrom kerasll import pgd\nimport kerasll.landscapes.flatness\n"
+                               "assert callable(kl.flatness) and pgd.__name__ == 'pgd' and kl.attacks.apgd.__name__ == 'apgd'\n"
                                "m = keras.saving.load_model('zoo/fmnist-lenet-amsreg/model.keras')\n"
                                "assert type(m).__name__ == 'AMSRegModel'\n"
                                "assert type(kl.load_model('zoo/fmnist-lenet-at/model.keras')).__name__ == "
                                "'AdversarialTrainingModel'")
-    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.returncode == 0 and "tensorflow" in heavy, out.stderr[-2000:]
 
 
 def test_help_and_the_zoo_commands_run_without_tensorflow():
