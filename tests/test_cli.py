@@ -164,6 +164,7 @@ def test_a_result_recomputed_by_newer_attack_code_replaces_its_records(zoo, monk
     assert (zoo / "a" / stored["records"]).parent == kept and (zoo / "a" / stored["records"]).is_file()
 
 
+@pytest.mark.pipeline  # a whole CLI run: CI runs it (`-m pipeline`)
 def test_eval_landscape_and_landscape_compare_write_figures(zoo, tmp_path):
     ev = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--landscape", "--zoo", zoo)
     assert ev.exit_code == 0, ev.output

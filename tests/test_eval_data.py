@@ -126,6 +126,7 @@ def test_the_same_images_in_another_order_and_format_give_the_same_answer_per_im
             assert np.array_equal(ra[k], rb[k][back]), (name, k)
 
 
+@pytest.mark.pipeline  # a whole CLI run: CI runs it (`-m pipeline`)
 def test_data_folder_and_tfds_in_one_command_each(shapes_model, tmp_path):
     folder = write_folder(tmp_path / "imgs")
     tfds_dir = prepare_tfds(tmp_path / "tfds")

@@ -60,6 +60,7 @@ def test_probabilities_from_a_layer_kerasll_cannot_see_into_are_refused():
     assert model is base and note is None
 
 
+@pytest.mark.pipeline  # a whole CLI run: CI runs it (`-m pipeline`)
 def test_a_softmax_ending_model_gets_the_numbers_of_its_logits(trained_lenet, tmp_path):
     inputs = keras.Input((28, 28, 1))
     keras.Model(inputs, keras.layers.Softmax()(trained_lenet(inputs))).save(tmp_path / "soft.keras")

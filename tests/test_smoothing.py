@@ -198,6 +198,7 @@ def test_the_stored_certification_on_the_most_images_and_samples_is_the_one_show
     assert certifications(stored) == {0.25: stored["c"], 0.5: stored["d"]}
 
 
+@pytest.mark.pipeline  # a whole CLI run: CI runs it (`-m pipeline`)
 def test_certified_curves_reach_the_plot_and_the_report_beside_phi(tmp_path):
     import json
     import shutil
