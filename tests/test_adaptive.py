@@ -66,3 +66,20 @@ def test_stored_results_with_adaptive_checks_have_their_own_key():
         "autoattack-standard-linf-eps25/255-budget2x-transfer-fmnist-lenet-none-n100"
     assert "transfer" not in kl.attack_settings("fashion_mnist", "autoattack").to_dict()
     assert np.isclose(kl.attack_settings("fashion_mnist", "apgd-ce", norm="l1").eps, 10.0)
+
+
+def test_the_report_finds_a_stored_autoattack_with_adaptive_checks_and_names_its_surrogate():
+    from kerasll.zoo.report import flags_cell
+    from kerasll.zoo.results import ATTACK, ResultId, adaptive_matching, adaptive_summary
+
+    plain = kl.attack_settings("fashion_mnist", "autoattack")
+    checked = kl.attack_settings("fashion_mnist", "autoattack", budget_check=True, transfer="fmnist-lenet-none")
+    ids = [ResultId(ATTACK, s.to_dict(), 100, "") for s in (checked, plain)]
+    adaptive = {"budget_check": {"broken": 1, "robust_before": 50}, "transfer": {"broken": 0, "robust_before": 49}}
+    results = {ids[0].key(): ids[0].fields() | {"adaptive": adaptive}, ids[1].key(): ids[1].fields()}
+    found = adaptive_matching(results, plain)
+    assert [r["settings"].get("transfer") for r in found] == ["fmnist-lenet-none"]
+    line = adaptive_summary(found[0])
+    assert line == "budget ×2 broke 1/50; transfer from fmnist-lenet-none broke 0/49"
+    row = {"flags": "square", "adaptive": line, "adaptive_flags": [{"code": "transfer"}]}
+    assert flags_cell(row) == f"square,transfer ({line})"

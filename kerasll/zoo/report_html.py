@@ -87,18 +87,16 @@ def _figure(path, caption):
 
 def _flags(rows):
     """Each fired AutoAttack flag, explained where it is shown: what was seen and what to try."""
-    parts = []
+    parts, notes = [], []
     for r in rows:
         if r.get("adaptive"):  # the adaptive checks that ran, and the surrogate transfer came from
-            parts.append(f'<p class="note">Adaptive checks on <code>{html.escape(r["name"])}</code>: '
+            notes.append(f'<p class="note">Adaptive checks on <code>{html.escape(r["name"])}</code>: '
                          f'{html.escape(r["adaptive"])}.</p>')
         for f in [*(r.get("flag_details") or []), *(r.get("adaptive_flags") or [])]:
             parts.append(f'<div class="flag" id="flag-{html.escape(r["name"])}-{html.escape(f["code"])}">'
                          f'<b>{html.escape(f["code"])}</b> on <code>{html.escape(r["name"])}</code>: '
                          f'{inline_markdown(f["message"])}. <i>Try:</i> {inline_markdown(f["hint"])}.</div>')
-    if not parts:
-        return ['<p class="note">No AutoAttack self-check fired on any entry.</p>']
-    return parts
+    return (parts or ['<p class="note">No AutoAttack self-check fired on any entry.</p>']) + notes
 
 
 def _table(headers, rows, table_id, numeric=NUMERIC):
