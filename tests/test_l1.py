@@ -110,3 +110,20 @@ def test_l1_apgd_fools_exactly_the_images_within_the_known_minimal_l1_distance(l
     assert not fooled[distance > eps * 1.0001].any()
     assert fooled[distance < 0.7 * eps].all(), np.sort(distance[~fooled] / eps)
     assert fooled.sum() >= 22  # of the 32 that can be: kerasll 24 (25 with large reps), the reference 22 (26)
+
+
+def test_an_l1_evaluation_does_not_depend_on_its_chunks_or_batches(trained_lenet, fmnist):
+    """Per-image draws keyed by content: L1-APGD (large reps) and Square-L1 give the same answer per image in one
+    chunk of 24 or three chunks of 8, and in one batch or three."""
+    import kerasll as kl
+    from kerasll.attacks.registry import run_attack
+
+    x, y = fmnist[2][:24], fmnist[3][:24]
+    settings = kl.attack_settings("fashion_mnist", "apgd-ce", eps=3.0, norm="l1", steps=20, restarts=2)
+    whole = kl.evaluate(trained_lenet, x, y, settings, run_checks=False, batch_size=24)
+    parts = kl.evaluate(trained_lenet, x, y, settings, run_checks=False, batch_size=8)
+    assert np.array_equal(whole.robust, parts.robust) and 0 < whole.robust_accuracy < whole.clean_accuracy
+    one, three = (np.asarray(run_attack("square", trained_lenet, x, y, 3.0, "l1", seed=1, batch_size=b, queries=200))
+                  for b in (24, 8))
+    np.testing.assert_allclose(one, three, atol=1e-6)
+    assert np.abs(one - x).reshape(24, -1).sum(1).max() <= 3.0 * (1 + 1e-5)
