@@ -48,7 +48,8 @@ _EXPORTS = {
     "as_logits": "kerasll.logits",
     **dict.fromkeys(["CertifyResult", "certify"], "kerasll.smoothing"),
 }
-_SUBMODULES = ("architectures", "attacks", "cli", "datasets", "defenses", "evaluation", "zoo", "figures", "landscapes", "likelihood", "smoothing", "stats", "distribute", "errors")
+_SUBMODULES = ("architectures", "attacks", "cli", "datasets", "defenses", "evaluation", "zoo", "figures", "landscapes",
+               "likelihood", "smoothing", "stats", "distribute", "errors")
 
 _LIGHT = ("list_models", "register_model", "list_attacks", "register_attack", "dataset_info", "list_datasets",
           "list_defenses", "register_defense", "KerasllError")  # plain Python: no TensorFlow on first use

@@ -215,7 +215,8 @@ def check_budget_flag(broken, robust_before):
         return None
     return Flag("budget", f"twice the iterations and restarts broke {broken} of the {robust_before} images the "
                           f"attacks left robust ({100 * broken / robust_before:.1f}%, above "
-                          f"{100 * BUDGET_SHARE:g}%: binomial p = {binomial_tail(broken, robust_before, BUDGET_SHARE):.1e})",
+                          f"{100 * BUDGET_SHARE:g}%: binomial p = "
+                          f"{binomial_tail(broken, robust_before, BUDGET_SHARE):.1e})",
                 "the attack has not converged, so its number overestimates robustness: raise the iterations and "
                 "restarts until doubling them changes nothing")
 
