@@ -204,34 +204,31 @@ TRANSFER_SHARE = 0.02
 ADAPTIVE_ALPHA = 0.01
 
 
-def _broke_significantly(broken, robust_before, share):
-    return robust_before > 0 and binomial_tail(broken, robust_before, share) < ADAPTIVE_ALPHA
+def _adaptive_flag(code, what, broken, robust_before, share, hint):
+    """`code`'s flag when `what` broke significantly more than `share` of the `robust_before` images (one-sided
+    binomial test at `ADAPTIVE_ALPHA`), else None."""
+    p = binomial_tail(broken, robust_before, share) if robust_before > 0 else 1.0
+    if p >= ADAPTIVE_ALPHA:
+        return None
+    return Flag(code, f"{what} broke {broken} of the {robust_before} images the attacks left robust "
+                      f"({100 * broken / robust_before:.1f}%, above {100 * share:g}%: binomial p = {p:.1e})", hint)
 
 
 def check_budget_flag(broken, robust_before):
     """A flag when twice the budget breaks significantly more than `BUDGET_SHARE` of the images the plan left
     robust: the attack had not converged."""
-    if not _broke_significantly(broken, robust_before, BUDGET_SHARE):
-        return None
-    return Flag("budget", f"twice the iterations and restarts broke {broken} of the {robust_before} images the "
-                          f"attacks left robust ({100 * broken / robust_before:.1f}%, above "
-                          f"{100 * BUDGET_SHARE:g}%: binomial p = "
-                          f"{binomial_tail(broken, robust_before, BUDGET_SHARE):.1e})",
-                "the attack has not converged, so its number overestimates robustness: raise the iterations and "
-                "restarts until doubling them changes nothing")
+    return _adaptive_flag("budget", "twice the iterations and restarts", broken, robust_before, BUDGET_SHARE,
+                          "the attack has not converged, so its number overestimates robustness: raise the "
+                          "iterations and restarts until doubling them changes nothing")
 
 
 def check_transfer(broken, robust_before):
     """A flag when examples made on the surrogate break significantly more than `TRANSFER_SHARE` of the images
     the white-box attacks left robust: the defended model's own gradients are misleading."""
-    if not _broke_significantly(broken, robust_before, TRANSFER_SHARE):
-        return None
-    return Flag("transfer", f"examples made on the surrogate broke {broken} of the {robust_before} images the "
-                            f"white-box attacks left robust ({100 * broken / robust_before:.1f}%, above "
-                            f"{100 * TRANSFER_SHARE:g}%: binomial p = "
-                            f"{binomial_tail(broken, robust_before, TRANSFER_SHARE):.1e})",
-                "the model's gradients mislead white-box attacks (gradient masking): treat its numbers as upper "
-                "bounds; attack it adaptively (BPDA, EOT, a differentiable stand-in for its masking part)")
+    return _adaptive_flag("transfer", "examples made on the surrogate", broken, robust_before, TRANSFER_SHARE,
+                          "the model's gradients mislead white-box attacks (gradient masking): treat its numbers "
+                          "as upper bounds; attack it adaptively (BPDA, EOT, a differentiable stand-in for its "
+                          "masking part)")
 
 
 def check_unbounded(curve, chance):

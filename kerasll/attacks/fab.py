@@ -185,12 +185,14 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
     ranked = ranked_classes(model, x) if targeted else None
     const = [tf.constant(v, x.dtype) for v in (eps, alpha_max, eta, beta)]
 
+    specs = [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]), spec(x.dtype),
+             spec(tf.int32), spec(x.dtype), spec(x.dtype), spec(x.dtype), spec(tf.int64)]
+    runs = {random: compiled(model, ("fab", norm, bool(targeted), random),
+                             lambda m, *a, r=random: _fab_batch(m, *a, r, norm, bool(targeted)), specs)
+            for random in (False, True)}  # the first run starts at x, later restarts at random
+
     def attack(ids, rank, restart):
-        random = restart > 0
-        run = compiled(model, ("fab", norm, bool(targeted), random),
-                       lambda m, *a: _fab_batch(m, *a, random, norm, bool(targeted)),
-                       [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
-                        spec(x.dtype), spec(tf.int32), spec(x.dtype), spec(x.dtype), spec(x.dtype), spec(tf.int64)])
+        run = runs[restart > 0]
         target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
         adv, size = run(tf.gather(x, ids), tf.constant(y[ids], tf.int32), target, tf.constant(p.keys[ids], tf.int64),
                         const[0], tf.constant(int(steps)), *const[1:], run_seed(p.seed, rank, restart))

@@ -66,7 +66,8 @@ def eps_curve(model, x, y, settings, budgets, must_reach_zero=False, checkpoint=
     arguments it takes.
     """
     ctx = context or Context.of(**environment)
-    y = check_labels(y, num_classes(model, x))
+    classes = num_classes(model, x)
+    y = check_labels(y, classes)
     x = np.asarray(x, np.float32)
     budgets = sorted({float(e) for e in budgets})
     if not budgets or budgets[0] < 0:
@@ -98,7 +99,7 @@ def eps_curve(model, x, y, settings, budgets, must_reach_zero=False, checkpoint=
     flag = checks.check_sweep(raw, **({} if must_reach_zero else {"limit": 1.0}))
     monotone = np.logical_and.accumulate(np.stack([records[f"robust@{k}"] for k in range(len(budgets))]), axis=0)
     curve = {e: float(monotone[k].mean()) for k, e in enumerate(budgets)}
-    bound = 1.0 / num_classes(model, x) if chance is None else float(chance)
+    bound = 1.0 / classes if chance is None else float(chance)
     flags = [f for f in (flag, None if must_reach_zero else checks.check_unbounded(curve, bound)) if f is not None]
     return CurveResult(s, len(x), curve, tuple(flags), round(time.perf_counter() - start, 1),
                        records, attacks_revision=ATTACKS_REVISION)

@@ -103,21 +103,24 @@ def best(results, kind, data_tag=None, **settings):
 def matching(results, settings, data_tag=OFFICIAL):
     """The attack results computed with `settings` (an `EvalSettings`; seed aside) on `data_tag`'s images,
     most images first."""
-    want = {k: v for k, v in settings.to_dict().items() if k != "seed"}
-    return [r for r in find(results, ATTACK, data_tag)
-            if {k: v for k, v in r["settings"].items() if k != "seed"} == want]
+    want = _compared(settings.to_dict())
+    return [r for r in find(results, ATTACK, data_tag) if _compared(r["settings"]) == want]
 
 
 ADAPTIVE_FIELDS = ("budget_check", "transfer")  # settings that add checks to a plan (`kerasll.attacks.adaptive`)
 
 
+def _compared(settings, ignore=()):
+    """The stored settings two results are compared on: all but the seed (and `ignore`)."""
+    return {k: v for k, v in settings.items() if k != "seed" and k not in ignore}
+
+
 def adaptive_matching(results, settings, data_tag=OFFICIAL):
     """The attack results of `settings` plus adaptive checks (`--check-budget`, `--transfer-from`), most
     images first."""
-    want = {k: v for k, v in settings.to_dict().items() if k != "seed"}
-    plain = lambda s: {k: v for k, v in s.items() if k != "seed" and k not in ADAPTIVE_FIELDS}  # noqa: E731
+    want = _compared(settings.to_dict())
     return [r for r in find(results, ATTACK, data_tag)
-            if plain(r["settings"]) == want and any(r["settings"].get(k) for k in ADAPTIVE_FIELDS)]
+            if _compared(r["settings"], ADAPTIVE_FIELDS) == want and any(r["settings"].get(k) for k in ADAPTIVE_FIELDS)]
 
 
 def adaptive_summary(result):
