@@ -37,7 +37,7 @@ def main():
     args = parser.parse_args()
     from kerasll import load_dataset
     from kerasll._files import replace_block, write_json
-    from kerasll.attacks.autoattack import autoattack_images
+    from kerasll.evaluation.core import autoattack_images
     from kerasll.dev.parity import STAGES, compare_stages, unpack_flags
     from kerasll.dev.paper.autoattack import reference_section
     from kerasll.dev.reference import run_reference

@@ -19,12 +19,11 @@ import numpy as np
 from kerasll import load_dataset
 from kerasll._files import replace_block, write_json
 from kerasll.attacks import checks
-from kerasll.attacks.autoattack import autoattack_images, summarize
-from kerasll.attacks.registry import plan_of
+from kerasll.attacks.registry import ATTACKS_REVISION, plan_of
 from kerasll.dev.masked import calibration_models
-from kerasll.attacks.registry import ATTACKS_REVISION
-from kerasll.stats import binomial_tail
 from kerasll.dev.paper.autoattack import square_flag_section
+from kerasll.evaluation.core import autoattack_images, summarize
+from kerasll.stats import binomial_tail
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 ROOT = Path(__file__).resolve().parents[1]

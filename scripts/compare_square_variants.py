@@ -13,9 +13,9 @@ import time
 import numpy as np
 
 from kerasll import load_dataset
-from kerasll.attacks.autoattack import autoattack_images
 from kerasll.attacks.driver import predict_classes
 from kerasll.attacks.square import square_attack
+from kerasll.evaluation.core import autoattack_images
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 VARIANTS = (("reference", False), ("strong", False), ("reference", True), ("strong", True))

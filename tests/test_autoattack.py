@@ -242,7 +242,7 @@ def test_progress_reports_the_robust_accuracy_so_far(trained_lenet, data):
 
 @pytest.mark.pipeline
 def test_plus_runs_the_reference_attacks_with_their_restarts_and_is_never_weaker(trained_lenet, data, monkeypatch):
-    aa = importlib.import_module("kerasll.attacks.autoattack")  # the package exports a function of that name
+    aa = importlib.import_module("kerasll.evaluation.core")  # the package exports a function named autoattack
 
     x, y = data[0][:40], data[1][:40]
     calls, run = [], aa.run_attack
@@ -261,7 +261,7 @@ def test_plus_runs_the_reference_attacks_with_their_restarts_and_is_never_weaker
 
 def test_square_flag_counts_only_what_square_itself_broke(monkeypatch):
     """In plus, APGD-T and FAB-T run after Square: their finds are not Square's."""
-    aa = importlib.import_module("kerasll.attacks.autoattack")  # the package exports a function of that name
+    aa = importlib.import_module("kerasll.evaluation.core")  # the package exports a function named autoattack
 
     inputs = keras.Input((2, 2, 1))
     dense = keras.layers.Dense(2)

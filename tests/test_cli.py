@@ -149,14 +149,14 @@ def test_eval_caches_by_settings_and_force_recomputes(zoo):
 
 
 def test_a_result_recomputed_by_newer_attack_code_replaces_its_records(zoo, monkeypatch):
-    from kerasll.evaluation import context
+    from kerasll.evaluation import chunks
 
     args = ("eval", "a", "--source", "embedded", "--limit", "64", "--zoo", zoo)
     assert kerasll(*args).exit_code == 0
     key = "pgd-linf-eps25/255-steps10-step6.25/255-r1-n64-embedded"
     folder = zoo / "a" / "records" / "pgd-linf-eps25_255-steps10-step6.25_255-r1-n64-embedded"
     first = {p.name for p in folder.iterdir()}
-    monkeypatch.setattr(context, "ATTACKS_REVISION", context.ATTACKS_REVISION + 1)  # an attack changed since
+    monkeypatch.setattr(chunks, "ATTACKS_REVISION", chunks.ATTACKS_REVISION + 1)  # an attack changed since
     assert kerasll(*args, "--force").exit_code == 0
     (kept,) = list(folder.iterdir())  # the superseded run's records are gone: only what eval.json names
     assert kept.name not in first

@@ -73,7 +73,7 @@ def test_an_interrupted_evaluation_resumes_at_its_first_unfinished_chunk(trained
 
 
 def test_chunks_of_another_attack_revision_are_not_resumed(trained_lenet, data, tmp_path, monkeypatch):
-    from kerasll.evaluation import context, core
+    from kerasll.evaluation import chunks, core
 
     x, y = data[0][:20], data[1][:20]
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=5)
@@ -81,7 +81,7 @@ def test_chunks_of_another_attack_revision_are_not_resumed(trained_lenet, data, 
     log = []
     evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
     assert all("reused" in line for line in log)
-    for module in (context, core):  # an attack changed since: the chunks' fingerprint and the result's stamp
+    for module in (chunks, core):  # an attack changed since: the chunks' fingerprint and the result's stamp
         monkeypatch.setattr(module, "ATTACKS_REVISION", core.ATTACKS_REVISION + 1)
     log = []
     new = evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
@@ -137,7 +137,7 @@ def test_ctrl_c_inside_a_chunk_keeps_its_finished_stages_and_says_so(tmp_path):
 def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_lenet, fmnist, tmp_path):
     """APGD's restarts and targets are stages: Ctrl-C during APGD-T's third target keeps APGD-CE and the first
     two targets, and the resumed run gives the uninterrupted records."""
-    from kerasll.attacks.autoattack import autoattack_images
+    from kerasll.evaluation.core import autoattack_images
     from kerasll.evaluation.chunks import Stages
 
     x, y = fmnist[2][:40], fmnist[3][:40]
@@ -179,7 +179,7 @@ def test_eps_curve_matches_a_linear_models_exact_robust_radius():
 
 
 def test_eps_curve_never_rises_and_flags_an_attack_that_made_it_rise(trained_lenet, data, monkeypatch):
-    import kerasll.attacks.autoattack as driver
+    import kerasll.evaluation.core as driver
 
     x, y = data[0][:30], data[1][:30]
     run = driver.run_attack

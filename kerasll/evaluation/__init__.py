@@ -3,9 +3,10 @@
 from kerasll._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
-    **dict.fromkeys(["EvalResult", "accuracy", "as_labels", "autoattack", "certify_records", "check_labels",
-                     "evaluate", "flatness_records", "predictions", "robust_accuracy"], "kerasll.evaluation.core"),
-    **dict.fromkeys(["CHUNK_SIZE", "Context"], "kerasll.evaluation.context"),
+    **dict.fromkeys(["EvalResult", "accuracy", "as_labels", "autoattack", "autoattack_images", "check_labels",
+                     "evaluate", "predictions", "robust_accuracy", "summarize"], "kerasll.evaluation.core"),
+    **dict.fromkeys(["certify_records", "flatness_records"], "kerasll.evaluation.measures"),
+    **dict.fromkeys(["CHUNK_SIZE", "Context"], "kerasll.evaluation.chunks"),
     **dict.fromkeys(["CurveResult", "SWEEP_FACTORS", "eps_curve", "eps_sweep", "sweep_budgets"],
                     "kerasll.evaluation.curves"),
     **dict.fromkeys(["EvalSettings", "attack_names", "attack_settings", "fmt_budget"], "kerasll.evaluation.settings"),

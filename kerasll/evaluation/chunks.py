@@ -18,22 +18,86 @@ interrupted half-way resumes at its first unfinished stage: an interruption
 keeps finished work whatever the set and batch size, at little cost to a run
 that is not interrupted (the chunk's small stage file is rewritten as each
 stage finishes, and dropped when the chunk is saved).
+
+A `Context` carries what every evaluation of one run shares and none of them
+decides: the progress and log callbacks, the images per chunk, whether to forget
+kept chunks (`fresh`), and the `Spread` of devices and workers the chunks go to
+(`kerasll.evaluation.spread`). It is built once (by the CLI, or by a library
+function from its keyword arguments), passed down the path, and decides once who
+writes: only the chief reads and writes kept chunks and stored results.
 """
 
 import hashlib
-import io
 import json
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kerasll._files import atomic_write_bytes, write_json
+from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import Interrupted, is_ctrl_c
+from kerasll.evaluation.spread import Local, pack, spread_of, unpack
 
 RECORDS_FILE = "records.npz"
 FINGERPRINT_FILE = "fingerprint.json"
+CHUNK_SIZE = 1000  # images per saved chunk (and per compiled attack batch) unless the caller says otherwise
+
+
+@dataclass(frozen=True)
+class Context:
+    """One run's environment.
+
+    Attributes:
+        progress: `progress(name, done, total, robust_accuracy)` while an attack (or Φ) runs.
+        log: `log(line)` after each chunk of `batch_size` images (and each kept stage).
+        batch_size: images per chunk and per compiled attack batch.
+        fresh: forget the chunks an earlier run kept for the same computation.
+        spread: where the chunks run (`kerasll.evaluation.spread`): one process, or a
+            strategy's devices and workers.
+    """
+
+    progress: object = None
+    log: object = None
+    batch_size: int = CHUNK_SIZE
+    fresh: bool = False
+    spread: Local = field(default_factory=Local)
+
+    @classmethod
+    def of(cls, progress=None, log=None, batch_size=CHUNK_SIZE, fresh=False, strategy=None):
+        """A context from a library call's keyword arguments (`strategy`: a `tf.distribute` strategy or None)."""
+        return cls(progress, log, int(batch_size), bool(fresh), spread_of(strategy))
+
+    @property
+    def writes(self):
+        """Whether this process reads and writes kept chunks and stored results: only the chief does."""
+        return self.spread.is_chief
+
+    def run(self, compute, model, x, y, checkpoint, what, summary_line):
+        """Records of every image from `compute(start, stop, stages)`, chunk by chunk (`run_chunks`).
+
+        With a `checkpoint` folder, finished chunks (and finished stages of a chunk) are kept
+        there under a fingerprint of `what`, the model and the images, and a rerun resumes.
+        `summary_line(records)` is logged after each chunk.
+        """
+        store = None
+        if checkpoint is not None and self.writes:
+            description = {**what, "samples": len(x), "chunk_size": self.batch_size,
+                           "attacks_revision": ATTACKS_REVISION}
+            store = ChunkStore(checkpoint, fingerprint(description, model, (x, y)), description).open(self.fresh)
+
+        def on_chunk(i, total, records, cached):
+            state = "reused from an earlier run" if cached else ("saved" if store is not None else "done")
+            self.log(f"batch {i + 1}/{total} {state}: {summary_line(records)}")
+
+        def on_stage(i, total, name):
+            self.log(f"batch {i + 1}/{total}: {name} done and kept")
+
+        logs = self.log is not None and self.writes
+        return run_chunks(compute, len(x), self.batch_size, store, on_chunk if logs else None, self.spread,
+                          on_stage if logs else None)
 
 
 def fingerprint(description, model=None, arrays=()):
@@ -48,18 +112,13 @@ def fingerprint(description, model=None, arrays=()):
     return h.hexdigest()
 
 
-def _save_npz(path, arrays):
-    """The arrays as an .npz, written atomically: readers see a whole file or none."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+def _save(path, records, seconds=None):
+    """Written atomically: readers see a whole file or none."""
+    atomic_write_bytes(path, pack(records, seconds))
 
 
-def _load_npz(path):
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    seconds = json.loads(str(arrays.pop("__seconds__", "{}")))
-    return arrays, seconds
+def _load(path):
+    return unpack(Path(path).read_bytes())
 
 
 class Stages:
@@ -75,7 +134,7 @@ class Stages:
         self.on_save = on_save  # on_save(name) after a stage is written
         self.done = {}
         if self.path is not None and self.path.is_file():
-            arrays, _ = _load_npz(self.path)
+            arrays, _ = _load(self.path)
             for key, value in arrays.items():
                 stage, name = key.split("::", 1)
                 self.done.setdefault(stage, {})[name] = value
@@ -90,7 +149,7 @@ class Stages:
         seconds = round(time.perf_counter() - t0, 2)
         self.done[name] = {**arrays, "__seconds__": np.asarray(seconds)}
         if self.path is not None:
-            _save_npz(self.path, {f"{stage}::{k}": v for stage, d in self.done.items() for k, v in d.items()})
+            _save(self.path, {f"{stage}::{k}": v for stage, d in self.done.items() for k, v in d.items()})
             if self.on_save is not None and report:
                 self.on_save(name)
         return arrays, seconds
@@ -138,19 +197,19 @@ class ChunkStore:
         return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz"))
 
     def load(self, i):
-        return _load_npz(self._chunk(i))
+        return _load(self._chunk(i))
 
     def save(self, i, records, seconds):
-        _save_npz(self._chunk(i), {**records, "__seconds__": np.asarray(json.dumps(seconds))})
+        _save(self._chunk(i), records, seconds)
         (self.folder / f"stages-{i:05d}.npz").unlink(missing_ok=True)
 
     def complete(self):
         """The merged records of a finished evaluation, or None."""
-        return _load_npz(self.records_path) if self.records_path.is_file() else None
+        return _load(self.records_path) if self.records_path.is_file() else None
 
     def merge(self, records, seconds):
         """Write the whole evaluation's records, then drop the chunk files they came from."""
-        _save_npz(self.records_path, {**records, "__seconds__": np.asarray(json.dumps(seconds))})
+        _save(self.records_path, records, seconds)
         for p in [*self.folder.glob("chunk-*.npz"), *self.folder.glob("stages-*.npz")]:
             p.unlink()
 
@@ -197,8 +256,6 @@ def _outline(names):
 
 
 def _run_chunks(compute, n, size, store, on_chunk, spread, on_stage):
-    from kerasll.evaluation.spread import Local, pack, unpack
-
     spread = spread or Local()  # the caller (`Context.run`) gives a store and callbacks to the chief only
     done = store.complete() if store is not None else None
     bounds = chunk_bounds(n, size)

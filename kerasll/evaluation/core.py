@@ -1,4 +1,13 @@
-"""Accuracy under attack with the evaluation's self-checks, Φ and ε-curves: resumable, in chunks.
+"""Accuracy under attack with the evaluation's self-checks: AutoAttack's driver, resumable, in chunks.
+
+AutoAttack (Croce & Hein, ICML 2020) runs its attacks in turn, each on the images
+still robust; an image is robust only if it survives all of them. "standard":
+APGD-CE, APGD-T, FAB-T and Square. "fast": APGD-CE and APGD-T. "plus" (the
+reference's AA+): APGD-CE and APGD-DLR with 5 restarts each, untargeted FAB with 5
+restarts, Square, APGD-T and FAB-T. "rand", for randomised defenses: APGD-CE and
+APGD-DLR, each step following the mean of 20 gradients (expectation over
+transformation). A single attack is a plan of one. The robust accuracy is
+recomputed as the model's accuracy on the returned adversarial images.
 
 Each evaluation is a per-image computation over chunks of the test set
 (`kerasll.evaluation.chunks`) and a summary of the concatenated records into a
@@ -12,18 +21,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kerasll.attacks import checks
-from kerasll.attacks.autoattack import autoattack_images, summarize
+from kerasll._tensors import as_float_tensor
+from kerasll.attacks import checks, noise
+from kerasll.attacks.adaptive import extra_stages
+from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.driver import num_classes, predict_classes
-from kerasll.attacks.noise import image_keys, keys_of
-from kerasll.attacks.registry import ATTACKS_REVISION
+from kerasll.attacks.losses import labels_of
+from kerasll.attacks.registry import ATTACKS_REVISION, get_attack, plan_of, run_attack
 from kerasll.errors import KerasllError
-from kerasll.evaluation.chunks import concat
-from kerasll.evaluation.context import Context
+from kerasll.evaluation.chunks import Context
 from kerasll.evaluation.settings import EvalSettings, attack_settings
-
-FLATNESS_STAGE = 200  # images per saved stage of Φ within a chunk
-
 
 def predictions(model, x, batch_size=2000):
     """Predicted classes of `model` on `x`, (N,) int."""
@@ -102,6 +109,106 @@ class EvalResult:
                       "attacks_revision": self.attacks_revision}
 
 
+def timed(name, fn, report=True):
+    """Run a stage: `fn()`'s arrays and its seconds (the default of `autoattack_images`' `stage`)."""
+    t0 = time.perf_counter()
+    out = fn()
+    return out, round(time.perf_counter() - t0, 2)
+
+
+def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0, keys=None, attacks=None,
+                      progress=None, log=None, batch_size=1000, stage=timed, budget_check=False, surrogate=None):
+    """Run AutoAttack's attacks in turn, each on the images still robust.
+
+    Returns (x_adv, records, seconds): the adversarial images; per image (N,) bool
+    arrays ``correct`` (clean), ``robust:<attack>`` (still robust after that attack and
+    all before it) and ``robust`` (correct on `x_adv`, the number anyone can check);
+    and the seconds per attack. `summarize` turns records into accuracies and flags.
+    Each attack runs as `stage(name, fn)` (`fn()` → the images it fooled and their
+    adversarial versions): an evaluation passes its `chunks.Stages`, which keeps each
+    finished attack, so an interrupted run resumes at the first unfinished one.
+    `budget_check` and `surrogate` (a model with the same inputs and classes) add the adaptive
+    checks' stages after the plan (`adaptive.extra_stages`: ``robust:budget``, ``robust:transfer:…``).
+    """
+    plan = plan_of(version, attacks, norm)
+    check_budget(eps, eps, 1, norm, 1)
+    x = as_float_tensor(x).numpy()
+    y = labels_of(np.asarray(y)).numpy()
+    keys = noise.keys_of(x, keys)
+    seconds, records = {}, {}
+    correct = predict_classes(model, x) == y
+    robust, x_adv = correct.copy(), x.copy()
+    stages = [(name, name, settings, False, 0) for name, settings in plan]
+    stages += extra_stages(plan, budget_check, surrogate is not None)
+    for name, attacked, settings, on_surrogate, offset in stages:
+        def attack(_name=name, _attacked=attacked, _settings=settings, _ids=np.flatnonzero(robust),
+                   _on=surrogate if on_surrogate else model, _seed=seed + offset):
+            if not len(_ids):
+                return {"fooled": _ids, "adv": x[:0]}
+
+            def report(done, total, fooled=0):
+                if progress is not None:  # robust accuracy so far, this attack's finds included
+                    progress(_name, done, total, (len(_ids) - fooled) / len(x))
+            runs = lambda sub, fn: stage(f"{_name} {sub}", fn, report=False)  # noqa: E731  (APGD's runs)
+            adv = np.asarray(run_attack(_attacked, _on, x[_ids], y[_ids], eps, norm, seed=_seed, keys=keys[_ids],
+                                        progress=report, batch_size=batch_size, stage=runs, **_settings))
+            fooled = predict_classes(model, adv) != y[_ids]  # the attacked model's examples, shown to `model`
+            return {"fooled": _ids[fooled], "adv": adv[fooled]}
+
+        found, seconds[name] = stage(name, attack)
+        x_adv[found["fooled"]] = found["adv"]
+        robust[found["fooled"]] = False
+        records[f"robust:{name}"] = robust.copy()
+        if log is not None:
+            log(f"{name}: robust accuracy {100 * robust.mean():.2f}% ({seconds[name]:.1f} s)")
+    records["correct"] = correct
+    records["robust"] = predict_classes(model, x_adv) == y
+    return x_adv, records, seconds
+
+
+def summarize(records, plan, run_checks=True, version=None):
+    """Accuracies and flags from per-image `records` (`autoattack_images`, plus `checks.image_checks`
+    when `run_checks`), concatenated over any chunks of the evaluated set. `version`: AutoAttack's
+    (or "custom"); None for a single attack."""
+    names = [name for name, _ in plan]
+    robust = records["robust"]
+    by_attack = {name: float(records[f"robust:{name}"].mean()) for name in names}
+    out = {"clean_accuracy": float(records["correct"].mean()), "robust_accuracy": float(robust.mean()),
+           "by_attack": by_attack, "flags": []}
+    black_box = [i for i, name in enumerate(names) if get_attack(name).gradient_free]
+    if black_box and black_box[0] > 0:  # images Square broke that every (white-box) attack before it left robust
+        i = black_box[0]
+        before = records[f"robust:{names[i - 1]}"]
+        flag = checks.check_square(int(np.sum(before & ~records[f"robust:{names[i]}"])), int(np.sum(before)),
+                                   version or "custom")
+        out["flags"] += [flag] if flag else []
+    out |= _adaptive(records, names)
+    for key, check in (("budget_check", checks.check_budget_flag), ("transfer", checks.check_transfer)):
+        flag = check(**out[key]) if key in out else None
+        out["flags"] += [flag] if flag else []
+    if run_checks:  # the ordering check (FGSM ≥ PGD-10 ≥ its stages) for AutoAttack only (`version` given)
+        stages = {"apgd-ce": by_attack["apgd-ce"]} if names and names[0] == "apgd-ce" else {}
+        stages = None if version is None else stages | {"autoattack": float(robust.mean())}
+        out["flags"] += checks.flags_of(records, records["correct"], robust, stages, eot=version == "rand")
+        out["noise_accuracy"] = float(records["noise"].mean())
+        out["weaker_attacks_accuracy"] = {k: float(records[k].mean()) for k in ("fgsm", "pgd") if k in records}
+    return out
+
+
+def _adaptive(records, names):
+    """The adaptive checks' counts: of the images still robust before each, how many it broke."""
+    out, before = {}, records[f"robust:{names[-1]}"]
+    if "robust:budget" in records:
+        after = records["robust:budget"]
+        out["budget_check"] = {"broken": int(np.sum(before & ~after)), "robust_before": int(before.sum())}
+        before = after
+    transfer = [k for k in records if k.startswith("robust:transfer:")]
+    if transfer:
+        after = records[transfer[-1]]
+        out["transfer"] = {"broken": int(np.sum(before & ~after)), "robust_before": int(before.sum())}
+    return out
+
+
 def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None, keep_images=False, context=None,
              surrogate=None, **environment):
     """Clean and robust accuracy of `model` under `settings` (an `EvalSettings`), with flags.
@@ -137,7 +244,7 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
     start = time.perf_counter()
     s = settings
     plan, auto = s.plan(), s.attack == "autoattack"
-    all_keys = keys_of(x, keys)
+    all_keys = noise.keys_of(x, keys)
 
     def compute(a, b, stages):
         x_adv, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed,
@@ -222,64 +329,3 @@ def robust_accuracy(model, x, y, settings, progress=None):
     """Accuracy on adversarial examples made with `settings` (no self-checks)."""
     report = (lambda name, done, total, acc: progress(done, total)) if progress else None
     return evaluate(model, x, y, settings, run_checks=False, progress=report).robust_accuracy
-
-
-def flatness_records(model, x, y, pairs, grid, radius, seed, directions, checkpoint=None, context=None, **environment):
-    """Per-image φ (Φ's terms) over chunks, resumable like `evaluate`: returns (φ (N,), seconds)."""
-    from kerasll.landscapes.flatness import flatness
-
-    ctx = context or Context.of(**environment)
-    all_keys = image_keys(np.asarray(x, np.float32))
-    label = "flatness" if directions == "random" else "flatness (FGSM)"
-
-    def compute(a, b, stages):
-        phis, took = [], 0.0
-        for lo in range(a, b, FLATNESS_STAGE):  # a stage per few hundred images: Ctrl-C keeps what is done
-            hi = min(lo + FLATNESS_STAGE, b)
-            report = (lambda done, total, lo=lo: ctx.progress(label, lo - a + done, b - a, None)) \
-                if ctx.progress else None
-            found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi, report=report: {"phi": flatness(
-                model, x[lo:hi], y[lo:hi], pairs=pairs, grid=grid, radius=radius, seed=seed, directions=directions,
-                keys=all_keys[lo:hi], progress=report).per_sample})
-            phis.append(found["phi"])
-            took += t
-        return {"phi": np.concatenate(phis)}, {"flatness": round(took, 2)}
-
-    what = {"kind": "flatness", "pairs": pairs, "grid": grid, "radius": radius, "seed": seed,
-            "directions": directions}
-    line = lambda r: f"Φ {r['phi'].mean():.4f} over {len(r['phi'])} images so far"  # noqa: E731
-    records, seconds = ctx.run(compute, model, x, y, checkpoint, what, line)
-    return records["phi"], seconds
-
-
-CERTIFY_STAGE = 100  # images per saved stage of certification within a chunk
-
-
-def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, checkpoint=None, context=None, **environment):
-    """Randomized smoothing's CERTIFY per image over chunks (`kerasll.smoothing.certify`), resumable like
-    `evaluate`, each chunk's images kept `CERTIFY_STAGE` at a time: returns (records, seconds) with
-    ``prediction`` (−1: abstain), ``radius``, ``correct``, ``p_lower`` and ``counts_top`` per image."""
-    from kerasll.smoothing import certify
-
-    ctx = context or Context.of(**environment)
-    y = check_labels(y, num_classes(model, x))
-    x = np.asarray(x, np.float32)
-    all_keys = image_keys(x)
-
-    def compute(a, b, stages):
-        parts, took = [], 0.0
-        for lo in range(a, b, CERTIFY_STAGE):
-            hi = min(lo + CERTIFY_STAGE, b)
-            report = (lambda done, total, lo=lo, hi=hi: ctx.progress(
-                f"certify σ={sigma:g}", lo - a + done * (hi - lo) / total, b - a, None)) if ctx.progress else None
-            found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi, report=report: certify(
-                model, x[lo:hi], y[lo:hi], sigma, n0, n, alpha, seed, ctx.batch_size, all_keys[lo:hi], report).arrays())
-            parts.append(found)
-            took += t
-        return concat(parts), {"certify": round(took, 2)}
-
-    what = {"kind": "certify", "sigma": float(sigma), "n0": int(n0), "n": int(n), "alpha": float(alpha),
-            "seed": int(seed)}
-    line = lambda r: (f"certified {100 * np.mean(r['radius'] > 0):.1f}%, abstained "  # noqa: E731
-                      f"{100 * np.mean(r['prediction'] < 0):.1f}% of {len(r['radius'])} images so far")
-    return ctx.run(compute, model, x, y, checkpoint, what, line)

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kerasll.attacks import checks
-from kerasll.attacks.autoattack import autoattack_images
+from kerasll.attacks.budgets import unbounded_eps
 from kerasll.attacks.driver import num_classes
 from kerasll.attacks.noise import keys_of
-from kerasll.attacks.budgets import unbounded_eps
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
-from kerasll.evaluation.context import Context
-from kerasll.evaluation.core import check_labels, predictions
+from kerasll.evaluation.chunks import Context
+from kerasll.evaluation.core import autoattack_images, check_labels, predictions
 from kerasll.evaluation.settings import EvalSettings, attack_settings
 
 SWEEP_FACTORS = (1, 2, 4, 8)

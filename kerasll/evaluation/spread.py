@@ -24,17 +24,18 @@ import numpy as np
 from kerasll.errors import KerasllError
 
 
-def pack(records, seconds):
-    """Records and seconds as bytes (an .npz), for a collective."""
+def pack(records, seconds=None):
+    """Records (and seconds per stage) as the bytes of an .npz: one format for files and collectives."""
     buffer = io.BytesIO()
-    np.savez(buffer, **records, __seconds__=np.asarray(json.dumps(seconds)))
+    np.savez(buffer, **records, **({} if seconds is None else {"__seconds__": np.asarray(json.dumps(seconds))}))
     return buffer.getvalue()
 
 
 def unpack(blob):
+    """(records, seconds) from `pack`'s bytes."""
     with np.load(io.BytesIO(blob), allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    return arrays, json.loads(str(arrays.pop("__seconds__")))
+    return arrays, json.loads(str(arrays.pop("__seconds__", "{}")))
 
 
 class Local:

@@ -22,7 +22,7 @@ from kerasll.datasets.sources import load_data
 from kerasll.errors import KerasllError
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.evaluation import attack_settings, check_labels, evaluate, flatness_records
-from kerasll.evaluation.context import Context
+from kerasll.evaluation.chunks import Context
 from kerasll.evaluation.curves import eps_curve, eps_sweep, sweep_settings
 from kerasll.landscapes.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.zoo.metadata import now
