@@ -319,8 +319,9 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         >>> result = kerasll.autoattack(model, x_test, y_test, eps=8/255)
         >>> result.robust_accuracy, [str(f) for f in result.flags]
     """
+    transfer = None if transfer_from is None else transfer_from.name
     settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=seed, attacks=attacks,
-                               budget_check=check_budget, transfer=None if transfer_from is None else transfer_from.name)
+                               budget_check=check_budget, transfer=transfer)
     return evaluate(model, x, y, settings, run_checks, checkpoint, keys, keep_images=True, context=context,
                     surrogate=transfer_from, **environment)
 
