@@ -7,10 +7,10 @@ and no-defense LeNets behind each of `kerasll.dev.masked.MASKED`, with the unmas
 (the same network without the masking: what an adaptive attacker would try first). For each: the images
 the plan left robust, how many twice the budget and the transfer broke, the binomial p of each check and
 whether its flag fires. AutoAttack fast (APGD-CE, APGD-T): the budget check reruns APGD-T as it would in
-the standard version. Results are saved after every model; a re-run skips those the JSON holds.
+the standard version. Results are saved after every model; a re-run skips those the JSON holds from the
+same attack revision.
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -19,7 +19,7 @@ from kerasll import load_dataset
 from kerasll._files import replace_block, write_json
 from kerasll.attacks import checks
 from kerasll.attacks.registry import ATTACKS_REVISION
-from kerasll.dev.masked import calibration_models
+from kerasll.dev.masked import calibration_models, calibration_parser, is_current
 from kerasll.dev.paper.autoattack import adaptive_flags_section
 from kerasll.evaluation import autoattack
 from kerasll.stats import binomial_tail
@@ -30,12 +30,8 @@ SURROGATE = "fmnist-lenet-none"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" / "adaptive-flags.json")
-    parser.add_argument("--docs", action="store_true", help="write the table into docs/evaluation.md")
+    parser = calibration_parser(__doc__, images=500, batch_size=500,
+                                json_path=ROOT / "docs" / "data" / "adaptive-flags.json")
     args = parser.parse_args()
     zoo = Zoo(REPO_ZOO, bundled=False)
     x, y = load_dataset("fashion_mnist", "test")
@@ -45,7 +41,7 @@ def main():
     for name, (kind, build, base) in models.items():
         surrogate = base or SURROGATE  # a masked model's: the same network unmasked
         key = f"{name}/n{args.images}/seed{args.seed}"
-        if key in done:
+        if is_current(done.get(key)):
             continue
         t0 = time.perf_counter()
         result = autoattack(build(), x, y, eps, version="fast", seed=args.seed, check_budget=True,

@@ -10,7 +10,6 @@ model; a re-run skips those the JSON holds from the same attack revision. --docs
 docs/evaluation.md's block.
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from kerasll import load_dataset
 from kerasll._files import replace_block, write_json
 from kerasll.attacks import checks
 from kerasll.attacks.registry import ATTACKS_REVISION, plan_of
-from kerasll.dev.masked import calibration_models
+from kerasll.dev.masked import calibration_models, calibration_parser, is_current
 from kerasll.dev.paper.autoattack import square_flag_section
 from kerasll.evaluation.core import autoattack_images, summarize
 from kerasll.stats import binomial_tail
@@ -31,12 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" / "square-flag.json")
-    parser.add_argument("--docs", action="store_true", help="write the table into docs/evaluation.md")
+    parser = calibration_parser(__doc__, images=1000, batch_size=1000,
+                                json_path=ROOT / "docs" / "data" / "square-flag.json")
     args = parser.parse_args()
     zoo = Zoo(REPO_ZOO, bundled=False)
     x, y = load_dataset("fashion_mnist", "test")
@@ -45,8 +40,8 @@ def main():
     models, _ = calibration_models(zoo)
     for name, (kind, build, _) in models.items():
         key = f"{name}/n{args.images}/seed{args.seed}"
-        if done.get(key, {}).get("attacks_revision") == ATTACKS_REVISION:
-            continue  # computed by the attack code of today; a row of an older revision is recomputed
+        if is_current(done.get(key)):
+            continue
         t0 = time.perf_counter()
         model = build()
         _, records, _ = autoattack_images(model, x, y, eps, seed=args.seed, batch_size=args.batch_size)

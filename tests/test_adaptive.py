@@ -83,3 +83,11 @@ def test_the_report_finds_a_stored_autoattack_with_adaptive_checks_and_names_its
     assert line == "budget ×2 broke 1/50; transfer from fmnist-lenet-none broke 0/49"
     row = {"flags": "square", "adaptive": line, "adaptive_flags": [{"code": "transfer"}]}
     assert flags_cell(row) == f"square,transfer ({line})"
+
+
+def test_a_calibration_row_of_an_older_attack_revision_is_recomputed():
+    from kerasll.attacks.registry import ATTACKS_REVISION
+    from kerasll.dev.masked import is_current
+
+    assert is_current({"attacks_revision": ATTACKS_REVISION})
+    assert not is_current({"attacks_revision": ATTACKS_REVISION - 1}) and not is_current({}) and not is_current(None)

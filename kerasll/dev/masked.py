@@ -16,6 +16,8 @@ The Square, budget and transfer flags are calibrated on these against the shippe
 tests use them as known answers.
 """
 
+from pathlib import Path
+
 import keras
 from keras import ops
 
@@ -84,3 +86,23 @@ def calibration_models(zoo, bases=MASKED_BASES):
     models |= {f"{kind}({base})": ("masked", lambda b=base, w=wrap: w(nets[b]), base)
                for base in bases for kind, wrap in MASKED.items()}
     return models, nets
+
+
+def calibration_parser(doc, images, batch_size, json_path):
+    """The calibration scripts' shared options: images, seed, batch size, the JSON of rows, --docs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=images)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--json", type=Path, default=json_path)
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/evaluation.md")
+    return parser
+
+
+def is_current(row):
+    """Whether a stored calibration row was computed by today's attack code (an older revision's is redone)."""
+    from kerasll.attacks.registry import ATTACKS_REVISION
+
+    return row is not None and row.get("attacks_revision") == ATTACKS_REVISION
