@@ -28,6 +28,20 @@ def test_readme_results_are_the_shipped_zoo_s_stored_numbers():
     assert block.count("| `fmnist-lenet-") == len([p for p in (ROOT / "zoo").iterdir() if (p / "model.keras").is_file()])
 
 
+def test_every_shipped_result_was_computed_by_the_attack_code_that_ships():
+    """A stored result of an older attack revision is recomputed on use (`zoo.evaluation`), so a shipped one
+    would make the README say one number and `kerasll eval` print another for the same images."""
+    import json
+
+    from kerasll.attacks.registry import ATTACKS_REVISION
+
+    stale = [f"{path.parent.name}: {key} (revision {result.get('attacks_revision', 1)})"
+             for path in sorted((ROOT / "zoo").glob("*/eval.json"))
+             for key, result in json.loads(path.read_text())["results"].items()
+             if result.get("attacks_revision", 1) != ATTACKS_REVISION]
+    assert not stale, "recompute them (scripts/autoattack_results.py, kerasll eval NAME --zoo zoo):\n" + "\n".join(stale)
+
+
 def test_readme_fits_a_screen_and_no_file_names_a_machine_s_absolute_path():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 200
     assert "![" in (ROOT / "README.md").read_text()
