@@ -7,8 +7,8 @@
   without the defense), their examples shown to the defended model. If they break images the
   white-box attacks left robust, the defended model's gradients are misleading.
 
-Both run as further stages of `kerasll.evaluation.autoattack_images`, so an image is robust only if every attack fails
-on it; `summarize` turns their finds into the `budget` and `transfer` flags (`checks`).
+Both run as further stages of `kerasll.evaluation.autoattack_images`, so an image is robust only if
+every attack fails on it; `summarize` turns their finds into the `budget` and `transfer` flags (`checks`).
 """
 
 from kerasll.attacks.registry import get_attack

@@ -32,6 +32,7 @@ from kerasll.errors import KerasllError
 from kerasll.evaluation.chunks import Context
 from kerasll.evaluation.settings import EvalSettings, attack_settings
 
+
 def predictions(model, x, batch_size=2000):
     """Predicted classes of `model` on `x`, (N,) int."""
     return predict_classes(model, x, batch_size)

@@ -13,6 +13,19 @@ from kerasll.evaluation.chunks import Context, concat
 from kerasll.evaluation.core import check_labels
 
 FLATNESS_STAGE = 200  # images per saved stage of Φ within a chunk
+CERTIFY_STAGE = 100  # images per saved stage of certification within a chunk
+
+
+def in_stages(a, b, size, stages, part):
+    """`part(lo, hi)` ({name: (hi − lo,) array}) for every `size` images of the chunk [a, b), each a kept stage
+    (Ctrl-C keeps what is done): the parts joined, and their seconds."""
+    parts, took = [], 0.0
+    for lo in range(a, b, size):
+        hi = min(lo + size, b)
+        found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi: part(lo, hi))
+        parts.append(found)
+        took += t
+    return concat(parts), round(took, 2)
 
 
 def flatness_records(model, x, y, pairs, grid, radius, seed, directions, checkpoint=None, context=None, **environment):
@@ -24,26 +37,18 @@ def flatness_records(model, x, y, pairs, grid, radius, seed, directions, checkpo
     label = "flatness" if directions == "random" else "flatness (FGSM)"
 
     def compute(a, b, stages):
-        phis, took = [], 0.0
-        for lo in range(a, b, FLATNESS_STAGE):  # a stage per few hundred images: Ctrl-C keeps what is done
-            hi = min(lo + FLATNESS_STAGE, b)
-            report = (lambda done, total, lo=lo: ctx.progress(label, lo - a + done, b - a, None)) \
-                if ctx.progress else None
-            found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi, report=report: {"phi": flatness(
-                model, x[lo:hi], y[lo:hi], pairs=pairs, grid=grid, radius=radius, seed=seed, directions=directions,
-                keys=all_keys[lo:hi], progress=report).per_sample})
-            phis.append(found["phi"])
-            took += t
-        return {"phi": np.concatenate(phis)}, {"flatness": round(took, 2)}
+        def part(lo, hi):
+            report = (lambda done, total: ctx.progress(label, lo - a + done, b - a, None)) if ctx.progress else None
+            return {"phi": flatness(model, x[lo:hi], y[lo:hi], pairs=pairs, grid=grid, radius=radius, seed=seed,
+                                    directions=directions, keys=all_keys[lo:hi], progress=report).per_sample}
+        records, took = in_stages(a, b, FLATNESS_STAGE, stages, part)
+        return records, {"flatness": took}
 
     what = {"kind": "flatness", "pairs": pairs, "grid": grid, "radius": radius, "seed": seed,
             "directions": directions}
     line = lambda r: f"Φ {r['phi'].mean():.4f} over {len(r['phi'])} images so far"  # noqa: E731
     records, seconds = ctx.run(compute, model, x, y, checkpoint, what, line)
     return records["phi"], seconds
-
-
-CERTIFY_STAGE = 100  # images per saved stage of certification within a chunk
 
 
 def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, checkpoint=None, context=None, **environment):
@@ -58,16 +63,13 @@ def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, checkpoint=None, c
     all_keys = image_keys(x)
 
     def compute(a, b, stages):
-        parts, took = [], 0.0
-        for lo in range(a, b, CERTIFY_STAGE):
-            hi = min(lo + CERTIFY_STAGE, b)
-            report = (lambda done, total, lo=lo, hi=hi: ctx.progress(
-                f"certify σ={sigma:g}", lo - a + done * (hi - lo) / total, b - a, None)) if ctx.progress else None
-            found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi, report=report: certify(
-                model, x[lo:hi], y[lo:hi], sigma, n0, n, alpha, seed, ctx.batch_size, all_keys[lo:hi], report).arrays())
-            parts.append(found)
-            took += t
-        return concat(parts), {"certify": round(took, 2)}
+        def part(lo, hi):
+            report = (lambda done, total: ctx.progress(f"certify σ={sigma:g}", lo - a + done * (hi - lo) / total,
+                                                       b - a, None)) if ctx.progress else None
+            return certify(model, x[lo:hi], y[lo:hi], sigma, n0, n, alpha, seed, ctx.batch_size, all_keys[lo:hi],
+                           report).arrays()
+        records, took = in_stages(a, b, CERTIFY_STAGE, stages, part)
+        return records, {"certify": took}
 
     what = {"kind": "certify", "sigma": float(sigma), "n0": int(n0), "n": int(n), "alpha": float(alpha),
             "seed": int(seed)}
