@@ -4,6 +4,7 @@ Every function writes one file and returns its path. The format follows the
 file extension (PNG by default; PDF or SVG on request).
 """
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from kerasll.errors import KerasllError
 from kerasll.stats import rank_correlation
 
 FORMATS = (".png", ".pdf", ".svg")
+TITLE_CHARACTERS = 44  # a landscape's title wraps here, so a long entry name never widens its figure
 
 
 def _save(fig, path):
@@ -27,7 +29,7 @@ def _save(fig, path):
 def _describe(surface):
     m = surface.metadata
     d1 = "FGSM direction d" if m.get("directions") == "fgsm" else "random direction d"
-    return d1, f"radius {255 * m.get('radius', 0):.3g}/255, {m.get('grid', '?')}² grid"
+    return d1, f"radius {255 * m.get('radius', 0):.3g}/255, {m.get('grid', '?')}²\u00a0grid"
 
 
 def _draw_surface(ax, surface, zlim, title):
@@ -53,7 +55,9 @@ def plot_landscape(surface, path, title=None):
     ax = fig.add_subplot(projection="3d")
     d1, extent = _describe(surface)
     label = surface.metadata.get("label", "model")
-    _draw_surface(ax, surface, None, title or f"{label}: Δ log p along {d1} and d⊥\n{extent}")
+    title = title or f"{label}\nΔ log p along {d1} and d⊥, {extent}"
+    _draw_surface(ax, surface, None, "\n".join(w for line in title.split("\n")
+                                                for w in textwrap.wrap(line, TITLE_CHARACTERS)))
     ax.legend(loc="upper left", fontsize=9)
     return _save(fig, path)
 
@@ -180,15 +184,43 @@ def plot_phi_vs_accuracy(points, path, ylabel="AutoAttack accuracy (%)", title=N
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.subplots()
     ax.scatter(phi, acc, s=36, color="tab:purple", zorder=3)
-    for (label, p, a) in points:
-        ax.annotate(label, (p, scale * a), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xlabel("Φ flatness (higher = flatter)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.set_title((title or "Flatness Φ vs robust accuracy") + (f"  (Spearman ρ = {rho:.2f})" if len(points) > 1 else ""),
                  fontsize=11)
     ax.margins(x=0.18, y=0.12)
+    _label_points(fig, ax, [(label, p, scale * a) for label, p, a in points])
     return _save(fig, path), rho
+
+
+# Where a point's label may go, in points from the point, tried in turn until it overlaps no other label or point.
+LABEL_OFFSETS = [(5, 4), (5, -11), (-5, 4), (-5, -11), (5, 13), (5, -20), (-5, 13), (-5, -20), (5, 22), (5, -29)]
+
+
+def _label_points(fig, ax, points):
+    """Annotate each (label, x, y) beside its point, moving a label that would overlap one already placed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax.set_xlim(ax.get_xlim())  # the autoscaled limits, fixed now: the labels are measured in them
+    ax.set_ylim(ax.get_ylim())
+    placed = [ax.transData.transform((x, y)) for _, x, y in points]
+    taken = [(px - 3, py - 3, px + 3, py + 3) for px, py in placed]  # the markers themselves
+    for label, x, y in sorted(points, key=lambda p: -p[2]):
+        for dx, dy in LABEL_OFFSETS:
+            text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8,
+                               ha="left" if dx > 0 else "right")
+            box = text.get_window_extent(renderer)
+            box = (box.x0, box.y0, box.x1, box.y1)
+            if not any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken):
+                break
+            text.remove()
+        else:  # crowded everywhere: the first place
+            text = ax.annotate(label, (x, y), textcoords="offset points", xytext=LABEL_OFFSETS[0], fontsize=8)
+            box = text.get_window_extent(renderer)
+            box = (box.x0, box.y0, box.x1, box.y1)
+        taken.append(box)
 
 
 def plot_certified_curves(curves, path, title=None):

@@ -17,7 +17,8 @@ from kerasll import figures
 from kerasll._files import replace_block
 from kerasll.zoo.certification import CertifyRequest, certify_entry
 from kerasll.zoo.results import stored_certificates
-from kerasll.zoo.evaluation import EvalRequest, context_of
+from kerasll.zoo.evaluation import context_of
+from kerasll.zoo.requests import EvalRequest
 from kerasll.zoo.results import describe
 from kerasll.dev.paper.certified import CertifiedRow, certified_section
 from kerasll.zoo.report import summary

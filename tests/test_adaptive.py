@@ -82,7 +82,8 @@ def test_the_report_finds_a_stored_autoattack_with_adaptive_checks_and_names_its
     line = adaptive_summary(found[0])
     assert line == "budget ×2 broke 1/50; transfer from fmnist-lenet-none broke 0/49"
     row = {"flags": "square", "adaptive": line, "adaptive_flags": [{"code": "transfer"}]}
-    assert flags_cell(row) == f"square,transfer ({line})"
+    assert flags_cell(row) == f"square, transfer (adaptive checks: {line})"
+    assert flags_cell(row | {"adaptive_samples": 200}) == f"square, transfer (adaptive checks on 200 images: {line})"
 
 
 def test_a_calibration_row_of_an_older_attack_revision_is_recomputed():
@@ -91,3 +92,26 @@ def test_a_calibration_row_of_an_older_attack_revision_is_recomputed():
 
     assert is_current({"attacks_revision": ATTACKS_REVISION})
     assert not is_current({"attacks_revision": ATTACKS_REVISION - 1}) and not is_current({}) and not is_current(None)
+
+
+def test_the_adaptive_checks_on_top_of_a_finished_autoattack_run_only_the_checks(trained_lenet, fmnist, monkeypatch):
+    """`reuse=` the plain run's records: no stage of the plan runs again (counted at the attack dispatch),
+    and the result is, per image, the one computed from scratch."""
+    import kerasll.evaluation.core as core
+
+    x, y = fmnist[2][:24], fmnist[3][:24]
+    ran, run_attack = [], core.run_attack
+    monkeypatch.setattr(core, "run_attack", lambda name, *a, **k: ran.append(name) or run_attack(name, *a, **k))
+    plain = kl.autoattack(trained_lenet, x, y, 0.1, version="fast", batch_size=24)
+    assert ran[:2] == ["apgd-ce", "apgd-t"]
+    ran.clear()
+    settings = kl.attack_settings(None, "autoattack", 0.1, version="fast", budget_check=True)
+    on_top = kl.evaluate(trained_lenet, x, y, settings, batch_size=24, reuse=plain.records)
+    assert ran == ["apgd-t"]  # the budget check's stage alone: neither the plan nor the self-checks ran again
+    ran.clear()
+    scratch = kl.evaluate(trained_lenet, x, y, settings, batch_size=24)
+    assert ran[:3] == ["apgd-ce", "apgd-t", "apgd-t"]
+    assert np.array_equal(on_top.robust, scratch.robust) and on_top.adaptive == scratch.adaptive
+    assert on_top.by_attack == scratch.by_attack and [f.code for f in on_top.flags] == [f.code for f in scratch.flags]
+    with pytest.raises(kl.KerasllError, match="not of this plan on these images"):
+        kl.evaluate(trained_lenet, x[:10], y[:10], settings, reuse=plain.records)

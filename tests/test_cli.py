@@ -481,7 +481,8 @@ def test_eval_a_keras_file_writes_nothing_to_the_zoo(zoo, tmp_path):
     assert before == after and entries(zoo) == listed
 
 
-@pytest.mark.parametrize("problem", ["not-a-zip", "truncated", "wrong-shape", "wrong-classes"])
+@pytest.mark.parametrize("problem", ["not-a-zip", "truncated", "wrong-shape", "wrong-classes", "one-output",
+                                     "lambda"])
 def test_eval_refuses_a_keras_file_that_is_not_a_classifier_for_the_dataset(zoo, tmp_path, problem):
     path = tmp_path / "m.keras"
     if problem == "not-a-zip":  # Keras itself said "File not found" of a file that exists
@@ -490,7 +491,14 @@ def test_eval_refuses_a_keras_file_that_is_not_a_classifier_for_the_dataset(zoo,
     elif problem == "truncated":
         data = (zoo / "a" / "model.keras").read_bytes()
         path.write_bytes(data[: len(data) // 2])
-        needle = "is not a loadable Keras model"
+        needle = "is not a valid .keras archive"  # Keras itself says "File not found"
+    elif problem == "one-output":
+        keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1)]).save(path)
+        needle = "is not a classifier: its output has shape (None, 1)"
+    elif problem == "lambda":  # Keras's own message was cut mid-sentence
+        keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Lambda(lambda t: 2 * t),
+                          keras.layers.Dense(10)]).save(path)
+        needle = "if you trust the file, pass --unsafe to load it with safe_mode=False"
     else:
         shape, classes = ((32, 32, 3), 10) if problem == "wrong-shape" else ((28, 28, 1), 7)
         inputs = keras.Input(shape)
@@ -500,6 +508,16 @@ def test_eval_refuses_a_keras_file_that_is_not_a_classifier_for_the_dataset(zoo,
                      "--zoo", zoo)
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
     assert result.exit_code == 1 and len(lines) == 1 and needle in lines[0], result.output
+
+
+def test_unsafe_loads_a_lambda_model_after_a_warning(zoo, tmp_path):
+    path = tmp_path / "lambda.keras"
+    keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Lambda(lambda t: 2 * t),
+                      keras.layers.Dense(10)]).save(path)
+    result = kerasll("eval", path, "--dataset", "fashion_mnist", "--source", "embedded", "--limit", "8", "--attack",
+                     "fgsm", "--unsafe", "--zoo", zoo)
+    assert result.exit_code == 0, result.output
+    assert "warning: loading" in result.output and "safe_mode=False" in result.output
 
 
 def test_zoo_list_piped_keeps_full_names_and_scripts_read_json_and_csv(zoo):
@@ -531,7 +549,7 @@ def test_zoo_list_flags_a_truncated_model_file(zoo, tmp_path):
     assert "not an entry cut: model.keras is damaged" in listed.output
     result = kerasll("eval", "cut", "--source", "embedded", "--limit", "8", "--zoo", zoo)
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
-    assert result.exit_code == 1 and len(lines) == 1 and "is damaged and cannot be loaded" in lines[0]
+    assert result.exit_code == 1 and len(lines) == 1 and "is not a valid .keras archive" in lines[0]
     shutil.rmtree(zoo / "cut")
 
 

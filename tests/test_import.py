@@ -80,3 +80,14 @@ def test_help_and_the_zoo_commands_run_without_tensorflow():
                  ["zoo", "recipes"], ["train", "--help"], ["eval", "--help"], ["certify", "--help"]):
         heavy, out = heavy_modules(run, *args)
         assert "tensorflow" not in heavy and "keras" not in heavy, (args, heavy)
+
+
+def test_a_mistyped_name_is_refused_before_tensorflow_starts():
+    """An unknown entry, surrogate, data set, attack or defense: one line and exit 1, with TensorFlow never imported."""
+    run = ("from kerasll.cli.main import main\ntry:\n    main()\nexcept SystemExit as e:\n    assert e.code == 1, e.code\n"
+           "else:\n    raise AssertionError('no error')")
+    for args in (["eval", "nope"], ["eval", "fmnist-lenet-at", "--attack", "cw"], ["certify", "nope"],
+                 ["eval", "fmnist-lenet-at", "--transfer-from", "nothing"], ["eval", "m.keras", "--dataset", "mnist"],
+                 ["train", "--defense", "nope"], ["train", "--dataset", "mnist"], ["landscape", "nope"]):
+        heavy, out = heavy_modules(run, *args)
+        assert "tensorflow" not in heavy and out.stderr.count("error: ") == 1, (args, heavy, out.stderr[-500:])

@@ -197,3 +197,36 @@ def test_rank_correlation():
     assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert rank_correlation([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+
+
+def test_labels_of_close_points_do_not_overlap(tmp_path, monkeypatch):
+    """Two entries with nearly the same Φ and radius (as fmnist-lenet-jacreg and -gaussian are): their labels
+    are moved apart, not drawn over each other."""
+    boxes = []
+    place = figures._label_points
+
+    def spy(fig, ax, points):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        place(fig, ax, points)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        boxes.extend(t.get_window_extent(renderer).frozen() for t in ax.texts)
+
+    monkeypatch.setattr(figures, "_label_points", spy)
+    points = [("fmnist-lenet-jacreg", -1.58, 0.552), ("fmnist-lenet-gaussian", -1.60, 0.553),
+              ("fmnist-lenet-amsreg", -0.43, 0.562), ("fmnist-lenet-none", -13.2, 0.289)]
+    figures.plot_phi_vs_accuracy(points, tmp_path / "scatter.png", percent=False)
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), boxes
+
+
+def test_a_long_entry_name_does_not_widen_its_landscape(trained_lenet, fmnist, tmp_path):
+    import matplotlib.image
+
+    s = kl.likelihood_surface(trained_lenet, fmnist[2][0], fmnist[3][0], grid=5, dataset="fashion_mnist")
+    widths = []
+    for label in ("fmnist-lenet-at (AT ε=10/255)",
+                  "fmnist-lenet-adflat-at-difference (AdFlat at-difference μ=256 ε=10/255)"):
+        s.metadata.update(label=label)
+        widths.append(matplotlib.image.imread(figures.plot_landscape(s, tmp_path / "l.png")).shape[1])
+    assert widths[1] <= widths[0] + 20, widths

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, console, is_model_file, kept_only_with_json, open_zoo, print_json,
-    stdout_for_data,
+    DataDirOption, SourceOption, ZooOption, check_entries, console, is_model_file, kept_only_with_json, open_zoo,
+    print_json, stdout_for_data,
 )
 
 
@@ -24,6 +24,7 @@ def certify_command(
     input_scale: Annotated[float, typer.Option(help="The model expects pixels in [0, SCALE]; σ stays in [0,1] units.")] = 1.0,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON ('-': only the JSON on stdout). For a .keras file, finished images are kept beside it (FILE.records/), so a re-run resumes.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Load the model with Keras's safe_mode=False: needed for a Lambda layer, whose stored Python code runs on loading. Only for files you trust.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Noisy images per forward pass, and images per saved batch.")] = 1000,
     force: Annotated[bool, typer.Option("--force", help="Recompute, even if eval.json has these settings.")] = False,
     strategy: Annotated[str, typer.Option(help="Where the batches run: auto, one, mirrored or multiworker (as for eval); results are identical to one process.")] = "auto",
@@ -48,20 +49,30 @@ def certify_command(
 
       kerasll certify model.keras --data test.npz --sigma 0.5
     """
-    from kerasll.cli.evaluate import check_writable
-    from kerasll.cli.progress import TaskProgress
     from dataclasses import replace
 
+    from kerasll.zoo.requests import EvalRequest
+
+    found = check_entries(zoo, name)  # before TensorFlow starts
+    base = EvalRequest(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit,
+                       input_scale=input_scale, force=force, batch_size=batch_size, strategy=strategy, seed=seed,
+                       unsafe=unsafe)
+    base.check()
+    if dataset is not None or name in found:
+        from kerasll.datasets import dataset_info
+
+        dataset_info(dataset or found[name].metadata()["dataset"])
+    from kerasll.cli.evaluate import check_writable
+    from kerasll.cli.progress import TaskProgress
     from kerasll.distribute import evaluation_strategy
     from kerasll.zoo.certification import CertifyRequest, certify_entry, certify_file
-    from kerasll.zoo.evaluation import EvalRequest, context_of
+    from kerasll.zoo.evaluation import context_of
 
     to_stdout = json_out is not None and str(json_out) == "-"
     sigmas = parse_list(sigma, "--sigma")
     request = CertifyRequest(
         sigmas=sigmas, n0=n0, n=n, alpha=alpha, radii=parse_list(radii, "--radii"),
-        base=EvalRequest(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit,
-                         input_scale=input_scale, force=force, batch_size=batch_size, strategy=strategy, seed=seed))
+        base=base)
     is_file = is_model_file(name)
     with stdout_for_data(to_stdout):
         request.check()

@@ -100,6 +100,29 @@ SourceOption = Annotated[
 ]
 
 
+def output_folder(path, option="--out"):
+    """`path` as a folder to write into, created if missing; a file there, or a place where no folder can be
+    made, is refused in one line before anything is written."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise KerasllError(f"{option} {path} is a file, not a folder: give a folder (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise KerasllError(f"{option} {path}: cannot create this folder ({error.strerror or error}); give a "
+                           "folder you can write to") from None
+    return path
+
+
+def check_entries(zoo, *names):
+    """{name: entry} of the zoo entries among `names` (a .keras file is checked when loaded): an unknown name is
+    refused here, before TensorFlow's seconds-long import."""
+    store = open_zoo(zoo)
+    return {name: store.get(name) for name in names if not is_model_file(name)}
+
+
 def open_zoo(path):
     from kerasll.zoo.store import Zoo
 

@@ -10,16 +10,21 @@ console = Console()
 
 def demo(
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 5,
-    strength: Annotated[float, typer.Option(min=0.0, help="AMSReg strength μ.")] = 0.5,
+    strength: Annotated[float, typer.Option(min=0.0, help="AMSReg strength λ.")] = 0.5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ):
     """Train LeNet with AMSReg on the embedded Fashion-MNIST subset; print clean and PGD accuracy.
 
     Runs offline in about half a minute on a laptop CPU. PGD uses the paper's
     Fashion-MNIST preset: L∞ ε = 25/255, 10 steps of 6.25/255, random start.
+    TensorFlow's CPU kernels are pinned (AVX2 code, 2 threads), so the numbers
+    are the README's on any x86-64 CPU with AVX2 (kerasll.numerics).
 
     Example: kerasll demo --epochs 5
     """
+    from kerasll.numerics import describe, pin_cpu_numerics
+
+    pinned = pin_cpu_numerics()  # before TensorFlow starts
     import keras
 
     import kerasll as kl
@@ -28,8 +33,9 @@ def demo(
     keras.utils.set_random_seed(seed)
     x, y = kl.load_dataset("fashion_mnist", "train", source="embedded")
     xt, yt = kl.load_dataset("fashion_mnist", "test", source="embedded")
-    console.print(f"[bold]kerasll demo[/]: LeNet + AMSReg (μ={strength}) on the embedded Fashion-MNIST subset "
-                  f"({len(x)} train / {len(xt)} test images), {epochs} epochs")
+    console.print(f"[bold]kerasll demo[/]: LeNet + AMSReg λ={strength:g} on the embedded Fashion-MNIST subset "
+                  f"({len(x)} train / {len(xt)} test images), {epochs} epochs, seed {seed}")
+    console.print(describe(pinned))
     model = kl.AMSRegModel(kl.build_model("lenet", dataset="fashion_mnist"), strength=strength, seed=seed)
     model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])

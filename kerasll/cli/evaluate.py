@@ -7,8 +7,8 @@ import typer
 
 from kerasll.attacks.registry import VERSION_HELP
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, console, generated_help, is_model_file, kept_only_with_json, open_zoo,
-    print_json, stdout_for_data,
+    DataDirOption, SourceOption, ZooOption, check_entries, console, generated_help, is_model_file, kept_only_with_json,
+    open_zoo, print_json, stdout_for_data,
 )
 from kerasll.datasets import list_datasets
 from kerasll.evaluation import attack_names
@@ -53,6 +53,7 @@ def eval_command(
     check_budget: Annotated[bool, typer.Option("--check-budget", help="Also rerun the strongest white-box stage (APGD-T in AutoAttack) with twice its iterations and restarts on the images left robust: the 'budget' flag fires when that breaks more than noise (the attack had not converged).")] = False,
     transfer_from: Annotated[Optional[str], typer.Option(help="Also attack a surrogate (a zoo entry or a .keras file: e.g. the same architecture without the defense) with APGD-CE and APGD-T and show its examples to the model; an image is robust only if every attack fails. The 'transfer' flag fires when that breaks more than noise (gradient masking).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Load the model (and a --transfer-from surrogate) with Keras's safe_mode=False: needed for a Lambda layer, whose stored Python code runs on loading. Only for files you trust.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per saved batch and per compiled attack batch (lower it for large models; results do not depend on it).")] = 1000,
     strategy: Annotated[str, typer.Option(help="Where the batches run: auto (all GPUs when there are several), one (one device), mirrored (every local device, a batch each; KERASLL_CPU_DEVICES=N splits the CPU) or multiworker (the cluster in TF_CONFIG, as for train: run the same command on every worker; the chief gathers and writes). Results are identical to one process.")] = "auto",
     data_dir: DataDirOption = None,
@@ -85,8 +86,8 @@ def eval_command(
 
       kerasll eval fmnist-lenet-at --json - | jq .attack.robust_accuracy
     """
-    from kerasll.zoo.config import parse_number
-    from kerasll.zoo.evaluation import EvalRequest
+    from kerasll.evaluation.settings import parse_number
+    from kerasll.zoo.requests import EvalRequest
 
     to_stdout = json_out is not None and str(json_out) == "-"
     request = EvalRequest(
@@ -95,11 +96,21 @@ def eval_command(
         data_keys=tuple(k.strip() for k in data_keys.split(",")), dataset=dataset, data_dir=data_dir, source=source,
         limit=limit, input_scale=input_scale, flatness=flatness, landscape=landscape, sweep=eps_sweep,
         curve=parse_budgets(eps_curve), force=force, batch_size=batch_size, strategy=strategy,
-        check_budget=check_budget, transfer_from=transfer_from)
+        check_budget=check_budget, transfer_from=transfer_from, unsafe=unsafe)
+    check_request(name, request, zoo)
     with stdout_for_data(to_stdout), kept_only_with_json(name, None if to_stdout else json_out):
         out = _evaluate(name, request, None if to_stdout else json_out, zoo)
     if to_stdout:
         print_json(export(out))
+
+
+def check_request(name, request, zoo):
+    """Refuse, before TensorFlow starts, what needs no model to refuse: an unknown zoo entry or surrogate, data
+    set, attack, norm or version, and settings no attack takes."""
+    found = check_entries(zoo, name)
+    request.check()
+    request.surrogate_file(open_zoo(zoo))
+    request.check_names(found[name].metadata().get("dataset") if name in found else None)
 
 
 def parse_budgets(text):
@@ -107,7 +118,7 @@ def parse_budgets(text):
     if text is None:
         return None
     from kerasll.errors import KerasllError
-    from kerasll.zoo.config import parse_number
+    from kerasll.evaluation.settings import parse_number
 
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
@@ -270,10 +281,12 @@ def landscape_command(
       kerasll landscape fmnist-lenet-at --directions fgsm --sample 3 --format pdf
     """
     from kerasll.errors import check_choice
-    from kerasll.zoo.config import parse_number
-    from kerasll.zoo.figures import landscape_figures
+    from kerasll.evaluation.settings import parse_number
 
     check_choice("figure format", fmt, ("png", "pdf", "svg"))
+    check_entries(zoo, name, *(compare or ()))  # before TensorFlow starts
+    from kerasll.zoo.figures import landscape_figures
+
     paths = landscape_figures(open_zoo(zoo), name, sample, directions, grid, parse_number(radius, "radius"),
                               compare or (), data_dir, source, seed, fmt)
     for p in paths:

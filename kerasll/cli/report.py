@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, open_zoo
+from kerasll.cli.common import DataDirOption, SourceOption, ZooOption, console, open_zoo, output_folder
 
 FORMATS = ("markdown", "html")
 
@@ -53,6 +53,7 @@ def report_command(
         writer.writeheader()
         writer.writerows(report_rows(open_zoo(zoo), dataset))
         return
+    out = output_folder(out)
     with TaskProgress("report") as progress:
         paths, notes = report(open_zoo(zoo), dataset, out, html=format == "html", compute=compute, source=source,
                               data_dir=data_dir, progress=lambda done, total, what: progress(done, total, what))

@@ -29,7 +29,7 @@ def train(
     arch: Annotated[Optional[str], typer.Option(help=arch_help())] = None,
     dataset: Annotated[Optional[str], typer.Option(help=dataset_help())] = None,
     defense: Annotated[Optional[str], typer.Option(help=defense_help())] = None,
-    strength: Annotated[Optional[str], typer.Option(help="λ for jacreg / μ for amsreg and adflat (default: the paper's: 0.01/0.5 Fashion-MNIST, 0.05/1.0 CIFAR-10; adflat on Fashion-MNIST 16 gradient / 256 difference / 256 at-difference, chosen on a validation split; see docs/results.md).")] = None,
+    strength: Annotated[Optional[str], typer.Option(help="λ for jacreg and amsreg / μ for adflat (default: the paper's: 0.01/0.5 Fashion-MNIST, 0.05/1.0 CIFAR-10; adflat on Fashion-MNIST 16 gradient / 256 difference / 256 at-difference, chosen on a validation split; see docs/results.md).")] = None,
     eps: Annotated[Optional[str], typer.Option(help="Radius of at, fastat and adflat, pixel units or a fraction like 10/255 (default: 10/255 Fashion-MNIST, 3/255 CIFAR-10).")] = None,
     step_size: Annotated[Optional[str], typer.Option(help="AT PGD step (default: 2.5·eps/steps); FGSM step of fastat and adflat, in (0, 1] (default: 1.25·eps).")] = None,
     attack_steps: Annotated[Optional[int], typer.Option(help="AT PGD steps per batch (default: 10).")] = None,
@@ -74,17 +74,20 @@ def train(
 
       kerasll train --arch resnet18 --dataset cifar10 --defense at --eps 8/255 --data-dir ~/data
     """
-    from kerasll.cli.training_progress import TrainingProgress
-    from kerasll.distribute import chief_from_env
+    from kerasll.zoo.config import config_from
     from kerasll.zoo.recipes import get_recipe
-    from kerasll.zoo.training import config_from, train_entry
 
     fields = get_recipe(recipe) if recipe else {}
     overrides = dict(arch=arch, dataset=dataset, defense=defense, strength=strength, eps=eps, step_size=step_size,
                      attack_steps=attack_steps, projections=projections, projection=projection, estimator=estimator, variant=variant, sigma=sigma,
                      epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs, weight_decay=weight_decay,
                      weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
-    config = config_from(fields, overrides).resolved()
+    config = config_from(fields, overrides).check_names()  # before TensorFlow starts
+    from kerasll.cli.training_progress import TrainingProgress
+    from kerasll.distribute import chief_from_env
+    from kerasll.zoo.training import train_entry
+
+    config = config.resolved()
     entry = train_entry(open_zoo(zoo), config, name=name, recipe=recipe, data_dir=data_dir, source=source,
                         callbacks=[TrainingProgress()], log=console.print, tensorboard=tensorboard,
                         strategy=strategy, mixed_precision=mixed_precision, jit_compile=jit_compile, force=force)

@@ -85,7 +85,7 @@ class JacobianRegModel(_GradientRegModel):
 
 @keras.saving.register_keras_serializable(package="kerasll")
 class AMSRegModel(_GradientRegModel):
-    """AMSReg (paper Eq. 20): `CE + (μ/2)·mean ‖M(x)‖²`, flattening log p(x).
+    """AMSReg (paper Eq. 20): `CE + (λ/2)·mean ‖M(x)‖²`, flattening log p(x).
 
     - `estimator="bound"` (the paper): M = diag(p)J, estimated as
       `C·‖(v ⊙ p)ᵀJ‖²`; by Proposition 3.1, `‖∇x log p‖² ≤ C‖diag(p)J‖²_F`.
@@ -102,7 +102,7 @@ class AMSRegModel(_GradientRegModel):
 
     Args:
         classifier: a Keras model mapping [0,1] images to logits.
-        strength: μ ≥ 0.
+        strength: λ ≥ 0 (the paper's tables' symbol; its Eq. 20 writes μ).
         projections: random projections per step for "bound" (ignored by "exact").
         estimator: "bound" or "exact".
         probability_gradient: let p carry gradient to the weights.

@@ -54,6 +54,9 @@ def as_labels(y):
 def check_labels(y, classes):
     """Integer labels, refused with one line if any is outside 0..classes−1."""
     y = as_labels(y)
+    if classes < 2:
+        raise KerasllError(f"the model is not a classifier: it gives {classes} output per image, and kerasll needs "
+                           "one score per class (at least 2)")
     if y.size and (y.min() < 0 or y.max() >= classes):
         bad = y[(y < 0) | (y >= classes)][0]
         raise KerasllError(f"label {bad} is out of range: the model has {classes} classes (0–{classes - 1})")
@@ -118,7 +121,8 @@ def timed(name, fn, report=True):
 
 
 def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0, keys=None, attacks=None,
-                      progress=None, log=None, batch_size=1000, stage=timed, budget_check=False, surrogate=None):
+                      progress=None, log=None, batch_size=1000, stage=timed, budget_check=False, surrogate=None,
+                      done=None):
     """Run AutoAttack's attacks in turn, each on the images still robust.
 
     Returns (x_adv, records, seconds): the adversarial images; per image (N,) bool
@@ -130,6 +134,9 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     finished attack, so an interrupted run resumes at the first unfinished one.
     `budget_check` and `surrogate` (a model with the same inputs and classes) add the adaptive
     checks' stages after the plan (`adaptive.extra_stages`: ``robust:budget``, ``robust:transfer:…``).
+    `done`: the records of a finished run of the same plan on the same images (`reusable`); its stages
+    are taken from there instead of run again, so the adaptive checks on top of a stored AutoAttack
+    run only the checks.
     """
     plan = plan_of(version, attacks, norm)
     check_budget(eps, eps, 1, norm, 1)
@@ -137,11 +144,19 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     y = labels_of(np.asarray(y)).numpy()
     keys = noise.keys_of(x, keys)
     seconds, records = {}, {}
-    correct = predict_classes(model, x) == y
-    robust, x_adv = correct.copy(), x.copy()
+    done = done or {}
+    correct = done["correct"] if "correct" in done else predict_classes(model, x) == y
+    robust, x_adv = correct.copy(), (done["x_adv"] if "x_adv" in done else x).copy()
+    found_here = np.zeros(len(x), bool)  # images whose adversarial version a stage of this run found
     stages = [(name, name, settings, False, 0) for name, settings in plan]
     stages += extra_stages(plan, budget_check, surrogate is not None)
     for name, attacked, settings, on_surrogate, offset in stages:
+        if f"robust:{name}" in done:  # finished by the earlier run
+            robust = done[f"robust:{name}"].copy()
+            records[f"robust:{name}"] = robust.copy()
+            if log is not None:
+                log(f"{name}: robust accuracy {100 * robust.mean():.2f}% (reused)")
+            continue
         def attack(_name=name, _attacked=attacked, _settings=settings, _ids=np.flatnonzero(robust),
                    _on=surrogate if on_surrogate else model, _seed=seed + offset):
             if not len(_ids):
@@ -159,12 +174,28 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
         found, seconds[name] = stage(name, attack)
         x_adv[found["fooled"]] = found["adv"]
         robust[found["fooled"]] = False
+        found_here[found["fooled"]] = True
         records[f"robust:{name}"] = robust.copy()
         if log is not None:
             log(f"{name}: robust accuracy {100 * robust.mean():.2f}% ({seconds[name]:.1f} s)")
     records["correct"] = correct
     records["robust"] = predict_classes(model, x_adv) == y
+    if "robust" in done and "x_adv" not in done:  # the earlier run's images are not kept: its own verdict
+        records["robust"] = np.where(found_here, records["robust"], done["robust"])
     return x_adv, records, seconds
+
+
+PLAN_RECORDS = ("correct", "robust", "x_adv")  # with every ``robust:<stage>``: what `autoattack_images` returns
+
+
+def reusable(records, settings, n, keep_images=False):
+    """Whether the per-image `records` of a finished evaluation (`EvalResult.records`, or a stored result's
+    records file) can seed `evaluate` under `settings` on `n` images: the same images, every stage of the
+    plan, and the adversarial images where they must be kept."""
+    if not records or any(len(v) != n for v in records.values()):
+        return False
+    needed = ["correct", "robust", *(f"robust:{name}" for name, _ in settings.plan())]
+    return all(k in records for k in needed) and (not keep_images or "x_adv" in records)
 
 
 def summarize(records, plan, run_checks=True, version=None):
@@ -211,7 +242,7 @@ def _adaptive(records, names):
 
 
 def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None, keep_images=False, context=None,
-             surrogate=None, **environment):
+             surrogate=None, reuse=None, **environment):
     """Clean and robust accuracy of `model` under `settings` (an `EvalSettings`), with flags.
 
     Args:
@@ -225,6 +256,9 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
         keep_images: keep the adversarial images (`EvalResult.x_adv`).
         surrogate: with `settings.transfer` (its name), the surrogate model whose white-box examples are
             also tried on `model` (same inputs and classes); see `kerasll.attacks.adaptive`.
+        reuse: the per-image records of a finished evaluation of the same attacks on the same images
+            (`EvalResult.records`, e.g. AutoAttack without the adaptive checks): its stages, and its
+            self-checks, are taken from there, so only what it lacks runs (refused if it does not fit).
         context: the run's `Context`; or its fields as keyword arguments (`environment`):
             `progress(name, done, total, robust_accuracy)` while each attack runs, `log(line)`
             after each chunk, `batch_size` (images per chunk and compiled batch), `fresh`
@@ -246,15 +280,25 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
     s = settings
     plan, auto = s.plan(), s.attack == "autoattack"
     all_keys = noise.keys_of(x, keys)
+    if reuse is not None and not reusable(reuse, s, len(x), keep_images):
+        raise KerasllError("the records passed as `reuse` are not of this plan on these images (every stage of "
+                           + ", ".join(name for name, _ in plan) + f" on {len(x)} images"
+                           + (", with the adversarial images" if keep_images else "") + ")")
+    reused = {} if reuse is None else {k: np.asarray(v) for k, v in reuse.items()}
+    checks_reused = run_checks and "noise" in reused
 
     def compute(a, b, stages):
+        done = {k: v[a:b] for k, v in reused.items()}
         x_adv, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed,
                                                     keys=all_keys[a:b], attacks=plan, progress=ctx.progress,
                                                     batch_size=ctx.batch_size, stage=stages,
-                                                    budget_check=bool(s.budget_check), surrogate=surrogate)
+                                                    budget_check=bool(s.budget_check), surrogate=surrogate,
+                                                    done={k: v for k, v in done.items() if _of_plan(k)})
         if keep_images:
             records["x_adv"] = x_adv
-        if run_checks:
+        if checks_reused:
+            records |= {k: v for k, v in done.items() if not _of_plan(k)}
+        elif run_checks:
             found, seconds["checks"] = stages("checks", lambda: checks.image_checks(
                 model, x[a:b], y[a:b], s.eps, s.norm, s.seed, all_keys[a:b], order=auto, batch_size=ctx.batch_size))
             records |= found
@@ -272,6 +316,11 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
                       seconds=round(time.perf_counter() - start, 1),
                       seconds_by_attack=seconds | {"total": round(sum(seconds.values()), 2)}, records=records,
                       attacks_revision=ATTACKS_REVISION)
+
+
+def _of_plan(key):
+    """Whether a record comes from the attacks (`autoattack_images`) rather than the self-checks."""
+    return key in PLAN_RECORDS or key.startswith("robust:")
 
 
 def check_surrogate(model, surrogate, x, name):

@@ -73,6 +73,6 @@ def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, checkpoint=None, c
 
     what = {"kind": "certify", "sigma": float(sigma), "n0": int(n0), "n": int(n), "alpha": float(alpha),
             "seed": int(seed)}
-    line = lambda r: (f"certified {100 * np.mean(r['radius'] > 0):.1f}%, abstained "  # noqa: E731
-                      f"{100 * np.mean(r['prediction'] < 0):.1f}% of {len(r['radius'])} images so far")
+    line = lambda r: (f"smoothed clean accuracy {100 * np.mean(r['correct']):.1f}% (certified at r > 0), "  # noqa: E731
+                      f"abstained on {100 * np.mean(r['prediction'] < 0):.1f}%, of {len(r['radius'])} images so far")
     return ctx.run(compute, model, x, y, checkpoint, what, line)

@@ -28,6 +28,19 @@ def fmt_budget(value, norm="linf"):
     return f"{value * 255:g}/255" if norm == "linf" else f"{value:g}"  # L2 and L1: plain numbers
 
 
+def parse_number(value, what="value"):
+    """A float from a number or a fraction string such as "8/255"."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    try:
+        if "/" in str(value):
+            num, den = str(value).split("/")
+            return float(num) / float(den)
+        return float(value)
+    except (ValueError, ZeroDivisionError):
+        raise KerasllError(f"{what} must be a number or a fraction like 8/255, got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class EvalSettings:
     """One attack evaluation's settings (budgets in [0,1] pixel units).

@@ -16,9 +16,10 @@ from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
 from kerasll.evaluation import certify_records
 from kerasll.smoothing import RADII, CertifyResult, check_settings
+from kerasll.zoo.requests import EvalRequest
 from kerasll.zoo.results import CERTIFY, ResultId
 from kerasll.zoo.evaluation import (
-    RECORDS_DIR, EvalRequest, Results, check_fits, context_of, images_tag, model_input_shape, test_data,
+    RECORDS_DIR, Results, check_fits, context_of, images_tag, model_input_shape, test_data,
     with_input_scale,
 )
 
@@ -79,12 +80,13 @@ def certify_entry(zoo, name, request, context=None):
     """Certify entry `name` at each σ of `request`, reusing eval.json's results unless `--force`;
     `context` (`kerasll.zoo.evaluation.context_of`): the callbacks and where the chunks run."""
     request.check()
+    context = context or context_of(request.base)
     entry = zoo.get(name)
     dataset = entry.metadata()["dataset"]
-    model = with_input_scale(entry.load_model(), request.base.input_scale)
+    model = with_input_scale(entry.load_model(request.base.unsafe, context.log), request.base.input_scale)
     data = test_data(request.base, dataset, model_input_shape(model))
     check_fits(model, data, name)
-    results = Results(context or context_of(request.base), entry.path / RECORDS_DIR, entry, zoo)
+    results = Results(context, entry.path / RECORDS_DIR, entry, zoo)
     return run(model, data, request, results)
 
 
@@ -94,7 +96,7 @@ def certify_file(path, request, records_root=None, context=None):
 
     request.check()
     context = context or context_of(request.base)
-    model = with_input_scale(load_classifier(path, context.log), request.base.input_scale)
+    model = with_input_scale(load_classifier(path, context.log, request.base.unsafe), request.base.input_scale)
     data = test_data(request.base, request.base.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
     return run(model, data, request, Results(context, records_root))

@@ -4,9 +4,9 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from kerasll.architectures import list_models
 from kerasll.datasets import dataset_info, list_datasets
-from kerasll.defenses import AMSRegModel, AttackFlatteningModel, get_defense, list_defenses
+from kerasll.defenses.registry import get_defense, list_defenses
 from kerasll.errors import KerasllError, check_choice
-from kerasll.jacobian import PROJECTIONS
+from kerasll.evaluation.settings import parse_number
 
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
@@ -20,19 +20,6 @@ BASE_LR = {"lenet": 0.01, "ddnet": 0.01, "resnet18": 0.1}
 WARMUP_EPOCHS = {"lenet": 0.0, "ddnet": 0.0, "resnet18": 5.0}
 
 
-def parse_number(value, what="value"):
-    """A float from a number or a fraction string such as "8/255"."""
-    if value is None or isinstance(value, (int, float)):
-        return value
-    try:
-        if "/" in str(value):
-            num, den = str(value).split("/")
-            return float(num) / float(den)
-        return float(value)
-    except (ValueError, ZeroDivisionError):
-        raise KerasllError(f"{what} must be a number or a fraction like 8/255, got {value!r}") from None
-
-
 @dataclass
 class TrainConfig:
     """Everything that defines a zoo entry's training run (all budgets in pixel units)."""
@@ -40,7 +27,7 @@ class TrainConfig:
     arch: str = "lenet"
     dataset: str = "fashion_mnist"
     defense: str = "none"
-    strength: float | None = None  # λ (jacreg) or μ (amsreg, adflat)
+    strength: float | None = None  # λ (jacreg, amsreg) or μ (adflat)
     eps: float | None = None  # AT, fastat and adflat radius
     step_size: float | None = None  # AT PGD step (default 2.5·eps/steps); FGSM step of fastat/adflat (1.25·eps)
     attack_steps: int = 10  # AT PGD steps
@@ -82,11 +69,19 @@ class TrainConfig:
             raise KerasllError(f"unknown training fields {unknown}; valid fields: {', '.join(sorted(known))}")
         return cls(**data)
 
-    def resolved(self):
-        """Validate and fill the defense's defaults; raises `KerasllError` on bad values."""
+    def check_names(self):
+        """Refuse an unknown architecture, data set or defense; needs no TensorFlow, so the CLI asks first."""
         check_choice("architecture", self.arch, list_models())
         check_choice("dataset", self.dataset, list_datasets())
         check_choice("defense", self.defense, list_defenses())
+        return self
+
+    def resolved(self):
+        """Validate and fill the defense's defaults; raises `KerasllError` on bad values."""
+        from kerasll.defenses import AMSRegModel, AttackFlatteningModel
+        from kerasll.jacobian import PROJECTIONS
+
+        self.check_names()
         check_choice("estimator", self.estimator, AMSRegModel.ESTIMATORS)
         check_choice("weight decay mode", self.weight_decay_mode, WEIGHT_DECAY_MODES)
         check_choice("projection", self.projection, PROJECTIONS)
@@ -151,3 +146,10 @@ def _check_ranges(cfg):
         raise KerasllError(f"warmup_epochs must be ≥ 0, got {cfg.warmup_epochs}")
     if cfg.train_limit is not None and cfg.train_limit < 1:
         raise KerasllError(f"train limit must be ≥ 1, got {cfg.train_limit}")
+
+
+def config_from(recipe_fields, overrides):
+    """A `TrainConfig` from a recipe's fields with command-line overrides on top."""
+    merged = dict(recipe_fields)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(merged)

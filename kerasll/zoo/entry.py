@@ -114,17 +114,20 @@ class Entry:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def load_model(self):
-        """The entry's Keras model, loaded with safe mode on."""
+    def load_model(self, unsafe=False, log=None):
+        """The entry's Keras model, loaded with safe mode on (`unsafe`: off; see `load_classifier`)."""
         if not self.model_path.is_file():
             raise KerasllError(f"{self.model_path} is missing (entry status: {self.status()})")
-        return load_classifier(self.model_path)
+        return load_classifier(self.model_path, log, unsafe)
 
 
-def load_classifier(path, log=None):
+def load_classifier(path, log=None, unsafe=False):
     """A Keras model from a .keras file, loaded with safe mode on, returning logits; one clear error if it
-    cannot be loaded. A model that ends in a softmax is rebuilt to return its pre-softmax logits, and
-    `log(line)` says so (`kerasll.logits.as_logits`)."""
+    cannot be loaded or is not a classifier. A model that ends in a softmax is rebuilt to return its
+    pre-softmax logits, and `log(line)` says so (`kerasll.logits.as_logits`). `unsafe`: load with Keras's
+    `safe_mode=False`, which runs the Python code a Lambda layer stored in the file (`log` warns)."""
+    import zipfile
+
     from kerasll.logits import as_logits
     from kerasll.saving import load_model
 
@@ -132,16 +135,45 @@ def load_classifier(path, log=None):
     if not path.is_file():
         raise KerasllError(f"{path} does not exist")
     with open(path, "rb") as f:
-        if f.read(2) != b"PK":  # not a zip archive at all (a truncated one still starts so: "damaged" below)
+        if f.read(2) != b"PK":  # not a zip archive at all
             raise KerasllError(f"{path} is not a Keras model file (.keras files are zip archives; "
                                "save one with model.save('model.keras'))")
     try:
-        model = load_model(path, safe_mode=True)
-    except Exception as error:  # Keras raises many types (even "file not found") for a damaged or foreign file
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise KerasllError(f"{path} is not a valid .keras archive: it holds no config.json (save the model "
+                                   "with model.save('model.keras'))")
+    except zipfile.BadZipFile as error:
+        raise KerasllError(f"{path} is not a valid .keras archive ({error}; a truncated or damaged copy?): copy or "
+                           "save it again") from None
+    if unsafe and log is not None:
+        log(f"warning: loading {path} with safe_mode=False: any Python code stored in it (a Lambda layer) runs now")
+    try:
+        model = load_model(path, safe_mode=not unsafe)
+    except Exception as error:  # Keras raises many types for a damaged or foreign file
+        text = str(error)
+        if "safe_mode" in text or "unsafe_deserialization" in text:
+            raise KerasllError(f"{path} holds Python code (a Lambda layer), which Keras refuses to load by default "
+                               "because loading runs that code; if you trust the file, pass --unsafe to load it "
+                               "with safe_mode=False") from None
+        reason = (text.strip().splitlines() or [type(error).__name__])[0][:200]
         raise KerasllError(f"{path} is damaged and cannot be loaded, or is not a loadable Keras model ({reason})") \
             from None
+    check_classifier(model, path)
     model, note = as_logits(model, name=path.name)
     if note is not None and log is not None:
         log(f"note: {note}")
     return model
+
+
+def check_classifier(model, name):
+    """Refuse, in one line, a model that does not score classes: one output vector of ≥ 2 scores per image."""
+    try:
+        shape = getattr(model, "classifier", model).output_shape  # a defense model wraps its classifier
+    except (AttributeError, ValueError):  # a subclassed model without a known output: its first call will tell
+        return
+    shapes = shape if isinstance(shape, list) else [shape]
+    if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][-1] is None or shapes[0][-1] < 2:
+        shown = ", ".join(str(tuple(s)) for s in shapes)
+        raise KerasllError(f"{name} is not a classifier: its output has shape {shown}, and kerasll needs one score "
+                           "per class, (batch, classes) with at least 2 classes")

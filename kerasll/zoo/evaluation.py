@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,10 @@ from kerasll.datasets import dataset_info
 from kerasll.datasets.sources import load_data
 from kerasll.errors import KerasllError
 from kerasll.attacks.registry import ATTACKS_REVISION
-from kerasll.evaluation import attack_settings, check_labels, evaluate, flatness_records
+from kerasll.evaluation import check_labels, evaluate, flatness_records
+from kerasll.evaluation.core import reusable
 from kerasll.evaluation.chunks import Context
+from kerasll.evaluation.spread import unpack
 from kerasll.evaluation.curves import eps_curve, eps_sweep, sweep_settings
 from kerasll.landscapes.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.zoo.metadata import now
@@ -30,64 +32,6 @@ from kerasll.zoo.results import ATTACK, CURVE, FLATNESS, SWEEP, ResultId
 
 FLATNESS_SAMPLES = 1000  # test images for Φ unless --limit is smaller
 RECORDS_DIR = "records"
-
-
-@dataclass(frozen=True)
-class EvalRequest:
-    """One `kerasll eval` call, as read from the command line (budgets parsed, presets not yet applied)."""
-
-    attack: str | None = None  # None: PGD (the data set's preset); an ε-curve's: AutoAttack
-    norm: str = "linf"
-    version: str | None = None  # None: AutoAttack standard; an ε-curve's: fast
-    eps: float | None = None
-    steps: int | None = None
-    step_size: float | None = None
-    restarts: int = 1
-    queries: int | None = None
-    seed: int = 0
-    data: str | None = None  # --data: a .npz, an image folder, tfds:NAME[:SPLIT]; None: the data set's test split
-    data_keys: tuple = ("x", "y")
-    dataset: str | None = None  # a model file's registered data set (its presets)
-    data_dir: Path | None = None
-    source: str = "auto"
-    limit: int | None = None
-    input_scale: float = 1.0
-    flatness: bool = False
-    landscape: bool = False
-    sweep: bool = False
-    curve: tuple | None = None  # --eps-curve budgets
-    force: bool = False
-    batch_size: int = 1000
-    strategy: str = "auto"  # where the chunks run: see kerasll.distribute
-    check_budget: bool = False  # --check-budget
-    transfer_from: str | None = None  # --transfer-from: a zoo entry or a .keras file
-
-    def settings(self, dataset, curve=False, surrogate=None):
-        """The attack's `EvalSettings`, with `dataset`'s presets (None: data without presets); with
-        `curve`, the ε-curve's (AutoAttack fast unless the request names an attack or version), which
-        has no adaptive checks. `surrogate`: the transfer surrogate's name (`load_surrogate`)."""
-        attack = self.attack or ("autoattack" if curve else "pgd")
-        version = self.version or ("fast" if curve else "standard")
-        eps = self.eps if self.eps is not None or not curve else max(self.curve)  # a curve's own budgets suffice
-        return attack_settings(dataset, attack, eps, self.steps, self.step_size, self.restarts, self.norm,
-                               version, self.queries, self.seed, budget_check=self.check_budget and not curve,
-                               transfer=None if curve else surrogate)
-
-    @property
-    def single(self):
-        """Whether to run the attack at one ε: always, but for an ε-curve alone (no --eps)."""
-        return not self.curve or self.eps is not None
-
-    def check(self):
-        """Refuse values no evaluation can use, before anything is loaded."""
-        if not self.input_scale > 0:
-            raise KerasllError(f"--input-scale must be > 0 (1 for [0,1] models, 255 for 0–255 models), "
-                               f"got {self.input_scale:g}")
-        if self.batch_size < 1:
-            raise KerasllError(f"--batch-size must be ≥ 1, got {self.batch_size}")
-        if self.curve is not None and max(self.curve) <= 0:
-            raise KerasllError(f"--eps-curve needs a budget above 0, got {', '.join(f'{e:g}' for e in self.curve)}")
-        return self
 
 
 def test_data(request, dataset, image_shape=None):
@@ -169,6 +113,15 @@ class Results:
         found = json.loads(self.context.spread.share(json.dumps(found).encode()))
         return None if found is None else dict(found, cached=True, key=rid.key())
 
+    def records_of(self, rid):
+        """The per-image records of the stored result `rid` (as `cached` finds it), on every worker; or None."""
+        found, blob = self.cached(rid), b""
+        if found is not None and found.get("records") and self.entry is not None and self.context.writes:
+            path = self.entry.path / found["records"]
+            blob = path.read_bytes() if path.is_file() else b""
+        blob = self.context.spread.share(blob)
+        return unpack(blob)[0] if blob else None
+
     def folder(self, rid):
         if self.records_root is None or not self.context.writes:
             return None
@@ -197,19 +150,32 @@ class Results:
         return dict(out, cached=False, key=rid.key())
 
 
-def load_surrogate(spec, zoo=None, input_scale=1.0, log=None):
+def load_surrogate(request, zoo=None, log=None):
     """(name, model) of `--transfer-from`: a zoo entry, or a .keras classifier file (named by its file name
     and the start of its content hash, so a changed file is a new surrogate)."""
     from kerasll.zoo.entry import load_classifier
 
-    path = Path(spec)
-    if path.suffix == ".keras" and path.is_file():
+    path = request.surrogate_file(zoo)
+    if path is not None:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-        return f"{path.name}@{digest}", with_input_scale(load_classifier(path, log), input_scale)
-    if zoo is not None and spec in zoo.names():
-        return spec, with_input_scale(zoo.get(spec).load_model(), input_scale)
-    where = "" if zoo is None else f" in {zoo.path}"
-    raise KerasllError(f"--transfer-from {spec!r} names no zoo entry{where} and no .keras file")
+        model = load_classifier(path, log, request.unsafe)
+        return f"{path.name}@{digest}", with_input_scale(model, request.input_scale)
+    model = zoo.get(request.transfer_from).load_model(request.unsafe, log)
+    return request.transfer_from, with_input_scale(model, request.input_scale)
+
+
+def stored_stages(results, settings, n, tag):
+    """The records of a stored run that an adaptive evaluation (`--check-budget`, `--transfer-from`) can start
+    from: the same AutoAttack with fewer checks (the most checks first), on the same images; or None."""
+    if not (settings.budget_check or settings.transfer):
+        return None
+    bases = [replace(settings, budget_check=None), replace(settings, transfer=None),
+             replace(settings, budget_check=None, transfer=None)]
+    for base in dict.fromkeys(b for b in bases if b != settings):
+        records = results.records_of(ResultId(ATTACK, base.to_dict(), n, tag))
+        if records is not None and reusable(records, settings, n):
+            return records
+    return None
 
 
 def run(model, data, request, dataset, results, zoo=None):
@@ -217,8 +183,7 @@ def run(model, data, request, dataset, results, zoo=None):
     ("attack" is left out for an ε-curve alone)."""
     surrogate_name, surrogate = None, None
     if request.transfer_from is not None and request.single:
-        surrogate_name, surrogate = load_surrogate(request.transfer_from, zoo, request.input_scale,
-                                                   results.context.log)
+        surrogate_name, surrogate = load_surrogate(request, zoo, results.context.log)
     settings = request.settings(dataset, curve=not request.single, surrogate=surrogate_name)
     tag = images_tag(data, request)
     x, y, n = data.x, data.y, len(data.x)
@@ -227,8 +192,8 @@ def run(model, data, request, dataset, results, zoo=None):
     out = {}
     if request.single:
         out["attack"] = results.get(ResultId(ATTACK, settings.to_dict(), n, tag), lambda folder: dict(
-            evaluate(model, x, y, settings, checkpoint=folder, context=ctx, surrogate=surrogate).to_dict(),
-            data=data.name))
+            evaluate(model, x, y, settings, checkpoint=folder, context=ctx, surrogate=surrogate,
+                     reuse=stored_stages(results, settings, n, tag)).to_dict(), data=data.name))
     if request.sweep:
         sweep = sweep_settings(settings.eps, settings.norm, seed=settings.seed)
         out["sweep"] = results.get(ResultId(SWEEP, sweep, n, tag), lambda folder: eps_sweep(
@@ -274,7 +239,7 @@ def evaluate_entry(zoo, name, request, context=None):
     entry = zoo.get(name)
     meta = entry.metadata()
     dataset = meta["dataset"]
-    loaded = entry.load_model()
+    loaded = entry.load_model(request.unsafe, (context or context_of(request)).log)
     model = with_input_scale(loaded, request.input_scale)
     data = test_data(request, dataset, model_input_shape(model))
     check_fits(model, data, name)
@@ -290,7 +255,7 @@ def evaluate_file(path, request, records_root=None, context=None, zoo=None):
 
     request.check()
     context = context or context_of(request)
-    model = with_input_scale(load_classifier(path, context.log), request.input_scale)
+    model = with_input_scale(load_classifier(path, context.log, request.unsafe), request.input_scale)
     data = test_data(request, request.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
     return run(model, data, request, request.dataset or data.dataset, Results(context, records_root), zoo)

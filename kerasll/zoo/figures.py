@@ -11,8 +11,9 @@ from kerasll import figures
 from kerasll.errors import KerasllError
 from kerasll.landscapes.landscape import likelihood_histogram, likelihood_surface
 from kerasll.zoo.evaluation import (
-    FLATNESS_SAMPLES, EvalRequest, check_fits, model_input_shape, test_data, with_input_scale,
+    FLATNESS_SAMPLES, check_fits, model_input_shape, test_data, with_input_scale,
 )
+from kerasll.zoo.requests import EvalRequest
 from kerasll.zoo.results import describe
 
 
@@ -84,7 +85,7 @@ def file_figures(path, request, folder):
     histogram, written into `folder` (radius: the data set's preset, else the request's ε)."""
     from kerasll.zoo.entry import load_classifier
 
-    model = with_input_scale(load_classifier(path), request.input_scale)
+    model = with_input_scale(load_classifier(path, unsafe=request.unsafe), request.input_scale)
     test = test_data(request, request.dataset, model_input_shape(model))
     check_fits(model, test, str(path))
     dataset = request.dataset or test.dataset

@@ -26,8 +26,9 @@ class Summary:
     flags: tuple = ()
     phi_fgsm: float | None = None
     autoattack_result: dict | None = None
-    images: str = "test split"
-    adaptive: dict | None = None  # the AutoAttack run with adaptive checks (budget, transfer), if one is stored  # which images the numbers come from: the test split, or the embedded subset
+    images: str = "test split"  # which images the numbers come from: the test split, or the embedded subset
+    adaptive: dict | None = None  # the AutoAttack run with adaptive checks (budget, transfer), if one is stored
+    phi_samples: int | None = None
 
 
 def summary(entry):
@@ -45,7 +46,7 @@ def summary(entry):
                    best and best["samples"], best_phi and best_phi["phi_sum"],
                    best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],
                    tuple(f["code"] for f in best_aa.get("flags", [])) if best_aa else (), best_fgsm and best_fgsm["phi"],
-                   best_aa, "embedded subset" if tag else "test split", adaptive)
+                   best_aa, "embedded subset" if tag else "test split", adaptive, best_phi and best_phi["samples"])
 
 
 def pct(v):
@@ -73,9 +74,27 @@ def report_rows(zoo, dataset=None):
             "adaptive_flags": [f for f in (s.adaptive or {}).get("flags", []) if f["code"] in ("budget", "transfer")],
             "by_attack": (s.autoattack_result or {}).get("by_attack"), "paper_setting": paper and paper[0], "paper_phi": paper and paper[1],
             "paper_clean_accuracy": paper and paper[2] / 100, "paper_pgd_accuracy": paper and paper[3] / 100,
-            "images": s.images, "samples": s.samples,
+            "images": s.images, "samples": s.samples, "autoattack_samples": s.autoattack_samples,
+            "phi_samples": s.phi_samples, "adaptive_samples": (s.adaptive or {}).get("samples"),
         })
+    for r in rows:  # Φ beside the undefended network's of the same architecture: the scale-free comparison
+        none = next((q for q in rows if (q["dataset"], q["arch"], q["defense"]) == (r["dataset"], r["arch"], "none")
+                     and q["phi"] is not None), None)
+        paper_none = dataset_info(r["dataset"]).paper_results.get((r["arch"], "none"))
+        r["phi_ratio"] = r["phi"] / none["phi"] if none and r["phi"] is not None else None
+        r["paper_phi_ratio"] = r["paper_phi"] / paper_none[1] if paper_none and r["paper_phi"] is not None else None
     return sorted(rows, key=lambda r: (r["dataset"], r["arch"], r["defense"], r["name"]))
+
+
+def images_cell(r):
+    """How many test images each number of a row comes from, e.g. '10,000: PGD, AutoAttack; 1,000: Φ', and which
+    (the test split or the embedded subset)."""
+    counts = {}
+    for what, n in (("PGD", r["samples"]), ("AutoAttack", r["autoattack_samples"]), ("Φ", r["phi_samples"])):
+        if n:
+            counts.setdefault(n, []).append(what)
+    cell = "; ".join(f"{n:,}: {', '.join(names)}" for n, names in sorted(counts.items(), reverse=True))
+    return f"{cell} ({r['images']})" if cell else "—"
 
 
 def evaluated(row):
@@ -118,29 +137,43 @@ def preamble(dataset):
             "random start. Φ: mean AMS score over a 5×5 lattice of radius ε, 2 direction pairs per image "
             "(`reduction=\"mean\"`); Φ(sum) = 25 × Φ is the paper's Eq. 7 on this lattice.",
             "AutoAttack: standard version (APGD-CE, APGD-T, FAB-T, Square), L∞ at the same ε; flags name the "
-            "self-checks that fired (`kerasll eval NAME --attack autoattack` explains each)."]
+            "self-checks that fired (`kerasll eval NAME --attack autoattack` explains each), and the adaptive checks "
+            "say on how many images they ran.",
+            PAPER_PHI_NOTE]
 
 
-HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "flags",
-           "paper Φ", "paper clean %", "paper PGD %")
-PAPER_COLUMNS = 3  # the last three of HEADERS: the paper's numbers for the same row
+PAPER_PHI_NOTE = ("The paper's Φ sums over a lattice whose size and radius it does not state, so its values and ours "
+                  "are on different scales; each Φ divided by the undefended network's (÷ none: lower is flatter) "
+                  "compares the two.")
+
+
+HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "Φ ÷ none", "Φ FGSM", "clean %", "PGD %",
+           "AutoAttack %", "flags", "images", "paper Φ", "paper Φ ÷ none", "paper clean %", "paper PGD %")
+PAPER_COLUMNS = 4  # the last four of HEADERS: the paper's numbers for the same row
 
 
 def table_cells(r):
     """A row's cells as strings, in `HEADERS` order."""
-    paper = [f"{r['paper_phi']:.1f} ({r['paper_setting']})", pct(r["paper_clean_accuracy"]),
-             pct(r["paper_pgd_accuracy"])] if r["paper_setting"] else ["—"] * 3
+    paper = [f"{r['paper_phi']:.1f} ({r['paper_setting']})", ratio(r["paper_phi_ratio"]), pct(r["paper_clean_accuracy"]),
+             pct(r["paper_pgd_accuracy"])] if r["paper_setting"] else ["—"] * PAPER_COLUMNS
     return [r["name"], r["arch"], r["defense_label"], str(r["epochs"]), "—" if r["phi"] is None else f"{r['phi']:.3f}",
-            "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}",
+            "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}", ratio(r["phi_ratio"]),
             "—" if r["phi_fgsm"] is None else f"{r['phi_fgsm']:.3f}", pct(r["clean_accuracy"]), pct(r["pgd_accuracy"]),
-            pct(r["autoattack_accuracy"]), flags_cell(r), *paper]
+            pct(r["autoattack_accuracy"]), flags_cell(r), images_cell(r), *paper]
+
+
+def ratio(v):
+    return "—" if v is None else f"{v:.3f}"
 
 
 def flags_cell(r):
     """The flags that fired, and what the adaptive checks found where they ran."""
     codes = [c for c in r["flags"].split(",") if c] + [f["code"] for f in r.get("adaptive_flags") or []]
-    cell = ",".join(codes) or "—"
-    return cell + (f" ({r['adaptive']})" if r.get("adaptive") else "")
+    cell = ", ".join(codes) or "—"
+    if not r.get("adaptive"):
+        return cell
+    on = f" on {r['adaptive_samples']:,} images" if r.get("adaptive_samples") else ""
+    return cell + f" (adaptive checks{on}: {r['adaptive']})"
 
 
 def write_markdown(rows, dataset, out_dir, fig, extra_figures=()):

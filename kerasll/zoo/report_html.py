@@ -9,11 +9,12 @@ import html
 import re
 from pathlib import Path
 
-from kerasll.zoo.report import HEADERS, PAPER_COLUMNS, evaluated, pct, preamble, table_cells
+from kerasll.zoo.report import PAPER_PHI_NOTE, HEADERS, PAPER_COLUMNS, evaluated, pct, preamble, ratio, table_cells
 
 # Columns sorted as numbers ("—" sorts last); the others as text.
-NUMERIC = {"epochs", "Φ", "Φ (sum)", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "paper Φ", "paper clean %",
-           "paper PGD %"}
+NUMERIC = {"epochs", "Φ", "Φ (sum)", "Φ ÷ none", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "paper Φ",
+           "paper Φ ÷ none", "paper clean %", "paper PGD %"}
+WRAPPED = {"flags", "images", "defense"}  # text columns that wrap, so the table fits a 1280-pixel window
 
 STYLE = """
 * { box-sizing: border-box; }
@@ -32,6 +33,7 @@ h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 figcaption { font-size: 13px; color: #555; }
 th, td { border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; }
 td { white-space: nowrap; } th { vertical-align: bottom; }
+td.wrap { white-space: normal; min-width: 9em; max-width: 16em; text-align: left; font-size: 13px; }
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2), th:nth-child(3), td:nth-child(3) { text-align: left; }
 th { background: #f4f4f4; cursor: pointer; user-select: none; position: sticky; top: 0; }
 th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
@@ -90,7 +92,8 @@ def _flags(rows):
     parts, notes = [], []
     for r in rows:
         if r.get("adaptive"):  # the adaptive checks that ran, and the surrogate transfer came from
-            notes.append(f'<p class="note">Adaptive checks on <code>{html.escape(r["name"])}</code>: '
+            on = f' ({r["adaptive_samples"]:,} test images)' if r.get("adaptive_samples") else ""
+            notes.append(f'<p class="note">Adaptive checks on <code>{html.escape(r["name"])}</code>{on}: '
                          f'{html.escape(r["adaptive"])}.</p>')
         for f in [*(r.get("flag_details") or []), *(r.get("adaptive_flags") or [])]:
             parts.append(f'<div class="flag" id="flag-{html.escape(r["name"])}-{html.escape(f["code"])}">'
@@ -101,7 +104,8 @@ def _flags(rows):
 
 def _table(headers, rows, table_id, numeric=NUMERIC):
     head = "".join(f'<th data-type="{"number" if h in numeric else "text"}">{html.escape(h)}</th>' for h in headers)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows)
+    cell = lambda h, c: f'<td class="wrap">{html.escape(c)}</td>' if h in WRAPPED else f"<td>{html.escape(c)}</td>"  # noqa: E731
+    body = "\n".join("<tr>" + "".join(cell(h, c) for h, c in zip(headers, cells)) + "</tr>" for cells in rows)
     return (f'<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>\n'
             f'<tbody>\n{body}\n</tbody></table></div>')
 
@@ -116,16 +120,15 @@ def _certified_table(certified):
     return _table(headers, body, "certified", numeric=set(headers[1:]))
 
 
-def made_line(dataset, rows, zoo_path=None):
-    """When, by what and from which data the page was made: one header line."""
+def made_line(dataset, zoo_path=None):
+    """When, by what and from which data set the page was made: one header line (how many images, and which,
+    each number comes from is in the table's "images" column)."""
     import kerasll
     from kerasll.zoo.metadata import git_commit, now
 
     commit = git_commit()
-    images = sorted({f"{r['images']} ({r['samples']} images)" if r.get("samples") else r["images"]
-                     for r in rows if r.get("images")})
     parts = [f"made {now()}", f"kerasll {kerasll.__version__}" + (f" (commit {commit[:10]})" if commit else ""),
-             f"data set {dataset}", "numbers from the " + (", ".join(images) or "—")]
+             f"data set {dataset}", "test images per number: the images column"]
     if zoo_path is not None:
         parts.append(f"zoo {zoo_path}")
     return '<p class="made">' + "".join(f"<span>{html.escape(p)}</span>" for p in parts) + "</p>"
@@ -139,8 +142,8 @@ def write_html(part, out_dir, zoo_path=None):
     rows = [r for r in part.rows if evaluated(r)]
     waiting = [r for r in part.rows if not evaluated(r)]
     ours = HEADERS[:-PAPER_COLUMNS]
-    parts = [f"<h1>kerasll report: {html.escape(dataset)}</h1>", made_line(dataset, part.rows, zoo_path)]
-    parts += [f'<p class="note">{inline_markdown(p)}</p>' for p in preamble(dataset)]
+    parts = [f"<h1>kerasll report: {html.escape(dataset)}</h1>", made_line(dataset, zoo_path)]
+    parts += [f'<p class="note">{inline_markdown(p)}</p>' for p in preamble(dataset) if p != PAPER_PHI_NOTE]
     parts.append(_table(ours, [table_cells(r)[:len(ours)] for r in rows], "leaderboard"))
     if waiting:
         parts.append('<p class="note">Not evaluated yet (no numbers to show): '
@@ -149,11 +152,13 @@ def write_html(part, out_dir, zoo_path=None):
     beside = [r for r in rows if r["paper_setting"]]
     if beside:
         parts.append("<h2>Beside the paper</h2>")
-        parts.append(_table(("entry", "defense", "paper setting", "paper Φ", "Φ (sum)", "paper clean %", "clean %",
-                             "paper PGD %", "PGD %"),
+        parts.append(f'<p class="note">{inline_markdown(PAPER_PHI_NOTE)}</p>')
+        parts.append(_table(("entry", "defense", "paper setting", "paper Φ", "Φ (sum)", "paper Φ ÷ none", "Φ ÷ none",
+                             "paper clean %", "clean %", "paper PGD %", "PGD %"),
                             [[r["name"], r["defense_label"], r["paper_setting"], f"{r['paper_phi']:.1f}",
-                              "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}", pct(r["paper_clean_accuracy"]),
-                              pct(r["clean_accuracy"]), pct(r["paper_pgd_accuracy"]), pct(r["pgd_accuracy"])]
+                              "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}", ratio(r["paper_phi_ratio"]),
+                              ratio(r["phi_ratio"]), pct(r["paper_clean_accuracy"]), pct(r["clean_accuracy"]),
+                              pct(r["paper_pgd_accuracy"]), pct(r["pgd_accuracy"])]
                              for r in beside], "paper"))
     if part.certified:
         parts.append("<h2>Certified robustness (randomized smoothing)</h2>")

@@ -261,10 +261,3 @@ def resolve_entry_on_chief(zoo, config, name, recipe, data_source, dist, strateg
         entry = Entry(zoo.path / (name or config.default_name()))
         existed = True
     return entry, existed
-
-
-def config_from(recipe_fields, overrides):
-    """A `TrainConfig` from a recipe's fields with command-line overrides on top."""
-    merged = dict(recipe_fields)
-    merged.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(merged)
