@@ -1,15 +1,18 @@
 """Float results that do not depend on the CPU: pin TensorFlow's CPU kernels before TensorFlow starts.
 
-TensorFlow's CPU matrix products and convolutions (oneDNN's kernels, also under Eigen's contractions)
-choose their code by the CPU's instruction set when they first run, and split their sums over the
-intra-op thread pool, whose size follows the core count. Each choice rounds differently, and training
-amplifies the last bits: the demo's five epochs of AMSReg moved PGD accuracy by up to 11 points between
-settings of one machine (docs/data/demo-spread.json). Pinning both makes x86-64 CPUs with AVX2 or
-AVX-512 run the same kernels with the same split, so they print the same numbers (a CPU without AVX2,
-or an ARM one, runs other kernels and may differ).
+TensorFlow's CPU convolutions and matrix products come from one of two libraries: oneDNN's kernels,
+which TensorFlow turns on by default only on some CPUs (Intel ones with AVX-512; not this project's
+AMD EPYC), or Eigen's. oneDNN then chooses its code by the CPU's instruction set when it first runs,
+and both split their sums over the intra-op thread pool, whose size follows the core count. Each
+choice rounds differently, and training amplifies the last bits: the demo's five epochs of AMSReg
+moved PGD accuracy by up to 11 points between such settings on one machine
+(docs/data/demo-spread.json). Pinning all three (oneDNN on, AVX2 code, 2 threads) makes x86-64 CPUs
+with AVX2 or AVX-512 run the same kernels with the same split, so they print the same numbers (a CPU
+without AVX2, or an ARM one, runs other kernels and may differ). oneDNN on is also the faster choice
+where TensorFlow leaves it off (docs/benchmarks.md).
 
-Nothing here runs at import: `pin_cpu_numerics` changes this process's environment, and only the
-commands that promise reproducible numbers call it (`kerasll demo`).
+Nothing here runs at import: `use_onednn` and `pin_cpu_numerics` change this process's environment, and
+only the command line calls them (every command the first, `kerasll demo` the second).
 """
 
 import os
@@ -17,7 +20,23 @@ import sys
 
 PINNED_ISA = "AVX2"  # the newest instruction set every x86-64 server and laptop of the last decade has
 PINNED_THREADS = 2  # TensorFlow's intra-op threads: the sums' split, whatever the core count
-SETTINGS = {"ONEDNN_MAX_CPU_ISA": PINNED_ISA, "TF_NUM_INTRAOP_THREADS": str(PINNED_THREADS)}
+SETTINGS = {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": PINNED_ISA, "TF_NUM_INTRAOP_THREADS": str(PINNED_THREADS)}
+
+
+FAST = {"TF_ENABLE_ONEDNN_OPTS": "1"}  # oneDNN's kernels wherever TensorFlow would leave them off
+
+
+def use_onednn():
+    """Turn TensorFlow's oneDNN CPU kernels on for this process, unless the environment says otherwise or
+    TensorFlow already started (then: False). TensorFlow turns them on by default only on some CPUs; on an
+    AMD EPYC with AVX2 they made a LeNet's forward pass 3.7× and `kl.certify` 3.1× faster
+    (docs/benchmarks.md). The `kerasll` command calls it first; a script can too, before importing
+    TensorFlow."""
+    if "tensorflow" in sys.modules:
+        return False
+    for name, value in FAST.items():
+        os.environ.setdefault(name, value)
+    return True
 
 
 def pin_cpu_numerics():
@@ -36,6 +55,7 @@ def describe(pinned):
     if pinned is None:
         return "CPU kernels not pinned (TensorFlow had already started): numbers may differ between CPUs"
     same = all(pinned[k] == v for k, v in SETTINGS.items())
-    kernels = f"{pinned['ONEDNN_MAX_CPU_ISA']} kernels, {pinned['TF_NUM_INTRAOP_THREADS']} threads"
+    library = "oneDNN" if pinned["TF_ENABLE_ONEDNN_OPTS"] == "1" else "Eigen"
+    kernels = f"{library}, {pinned['ONEDNN_MAX_CPU_ISA']} code, {pinned['TF_NUM_INTRAOP_THREADS']} threads"
     return (f"CPU kernels pinned ({kernels}): the same numbers on x86-64 CPUs with AVX2 or AVX-512" if same
             else f"CPU kernels set by the environment ({kernels}): numbers may differ from the README's")

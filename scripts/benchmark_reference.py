@@ -35,6 +35,9 @@ def main():
     parser.add_argument("--norm", default="linf", choices=["linf", "l1"],
                         help="the threat model: L∞ at ε = 25/255, or L1 at the data set's preset (10)")
     args = parser.parse_args()
+    from kerasll.numerics import use_onednn
+
+    use_onednn()  # the kernels the `kerasll` command runs, before TensorFlow starts
     from kerasll import load_dataset
     from kerasll._files import replace_block, write_json
     from kerasll.evaluation.core import autoattack_images

@@ -80,6 +80,13 @@ def reference(args, classifier, x, y):
     return as_result(out["prediction"], out["radius"], y), float(out["seconds"])
 
 
+def kernels_of(environ):
+    """The CPU kernels of this run in words: TensorFlow's oneDNN setting and the instruction-set cap (which
+    PyTorch's oneDNN obeys too)."""
+    library = "TensorFlow oneDNN" if environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "TensorFlow default kernels"
+    return f"{library}, {environ.get('ONEDNN_MAX_CPU_ISA', 'any')} code"
+
+
 def settings_args(args):
     return ["--sigma", str(args.sigma), "--n0", str(args.n0), "--n", str(args.n), "--alpha", str(args.alpha),
             "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
@@ -102,7 +109,11 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(args)
+    from kerasll.numerics import use_onednn
+
+    use_onednn()  # the kernels the `kerasll` command runs, before TensorFlow starts
     import kerasll as kl
+    from kerasll.dev.machine import describe
     from kerasll._files import replace_block, write_json
     from kerasll.dev.paper.certified import agreement, reference_section, side
     from kerasll.zoo.store import REPO_ZOO, Zoo
@@ -115,7 +126,8 @@ def main():
     for name in args.names:
         model = zoo.get(name).load_model()
         classifier = getattr(model, "classifier", model)
-        key = f"{name}/n{args.images}/sigma{args.sigma:g}/samples{args.n}"
+        kernels = kernels_of(os.environ)
+        key = f"{name}/n{args.images}/sigma{args.sigma:g}/samples{args.n}/{describe()}/{kernels}"
         theirs = reference(args, classifier, x, y)
         ours, t0 = [], time.perf_counter()
         for seed in (args.seed, args.seed + 1):
@@ -128,6 +140,7 @@ def main():
                      "reference": side(theirs[0]), "seed_to_seed": agreement(ours[0][0], ours[1][0]),
                      "kerasll_to_reference": agreement(ours[0][0], theirs[0]),
                      "seconds": {"ours": ours[0][1], "theirs": theirs[1]},
+                     "machine": describe(), "kernels": kernels,
                      "noisy_forwards_per_second": {"ours": args.images * (args.n0 + args.n) / ours[0][1],
                                                    "theirs": args.images * (args.n0 + args.n) / theirs[1]}}
         write_json(args.json, done)

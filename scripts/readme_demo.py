@@ -30,10 +30,19 @@ README = ROOT / "README.md"
 SPREAD = ROOT / "docs" / "data" / "demo-spread.json"
 BLOCK = re.compile(r"<!-- demo:start -->.*?<!-- demo:end -->", re.S)
 SEEDS = (0, 1, 2, 3, 4)
-# Seed 0 under the kernel settings an unpinned run gets on other CPUs: older vector code, fewer or more threads.
-UNPINNED = ({"ONEDNN_MAX_CPU_ISA": "AVX", "TF_NUM_INTRAOP_THREADS": "2"},
-            {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_NUM_INTRAOP_THREADS": "1"},
-            {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_NUM_INTRAOP_THREADS": "4"})
+# Seed 0 under the kernel settings an unpinned run gets on other CPUs: Eigen's kernels (TensorFlow's default on
+# AMD CPUs), older vector code, fewer or more threads.
+UNPINNED = ({"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2", "TF_NUM_INTRAOP_THREADS": "2"},
+            {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX", "TF_NUM_INTRAOP_THREADS": "2"},
+            {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2", "TF_NUM_INTRAOP_THREADS": "1"},
+            {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2", "TF_NUM_INTRAOP_THREADS": "4"})
+
+
+def kernels(env):
+    """The kernel settings of a run in words, e.g. 'Eigen, 2 threads' or 'oneDNN AVX, 2 threads'."""
+    threads = env["TF_NUM_INTRAOP_THREADS"]
+    library = "Eigen" if env["TF_ENABLE_ONEDNN_OPTS"] == "0" else f"oneDNN {env['ONEDNN_MAX_CPU_ISA']}"
+    return f"{library}, {threads} thread{'s' if threads != '1' else ''}"
 
 
 def run_demo(seed=0, env=None):
@@ -56,9 +65,7 @@ def measure_spread():
         print(rows[-1], flush=True)
     for env in UNPINNED:
         clean, robust, _ = run_demo(0, env)
-        threads = env["TF_NUM_INTRAOP_THREADS"]
-        kernels = f"{env['ONEDNN_MAX_CPU_ISA']}, {threads} thread{'s' if threads != '1' else ''}"
-        rows.append({"seed": 0, "kernels": kernels, "clean": float(clean), "pgd": float(robust)})
+        rows.append({"seed": 0, "kernels": kernels(env), "clean": float(clean), "pgd": float(robust)})
         print(rows[-1], flush=True)
     SPREAD.write_text(json.dumps({"machine": describe(), "command": "python scripts/readme_demo.py --spread",
                                   "runs": rows}, indent=1) + "\n")
@@ -93,7 +100,7 @@ def main():
     low, high = sorted(r[2] for r in runs)
     block = (f"<!-- demo:start -->`time kerasll demo` took {low:.0f}–{high:.0f} s on {describe()}, printing "
              f"{clean}%\nclean and {robust}% PGD accuracy (5 epochs, seed 0; {same}). The demo pins TensorFlow's "
-             f"CPU\nkernels (AVX2 code, 2 threads), so that x86-64 CPUs with AVX2 or AVX-512 run the same code and "
+             f"CPU\nkernels (oneDNN, AVX2 code, 2 threads), so that x86-64 CPUs with AVX2 or AVX-512 run the same code and "
              f"print\nthese numbers (checked on the AVX2 machine above only). The recipe itself varies: seeds {SEEDS[0]}–{SEEDS[-1]} gave {span(seeds, 'clean')} clean and "
              f"{span(seeds, 'pgd')} PGD, and seed 0 under other kernels\n(" + "; ".join(r["kernels"] for r in others)
              + f") {span(others, 'clean')} clean and {span(others, 'pgd')} PGD (`python scripts/readme_demo.py "

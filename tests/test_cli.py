@@ -373,6 +373,8 @@ def test_printed_paths_are_never_wrapped(tmp_path):
     (["eval", "model.keras"], "--dataset"),
     (["landscape", "a", "--directions", "pca"], "valid choices: random, fgsm"),
     (["zoo", "list", "--sort", "size"], "valid choices: name"),
+    (["report", "--out", "/proc/kerasll-report"], "--out /proc/kerasll-report: cannot create this folder"),
+    (["report", "--out", "pyproject.toml"], "--out pyproject.toml is a file, not a folder"),
 ])
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(zoo, args, needle):
     before = entries(zoo)
@@ -564,3 +566,21 @@ def test_eval_with_the_adaptive_checks_names_the_surrogate_and_stores_what_they_
     found = stored["adaptive"]
     assert found["transfer"]["robust_before"] == found["budget_check"]["robust_before"] - found["budget_check"]["broken"]
     assert stored["robust_accuracy"] * 32 == found["transfer"]["robust_before"] - found["transfer"]["broken"]
+
+
+def test_the_budget_check_on_top_of_a_stored_autoattack_runs_only_the_check(zoo, monkeypatch):
+    """The stored AutoAttack's stages and self-checks are reused: the second command runs one attack (the budget
+    check's APGD-T), counted where attacks are dispatched, and stores the checks under their own key."""
+    import kerasll.evaluation.core as core
+
+    args = ["eval", "a", "--attack", "autoattack", "--version", "fast", "--source", "embedded", "--limit", "16",
+            "--zoo", zoo]
+    assert kerasll(*args).exit_code == 0
+    ran, run_attack = [], core.run_attack
+    monkeypatch.setattr(core, "run_attack", lambda name, *a, **k: ran.append(name) or run_attack(name, *a, **k))
+    result = kerasll(*args, "--check-budget")
+    assert result.exit_code == 0, result.output
+    assert ran == ["apgd-t"] and "twice the budget broke" in result.output
+    assert "reused from the stored run: apgd-ce, apgd-t and the self-checks" in result.output
+    stored = json.loads((zoo / "a" / "eval.json").read_text())["results"]
+    assert any(k.startswith("autoattack-fast-linf-eps25/255-budget2x") for k in stored)

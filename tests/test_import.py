@@ -91,3 +91,14 @@ def test_a_mistyped_name_is_refused_before_tensorflow_starts():
                  ["train", "--defense", "nope"], ["train", "--dataset", "mnist"], ["landscape", "nope"]):
         heavy, out = heavy_modules(run, *args)
         assert "tensorflow" not in heavy and out.stderr.count("error: ") == 1, (args, heavy, out.stderr[-500:])
+
+
+def test_the_demo_pins_the_cpu_kernels_only_before_tensorflow_starts():
+    code = ("import os\nfor k in ('TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'TF_NUM_INTRAOP_THREADS'):\n"
+            "    os.environ.pop(k, None)\nos.environ['TF_NUM_INTRAOP_THREADS'] = '3'\n"
+            "from kerasll.numerics import describe, pin_cpu_numerics\np = pin_cpu_numerics()\n"
+            "assert p == {'TF_ENABLE_ONEDNN_OPTS': '1', 'ONEDNN_MAX_CPU_ISA': 'AVX2', 'TF_NUM_INTRAOP_THREADS': '3'}, p\n"
+            "assert 'set by the environment' in describe(p)\nimport tensorflow\n"
+            "assert pin_cpu_numerics() is None and 'not pinned' in describe(None)")
+    heavy, out = heavy_modules(code)
+    assert out.returncode == 0 and "tensorflow" in heavy, out.stderr[-2000:]

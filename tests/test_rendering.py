@@ -23,6 +23,8 @@ window.addEventListener("load", function () {
                hidden: Math.max.apply(null, [0].concat(Array.prototype.map.call(document.querySelectorAll(".scroll"),
                  function (d) { return d.scrollWidth - d.clientWidth; }))),
                made: (document.querySelector(".made") || {}).textContent || "",
+               widths: images.filter(function (i) { return i.alt.indexOf("landscape-") === 0; }).map(function (i) {
+                 return i.naturalWidth; }),
                widest: Math.max.apply(null, Array.prototype.map.call(document.body.children, function (e) {
                  return e.getBoundingClientRect().right; }))};
   var pre = document.createElement("pre");
@@ -73,6 +75,7 @@ def test_html_report_of_the_bundled_zoo_loads_every_figure_and_fits_1280_pixels(
     assert probe["images"] == 3 * entries + certified + len(overview), (probe, overview, certified)
     assert probe["unloaded"] == [] and probe["scrollWidth"] <= 1280 and probe["widest"] <= 1280, probe
     assert probe["hidden"] == 0, probe  # no table hides columns behind a horizontal scroll at 1280 px
+    assert len(set(probe["widths"])) == 1, probe["widths"]  # every landscape figure of one size
     assert "kerasll 0.1.0" in probe["made"] and "data set fashion_mnist" in probe["made"], probe
     assert not probe["backticks"]  # Markdown rendered, not shown raw
     shot = tmp_path / "shot.png"
@@ -85,3 +88,32 @@ def test_html_report_of_the_bundled_zoo_loads_every_figure_and_fits_1280_pixels(
                                     "--zoo", str(tmp_path / "zoo2")])
     assert bare.exit_code == 0 and bare.output.count("note: entries without landscapes") == 1, bare.output
     assert open_page(tmp_path / "bare" / "report-fashion_mnist.html", tmp_path)["images"] == len(overview) + certified
+
+
+def test_a_long_flags_cell_wraps_within_1280_pixels(tmp_path):
+    """An entry with adaptive checks (on fewer images than its AutoAttack) and a fired flag: the flags column
+    wraps instead of pushing the table past a 1280-pixel window, and says on how many images the checks ran."""
+    import shutil
+
+    from kerasll.evaluation.settings import attack_settings
+    from kerasll.zoo.results import ATTACK, ResultId
+    from kerasll.zoo.store import REPO_ZOO, Zoo
+
+    zoo = Zoo(tmp_path / "zoo")
+    shutil.copytree(REPO_ZOO / "fmnist-lenet-at", zoo.path / "fmnist-lenet-at", ignore=shutil.ignore_patterns("records"))
+    checked = attack_settings("fashion_mnist", "autoattack", budget_check=True, transfer="fmnist-lenet-none")
+    rid = ResultId(ATTACK, checked.to_dict(), 200, "")
+    flag = {"code": "transfer", "message": "the surrogate's examples broke 9 of the 95 images the white-box "
+            "attacks left robust, more than noise", "hint": "evaluate with transfer and budget checks"}
+    zoo.get("fmnist-lenet-at").write_evaluation(rid.key(), rid.fields() | {
+        "clean_accuracy": 0.9, "robust_accuracy": 0.43, "flags": [flag], "created": "1",
+        "adaptive": {"budget_check": {"broken": 0, "robust_before": 95}, "transfer": {"broken": 9, "robust_before": 95}}})
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", "--format", "html", "--no-compute", "--out", str(out),
+                                      "--zoo", str(zoo.path)])
+    assert result.exit_code == 0, result.output
+    page = out / "report-fashion_mnist.html"
+    assert "adaptive checks on 200 images: budget ×2 broke 0/95; transfer from fmnist-lenet-none broke 9/95" \
+        in page.read_text()
+    probe = open_page(page, tmp_path)
+    assert probe["hidden"] == 0 and probe["scrollWidth"] <= 1280 and probe["widest"] <= 1280, probe

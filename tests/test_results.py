@@ -77,3 +77,36 @@ def test_the_report_reads_images_from_the_data_tag_not_the_key():
     s = report.summary(Entry())
     assert (s.clean, s.robust, s.samples, s.phi, s.images) == (0.9, 0.5, 40, -1.5, "test split")
     assert matching(Entry().evaluations(), pgd, "-datacafe")[0]["samples"] == 10000
+
+
+def test_a_report_of_a_mixed_zoo_labels_each_number_with_its_own_images(tmp_path):
+    """One entry evaluated on the embedded subset only, one on the test split (PGD and AutoAttack on 10,000
+    images, Φ on 1,000) with adaptive checks on 200: each row says where its numbers come from, the page
+    header guesses nothing, and a flag cell names the checks' own image count."""
+    import shutil
+
+    from kerasll.zoo.report_html import made_line
+    from kerasll.zoo.store import Zoo
+
+    pgd, aa = attack_settings("fashion_mnist"), attack_settings("fashion_mnist", "autoattack")
+    checked = attack_settings("fashion_mnist", "autoattack", budget_check=True)
+    zoo = Zoo(tmp_path / "zoo", bundled=False)
+    for name in ("small", "full"):
+        shutil.copytree(ZOO / "fmnist-lenet-amsreg", zoo.path / name, ignore=shutil.ignore_patterns("eval.json", "records"))
+        meta = json.loads((zoo.path / name / "metadata.json").read_text()) | {"name": name}
+        (zoo.path / name / "metadata.json").write_text(json.dumps(meta))
+    stored = {"small": [result(ATTACK, pgd.to_dict(), 1000, "-embedded", clean_accuracy=0.86, robust_accuracy=0.36)],
+              "full": [result(ATTACK, pgd.to_dict(), 10000, "", clean_accuracy=0.87, robust_accuracy=0.38),
+                       result(ATTACK, aa.to_dict(), 10000, "", clean_accuracy=0.87, robust_accuracy=0.33, flags=[]),
+                       result(ATTACK, checked.to_dict(), 200, "", clean_accuracy=0.9, robust_accuracy=0.4, flags=[],
+                              adaptive={"budget_check": {"broken": 0, "robust_before": 80}}),
+                       result(FLATNESS, {"directions": "random", "pairs": 2, "grid": 5, "radius": 25 / 255,
+                                                         "reduction": "mean"}, 1000, "", phi=-0.43, phi_sum=-10.8)]}
+    for name, results in stored.items():
+        for r in results:
+            zoo.get(name).write_evaluation(ResultId.of(r).key(), r)
+    rows = {r["name"]: r for r in report.report_rows(zoo)}
+    assert report.images_cell(rows["small"]) == "1,000: PGD (embedded subset)"
+    assert report.images_cell(rows["full"]) == "10,000: PGD, AutoAttack; 1,000: Φ (test split)"
+    assert report.flags_cell(rows["full"]) == "— (adaptive checks on 200 images: budget ×2 broke 0/80)"
+    assert "embedded" not in made_line("fashion_mnist") and "10000" not in made_line("fashion_mnist")

@@ -17,8 +17,8 @@ def demo(
 
     Runs offline in about half a minute on a laptop CPU. PGD uses the paper's
     Fashion-MNIST preset: L∞ ε = 25/255, 10 steps of 6.25/255, random start.
-    TensorFlow's CPU kernels are pinned (AVX2 code, 2 threads), so the numbers
-    are the README's on any x86-64 CPU with AVX2 (kerasll.numerics).
+    TensorFlow's CPU kernels are pinned (oneDNN, AVX2 code, 2 threads), so the
+    numbers are the README's on x86-64 CPUs with AVX2 or AVX-512 (kerasll.numerics).
 
     Example: kerasll demo --epochs 5
     """

@@ -23,11 +23,14 @@ app.add_typer(plot.app, name="plot")
 
 
 def main():
-    """The `kerasll` command (the console script and `python -m kerasll`): TensorFlow imported quietly when a
-    command first needs it, Ctrl-C remembered for `errors.is_ctrl_c`, then the typer app."""
+    """The `kerasll` command (the console script and `python -m kerasll`): oneDNN's CPU kernels on
+    (`numerics.use_onednn`), TensorFlow imported quietly when a command first needs it, Ctrl-C remembered for
+    `errors.is_ctrl_c`, then the typer app."""
     from kerasll.cli import quiet
     from kerasll.errors import watch_ctrl_c
+    from kerasll.numerics import use_onednn
 
+    use_onednn()  # before TensorFlow starts: oneDNN's CPU kernels on every CPU, not only where TensorFlow picks them
     quiet.install()
     watch_ctrl_c()
     app(prog_name="kerasll")

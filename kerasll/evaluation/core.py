@@ -154,8 +154,6 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
         if f"robust:{name}" in done:  # finished by the earlier run
             robust = done[f"robust:{name}"].copy()
             records[f"robust:{name}"] = robust.copy()
-            if log is not None:
-                log(f"{name}: robust accuracy {100 * robust.mean():.2f}% (reused)")
             continue
         def attack(_name=name, _attacked=attacked, _settings=settings, _ids=np.flatnonzero(robust),
                    _on=surrogate if on_surrogate else model, _seed=seed + offset):
@@ -286,6 +284,10 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
                            + (", with the adversarial images" if keep_images else "") + ")")
     reused = {} if reuse is None else {k: np.asarray(v) for k, v in reuse.items()}
     checks_reused = run_checks and "noise" in reused
+    if reused and ctx.log is not None and ctx.writes:
+        extras = extra_stages(plan, s.budget_check, surrogate is not None)
+        stages = [name for name, _ in plan] + [name for name, *_ in extras if f"robust:{name}" in reused]
+        ctx.log(f"reused from the stored run: {', '.join(stages)}" + (" and the self-checks" if checks_reused else ""))
 
     def compute(a, b, stages):
         done = {k: v[a:b] for k, v in reused.items()}

@@ -116,11 +116,15 @@ def reference_section(done, command):
                          f"{100 * run['ours']['certified_accuracy'][r]:.1f} | "
                          f"{100 * run['ours_seed1']['certified_accuracy'][r]:.1f} | "
                          f"{100 * run['reference']['certified_accuracy'][r]:.1f} |")
-    lines += ["", "| entry | same answer, seed 0 vs 1 | same answer, kerasll vs authors' | mean abs radius diff, "
-              "seed 0 vs 1 | kerasll vs authors' | kerasll s | authors' s | speed-up |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| entry | images | machine and kernels | same answer, seed 0 vs 1 | same answer, kerasll vs authors' | "
+              "mean abs radius diff, seed 0 vs 1 | kerasll vs authors' | kerasll s | authors' s | speed-up |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for run in done.values():
         noise, cross, t = run["seed_to_seed"], run["kerasll_to_reference"], run["seconds"]
-        lines.append(f"| {run['entry']} | {100 * noise['same_answer']:.1f}% | {100 * cross['same_answer']:.1f}% | "
-                     f"{noise['mean_abs_radius_difference']:.4f} | {cross['mean_abs_radius_difference']:.4f} | "
-                     f"{t['ours']:.1f} | {t['theirs']:.1f} | {t['theirs'] / t['ours']:.1f}× |")
+        where = (f"{run['machine']}; {run['kernels']}" if "machine" in run
+                 else "earlier CI machine (CPU not recorded), TensorFlow's default kernels")
+        lines.append(f"| {run['entry']} | {run['images']} | {where} | {100 * noise['same_answer']:.1f}% | "
+                     f"{100 * cross['same_answer']:.1f}% | {noise['mean_abs_radius_difference']:.4f} | "
+                     f"{cross['mean_abs_radius_difference']:.4f} | {t['ours']:.1f} | {t['theirs']:.1f} | "
+                     f"{t['theirs'] / t['ours']:.1f}× |")
     return lines
