@@ -48,6 +48,29 @@ def load_reference(source):
     return module
 
 
+def parts(args):
+    """In the torch process: where the authors' time goes, per 1,000 noisy copies of one image: torch.randn_like
+    (their noise) and the port's forward pass, each timed alone (median of 20 after a warm-up)."""
+    import keras
+    import torch
+
+    net = keras.saving.load_model(args.child[2], compile=False)
+    batch = torch.tensor(np.load(args.child[0])["x"][:1]).repeat((args.batch_size, 1, 1, 1))
+
+    def median(fn):
+        fn()
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    with torch.no_grad():
+        out = {"noise_s": median(lambda: torch.randn_like(batch)), "forward_s": median(lambda: net(batch))}
+    np.savez(args.child[1], **out)
+
+
 def child(args):
     """In the torch process: the authors' CERTIFY on every image; (class, radius) per image and seconds."""
     import keras
@@ -64,6 +87,36 @@ def child(args):
     for i in range(len(x)):
         prediction[i], radius[i] = smooth.certify(x[i], args.n0, args.n, args.alpha, args.batch_size)
     np.savez(args.child[1], prediction=prediction, radius=radius, seconds=time.perf_counter() - start)
+
+
+def zoo_model(name):
+    from kerasll.zoo.store import REPO_ZOO, Zoo
+
+    model = Zoo(REPO_ZOO, bundled=False).get(name).load_model()
+    return getattr(model, "classifier", model)
+
+
+def time_parts(args, classifier, x):
+    """Print seconds per 1,000 noisy copies: the authors' noise and forward (torch), and kerasll's compiled forward."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        classifier.save(f"{tmp}/port.keras")
+        np.savez(f"{tmp}/in.npz", x=x)
+        subprocess.run([sys.executable, __file__, "--child", f"{tmp}/in.npz", f"{tmp}/out.npz", f"{tmp}/port.keras",
+                        "--source", args.source, "--parts", *settings_args(args)],
+                       env={**os.environ, "KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": "PASSIVE"}, check=True)
+        theirs = dict(np.load(f"{tmp}/out.npz"))
+    batch = tf.constant(np.repeat(x[:1], args.batch_size, 0))
+    forward = tf.function(lambda b: classifier(b, training=False))
+    forward(batch)
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        forward(batch).numpy()
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"authors_noise_s": float(theirs["noise_s"]), "authors_forward_s": float(theirs["forward_s"]),
+                      "kerasll_forward_s": float(np.median(times)), "batch": args.batch_size}))
 
 
 def reference(args, classifier, x, y):
@@ -84,7 +137,7 @@ def kernels_of(environ):
     """The CPU kernels of this run in words: TensorFlow's oneDNN setting and the instruction-set cap (which
     PyTorch's oneDNN obeys too)."""
     library = "TensorFlow oneDNN" if environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "TensorFlow default kernels"
-    return f"{library}, {environ.get('ONEDNN_MAX_CPU_ISA', 'any')} code"
+    return f"{library}, {environ.get('ONEDNN_MAX_CPU_ISA', 'the CPU' + chr(39) + 's best')} code"
 
 
 def settings_args(args):
@@ -106,9 +159,11 @@ def main():
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "data" / "reference-smoothing.json")
     parser.add_argument("--docs", action="store_true", help="write the tables into docs/evaluation.md")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--parts", action="store_true", help="only time the authors' noise and forward pass apart, "
+                        "and kerasll's forward pass, per 1,000 noisy copies")
     args = parser.parse_args()
     if args.child:
-        return child(args)
+        return parts(args) if args.parts else child(args)
     from kerasll.numerics import use_onednn
 
     use_onednn()  # the kernels the `kerasll` command runs, before TensorFlow starts
@@ -119,6 +174,8 @@ def main():
     from kerasll.zoo.store import REPO_ZOO, Zoo
 
     load_reference(args.source)  # fail early on an unexpected core.py
+    if args.parts:
+        return time_parts(args, zoo_model(args.names[0]), kl.load_dataset("fashion_mnist", "test")[0][:1])
     zoo = Zoo(REPO_ZOO, bundled=False)
     x, y = kl.load_dataset("fashion_mnist", "test")
     x, y = x[:args.images], y[:args.images]

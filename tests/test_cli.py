@@ -573,14 +573,17 @@ def test_the_budget_check_on_top_of_a_stored_autoattack_runs_only_the_check(zoo,
     check's APGD-T), counted where attacks are dispatched, and stores the checks under their own key."""
     import kerasll.evaluation.core as core
 
-    args = ["eval", "a", "--attack", "autoattack", "--version", "fast", "--source", "embedded", "--limit", "16",
-            "--zoo", zoo]
+    args = ["eval", "fmnist-lenet-at", "--attack", "autoattack", "--version", "fast", "--source", "embedded",
+            "--limit", "16", "--zoo", zoo]  # a bundled entry (copied into the zoo on write): images stay robust
     assert kerasll(*args).exit_code == 0
-    ran, run_attack = [], core.run_attack
+    from kerasll.attacks import checks
+
+    ran, run_attack, image_checks = [], core.run_attack, checks.image_checks
     monkeypatch.setattr(core, "run_attack", lambda name, *a, **k: ran.append(name) or run_attack(name, *a, **k))
+    monkeypatch.setattr(checks, "image_checks", lambda *a, **k: ran.append("checks") or image_checks(*a, **k))
     result = kerasll(*args, "--check-budget")
     assert result.exit_code == 0, result.output
-    assert ran == ["apgd-t"] and "twice the budget broke" in result.output
+    assert ran == ["apgd-t"] and "twice the budget broke" in result.output, result.output
     assert "reused from the stored run: apgd-ce, apgd-t and the self-checks" in result.output
-    stored = json.loads((zoo / "a" / "eval.json").read_text())["results"]
+    stored = json.loads((zoo / "fmnist-lenet-at" / "eval.json").read_text())["results"]
     assert any(k.startswith("autoattack-fast-linf-eps25/255-budget2x") for k in stored)
