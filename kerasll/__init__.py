@@ -55,3 +55,12 @@ _LIGHT = ("list_models", "register_model", "list_attacks", "register_attack", "d
           "list_defenses", "register_defense", "KerasllError")  # plain Python: no TensorFlow on first use
 
 __getattr__, __dir__, __all__ = attach(__name__, _EXPORTS, _SUBMODULES, before=_first_use, light=_LIGHT)
+
+
+def _register_with_keras():
+    from kerasll.saving import register_with_keras
+
+    register_with_keras()
+
+
+_register_with_keras()  # kerasll's Keras classes known to keras.saving once Keras is imported (kerasll.saving)

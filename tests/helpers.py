@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 
 from kerasll.distribute import localhost_cluster
@@ -106,3 +107,26 @@ def min_l1_to_plane(x, w, b):
             cost, need = cost + room[i], need - gain
         out.append(cost if need == 0 else np.inf)
     return np.array(out)
+
+
+def small_cnn(input_shape=(6, 6, 1), num_classes=4, dtype="float32", seed=0):
+    """A tiny conv net with a max-pool (a non-smooth op, like the real models)."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(input_shape, dtype=dtype)
+    x = keras.layers.Conv2D(3, 3, activation="tanh", dtype=dtype)(inputs)
+    x = keras.layers.MaxPooling2D(2, dtype=dtype)(x)
+    x = keras.layers.Flatten(dtype=dtype)(x)
+    x = keras.layers.Dense(8, activation="tanh", dtype=dtype)(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, dtype=dtype)(x))
+
+
+def linear_model(dim=12, num_classes=5, seed=0):
+    """Logits = W·flatten(x) + b on (dim,) inputs, with W, b returned in numpy."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(dim, num_classes)).astype(np.float32)
+    b = rng.normal(size=num_classes).astype(np.float32)
+    inputs = keras.Input((dim,))
+    dense = keras.layers.Dense(num_classes)
+    model = keras.Model(inputs, dense(inputs))
+    dense.set_weights([w, b])
+    return model, w, b

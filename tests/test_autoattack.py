@@ -45,14 +45,14 @@ def test_autoattack_accuracy_is_the_accuracy_on_its_images(trained_lenet, data):
     x, y = data
     r = kl.autoattack(trained_lenet, x, y, 8 / 255, seed=0)
     assert list(r.by_attack) == ["apgd-ce", "apgd-t", "fab-t", "square"]
-    assert r.robust_accuracy == accuracy(trained_lenet, r.x_adv, y)
-    assert np.array_equal(r.robust, np.argmax(trained_lenet(r.x_adv), 1) == y)
+    fooled_or_not = np.argmax(trained_lenet(r.x_adv).numpy(), 1) == y  # the model itself on the returned images
+    assert r.robust_accuracy == np.mean(fooled_or_not) and np.array_equal(r.robust, fooled_or_not)
     accs = list(r.by_attack.values())
     assert accs == sorted(accs, reverse=True) and accs[-1] == r.robust_accuracy
     assert r.robust_accuracy <= r.clean_accuracy
     assert linf(r.x_adv, x).max() <= 8 / 255 + 1e-6 and r.x_adv.min() >= 0 and r.x_adv.max() <= 1
     d = r.to_dict()
-    assert d["robust_accuracy"] == r.robust_accuracy and d["samples"] == 120 and "clean_acc" not in d
+    assert d["samples"] == 120 and "clean_acc" not in d and {"clean_accuracy", "robust_accuracy"} <= set(d)
     rb = robustbench_fields(d)  # RobustBench's names only in the export
     assert rb == {"clean_acc": r.clean_accuracy, "autoattack_acc": r.robust_accuracy, "eps": 8 / 255,
                   "threat_model": "Linf", "n_examples": 120}
@@ -256,7 +256,7 @@ def test_plus_runs_the_reference_attacks_with_their_restarts_and_is_never_weaker
     standard = kl.autoattack(trained_lenet, x, y, 8 / 255, seed=0, run_checks=False)
     # Every attack's random draws depend on (seed, image), so plus repeats standard's runs and adds more.
     assert not np.any(plus.robust & ~standard.robust)
-    assert plus.robust_accuracy == accuracy(trained_lenet, plus.x_adv, y)
+    assert plus.robust_accuracy == np.mean(np.argmax(trained_lenet(plus.x_adv).numpy(), 1) == y)  # the model's word
 
 
 def test_square_flag_counts_only_what_square_itself_broke(monkeypatch):

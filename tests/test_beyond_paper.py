@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import linear_model
+from helpers import linear_model
 
 import kerasll as kl
 from kerasll.defenses import DefenseSpec, get_defense

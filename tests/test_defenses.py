@@ -6,7 +6,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from conftest import small_cnn
+from helpers import small_cnn
 
 import kerasll as kl
 

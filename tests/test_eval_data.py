@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import small_cnn
 from kerasll.cli.main import app
-from helpers import prepare_tfds, write_folder
+from helpers import prepare_tfds, small_cnn, write_folder
 
 runner = CliRunner()
 

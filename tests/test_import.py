@@ -102,3 +102,13 @@ def test_the_demo_pins_the_cpu_kernels_only_before_tensorflow_starts():
             "assert pin_cpu_numerics() is None and 'not pinned' in describe(None)")
     heavy, out = heavy_modules(code)
     assert out.returncode == 0 and "tensorflow" in heavy, out.stderr[-2000:]
+
+
+def test_keras_loads_every_shipped_entry_right_after_import_kerasll_in_either_order():
+    """`import kerasll` makes its Keras classes known to keras.saving as soon as Keras is imported, before or
+    after it, with no other kerasll call: the way any Keras user loads a model."""
+    for first in ("import kerasll, keras", "import keras, kerasll"):
+        code = (f"{first}, pathlib\nfor p in sorted(pathlib.Path('zoo').glob('*/model.keras')):\n"
+                "    assert keras.saving.load_model(p).name, p\nprint(len(list(pathlib.Path('zoo').glob('*/model.keras'))))")
+        heavy, out = heavy_modules(code)
+        assert out.returncode == 0 and out.stdout.strip().splitlines()[0] == "7", (first, out.stderr[-2000:])

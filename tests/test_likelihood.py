@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from conftest import linear_model, small_cnn
+from helpers import linear_model, small_cnn
 from scipy_free import logsumexp
 
 import kerasll as kl

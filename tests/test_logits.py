@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import kerasll as kl
-from conftest import small_cnn
+from helpers import small_cnn
 from kerasll.cli.main import app
 
 

@@ -9,7 +9,7 @@ from kerasll.attacks import dlr_loss, targeted_dlr_loss
 from kerasll.attacks.apgd import checkpoints
 from kerasll.attacks.fab import project_onto_hyperplane
 
-from conftest import linear_model
+from helpers import linear_model
 
 DUAL = {"linf": 1, "l2": 2}
 
