@@ -90,6 +90,32 @@ def test_chunks_of_another_attack_revision_are_not_resumed(trained_lenet, data, 
     assert new.to_dict()["attacks_revision"] == core.ATTACKS_REVISION  # the changed code's, stored with the result
 
 
+def test_a_run_resumed_with_another_batch_size_keeps_its_finished_chunks(trained_lenet, data, tmp_path, monkeypatch):
+    """Interrupted after two chunks of 20 images, resumed with --batch-size 15: the 40 finished images are read
+    back, only the other 50 are attacked (in chunks of 15), and the records are the uninterrupted run's."""
+    import kerasll.evaluation.core as core
+
+    x, y = data
+    settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=10)
+    lines = []
+
+    def stop_after_two(line):
+        lines.append(line)
+        if sum("saved" in line for line in lines) == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=stop_after_two)
+    attacked, run_attack = [], core.run_attack
+    monkeypatch.setattr(core, "run_attack", lambda name, m, xs, *a, **k: attacked.append(len(xs)) or run_attack(
+        name, m, xs, *a, **k))
+    resumed = evaluate(trained_lenet, x, y, settings, batch_size=15, checkpoint=tmp_path)
+    assert sum(attacked) <= 50 and len(attacked) == 4  # images 40–89 in chunks of 15, 15, 15, 5 (robust ones)
+    fresh = evaluate(trained_lenet, x, y, settings, batch_size=30)
+    assert np.array_equal(resumed.records["robust"], fresh.records["robust"])
+    assert resumed.robust_accuracy == fresh.robust_accuracy
+
+
 def test_a_chunk_file_is_whole_or_absent(tmp_path):
     store = ChunkStore(tmp_path, "ab" * 32, {"what": "test"}).open()
     calls = []
@@ -102,7 +128,7 @@ def test_a_chunk_file_is_whole_or_absent(tmp_path):
 
     with pytest.raises(Interrupt):
         run_chunks(compute, 10, 2, store)
-    assert store.finished() == [0, 1] and not list(store.folder.glob(".*.tmp"))
+    assert store.finished() == [(0, 2), (2, 4)] and not list(store.folder.glob(".*.tmp"))
     records, seconds = run_chunks(lambda a, b, stages: ({"v": np.arange(a, b)}, {"t": 1.0}), 10, 2, store)
     assert np.array_equal(records["v"], np.arange(10)) and seconds == {"t": 5.0}
     assert store.finished() == [] and store.complete() is not None  # merged into records.npz

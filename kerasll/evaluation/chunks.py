@@ -8,9 +8,12 @@ whether the chunks ran in one go, across restarts, or on several machines.
 
 A `ChunkStore` keeps the finished chunks of one evaluation in a folder named
 by a fingerprint of everything that determines them: the settings, the model's
-weights, the images and labels, and the chunk size. A different setting never
-finds another's chunks. When every chunk is done, they are merged into one
-`records.npz`, which stays as the evaluation's per-image record.
+weights, the images and labels. A different setting never finds another's
+chunks. Each chunk file is named by the images it covers, not by its index, so
+a run resumed with another chunk size (`--batch-size`, on which no result
+depends) keeps every finished chunk and splits only the images still missing.
+When every chunk is done, they are merged into one `records.npz`, which stays as
+the evaluation's per-image record.
 
 Within a chunk, `Stages` keeps each finished stage (one of AutoAttack's attacks,
 the self-checks, one budget of an ε-curve) as soon as it is done, so a chunk
@@ -84,8 +87,7 @@ class Context:
         """
         store = None
         if checkpoint is not None and self.writes:
-            description = {**what, "samples": len(x), "chunk_size": self.batch_size,
-                           "attacks_revision": ATTACKS_REVISION}
+            description = {**what, "samples": len(x), "attacks_revision": ATTACKS_REVISION}  # not the chunk size
             store = ChunkStore(checkpoint, fingerprint(description, model, (x, y)), description).open(self.fresh)
 
         def on_chunk(i, total, records, cached):
@@ -156,14 +158,15 @@ class Stages:
 
 
 class ChunkStore:
-    """The finished chunks of one evaluation, in `root/<fingerprint[:16]>/`."""
+    """The finished chunks of one evaluation, in `root/<fingerprint[:16]>/`, each file named by the images it
+    covers (`chunk-<start>-<stop>.npz`), so chunks of any size are found again."""
 
     def __init__(self, root, digest, description=None):
         self.folder = Path(root) / digest[:16]
         self.digest, self.description = digest, description or {}
 
-    def _chunk(self, i):
-        return self.folder / f"chunk-{i:05d}.npz"
+    def _chunk(self, bounds):
+        return self.folder / f"chunk-{bounds[0]:08d}-{bounds[1]:08d}.npz"
 
     @property
     def records_path(self):
@@ -183,25 +186,28 @@ class ChunkStore:
             write_json(marker, {"digest": self.digest, **self.description})
         return self
 
-    def stages(self, i, on_save=None):
-        """The stages chunk `i` finished before an interruption (`Stages`)."""
-        return Stages(self.folder / f"stages-{i:05d}.npz", on_save)
+    def stages(self, bounds, on_save=None):
+        """The stages the chunk of images `bounds` (start, stop) finished before an interruption (`Stages`)."""
+        return Stages(self.folder / f"stages-{bounds[0]:08d}-{bounds[1]:08d}.npz", on_save)
 
     def kept(self):
-        """What an interrupted run leaves: finished chunks, and the stages of unfinished ones."""
-        stages = {int(p.stem.split("-")[1]): list(Stages(p).done) for p in sorted(self.folder.glob("stages-*.npz"))}
+        """What an interrupted run leaves: finished chunks, and {bounds: finished stage names} of unfinished ones."""
+        stages = {_bounds(p): list(Stages(p).done) for p in sorted(self.folder.glob("stages-*.npz"))}
         return self.finished(), stages
 
     def finished(self):
-        """Indices of the chunks saved so far."""
-        return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz"))
+        """The (start, stop) image bounds of the chunks saved so far, in order."""
+        return sorted(_bounds(p) for p in self.folder.glob("chunk-*.npz"))
 
-    def load(self, i):
-        return _load(self._chunk(i))
+    def load(self, bounds):
+        return _load(self._chunk(bounds))
 
-    def save(self, i, records, seconds):
-        _save(self._chunk(i), records, seconds)
-        (self.folder / f"stages-{i:05d}.npz").unlink(missing_ok=True)
+    def save(self, bounds, records, seconds):
+        _save(self._chunk(bounds), records, seconds)
+        for p in self.folder.glob("stages-*.npz"):  # this chunk's stages, and any other size's over its images
+            a, b = _bounds(p)
+            if a < bounds[1] and bounds[0] < b:
+                p.unlink(missing_ok=True)
 
     def complete(self):
         """The merged records of a finished evaluation, or None."""
@@ -214,9 +220,24 @@ class ChunkStore:
             p.unlink()
 
 
-def chunk_bounds(n, size):
-    """[(start, stop), …] covering range(n) in chunks of `size`."""
-    return [(a, min(a + size, n)) for a in range(0, n, size)]
+def _bounds(path):
+    """(start, stop) from a chunk or stage file's name."""
+    _, start, stop = Path(path).stem.split("-")
+    return int(start), int(stop)
+
+
+def chunk_bounds(n, size, finished=()):
+    """[(start, stop), …] covering range(n): the `finished` chunks as they are, the images between them in
+    chunks of at most `size`."""
+    out, at = [], 0
+    for start, stop in sorted(finished) + [(n, n)]:
+        while at < start:
+            out.append((at, min(at + size, start)))
+            at = out[-1][1]
+        if stop > start:
+            out.append((start, stop))
+            at = stop
+    return out
 
 
 def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None, on_stage=None):
@@ -235,16 +256,18 @@ def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None, on_stag
     except (KeyboardInterrupt, SystemError) as error:
         if not is_ctrl_c(error):
             raise
-        raise Interrupted(kept_message(store, len(chunk_bounds(n, size)))) from None
+        raise Interrupted(kept_message(store, n, size)) from None
 
 
-def kept_message(store, total):
+def kept_message(store, n, size):
     """What an interrupted evaluation kept, in words, and how to resume."""
     if store is None:
         return "nothing was kept (no folder to keep finished batches in)"
     finished, stages = store.kept()
-    parts = [f"{len(finished)} of {total} batch(es) finished"]
-    parts += [f"batch {i + 1}'s finished stages ({', '.join(_outline(names))})" for i, names in stages.items() if names]
+    bounds = chunk_bounds(n, size, finished)
+    parts = [f"{len(finished)} of {len(bounds)} batch(es) finished"]
+    parts += [f"batch {bounds.index(b) + 1 if b in bounds else '?'}'s finished stages ({', '.join(_outline(names))})"
+              for b, names in stages.items() if names]
     return "kept " + " and ".join(parts) + "; run the same command again to resume"
 
 
@@ -258,22 +281,24 @@ def _outline(names):
 def _run_chunks(compute, n, size, store, on_chunk, spread, on_stage):
     spread = spread or Local()  # the caller (`Context.run`) gives a store and callbacks to the chief only
     done = store.complete() if store is not None else None
-    bounds = chunk_bounds(n, size)
     finished = [] if store is None or done is not None else store.finished()
     state = json.loads(spread.share(json.dumps({"complete": done is not None, "finished": finished}).encode()))
     if state["complete"]:
         return unpack(spread.share(pack(*done) if done is not None else b""))
+    finished = [tuple(b) for b in state["finished"]]
+    bounds = chunk_bounds(n, size, finished)  # every worker splits the missing images alike
     parts = {}
-    for i in state["finished"]:
-        if store is not None:
-            parts[i] = store.load(i)
+    for i, b in enumerate(bounds):
+        if b in finished and store is not None:
+            parts[i] = store.load(b)
             if on_chunk is not None:
                 on_chunk(i, len(bounds), concat([parts[k][0] for k in sorted(parts)]), True)
-    pending = [i for i in range(len(bounds)) if i not in set(state["finished"])]
+    pending = [i for i, b in enumerate(bounds) if b not in finished]
+
     def stages(i):
         if store is None:
             return Stages()
-        return store.stages(i, None if on_stage is None else lambda name: on_stage(i, len(bounds), name))
+        return store.stages(bounds[i], None if on_stage is None else lambda name: on_stage(i, len(bounds), name))
 
     stages_of = {bounds[i]: stages(i) for i in pending}
     with_stages = lambda a, b: compute(a, b, stages_of[(a, b)])  # noqa: E731
@@ -282,7 +307,7 @@ def _run_chunks(compute, n, size, store, on_chunk, spread, on_stage):
         for i, (records, took) in zip(ids, spread.run_round(with_stages, [bounds[i] for i in ids])):
             parts[i] = (records, took)
             if store is not None:
-                store.save(i, records, took)
+                store.save(bounds[i], records, took)
             if on_chunk is not None:
                 on_chunk(i, len(bounds), concat([parts[k][0] for k in sorted(parts)]), False)
     merged = None
