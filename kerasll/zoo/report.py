@@ -87,14 +87,20 @@ def report_rows(zoo, dataset=None):
 
 
 def images_cell(r):
-    """How many test images each number of a row comes from, e.g. '10,000: PGD, AutoAttack; 1,000: Φ', and which
-    (the test split or the embedded subset)."""
-    counts = {}
-    for what, n in (("PGD", r["samples"]), ("AutoAttack", r["autoattack_samples"]), ("Φ", r["phi_samples"])):
-        if n:
-            counts.setdefault(n, []).append(what)
-    cell = "; ".join(f"{n:,}: {', '.join(names)}" for n, names in sorted(counts.items(), reverse=True))
-    return f"{cell} ({r['images']})" if cell else "—"
+    """How many test images a row's numbers come from: one count where PGD and AutoAttack agree ('10,000'),
+    Φ's when it differs ('10,000; Φ 1,000'), and the images when they are not the test split ('1,000
+    (embedded subset)')."""
+    pgd, aa, phi = r["samples"], r["autoattack_samples"], r["phi_samples"]
+    attacks = {n for n in (pgd, aa) if n}
+    if len(attacks) == 2:
+        cell = f"PGD\u00a0{pgd:,}, AutoAttack\u00a0{aa:,}"  # no-break spaces: a label stays with its number
+    else:
+        cell = f"{next(iter(attacks)):,}" if attacks else ""
+    if phi and phi not in attacks:
+        cell += ("; " if cell else "") + f"Φ\u00a0{phi:,}"
+    if not cell:
+        return "—"
+    return cell if r["images"] == "test split" else f"{cell} ({r['images']})"
 
 
 def evaluated(row):
@@ -138,7 +144,8 @@ def preamble(dataset):
             "(`reduction=\"mean\"`); Φ(sum) = 25 × Φ is the paper's Eq. 7 on this lattice.",
             "AutoAttack: standard version (APGD-CE, APGD-T, FAB-T, Square), L∞ at the same ε; flags name the "
             "self-checks that fired (`kerasll eval NAME --attack autoattack` explains each), and the adaptive checks "
-            "say on how many images they ran.",
+            "say on how many images they ran. Test images: how many PGD and AutoAttack ran on (and Φ, where it "
+            "differs), from the test split unless the cell says otherwise.",
             PAPER_PHI_NOTE]
 
 
@@ -148,7 +155,7 @@ PAPER_PHI_NOTE = ("The paper's Φ sums over a lattice whose size and radius it d
 
 
 HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "Φ ÷ none", "Φ FGSM", "clean %", "PGD %",
-           "AutoAttack %", "flags", "images", "paper Φ", "paper Φ ÷ none", "paper clean %", "paper PGD %")
+           "AutoAttack %", "flags", "test images", "paper Φ", "paper Φ ÷ none", "paper clean %", "paper PGD %")
 PAPER_COLUMNS = 4  # the last four of HEADERS: the paper's numbers for the same row
 
 

@@ -14,7 +14,7 @@ from kerasll.zoo.report import PAPER_PHI_NOTE, HEADERS, PAPER_COLUMNS, evaluated
 # Columns sorted as numbers ("—" sorts last); the others as text.
 NUMERIC = {"epochs", "Φ", "Φ (sum)", "Φ ÷ none", "Φ FGSM", "clean %", "PGD %", "AutoAttack %", "paper Φ",
            "paper Φ ÷ none", "paper clean %", "paper PGD %"}
-WRAPPED = {"flags", "images", "defense"}  # text columns that wrap, so the table fits a 1280-pixel window
+WRAPPED = {"flags", "test images", "defense"}  # text columns that wrap, so the table fits a 1280-pixel window
 
 STYLE = """
 * { box-sizing: border-box; }
@@ -128,7 +128,7 @@ def made_line(dataset, zoo_path=None):
 
     commit = git_commit()
     parts = [f"made {now()}", f"kerasll {kerasll.__version__}" + (f" (commit {commit[:10]})" if commit else ""),
-             f"data set {dataset}", "test images per number: the images column"]
+             f"data set {dataset}", "test images per number: the table's test images column"]
     if zoo_path is not None:
         parts.append(f"zoo {zoo_path}")
     return '<p class="made">' + "".join(f"<span>{html.escape(p)}</span>" for p in parts) + "</p>"
