@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, check_entries, console, is_model_file, kept_only_with_json, open_zoo,
-    print_json, stdout_for_data,
+    DataDirOption, SourceOption, ZooOption, check_entries, check_writable, console, is_model_file,
+    kept_only_with_json, open_zoo, parse_list, print_json, stdout_for_data,
 )
 
 
@@ -62,7 +62,6 @@ def certify_command(
         from kerasll.datasets import dataset_info
 
         dataset_info(dataset or found[name].metadata()["dataset"])
-    from kerasll.cli.evaluate import check_writable
     from kerasll.cli.progress import TaskProgress
     from kerasll.distribute import evaluation_strategy
     from kerasll.zoo.certification import CertifyRequest, certify_entry, certify_file
@@ -105,19 +104,6 @@ def certify_command(
             console.print(f"  wrote {out_file}", soft_wrap=True)
     if to_stdout:
         print_json({f"{s:g}": r for s, r in out.items()})
-
-
-def parse_list(text, what):
-    """'0.12,0.25' → (0.12, 0.25); one line naming the bad value otherwise."""
-    from kerasll.errors import KerasllError
-
-    values = []
-    for part in (p.strip() for p in str(text).split(",")):
-        try:
-            values.append(float(part))
-        except ValueError:
-            raise KerasllError(f"{what} takes numbers separated by commas, e.g. 0.12,0.25,0.5; got {part!r}") from None
-    return tuple(values)
 
 
 def show(name, out):

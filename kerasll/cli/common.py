@@ -164,3 +164,26 @@ def kept_only_with_json(name, json_file):
             raise Interrupted("nothing was kept: a .keras file keeps its finished work only with --json FILE") \
                 from None
         raise
+
+
+def check_writable(path):
+    from kerasll.errors import KerasllError
+
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise KerasllError(f"cannot write --json {path}: folder {parent} does not exist")
+    if Path(path).is_dir():
+        raise KerasllError(f"cannot write --json {path}: it is a folder")
+
+
+def parse_list(text, what):
+    """'0.12,0.25' → (0.12, 0.25); one line naming the bad value otherwise."""
+    from kerasll.errors import KerasllError
+
+    values = []
+    for part in (p.strip() for p in str(text).split(",")):
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise KerasllError(f"{what} takes numbers separated by commas, e.g. 0.12,0.25,0.5; got {part!r}") from None
+    return tuple(values)

@@ -7,8 +7,8 @@ import typer
 
 from kerasll.attacks.registry import VERSION_HELP
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, check_entries, console, generated_help, is_model_file, kept_only_with_json,
-    open_zoo, print_json, stdout_for_data,
+    DataDirOption, SourceOption, ZooOption, check_entries, check_writable, console, generated_help, is_model_file,
+    kept_only_with_json, open_zoo, print_json, stdout_for_data,
 )
 from kerasll.datasets import list_datasets
 from kerasll.evaluation import attack_names
@@ -230,16 +230,6 @@ def show(name, out):
         console.print(f"  [yellow]flag {f['code']}[/]: {f['message']} — try: {f['hint']}", soft_wrap=True)
     if "flags" in a and not flags:
         console.print("  no flags: none of the checks for a broken evaluation fired")
-
-
-def check_writable(path):
-    from kerasll.errors import KerasllError
-
-    parent = Path(path).expanduser().resolve().parent
-    if not parent.is_dir():
-        raise KerasllError(f"cannot write --json {path}: folder {parent} does not exist")
-    if Path(path).is_dir():
-        raise KerasllError(f"cannot write --json {path}: it is a folder")
 
 
 def export(out):

@@ -62,7 +62,7 @@ def certified_command(
 
       kerasll plot certified fmnist-lenet-gaussian fmnist-lenet-at --sigma 0.25 --out certified.pdf
     """
-    from kerasll.cli.certify import parse_list
+    from kerasll.cli.common import parse_list
     from kerasll.figures import plot_certified_curves
     from kerasll.zoo.results import stored_certificates
 
