@@ -36,6 +36,7 @@ def test_wheel_installs_with_the_bundled_zoo_and_recipes(tmp_path):
     assert "fmnist-lenet-amsreg" in recipes and "sweep-fmnist-lenet-at-eps2" in recipes
 
 
+@pytest.mark.pipeline  # run by CI, on its machine: the README's main job prints what the README says
 def test_readme_demo_numbers_are_what_the_demo_prints():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_demo.py"), "--check"],
                             capture_output=True, text=True)
