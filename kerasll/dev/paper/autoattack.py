@@ -92,12 +92,15 @@ def timing_section(rows, command):
                     f"not met for {listed([r for r in rows if r.minutes > TARGET_MINUTES])}.**"]
 
 
-def time_sentence(rows, command):
-    """README's one sentence on how long AutoAttack takes per shipped LeNet."""
+def time_sentence(rows, command, machine=None):
+    """README's one sentence on how long AutoAttack takes per shipped LeNet, on which machine
+    (`kerasll.dev.machine.describe()` unless given)."""
+    from kerasll.dev.machine import describe
+
     fastest, slowest = min(rows, key=lambda r: r.minutes), max(rows, key=lambda r: r.minutes)
     return (f"AutoAttack standard on all 10,000 Fashion-MNIST test images takes {fastest.minutes:.1f} min "
-            f"({fastest.name}) to {slowest.minutes:.1f} min ({slowest.name}) per shipped LeNet on 2 CPU cores "
-            f"(`{command}`); docs/benchmarks.md shows where the time goes.")
+            f"({fastest.name}) to {slowest.minutes:.1f} min ({slowest.name}) per shipped LeNet on "
+            f"{machine or describe()} (`{command}`); docs/benchmarks.md shows where the time goes.")
 
 
 def reference_section(runs, command, norm="linf"):
