@@ -42,18 +42,22 @@ class Interrupt(Exception):
     pass
 
 
+def stop_after(chunks):
+    """A `log` callback that interrupts an evaluation, as Ctrl-C would, right after its `chunks`-th chunk is saved."""
+    lines = []
+
+    def log(line):
+        lines.append(line)
+        if sum("saved" in line for line in lines) == chunks:
+            raise Interrupt
+    return log
+
+
 def test_an_interrupted_evaluation_resumes_at_its_first_unfinished_chunk(trained_lenet, data, tmp_path):
     x, y = data
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=10)
-    lines = []
-
-    def stop_after_two(line):
-        lines.append(line)
-        if sum("saved" in line for line in lines) == 2:
-            raise Interrupt  # as Ctrl-C would, right after the second chunk was saved
-
     with pytest.raises(Interrupt):
-        evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=stop_after_two)
+        evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=stop_after(2))
     seen = []
     resumed = evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=seen.append,
                        progress=lambda name, done, total, acc: seen.append(name))
@@ -97,15 +101,8 @@ def test_a_run_resumed_with_another_batch_size_keeps_its_finished_chunks(trained
 
     x, y = data
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=10)
-    lines = []
-
-    def stop_after_two(line):
-        lines.append(line)
-        if sum("saved" in line for line in lines) == 2:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=stop_after_two)
+        evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=stop_after(2))
     attacked, run_attack = [], core.run_attack
     monkeypatch.setattr(core, "run_attack", lambda name, m, xs, *a, **k: attacked.append(len(xs)) or run_attack(
         name, m, xs, *a, **k))
