@@ -20,10 +20,18 @@ import sys
 
 PINNED_ISA = "AVX2"  # the newest instruction set every x86-64 server and laptop of the last decade has
 PINNED_THREADS = 2  # TensorFlow's intra-op threads: the sums' split, whatever the core count
-SETTINGS = {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": PINNED_ISA, "TF_NUM_INTRAOP_THREADS": str(PINNED_THREADS)}
-
-
 FAST = {"TF_ENABLE_ONEDNN_OPTS": "1"}  # oneDNN's kernels wherever TensorFlow would leave them off
+SETTINGS = FAST | {"ONEDNN_MAX_CPU_ISA": PINNED_ISA, "TF_NUM_INTRAOP_THREADS": str(PINNED_THREADS)}
+
+
+def _before_tensorflow(values):
+    """Set `values` in this process's environment where it does not set them already (the user's choice wins):
+    {variable: value in force}, or None when TensorFlow already started (too late to change its kernels)."""
+    if "tensorflow" in sys.modules:
+        return None
+    for name, value in values.items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ[name] for name in values}
 
 
 def use_onednn():
@@ -32,22 +40,14 @@ def use_onednn():
     AMD EPYC with AVX2 they made a LeNet's forward pass 3.7× and `kl.certify` 3.1× faster
     (docs/benchmarks.md). The `kerasll` command calls it first; a script can too, before importing
     TensorFlow."""
-    if "tensorflow" in sys.modules:
-        return False
-    for name, value in FAST.items():
-        os.environ.setdefault(name, value)
-    return True
+    return _before_tensorflow(FAST) is not None
 
 
 def pin_cpu_numerics():
-    """Pin the CPU kernels' instruction set and thread count (`SETTINGS`) for this process, unless the
-    environment already sets them (the user's choice wins). Returns {variable: value in force} when the
-    pin takes effect, or None when TensorFlow already started (too late to change its kernels)."""
-    if "tensorflow" in sys.modules:
-        return None
-    for name, value in SETTINGS.items():
-        os.environ.setdefault(name, value)
-    return {name: os.environ[name] for name in SETTINGS}
+    """Pin oneDNN on, its instruction set and the thread count (`SETTINGS`) for this process, where the
+    environment does not set them already. Returns {variable: value in force} when the pin takes effect, or
+    None when TensorFlow already started."""
+    return _before_tensorflow(SETTINGS)
 
 
 def describe(pinned):

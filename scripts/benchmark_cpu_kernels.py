@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,42 +27,23 @@ SETTINGS = {  # name → environment; "default" is TensorFlow's own choice on th
 KNOBS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "TF_NUM_INTRAOP_THREADS")
 
 
-def rate(fn, items, repeats=5):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return items / sorted(times)[len(times) // 2]
-
-
 def child():
-    import keras
     import numpy as np
     import tensorflow as tf
 
     import kerasll as kl
+    from kerasll.dev.timing import median_seconds, raw_passes
 
     model = kl.load_model(ROOT / "zoo" / "fmnist-lenet-gaussian" / "model.keras")
     classifier = getattr(model, "classifier", model)
     x, y = kl.load_dataset("fashion_mnist", "test", source="embedded")
     batch = tf.constant(np.resize(x, (1000, *x.shape[1:])))
-    forward = tf.function(lambda b: classifier(b, training=False))
-
-    @tf.function
-    def gradient(b):
-        with tf.GradientTape() as tape:
-            tape.watch(b)
-            out = tf.reduce_logsumexp(classifier(b, training=False), -1)
-        return tape.gradient(out, b)
-
+    forward, gradient = raw_passes(classifier)
     images, n = 10, 10_000
-    out = {"forward": rate(lambda: forward(batch).numpy(), 1000),
-           "input_gradient": rate(lambda: gradient(batch).numpy(), 1000),
-           "certify": rate(lambda: kl.certify(classifier, x[:images], y[:images], 0.25, 100, n), images * (n + 100),
-                           repeats=3)}
-    del keras
+    out = {"forward": 1000 / median_seconds(lambda: forward(batch)),
+           "input_gradient": 1000 / median_seconds(lambda: gradient(batch)),
+           "certify": images * (n + 100) / median_seconds(
+               lambda: kl.certify(classifier, x[:images], y[:images], 0.25, 100, n), repeats=3)}
     print("RESULT " + json.dumps(out))
 
 

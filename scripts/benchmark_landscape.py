@@ -11,23 +11,16 @@ Targets: landscape ≥ 80% of raw forward, flatness ≥ 80% of raw input gradien
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import tensorflow as tf
 
 import kerasll as kl
+from kerasll.dev.timing import median_seconds, raw_passes
 
 
 def best_rate(fn, items, repeats):
-    fn()  # warm up / trace
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return items / statistics.median(times)
+    return items / median_seconds(fn, repeats)
 
 
 def main():
@@ -42,17 +35,9 @@ def main():
     batches = [tf.constant(xt[i:i + bs]) for i in range(0, 8 * bs, bs) if len(xt[i:i + bs]) == bs] or [tf.constant(np.resize(xt, (bs,) + xt.shape[1:]))]
     batches = (batches * 8)[:8]
 
-    forward = tf.function(lambda x: model(x, training=False))
-
-    @tf.function
-    def input_grad(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            lp = tf.reduce_logsumexp(model(x, training=False), -1)
-        return tape.gradient(lp, x)
-
-    raw_fwd = best_rate(lambda: [forward(b).numpy() for b in batches], 8 * bs, args.repeats)
-    raw_grad = best_rate(lambda: [input_grad(b).numpy() for b in batches], 8 * bs, args.repeats)
+    forward, input_grad = raw_passes(model)
+    raw_fwd = best_rate(lambda: [forward(b) for b in batches], 8 * bs, args.repeats)
+    raw_grad = best_rate(lambda: [input_grad(b) for b in batches], 8 * bs, args.repeats)
     grid = 91  # 8281 lattice points, ~8 batches
     land = best_rate(lambda: kl.likelihood_surface(model, xt[0], grid=grid, batch_size=bs, dataset="fashion_mnist"), grid * grid, args.repeats)
     n_images = 8 * bs // 50  # pairs=2, grid=5 → 50 points per image

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, check_entries, check_writable, console, is_model_file,
+    DataDirOption, SourceOption, ZooOption, check_request, check_writable, console, is_model_file,
     kept_only_with_json, open_zoo, parse_list, print_json, stdout_for_data,
 )
 
@@ -53,15 +53,10 @@ def certify_command(
 
     from kerasll.zoo.requests import EvalRequest
 
-    found = check_entries(zoo, name)  # before TensorFlow starts
     base = EvalRequest(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit,
                        input_scale=input_scale, force=force, batch_size=batch_size, strategy=strategy, seed=seed,
                        unsafe=unsafe)
-    base.check()
-    if dataset is not None or name in found:
-        from kerasll.datasets import dataset_info
-
-        dataset_info(dataset or found[name].metadata()["dataset"])
+    check_request(name, base, zoo)  # before TensorFlow starts
     from kerasll.cli.progress import TaskProgress
     from kerasll.distribute import evaluation_strategy
     from kerasll.zoo.certification import CertifyRequest, certify_entry, certify_file

@@ -123,6 +123,15 @@ def check_entries(zoo, *names):
     return {name: store.get(name) for name in names if not is_model_file(name)}
 
 
+def check_request(name, request, zoo):
+    """Refuse, before TensorFlow starts, what needs no model to refuse: an unknown zoo entry or surrogate, data
+    set, attack, norm or version, and settings no attack takes (`eval` and `certify`: an `EvalRequest`)."""
+    found = check_entries(zoo, name)
+    request.check()
+    request.surrogate_file(open_zoo(zoo))
+    request.check_names(found[name].metadata().get("dataset") if name in found else None)
+
+
 def open_zoo(path):
     from kerasll.zoo.store import Zoo
 
@@ -167,8 +176,7 @@ def kept_only_with_json(name, json_file):
 
 
 def check_writable(path):
-    from kerasll.errors import KerasllError
-
+    """Refuse a --json path whose folder is missing, or that is a folder, before any work."""
     parent = Path(path).expanduser().resolve().parent
     if not parent.is_dir():
         raise KerasllError(f"cannot write --json {path}: folder {parent} does not exist")
@@ -178,8 +186,6 @@ def check_writable(path):
 
 def parse_list(text, what):
     """'0.12,0.25' → (0.12, 0.25); one line naming the bad value otherwise."""
-    from kerasll.errors import KerasllError
-
     values = []
     for part in (p.strip() for p in str(text).split(",")):
         try:

@@ -7,8 +7,8 @@ import typer
 
 from kerasll.attacks.registry import VERSION_HELP
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, check_entries, check_writable, console, generated_help, is_model_file,
-    kept_only_with_json, open_zoo, print_json, stdout_for_data,
+    DataDirOption, SourceOption, ZooOption, check_entries, check_request, check_writable, console, generated_help,
+    is_model_file, kept_only_with_json, open_zoo, print_json, stdout_for_data,
 )
 from kerasll.datasets import list_datasets
 from kerasll.evaluation import attack_names
@@ -102,15 +102,6 @@ def eval_command(
         out = _evaluate(name, request, None if to_stdout else json_out, zoo)
     if to_stdout:
         print_json(export(out))
-
-
-def check_request(name, request, zoo):
-    """Refuse, before TensorFlow starts, what needs no model to refuse: an unknown zoo entry or surrogate, data
-    set, attack, norm or version, and settings no attack takes."""
-    found = check_entries(zoo, name)
-    request.check()
-    request.surrogate_file(open_zoo(zoo))
-    request.check_names(found[name].metadata().get("dataset") if name in found else None)
 
 
 def parse_budgets(text):

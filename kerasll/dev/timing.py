@@ -1,15 +1,43 @@
-"""Timing compiled Keras train steps (used by the benchmark scripts).
+"""Timing for the benchmark scripts: compiled Keras train steps, a model's raw forward and input-gradient
+passes, and the median of any call.
 
 Ratios between steps are what the benchmarks report, so the steps are timed in
 interleaved rounds (`interleaved_medians`): every round times every step once,
-in turn, and a slow drift of the machine hits all of them alike.
+in turn, and a slow drift of the machine hits all of them alike. TensorFlow is
+imported only by the functions that compile something, so `median_seconds` also
+serves a process on another backend (the reference codes' children).
 """
 
 import statistics
 import time
 
-import keras
-import tensorflow as tf
+
+def median_seconds(fn, repeats=5):
+    """Median seconds of `fn()` over `repeats` calls, after one untimed call (tracing, warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def raw_passes(model):
+    """(forward, input_gradient): `model`'s compiled forward pass and its compiled ∇x logsumexp f(x) on a batch,
+    each returning a NumPy array — the floor kerasll's own throughput is compared with."""
+    import tensorflow as tf
+
+    forward = tf.function(lambda x: model(x, training=False))
+
+    @tf.function
+    def input_gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = tf.reduce_logsumexp(model(x, training=False), -1)
+        return tape.gradient(out, x)
+
+    return (lambda x: forward(x).numpy()), (lambda x: input_gradient(x).numpy())
 
 
 def train_step_timer(model, x, y, steps=20, warmup=3):
@@ -18,6 +46,9 @@ def train_step_timer(model, x, y, steps=20, warmup=3):
     The model is compiled with SGD and sparse cross-entropy if it is not yet;
     the step is traced and warmed up here, before the first timing.
     """
+    import keras
+    import tensorflow as tf
+
     if not model.compiled:
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
