@@ -51,18 +51,3 @@ def _jsonable(value):
         return value.tolist()
     return str(value)
 
-
-def replace_block(path, name, body):
-    """Put `body` between `<!-- NAME:start -->` and `<!-- NAME:end -->` in the file at `path` (appended, with
-    the markers, when absent): the generated blocks of the docs, whose prose around them stays hand-written."""
-    import re
-
-    path = Path(path)
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = path.read_text() if path.exists() else ""
-    new = f"{start}\n{body.rstrip()}\n{end}"
-    if start in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: new, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + new + "\n"
-    atomic_write_text(path, text)

@@ -26,10 +26,14 @@ def _save(fig, path):
     return path
 
 
+def _direction(surface):
+    """The first direction's name: 'FGSM direction' or 'random direction'."""
+    return "FGSM direction" if surface.metadata.get("directions") == "fgsm" else "random direction"
+
+
 def _describe(surface):
     m = surface.metadata
-    d1 = "FGSM direction d" if m.get("directions") == "fgsm" else "random direction d"
-    return d1, f"radius {255 * m.get('radius', 0):.3g}/255, {m.get('grid', '?')}²\u00a0grid"
+    return f"{_direction(surface)} d", f"radius {255 * m.get('radius', 0):.3g}/255, {m.get('grid', '?')}²\u00a0grid"
 
 
 def _draw_surface(ax, surface, zlim, title):
@@ -41,8 +45,7 @@ def _draw_surface(ax, surface, zlim, title):
     ax.contour(e1, e2, surface.values, zdir="z", offset=floor, cmap="viridis", levels=12, vmin=lo, vmax=hi)
     ax.scatter([0], [0], [0], color="red", s=25, depthshade=False, label="clean sample")
     ax.set_zlim(floor, hi + 0.05 * max(hi - lo, 1e-6))
-    d1, _ = _describe(surface)
-    ax.set_xlabel(f"ε₁ along {d1.split(' d')[0]} (/255)", fontsize=10)  # sizes readable at ~550 px wide,
+    ax.set_xlabel(f"ε₁ along {_direction(surface)} (/255)", fontsize=10)  # sizes readable at ~550 px wide,
     ax.set_ylabel("ε₂ along random d⊥ (/255)", fontsize=10)              # as the HTML report shows them
     ax.set_zlabel("Δ log p(x′)", fontsize=10)
     ax.tick_params(labelsize=9)

@@ -14,11 +14,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kerasll._files import replace_block
+from devtools.files import replace_block
 from kerasll.zoo.evaluation import context_of, evaluate_entry
 from kerasll.zoo.requests import EvalRequest
 from kerasll.zoo.results import describe
-from kerasll.dev.paper.autoattack import AutoAttackRow, results_section, time_sentence, timing_section
+from devtools.autoattack_docs import AutoAttackRow, results_section, time_sentence, timing_section
 from kerasll.zoo.report import summary
 from kerasll.zoo.store import REPO_ZOO, Zoo
 

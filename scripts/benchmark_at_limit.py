@@ -24,8 +24,8 @@ import keras
 import tensorflow as tf
 
 import kerasll as kl
-from kerasll.attacks import pgd_steps
-from kerasll.dev.timing import interleaved_medians, random_batch, train_step_timer
+from kerasll.attacks.pgd import Budget, pgd_steps
+from devtools.timing import interleaved_medians, random_batch, train_step_timer
 
 
 def attack_step_timer(model, x, y, k, eps, calls=5):
@@ -34,7 +34,7 @@ def attack_step_timer(model, x, y, k, eps, calls=5):
 
     @tf.function
     def attack():
-        return pgd_steps(model, x, y, x, tf.constant(eps), tf.constant(eps / 4), k, "linf")
+        return pgd_steps(model, x, y, x, Budget(tf.constant(eps), tf.constant(eps / 4), k), "linf")
 
     for _ in range(2):
         attack().numpy()

@@ -32,7 +32,7 @@ def child():
     import tensorflow as tf
 
     import kerasll as kl
-    from kerasll.dev.timing import median_seconds, raw_passes
+    from devtools.timing import median_seconds, raw_passes
 
     model = kl.load_model(ROOT / "zoo" / "fmnist-lenet-gaussian" / "model.keras")
     classifier = getattr(model, "classifier", model)
@@ -55,8 +55,9 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child()
-    from kerasll._files import replace_block, write_json
-    from kerasll.dev.machine import describe
+    from devtools.files import replace_block
+    from kerasll._files import write_json
+    from devtools.machine import describe
 
     rows = {}
     for name, env in SETTINGS.items():

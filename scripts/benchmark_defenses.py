@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 import kerasll as kl
-from kerasll.dev.timing import interleaved_medians, train_step_timer
+from devtools.timing import interleaved_medians, train_step_timer
 
 class MinimalJacReg(keras.Model):
     """The floor for a one-projection Jacobian penalty: a hand-written double-backprop step and nothing else

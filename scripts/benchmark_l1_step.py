@@ -3,7 +3,7 @@
     python scripts/benchmark_l1_step.py --entry fmnist-lenet-at --batch 1000 --steps 50
 
 Each norm's run (one compiled graph, no large reps) is timed at `steps` and at `steps` / 5 iterations in
-interleaved rounds (`kerasll.dev.timing.interleaved_medians`); the difference per extra iteration is a
+interleaved rounds (`devtools.timing.interleaved_medians`); the difference per extra iteration is a
 step's cost without the run's fixed costs (content keys, ranking, the margins after the run). The ratio
 is the cost of L1's sparse step and exact projection on top of the gradient. The issue's bar: ≤ 1.3×. Results are recorded
 in docs/evaluation.md#the-l1-threat-model---norm-l1 with the command.
@@ -14,7 +14,7 @@ import time
 
 from kerasll import load_dataset
 from kerasll.attacks.apgd import apgd
-from kerasll.dev.timing import interleaved_medians
+from devtools.timing import interleaved_medians
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 

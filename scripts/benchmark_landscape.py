@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasll as kl
-from kerasll.dev.timing import median_seconds, raw_passes
+from devtools.timing import median_seconds, raw_passes
 
 
 def best_rate(fn, items, repeats):

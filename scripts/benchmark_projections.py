@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasll as kl
-from kerasll.dev.timing import interleaved_medians, random_batch, train_step_timer
+from devtools.timing import interleaved_medians, random_batch, train_step_timer
 
 
 def exact_norms(model, x):

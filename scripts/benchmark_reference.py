@@ -4,7 +4,7 @@
     python scripts/benchmark_reference.py --images 1000 --seeds 0,1,2,3,4 --json docs/data/reference-autoattack.json
 
 The reference runs in a child process under KERAS_BACKEND=torch on the entry's classifier, rebuilt
-by Keras as a torch module (`kerasll.dev.reference`), from the PyPI package pyautoattack (its attack
+by Keras as a torch module (`devtools.reference`), from the PyPI package pyautoattack (its attack
 files equal fra31/auto-attack at a392200 but for imports) or from a checkout (--source). The port is
 checked first: logits and input gradients must agree. --norm l1 compares L1 AutoAttack
 (`python scripts/benchmark_reference.py --norm l1 --images 500 --seeds 0,1,2,3,4 --docs`). Results are saved after every
@@ -39,11 +39,12 @@ def main():
 
     use_onednn()  # the kernels the `kerasll` command runs, before TensorFlow starts
     from kerasll import load_dataset
-    from kerasll._files import replace_block, write_json
+    from devtools.files import replace_block
+    from kerasll._files import write_json
     from kerasll.evaluation.core import autoattack_images
-    from kerasll.dev.parity import STAGES, compare_stages, unpack_flags
-    from kerasll.dev.paper.autoattack import reference_section
-    from kerasll.dev.reference import run_reference
+    from devtools.parity import STAGES, compare_stages, unpack_flags
+    from devtools.autoattack_docs import reference_section
+    from devtools.reference import run_reference
     from kerasll.datasets.registry import dataset_info
     from kerasll.zoo.metadata import git_commit
     from kerasll.zoo.store import REPO_ZOO, Zoo

@@ -6,7 +6,7 @@
         --json docs/data/reference-smoothing.json --docs
 
 The authors' `Smooth` class runs in a torch child process on the entry's classifier
-(`kerasll.dev.smoothing_reference`, which says which two lines of their core.py are adapted). Both sides
+(`devtools.smoothing_reference`, which says which two lines of their core.py are adapted). Both sides
 draw their own noise, so they agree only up to sampling noise: kerasll is run at two seeds, and the
 seed-to-seed difference is the yardstick for the kerasll-to-reference one. Times of both sides come
 from the same run. `--parts` times the authors' noise and forward pass apart, and
@@ -42,10 +42,11 @@ def main():
 
     use_onednn()  # the kernels the `kerasll` command runs, before TensorFlow starts
     import kerasll as kl
-    from kerasll.dev.machine import describe
-    from kerasll._files import replace_block, write_json
-    from kerasll.dev.paper.certified import agreement, reference_section, side
-    from kerasll.dev.smoothing_reference import kernels_of, load_reference, run_reference, time_parts
+    from devtools.machine import describe
+    from devtools.files import replace_block
+    from kerasll._files import write_json
+    from devtools.certified import agreement, reference_section, side
+    from devtools.smoothing_reference import kernels_of, load_reference, run_reference, time_parts
     from kerasll.zoo.store import REPO_ZOO, Zoo
 
     load_reference(args.source)  # fail early on an unexpected core.py

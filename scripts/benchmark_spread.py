@@ -32,7 +32,7 @@ def run(way, args, folder):
         procs = [subprocess.Popen(command + ["--strategy", "mirrored"], env=env | {"KERASLL_CPU_DEVICES": "2"},
                                   stdout=subprocess.DEVNULL)]
     else:
-        from kerasll.distribute import localhost_cluster
+        from devtools.cluster import localhost_cluster
 
         procs = [subprocess.Popen(command + ["--strategy", "multiworker"], stdout=subprocess.DEVNULL,
                                   env=env | {"TF_CONFIG": config}) for config in localhost_cluster(2)]
@@ -69,7 +69,7 @@ def main():
         print(f"{row['way']:<22} {row['seconds']:>7.1f} s  ×{row['ratio']:.2f}  robust {100 * row['robust_accuracy']:.2f}%  "
               f"identical mask: {row['identical_mask']}")
     if args.docs:
-        from kerasll._files import replace_block
+        from devtools.files import replace_block
 
         lines = ["| how | seconds | ÷ one process | robust accuracy | mask identical to one process |",
                  "|---|---|---|---|---|"]

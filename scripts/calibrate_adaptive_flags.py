@@ -3,7 +3,7 @@
     python scripts/calibrate_adaptive_flags.py --images 500 --json docs/data/adaptive-flags.json --docs
 
 Clean side: every shipped entry, with the no-defense LeNet as the transfer surrogate. Masked side: the AT
-and no-defense LeNets behind each of `kerasll.dev.masked.MASKED`, with the unmasked LeNet as the surrogate
+and no-defense LeNets behind each of `devtools.masked.MASKED`, with the unmasked LeNet as the surrogate
 (the same network without the masking: what an adaptive attacker would try first). For each: the images
 the plan left robust, how many twice the budget and the transfer broke, the binomial p of each check and
 whether its flag fires. AutoAttack fast (APGD-CE, APGD-T): the budget check reruns APGD-T as it would in
@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 from kerasll import load_dataset
-from kerasll._files import replace_block, write_json
+from devtools.files import replace_block
+from kerasll._files import write_json
 from kerasll.attacks import checks
 from kerasll.attacks.registry import ATTACKS_REVISION
-from kerasll.dev.masked import calibration_models, calibration_parser, is_current
-from kerasll.dev.paper.autoattack import adaptive_flags_section
+from devtools.masked import calibration_models, calibration_parser, is_current
+from devtools.autoattack_docs import adaptive_flags_section
 from kerasll.evaluation import autoattack
 from kerasll.stats import binomial_tail
 from kerasll.zoo.store import REPO_ZOO, Zoo

@@ -3,7 +3,7 @@
     python scripts/calibrate_square_flag.py --images 1000 --json docs/data/square-flag.json --docs
 
 Clean side: every shipped entry. Masked side: the AT and no-defense LeNets behind each masking of
-`kerasll.dev.masked.calibration_models` (stop-gradient, quantised input, binarised input, saturated
+`devtools.masked.calibration_models` (stop-gradient, quantised input, binarised input, saturated
 softmax, noisy gradient). For each: the images the white-box stages left robust, how many Square broke,
 the binomial p of `checks.check_square`, and whether the flag fires. Results are saved after every
 model; a re-run skips those the JSON holds from the same attack revision. --docs writes
@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from kerasll import load_dataset
-from kerasll._files import replace_block, write_json
+from devtools.files import replace_block
+from kerasll._files import write_json
 from kerasll.attacks import checks
 from kerasll.attacks.registry import ATTACKS_REVISION, plan_of
-from kerasll.dev.masked import calibration_models, calibration_parser, is_current
-from kerasll.dev.paper.autoattack import square_flag_section
+from devtools.masked import calibration_models, calibration_parser, is_current
+from devtools.autoattack_docs import square_flag_section
 from kerasll.evaluation.core import autoattack_images, summarize
 from kerasll.stats import binomial_tail
 from kerasll.zoo.store import REPO_ZOO, Zoo

@@ -14,13 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kerasll import figures
-from kerasll._files import replace_block
+from devtools.files import replace_block
 from kerasll.zoo.certification import CertifyRequest, certify_entry
 from kerasll.zoo.results import stored_certificates
 from kerasll.zoo.evaluation import context_of
 from kerasll.zoo.requests import EvalRequest
 from kerasll.zoo.results import describe
-from kerasll.dev.paper.certified import CertifiedRow, certified_section
+from devtools.certified import CertifiedRow, certified_section
 from kerasll.zoo.report import summary
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
@@ -63,7 +63,7 @@ def main():
         return
     command = "python scripts/certify_results.py"
     at = [c for e in zoo.complete_entries() for c in stored_certificates(zoo, e.name, (0.25,))
-          if c.result["samples"] == args.images and c.result["settings"]["n"] == args.n]
+          if c.result["samples"] == args.images and c.settings.n == args.n]
     figures.plot_certified_curves([(c.label, c.radii) for c in at], ROOT / "docs" / FIGURE,
                                   title=f"Certified accuracy vs L2 radius, σ = 0.25, first {args.images} test images")
     replace_block(ROOT / "docs" / "results.md", "certified", "\n".join(certified_section(rows, command, FIGURE)))

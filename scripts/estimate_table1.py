@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasll.architectures import build_model
-from kerasll.dev.timing import time_train_step
+from devtools.timing import time_train_step
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.recipes import get_recipe, list_recipes
 from kerasll.zoo.training import build_trainable

@@ -2,7 +2,7 @@
 
     python scripts/make_results.py --zoo runs/fmnist30 --ship
 
-Everything in the document is computed by `kerasll.dev.paper` from the zoo's entries
+Everything in the document is computed by `kerasll.zoo.paper` from the zoo's entries
 and their eval.json; this script only wires the repository's files to it.
 
 --ship copies the four Table 2 LeNet entries, the fast-AT and Gaussian-noise entries and the adflat
@@ -14,9 +14,10 @@ README's results block is rewritten from the shipped zoo (scripts/readme_results
 import argparse
 from pathlib import Path
 
-from kerasll._files import replace_block
-from kerasll.dev.paper import Sources, load_runs, ship, shipped, write_results
-from kerasll.dev.paper.readme import results_block
+from devtools.files import replace_block
+from devtools.ship import ship, shipped
+from kerasll.zoo.paper import Sources, load_runs, write_results
+from devtools.readme import results_block
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 ROOT = Path(__file__).resolve().parents[1]

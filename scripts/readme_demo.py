@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from kerasll.dev.machine import describe
+from devtools.machine import describe
 from kerasll.numerics import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ when the README's block differs from what this script would write.
 
 from pathlib import Path
 
-from kerasll._files import replace_block
-from kerasll.dev.paper.readme import results_block
+from devtools.files import replace_block
+from devtools.readme import results_block
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ import numpy as np
 
 import kerasll as kl
 from kerasll.collapse import MAX_DROP, collapse_epoch
-from kerasll.dev.selection import choose
+from devtools.selection import choose
 from kerasll.zoo import Zoo
 
 TRAIN = 55_000

@@ -7,7 +7,7 @@ import sys
 import keras
 import numpy as np
 
-from kerasll.distribute import localhost_cluster
+from devtools.cluster import localhost_cluster
 
 KERASLL = [sys.executable, "-m", "kerasll"]  # what the `kerasll` command runs
 PROCESS_ENV = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"}  # wide lines: log lines unwrapped

@@ -24,7 +24,7 @@ def test_the_budget_check_doubles_the_strongest_white_box_stage():
 def test_transfer_from_the_unmasked_network_breaks_a_masked_model_and_flags_it(trained_lenet, fmnist):
     """Behind stop_gradient the white-box attacks find nothing; the same network without the mask, as the
     surrogate, breaks most of what they left: the transfer flag fires and the robust accuracy falls."""
-    from kerasll.dev.masked import stop_gradient
+    from devtools.masked import stop_gradient
 
     x, y = fmnist[2][:48], fmnist[3][:48]
     both = kl.autoattack(stop_gradient(trained_lenet), x, y, 0.1, version="fast", run_checks=False, batch_size=48,
@@ -61,10 +61,10 @@ def test_an_eps_curve_that_stays_above_chance_is_flagged():
 
 
 def test_stored_results_with_adaptive_checks_have_their_own_key():
-    from kerasll.zoo.results import ATTACK, ResultId
+    from kerasll.zoo.results import ResultId
 
     s = kl.attack_settings("fashion_mnist", "autoattack", budget_check=True, transfer="fmnist-lenet-none")
-    assert ResultId(ATTACK, s.to_dict(), 100, "").key() == \
+    assert ResultId(s, 100, "").key() == \
         "autoattack-standard-linf-eps25/255-budget2x-transfer-fmnist-lenet-none-n100"
     assert "transfer" not in kl.attack_settings("fashion_mnist", "autoattack").to_dict()
     assert np.isclose(kl.attack_settings("fashion_mnist", "apgd-ce", norm="l1").eps, 10.0)
@@ -72,25 +72,25 @@ def test_stored_results_with_adaptive_checks_have_their_own_key():
 
 def test_the_report_finds_a_stored_autoattack_with_adaptive_checks_and_names_its_surrogate():
     from kerasll.zoo.report import flags_cell
-    from kerasll.zoo.results import ATTACK, ResultId, adaptive_matching, adaptive_summary
+    from kerasll.zoo.results import ResultId, adaptive_matching, adaptive_summary
 
     plain = kl.attack_settings("fashion_mnist", "autoattack")
     checked = kl.attack_settings("fashion_mnist", "autoattack", budget_check=True, transfer="fmnist-lenet-none")
-    ids = [ResultId(ATTACK, s.to_dict(), 100, "") for s in (checked, plain)]
+    ids = [ResultId(s, 100, "") for s in (checked, plain)]
     adaptive = {"budget_check": {"broken": 1, "robust_before": 50}, "transfer": {"broken": 0, "robust_before": 49}}
     results = {ids[0].key(): ids[0].fields() | {"adaptive": adaptive}, ids[1].key(): ids[1].fields()}
     found = adaptive_matching(results, plain)
     assert [r["settings"].get("transfer") for r in found] == ["fmnist-lenet-none"]
     line = adaptive_summary(found[0])
     assert line == "budget ×2 broke 1/50; transfer from fmnist-lenet-none broke 0/49"
-    row = {"flags": "square", "adaptive": line, "adaptive_flags": [{"code": "transfer"}]}
+    row = {"flags": ["square"], "adaptive": line, "adaptive_flags": [{"code": "transfer"}]}
     assert flags_cell(row) == f"square, transfer (adaptive checks: {line})"
     assert flags_cell(row | {"adaptive_samples": 200}) == f"square, transfer (adaptive checks on 200 images: {line})"
 
 
 def test_a_calibration_row_of_an_older_attack_revision_is_recomputed():
     from kerasll.attacks.registry import ATTACKS_REVISION
-    from kerasll.dev.masked import is_current
+    from devtools.masked import is_current
 
     assert is_current({"attacks_revision": ATTACKS_REVISION})
     assert not is_current({"attacks_revision": ATTACKS_REVISION - 1}) and not is_current({}) and not is_current(None)

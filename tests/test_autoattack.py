@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import kerasll as kl
 from kerasll.attacks import checks
-from kerasll.dev.masked import stop_gradient
+from devtools.masked import stop_gradient
 from kerasll.evaluation import accuracy, attack_settings, robust_accuracy
 from kerasll.zoo.results import robustbench_fields
 
@@ -69,7 +69,7 @@ def test_autoattack_at_least_as_strong_as_pgd(trained_lenet, data):
 @pytest.mark.pipeline
 @pytest.mark.parametrize("kind", ["stop-gradient", "quantised", "binarised"])
 def test_square_flag_fires_on_models_that_mask_gradients(trained_lenet, data, kind):
-    from kerasll.dev.masked import MASKED
+    from devtools.masked import MASKED
 
     x, y = data[0][:60], data[1][:60]
     masked = MASKED[kind](trained_lenet)
@@ -84,7 +84,7 @@ def test_square_flag_fires_on_models_that_mask_gradients(trained_lenet, data, ki
 def test_saturated_softmax_blinds_square_too_and_other_flags_catch_it(trained_lenet, data):
     """Saturated probabilities are flat for Square's scores as for gradients: `square` cannot see it,
     `probabilities` and `gradients` do."""
-    from kerasll.dev.masked import saturated
+    from devtools.masked import saturated
 
     x, y = data[0][:60], data[1][:60]
     model = saturated(trained_lenet)
@@ -337,7 +337,7 @@ def test_the_randomized_flag_names_the_rand_version():
 
 
 def test_parity_flags_survive_packing_and_gaps_are_means_over_seeds():
-    from kerasll.dev.parity import PARITY_MARGIN, StageComparison, at_parity, pack_flags, parity_gaps, unpack_flags
+    from devtools.parity import PARITY_MARGIN, StageComparison, at_parity, pack_flags, parity_gaps, unpack_flags
 
     flags = np.random.default_rng(0).random(1003) < 0.5  # not a multiple of 8
     assert np.array_equal(unpack_flags(pack_flags(flags), 1003), flags)
@@ -359,7 +359,7 @@ def test_sign_test_is_the_exact_two_sided_binomial_on_the_images_one_side_broke(
 
 
 def test_stages_the_reference_driver_skipped_broke_nothing():
-    from kerasll.dev.parity import fill_skipped
+    from devtools.parity import fill_skipped
 
     clean, after_ce = np.array([True, True, False]), np.array([False, False, False])
     flags, seconds = fill_skipped({"apgd-ce": after_ce}, {"apgd-ce": 3.0}, clean)
@@ -370,7 +370,7 @@ def test_stages_the_reference_driver_skipped_broke_nothing():
 
 
 def test_parity_counts_which_side_broke_each_image_and_the_port_check_sees_a_wrong_copy(trained_lenet, data):
-    from kerasll.dev.parity import compare_stages, port_check
+    from devtools.parity import compare_stages, port_check
 
     ours = {"apgd-ce": [True, True, False, True], "square": [True, False, False, True]}
     theirs = {"apgd-ce": [True, False, True, True], "square": [False, False, True, True]}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import KERASLL, PROCESS_ENV, finish, kept_records
-from kerasll.distribute import localhost_cluster
+from devtools.cluster import localhost_cluster
 
 pytestmark = pytest.mark.processes
 

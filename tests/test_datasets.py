@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import kerasll as kl
+from devtools.idx import write_idx
 from kerasll.datasets import formats, loading
 
 
@@ -26,8 +27,8 @@ def test_fashion_mnist_from_idx_files(tmp_path, ext):
     for split, n in (("train", 12), ("test", 5)):
         images, labels = fake_images(n, (28, 28), seed=n)
         img_name, lab_name = formats.IDX_FILES[split]
-        formats.write_idx(tmp_path / f"{img_name}{ext}", images)
-        formats.write_idx(tmp_path / f"{lab_name}{ext}", labels)
+        write_idx(tmp_path / f"{img_name}{ext}", images)
+        write_idx(tmp_path / f"{lab_name}{ext}", labels)
     x, y = kl.load_dataset("fashion_mnist", "test", data_dir=tmp_path)
     images, labels = fake_images(5, (28, 28), seed=5)
     assert x.shape == (5, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int64

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from kerasll.distribute import localhost_cluster
+from devtools.cluster import localhost_cluster
 from helpers import KERASLL, PROCESS_ENV, finish, kept_records, start_workers
 
 pytestmark = pytest.mark.processes

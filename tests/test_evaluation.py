@@ -170,8 +170,8 @@ def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_le
     class Stopping(Stages):
         def __call__(self, name, fn, report=True):
             def run():
-                ran.append(name)
-                if name == "apgd-t run 3/9" and stop:
+                ran.append(str(name))
+                if str(name) == "apgd-t run 3/9" and stop:
                     raise KeyboardInterrupt
                 return fn()
             return super().__call__(name, run, report)
@@ -186,6 +186,37 @@ def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_le
     assert ran[0] == "apgd-t" and ran[1] == "apgd-t run 3/9"  # APGD-CE and targets 1–2 were read back
     _, whole, _ = autoattack_images(trained_lenet, x, y, 25 / 255, version="fast", seed=1)
     assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
+
+
+def test_an_interrupted_square_resumes_at_its_first_unfinished_segment_of_queries(trained_lenet, fmnist, tmp_path):
+    """Square's queries run in segments that are stages: Ctrl-C in the third segment keeps the first two, and
+    the resumed run gives the uninterrupted records and images."""
+    from kerasll.evaluation.core import autoattack_images
+    from kerasll.evaluation.chunks import Stages
+
+    x, y = fmnist[2][:40], fmnist[3][:40]
+    plan, ran = [("square", {"queries": 3000})], []
+
+    class Stopping(Stages):
+        def __call__(self, name, fn, report=True):
+            def run():
+                ran.append(str(name))
+                if str(name) == "square queries 2001-2999" and stop:
+                    raise KeyboardInterrupt
+                return fn()
+            return super().__call__(name, run, report)
+
+    path = tmp_path / "stages.npz"
+    stop = True
+    with pytest.raises(KeyboardInterrupt):
+        autoattack_images(trained_lenet, x, y, 8 / 255, attacks=plan, seed=1, stage=Stopping(path))
+    assert ran == ["square", "square queries 1-1000", "square queries 1001-2000", "square queries 2001-2999"]
+    stop, ran[:] = False, []
+    adv, resumed, _ = autoattack_images(trained_lenet, x, y, 8 / 255, attacks=plan, seed=1, stage=Stopping(path))
+    assert ran == ["square", "square queries 2001-2999"]  # the first two segments were read back
+    whole_adv, whole, _ = autoattack_images(trained_lenet, x, y, 8 / 255, attacks=plan, seed=1)
+    assert set(resumed) == set(whole) and all(np.array_equal(resumed[k], whole[k]) for k in whole)
+    assert np.array_equal(adv, whole_adv)
 
 
 def test_eps_curve_matches_a_linear_models_exact_robust_radius():

@@ -50,7 +50,7 @@ def test_a_final_softmax_is_removed_and_the_logits_are_the_original_ones(ending)
 
 
 def test_probabilities_from_a_layer_kerasll_cannot_see_into_are_refused():
-    from kerasll.dev.masked import saturated
+    from devtools.masked import saturated
 
     base = small_cnn((6, 6, 1), 4)
     x = np.random.default_rng(0).uniform(size=(5, 6, 6, 1)).astype(np.float32)

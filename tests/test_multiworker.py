@@ -10,7 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from kerasll.distribute import chief_from_env, cluster_from_env, localhost_cluster, lost_peer
+from devtools.cluster import localhost_cluster
+from kerasll.distribute import chief_from_env, cluster_from_env, lost_peer
 from kerasll.errors import KerasllError
 from helpers import KERASLL, finish, start_workers
 

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ def run(*args, **kwargs):
 def test_wheel_installs_with_the_bundled_zoo_and_recipes(tmp_path):
     run(sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", "-q")
     wheel = next((tmp_path / "dist").glob("kerasll-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:  # the repository's tooling stays out of the wheel
+        tooling = [n for n in archive.namelist() if n.startswith(("devtools/", "kerasll/dev/", "scripts/", "tests/"))]
+    assert not tooling, tooling[:5]
     # The dependencies (TensorFlow…) come from this interpreter's site-packages; kerasll from the wheel only.
     run(sys.executable, "-m", "venv", "--system-site-packages", tmp_path / "venv")
     bin_dir = tmp_path / "venv" / "bin"

@@ -1,4 +1,4 @@
-"""The paper's results pipeline (kerasll.dev.paper): claims at their thresholds, Fig. 4's points, the goal,
+"""The paper's results pipeline (kerasll.zoo.paper): claims at their thresholds, Fig. 4's points, the goal,
 shipping without deleting, and one document written end to end from the shipped zoo."""
 
 import json
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kerasll.dev.paper import claims as judge
-from kerasll.dev.paper.claims import Change, goal_verdicts, paper_claims, sweeps
-from kerasll.dev.paper.runs import MAIN, PaperRuns, role_name
-from kerasll.dev.paper.sections import selection_fallbacks
+from kerasll.zoo.paper import claims as judge
+from kerasll.zoo.paper.claims import Change, goal_verdicts, paper_claims, sweeps
+from kerasll.zoo.paper.runs import MAIN, PaperRuns, role_name
+from kerasll.zoo.paper.sections import selection_fallbacks
 from kerasll.zoo.report import Summary
 
 LABELS = {"none": "none", "at": "AT", "jacreg": "JacReg", "amsreg": "AMSReg", "fastat": "fast AT",
@@ -128,7 +128,8 @@ def shipped_zoo(tmp_path_factory):
 
 
 def test_ship_replaces_files_merges_results_and_deletes_nothing(shipped_zoo, tmp_path):
-    from kerasll.dev.paper import load_runs, ship, shipped
+    from devtools.ship import ship, shipped
+    from kerasll.zoo.paper import load_runs
 
     runs = load_runs(shipped_zoo)
     names = shipped(runs)
@@ -147,7 +148,7 @@ def test_ship_replaces_files_merges_results_and_deletes_nothing(shipped_zoo, tmp
 
 def test_load_runs_names_the_missing_table2_entries(tmp_path):
     from kerasll.errors import KerasllError
-    from kerasll.dev.paper import load_runs
+    from kerasll.zoo.paper import load_runs
     from kerasll.zoo.store import Zoo
 
     with pytest.raises(KerasllError, match="fmnist-lenet-none"):
@@ -156,7 +157,7 @@ def test_load_runs_names_the_missing_table2_entries(tmp_path):
 
 @pytest.mark.pipeline
 def test_results_document_end_to_end_from_the_shipped_zoo(shipped_zoo, tmp_path):
-    from kerasll.dev.paper import Sources, load_runs, write_results
+    from kerasll.zoo.paper import Sources, load_runs, write_results
 
     runs = load_runs(shipped_zoo, Path("docs/data/step-cost-lenet.json"))
     (tmp_path / "results.md").write_text("old\n<!-- autoattack:start -->\nkept\n<!-- autoattack:end -->\n"
@@ -177,7 +178,7 @@ def test_results_document_end_to_end_from_the_shipped_zoo(shipped_zoo, tmp_path)
 
 
 def test_autoattack_section_orders_losses_and_names_fired_flags():
-    from kerasll.dev.paper.autoattack import AutoAttackRow, results_section, time_sentence
+    from devtools.autoattack_docs import AutoAttackRow, results_section, time_sentence
 
     def row(label, pgd, aa, flags=(), minutes=1.0):
         result = {"clean_accuracy": 0.8, "robust_accuracy": aa, "flags": [{"code": c, "message": "m"} for c in flags],
@@ -194,7 +195,7 @@ def test_autoattack_section_orders_losses_and_names_fired_flags():
 
 
 def test_reference_section_averages_seeds_and_times_autoattack_by_its_stages():
-    from kerasll.dev.paper.autoattack import reference_section
+    from devtools.autoattack_docs import reference_section
 
     def run(seed, ours, theirs):
         stages = [{"stage": s, "n": 100, "ours": ours, "theirs": theirs, "only_ours": 1, "only_theirs": 2}
@@ -222,7 +223,7 @@ def test_reference_section_averages_seeds_and_times_autoattack_by_its_stages():
 
 
 def test_square_flag_section_counts_hits_false_alarms_and_any_flag():
-    from kerasll.dev.paper.autoattack import square_flag_section
+    from devtools.autoattack_docs import square_flag_section
 
     def run(model, kind, broke, flags):
         return {"model": model, "kind": kind, "images": 1000, "seed": 0, "clean": 0.9, "robust": 0.4,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from kerasll.evaluation.kinds import CertifySettings, CurveSettings, FlatnessSettings, SweepSettings
 from kerasll.evaluation.settings import attack_settings
 from kerasll.zoo import report
 from kerasll.zoo.results import (
@@ -15,21 +16,26 @@ ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
 
 def test_keys_are_built_from_the_identity():
-    pgd = attack_settings("fashion_mnist").to_dict()
-    assert ResultId(ATTACK, pgd, 10000).key() == "pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000"
-    aa = attack_settings("fashion_mnist", "autoattack").to_dict()
-    assert ResultId(ATTACK, aa, 40, "-embedded").key() == "autoattack-standard-linf-eps25/255-n40-embedded"
-    square = attack_settings(None, "square", eps=0.5, norm="l2", seed=2).to_dict()
-    assert ResultId(ATTACK, square, 9).key() == "square-l2-eps0.5-q5000-n9-seed2"
-    curve = {"attack": "autoattack", "version": "fast", "norm": "linf", "eps": [0, 10 / 255], "seed": 0}
-    assert ResultId(CURVE, curve, 30).key() == "curve-autoattack-fast-linf-eps0/255,10/255-n30"
-    sweep = {"eps": 0.5, "norm": "l2", "version": "fast", "seed": 0}
-    assert ResultId(SWEEP, sweep, 30).key() == "sweep-l2-eps0.5-n30"
-    phi = {"pairs": 2, "grid": 5, "radius": 25 / 255, "reduction": "mean", "seed": 0, "directions": "fgsm"}
-    assert ResultId(FLATNESS, phi, 1000).key() == "phifgsm-pairs2-grid5-radius25/255-mean-n1000"
-    cert = {"sigma": 0.25, "n0": 100, "n": 10000, "alpha": 0.001, "seed": 1}
-    assert ResultId(CERTIFY, cert, 500, "-datadeadbeef").key() == \
+    pgd = attack_settings("fashion_mnist")
+    assert ResultId(pgd, 10000).key() == "pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000"
+    aa = attack_settings("fashion_mnist", "autoattack")
+    assert ResultId(aa, 40, "-embedded").key() == "autoattack-standard-linf-eps25/255-n40-embedded"
+    square = attack_settings(None, "square", eps=0.5, norm="l2", seed=2)
+    assert ResultId(square, 9).key() == "square-l2-eps0.5-q5000-n9-seed2"
+    curve = CurveSettings(attack_settings(None, "autoattack", eps=10 / 255, version="fast"), (0, 10 / 255))
+    assert ResultId(curve, 30).key() == "curve-autoattack-fast-linf-eps0/255,10/255-n30"
+    assert ResultId(SweepSettings(0.5, "l2"), 30).key() == "sweep-l2-eps0.5-n30"
+    phi = FlatnessSettings(2, 5, 25 / 255, "mean", 1000, directions="fgsm")
+    assert ResultId(phi, 1000).key() == "phifgsm-pairs2-grid5-radius25/255-mean-n1000"
+    cert = CertifySettings(0.25, 100, 10000, 0.001, seed=1)
+    assert ResultId(cert, 500, "-datadeadbeef").key() == \
         "certify-sigma0.25-n10000-select100-alpha0.001-n500-seed1-datadeadbeef"
+    assert [ResultId(s, 1).kind for s in (pgd, curve, phi, cert)] == [ATTACK, CURVE, FLATNESS, CERTIFY]
+
+
+def phi(directions):
+    """A stored Φ's settings along `directions`."""
+    return FlatnessSettings(2, 5, 25 / 255, "mean", 1000, directions=directions).to_dict()
 
 
 @pytest.mark.parametrize("entry", sorted(p.name for p in ZOO.iterdir() if (p / "eval.json").is_file()))
@@ -48,10 +54,10 @@ def result(kind, settings, samples, tag="", created="0", **fields):
 
 def test_find_matches_kind_images_and_settings_and_puts_the_most_images_first():
     stored = {
-        "x": result(FLATNESS, {"directions": "random"}, 100, created="1"),
-        "a name that says nothing": result(FLATNESS, {"directions": "random"}, 1000),
-        "phi-looks-random-but-is-fgsm": result(FLATNESS, {"directions": "fgsm"}, 5000),
-        "embedded": result(FLATNESS, {"directions": "random"}, 9000, "-embedded"),
+        "x": result(FLATNESS, phi("random"), 100, created="1"),
+        "a name that says nothing": result(FLATNESS, phi("random"), 1000),
+        "phi-looks-random-but-is-fgsm": result(FLATNESS, phi("fgsm"), 5000),
+        "embedded": result(FLATNESS, phi("random"), 9000, "-embedded"),
         "no identity": {"settings": {"directions": "random"}, "samples": 10 ** 6},
     }
     assert find(stored, FLATNESS, "", directions="random") == [stored["a name that says nothing"], stored["x"]]
@@ -71,7 +77,7 @@ def test_the_report_reads_images_from_the_data_tag_not_the_key():
                 "pgd-…-n10000": result(ATTACK, pgd.to_dict(), 10000, "-datacafe", clean_accuracy=0.1,
                                        robust_accuracy=0.0),
                 "pgd-…-n40": result(ATTACK, pgd.to_dict(), 40, "", clean_accuracy=0.9, robust_accuracy=0.5),
-                "phi": result(FLATNESS, {"directions": "random"}, 1000, "", phi=-1.5, phi_sum=-37.5),
+                "phi": result(FLATNESS, phi("random"), 1000, "", phi=-1.5, phi_sum=-37.5),
             }
 
     s = report.summary(Entry())
@@ -100,8 +106,7 @@ def test_a_report_of_a_mixed_zoo_labels_each_number_with_its_own_images(tmp_path
                        result(ATTACK, aa.to_dict(), 10000, "", clean_accuracy=0.87, robust_accuracy=0.33, flags=[]),
                        result(ATTACK, checked.to_dict(), 200, "", clean_accuracy=0.9, robust_accuracy=0.4, flags=[],
                               adaptive={"budget_check": {"broken": 0, "robust_before": 80}}),
-                       result(FLATNESS, {"directions": "random", "pairs": 2, "grid": 5, "radius": 25 / 255,
-                                                         "reduction": "mean"}, 1000, "", phi=-0.43, phi_sum=-10.8)]}
+                       result(FLATNESS, phi("random"), 1000, "", phi=-0.43, phi_sum=-10.8)]}
     for name, results in stored.items():
         for r in results:
             zoo.get(name).write_evaluation(ResultId.of(r).key(), r)

@@ -2,7 +2,7 @@
 
 from kerasll.collapse import CHANCE_ACCURACY, MAX_DROP, chance_epoch, collapse_epoch, is_constant_model
 from kerasll.defenses import CatastrophicOverfittingGuard
-from kerasll.dev.selection import choose
+from devtools.selection import choose
 
 # Training accuracy of adflat difference μ=1024 on the 30-epoch budget (first 11 epochs):
 # it fell to chance, and to 50% one epoch before that.

@@ -19,7 +19,7 @@ def test_the_virtual_environment_the_readme_makes_is_ignored_by_git():
 
 def test_readme_results_are_the_shipped_zoo_s_stored_numbers():
     """Never stale: the block is exactly what scripts/readme_results.py makes of zoo/*/eval.json."""
-    from kerasll.dev.paper.readme import results_block
+    from devtools.readme import results_block
     from kerasll.zoo.store import Zoo
 
     readme = (ROOT / "README.md").read_text()

@@ -188,10 +188,12 @@ def test_train_gaussian_from_the_cli_records_its_sigma(tmp_path):
 
 
 def test_the_stored_certification_on_the_most_images_and_samples_is_the_one_shown():
+    from kerasll.evaluation.kinds import CertifySettings
     from kerasll.zoo.results import CERTIFY as KIND, certifications
 
     def result(sigma, samples, n, created):
-        return {"kind": KIND, "settings": {"sigma": sigma, "n": n}, "samples": samples, "created": created}
+        settings = CertifySettings(sigma, 100, n, 0.001, samples=samples).to_dict()
+        return {"kind": KIND, "settings": settings, "samples": samples, "created": created}
 
     stored = {"a": result(0.25, 100, 1000, "2"), "b": result(0.25, 500, 100, "1"), "c": result(0.25, 500, 1000, "0"),
               "d": result(0.5, 20, 100, "0"), "pgd": {"settings": {"sigma": 9}, "samples": 10 ** 6}}

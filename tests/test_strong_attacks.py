@@ -105,7 +105,8 @@ def test_apgd_follows_the_reference_loop_step_by_step(loss):
     # iterations 4, 7, 10, ... The first one counts the first step as a rise when its loss is above 0 (the
     # reference's empty slot): always for CE, never for a robust image's DLR. Counting it against the
     # start's loss instead changes 4 of these 64 images under APGD-T.
-    from kerasll.attacks.apgd import _apgd_batch
+    from kerasll.attacks.apgd import Schedule, _apgd_batch
+    from kerasll.attacks.driver import Batch
     from kerasll.attacks.geometry import sphere_start
 
     keras = pytest.importorskip("keras")
@@ -117,9 +118,10 @@ def test_apgd_follows_the_reference_loop_step_by_step(loss):
     target = np.argsort(-model.predict(x, verbose=0), 1)[:, 1].astype(np.int32)
     steps, eps, seed, keys = 20, 0.02, tf.constant(5, tf.int64), tf.range(64, dtype=tf.int64)
     is_check, interval = checkpoints(steps)
-    ours = _apgd_batch(model, tf.constant(x), tf.constant(y), tf.constant(target), keys, tf.constant(eps),
-                       tf.constant(steps), tf.constant(is_check), tf.constant(interval), tf.constant(0.75), seed,
-                       "linf", loss).numpy()
+    batch = Batch(tf.constant(x), tf.constant(y), tf.constant(target), keys, seed)
+    schedule = Schedule(tf.constant(eps), tf.constant(steps), tf.constant(is_check), tf.constant(interval),
+                        tf.constant(0.75))
+    ours = _apgd_batch(model, batch, schedule, "linf", loss).numpy()
 
     def targeted(z):  # the reference's dlr_loss_targeted
         s = tf.sort(z, axis=1)
@@ -235,8 +237,9 @@ def test_fab_finds_the_minimal_perturbation_of_a_linear_model(norm, targeted):
     model, w, b, x, y = linear_case()
     m, d = closed_form(w, b, x, y, norm)
     minimal = (m / d).min(1)
-    _, norms = kl.fab(model, x, y, 0.99 if norm == "linf" else 2.0, norm=norm, targeted=targeted,
-                      target_classes=4, steps=20, seed=0, return_norms=True)
+    targets = {"target_classes": 4} if targeted else {}  # untargeted FAB has no such option
+    _, norms = kl.fab(model, x, y, 0.99 if norm == "linf" else 2.0, norm=norm, targeted=targeted, steps=20, seed=0,
+                      return_norms=True, **targets)
     assert np.all(norms >= minimal * (1 - 1e-4))  # nothing closer than the optimum exists
     if not targeted:  # untargeted FAB converges to the nearest boundary
         assert np.all(norms <= minimal * 1.01)

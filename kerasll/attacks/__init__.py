@@ -14,4 +14,6 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     **dict.fromkeys(["AttackSpec", "get_attack", "list_attacks", "register_attack", "run_attack"],
                     "kerasll.attacks.registry"),
     "square_attack": "kerasll.attacks.square",
+    **dict.fromkeys(["Attack", "Runtime", "option"], "kerasll.attacks.attack"),
+    **dict.fromkeys(["APGD", "APGDT", "FAB", "FABT", "FGSM", "PGD", "Square"], "kerasll.attacks.catalog"),
 })

@@ -17,6 +17,8 @@ from kerasll.errors import KerasllError
 TRANSFER_PLAN = (("apgd-ce", {}), ("apgd-t", {}))  # run on the surrogate, at AutoAttack's settings
 BUDGET_FACTOR = 2  # the budget check's iterations and restarts, in multiples of the stage's
 BUDGET_SEED_OFFSET = 1  # the budget check draws fresh starts: the evaluation's seed plus this
+BUDGET_STAGE = "budget"  # the budget check's stage (and record) name
+TRANSFER_STAGES = tuple(f"transfer:{name}" for name, _ in TRANSFER_PLAN)  # the transfer check's, in order
 
 
 def budget_stage(plan):
@@ -38,7 +40,7 @@ def extra_stages(plan, budget_check=False, surrogate=False):
     stages = []
     if budget_check:
         name, options = budget_stage(plan)
-        stages.append(("budget", name, options, False, BUDGET_SEED_OFFSET))
+        stages.append((BUDGET_STAGE, name, options, False, BUDGET_SEED_OFFSET))
     if surrogate:
-        stages += [(f"transfer:{name}", name, options, True, 0) for name, options in TRANSFER_PLAN]
+        stages += [(stage, name, options, True, 0) for stage, (name, options) in zip(TRANSFER_STAGES, TRANSFER_PLAN)]
     return stages

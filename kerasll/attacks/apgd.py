@@ -12,20 +12,20 @@ The whole run of a batch is one compiled graph (a `tf.while_loop`), traced once
 per input shape, norm and loss.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
 from kerasll.attacks.apgd_l1 import l1_batch
+from kerasll.attacks.attack import call_with
 from kerasll.attacks.budgets import check_budget
-from kerasll.attacks.compiled import batch_spec, compiled, spec
-from kerasll.attacks.driver import (
-    check_targets, margin_and_fooled, num_classes, over_runs, prologue, ranked_classes, run_seed, runs_of,
-)
+from kerasll.attacks.catalog import APGD, APGDT
+from kerasll.attacks.compiled import compiled, spec
+from kerasll.attacks.driver import Batch, margin_and_fooled, num_classes, over_runs, prologue, run_seed, runs_of, targets_of
 from kerasll.attacks.geometry import normalize, pick, project, sphere_start
 from kerasll.attacks.losses import cross_entropy, dlr_loss, fooled, labels_of, loss_and_grad, targeted_dlr_loss
-from kerasll.errors import KerasllError, check_choice
-
-LOSSES = ("ce", "dlr")
+from kerasll.errors import KerasllError
 
 
 def checkpoints(steps):
@@ -45,24 +45,40 @@ def checkpoints(steps):
     return is_check, interval
 
 
-def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, seed, norm, loss, eot=1,
-                large_reps=False):
-    y = labels_of(y)
-    if loss == "ce":
+class Schedule(NamedTuple):
+    """APGD's constants for one call: the budget, the iterations, the checkpoints (`checkpoints`) and ρ."""
+
+    eps: tf.Tensor
+    steps: tf.Tensor
+    is_check: tf.Tensor
+    interval: tf.Tensor
+    rho: tf.Tensor
+
+    @classmethod
+    def signature(cls, dtype):
+        return cls(spec(dtype), spec(tf.int32), spec(tf.bool, [None]), spec(tf.int32, [None]), spec(tf.float32))
+
+
+def _apgd_batch(model, batch, schedule, norm, kind, eot=1, large_reps=False):
+    x, target = batch.x, batch.target
+    eps, steps, is_check, interval, rho = schedule
+    y = labels_of(batch.y)
+    if kind == "ce":
         loss_fn = cross_entropy
-    elif loss == "dlr":
+    elif kind == "dlr":
         loss_fn = dlr_loss
     else:
         loss_fn = lambda yy, logits: targeted_dlr_loss(yy, target, logits)  # noqa: E731
     if norm == "l1":
-        return l1_batch(model, x, y, loss_fn, eps, steps, seed, keys, eot, large_reps)
+        return l1_batch(lambda xx: loss_and_grad(model, xx, y, loss_fn, eot), batch._replace(y=y), eps, steps,
+                        large_reps)
 
     def ascent(x_adv, x_old, grad, step, momentum):
         direction = tf.sign(grad) if norm == "linf" else normalize(grad, "l2")
         z = project(x_adv + tf.reshape(step, [-1] + [1] * (x.shape.rank - 1)) * direction, x, eps, norm)
         return project(x_adv + momentum * (z - x_adv) + (1.0 - momentum) * (x_adv - x_old), x, eps, norm)
 
-    x0 = sphere_start(x, eps, norm, seed, keys)  # AutoAttack's start: on the ε-sphere
+    x0 = sphere_start(x, eps, norm, batch.seed, batch.keys)  # AutoAttack's start: on the ε-sphere
     loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn, eot)
     fooled0 = fooled(logits0, y)
     step0 = tf.fill(tf.shape(loss0), tf.cast(2.0, x.dtype) * eps)
@@ -107,22 +123,8 @@ def _apgd_batch(model, x, y, target, keys, eps, steps, is_check, interval, rho, 
     return pick(final["fooled"], final["x_fool"], final["x_best"])
 
 
-def check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, classes):
-    check_budget(eps, eps, steps, norm, restarts)
-    check_choice("loss", loss, LOSSES)
-    if not 0 < rho < 1:
-        raise KerasllError(f"rho must be in (0, 1), got {rho}")
-    need = 4 if targeted else (3 if loss == "dlr" else 2)
-    if classes < need:
-        what = "the targeted DLR loss" if targeted else f"the {loss.upper()} loss"
-        raise KerasllError(f"{what} needs at least {need} classes; the model has {classes}")
-    if targeted:
-        check_targets(target_classes, classes)
-
-
-def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, target_classes=9, restarts=1,
-         rho=0.75, seed=None, batch_size=1000, keys=None, progress=None, eot_iter=1, stage=None, large_reps=False):
-    """Auto-PGD (Croce & Hein 2020): APGD-CE, APGD-DLR or APGD-T, L∞, L2 or L1.
+def apgd(model, x, y, eps, norm="linf", seed=None, **options):
+    """Auto-PGD (Croce & Hein 2020): APGD-CE, APGD-DLR or APGD-T (`targeted=True`), L∞, L2 or L1.
 
     L1 is L1-APGD (Croce & Hein 2021, `apgd_l1`): sparse steps, the exact projection onto the L1 ball
     and the box, and with `large_reps` AutoAttack's 3ε → 2ε → ε schedule.
@@ -137,27 +139,11 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
         x: clean images (B, H, W, C) in [0,1]; y: integer or one-hot labels.
         eps: radius in pixel units (e.g. 8/255 L∞, 0.5 L2).
         norm: "linf", "l2" or "l1".
-        steps: iterations per run (AutoAttack: 100).
-        loss: "ce" or "dlr" (untargeted); ignored when `targeted`.
-        targeted: APGD-T, the targeted DLR loss towards each of the
-            `target_classes` highest-scoring wrong classes in turn.
-        target_classes: how many target classes APGD-T tries (AutoAttack: 9).
-        restarts: random restarts per target (AutoAttack: 1).
-        rho: the checkpoint threshold ρ (0.75).
-        seed: int for repeatable starts (None draws one). An image's start
-            depends on the seed and its key only.
-        batch_size: images per compiled batch.
-        keys: the images' random-draw keys (default: `noise.image_keys(x)`, from
-            their content), so an image gets the same start in any batch or order.
-        progress: `progress(done, total, fooled)` after each batch of each run, `fooled`
-            the number of images fooled so far.
-        eot_iter: gradients averaged per iteration (expectation over transformation, for
-            randomised models; AutoAttack's "rand" version uses 20). 1 on deterministic models.
-        large_reps: L1 only: each run spends 30%, 30% and 40% of its steps at 3ε, 2ε and ε (AutoAttack's
-            L1 setting), which finds sparser, stronger examples.
-        stage: `stage(name, fn)` runs each restart (and, for APGD-T, each target) as a stage
-            (`kerasll.evaluation.chunks.Stages` keeps each one as it finishes, so an interrupted
-            evaluation resumes at the first unfinished run); default: just run it.
+        seed: int for repeatable starts (None draws one). An image's start depends on the seed and its
+            key only.
+        **options: the attack's options (`kerasll.attacks.catalog.APGD`'s: loss, steps, restarts, rho,
+            eot_iter, large_reps; with `targeted=True`, `APGDT`'s: target_classes instead of loss), and how
+            it runs (`kerasll.attacks.attack.Runtime`: keys, batch_size, progress, stage).
 
     Returns:
         Adversarial images, a float tensor shaped like `x`.
@@ -165,30 +151,36 @@ def apgd(model, x, y, eps, norm="linf", steps=100, loss="ce", targeted=False, ta
     Example:
         >>> x_adv = kerasll.apgd(model, x, y, eps=8/255, loss="dlr")
     """
-    p = prologue(x, y, seed, keys)
-    x, y = p.x, p.y
-    check_apgd(eps, norm, steps, loss, targeted, target_classes, restarts, rho, num_classes(model, x))
-    if int(eot_iter) < 1:
-        raise KerasllError(f"eot_iter must be ≥ 1, got {eot_iter}")
-    is_check, interval = checkpoints(int(steps))
-    const = (tf.constant(eps, x.dtype), tf.constant(int(steps)), tf.constant(is_check), tf.constant(interval),
-             tf.constant(rho, tf.float32))
-    ranked = ranked_classes(model, x) if targeted else None
-    kind = "targeted" if targeted else loss
-    large_reps = bool(large_reps) and norm == "l1"
-    step = compiled(model, ("apgd", norm, kind, int(eot_iter), large_reps),
-                    lambda m, *a: _apgd_batch(m, *a, norm, kind, int(eot_iter), large_reps),
-                    [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
-                     spec(x.dtype), spec(tf.int32), spec(tf.bool, [None]), spec(tf.int32, [None]),
-                     spec(tf.float32), spec(tf.int64)])
+    return call_with(APGDT if options.pop("targeted", False) else APGD, model, x, y, eps, norm, seed, options)
 
-    def attack(ids, rank, restart):
-        yb = tf.constant(y[ids], tf.int32)
-        target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
-        adv = step(tf.gather(x, ids), yb, target, tf.constant(p.keys[ids], tf.int64), *const,
-                   run_seed(p.seed, rank, restart))
-        return adv.numpy(), margin_and_fooled(model, adv, yb)[0]  # the margin: below 0 once fooled
 
-    x_adv, _ = over_runs(x, runs_of(targeted, target_classes, restarts), attack, lambda m: m < 0, batch_size,
-                         progress, stage)
+def run_apgd(attack, model, x, y, eps, norm, seed, runtime):
+    """Run `attack` (an `APGD` or `APGDT`) as `Attack.__call__` does."""
+    targeted = isinstance(attack, APGDT)
+    p = prologue(x, y, seed, runtime.keys)
+    x = p.x
+    check_budget(eps, eps, attack.steps, norm, attack.restarts)
+    kind = "targeted" if targeted else attack.loss
+    need = 4 if targeted else (3 if kind == "dlr" else 2)
+    classes = num_classes(model, x)
+    if classes < need:
+        what = "the targeted DLR loss" if targeted else f"the {kind.upper()} loss"
+        raise KerasllError(f"{what} needs at least {need} classes; the model has {classes}")
+    is_check, interval = checkpoints(int(attack.steps))
+    schedule = Schedule(tf.constant(eps, x.dtype), tf.constant(int(attack.steps)), tf.constant(is_check),
+                        tf.constant(interval), tf.constant(attack.rho, tf.float32))
+    ranked, targets = targets_of(model, x, attack.target_classes) if targeted else (None, 0)
+    large_reps = norm == "l1" if attack.large_reps is None else bool(attack.large_reps) and norm == "l1"
+    eot = int(attack.eot_iter)
+    step = compiled(model, ("apgd", norm, kind, eot, large_reps),
+                    lambda m, *a: _apgd_batch(m, *a, norm, kind, eot, large_reps),
+                    [Batch.signature(x), Schedule.signature(x.dtype)])
+
+    def one(ids, rank, restart):
+        batch = Batch.of(p, ids, ranked[ids, rank] if targeted else p.y[ids], run_seed(p.seed, rank, restart))
+        adv = step(batch, schedule)
+        return adv.numpy(), margin_and_fooled(model, adv, batch.y)[0]  # the margin: below 0 once fooled
+
+    x_adv, _ = over_runs(x, runs_of(targeted, targets, attack.restarts), one, lambda m: m < 0, runtime.batch_size,
+                         runtime.progress, runtime.stage)
     return tf.convert_to_tensor(x_adv)

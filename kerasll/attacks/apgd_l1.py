@@ -17,7 +17,7 @@ import tensorflow as tf
 from kerasll.attacks import noise
 from kerasll.attacks.geometry import pick, project
 from kerasll.attacks.l1 import project_l1_box
-from kerasll.attacks.losses import fooled, loss_and_grad
+from kerasll.attacks.losses import fooled
 
 SPARSITY_START = 0.2  # share of the coordinates the first steps move
 SPARSITY_SLACK = 1.5  # the share is the best point's sparsity over this; also the step's divisor
@@ -45,14 +45,15 @@ def _sparse_step(grad, topk, size):
     return tf.reshape(size, [-1] + [1] * (grad.shape.rank - 1)) * chosen / (count + 1e-10)
 
 
-def l1_run(model, x, y, loss_fn, x0, eps, steps, eot=1, from_start=False):
+def l1_run(objective, x, y, x0, eps, steps, from_start=False):
     """One L1-APGD run of `steps` iterations from `x0`: the final state (x_best, fooled, x_fool, …).
+    `objective(x)` → (loss, gradient, logits) per image.
 
     `from_start`: `x0` is a given start (large reps), so the first share of coordinates is the start's
     sparsity over 1.5 rather than 20%.
     """
     dim = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
-    loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn, eot)
+    loss0, grad0, logits0 = objective(x0)
     fooled0 = fooled(logits0, y)
     if from_start:
         sparsity = _nonzero(x0 - x)
@@ -67,7 +68,7 @@ def l1_run(model, x, y, loss_fn, x0, eps, steps, eot=1, from_start=False):
 
     def body(s):
         x_new = project(s["x_adv"] + _sparse_step(s["grad"], s["topk"], s["step"]), x, eps, "l1")
-        loss, grad, logits = loss_and_grad(model, x_new, y, loss_fn, eot)
+        loss, grad, logits = objective(x_new)
         fooled_now = fooled(logits, y)
         improved = loss > s["loss_best"]
         out = dict(s, i=s["i"] + 1, x_adv=x_new, grad=grad,
@@ -91,18 +92,20 @@ def l1_run(model, x, y, loss_fn, x0, eps, steps, eot=1, from_start=False):
     return final
 
 
-def l1_batch(model, x, y, loss_fn, eps, steps, seed, keys, eot=1, large_reps=False):
-    """L1-APGD on a batch: per image the first iterate that fools the model, else the one of highest loss."""
+def l1_batch(objective, batch, eps, steps, large_reps=False):
+    """L1-APGD on a `driver.Batch` (labels as integers): per image the first iterate that fools the model, else
+    the one of highest loss."""
+    x, y = batch.x, batch.y
     shape = x.shape[1:].as_list()
-    draw = noise.normal(seed, keys, 0, shape, x.dtype)
+    draw = noise.normal(batch.seed, batch.keys, 0, shape, x.dtype)
     if not large_reps:
-        final = l1_run(model, x, y, loss_fn, project(x + draw, x, eps, "l1"), eps, steps, eot)
+        final = l1_run(objective, x, y, project(x + draw, x, eps, "l1"), eps, steps)
         return pick(final["fooled"], final["x_fool"], final["x_best"])
     x0 = x + project_l1_box(x, draw, LARGE_REPS[0] * eps)
     early = tf.cast(tf.math.ceil(LARGE_REPS_SHARE * tf.cast(steps, tf.float64)), tf.int32)
     for stage, multiple in enumerate(LARGE_REPS):
         n = early if stage < len(LARGE_REPS) - 1 else steps - (len(LARGE_REPS) - 1) * early
         x0 = project(x0, x, multiple * eps, "l1")
-        final = l1_run(model, x, y, loss_fn, x0, multiple * eps, n, eot, from_start=True)
+        final = l1_run(objective, x, y, x0, multiple * eps, n, from_start=True)
         x0 = final["x_best"]
     return pick(final["fooled"], final["x_fool"], final["x_best"])

@@ -1,7 +1,8 @@
 """One compiled graph per (model, attack variant, input shape), built on first use.
 
 Attacks call `compiled(model, key, fn, specs)` instead of decorating `fn` with
-`tf.function`: the graph closes over the model through a weak reference (no
+`tf.function` (`specs`: per argument one `TensorSpec`, or a typed bundle of them such
+as `driver.Batch`): the graph closes over the model through a weak reference (no
 model is kept alive by the cache), and the input signature leaves the batch
 axis open, so a smaller last batch or a subset of still-robust images never
 retraces.
@@ -23,7 +24,7 @@ def compiled(model, key, fn, specs):
         _CACHE[id(model)] = entry
         weakref.finalize(model, _CACHE.pop, id(model), None)
     functions = entry[1]
-    key = (key, tuple((tuple(s.shape.as_list()), s.dtype.name) for s in specs))
+    key = (key, tuple((tuple(s.shape.as_list()), s.dtype.name) for s in tf.nest.flatten(specs)))
     if key not in functions:
         # A partial, not a lambda: TensorFlow counts retracing per code object, and
         # graphs for new variants are expected, not a retracing problem.

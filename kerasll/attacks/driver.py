@@ -8,12 +8,14 @@ evaluation can keep, so an interrupted evaluation resumes at its first unfinishe
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor, batches
 from kerasll.attacks import noise
+from kerasll.attacks.catalog import AUTOATTACK_TARGETS
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.attacks.losses import labels_of, margin
 from kerasll.errors import KerasllError
@@ -39,6 +41,29 @@ def prologue(x, y, seed=None, keys=None):
     y = labels_of(tf.convert_to_tensor(y)).numpy()
     seed = int(np.random.randint(2**31 - 1)) if seed is None else seed
     return Prologue(x, y, seed, noise.keys_of(x, keys))
+
+
+class Batch(NamedTuple):
+    """What one compiled call of an attack gets per batch: images, integer labels, the target class per
+    image (the label where untargeted), the images' draw keys and the run's seed."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+    target: tf.Tensor
+    keys: tf.Tensor
+    seed: tf.Tensor
+
+    @classmethod
+    def signature(cls, x):
+        """The `Batch` of `TensorSpec`s for images like `x` (the batch axis open)."""
+        return cls(batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
+                   spec(tf.int64))
+
+    @classmethod
+    def of(cls, p, ids, target, seed):
+        """The batch of images `ids` of the `Prologue` `p`, aimed at `target` (numpy, per image)."""
+        return cls(tf.gather(p.x, ids), tf.constant(p.y[ids], tf.int32), tf.constant(target, tf.int32),
+                   tf.constant(p.keys[ids], tf.int64), seed)
 
 
 def restart_seed(seed, restart):
@@ -134,11 +159,17 @@ def num_classes(model, x):
     return int(model(x[:1], training=False).shape[-1])
 
 
-def check_targets(target_classes, classes):
-    """Refuse a number of target classes the model cannot offer (1 to C − 1)."""
+def targets_of(model, x, target_classes):
+    """(ranked classes per image, how many targets): the model's classes from the highest logit down, and
+    `target_classes` (None: AutoAttack's, capped at the model's C − 1 wrong classes; more is refused)."""
+    ranked = ranked_classes(model, x)
+    classes = ranked.shape[1]
+    if target_classes is None:
+        return ranked, min(AUTOATTACK_TARGETS, classes - 1)
     if not 1 <= int(target_classes) <= classes - 1:
         raise KerasllError(f"target_classes must be in [1, {classes - 1}] for {classes} classes, "
                            f"got {target_classes}")
+    return ranked, int(target_classes)
 
 
 def _forward(model, x):

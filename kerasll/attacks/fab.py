@@ -9,12 +9,16 @@ recorded if it is the closest so far, and pulled back towards the original by β
 FAB-T (AutoAttack) targets the 9 highest-scoring wrong classes in turn.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
+from kerasll.attacks.attack import split_runtime
 from kerasll.attacks.budgets import check_budget
-from kerasll.attacks.compiled import batch_spec, compiled, spec
-from kerasll.attacks.driver import check_targets, num_classes, over_runs, prologue, ranked_classes, run_seed, runs_of
+from kerasll.attacks.catalog import FAB, FABT
+from kerasll.attacks.compiled import compiled, spec
+from kerasll.attacks.driver import Batch, over_runs, prologue, run_seed, runs_of, targets_of
 from kerasll.attacks.geometry import lp_norm, sphere_start
 from kerasll.attacks.losses import fooled, labels_of
 from kerasll.errors import KerasllError
@@ -105,8 +109,25 @@ def _boundary(model, x, y, target, targeted, norm):
     return tf.gather(diff_f, nearest, batch_dims=1), tf.reshape(tf.gather(diff_g, nearest, batch_dims=1), tf.shape(x))
 
 
-def _fab_batch(model, x, y, target, keys, eps, steps, alpha_max, eta, beta, seed, random, norm, targeted):
-    y = labels_of(y)
+class Steps(NamedTuple):
+    """FAB's constants for one call: the budget, the iterations, and the step's bias bound, overshoot and
+    pull-back."""
+
+    eps: tf.Tensor
+    steps: tf.Tensor
+    alpha_max: tf.Tensor
+    eta: tf.Tensor
+    beta: tf.Tensor
+
+    @classmethod
+    def signature(cls, dtype):
+        return cls(spec(dtype), spec(tf.int32), spec(dtype), spec(dtype), spec(dtype))
+
+
+def _fab_batch(model, batch, constants, random, norm, targeted):
+    x, target, keys, seed = batch.x, batch.target, batch.keys, batch.seed
+    eps, steps, alpha_max, eta, beta = constants
+    y = labels_of(batch.y)
     batch = tf.shape(x)[0]
     flat = lambda t: tf.reshape(t, [batch, -1])  # noqa: E731
     x0 = flat(x)
@@ -140,31 +161,20 @@ def _fab_batch(model, x, y, target, keys, eps, steps, alpha_max, eta, beta, seed
     return tf.reshape(x_best, tf.shape(x)), best
 
 
-def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=9, restarts=1, alpha_max=0.1,
-        eta=1.05, beta=0.9, seed=None, batch_size=1000, keys=None, progress=None, return_norms=False, stage=None):
-    """FAB (Croce & Hein 2020): the closest adversarial example it finds, kept if within `eps`.
+def fab(model, x, y, eps, norm="linf", seed=None, **options):
+    """FAB (Croce & Hein, ICML 2020): minimum-norm adversarial examples by steps towards the linearised
+    decision boundary; FAB-T (`targeted=True`, the default, as in AutoAttack) or untargeted FAB.
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
-        x: clean images in [0,1]; y: integer or one-hot labels.
+        x: clean images (B, H, W, C) in [0,1]; y: integer or one-hot labels.
         eps: the budget in pixel units; also the radius of the random starts.
         norm: "linf", "l2" or "l1".
-        steps: iterations per run (AutoAttack: 100).
-        targeted: FAB-T, towards each of the `target_classes` highest-scoring
-            wrong classes in turn (one gradient per step); else untargeted FAB,
-            towards the nearest linearised boundary (a full Jacobian per step).
-        target_classes: target classes for FAB-T (AutoAttack: 9).
-        restarts: runs per target; runs after the first start at random.
-        alpha_max, eta, beta: the step's bias towards the original, its
-            overshoot, and the pull-back after success (0.1, 1.05, 0.9).
         seed: int for repeatable random restarts.
-        batch_size: images per compiled batch.
-        keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
-        progress: `progress(done, total, fooled)` after each batch of each run, `fooled`
-            the number of images with an adversarial example within `eps` so far.
-        stage: `stage(name, fn)` runs each restart and target as a stage (as `apgd`'s).
-        return_norms: also return the per-image norm of the closest adversarial
-            example found (inf where none was found).
+        **options: the attack's options (`kerasll.attacks.catalog.FABT`'s: steps, restarts, target_classes,
+            alpha_max, eta, beta; with `targeted=False`, `FAB`'s: the same without target_classes), how it
+            runs (`kerasll.attacks.attack.Runtime`: keys, batch_size, progress, stage), and `return_norms`:
+            also return the per-image norm of the closest adversarial example found (inf where none was).
 
     Returns:
         Adversarial images shaped like `x`: the closest adversarial example
@@ -174,32 +184,40 @@ def fab(model, x, y, eps, norm="linf", steps=100, targeted=True, target_classes=
     Example:
         >>> x_adv = kerasll.fab(model, x, y, eps=8/255)
     """
-    check_budget(eps, eps, steps, norm, restarts)
-    for name, value, lo, hi in (("alpha_max", alpha_max, 0, 1), ("eta", eta, 1, 10), ("beta", beta, 0, 1)):
-        if not lo <= value <= hi:
-            raise KerasllError(f"{name} must be in [{lo}, {hi}], got {value}")
-    p = prologue(x, y, seed, keys)
-    x, y = p.x, p.y
-    if targeted:
-        check_targets(target_classes, num_classes(model, x))
-    ranked = ranked_classes(model, x) if targeted else None
-    const = [tf.constant(v, x.dtype) for v in (eps, alpha_max, eta, beta)]
+    return_norms = options.pop("return_norms", False)
+    runtime, options = split_runtime(options)
+    attack = (FABT if options.pop("targeted", True) else FAB).create(**options)
+    if norm not in attack.norms:
+        raise KerasllError(f"FAB supports norm {', '.join(attack.norms)}, not {norm!r}")
+    x_adv, norms = fab_with_norms(attack, model, x, y, eps, norm, seed, runtime)
+    return (x_adv, norms) if return_norms else x_adv
 
-    specs = [batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]), spec(x.dtype),
-             spec(tf.int32), spec(x.dtype), spec(x.dtype), spec(x.dtype), spec(tf.int64)]
-    runs = {random: compiled(model, ("fab", norm, bool(targeted), random),
-                             lambda m, *a, r=random: _fab_batch(m, *a, r, norm, bool(targeted)), specs)
+
+def run_fab(attack, model, x, y, eps, norm, seed, runtime):
+    """Run `attack` (a `FAB` or `FABT`) as `Attack.__call__` does."""
+    return fab_with_norms(attack, model, x, y, eps, norm, seed, runtime)[0]
+
+
+def fab_with_norms(attack, model, x, y, eps, norm, seed, runtime):
+    """(adversarial images, the norm of the closest adversarial example per image, inf where none was found)."""
+    targeted = isinstance(attack, FABT)
+    check_budget(eps, eps, attack.steps, norm, attack.restarts)
+    p = prologue(x, y, seed, runtime.keys)
+    x = p.x
+    ranked, targets = targets_of(model, x, attack.target_classes) if targeted else (None, 0)
+    constants = Steps(*(tf.constant(v, x.dtype) if i != 1 else tf.constant(int(v)) for i, v in
+                        enumerate((eps, attack.steps, attack.alpha_max, attack.eta, attack.beta))))
+    signature = [Batch.signature(x), Steps.signature(x.dtype)]
+    runs = {random: compiled(model, ("fab", norm, targeted, random),
+                             lambda m, *a, r=random: _fab_batch(m, *a, r, norm, targeted), signature)
             for random in (False, True)}  # the first run starts at x, later restarts at random
 
-    def attack(ids, rank, restart):
-        run = runs[restart > 0]
-        target = tf.constant(ranked[ids, rank] if targeted else y[ids], tf.int32)
-        adv, size = run(tf.gather(x, ids), tf.constant(y[ids], tf.int32), target, tf.constant(p.keys[ids], tf.int64),
-                        const[0], tf.constant(int(steps)), *const[1:], run_seed(p.seed, rank, restart))
+    def one(ids, rank, restart):
+        batch = Batch.of(p, ids, ranked[ids, rank] if targeted else p.y[ids], run_seed(p.seed, rank, restart))
+        adv, size = runs[restart > 0](batch, constants)
         return adv.numpy(), size.numpy()  # the norm of the closest adversarial example (inf: none)
 
-    x_adv, norms = over_runs(x, runs_of(targeted, target_classes, restarts), attack, lambda size: size <= eps,
-                             batch_size, progress, stage)
+    x_adv, norms = over_runs(x, runs_of(targeted, targets, attack.restarts), one, lambda size: size <= eps,
+                             runtime.batch_size, runtime.progress, runtime.stage)
     x_adv[norms > eps] = x.numpy()[norms > eps]
-    x_adv = tf.convert_to_tensor(x_adv)
-    return (x_adv, norms) if return_norms else x_adv
+    return tf.convert_to_tensor(x_adv), norms

@@ -5,18 +5,19 @@ Attacks run the model in inference mode, so BatchNorm statistics and dropout are
 untouched. The cross-entropy is computed from float32 logits.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor, batches
+from kerasll.attacks.attack import call_with
 from kerasll.attacks.budgets import check_budget
+from kerasll.attacks.catalog import FGSM, PGD
 from kerasll.attacks.compiled import batch_spec, compiled, spec
-from kerasll.attacks.driver import over_runs, prologue, run_seed, runs_of
+from kerasll.attacks.driver import Batch, over_runs, prologue, run_seed, runs_of
 from kerasll.attacks.geometry import l2_norm, pick, project, random_start
 from kerasll.attacks.losses import cross_entropy, fgsm_direction, fooled, labels_of, loss_and_grad
-from kerasll.errors import check_choice
-
-PGD_NORMS = ("linf", "l2")  # L1's steepest step moves a single pixel: use APGD's L1 form (`apgd`)
 
 
 def _stronger(loss, fooled, best_loss, best_fooled):
@@ -25,13 +26,14 @@ def _stronger(loss, fooled, best_loss, best_fooled):
     return (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
 
 
-def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=False):
+def pgd_steps(model, x, y, x_start, budget, norm, track_best=False):
     """Run `steps` PGD ascent steps from `x_start` (graph-friendly: a while loop).
 
     With `track_best`, return per sample the iterate that fools the model, or
     failing that the one with the highest loss (the final iterate included);
     otherwise return the last iterate (Madry et al.).
     """
+    eps, step_size, steps = budget
     y_int = labels_of(y)
 
     def ascend(x_adv, grad):
@@ -74,9 +76,22 @@ def pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=Fals
     return pick(take, x_adv, best_x)
 
 
-def _pgd_batch(model, x, y, keys, eps, step_size, steps, seed, norm, start):
-    x_start = random_start(x, eps, norm, seed, keys) if start else x
-    return pgd_steps(model, x, y, x_start, eps, step_size, steps, norm, track_best=True)
+class Budget(NamedTuple):
+    """PGD's constants for one call: the radius, the step and the number of steps."""
+
+    eps: tf.Tensor
+    step_size: tf.Tensor
+    steps: tf.Tensor
+
+    @classmethod
+    def signature(cls, dtype):
+        return cls(spec(dtype), spec(dtype), spec(tf.int32))
+
+
+def _pgd_batch(model, batch, budget, norm, start):
+    x = batch.x
+    x_start = random_start(x, budget.eps, norm, batch.seed, batch.keys) if start else x
+    return pgd_steps(model, x, batch.y, x_start, budget, norm, track_best=True)
 
 
 def _score(model, x, y):
@@ -85,8 +100,7 @@ def _score(model, x, y):
     return tf.where(fooled(logits, y), tf.constant(-np.inf, tf.float32), -cross_entropy(y, logits))
 
 
-def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm="linf",
-        seed=0, batch_size=512, keys=None):
+def pgd(model, x, y, eps, step_size, steps, norm="linf", **options):
     """Projected gradient descent (Madry et al. 2018) on the [0,1] box.
 
     Each run keeps per sample the iterate that fools the model, or else the one
@@ -100,14 +114,10 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
         eps: radius in pixel units (e.g. 8/255 for CIFAR-10 L∞).
         step_size: step length in pixel units (L∞: per pixel; L2: Euclidean).
         steps: ascent steps per restart.
-        random_start: start from a uniform point of the ball (else from `x`).
-        restarts: independent runs; the strongest example per sample is kept.
         norm: "linf" or "l2".
-        seed: int for repeatable random starts, or None. An image's start
-            depends on the seed and its key only, not on the batch.
-        batch_size: images per attack batch.
-        keys: the images' random-draw keys (default: `noise.image_keys(x)`, from
-            their content), so an image gets the same start in any batch or order.
+        **options: `seed` (default 0; an image's start depends on the seed and its key only), the attack's
+            options (`kerasll.attacks.catalog.PGD`'s: restarts, random_start) and how it runs
+            (`kerasll.attacks.attack.Runtime`: keys, batch_size, progress).
 
     Returns:
         Adversarial images, a float tensor shaped like `x`.
@@ -115,23 +125,29 @@ def pgd(model, x, y, eps, step_size, steps, random_start=True, restarts=1, norm=
     Example:
         >>> x_adv = kerasll.pgd(model, x, y, eps=8/255, step_size=2/255, steps=5)
     """
-    check_choice("norm", norm, PGD_NORMS)
-    check_budget(eps, step_size, steps, norm, restarts)
-    p = prologue(x, y, seed, keys)
+    seed = options.pop("seed", 0)
+    return call_with(PGD, model, x, y, eps, norm, seed, options | {"step_size": step_size, "steps": steps})
+
+
+def run_pgd(attack, model, x, y, eps, norm, seed, runtime):
+    """Run `attack` (a `PGD`) as `Attack.__call__` does."""
+    step_size = PGD.step_factor * eps if attack.step_size is None else attack.step_size
+    check_budget(eps, step_size, attack.steps, norm, attack.restarts)
+    p = prologue(x, y, seed, runtime.keys)
     x = p.x
-    args = (tf.constant(eps, x.dtype), tf.constant(step_size, x.dtype), tf.constant(int(steps)))
-    start = bool(random_start)
+    budget = Budget(tf.constant(eps, x.dtype), tf.constant(step_size, x.dtype), tf.constant(int(attack.steps)))
+    start = bool(attack.random_start)
     run = compiled(model, ("pgd", norm, start), lambda m, *a: _pgd_batch(m, *a, norm, start),
-                   [batch_spec(x), spec(tf.int32, [None]), spec(tf.int64, [None]), spec(x.dtype), spec(x.dtype),
-                    spec(tf.int32), spec(tf.int64)])
+                   [Batch.signature(x), Budget.signature(x.dtype)])
     score = compiled(model, "pgd-score", _score, [batch_spec(x), spec(tf.int32, [None])])
 
-    def attack(ids, rank, restart):
-        xb, yb = tf.gather(x, ids), tf.constant(p.y[ids], tf.int32)
-        adv = run(xb, yb, tf.constant(p.keys[ids], tf.int64), *args, run_seed(p.seed, rank, restart))
-        return adv.numpy(), score(adv, yb).numpy()
+    def one(ids, rank, restart):
+        batch = Batch.of(p, ids, p.y[ids], run_seed(p.seed, rank, restart))
+        adv = run(batch, budget)
+        return adv.numpy(), score(adv, batch.y).numpy()
 
-    x_adv, _ = over_runs(x, runs_of(False, 0, restarts), attack, lambda s: s == -np.inf, batch_size)
+    x_adv, _ = over_runs(x, runs_of(False, 0, attack.restarts), one, lambda s: s == -np.inf, runtime.batch_size,
+                         runtime.progress, runtime.stage)
     return tf.convert_to_tensor(x_adv)
 
 
@@ -139,21 +155,26 @@ def _fgsm_batch(model, x, y, eps):
     return tf.clip_by_value(x + eps * fgsm_direction(model, x, y), 0.0, 1.0)
 
 
-def fgsm(model, x, y, eps, batch_size=512):
+def fgsm(model, x, y, eps, **options):
     """Fast gradient sign method (Goodfellow et al. 2015): `clip(x + eps·sign(∇x CE))`.
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
         x: clean images in [0,1]; y: integer or one-hot labels.
         eps: L∞ budget in pixel units.
-        batch_size: images per batch.
+        **options: how it runs (`kerasll.attacks.attack.Runtime`: batch_size).
 
     Returns:
         Adversarial images shaped like `x`.
     """
+    return call_with(FGSM, model, x, y, eps, "linf", None, options)
+
+
+def run_fgsm(attack, model, x, y, eps, norm, seed, runtime):
+    """Run `attack` (an `FGSM`) as `Attack.__call__` does."""
     check_budget(eps, eps, 1, "linf", 1)
     x = as_float_tensor(x)
     y = tf.convert_to_tensor(y)
     eps = tf.constant(eps, x.dtype)
     run = compiled(model, "fgsm", _fgsm_batch, [batch_spec(x), batch_spec(y), spec(x.dtype)])
-    return tf.concat([run(x[s], y[s], eps) for s in batches(int(x.shape[0]), batch_size)], 0)
+    return tf.concat([run(x[s], y[s], eps) for s in batches(int(x.shape[0]), runtime.batch_size)], 0)

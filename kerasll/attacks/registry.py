@@ -1,16 +1,16 @@
-"""The attacks the CLI and evaluations can name: one registry, one signature.
+"""The attacks the CLI and evaluations can name: one registry of typed attacks (`kerasll.attacks.catalog`).
 
-Every registered attack is called as
-`attack(model, x, y, eps, norm, seed, keys, progress, batch_size, **settings)` and returns
-adversarial images. `settings` are the attack's own options (steps, restarts…);
-`defaults` fills in the ones the caller left out.
+A registered name is an attack value with the options that make it that attack (APGD with the DLR loss is
+"apgd-dlr"); its other options are the name's settings, with their defaults, ranges and help read from the
+attack's declaration. `run_attack(name, …, **settings)` runs it.
 
-Plain Python: each attack's module is imported when it first runs, so naming and
-checking attacks (the CLI's help, an evaluation's settings) imports no TensorFlow.
+Plain Python: naming and checking attacks (the CLI's help, an evaluation's settings) imports no TensorFlow.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from kerasll.attacks.attack import Attack, split_runtime
+from kerasll.attacks.catalog import AUTOATTACK_TARGETS, APGD, APGDT, FAB, FABT, FGSM, PGD, Square
 from kerasll.errors import KerasllError, check_choice
 from kerasll.registry import Registry
 
@@ -25,18 +25,37 @@ ATTACKS_REVISION = 3
 
 @dataclass(frozen=True)
 class AttackSpec:
+    """A registered attack: its `name`, the `attack` (an `Attack` value), a one-line `description`, and the
+    options the name `fixes` (not settings a caller may change: "apgd-dlr" fixes APGD's loss)."""
+
     name: str
-    run: callable
+    attack: Attack
     description: str
-    defaults: dict = field(default_factory=dict)
-    norms: tuple = ("linf", "l2")
-    gradient_free: bool = False
-    staged: bool = False  # its `run` takes `stage=`: each restart or target is a stage an evaluation keeps
-                          # (the attacks that run through `driver.over_runs`)
+    fixes: tuple = ()
+
+    @property
+    def defaults(self):
+        """{setting: default} of the options a caller may set."""
+        return {k: v for k, v in self.attack.settings().items() if k not in self.fixes}
+
+    @property
+    def rules(self):
+        """{setting: `Rule`} (help text and valid values) of the options a caller may set."""
+        return {k: v for k, v in self.attack.rules().items() if k not in self.fixes}
+
+    norms = property(lambda self: self.attack.norms)
+    gradient_free = property(lambda self: self.attack.gradient_free)
+
+    def build(self, **settings):
+        """The attack with `settings` changed; a setting the name does not have is one line naming its settings."""
+        unknown = sorted(set(settings) - set(self.defaults))
+        if unknown:
+            raise KerasllError(f"attack {self.name!r} has no setting {unknown[0]!r}; "
+                               f"its settings: {', '.join(self.defaults) or 'none'}")
+        return self.attack.with_options(**settings)
 
 
 _ATTACKS = Registry("attack")
-ALL_NORMS = ("linf", "l2", "l1")
 
 
 def register_attack(spec, overwrite=False):
@@ -54,78 +73,21 @@ def get_attack(name):
     return _ATTACKS.get(name)
 
 
-def _fgsm(model, x, y, eps, norm, seed, keys, progress, batch_size):
-    from kerasll.attacks.pgd import fgsm
-
-    return fgsm(model, x, y, eps, batch_size=batch_size)
-
-
-def _pgd(model, x, y, eps, norm, seed, keys, progress, batch_size, steps, step_size, restarts):
-    from kerasll.attacks.pgd import pgd
-
-    return pgd(model, x, y, eps, step_size, steps, restarts=restarts, norm=norm, seed=seed, batch_size=batch_size,
-               keys=keys)
-
-
-def _apgd(loss, targeted):
-    def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9,
-            eot_iter=1, large_reps=None, stage=None):
-        from kerasll.attacks.apgd import apgd
-        from kerasll.attacks.driver import num_classes
-
-        if targeted:
-            target_classes = min(target_classes, num_classes(model, x) - 1)
-        return apgd(model, x, y, eps, norm=norm, steps=steps, loss=loss, targeted=targeted,
-                    target_classes=target_classes, restarts=restarts, seed=seed, keys=keys, progress=progress,
-                    batch_size=batch_size, eot_iter=eot_iter, stage=stage,
-                    large_reps=norm == "l1" if large_reps is None else large_reps)
-    return run
-
-
-def _fab(targeted):
-    def run(model, x, y, eps, norm, seed, keys, progress, batch_size, steps=100, restarts=1, target_classes=9,
-            stage=None):
-        from kerasll.attacks.driver import num_classes
-        from kerasll.attacks.fab import fab
-
-        if targeted:
-            target_classes = min(target_classes, num_classes(model, x) - 1)
-        return fab(model, x, y, eps, norm=norm, steps=steps, targeted=targeted, target_classes=target_classes,
-                   restarts=restarts, seed=seed, keys=keys, progress=progress, batch_size=batch_size, stage=stage)
-    return run
-
-
-def _square(variant):
-    def run(model, x, y, eps, norm, seed, keys, progress, batch_size, queries=5000, p_init=0.8):
-        from kerasll.attacks.square import square_attack
-
-        return square_attack(model, x, y, eps, norm=norm, queries=queries, p_init=p_init, seed=seed, keys=keys,
-                             progress=progress, batch_size=batch_size, variant=variant)
-    return run
-
-
-register_attack(AttackSpec("pgd", _pgd, "PGD with random start (Madry et al.)",
-                           {"steps": None, "step_size": None, "restarts": 1}))
-register_attack(AttackSpec("fgsm", _fgsm, "FGSM, one signed gradient step (L∞ only)", norms=("linf",)))
-register_attack(AttackSpec("apgd-ce", _apgd("ce", False), "APGD on the cross-entropy, 100 steps",
-                           {"steps": 100, "restarts": 1, "eot_iter": 1, "large_reps": None}, staged=True,
-                           norms=ALL_NORMS))
-register_attack(AttackSpec("apgd-dlr", _apgd("dlr", False), "APGD on the DLR loss, 100 steps",
-                           {"steps": 100, "restarts": 1, "eot_iter": 1, "large_reps": None}, staged=True,
-                           norms=ALL_NORMS))
-register_attack(AttackSpec("apgd-t", _apgd("ce", True), "APGD-T: targeted DLR over the top 9 wrong classes",
-                           {"steps": 100, "restarts": 1, "target_classes": 9, "eot_iter": 1, "large_reps": None},
-                           staged=True, norms=ALL_NORMS))
-register_attack(AttackSpec("fab-t", _fab(True), "FAB-T: minimum-norm boundary attack over the top 9 wrong classes",
-                           {"steps": 100, "restarts": 1, "target_classes": 9}, staged=True, norms=ALL_NORMS))
-register_attack(AttackSpec("fab", _fab(False), "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)",
-                           {"steps": 100, "restarts": 1}, staged=True, norms=ALL_NORMS))
-register_attack(AttackSpec("square", _square("reference"), "Square: score-based black-box search, 5,000 queries "
-                           "(the reference's: windows shared by the batch, schedule unscaled)",
-                           {"queries": 5000, "p_init": 0.8}, gradient_free=True, norms=ALL_NORMS))
-register_attack(AttackSpec("square-strong", _square("strong"), "Square with windows drawn per image and the schedule "
-                           "stretched over the queries: stronger than the reference's on small models",
-                           {"queries": 5000, "p_init": 0.8}, gradient_free=True, norms=ALL_NORMS))
+_STEPS, _QUERIES = APGD.defaults()["steps"], f"{Square.defaults()['queries']:,}"
+register_attack(AttackSpec("pgd", PGD(), "PGD with random start (Madry et al.)"))
+register_attack(AttackSpec("fgsm", FGSM(), "FGSM, one signed gradient step (L∞ only)"))
+register_attack(AttackSpec("apgd-ce", APGD(loss="ce"), f"APGD on the cross-entropy, {_STEPS} steps", ("loss",)))
+register_attack(AttackSpec("apgd-dlr", APGD(loss="dlr"), f"APGD on the DLR loss, {_STEPS} steps", ("loss",)))
+register_attack(AttackSpec("apgd-t", APGDT(), f"APGD-T: targeted DLR over the top {AUTOATTACK_TARGETS} wrong classes"))
+register_attack(AttackSpec("fab-t", FABT(), f"FAB-T: minimum-norm boundary attack over the top {AUTOATTACK_TARGETS} "
+                           "wrong classes"))
+register_attack(AttackSpec("fab", FAB(), "FAB: untargeted minimum-norm boundary attack (AutoAttack plus)"))
+register_attack(AttackSpec("square", Square(variant="reference"), f"Square: score-based black-box search, {_QUERIES} "
+                           "queries (the reference's: windows shared by the batch, schedule unscaled)",
+                           ("variant", "rescale_schedule")))
+register_attack(AttackSpec("square-strong", Square(variant="strong"), "Square with windows drawn per image and the "
+                           "schedule stretched over the queries: stronger than the reference's on small models",
+                           ("variant", "rescale_schedule")))
 
 
 # Each version is a sequence of (registered attack, settings that differ from its defaults),
@@ -177,14 +139,8 @@ def check_norm(name, norm):
     return spec
 
 
-def run_attack(name, model, x, y, eps, norm="linf", seed=0, keys=None, progress=None, batch_size=1000, stage=None,
-               **settings):
-    """Run the registered attack `name` with its defaults where `settings` leave a value out; a staged
-    attack runs its restarts and targets through `stage(name, fn)` (see `apgd`)."""
-    spec = check_norm(name, norm)
-    unknown = set(settings) - set(spec.defaults)
-    if unknown:
-        raise KerasllError(f"attack {name!r} has no setting {sorted(unknown)[0]!r}; "
-                           f"its settings: {', '.join(spec.defaults) or 'none'}")
-    staged = {"stage": stage} if spec.staged and stage is not None else {}
-    return spec.run(model, x, y, eps, norm, seed, keys, progress, batch_size, **(spec.defaults | settings), **staged)
+def run_attack(name, model, x, y, eps, norm="linf", seed=0, **options):
+    """Run the registered attack `name`: `options` are its settings changed from their defaults, and how the
+    call runs (`Runtime`'s fields: keys, batch_size, progress, stage)."""
+    runtime, settings = split_runtime(options)
+    return check_norm(name, norm).build(**settings)(model, x, y, eps, norm, seed, runtime)

@@ -27,22 +27,25 @@ reference's default for Square on its own, and the strong variant's).
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import batches
 from kerasll.attacks import noise
+from kerasll.attacks.attack import call_with
 from kerasll.attacks.budgets import check_budget
-from kerasll.attacks.driver import prologue
+from kerasll.attacks.catalog import Square
+from kerasll.attacks.driver import Batch, prologue
 from kerasll.attacks.geometry import normalize
 from kerasll.attacks.l1 import project_l1_box
 from kerasll.attacks.losses import labels_of, margin
 from kerasll.attacks.compiled import batch_spec, compiled, spec
-from kerasll.errors import KerasllError, check_choice
+from kerasll.errors import KerasllError
 
 CHUNK = 250  # queries per compiled call; images that are fooled drop out between calls
-VARIANTS = ("reference", "strong")
+SEGMENT = 1000  # queries per stage an evaluation keeps (`Runtime.stage`): where an interrupted run resumes
 
 
 def p_schedule(i, queries, p_init, rescale=True):
@@ -124,9 +127,39 @@ def _per_channel_norm(t):
     return tf.sqrt(tf.reduce_sum(tf.square(t), axis=[1, 2], keepdims=True))
 
 
-def _square_chunk(model, x, y, keys, x_best, margin_best, start, stop, eps, sizes, patterns, seed, norm, variant):
-    """Queries start..stop−1 for a batch; returns the new best images and margins."""
-    y = labels_of(y)
+class Best(NamedTuple):
+    """Per image of a batch: the best image so far and its margin (≤ 0: fooled)."""
+
+    x: tf.Tensor
+    margin: tf.Tensor
+
+    @classmethod
+    def signature(cls, x):
+        return cls(batch_spec(x), spec(tf.float32, [None]))
+
+
+class Windows(NamedTuple):
+    """Square's constants for one call: the budget, the window side per query, the L2/L1 window patterns
+    per side, and the queries to run (start..stop−1)."""
+
+    eps: tf.Tensor
+    sizes: tf.Tensor
+    patterns: tf.Tensor
+    start: tf.Tensor
+    stop: tf.Tensor
+
+    @classmethod
+    def signature(cls, dtype, side):
+        return cls(spec(dtype), spec(tf.int32, [None]), spec(tf.float32, [None, side, side]), spec(tf.int32),
+                   spec(tf.int32))
+
+
+def _square_chunk(model, batch, best, windows, norm, variant):
+    """Queries windows.start..stop−1 for a `driver.Batch` (its seed: the attack's); the new `Best`."""
+    x, keys, seed = batch.x, batch.keys, batch.seed
+    eps, sizes, patterns, start, stop = windows
+    x_best, margin_best = best
+    y = labels_of(batch.y)
     _, height, width, channels = x.shape
     dtype = x.dtype
     shared = variant == "reference"
@@ -181,8 +214,9 @@ def _square_chunk(model, x, y, keys, x_best, margin_best, start, stop, eps, size
     return x_best, margin_best
 
 
-def _square_init(model, x, y, keys, eps, seed, tiles, norm):
+def _square_init(model, batch, eps, tiles, norm):
     """The start: vertical ±ε stripes (L∞), or a grid of ±pattern tiles scaled to ‖δ‖₂ = ε (L2)."""
+    x, y, keys, seed = batch.x, batch.y, batch.keys, batch.seed
     _, height, width, channels = x.shape
     if norm == "linf":
         x0 = x + eps * noise.signs(seed, keys, 0, [1, width, channels], x.dtype)
@@ -208,8 +242,7 @@ def _tiles(height, width, norm):
     return np.stack(tiles).astype(np.float32)
 
 
-def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=None, batch_size=1000, keys=None,
-                  progress=None, variant="reference", rescale_schedule=None):
+def square_attack(model, x, y, eps, norm="linf", seed=None, **options):
     """Square Attack (Andriushchenko et al. 2020): a black-box attack that only calls `model(x)`.
 
     Args:
@@ -217,17 +250,10 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
         x: clean images in [0,1]; y: integer or one-hot labels.
         eps: budget in pixel units (L∞ per pixel, L2 Euclidean, L1 summed).
         norm: "linf", "l2" or "l1".
-        queries: model queries per image (AutoAttack: 5,000).
-        p_init: the first window's share of the image (AutoAttack: 0.8).
         seed: int for repeatable draws (None draws one).
-        batch_size: images per compiled batch.
-        keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
-        progress: `progress(done, total, fooled)` after each chunk of queries, `fooled`
-            the number of images fooled so far.
-        variant: "reference" (windows shared by all images, as fra31/auto-attack) or
-            "strong" (each image its own windows; see the module doc).
-        rescale_schedule: stretch the window schedule over `queries`; None: the variant's
-            (reference: no, as in AutoAttack; strong: yes).
+        **options: the attack's options (`kerasll.attacks.catalog.Square`'s: queries, p_init, variant,
+            rescale_schedule) and how it runs (`kerasll.attacks.attack.Runtime`: keys, batch_size, progress,
+            stage: each segment of `SEGMENT` queries is a stage).
 
     Returns:
         Adversarial images shaped like `x`: the first that fooled the model, or
@@ -236,47 +262,66 @@ def square_attack(model, x, y, eps, norm="linf", queries=5000, p_init=0.8, seed=
     Example:
         >>> x_adv = kerasll.square_attack(model, x, y, eps=8/255, queries=1000)
     """
-    check_budget(eps, eps, queries, norm, 1)
-    check_choice("variant", variant, VARIANTS)
-    if not 0 < p_init <= 1:
-        raise KerasllError(f"p_init must be in (0, 1], got {p_init}")
-    p = prologue(x, y, seed, keys)
-    x, y, seed, keys = p.x, p.y, p.seed, p.keys
+    return call_with(Square, model, x, y, eps, norm, seed, options)
+
+
+def _plain_stage(name, fn):
+    return fn(), 0.0
+
+
+def run_square(attack, model, x, y, eps, norm, seed, runtime):
+    """Run `attack` (a `Square`) as `Attack.__call__` does: the start, then the queries in segments of
+    `SEGMENT`, each a stage (`Runtime.stage`) that keeps the images it attacked, so an interrupted run resumes
+    at its first unfinished segment."""
+    check_budget(eps, eps, attack.queries, norm, 1)
+    p = prologue(x, y, seed, runtime.keys)
+    x = p.x
     if x.shape.rank != 4:
         raise KerasllError(f"square_attack needs images (B, H, W, C), got shape {tuple(x.shape)}")
     n, height, width, _ = x.shape
-    rescale = variant == "strong" if rescale_schedule is None else bool(rescale_schedule)
-    sizes = window_sizes(int(queries), p_init, height, width, norm, rescale)
+    rescale = attack.variant == "strong" if attack.rescale_schedule is None else bool(attack.rescale_schedule)
+    sizes = window_sizes(int(attack.queries), attack.p_init, height, width, norm, rescale)
     side = int(sizes.max())
+    shape = "l1" if norm == "l1" else "l2"
     patterns = np.zeros((side + 1, side, side), np.float32)
     for s in set(sizes.tolist()):
-        patterns[s, :s, :s] = window_pattern(s, "l1" if norm == "l1" else "l2")
-    xs = batch_spec(x)
-    common = (tf.constant(eps, x.dtype), tf.constant(int(seed), tf.int64))
-    init = compiled(model, ("square-init", norm), lambda m, *a: _square_init(m, *a, tf.constant(_tiles(height, width, "l1" if norm == "l1" else "l2")), norm),
-                    [xs, spec(tf.int32, [None]), spec(tf.int64, [None]), spec(x.dtype), spec(tf.int64)])
-    chunk = compiled(model, ("square", norm, variant), lambda m, *a: _square_chunk(m, *a, norm, variant),
-                     [xs, spec(tf.int32, [None]), spec(tf.int64, [None]), xs, spec(tf.float32, [None]),
-                      spec(tf.int32), spec(tf.int32), spec(x.dtype), spec(tf.int32, [None]),
-                      spec(tf.float32, [None, side, side]), spec(tf.int64)])
+        patterns[s, :s, :s] = window_pattern(s, shape)
+    eps_t, seed_t = tf.constant(eps, x.dtype), tf.constant(int(p.seed), tf.int64)
+    tiles = tf.constant(_tiles(height, width, shape))
+    init = compiled(model, ("square-init", norm), lambda m, b, e: _square_init(m, b, e, tiles, norm),
+                    [Batch.signature(x), spec(x.dtype)])
+    chunk = compiled(model, ("square", norm, attack.variant), lambda m, *a: _square_chunk(m, *a, norm, attack.variant),
+                     [Batch.signature(x), Best.signature(x), Windows.signature(x.dtype, side)])
     x_adv, best = np.empty(x.shape, x.dtype.as_numpy_dtype), np.empty(n, np.float32)
-    for s in batches(n, batch_size):
+    for s in batches(n, runtime.batch_size):
         ids = np.arange(s.start, s.stop)
-        x0, m0 = init(x[s], tf.constant(y[ids], tf.int32), tf.constant(keys[ids], tf.int64), *common)
+        x0, m0 = init(Batch.of(p, ids, p.y[ids], seed_t), eps_t)
         x_adv[ids], best[ids] = x0.numpy(), m0.numpy()
-    consts = (common[0], tf.constant(sizes), tf.constant(patterns), common[1])
-    total = int(queries) - 1
-    for start in range(0, total, CHUNK):
-        stop = min(start + CHUNK, total)
+    total = int(attack.queries) - 1
+    stage = runtime.stage or _plain_stage
+
+    def segment(first, last):
         todo = np.flatnonzero(best > 0)
-        for s in batches(len(todo), batch_size):
-            ids = todo[s]
-            xb, mb = chunk(tf.gather(x, ids), tf.constant(y[ids], tf.int32), tf.constant(keys[ids], tf.int64),
-                           tf.constant(x_adv[ids]), tf.constant(best[ids]), tf.constant(start), tf.constant(stop),
-                           *consts)
-            x_adv[ids], best[ids] = xb.numpy(), mb.numpy()
-        if progress is not None:
-            progress(stop, total, int(np.sum(best <= 0)))
+        for start in range(first, last, CHUNK):
+            stop = min(start + CHUNK, last)
+            left = np.flatnonzero(best > 0)
+            for s in batches(len(left), runtime.batch_size):
+                ids = left[s]
+                windows = Windows(eps_t, tf.constant(sizes), tf.constant(patterns), tf.constant(start),
+                                  tf.constant(stop))
+                xb, mb = chunk(Batch.of(p, ids, p.y[ids], seed_t), Best(tf.constant(x_adv[ids]), tf.constant(best[ids])),
+                               windows)
+                x_adv[ids], best[ids] = xb.numpy(), mb.numpy()
+            if runtime.progress is not None:
+                runtime.progress(stop, total, int(np.sum(best <= 0)))
+            if not np.any(best > 0):
+                break
+        return {"ids": todo, "adv": x_adv[todo], "margin": best[todo]}
+
+    for first in range(0, total, SEGMENT):
         if not np.any(best > 0):
             break
+        last = min(first + SEGMENT, total)
+        kept, _ = stage(f"queries {first + 1}-{last}", lambda first=first, last=last: segment(first, last))
+        x_adv[kept["ids"]], best[kept["ids"]] = kept["adv"], kept["margin"]  # a kept segment (after an interruption)
     return tf.convert_to_tensor(x_adv)

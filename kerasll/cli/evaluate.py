@@ -5,6 +5,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from kerasll.attacks.catalog import APGD, PGD, Square
 from kerasll.attacks.registry import VERSION_HELP
 from kerasll.cli.common import (
     DataDirOption, SourceOption, ZooOption, check_entries, check_request, check_writable, console, generated_help,
@@ -25,6 +26,17 @@ def version_help():
             + ". Default: standard; fast for --eps-curve.")
 
 
+@generated_help("eval", "steps")
+def steps_help():
+    return (f"Iterations (default: PGD the data set's preset, the paper's 10 on Fashion-MNIST and 5 on CIFAR-10, "
+            f"else {PGD.defaults()['steps']}; APGD and FAB {APGD.defaults()['steps']}).")
+
+
+@generated_help("eval", "queries")
+def queries_help():
+    return f"Square attack queries per image (default {Square.defaults()['queries']})."
+
+
 def datasets():
     return " or ".join(list_datasets())
 
@@ -35,10 +47,10 @@ def eval_command(
     norm: Annotated[str, typer.Option(help="Threat model: linf, l2 or l1 (L1: APGD-CE, APGD-DLR, APGD-T, FAB, FAB-T, Square and AutoAttack standard or fast, with the reference's L1 settings).")] = "linf",
     version: Annotated[Optional[str], typer.Option(help=version_help())] = None,
     eps: Annotated[Optional[str], typer.Option(help="Budget, pixel units or fraction (default: the data set's preset: L∞ 25/255 Fashion-MNIST, 8/255 CIFAR-10; L2 1.5 and 0.5; L1 10 and 12). Required for --data without a preset.")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Iterations (default: PGD the paper's 10 / 5; APGD and FAB 100).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help=steps_help())] = None,
     step_size: Annotated[Optional[str], typer.Option(help="PGD step (default: ε/4 on Fashion-MNIST and data without a preset, 2/255 on CIFAR-10).")] = None,
     restarts: Annotated[int, typer.Option(help="Random restarts (the strongest example per image is kept).")] = 1,
-    queries: Annotated[Optional[int], typer.Option(help="Square attack queries per image (default 5000).")] = None,
+    queries: Annotated[Optional[int], typer.Option(help=queries_help())] = None,
     data: Annotated[Optional[str], typer.Option(help="Test data: a .npz file (arrays x, y), a folder with one subfolder of images per class, or tfds:NAME[:SPLIT] prepared in --data-dir. uint8 and image files are scaled to [0,1]. Default: the data set's test split.")] = None,
     data_keys: Annotated[str, typer.Option(help="The image and label arrays' names in a --data .npz (or features of a tfds set).")] = "x,y",
     input_scale: Annotated[float, typer.Option(help="The model expects pixels in [0, SCALE] (255 for keras.applications-style models): attacks still work and report in [0,1] units.")] = 1.0,
@@ -182,7 +194,8 @@ def _evaluate(name, request, json_out, zoo):
 
 
 def show(name, out):
-    from kerasll.evaluation.settings import fmt_budget
+    from kerasll.evaluation.kinds import CurveSettings, SweepSettings
+    from kerasll.evaluation.settings import EvalSettings, fmt_budget
     from kerasll.zoo.results import curve_points
 
     a = out.get("attack") or {}
@@ -190,8 +203,8 @@ def show(name, out):
     cached = " (cached; --force to recompute)" if first["cached"] else ""
     console.print(f"[bold]{name}[/]  {first['key']}{cached}", soft_wrap=True)
     if a:
-        s = a["settings"]
-        label = "AutoAttack" if s["attack"] == "autoattack" else s["attack"].upper()
+        s = EvalSettings.from_dict(a["settings"])
+        label = "AutoAttack" if s.attack == "autoattack" else s.attack.upper()
         width = max(len(label), 5) + 11
         console.print(f"  {'clean accuracy':<{width}}{100 * a['clean_accuracy']:.2f}%  ({a['samples']} test images"
                       + (f" of {a['data']})" if a.get("data") else ")"), soft_wrap=True)
@@ -199,7 +212,7 @@ def show(name, out):
         for attack, acc in a.get("by_attack", {}).items():
             console.print(f"    after {attack:<10}{100 * acc:.2f}%  "
                           f"({a.get('seconds_by_attack', {}).get(attack, 0):.1f} s)")
-        for check, what in (("budget_check", "twice the budget"), ("transfer", f"transfer from {s.get('transfer')}")):
+        for check, what in (("budget_check", "twice the budget"), ("transfer", f"transfer from {s.transfer}")):
             if check in a.get("adaptive", {}):
                 c = a["adaptive"][check]
                 console.print(f"    {what} broke {c['broken']} of the {c['robust_before']} images left robust",
@@ -213,7 +226,7 @@ def show(name, out):
         console.print(f"  Φ along FGSM     {f['phi']:.4f}" + (" (cached)" if f["cached"] else ""))
     for part, label in (("sweep", "ε sweep (AutoAttack fast)"), ("curve", "ε curve")):
         if part in out:
-            norm = out[part]["settings"]["norm"]
+            norm = {"sweep": SweepSettings, "curve": CurveSettings}[part].from_dict(out[part]["settings"]).norm
             console.print(f"  {label}: " + ", ".join(f"ε={fmt_budget(e, norm)}: {100 * v:.2f}%"
                                                      for e, v in curve_points(out[part]).items()), soft_wrap=True)
     flags = a.get("flags", []) + out.get("sweep", {}).get("flags", []) + out.get("curve", {}).get("flags", [])
@@ -225,10 +238,11 @@ def show(name, out):
 
 def export(out):
     """The results as `--json` writes them: AutoAttack's also under RobustBench's field names."""
+    from kerasll.evaluation.settings import EvalSettings
     from kerasll.zoo.results import robustbench_fields
 
     a = out.get("attack")
-    if a is None or a["settings"]["attack"] != "autoattack":
+    if a is None or EvalSettings.from_dict(a["settings"]).attack != "autoattack":
         return out
     return out | {"robustbench": robustbench_fields(a)}
 

@@ -78,7 +78,7 @@ def certified_command(
     path = plot_certified_curves([(f"{c.label} σ={c.sigma:g}", c.radii) for c in found], out, title=title)
     for c in found:
         r = c.result
-        console.print(f"{c.label} σ={c.sigma:g} ({r['samples']} images, n={r['settings']['n']}): "
+        console.print(f"{c.label} σ={c.sigma:g} ({r['samples']} images, n={c.settings.n}): "
                       + ", ".join(f"r={k} {100 * a:.1f}%" for k, a in r["certified_accuracy"].items())
                       + f"; mean radius {r['mean_radius']:.3f}", soft_wrap=True)
     console.print(f"wrote {path}", soft_wrap=True)

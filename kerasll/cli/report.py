@@ -51,7 +51,8 @@ def report_command(
 
         writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(report_rows(open_zoo(zoo), dataset))
+        writer.writerows({k: ",".join(v) if k == "flags" else v for k, v in row.items()}  # flag codes, comma-joined
+                         for row in report_rows(open_zoo(zoo), dataset))
         return
     out = output_folder(out)
     with TaskProgress("report") as progress:

@@ -51,7 +51,7 @@ def reproduce_command(
     if failed:
         raise typer.Exit(1)
     if results:
-        from kerasll.dev.paper import Sources, load_runs, write_results
+        from kerasll.zoo.paper import Sources, load_runs, write_results
 
         written = write_results(load_runs(store, results / "step-cost-lenet.json"), results,
                                 Sources(results / "selection", results / "stress-autoattack.json",

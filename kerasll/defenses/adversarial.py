@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from kerasll.attacks import check_budget, labels_of, pgd_steps, random_start
+from kerasll.attacks.pgd import Budget
 from kerasll.defenses.base import DefenseModel, train_tracker
 
 
@@ -51,10 +52,8 @@ class AdversarialTrainingModel(DefenseModel):
         x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
         eps = tf.constant(self.eps, x.dtype)
         x_start = random_start(x, eps, self.norm, self.step_seed())
-        x_adv = pgd_steps(
-            self.classifier, x, y, x_start, eps, tf.constant(self.step_size, x.dtype),
-            self.steps, self.norm,
-        )
+        budget = Budget(eps, tf.constant(self.step_size, x.dtype), self.steps)
+        x_adv = pgd_steps(self.classifier, x, y, x_start, budget, self.norm)
         return tf.stop_gradient(x_adv)
 
     def train_step(self, data):

@@ -35,6 +35,8 @@ class DefenseSpec:
             entry's `defense_params`) from those fields, defaults filled in.
         label: `label(params) -> str`, the strength as people write it, e.g. "λ=0.5".
         slug: `slug(params) -> str`, the part of a default entry name, e.g. "amsreg-0.5".
+        strength: `strength(params) -> str`, the strength alone where `label` says more (adflat's variant):
+            a figure's point label; default: `label`.
         holdout: training images the defense keeps out of training for its own checks.
     """
 
@@ -47,6 +49,7 @@ class DefenseSpec:
     label: callable = field(default=lambda params: "")
     slug: callable = field(default=None)
     holdout: int = 0
+    strength: callable = field(default=None)
 
     @property
     def model_class(self):
@@ -64,6 +67,10 @@ class DefenseSpec:
     def describe(self, params):
         """A short label such as 'AT ε=10/255' or 'AMSReg λ=0.5 (exact)'."""
         return f"{self.title} {self.label(params)}".strip()
+
+    def strength_of(self, params):
+        """The strength as people write it, without a variant: e.g. 'μ=0.3 ε=10/255'."""
+        return (self.strength or self.label)(params)
 
     def entry_part(self, params):
         return self.slug(params) if self.slug else self.name
@@ -142,7 +149,8 @@ for _spec in (
                 params=lambda f: {"strength": f["strength"], "variant": f["variant"] or "gradient", "eps": f["eps"],
                                   "step_size": fgsm_step(f["eps"], f["step_size"])},
                 label=lambda p: f"{p['variant']} μ={p['strength']:g} ε={fraction(p['eps'])}",
-                slug=lambda p: f"adflat-{p['variant']}-{p['strength']:g}"),
+                slug=lambda p: f"adflat-{p['variant']}-{p['strength']:g}",
+                strength=lambda p: f"μ={p['strength']:g} ε={fraction(p['eps'])}"),
     DefenseSpec("gaussian", "Gaussian", "Gaussian noise augmentation, randomized smoothing's base classifier",
                 "kerasll.defenses.gaussian:GaussianNoiseModel", fields=("sigma",),
                 params=lambda f: {"sigma": DEFAULT_SIGMA if f["sigma"] is None else float(f["sigma"])},

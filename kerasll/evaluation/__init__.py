@@ -7,7 +7,8 @@ __getattr__, __dir__, __all__ = attach(__name__, {
                      "evaluate", "predictions", "robust_accuracy", "summarize"], "kerasll.evaluation.core"),
     **dict.fromkeys(["certify_records", "flatness_records"], "kerasll.evaluation.measures"),
     **dict.fromkeys(["CHUNK_SIZE", "Context"], "kerasll.evaluation.chunks"),
-    **dict.fromkeys(["CurveResult", "SWEEP_FACTORS", "eps_curve", "eps_sweep", "sweep_budgets"],
-                    "kerasll.evaluation.curves"),
+    **dict.fromkeys(["CurveResult", "eps_curve", "eps_sweep", "sweep_budgets"], "kerasll.evaluation.curves"),
+    **dict.fromkeys(["CertifySettings", "CurveSettings", "FlatnessSettings", "SWEEP_FACTORS", "SweepSettings"],
+                    "kerasll.evaluation.kinds"),
     **dict.fromkeys(["EvalSettings", "attack_names", "attack_settings", "fmt_budget"], "kerasll.evaluation.settings"),
 })

@@ -35,6 +35,7 @@ import json
 import shutil
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -123,26 +124,43 @@ def _load(path):
     return unpack(Path(path).read_bytes())
 
 
+class StageId(NamedTuple):
+    """One stage of a chunk: a `step` of the run (an attack of the plan, an adaptive check, the self-checks, a
+    block of certified images) and, inside it, a `part` (an attack's 'run 3/9', Square's 'queries 1-1000')."""
+
+    step: str
+    part: str | None = None
+
+    def __str__(self):  # for people only: never read back
+        return self.step if self.part is None else f"{self.step} {self.part}"
+
+
+def stage_id(name):
+    """`name` as a `StageId` (a plain string is a step)."""
+    return name if isinstance(name, StageId) else StageId(str(name))
+
+
 class Stages:
     """The finished stages of one chunk, saved after each (in memory only without a `path`).
 
-    Call it as `stages(name, fn)`: `fn()` returns {key: array}; the result is
-    `(arrays, seconds)`, computed and saved now, or read back from an interrupted
-    run's file.
+    Call it as `stages(name, fn)` (`name`: a `StageId`, or a step's name): `fn()` returns {key: array}; the
+    result is `(arrays, seconds)`, computed and saved now, or read back from an interrupted run's file. The
+    file holds each stage's arrays under its position, and the positions' `StageId`s as its index.
     """
 
     def __init__(self, path=None, on_save=None):
         self.path = Path(path) if path is not None else None
-        self.on_save = on_save  # on_save(name) after a stage is written
+        self.on_save = on_save  # on_save(stage id) after a stage is written
         self.done = {}
         if self.path is not None and self.path.is_file():
-            arrays, _ = _load(self.path)
-            for key, value in arrays.items():
-                stage, name = key.split("::", 1)
-                self.done.setdefault(stage, {})[name] = value
+            arrays, index = _load(self.path)
+            for i, (step, part) in enumerate(index.get("stages", [])):  # an older file has no index: started over
+                prefix = f"{i}/"
+                self.done[StageId(step, part)] = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     def __call__(self, name, fn, report=True):
         """`fn()`'s arrays and seconds, computed now or read back; `report`: tell `on_save` when saved."""
+        name = stage_id(name)
         if name in self.done:
             arrays = dict(self.done[name])
             return arrays, float(arrays.pop("__seconds__"))
@@ -151,7 +169,9 @@ class Stages:
         seconds = round(time.perf_counter() - t0, 2)
         self.done[name] = {**arrays, "__seconds__": np.asarray(seconds)}
         if self.path is not None:
-            _save(self.path, {f"{stage}::{k}": v for stage, d in self.done.items() for k, v in d.items()})
+            stages = list(self.done)
+            _save(self.path, {f"{i}/{k}": v for i, s in enumerate(stages) for k, v in self.done[s].items()},
+                  {"stages": [list(s) for s in stages]})
             if self.on_save is not None and report:
                 self.on_save(name)
         return arrays, seconds
@@ -271,11 +291,12 @@ def kept_message(store, n, size):
     return "kept " + " and ".join(parts) + "; run the same command again to resume"
 
 
-def _outline(names):
-    """Stage names for people: an attack's sub-stages ('apgd-t run 3/9') only while the attack is unfinished."""
-    whole, attack = set(names), lambda n: n.split(" run ")[0]  # noqa: E731
-    return [n for i, n in enumerate(names) if " run " not in n or (attack(n) not in whole and not any(
-        " run " in m and attack(m) == attack(n) for m in names[i + 1:]))]
+def _outline(stages):
+    """Stages for people: a step's parts ('apgd-t run 3/9') only while the step is unfinished, and then only
+    its last finished part."""
+    whole = {s.step for s in stages if s.part is None}
+    return [str(s) for i, s in enumerate(stages) if s.part is None or (s.step not in whole and not any(
+        m.part is not None and m.step == s.step for m in stages[i + 1:]))]
 
 
 def _run_chunks(compute, n, size, store, on_chunk, spread, on_stage):

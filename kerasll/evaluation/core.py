@@ -23,13 +23,13 @@ import numpy as np
 
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import checks, noise
-from kerasll.attacks.adaptive import extra_stages
+from kerasll.attacks.adaptive import BUDGET_STAGE, TRANSFER_STAGES, extra_stages
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.driver import num_classes, predict_classes
 from kerasll.attacks.losses import labels_of
 from kerasll.attacks.registry import ATTACKS_REVISION, get_attack, plan_of, run_attack
 from kerasll.errors import KerasllError
-from kerasll.evaluation.chunks import Context
+from kerasll.evaluation.chunks import Context, StageId
 from kerasll.evaluation.settings import EvalSettings, attack_settings
 
 
@@ -151,9 +151,9 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     stages = [(name, name, settings, False, 0) for name, settings in plan]
     stages += extra_stages(plan, budget_check, surrogate is not None)
     for name, attacked, settings, on_surrogate, offset in stages:
-        if f"robust:{name}" in done:  # finished by the earlier run
-            robust = done[f"robust:{name}"].copy()
-            records[f"robust:{name}"] = robust.copy()
+        if robust_record(name) in done:  # finished by the earlier run
+            robust = done[robust_record(name)].copy()
+            records[robust_record(name)] = robust.copy()
             continue
         def attack(_name=name, _attacked=attacked, _settings=settings, _ids=np.flatnonzero(robust),
                    _on=surrogate if on_surrogate else model, _seed=seed + offset):
@@ -163,7 +163,7 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
             def report(done, total, fooled=0):
                 if progress is not None:  # robust accuracy so far, this attack's finds included
                     progress(_name, done, total, (len(_ids) - fooled) / len(x))
-            runs = lambda sub, fn: stage(f"{_name} {sub}", fn, report=False)  # noqa: E731  (APGD's runs)
+            runs = lambda part, fn: stage(StageId(_name, part), fn, report=False)  # noqa: E731  (an attack's runs)
             adv = np.asarray(run_attack(_attacked, _on, x[_ids], y[_ids], eps, norm, seed=_seed, keys=keys[_ids],
                                         progress=report, batch_size=batch_size, stage=runs, **_settings))
             fooled = predict_classes(model, adv) != y[_ids]  # the attacked model's examples, shown to `model`
@@ -173,7 +173,7 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
         x_adv[found["fooled"]] = found["adv"]
         robust[found["fooled"]] = False
         found_here[found["fooled"]] = True
-        records[f"robust:{name}"] = robust.copy()
+        records[robust_record(name)] = robust.copy()
         if log is not None:
             log(f"{name}: robust accuracy {100 * robust.mean():.2f}% ({seconds[name]:.1f} s)")
     records["correct"] = correct
@@ -186,13 +186,24 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
 PLAN_RECORDS = ("correct", "robust", "x_adv")  # with every ``robust:<stage>``: what `autoattack_images` returns
 
 
+def robust_record(stage):
+    """The record name of the per-image flags "still robust after `stage`" (an attack of the plan, or an
+    adaptive check's stage, `adaptive.BUDGET_STAGE` and `adaptive.TRANSFER_STAGES`)."""
+    return f"robust:{stage}"
+
+
+def plan_records(plan):
+    """Every record name a run of `plan` (with any adaptive checks) can write: the rest are the self-checks'."""
+    return {*PLAN_RECORDS, *(robust_record(name) for name in [*(n for n, _ in plan), BUDGET_STAGE, *TRANSFER_STAGES])}
+
+
 def reusable(records, settings, n, keep_images=False):
     """Whether the per-image `records` of a finished evaluation (`EvalResult.records`, or a stored result's
     records file) can seed `evaluate` under `settings` on `n` images: the same images, every stage of the
     plan, and the adversarial images where they must be kept."""
     if not records or any(len(v) != n for v in records.values()):
         return False
-    needed = ["correct", "robust", *(f"robust:{name}" for name, _ in settings.plan())]
+    needed = ["correct", "robust", *(robust_record(name) for name, _ in settings.plan())]
     return all(k in records for k in needed) and (not keep_images or "x_adv" in records)
 
 
@@ -202,14 +213,14 @@ def summarize(records, plan, run_checks=True, version=None):
     (or "custom"); None for a single attack."""
     names = [name for name, _ in plan]
     robust = records["robust"]
-    by_attack = {name: float(records[f"robust:{name}"].mean()) for name in names}
+    by_attack = {name: float(records[robust_record(name)].mean()) for name in names}
     out = {"clean_accuracy": float(records["correct"].mean()), "robust_accuracy": float(robust.mean()),
            "by_attack": by_attack, "flags": []}
     black_box = [i for i, name in enumerate(names) if get_attack(name).gradient_free]
     if black_box and black_box[0] > 0:  # images Square broke that every (white-box) attack before it left robust
         i = black_box[0]
-        before = records[f"robust:{names[i - 1]}"]
-        flag = checks.check_square(int(np.sum(before & ~records[f"robust:{names[i]}"])), int(np.sum(before)),
+        before = records[robust_record(names[i - 1])]
+        flag = checks.check_square(int(np.sum(before & ~records[robust_record(names[i])])), int(np.sum(before)),
                                    version or "custom")
         out["flags"] += [flag] if flag else []
     out |= _adaptive(records, names)
@@ -227,12 +238,12 @@ def summarize(records, plan, run_checks=True, version=None):
 
 def _adaptive(records, names):
     """The adaptive checks' counts: of the images still robust before each, how many it broke."""
-    out, before = {}, records[f"robust:{names[-1]}"]
-    if "robust:budget" in records:
-        after = records["robust:budget"]
+    out, before = {}, records[robust_record(names[-1])]
+    if robust_record(BUDGET_STAGE) in records:
+        after = records[robust_record(BUDGET_STAGE)]
         out["budget_check"] = {"broken": int(np.sum(before & ~after)), "robust_before": int(before.sum())}
         before = after
-    transfer = [k for k in records if k.startswith("robust:transfer:")]
+    transfer = [robust_record(s) for s in TRANSFER_STAGES if robust_record(s) in records]
     if transfer:
         after = records[transfer[-1]]
         out["transfer"] = {"broken": int(np.sum(before & ~after)), "robust_before": int(before.sum())}
@@ -286,8 +297,10 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
     checks_reused = run_checks and "noise" in reused
     if reused and ctx.log is not None and ctx.writes:
         extras = extra_stages(plan, s.budget_check, surrogate is not None)
-        stages = [name for name, _ in plan] + [name for name, *_ in extras if f"robust:{name}" in reused]
+        stages = [name for name, _ in plan] + [name for name, *_ in extras if robust_record(name) in reused]
         ctx.log(f"reused from the stored run: {', '.join(stages)}" + (" and the self-checks" if checks_reused else ""))
+
+    of_plan = plan_records(plan)
 
     def compute(a, b, stages):
         done = {k: v[a:b] for k, v in reused.items()}
@@ -295,11 +308,11 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
                                                     keys=all_keys[a:b], attacks=plan, progress=ctx.progress,
                                                     batch_size=ctx.batch_size, stage=stages,
                                                     budget_check=bool(s.budget_check), surrogate=surrogate,
-                                                    done={k: v for k, v in done.items() if _of_plan(k)})
+                                                    done={k: v for k, v in done.items() if k in of_plan})
         if keep_images:
             records["x_adv"] = x_adv
         if checks_reused:
-            records |= {k: v for k, v in done.items() if not _of_plan(k)}
+            records |= {k: v for k, v in done.items() if k not in of_plan}
         elif run_checks:
             found, seconds["checks"] = stages("checks", lambda: checks.image_checks(
                 model, x[a:b], y[a:b], s.eps, s.norm, s.seed, all_keys[a:b], order=auto, batch_size=ctx.batch_size))
@@ -318,11 +331,6 @@ def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None,
                       seconds=round(time.perf_counter() - start, 1),
                       seconds_by_attack=seconds | {"total": round(sum(seconds.values()), 2)}, records=records,
                       attacks_revision=ATTACKS_REVISION)
-
-
-def _of_plan(key):
-    """Whether a record comes from the attacks (`autoattack_images`) rather than the self-checks."""
-    return key in PLAN_RECORDS or key.startswith("robust:")
 
 
 def check_surrogate(model, surrogate, x, name):

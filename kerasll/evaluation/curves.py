@@ -19,9 +19,9 @@ from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
 from kerasll.evaluation.chunks import Context
 from kerasll.evaluation.core import autoattack_images, check_labels, predictions
+from kerasll.evaluation.kinds import SWEEP_FACTORS
 from kerasll.evaluation.settings import EvalSettings, attack_settings
 
-SWEEP_FACTORS = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,6 @@ def sweep_budgets(eps, norm, image_shape, factors=SWEEP_FACTORS):
     """The sweep's budgets: ε × `factors`, capped at, and followed by, an unbounded ε (the whole box)."""
     unbounded = unbounded_eps(norm, image_shape)
     return sorted({min(eps * f, unbounded) for f in factors} | {unbounded})
-
-
-def sweep_settings(eps, norm="linf", version="fast", seed=0):
-    """What a sweep stores as its settings: the budget it starts from and how it grows."""
-    return {"eps": float(eps), "norm": norm, "version": version, "factors": [*SWEEP_FACTORS, "unbounded"],
-            "seed": int(seed)}
 
 
 def eps_sweep(model, x, y, eps, norm="linf", version="fast", seed=0, checkpoint=None, context=None, **environment):

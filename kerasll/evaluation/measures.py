@@ -9,7 +9,7 @@ import numpy as np
 
 from kerasll.attacks.driver import num_classes
 from kerasll.attacks.noise import image_keys
-from kerasll.evaluation.chunks import Context, concat
+from kerasll.evaluation.chunks import Context, StageId, concat
 from kerasll.evaluation.core import check_labels
 
 FLATNESS_STAGE = 200  # images per saved stage of Φ within a chunk
@@ -22,7 +22,7 @@ def in_stages(a, b, size, stages, part):
     parts, took = [], 0.0
     for lo in range(a, b, size):
         hi = min(lo + size, b)
-        found, t = stages(f"images {lo}-{hi}", lambda lo=lo, hi=hi: part(lo, hi))
+        found, t = stages(StageId("images", f"{lo}-{hi}"), lambda lo=lo, hi=hi: part(lo, hi))
         parts.append(found)
         took += t
     return concat(parts), round(took, 2)

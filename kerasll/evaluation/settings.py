@@ -10,12 +10,10 @@ from dataclasses import asdict, dataclass, replace
 
 from kerasll.attacks.adaptive import budget_stage
 from kerasll.attacks.budgets import NORMS, check_budget
+from kerasll.attacks.catalog import PGD
 from kerasll.attacks.registry import VERSIONS, check_norm, list_attacks, plan_of
 from kerasll.errors import KerasllError, check_choice
 
-# Without a data-set preset: PGD takes 10 steps of ε/4 (the Fashion-MNIST preset's ratio).
-DEFAULT_PGD_STEPS = 10
-DEFAULT_PGD_STEP_FACTOR = 0.25
 
 
 def attack_names():
@@ -74,9 +72,37 @@ class EvalSettings:
         return {k: v for k, v in (("steps", self.steps), ("step_size", self.step_size),
                                   ("restarts", self.restarts), ("queries", self.queries)) if v is not None}
 
+    KIND = "attack"  # what a stored result of these settings is (`kerasll.evaluation.kinds`)
+
     def to_dict(self):
         """The settings as eval.json stores them (the fields that apply, and the seed)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d):
+        """The settings of a stored result's "settings" field."""
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**d | ({"attacks": tuple(d["attacks"])} if d.get("attacks") else {}))
+
+    def name(self):
+        """A readable name, unique per settings (seed aside), e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1',
+        'autoattack-standard-linf-eps25/255-budget2x'."""
+        eps = fmt_budget(self.eps, self.norm)
+        if self.attack == "autoattack":
+            name = f"autoattack-{self.version}-{self.norm}-eps{eps}"
+        else:
+            name = f"{self.attack}-{self.norm}-eps{eps}"
+            if self.step_size is not None:
+                name += f"-steps{self.steps}-step{fmt_budget(self.step_size, self.norm)}-r{self.restarts}"
+            elif self.steps is not None:
+                name += f"-steps{self.steps}-r{self.restarts}"
+            elif self.queries is not None:
+                name += f"-q{self.queries}"
+        if self.attacks:  # AutoAttack "custom": its attacks in turn
+            name += "-" + "+".join(self.attacks)
+        name += "-budget2x" if self.budget_check else ""
+        name += f"-transfer-{self.transfer}" if self.transfer else ""
+        return name
 
     def with_eps(self, eps):
         """The same attack at another ε, PGD's step scaled in proportion."""
@@ -117,8 +143,9 @@ def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=
             check_norm(name, norm)
     elif attack == "pgd":
         check_norm(attack, norm)
-        preset_steps = info.eval_steps if info else DEFAULT_PGD_STEPS
-        preset_step = info.eval_step_size * eps / info.eval_eps if info else DEFAULT_PGD_STEP_FACTOR * eps
+        # Without a data-set preset: PGD's own defaults (10 steps of ε/4, the Fashion-MNIST preset's ratio).
+        preset_steps = info.eval_steps if info else PGD.defaults()["steps"]
+        preset_step = info.eval_step_size * eps / info.eval_eps if info else PGD.step_factor * eps
         fields.update(steps=preset_steps if steps is None else int(steps),
                       step_size=preset_step if step_size is None else float(step_size), restarts=int(restarts))
     else:
@@ -133,4 +160,6 @@ def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=
         budget_stage(settings.plan())  # refuses a plan without a gradient-based attack, before any work
     check_budget(settings.eps, settings.step_size or 1.0, settings.steps or settings.queries or 1, norm,
                  settings.restarts or 1)
+    if attack != "autoattack":
+        check_norm(attack, norm).build(**settings.options())  # every option checked by its declaration
     return settings

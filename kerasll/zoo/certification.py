@@ -8,7 +8,7 @@ and stages, so an interrupted run resumes and a spread run gives the one-process
 result.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from kerasll.errors import KerasllError
 from kerasll.evaluation import certify_records
 from kerasll.smoothing import RADII, CertifyResult, check_settings
 from kerasll.zoo.requests import EvalRequest
-from kerasll.zoo.results import CERTIFY, ResultId
+from kerasll.evaluation.kinds import CertifySettings
+from kerasll.zoo.results import ResultId
 from kerasll.zoo.evaluation import (
     RECORDS_DIR, Results, check_fits, context_of, images_tag, model_input_shape, test_data,
     with_input_scale,
@@ -62,16 +63,15 @@ def run(model, data, request, results):
     tag = images_tag(data, base)
     out = {}
     for sigma in request.sigmas:
-        settings = {"sigma": float(sigma), "n0": request.n0, "n": request.n, "alpha": request.alpha,
-                    "seed": base.seed}
+        settings = CertifySettings(float(sigma), request.n0, request.n, request.alpha, base.seed)
 
         def compute(folder, sigma=sigma, settings=settings):
             records, seconds = certify_records(model, data.x, data.y, sigma, request.n0, request.n, request.alpha,
                                                base.seed, checkpoint=folder, context=results.context)
-            return summarize(records, settings, request.radii) | {"seconds": seconds.get("certify", 0.0),
+            return summarize(records, settings.to_dict(), request.radii) | {"seconds": seconds.get("certify", 0.0),
                                                                   "data": data.name}
 
-        rid = ResultId(CERTIFY, settings | {"samples": len(data.x)}, len(data.x), tag)
+        rid = ResultId(replace(settings, samples=len(data.x)), len(data.x), tag)
         out[float(sigma)] = results.get(rid, compute)
     return out
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from kerasll._files import read_json
 from kerasll.datasets import dataset_info
 from kerasll.errors import KerasllError
+from kerasll.evaluation.kinds import CurveSettings
 from kerasll.zoo.results import CURVE, best as find_best, curve_points
 
 
@@ -22,15 +23,14 @@ class StoredCurve:
 
 
 def _from_result(label, result, dataset):
-    settings = result["settings"]
-    name = {"autoattack": "AutoAttack"}.get(settings["attack"], settings["attack"].upper())
-    attack = name + (f" {settings['version']}" if settings.get("version") else "")
+    settings = CurveSettings.from_dict(result["settings"]).attack
+    name = {"autoattack": "AutoAttack"}.get(settings.attack, settings.attack.upper())
+    attack = name + (f" {settings.version}" if settings.version else "")
     eval_eps = None
     if dataset is not None:
         info = dataset_info(dataset)
-        eval_eps = info.preset_eps(settings["norm"])
-    return StoredCurve(label, curve_points(result), settings["norm"], attack,
-                       result["samples"], eval_eps)
+        eval_eps = info.preset_eps(settings.norm)
+    return StoredCurve(label, curve_points(result), settings.norm, attack, result["samples"], eval_eps)
 
 
 def stored_curve(zoo, name):

@@ -54,7 +54,7 @@ class Entry:
         try:
             meta = self.metadata()
         except KerasllError as error:
-            return str(error).split(": ")[-1] if "not a kerasll" in str(error) else str(error)
+            return "no metadata.json" if not self.metadata_path.exists() else str(error)
         if meta["status"] == "complete" and not self.model_path.is_file():
             return f"status complete but {MODEL_FILE} is missing"
         if self.model_path.is_file() and not zipfile.is_zipfile(self.model_path):

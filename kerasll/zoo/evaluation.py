@@ -25,10 +25,11 @@ from kerasll.evaluation import check_labels, evaluate, flatness_records
 from kerasll.evaluation.core import reusable
 from kerasll.evaluation.chunks import Context
 from kerasll.evaluation.spread import unpack
-from kerasll.evaluation.curves import eps_curve, eps_sweep, sweep_settings
+from kerasll.evaluation.curves import eps_curve, eps_sweep
+from kerasll.evaluation.kinds import CurveSettings, FlatnessSettings, SweepSettings
 from kerasll.landscapes.flatness import DEFAULT_GRID, DEFAULT_PAIRS
 from kerasll.zoo.metadata import now
-from kerasll.zoo.results import ATTACK, CURVE, FLATNESS, SWEEP, ResultId
+from kerasll.zoo.results import ResultId
 
 FLATNESS_SAMPLES = 1000  # test images for Φ unless --limit is smaller
 RECORDS_DIR = "records"
@@ -172,7 +173,7 @@ def stored_stages(results, settings, n, tag):
     bases = [replace(settings, budget_check=None), replace(settings, transfer=None),
              replace(settings, budget_check=None, transfer=None)]
     for base in dict.fromkeys(b for b in bases if b != settings):
-        records = results.records_of(ResultId(ATTACK, base.to_dict(), n, tag))
+        records = results.records_of(ResultId(base, n, tag))
         if records is not None and reusable(records, settings, n):
             return records
     return None
@@ -191,33 +192,32 @@ def run(model, data, request, dataset, results, zoo=None):
 
     out = {}
     if request.single:
-        out["attack"] = results.get(ResultId(ATTACK, settings.to_dict(), n, tag), lambda folder: dict(
+        out["attack"] = results.get(ResultId(settings, n, tag), lambda folder: dict(
             evaluate(model, x, y, settings, checkpoint=folder, context=ctx, surrogate=surrogate,
                      reuse=stored_stages(results, settings, n, tag)).to_dict(), data=data.name))
     if request.sweep:
-        sweep = sweep_settings(settings.eps, settings.norm, seed=settings.seed)
-        out["sweep"] = results.get(ResultId(SWEEP, sweep, n, tag), lambda folder: eps_sweep(
+        sweep = SweepSettings(settings.eps, settings.norm, seed=settings.seed)
+        out["sweep"] = results.get(ResultId(sweep, n, tag), lambda folder: eps_sweep(
             model, x, y, settings.eps, settings.norm, seed=settings.seed, checkpoint=folder, context=ctx).to_dict() | {
-                "settings": sweep})
+                "settings": sweep.to_dict()})
     if request.curve:
         cs = request.settings(dataset, curve=True)
         result = lambda folder: eps_curve(model, x, y, cs, request.curve, checkpoint=folder, context=ctx).to_dict()  # noqa: E731
-        out["curve"] = results.get(ResultId(CURVE, cs.to_dict() | {"eps": sorted(request.curve)}, n, tag), result)
+        out["curve"] = results.get(ResultId(CurveSettings(cs, tuple(sorted(request.curve))), n, tag), result)
     if request.flatness:
         n = min(len(x), FLATNESS_SAMPLES)
         radius = dataset_info(dataset).landscape_radius if dataset else settings.eps  # no preset: the attack's ε
-        fs = {"pairs": DEFAULT_PAIRS, "grid": DEFAULT_GRID, "radius": radius, "reduction": "mean", "samples": n,
-              "seed": settings.seed, "clip": False}
+        fs = FlatnessSettings(DEFAULT_PAIRS, DEFAULT_GRID, radius, "mean", n, settings.seed)
 
         def phi(directions, folder):
-            per_image, seconds = flatness_records(model, x[:n], y[:n], fs["pairs"], fs["grid"], radius, settings.seed,
+            per_image, seconds = flatness_records(model, x[:n], y[:n], fs.pairs, fs.grid, radius, settings.seed,
                                                   directions, checkpoint=folder, context=ctx)
-            return {"phi": float(per_image.mean()), "phi_sum": float(per_image.mean()) * fs["grid"] ** 2,
+            return {"phi": float(per_image.mean()), "phi_sum": float(per_image.mean()) * fs.grid ** 2,
                     "phi_std": float(np.std(per_image)), "seconds": seconds.get("flatness", 0.0),
                     "attacks_revision": ATTACKS_REVISION}
 
         for name, directions in (("flatness", "random"), ("flatness_fgsm", "fgsm")):
-            out[name] = results.get(ResultId(FLATNESS, fs | {"directions": directions}, n, tag),
+            out[name] = results.get(ResultId(replace(fs, directions=directions), n, tag),
                                     lambda folder, d=directions: phi(d, folder))
     return out
 

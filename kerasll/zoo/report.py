@@ -7,6 +7,7 @@ from kerasll.datasets import dataset_info
 from kerasll.evaluation import attack_settings
 from kerasll.zoo.results import (
     FLATNESS, OFFICIAL, adaptive_matching, adaptive_summary, best as find_best, describe, identified, matching,
+    strength_label,
 )
 
 
@@ -67,9 +68,9 @@ def report_rows(zoo, dataset=None):
         paper = dataset_info(meta["dataset"]).paper_results.get((meta["arch"], meta["defense"]))
         rows.append({
             "name": meta["name"], "dataset": meta["dataset"], "arch": meta["arch"], "defense": meta["defense"],
-            "defense_label": describe(meta), "epochs": meta.get("epochs_completed"), "phi": s.phi,
+            "defense_label": describe(meta), "defense_strength": strength_label(meta), "epochs": meta.get("epochs_completed"), "phi": s.phi,
             "phi_sum": s.phi_sum, "phi_fgsm": s.phi_fgsm, "clean_accuracy": s.clean, "pgd_accuracy": s.robust, "autoattack_accuracy": s.autoattack,
-            "flags": ",".join(s.flags), "flag_details": (s.autoattack_result or {}).get("flags", []),
+            "flags": list(s.flags), "flag_details": (s.autoattack_result or {}).get("flags", []),
             "adaptive": adaptive_summary(s.adaptive) if s.adaptive else None,
             "adaptive_flags": [f for f in (s.adaptive or {}).get("flags", []) if f["code"] in ("budget", "transfer")],
             "by_attack": (s.autoattack_result or {}).get("by_attack"), "paper_setting": paper and paper[0], "paper_phi": paper and paper[1],
@@ -119,7 +120,7 @@ class Fig4:
 
 def fig4(rows, dataset, out_dir):
     """Draw Φ vs PGD accuracy per defense family with ≥ 2 strengths (a `Fig4`)."""
-    records = [{"family": f"{r['arch']} {r['defense']}", "label": r["defense_label"].split(" ", 1)[-1],
+    records = [{"family": f"{r['arch']} {r['defense']}", "label": r["defense_strength"],
                 "phi": r["phi"], "robust_accuracy": r["pgd_accuracy"]}
                for r in rows if r["phi"] is not None and r["pgd_accuracy"] is not None and r["defense"] != "none"]
     families = {r["family"] for r in records if sum(q["family"] == r["family"] for q in records) >= 2}
@@ -175,7 +176,7 @@ def ratio(v):
 
 def flags_cell(r):
     """The flags that fired, and what the adaptive checks found where they ran."""
-    codes = [c for c in r["flags"].split(",") if c] + [f["code"] for f in r.get("adaptive_flags") or []]
+    codes = [*r["flags"], *(f["code"] for f in r.get("adaptive_flags") or [])]
     cell = ", ".join(codes) or "—"
     if not r.get("adaptive"):
         return cell

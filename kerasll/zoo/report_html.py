@@ -114,7 +114,7 @@ def _certified_table(certified):
     radii = list(dict.fromkeys(k for c in certified for k in c.result["certified_accuracy"] if float(k) > 0))
     headers = ("entry", "σ", "images", "n", "smoothed clean %", *(f"r={r} %" for r in radii), "abstain %",
                "mean radius")
-    body = [[c.label, f"{c.sigma:g}", str(c.result["samples"]), str(c.result["settings"]["n"]),
+    body = [[c.label, f"{c.sigma:g}", str(c.result["samples"]), str(c.settings.n),
              pct(c.result["clean_accuracy"]), *(pct(c.result["certified_accuracy"].get(r)) for r in radii),
              pct(c.result["abstention_rate"]), f"{c.mean_radius:.3f}"] for c in certified]
     return _table(headers, body, "certified", numeric=set(headers[1:]))

@@ -4,7 +4,7 @@ eval.json key is a name built from the identity, never read back. Plain Python o
 list`, `zoo show` and the report use it without importing TensorFlow.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,70 +12,46 @@ import numpy as np
 from kerasll._files import read_json
 from kerasll.defenses.registry import get_defense, list_defenses
 from kerasll.errors import KerasllError
-from kerasll.evaluation.settings import fmt_budget
+from kerasll.evaluation.kinds import (
+    SETTINGS, CertifySettings, CurveSettings, EvalSettings, FlatnessSettings, SweepSettings,
+)
 
 # What a stored result computed.
-ATTACK = "attack"  # clean and robust accuracy under one attack (or AutoAttack) at one ε, with flags
-SWEEP = "sweep"  # AutoAttack fast at ε × 1, 2, 4, 8 and unbounded
-CURVE = "curve"  # robust accuracy at several ε
-FLATNESS = "flatness"  # Φ, along random directions or the FGSM one (settings["directions"])
-CERTIFY = "certify"  # randomized smoothing's certified radii at one σ
-KINDS = (ATTACK, SWEEP, CURVE, FLATNESS, CERTIFY)
+ATTACK, SWEEP, CURVE, FLATNESS, CERTIFY = (t.KIND for t in (EvalSettings, SweepSettings, CurveSettings,
+                                                           FlatnessSettings, CertifySettings))
+KINDS = tuple(SETTINGS)
 OFFICIAL = ""  # the data tag of a data set's own test split ('-embedded': the bundled subset; '-data<hash>': a user's)
 
 
 @dataclass(frozen=True)
 class ResultId:
-    """What a stored result is: its `kind`, the `settings` it was computed with (numbers, as stored), the
-    number of test images and which images (`data_tag`)."""
+    """What a stored result is: its `settings` (one of `kerasll.evaluation.kinds`' types, which says the kind),
+    the number of test images and which images (`data_tag`)."""
 
-    kind: str
-    settings: dict = field(hash=False)
+    settings: object
     samples: int
     data_tag: str = OFFICIAL
+
+    @property
+    def kind(self):
+        return self.settings.KIND
 
     @classmethod
     def of(cls, result):
         """The identity a stored result carries (its fields; see `fields`)."""
-        return cls(result["kind"], result["settings"], result["samples"], result.get("data_tag", OFFICIAL))
+        settings = SETTINGS[result["kind"]].from_dict(result["settings"])
+        return cls(settings, result["samples"], result.get("data_tag", OFFICIAL))
 
     def fields(self):
         """The identity as a stored result's fields."""
-        return {"kind": self.kind, "settings": self.settings, "samples": self.samples, "data_tag": self.data_tag}
+        return {"kind": self.kind, "settings": self.settings.to_dict(), "samples": self.samples,
+                "data_tag": self.data_tag}
 
     def key(self):
         """The eval.json key: a readable name, unique per identity, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000',
         'autoattack-standard-linf-eps25/255-n10000-embedded', 'phi-pairs2-grid5-radius25/255-mean-n1000'."""
-        s, seed = self.settings, f"-seed{self.settings['seed']}" if self.settings.get("seed") else ""
-        if self.kind == ATTACK:
-            eps = fmt_budget(s["eps"], s["norm"])
-            if s["attack"] == "autoattack":
-                name = f"autoattack-{s['version']}-{s['norm']}-eps{eps}"
-            else:
-                name = f"{s['attack']}-{s['norm']}-eps{eps}"
-                if s.get("step_size") is not None:
-                    name += f"-steps{s['steps']}-step{fmt_budget(s['step_size'], s['norm'])}-r{s['restarts']}"
-                elif s.get("steps") is not None:
-                    name += f"-steps{s['steps']}-r{s['restarts']}"
-                elif s.get("queries") is not None:
-                    name += f"-q{s['queries']}"
-            if s.get("attacks"):  # AutoAttack "custom": its attacks in turn
-                name += "-" + "+".join(s["attacks"])
-            name += "-budget2x" if s.get("budget_check") else ""
-            name += f"-transfer-{s['transfer']}" if s.get("transfer") else ""
-        elif self.kind == SWEEP:
-            name = f"sweep-{s['norm']}-eps{fmt_budget(s['eps'], s['norm'])}"
-        elif self.kind == CURVE:
-            what = f"autoattack-{s['version']}" if s["attack"] == "autoattack" else s["attack"]
-            name = f"curve-{what}-{s['norm']}-eps{','.join(fmt_budget(e, s['norm']) for e in s['eps'])}"
-        elif self.kind == FLATNESS:
-            prefix = "phi" if s["directions"] == "random" else "phifgsm"
-            name = f"{prefix}-pairs{s['pairs']}-grid{s['grid']}-radius{fmt_budget(s['radius'])}-{s['reduction']}"
-        elif self.kind == CERTIFY:
-            name = f"certify-sigma{s['sigma']:g}-n{s['n']}-select{s['n0']}-alpha{s['alpha']:g}"
-        else:
-            raise KerasllError(f"unknown result kind {self.kind!r}; valid: {', '.join(KINDS)}")
-        return f"{name}-n{self.samples}{seed}{self.data_tag}"
+        seed = f"-seed{self.settings.seed}" if self.settings.seed else ""
+        return f"{self.settings.name()}-n{self.samples}{seed}{self.data_tag}"
 
 
 def identified(results):
@@ -90,7 +66,7 @@ def find(results, kind, data_tag=None, **settings):
     tagged `data_tag` (None: any), most images first, then the newest."""
     found = [(rid, r) for rid, r in identified(results) if rid.kind == kind
              and (data_tag is None or rid.data_tag == data_tag)
-             and all(v is None or rid.settings.get(k) == v for k, v in settings.items())]
+             and all(v is None or rid.settings.to_dict().get(k) == v for k, v in settings.items())]
     found.sort(key=lambda f: (f[0].samples, f[1].get("created", "")), reverse=True)
     return [r for _, r in found]
 
@@ -104,7 +80,7 @@ def matching(results, settings, data_tag=OFFICIAL):
     """The attack results computed with `settings` (an `EvalSettings`; seed aside) on `data_tag`'s images,
     most images first."""
     want = _compared(settings.to_dict())
-    return [r for r in find(results, ATTACK, data_tag) if _compared(r["settings"]) == want]
+    return [r for r in find(results, ATTACK, data_tag) if _compared(ResultId.of(r).settings.to_dict()) == want]
 
 
 ADAPTIVE_FIELDS = ("budget_check", "transfer")  # settings that add checks to a plan (`kerasll.attacks.adaptive`)
@@ -119,8 +95,9 @@ def adaptive_matching(results, settings, data_tag=OFFICIAL):
     """The attack results of `settings` plus adaptive checks (`--check-budget`, `--transfer-from`), most
     images first."""
     want = _compared(settings.to_dict())
-    return [r for r in find(results, ATTACK, data_tag)
-            if _compared(r["settings"], ADAPTIVE_FIELDS) == want and any(r["settings"].get(k) for k in ADAPTIVE_FIELDS)]
+    stored = [(ResultId.of(r).settings, r) for r in find(results, ATTACK, data_tag)]
+    return [r for s, r in stored if _compared(s.to_dict(), ADAPTIVE_FIELDS) == want
+            and (s.budget_check or s.transfer)]
 
 
 def adaptive_summary(result):
@@ -130,7 +107,7 @@ def adaptive_summary(result):
     if "budget_check" in found:
         parts.append(f"budget ×2 broke {found['budget_check']['broken']}/{found['budget_check']['robust_before']}")
     if "transfer" in found:
-        parts.append(f"transfer from {result['settings']['transfer']} broke {found['transfer']['broken']}/"
+        parts.append(f"transfer from {ResultId.of(result).settings.transfer} broke {found['transfer']['broken']}/"
                      f"{found['transfer']['robust_before']}")
     return "; ".join(parts)
 
@@ -138,6 +115,13 @@ def adaptive_summary(result):
 def curve_points(result):
     """{ε: accuracy} of a stored ε-curve or sweep (its `budgets` and `accuracy` lists)."""
     return dict(zip(result["budgets"], result["accuracy"]))
+
+
+def strength_label(meta):
+    """An entry's defense strength alone (no name, no variant), e.g. 'ε=4/255' or 'μ=0.3 ε=10/255'."""
+    if meta["defense"] not in list_defenses():
+        return ""
+    return get_defense(meta["defense"]).strength_of(meta.get("defense_params", {}))
 
 
 def describe(meta):
@@ -163,6 +147,11 @@ class StoredCertificate:
     def mean_radius(self):
         return self.result["mean_radius"]
 
+    @property
+    def settings(self):
+        """The certification's `CertifySettings`."""
+        return CertifySettings.from_dict(self.result["settings"])
+
 
 def _radii(result, root):
     path = result.get("records")
@@ -177,7 +166,8 @@ def certifications(results):
     the newest. `results`: an eval.json "results" mapping (or a `certify --json` file's)."""
     found = {}
     for result in find(results, CERTIFY):
-        sigma, rank = result["settings"]["sigma"], (result["samples"], result["settings"]["n"], result.get("created", ""))
+        s = ResultId.of(result).settings
+        sigma, rank = s.sigma, (result["samples"], s.n, result.get("created", ""))
         if sigma not in found or rank > found[sigma][0]:
             found[sigma] = (rank, result)
     return {sigma: result for sigma, (_, result) in sorted(found.items())}
@@ -205,7 +195,7 @@ def stored_certificates(zoo, name, sigmas=None):
 def robustbench_fields(result):
     """RobustBench's names for a stored AutoAttack result (an `EvalResult.to_dict()` or an eval.json
     entry): clean_acc, autoattack_acc, eps, threat_model, n_examples. The one place they are spelled."""
-    settings = result["settings"]
+    settings = EvalSettings.from_dict(result["settings"])
     return {"clean_acc": result["clean_accuracy"], "autoattack_acc": result["robust_accuracy"],
-            "eps": settings["eps"], "threat_model": {"linf": "Linf", "l2": "L2", "l1": "L1"}[settings["norm"]],
+            "eps": settings.eps, "threat_model": {"linf": "Linf", "l2": "L2", "l1": "L1"}[settings.norm],
             "n_examples": result["samples"]}

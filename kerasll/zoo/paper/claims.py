@@ -6,7 +6,7 @@ a `Claim` per claim, a `Sweeps` verdict for Fig. 4, a `GoalVerdict` per adflat v
 
 from dataclasses import dataclass
 
-from kerasll.dev.paper.runs import ADFLAT
+from kerasll.zoo.paper.runs import ADFLAT
 from kerasll.zoo.report import pct
 
 PHI_RATIO = 2.0  # claim 1, "well above": Φ at least halved in magnitude

@@ -9,7 +9,6 @@ imports SciPy's removed `binom_test` (here: `binomtest(...).pvalue`, used by PRE
 """
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from devtools import child_env
 
 ADAPTED = {  # the two lines of core.py that cannot run here, and what they become
     "from scipy.stats import norm, binom_test":
@@ -65,7 +66,7 @@ def parts_child(paths, settings):
     import keras
     import torch
 
-    from kerasll.dev.timing import median_seconds
+    from devtools.timing import median_seconds
 
     net = keras.saving.load_model(paths[2], compile=False)
     batch = torch.tensor(np.load(paths[0])["x"][:1]).repeat((settings["batch_size"], 1, 1, 1))
@@ -81,14 +82,14 @@ def _in_torch(what, classifier, arrays, settings):
         np.savez(f"{tmp}/in.npz", **arrays)
         subprocess.run([sys.executable, "-m", __name__, what, f"{tmp}/in.npz", f"{tmp}/out.npz", f"{tmp}/port.keras",
                         json.dumps(settings)],
-                       env={**os.environ, "KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": "PASSIVE"}, check=True)
+                       env=child_env(KERAS_BACKEND="torch", OMP_WAIT_POLICY="PASSIVE"), check=True)
         return dict(np.load(f"{tmp}/out.npz"))
 
 
 def run_reference(classifier, x, y, sigma, settings):
     """The authors' CERTIFY (`settings`: source, seed, n0, n, alpha, batch_size): (their per-image answers as a
     `CertifyResult`, seconds)."""
-    from kerasll.dev.paper.certified import as_result
+    from devtools.certified import as_result
 
     out = _in_torch("certify", classifier, {"x": x, "y": y, "sigma": sigma,
                                             "classes": int(classifier.output_shape[-1])}, settings)
@@ -98,7 +99,7 @@ def run_reference(classifier, x, y, sigma, settings):
 def time_parts(classifier, x, settings):
     """Seconds per `batch_size` noisy copies of image x[0]: the authors' noise and forward pass (torch), and
     kerasll's compiled forward pass."""
-    from kerasll.dev.timing import median_seconds, raw_passes
+    from devtools.timing import median_seconds, raw_passes
 
     theirs = _in_torch("parts", classifier, {"x": x[:1]}, settings)
     forward, _ = raw_passes(classifier)

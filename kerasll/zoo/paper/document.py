@@ -10,10 +10,10 @@ from pathlib import Path
 
 from kerasll._files import atomic_write_text
 from kerasll.datasets import dataset_info, load_dataset
-from kerasll.dev.paper import claims as judge
-from kerasll.dev.paper.figures import FGSM_GRID, FGSM_IMAGES, changes, draw
-from kerasll.dev.paper.runs import MAIN, role_name
-from kerasll.dev.paper.sections import beyond_section, times
+from kerasll.zoo.paper import claims as judge
+from kerasll.zoo.paper.figures import FGSM_GRID, FGSM_IMAGES, changes, draw
+from kerasll.zoo.paper.runs import MAIN, role_name
+from kerasll.zoo.paper.sections import beyond_section, times
 from kerasll.zoo.report import pct
 
 
@@ -228,7 +228,7 @@ def document(runs, sources, zoo_text, claims, change, sweep, points, collapsed, 
           for c in claims],
         "",
         "Thresholds (“well above”: Φ at least halved in magnitude; “≈”: within 5 points; “rise together”: Spearman",
-        "ρ ≥ 0.8; “much flatter”: at least 2× smaller) were fixed in `kerasll/dev/paper/claims.py` before the runs",
+        "ρ ≥ 0.8; “much flatter”: at least 2× smaller) were fixed in `kerasll/zoo/paper/claims.py` before the runs",
         "were looked at; the evaluation was not tuned to make any claim hold.",
         "",
         *figures_text(paths, collapsed, change, runs.labels, fgsm_images),

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from kerasll.collapse import chance_epoch
-from kerasll.dev.paper.claims import GOAL_AA_POINTS, GOAL_CLEAN, goal_verdicts
-from kerasll.dev.paper.runs import ADFLAT, MAIN, role_name
+from kerasll.zoo.paper.claims import GOAL_AA_POINTS, GOAL_CLEAN, goal_verdicts
+from kerasll.zoo.paper.runs import ADFLAT, MAIN, role_name
 from kerasll.zoo.report import pct
 
 

@@ -6,7 +6,7 @@ Data in (`AutoAttackRow`: an entry's label, name, stored AutoAttack result and `
 from dataclasses import dataclass
 
 from kerasll.attacks.checks import SQUARE_ALPHA, SQUARE_SHARE, TOLERANCE
-from kerasll.dev.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps
+from devtools.parity import PARITY_MARGIN, StageComparison, at_parity, parity_gaps
 from kerasll.stats import sign_test
 
 STAGES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}
@@ -94,8 +94,8 @@ def timing_section(rows, command):
 
 def time_sentence(rows, command, machine=None):
     """README's one sentence on how long AutoAttack takes per shipped LeNet, on which machine
-    (`kerasll.dev.machine.describe()` unless given)."""
-    from kerasll.dev.machine import describe
+    (`devtools.machine.describe()` unless given)."""
+    from devtools.machine import describe
 
     fastest, slowest = min(rows, key=lambda r: r.minutes), max(rows, key=lambda r: r.minutes)
     return (f"AutoAttack standard on all 10,000 Fashion-MNIST test images takes {fastest.minutes:.1f} min "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kerasll.collapse import is_constant_model
 from kerasll.errors import KerasllError
-from kerasll.zoo.results import describe
+from kerasll.zoo.results import describe, strength_label
 from kerasll.zoo.report import summary
 
 # The roles, by the recipe names of `kerasll reproduce table2-lenet beyond-lenet`.
@@ -43,14 +43,6 @@ def family(meta):
     if meta["defense_params"].get("estimator") == "exact":
         return None
     return FAMILIES.get(meta["defense"])
-
-
-def strength_label(meta):
-    """Fig. 4's point label: the defense's label without its name and variant, e.g. 'ε=4/255' or 'μ=0.3'."""
-    label = describe(meta).split(" ", 1)[-1]
-    for variant in ("at-difference ", "gradient ", "difference "):
-        label = label.replace(variant, "")
-    return label
 
 
 def run_seconds(meta, evaluations):

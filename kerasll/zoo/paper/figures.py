@@ -4,7 +4,7 @@ import numpy as np
 
 from kerasll import figures
 from kerasll.landscapes.landscape import likelihood_histogram, likelihood_surface
-from kerasll.dev.paper.claims import Change
+from kerasll.zoo.paper.claims import Change
 
 FGSM_IMAGES = 200  # test images for the FGSM-vs-random direction comparison (claim 5)
 FGSM_GRID = 11

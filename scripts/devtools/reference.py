@@ -6,13 +6,14 @@ classifier as a torch module, fed NCHW as the reference expects), runs the refer
 input gradients must agree. `scripts/benchmark_reference.py` wires it.
 """
 
-import os
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+
+from devtools import child_env
 
 REFERENCE_NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}  # kerasll's norm names → the reference's
 
@@ -61,14 +62,14 @@ def child(paths, batch_size, source=None):
     start[0] = time.perf_counter()
     adversary.run_standard_evaluation(x, y, **{"bs" if source else "batch_size": batch_size})
     np.savez(paths[1], logits=model(probe).detach().numpy(), grad=grad.permute(0, 2, 3, 1).numpy(),
-             clean=clean.numpy(), **{f"robust:{k}": v for k, v in flags.items()},
-             **{f"seconds:{k}": v for k, v in seconds.items()})
+             clean=clean.numpy(), flag_stages=np.array(list(flags), str), robust=np.stack(list(flags.values())) if flags else np.zeros((0, len(y)), bool),
+             timed_stages=np.array(list(seconds), str), seconds=np.array(list(seconds.values()), float))
 
 
 def run_reference(classifier, x, y, eps, seed, norm="linf", batch_size=1000, source=None):
     """The reference AutoAttack in a torch child process (this module's `child`): the port check, its
     per-stage robust flags (packed) and seconds."""
-    from kerasll.dev.parity import STAGES, fill_skipped, pack_flags, port_check
+    from devtools.parity import STAGES, fill_skipped, pack_flags, port_check
 
     with tempfile.TemporaryDirectory() as tmp:
         classifier.save(f"{tmp}/port.keras")
@@ -76,11 +77,11 @@ def run_reference(classifier, x, y, eps, seed, norm="linf", batch_size=1000, sou
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", __name__, f"{tmp}/in.npz", f"{tmp}/out.npz", f"{tmp}/port.keras",
                         "--batch-size", str(batch_size), *(["--source", source] if source else [])],
-                       env={**os.environ, "KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": "PASSIVE"}, check=True)
+                       env=child_env(KERAS_BACKEND="torch", OMP_WAIT_POLICY="PASSIVE"), check=True)
         wall = time.perf_counter() - t0
         ref = dict(np.load(f"{tmp}/out.npz"))
-    flags, seconds = fill_skipped({k[7:]: v for k, v in ref.items() if k.startswith("robust:")},
-                                  {k[8:]: float(v) for k, v in ref.items() if k.startswith("seconds:")}, ref["clean"])
+    flags, seconds = fill_skipped(dict(zip(ref["flag_stages"].tolist(), ref["robust"])),
+                                  dict(zip(ref["timed_stages"].tolist(), ref["seconds"].tolist())), ref["clean"])
     return {"port": port_check(classifier, x[:200], y[:200], ref["logits"], ref["grad"]),
             "reference": {"robust": {s: pack_flags(flags[s]) for s in STAGES}},
             "seconds": {"theirs": wall}, "seconds_by_stage": {"theirs": {s: seconds[s] for s in STAGES}}}

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from kerasll._files import atomic_write_bytes, write_json
-from kerasll.dev.paper.claims import GOAL_CLEAN
-from kerasll.dev.paper.runs import ADFLAT, MAIN, role_name
+from kerasll.zoo.paper.claims import GOAL_CLEAN
+from kerasll.zoo.paper.runs import ADFLAT, MAIN, role_name
 
 
 def shipped(runs):
