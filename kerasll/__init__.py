@@ -30,7 +30,7 @@ _EXPORTS = {
     **dict.fromkeys(["build_model", "list_models", "register_model"], "kerasll.architectures"),
     **dict.fromkeys(["apgd", "fab", "fgsm", "list_attacks", "pgd", "register_attack", "square_attack"],
                     "kerasll.attacks"),
-    **dict.fromkeys(["EvalResult", "CurveResult", "attack_settings", "autoattack", "eps_curve", "eps_sweep", "evaluate"],
+    **dict.fromkeys(["Context", "EvalResult", "CurveResult", "attack_settings", "autoattack", "eps_curve", "eps_sweep", "evaluate"],
                     "kerasll.evaluation"),
     **dict.fromkeys(["DataNotFoundError", "dataset_info", "list_datasets", "load_data", "load_dataset",
                      "make_pipeline"], "kerasll.datasets"),

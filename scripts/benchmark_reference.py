@@ -41,7 +41,8 @@ def main():
     from kerasll import load_dataset
     from devtools.files import replace_block
     from kerasll._files import write_json
-    from kerasll.evaluation.core import autoattack_images
+    from kerasll.evaluation import Context, attack_settings
+    from kerasll.evaluation.core import autoattack_images, robust_record
     from devtools.parity import STAGES, compare_stages, unpack_flags
     from devtools.autoattack_docs import reference_section
     from devtools.reference import run_reference
@@ -67,9 +68,9 @@ def main():
                        **run_reference(classifier, x, y, eps, seed, args.norm, args.batch_size, args.source)}
             theirs = {s: unpack_flags(run["reference"]["robust"][s], args.images) for s in STAGES}
             t0 = time.perf_counter()
-            _, records, seconds = autoattack_images(classifier, x, y, eps, args.norm, seed=seed,
-                                                    batch_size=args.batch_size)
-            rows = compare_stages({s: records[f"robust:{s}"] for s in STAGES}, theirs)
+            settings = attack_settings(None, "autoattack", eps, norm=args.norm, seed=seed)
+            _, records, seconds = autoattack_images(classifier, x, y, settings, Context(batch_size=args.batch_size))
+            rows = compare_stages({s: records[robust_record(s)] for s in STAGES}, theirs)
             run.update(revision=revision, stages=[vars(r) for r in rows])
             run["seconds"]["ours"], run["seconds_by_stage"]["ours"] = time.perf_counter() - t0, seconds
             done[key] = run

@@ -22,7 +22,7 @@ from kerasll.attacks import checks
 from kerasll.attacks.registry import ATTACKS_REVISION
 from devtools.masked import calibration_models, calibration_parser, is_current
 from devtools.autoattack_docs import adaptive_flags_section
-from kerasll.evaluation import autoattack
+from kerasll.evaluation import Context, autoattack
 from kerasll.stats import binomial_tail
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
@@ -46,7 +46,7 @@ def main():
             continue
         t0 = time.perf_counter()
         result = autoattack(build(), x, y, eps, version="fast", seed=args.seed, check_budget=True,
-                            transfer_from=nets[surrogate], batch_size=args.batch_size)
+                            transfer_from=nets[surrogate], context=Context(batch_size=args.batch_size))
         row = {"model": name, "kind": kind, "surrogate": surrogate, "images": args.images, "seed": args.seed,
                "clean": result.clean_accuracy, "robust": result.robust_accuracy,
                "flags": [f.code for f in result.flags], "seconds": time.perf_counter() - t0,

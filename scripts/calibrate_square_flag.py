@@ -23,7 +23,8 @@ from kerasll.attacks import checks
 from kerasll.attacks.registry import ATTACKS_REVISION, plan_of
 from devtools.masked import calibration_models, calibration_parser, is_current
 from devtools.autoattack_docs import square_flag_section
-from kerasll.evaluation.core import autoattack_images, summarize
+from kerasll.evaluation import Context, attack_settings
+from kerasll.evaluation.core import autoattack_images, robust_record, summarize
 from kerasll.stats import binomial_tail
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
@@ -45,9 +46,10 @@ def main():
             continue
         t0 = time.perf_counter()
         model = build()
-        _, records, _ = autoattack_images(model, x, y, eps, seed=args.seed, batch_size=args.batch_size)
+        _, records, _ = autoattack_images(model, x, y, attack_settings(None, "autoattack", eps, seed=args.seed),
+                                          Context(batch_size=args.batch_size))
         records |= checks.image_checks(model, x, y, eps, "linf", args.seed, order=True, batch_size=args.batch_size)
-        before, after = records["robust:fab-t"], records["robust:square"]
+        before, after = records[robust_record("fab-t")], records[robust_record("square")]
         broken, n = int(np.sum(before & ~after)), int(before.sum())
         flags = summarize(records, plan_of("standard"), version="standard")["flags"]
         done[key] = {"model": name, "kind": kind, "images": args.images, "seed": args.seed,

@@ -15,7 +15,8 @@ import numpy as np
 from kerasll import load_dataset
 from kerasll.attacks.driver import predict_classes
 from kerasll.attacks.square import square_attack
-from kerasll.evaluation.core import autoattack_images
+from kerasll.evaluation import attack_settings
+from kerasll.evaluation.core import autoattack_images, robust_record
 from kerasll.zoo.store import REPO_ZOO, Zoo
 
 VARIANTS = (("reference", False), ("strong", False), ("reference", True), ("strong", True))
@@ -32,8 +33,9 @@ def main():
     zoo = Zoo(REPO_ZOO, bundled=False)
     for name in args.names:
         model = zoo.get(name).load_model()
-        _, records, _ = autoattack_images(model, x, y, eps, attacks=["apgd-ce", "apgd-t", "fab-t"], seed=args.seed)
-        ids = np.flatnonzero(records["robust:fab-t"])
+        settings = attack_settings(None, "autoattack", eps, attacks=["apgd-ce", "apgd-t", "fab-t"], seed=args.seed)
+        _, records, _ = autoattack_images(model, x, y, settings)
+        ids = np.flatnonzero(records[robust_record("fab-t")])
         print(f"{name}: {len(ids)} of {args.images} images robust after APGD-CE, APGD-T and FAB-T")
         for variant, rescale in VARIANTS:
             t0 = time.perf_counter()

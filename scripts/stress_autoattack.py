@@ -32,7 +32,7 @@ FOLLOW_UPS = [("apgd-ce ×5 restarts", "apgd-ce", {"restarts": 5}, 1),
 
 def stress(model, x, y, eps, batch_size, log):
     start = time.perf_counter()
-    base = kl.autoattack(model, x, y, eps, seed=0, batch_size=batch_size, run_checks=False)
+    base = kl.autoattack(model, x, y, eps, seed=0, run_checks=False, context=kl.Context(batch_size=batch_size))
     robust = base.robust.copy()  # exactly the model's accuracy on base.x_adv
     row = {"images": len(x), "clean": base.clean_accuracy, "autoattack": float(robust.mean()),
            "flags": [f.code for f in base.flags], "after": {}}

@@ -27,8 +27,8 @@ def test_transfer_from_the_unmasked_network_breaks_a_masked_model_and_flags_it(t
     from devtools.masked import stop_gradient
 
     x, y = fmnist[2][:48], fmnist[3][:48]
-    both = kl.autoattack(stop_gradient(trained_lenet), x, y, 0.1, version="fast", run_checks=False, batch_size=48,
-                         transfer_from=trained_lenet)
+    both = kl.autoattack(stop_gradient(trained_lenet), x, y, 0.1, version="fast", run_checks=False,
+                         transfer_from=trained_lenet, context=kl.Context(batch_size=48))
     # The white-box stages break next to nothing: a few images their random starts cross the boundary from
     # (2 of 48 with TensorFlow's Eigen kernels, 3 with oneDNN's).
     assert both.by_attack["apgd-t"] >= both.clean_accuracy - 4 / 48
@@ -105,14 +105,14 @@ def test_the_adaptive_checks_on_top_of_a_finished_autoattack_run_only_the_checks
     ran, run_attack, image_checks = [], core.run_attack, checks.image_checks
     monkeypatch.setattr(core, "run_attack", lambda name, *a, **k: ran.append(name) or run_attack(name, *a, **k))
     monkeypatch.setattr(checks, "image_checks", lambda *a, **k: ran.append("checks") or image_checks(*a, **k))
-    plain = kl.autoattack(trained_lenet, x, y, 0.1, version="fast", batch_size=24)
+    plain = kl.autoattack(trained_lenet, x, y, 0.1, version="fast", context=kl.Context(batch_size=24))
     assert ran == ["apgd-ce", "apgd-t", "checks"]
     ran.clear()
     settings = kl.attack_settings(None, "autoattack", 0.1, version="fast", budget_check=True)
-    on_top = kl.evaluate(trained_lenet, x, y, settings, batch_size=24, reuse=plain.records)
+    on_top = kl.evaluate(trained_lenet, x, y, settings, reuse=plain.records, context=kl.Context(batch_size=24))
     assert ran == ["apgd-t"]  # the budget check's stage alone: neither the plan nor the self-checks ran again
     ran.clear()
-    scratch = kl.evaluate(trained_lenet, x, y, settings, batch_size=24)
+    scratch = kl.evaluate(trained_lenet, x, y, settings, context=kl.Context(batch_size=24))
     assert ran == ["apgd-ce", "apgd-t", "apgd-t", "checks"]
     assert np.array_equal(on_top.robust, scratch.robust) and on_top.adaptive == scratch.adaptive
     assert on_top.by_attack == scratch.by_attack and [f.code for f in on_top.flags] == [f.code for f in scratch.flags]

@@ -229,11 +229,16 @@ def test_labels_out_of_range_are_refused(trained_lenet, data):
         evaluate(trained_lenet, x[:4], np.array([1, 2, 10, 3]), attack_settings("fashion_mnist", "fgsm"))
 
 
+def test_the_run_environment_goes_in_the_context_only(trained_lenet, data):
+    with pytest.raises(kl.KerasllError, match=r"no option 'batch_size'.*context=kerasll.Context.of"):
+        kl.autoattack(trained_lenet, data[0][:4], data[1][:4], 8 / 255, batch_size=2)
+
+
 def test_progress_reports_the_robust_accuracy_so_far(trained_lenet, data):
     x, y = data[0][:60], data[1][:60]
     seen = []
     r = kl.autoattack(trained_lenet, x, y, 8 / 255, version="fast", run_checks=False,
-                      progress=lambda name, done, total, acc: seen.append((name, done, total, acc)))
+                      context=kl.Context(progress=lambda name, done, total, acc: seen.append((name, done, total, acc))))
     assert {s[0] for s in seen} == {"apgd-ce", "apgd-t"}
     last = {name: acc for name, _, _, acc in seen}
     assert last["apgd-ce"] == r.by_attack["apgd-ce"] and last["apgd-t"] == r.by_attack["apgd-t"]

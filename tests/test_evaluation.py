@@ -5,7 +5,7 @@ import pytest
 
 import kerasll as kl
 from kerasll.evaluation import attack_settings, eps_curve, evaluate
-from kerasll.evaluation.chunks import ChunkStore, run_chunks
+from kerasll.evaluation.chunks import ChunkStore, Context, run_chunks
 from helpers import linear_images
 
 
@@ -18,7 +18,7 @@ def data(fmnist):
 def test_chunked_autoattack_equals_the_whole_per_image(trained_lenet, data):
     x, y = data
     settings = attack_settings("fashion_mnist", "autoattack", eps=8 / 255, version="fast")
-    chunked = evaluate(trained_lenet, x, y, settings, batch_size=40)  # chunks of 40, 40, 10
+    chunked = evaluate(trained_lenet, x, y, settings, context=Context(batch_size=40))  # chunks of 40, 40, 10
     whole = kl.autoattack(trained_lenet, x, y, 8 / 255, version="fast")
     assert np.array_equal(chunked.records["robust"], whole.robust)
     assert chunked.robust_accuracy == whole.robust_accuracy and chunked.by_attack == whole.by_attack
@@ -29,12 +29,12 @@ def test_chunked_autoattack_equals_the_whole_per_image(trained_lenet, data):
 def test_single_attack_chunks_agree_and_pgd_is_keyed_by_image(trained_lenet, data):
     x, y = data
     settings = attack_settings("fashion_mnist", "pgd", seed=3)
-    a = evaluate(trained_lenet, x, y, settings, batch_size=90)
-    b = evaluate(trained_lenet, x, y, settings, batch_size=25)
+    a = evaluate(trained_lenet, x, y, settings, context=Context(batch_size=90))
+    b = evaluate(trained_lenet, x, y, settings, context=Context(batch_size=25))
     assert np.array_equal(a.records["robust"], b.records["robust"])
     assert np.array_equal(a.records["noise"], b.records["noise"])
     # The first 25 images evaluated alone get the same random starts as inside the whole set.
-    head = evaluate(trained_lenet, x[:25], y[:25], settings, batch_size=25)
+    head = evaluate(trained_lenet, x[:25], y[:25], settings, context=Context(batch_size=25))
     assert np.array_equal(head.records["robust"], a.records["robust"][:25])
 
 
@@ -57,20 +57,20 @@ def test_an_interrupted_evaluation_resumes_at_its_first_unfinished_chunk(trained
     x, y = data
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=10)
     with pytest.raises(Interrupt):
-        evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=stop_after(2))
+        evaluate(trained_lenet, x, y, settings, checkpoint=tmp_path, context=Context(batch_size=20, log=stop_after(2)))
     seen = []
-    resumed = evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=seen.append,
-                       progress=lambda name, done, total, acc: seen.append(name))
+    resumed = evaluate(trained_lenet, x, y, settings, checkpoint=tmp_path, context=Context(
+        batch_size=20, log=seen.append, progress=lambda name, done, total, acc: seen.append(name)))
     reused = [line for line in seen if isinstance(line, str) and "reused" in line]
     assert len(reused) == 2 and seen.index(reused[-1]) < seen.index("apgd-ce")  # chunks 1-2 read back, not run
-    fresh = evaluate(trained_lenet, x, y, settings, batch_size=20)
+    fresh = evaluate(trained_lenet, x, y, settings, context=Context(batch_size=20))
     assert np.array_equal(resumed.records["robust"], fresh.records["robust"])
     assert resumed.to_dict() | {"seconds": 0, "seconds_by_attack": {}} == \
         fresh.to_dict() | {"seconds": 0, "seconds_by_attack": {}}
     # Another setting, or another model, finds none of these chunks.
     other = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=10, seed=1)
     log = []
-    evaluate(trained_lenet, x[:20], y[:20], other, batch_size=20, checkpoint=tmp_path, log=log.append)
+    evaluate(trained_lenet, x[:20], y[:20], other, checkpoint=tmp_path, context=Context(batch_size=20, log=log.append))
     assert log and not any("reused" in line for line in log)
     folders = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert len(folders) == 2 and all((p / "records.npz").is_file() for p in folders)
@@ -81,15 +81,15 @@ def test_chunks_of_another_attack_revision_are_not_resumed(trained_lenet, data, 
 
     x, y = data[0][:20], data[1][:20]
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=5)
-    evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path)
+    evaluate(trained_lenet, x, y, settings, checkpoint=tmp_path, context=Context(batch_size=10))
     ran, run_attack = [], core.run_attack
     monkeypatch.setattr(core, "run_attack", lambda name, *a, **k: ran.append(name) or run_attack(name, *a, **k))
-    evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path)
+    evaluate(trained_lenet, x, y, settings, checkpoint=tmp_path, context=Context(batch_size=10))
     assert ran == []  # the same revision: the finished evaluation is read back, no attack runs
     for module in (chunks, core):  # an attack changed since: the chunks' fingerprint and the result's stamp
         monkeypatch.setattr(module, "ATTACKS_REVISION", core.ATTACKS_REVISION + 1)
     log = []
-    new = evaluate(trained_lenet, x, y, settings, batch_size=10, checkpoint=tmp_path, log=log.append)
+    new = evaluate(trained_lenet, x, y, settings, checkpoint=tmp_path, context=Context(batch_size=10, log=log.append))
     assert log and not any("reused" in line for line in log) and ran == ["apgd-ce", "apgd-ce"]  # both chunks
     assert new.to_dict()["attacks_revision"] == core.ATTACKS_REVISION  # the changed code's, stored with the result
 
@@ -102,13 +102,13 @@ def test_a_run_resumed_with_another_batch_size_keeps_its_finished_chunks(trained
     x, y = data
     settings = attack_settings("fashion_mnist", "apgd-ce", eps=8 / 255, steps=10)
     with pytest.raises(Interrupt):
-        evaluate(trained_lenet, x, y, settings, batch_size=20, checkpoint=tmp_path, log=stop_after(2))
+        evaluate(trained_lenet, x, y, settings, checkpoint=tmp_path, context=Context(batch_size=20, log=stop_after(2)))
     attacked, run_attack = [], core.run_attack
     monkeypatch.setattr(core, "run_attack", lambda name, m, xs, *a, **k: attacked.append(len(xs)) or run_attack(
         name, m, xs, *a, **k))
-    resumed = evaluate(trained_lenet, x, y, settings, batch_size=15, checkpoint=tmp_path)
+    resumed = evaluate(trained_lenet, x, y, settings, checkpoint=tmp_path, context=Context(batch_size=15))
     assert sum(attacked) <= 50 and len(attacked) == 4  # images 40–89 in chunks of 15, 15, 15, 5 (robust ones)
-    fresh = evaluate(trained_lenet, x, y, settings, batch_size=30)
+    fresh = evaluate(trained_lenet, x, y, settings, context=Context(batch_size=30))
     assert np.array_equal(resumed.records["robust"], fresh.records["robust"])
     assert resumed.robust_accuracy == fresh.robust_accuracy
 
@@ -165,7 +165,7 @@ def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_le
     from kerasll.evaluation.chunks import Stages
 
     x, y = fmnist[2][:40], fmnist[3][:40]
-    ran = []
+    settings, ran = attack_settings(None, "autoattack", eps=25 / 255, version="fast", seed=1), []
 
     class Stopping(Stages):
         def __call__(self, name, fn, report=True):
@@ -179,12 +179,12 @@ def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_le
     path = tmp_path / "stages.npz"
     stop = True
     with pytest.raises(KeyboardInterrupt):
-        autoattack_images(trained_lenet, x, y, 25 / 255, version="fast", seed=1, stage=Stopping(path))
+        autoattack_images(trained_lenet, x, y, settings, stage=Stopping(path))
     assert ran[-1] == "apgd-t run 3/9" and "apgd-t run 2/9" in ran
     stop, ran[:] = False, []
-    _, resumed, _ = autoattack_images(trained_lenet, x, y, 25 / 255, version="fast", seed=1, stage=Stopping(path))
+    _, resumed, _ = autoattack_images(trained_lenet, x, y, settings, stage=Stopping(path))
     assert ran[0] == "apgd-t" and ran[1] == "apgd-t run 3/9"  # APGD-CE and targets 1–2 were read back
-    _, whole, _ = autoattack_images(trained_lenet, x, y, 25 / 255, version="fast", seed=1)
+    _, whole, _ = autoattack_images(trained_lenet, x, y, settings)
     assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
 
 
@@ -195,7 +195,7 @@ def test_an_interrupted_square_resumes_at_its_first_unfinished_segment_of_querie
     from kerasll.evaluation.chunks import Stages
 
     x, y = fmnist[2][:40], fmnist[3][:40]
-    plan, ran = [("square", {"queries": 3000})], []
+    settings, ran = attack_settings(None, "square", eps=8 / 255, queries=3000, seed=1), []
 
     class Stopping(Stages):
         def __call__(self, name, fn, report=True):
@@ -209,12 +209,12 @@ def test_an_interrupted_square_resumes_at_its_first_unfinished_segment_of_querie
     path = tmp_path / "stages.npz"
     stop = True
     with pytest.raises(KeyboardInterrupt):
-        autoattack_images(trained_lenet, x, y, 8 / 255, attacks=plan, seed=1, stage=Stopping(path))
+        autoattack_images(trained_lenet, x, y, settings, stage=Stopping(path))
     assert ran == ["square", "square queries 1-1000", "square queries 1001-2000", "square queries 2001-2999"]
     stop, ran[:] = False, []
-    adv, resumed, _ = autoattack_images(trained_lenet, x, y, 8 / 255, attacks=plan, seed=1, stage=Stopping(path))
+    adv, resumed, _ = autoattack_images(trained_lenet, x, y, settings, stage=Stopping(path))
     assert ran == ["square", "square queries 2001-2999"]  # the first two segments were read back
-    whole_adv, whole, _ = autoattack_images(trained_lenet, x, y, 8 / 255, attacks=plan, seed=1)
+    whole_adv, whole, _ = autoattack_images(trained_lenet, x, y, settings)
     assert set(resumed) == set(whole) and all(np.array_equal(resumed[k], whole[k]) for k in whole)
     assert np.array_equal(adv, whole_adv)
 
@@ -223,7 +223,7 @@ def test_eps_curve_matches_a_linear_models_exact_robust_radius():
     model, x, y, radius = linear_images()
     budgets = [0.0, 0.01, 0.03, 0.06, 0.1]  # x ± 0.1 stays inside [0, 1]: the box never binds
     settings = attack_settings(None, "autoattack", eps=0.1, version="fast")
-    curve = eps_curve(model, x, y, settings, budgets, batch_size=50)
+    curve = eps_curve(model, x, y, settings, budgets, context=Context(batch_size=50))
     exact = {e: float(np.mean(radius > e)) for e in budgets}
     assert curve.accuracy_by_eps[0.0] == float(np.mean(np.isfinite(radius)))  # ε = 0: clean accuracy
     for e in budgets:  # an image within 1e-4 of its radius may go either way

@@ -120,8 +120,8 @@ def test_an_l1_evaluation_does_not_depend_on_its_chunks_or_batches(trained_lenet
 
     x, y = fmnist[2][:24], fmnist[3][:24]
     settings = kl.attack_settings("fashion_mnist", "apgd-ce", eps=3.0, norm="l1", steps=20, restarts=2)
-    whole = kl.evaluate(trained_lenet, x, y, settings, run_checks=False, batch_size=24)
-    parts = kl.evaluate(trained_lenet, x, y, settings, run_checks=False, batch_size=8)
+    whole = kl.evaluate(trained_lenet, x, y, settings, run_checks=False, context=kl.Context(batch_size=24))
+    parts = kl.evaluate(trained_lenet, x, y, settings, run_checks=False, context=kl.Context(batch_size=8))
     assert np.array_equal(whole.robust, parts.robust) and 0 < whole.robust_accuracy < whole.clean_accuracy
     one, three = (np.asarray(run_attack("square", trained_lenet, x, y, 3.0, "l1", seed=1, batch_size=b, queries=200))
                   for b in (24, 8))

@@ -132,10 +132,10 @@ def test_certify_cli_caches_by_settings_and_refuses_bad_values(trained_lenet, tm
 
 def test_an_interrupted_certification_resumes_with_the_same_result(trained_lenet, fmnist, tmp_path):
     from kerasll.errors import Interrupted
-    from kerasll.evaluation import certify_records
+    from kerasll.evaluation import CertifySettings, certify_records
 
     x, y = fmnist[2][:250], fmnist[3][:250]
-    seen = []
+    settings, seen = CertifySettings(0.25, 20, 200, 0.001), []
 
     def stop_after_the_first_stage(line):
         seen.append(line)
@@ -143,12 +143,12 @@ def test_an_interrupted_certification_resumes_with_the_same_result(trained_lenet
             raise KeyboardInterrupt
 
     with pytest.raises(Interrupted, match=r"batch 1's finished stages \(images 0-100\)"):
-        certify_records(trained_lenet, x, y, 0.25, 20, 200, 0.001, checkpoint=tmp_path, log=stop_after_the_first_stage)
+        certify_records(trained_lenet, x, y, settings, tmp_path, kl.Context(log=stop_after_the_first_stage))
     log = []
-    resumed, _ = certify_records(trained_lenet, x, y, 0.25, 20, 200, 0.001, checkpoint=tmp_path, log=log.append)
+    resumed, _ = certify_records(trained_lenet, x, y, settings, tmp_path, kl.Context(log=log.append))
     assert [line for line in log if "done and kept" in line] == ["batch 1/1: images 100-200 done and kept",
                                                                   "batch 1/1: images 200-250 done and kept"]
-    whole, _ = certify_records(trained_lenet, x, y, 0.25, 20, 200, 0.001, batch_size=64)
+    whole, _ = certify_records(trained_lenet, x, y, settings, context=kl.Context(batch_size=64))
     assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
 
 

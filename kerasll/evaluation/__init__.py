@@ -3,9 +3,10 @@
 from kerasll._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
-    **dict.fromkeys(["EvalResult", "accuracy", "as_labels", "autoattack", "autoattack_images", "check_labels",
+    **dict.fromkeys(["EvalOptions", "EvalResult", "accuracy", "as_labels", "autoattack", "autoattack_images", "check_labels",
                      "evaluate", "predictions", "robust_accuracy", "summarize"], "kerasll.evaluation.core"),
     **dict.fromkeys(["certify_records", "flatness_records"], "kerasll.evaluation.measures"),
+    **dict.fromkeys(["Images", "Measure", "run"], "kerasll.evaluation.measure"),
     **dict.fromkeys(["CHUNK_SIZE", "Context"], "kerasll.evaluation.chunks"),
     **dict.fromkeys(["CurveResult", "eps_curve", "eps_sweep", "sweep_budgets"], "kerasll.evaluation.curves"),
     **dict.fromkeys(["CertifySettings", "CurveSettings", "FlatnessSettings", "SWEEP_FACTORS", "SweepSettings"],

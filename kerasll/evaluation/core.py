@@ -27,9 +27,10 @@ from kerasll.attacks.adaptive import BUDGET_STAGE, TRANSFER_STAGES, extra_stages
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.driver import num_classes, predict_classes
 from kerasll.attacks.losses import labels_of
-from kerasll.attacks.registry import ATTACKS_REVISION, get_attack, plan_of, run_attack
+from kerasll.attacks.registry import ATTACKS_REVISION, get_attack, run_attack
 from kerasll.errors import KerasllError
 from kerasll.evaluation.chunks import Context, StageId
+from kerasll.evaluation.measure import Images, Measure, as_labels, check_labels, run  # noqa: F401 (as_labels: re-exported)
 from kerasll.evaluation.settings import EvalSettings, attack_settings
 
 
@@ -41,26 +42,6 @@ def predictions(model, x, batch_size=2000):
 def accuracy(model, x, y, batch_size=2000):
     """Top-1 accuracy of `model` on (x, y); labels (N,), (N, 1) or one-hot."""
     return float(np.mean(predictions(model, x, batch_size) == as_labels(y)))
-
-
-def as_labels(y):
-    """Integer labels (N,) from (N,), (N, 1) or one-hot (N, C) labels."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return np.argmax(y, -1)
-    return y.reshape(-1).astype(np.int64)
-
-
-def check_labels(y, classes):
-    """Integer labels, refused with one line if any is outside 0..classes−1."""
-    y = as_labels(y)
-    if classes < 2:
-        raise KerasllError(f"the model is not a classifier: it gives {classes} output per image, and kerasll needs "
-                           "one score per class (at least 2)")
-    if y.size and (y.min() < 0 or y.max() >= classes):
-        bad = y[(y < 0) | (y >= classes)][0]
-        raise KerasllError(f"label {bad} is out of range: the model has {classes} classes (0–{classes - 1})")
-    return y
 
 
 @dataclass(frozen=True)
@@ -120,10 +101,9 @@ def timed(name, fn, report=True):
     return out, round(time.perf_counter() - t0, 2)
 
 
-def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0, keys=None, attacks=None,
-                      progress=None, log=None, batch_size=1000, stage=timed, budget_check=False, surrogate=None,
-                      done=None):
-    """Run AutoAttack's attacks in turn, each on the images still robust.
+def autoattack_images(model, x, y, settings, context=None, stage=timed, keys=None, **extras):
+    """Run the plan of `settings` (an `EvalSettings`: AutoAttack's attacks, or one attack) in turn, each on the
+    images still robust; `context` (a `Context`) gives the progress callback and the batch size.
 
     Returns (x_adv, records, seconds): the adversarial images; per image (N,) bool
     arrays ``correct`` (clean), ``robust:<attack>`` (still robust after that attack and
@@ -132,13 +112,17 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     Each attack runs as `stage(name, fn)` (`fn()` → the images it fooled and their
     adversarial versions): an evaluation passes its `chunks.Stages`, which keeps each
     finished attack, so an interrupted run resumes at the first unfinished one.
-    `budget_check` and `surrogate` (a model with the same inputs and classes) add the adaptive
+    `settings.budget_check` and `extras["surrogate"]` (a model with the same inputs and classes) add the adaptive
     checks' stages after the plan (`adaptive.extra_stages`: ``robust:budget``, ``robust:transfer:…``).
-    `done`: the records of a finished run of the same plan on the same images (`reusable`); its stages
+    `extras["done"]`: the records of a finished run of the same plan on the same images (`reusable`); its stages
     are taken from there instead of run again, so the adaptive checks on top of a stored AutoAttack
     run only the checks.
     """
-    plan = plan_of(version, attacks, norm)
+    ctx, surrogate, done = context or Context(), extras.pop("surrogate", None), extras.pop("done", None)
+    if extras:
+        raise KerasllError(f"autoattack_images has no option {sorted(extras)[0]!r}; its options: surrogate, done")
+    plan, eps, norm, seed = settings.plan(), settings.eps, settings.norm, settings.seed
+    progress = ctx.progress
     check_budget(eps, eps, 1, norm, 1)
     x = as_float_tensor(x).numpy()
     y = labels_of(np.asarray(y)).numpy()
@@ -149,7 +133,7 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
     robust, x_adv = correct.copy(), (done["x_adv"] if "x_adv" in done else x).copy()
     found_here = np.zeros(len(x), bool)  # images whose adversarial version a stage of this run found
     stages = [(name, name, settings, False, 0) for name, settings in plan]
-    stages += extra_stages(plan, budget_check, surrogate is not None)
+    stages += extra_stages(plan, bool(settings.budget_check), surrogate is not None)
     for name, attacked, settings, on_surrogate, offset in stages:
         if robust_record(name) in done:  # finished by the earlier run
             robust = done[robust_record(name)].copy()
@@ -165,7 +149,7 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
                     progress(_name, done, total, (len(_ids) - fooled) / len(x))
             runs = lambda part, fn: stage(StageId(_name, part), fn, report=False)  # noqa: E731  (an attack's runs)
             adv = np.asarray(run_attack(_attacked, _on, x[_ids], y[_ids], eps, norm, seed=_seed, keys=keys[_ids],
-                                        progress=report, batch_size=batch_size, stage=runs, **_settings))
+                                        progress=report, batch_size=ctx.batch_size, stage=runs, **_settings))
             fooled = predict_classes(model, adv) != y[_ids]  # the attacked model's examples, shown to `model`
             return {"fooled": _ids[fooled], "adv": adv[fooled]}
 
@@ -174,8 +158,6 @@ def autoattack_images(model, x, y, eps, norm="linf", version="standard", seed=0,
         robust[found["fooled"]] = False
         found_here[found["fooled"]] = True
         records[robust_record(name)] = robust.copy()
-        if log is not None:
-            log(f"{name}: robust accuracy {100 * robust.mean():.2f}% ({seconds[name]:.1f} s)")
     records["correct"] = correct
     records["robust"] = predict_classes(model, x_adv) == y
     if "robust" in done and "x_adv" not in done:  # the earlier run's images are not kept: its own verdict
@@ -250,82 +232,120 @@ def _adaptive(records, names):
     return out
 
 
-def evaluate(model, x, y, settings, run_checks=True, checkpoint=None, keys=None, keep_images=False, context=None,
-             surrogate=None, reuse=None, **environment):
+@dataclass(frozen=True)
+class EvalOptions:
+    """What `evaluate` computes beside the plan's accuracy.
+
+    Attributes:
+        run_checks: also compute the self-checks' flags.
+        keep_images: keep the adversarial images (`EvalResult.x_adv`).
+        surrogate: with `settings.transfer` (its name), the surrogate model whose white-box examples are also
+            tried on the model (same inputs and classes); see `kerasll.attacks.adaptive`.
+        reuse: the per-image records of a finished evaluation of the same attacks on the same images
+            (`EvalResult.records`, e.g. AutoAttack without the adaptive checks): its stages, and its self-checks,
+            are taken from there, so only what it lacks runs (refused if it does not fit).
+    """
+
+    run_checks: bool = True
+    keep_images: bool = False
+    surrogate: object = None
+    reuse: dict | None = None
+
+    @classmethod
+    def of(cls, options):
+        """The options of a call; an unknown name is one line listing the valid ones, and where the run's
+        environment goes."""
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise KerasllError(f"no option {unknown[0]!r}; the options: {', '.join(cls.__dataclass_fields__)}, and "
+                               "how the run goes (progress, log, batch_size, fresh, strategy) is "
+                               "context=kerasll.Context.of(...)")
+        return cls(**options)
+
+
+class AttackMeasure(Measure):
+    """The plan of `settings` (and the self-checks) on every image: `evaluate`'s measure."""
+
+    def __init__(self, model, images, settings, options):
+        self.model, self.images, self.settings, self.options = model, images, settings, options
+        self.plan, self.auto = settings.plan(), settings.attack == "autoattack"
+        self.of_plan = plan_records(self.plan)
+        reuse = options.reuse
+        self.reused = {} if reuse is None else {k: np.asarray(v) for k, v in reuse.items()}
+        self.checks_reused = options.run_checks and "noise" in self.reused
+
+    def what(self):
+        return {"kind": "attack", "settings": self.settings.to_dict(), "checks": self.options.run_checks,
+                "images": self.options.keep_images}
+
+    def compute(self, ctx, a, b, stages):
+        s, o, im = self.settings, self.options, self.images
+        done = {k: v[a:b] for k, v in self.reused.items()}
+        x_adv, records, seconds = autoattack_images(self.model, im.x[a:b], im.y[a:b], s, ctx, stages, im.keys[a:b],
+                                                    surrogate=o.surrogate,
+                                                    done={k: v for k, v in done.items() if k in self.of_plan})
+        if o.keep_images:
+            records["x_adv"] = x_adv
+        if self.checks_reused:
+            records |= {k: v for k, v in done.items() if k not in self.of_plan}
+        elif o.run_checks:
+            found, seconds["checks"] = stages("checks", lambda: checks.image_checks(
+                self.model, im.x[a:b], im.y[a:b], s.eps, s.norm, s.seed, im.keys[a:b], order=self.auto,
+                batch_size=ctx.batch_size))
+            records |= found
+        return records, seconds
+
+    def line(self, records):
+        return f"robust {100 * records['robust'].mean():.2f}% of {len(records['robust'])} images so far"
+
+
+def evaluate(model, x, y, settings, checkpoint=None, context=None, keys=None, **options):
     """Clean and robust accuracy of `model` under `settings` (an `EvalSettings`), with flags.
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
         x, y: test images (N, H, W, C) in [0,1] and labels ((N,), (N, 1) or one-hot).
         settings: from `attack_settings`.
-        run_checks: also compute the self-checks' flags.
         checkpoint: a folder in which finished chunks are kept; the same call continues
             where an interrupted one stopped (see module doc).
-        keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
-        keep_images: keep the adversarial images (`EvalResult.x_adv`).
-        surrogate: with `settings.transfer` (its name), the surrogate model whose white-box examples are
-            also tried on `model` (same inputs and classes); see `kerasll.attacks.adaptive`.
-        reuse: the per-image records of a finished evaluation of the same attacks on the same images
-            (`EvalResult.records`, e.g. AutoAttack without the adaptive checks): its stages, and its
-            self-checks, are taken from there, so only what it lacks runs (refused if it does not fit).
-        context: the run's `Context`; or its fields as keyword arguments (`environment`):
+        context: the run's `Context` (`Context.of(progress, log, batch_size, fresh, strategy)`):
             `progress(name, done, total, robust_accuracy)` while each attack runs, `log(line)`
             after each chunk, `batch_size` (images per chunk and compiled batch), `fresh`
             (forget kept chunks) and `strategy` (a `tf.distribute` strategy whose replicas
             share the chunks; every worker returns the one-process result, only the chief writes).
+            Default: one process, no callbacks, chunks of `CHUNK_SIZE`.
+        keys: the images' random-draw keys (default: from their content, `noise.image_keys`).
+        **options: `EvalOptions`' fields: run_checks, keep_images, surrogate, reuse.
 
     Returns:
         An `EvalResult`.
     """
-    ctx = context or Context.of(**environment)
-    y = check_labels(y, num_classes(model, x))
-    if (settings.transfer is None) != (surrogate is None):
+    options = EvalOptions.of(options)
+    images = Images.of(model, x, y, keys)
+    if (settings.transfer is None) != (options.surrogate is None):
         raise KerasllError("a transfer evaluation needs both settings.transfer (the surrogate's name) and the "
                            "surrogate model")
-    if surrogate is not None:
-        check_surrogate(model, surrogate, x, settings.transfer)
-    x = np.asarray(x, np.float32)
+    if options.surrogate is not None:
+        check_surrogate(model, options.surrogate, images.x, settings.transfer)
     start = time.perf_counter()
-    s = settings
-    plan, auto = s.plan(), s.attack == "autoattack"
-    all_keys = noise.keys_of(x, keys)
-    if reuse is not None and not reusable(reuse, s, len(x), keep_images):
+    s, measure = settings, AttackMeasure(model, images, settings, options)
+    if options.reuse is not None and not reusable(options.reuse, s, len(images), options.keep_images):
         raise KerasllError("the records passed as `reuse` are not of this plan on these images (every stage of "
-                           + ", ".join(name for name, _ in plan) + f" on {len(x)} images"
-                           + (", with the adversarial images" if keep_images else "") + ")")
-    reused = {} if reuse is None else {k: np.asarray(v) for k, v in reuse.items()}
-    checks_reused = run_checks and "noise" in reused
-    if reused and ctx.log is not None and ctx.writes:
-        extras = extra_stages(plan, s.budget_check, surrogate is not None)
-        stages = [name for name, _ in plan] + [name for name, *_ in extras if robust_record(name) in reused]
-        ctx.log(f"reused from the stored run: {', '.join(stages)}" + (" and the self-checks" if checks_reused else ""))
-
-    of_plan = plan_records(plan)
-
-    def compute(a, b, stages):
-        done = {k: v[a:b] for k, v in reused.items()}
-        x_adv, records, seconds = autoattack_images(model, x[a:b], y[a:b], s.eps, s.norm, seed=s.seed,
-                                                    keys=all_keys[a:b], attacks=plan, progress=ctx.progress,
-                                                    batch_size=ctx.batch_size, stage=stages,
-                                                    budget_check=bool(s.budget_check), surrogate=surrogate,
-                                                    done={k: v for k, v in done.items() if k in of_plan})
-        if keep_images:
-            records["x_adv"] = x_adv
-        if checks_reused:
-            records |= {k: v for k, v in done.items() if k not in of_plan}
-        elif run_checks:
-            found, seconds["checks"] = stages("checks", lambda: checks.image_checks(
-                model, x[a:b], y[a:b], s.eps, s.norm, s.seed, all_keys[a:b], order=auto, batch_size=ctx.batch_size))
-            records |= found
-        return records, seconds
-
-    what = {"kind": "attack", "settings": s.to_dict(), "checks": run_checks, "images": keep_images}
-    line = lambda r: f"robust {100 * r['robust'].mean():.2f}% of {len(r['robust'])} images so far"  # noqa: E731
-    records, seconds = ctx.run(compute, model, x, y, checkpoint, what, line)
-    summary = summarize(records, plan, run_checks, s.version if auto else None)
-    return EvalResult(settings=s, samples=len(x), clean_accuracy=summary["clean_accuracy"],
+                           + ", ".join(name for name, _ in measure.plan) + f" on {len(images)} images"
+                           + (", with the adversarial images" if options.keep_images else "") + ")")
+    ctx = context or Context()
+    if measure.reused and ctx.log is not None and ctx.writes:
+        extras = extra_stages(measure.plan, s.budget_check, options.surrogate is not None)
+        stages = [name for name, _ in measure.plan] + [name for name, *_ in extras
+                                                       if robust_record(name) in measure.reused]
+        ctx.log(f"reused from the stored run: {', '.join(stages)}"
+                + (" and the self-checks" if measure.checks_reused else ""))
+    records, seconds = run(measure, model, images, checkpoint, ctx)
+    summary = summarize(records, measure.plan, options.run_checks, s.version if measure.auto else None)
+    return EvalResult(settings=s, samples=len(images), clean_accuracy=summary["clean_accuracy"],
                       robust_accuracy=summary["robust_accuracy"], flags=tuple(summary["flags"]),
-                      by_attack=summary["by_attack"] if auto else {}, noise_accuracy=summary.get("noise_accuracy"),
+                      by_attack=summary["by_attack"] if measure.auto else {},
+                      noise_accuracy=summary.get("noise_accuracy"),
                       weaker_attacks_accuracy=summary.get("weaker_attacks_accuracy", {}),
                       adaptive={k: summary[k] for k in ("budget_check", "transfer") if k in summary},
                       seconds=round(time.perf_counter() - start, 1),
@@ -349,8 +369,7 @@ def check_surrogate(model, surrogate, x, name):
                            f"surrogate on the same data")
 
 
-def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attacks=None, run_checks=True, keys=None,
-               checkpoint=None, context=None, check_budget=False, transfer_from=None, **environment):
+def autoattack(model, x, y, eps, norm="linf", version="standard", context=None, **options):
     """Robust accuracy under AutoAttack, with self-checks: `evaluate` at AutoAttack's settings.
 
     Args:
@@ -359,18 +378,19 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         eps: budget in pixel units (Fashion-MNIST 25/255; CIFAR-10 8/255 L∞, 0.5 L2).
         norm: "linf", "l2" or "l1" (L1: the reference's L1 settings, versions "standard" and "fast").
         version: one of `VERSIONS` (see `VERSION_HELP`): "standard", "fast", "plus" or "rand".
-        seed: seed of every attack's random draws.
-        attacks: run these registered attacks in turn instead of the version's list.
-        run_checks: also run the self-checks (FGSM and PGD-10 for the ordering
-            check, random noise, gradients, output range); they cost about one PGD-10 run.
-        keys: the images' random-draw keys (default: from their content): every random
-            draw depends on (seed, key), so the same image gives the same result in any
-            chunk, order, subset or file format.
-        checkpoint, context, environment: as for `evaluate` (progress, log, batch_size, fresh, strategy).
-        check_budget: also rerun the strongest white-box stage at twice its iterations and restarts
-            (the `budget` flag).
-        transfer_from: a surrogate model (same inputs and classes, e.g. the architecture trained without
-            the defense): its APGD-CE and APGD-T examples are also tried (the `transfer` flag).
+        context: the run's `Context`, as for `evaluate` (progress, log, batch_size, fresh, strategy).
+        **options:
+            seed: seed of every attack's random draws (default 0).
+            attacks: run these registered attacks in turn instead of the version's list.
+            check_budget: also rerun the strongest white-box stage at twice its iterations and restarts
+                (the `budget` flag).
+            transfer_from: a surrogate model (same inputs and classes, e.g. the architecture trained without
+                the defense): its APGD-CE and APGD-T examples are also tried (the `transfer` flag).
+            run_checks: also run the self-checks (FGSM and PGD-10 for the ordering check, random noise,
+                gradients, output range; default True); they cost about one PGD-10 run.
+            keys: the images' random-draw keys (default: from their content): every random draw depends on
+                (seed, key), so the same image gives the same result in any chunk, order, subset or file format.
+            checkpoint: as for `evaluate`.
 
     Returns:
         An `EvalResult` with the adversarial images kept (`x_adv`, `robust`).
@@ -379,14 +399,15 @@ def autoattack(model, x, y, eps, norm="linf", version="standard", seed=0, attack
         >>> result = kerasll.autoattack(model, x_test, y_test, eps=8/255)
         >>> result.robust_accuracy, [str(f) for f in result.flags]
     """
-    transfer = None if transfer_from is None else transfer_from.name
-    settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=seed, attacks=attacks,
-                               budget_check=check_budget, transfer=transfer)
-    return evaluate(model, x, y, settings, run_checks, checkpoint, keys, keep_images=True, context=context,
-                    surrogate=transfer_from, **environment)
+    surrogate = options.pop("transfer_from", None)
+    settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=options.pop("seed", 0),
+                               attacks=options.pop("attacks", None), budget_check=options.pop("check_budget", False),
+                               transfer=None if surrogate is None else surrogate.name)
+    return evaluate(model, x, y, settings, options.pop("checkpoint", None), context, options.pop("keys", None),
+                    keep_images=True, surrogate=surrogate, **options)
 
 
 def robust_accuracy(model, x, y, settings, progress=None):
     """Accuracy on adversarial examples made with `settings` (no self-checks)."""
     report = (lambda name, done, total, acc: progress(done, total)) if progress else None
-    return evaluate(model, x, y, settings, run_checks=False, progress=report).robust_accuracy
+    return evaluate(model, x, y, settings, context=Context(report), run_checks=False).robust_accuracy

@@ -13,12 +13,11 @@ import numpy as np
 
 from kerasll.attacks import checks
 from kerasll.attacks.budgets import unbounded_eps
-from kerasll.attacks.driver import num_classes
-from kerasll.attacks.noise import keys_of
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
-from kerasll.evaluation.chunks import Context
-from kerasll.evaluation.core import autoattack_images, check_labels, predictions
+from kerasll.evaluation.chunks import StageId
+from kerasll.evaluation.core import autoattack_images, predictions
+from kerasll.evaluation.measure import Images, Measure, run
 from kerasll.evaluation.kinds import SWEEP_FACTORS
 from kerasll.evaluation.settings import EvalSettings, attack_settings
 
@@ -52,8 +51,41 @@ class CurveResult:
                 "attacks_revision": self.attacks_revision}
 
 
-def eps_curve(model, x, y, settings, budgets, must_reach_zero=False, checkpoint=None, keys=None, context=None,
-              chance=None, **environment):
+class CurveMeasure(Measure):
+    """`settings`' attack at each of `budgets` on every image: `eps_curve`'s measure."""
+
+    def __init__(self, model, images, settings, budgets):
+        self.model, self.images, self.settings, self.budgets = model, images, settings, budgets
+
+    def what(self):
+        return {"kind": "curve", "settings": self.settings.to_dict(), "budgets": self.budgets}
+
+    def compute(self, ctx, a, b, stages):
+        s, im = self.settings, self.images
+        records, seconds = {}, {}
+        correct = predictions(self.model, im.x[a:b]) == im.y[a:b]
+        for k, e in enumerate(self.budgets):
+            def robust_at(e=e):
+                if e == 0:
+                    return {"robust": correct}
+                _, found, _ = autoattack_images(self.model, im.x[a:b], im.y[a:b], s.with_eps(e), ctx,
+                                                keys=im.keys[a:b])
+                return {"robust": found["robust"]}
+
+            found, seconds[f"eps={e:.6g}"] = stages(StageId("eps", f"{e:.6g}"), robust_at)
+            records[robust_at_budget(k)] = found["robust"]
+        return records, seconds
+
+    def line(self, records):
+        return ", ".join(f"{100 * records[robust_at_budget(k)].mean():.1f}%" for k in range(len(self.budgets)))
+
+
+def robust_at_budget(k):
+    """The record name of the per-image flags "robust at the k-th budget" of an ε-curve."""
+    return f"robust@{k}"
+
+
+def eps_curve(model, x, y, settings, budgets, checkpoint=None, context=None, **options):
     """Robust accuracy under `settings`' attack at each ε in `budgets` (ε = 0: clean), with the sweep flag.
 
     An image counts as robust at ε only if it is robust at every smaller budget too,
@@ -61,46 +93,29 @@ def eps_curve(model, x, y, settings, budgets, must_reach_zero=False, checkpoint=
     flag says so (and, with `must_reach_zero`, where the largest budget, meant to be
     unbounded, leaves more than 1% accuracy). Where the largest budget leaves the accuracy above
     `chance` (default 1/classes), the ``eps-unbounded`` flag says the curve never showed the attack
-    reaching chance. Resumable like `evaluate`, whose `checkpoint`, `keys`, `context` and keyword
-    arguments it takes.
+    reaching chance. Resumable like `evaluate`, whose `checkpoint` and `context` it takes.
+
+    Args:
+        **options: must_reach_zero (default False), keys (the images' draw keys), chance.
     """
-    ctx = context or Context.of(**environment)
-    classes = num_classes(model, x)
-    y = check_labels(y, classes)
-    x = np.asarray(x, np.float32)
+    must_reach_zero, chance = options.pop("must_reach_zero", False), options.pop("chance", None)
+    images = Images.of(model, x, y, options.pop("keys", None))
+    if options:
+        raise KerasllError(f"eps_curve has no option {sorted(options)[0]!r}; its options: must_reach_zero, keys, "
+                           "chance")
     budgets = sorted({float(e) for e in budgets})
     if not budgets or budgets[0] < 0:
         raise KerasllError(f"ε-curve budgets must be ≥ 0, got {budgets}")
     start = time.perf_counter()
-    s = settings
-    all_keys = keys_of(x, keys)
-
-    def compute(a, b, stages):
-        records, seconds = {}, {}
-        correct = predictions(model, x[a:b]) == y[a:b]
-        for k, e in enumerate(budgets):
-            def robust_at(e=e):
-                if e == 0:
-                    return {"robust": correct}
-                _, found, _ = autoattack_images(model, x[a:b], y[a:b], e, s.norm, seed=s.seed, keys=all_keys[a:b],
-                                                attacks=s.with_eps(e).plan(), progress=ctx.progress,
-                                                batch_size=ctx.batch_size)
-                return {"robust": found["robust"]}
-
-            found, seconds[f"eps={e:.6g}"] = stages(f"eps={e:.6g}", robust_at)
-            records[f"robust@{k}"] = found["robust"]
-        return records, seconds
-
-    what = {"kind": "curve", "settings": s.to_dict(), "budgets": budgets}
-    line = lambda r: ", ".join(f"{100 * r[f'robust@{k}'].mean():.1f}%" for k in range(len(budgets)))  # noqa: E731
-    records, _ = ctx.run(compute, model, x, y, checkpoint, what, line)
-    raw = {e: float(records[f"robust@{k}"].mean()) for k, e in enumerate(budgets)}
+    records, _ = run(CurveMeasure(model, images, settings, budgets), model, images, checkpoint, context)
+    robust = np.stack([records[robust_at_budget(k)] for k in range(len(budgets))])
+    raw = {e: float(robust[k].mean()) for k, e in enumerate(budgets)}
     flag = checks.check_sweep(raw, **({} if must_reach_zero else {"limit": 1.0}))
-    monotone = np.logical_and.accumulate(np.stack([records[f"robust@{k}"] for k in range(len(budgets))]), axis=0)
+    monotone = np.logical_and.accumulate(robust, axis=0)
     curve = {e: float(monotone[k].mean()) for k, e in enumerate(budgets)}
-    bound = 1.0 / classes if chance is None else float(chance)
+    bound = 1.0 / images.classes if chance is None else float(chance)
     flags = [f for f in (flag, None if must_reach_zero else checks.check_unbounded(curve, bound)) if f is not None]
-    return CurveResult(s, len(x), curve, tuple(flags), round(time.perf_counter() - start, 1),
+    return CurveResult(settings, len(images), curve, tuple(flags), round(time.perf_counter() - start, 1),
                        records, attacks_revision=ATTACKS_REVISION)
 
 
@@ -110,14 +125,15 @@ def sweep_budgets(eps, norm, image_shape, factors=SWEEP_FACTORS):
     return sorted({min(eps * f, unbounded) for f in factors} | {unbounded})
 
 
-def eps_sweep(model, x, y, eps, norm="linf", version="fast", seed=0, checkpoint=None, context=None, **environment):
+def eps_sweep(model, x, y, eps, norm="linf", version="fast", context=None, **options):
     """AutoAttack (`version`, "fast" by default) at ε × (1, 2, 4, 8) and at an unbounded ε, with the sweep flag.
 
     Accuracy must fall to 0: an attack that cannot reach 0% with the whole pixel box to
     move in is failing (the ``eps-sweep`` flag). Returns a `CurveResult` (monotone, as
-    every ε-curve); the CLI's `kerasll eval --sweep` stores this same result.
+    every ε-curve); the CLI's `kerasll eval --sweep` stores this same result. `options`: seed (default 0),
+    checkpoint and keys, as for `eps_curve`.
     """
-    settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=seed)
+    settings = attack_settings(None, "autoattack", eps, norm=norm, version=version, seed=options.pop("seed", 0))
     budgets = sweep_budgets(settings.eps, norm, np.shape(x)[1:])
-    return eps_curve(model, x, y, settings, budgets, must_reach_zero=True, checkpoint=checkpoint, context=context,
-                     **environment)
+    return eps_curve(model, x, y, settings, budgets, options.pop("checkpoint", None), context, must_reach_zero=True,
+                     **options)

@@ -1,16 +1,15 @@
 """Φ and randomized smoothing's certificates per image, over resumable chunks like `evaluate`.
 
-Each runs in the run's `Context` (`kerasll.evaluation.chunks`): finished chunks, and
+Each is a `Measure` run in the run's `Context` (`kerasll.evaluation.measure`): finished chunks, and
 finished stages of a few hundred images within a chunk, are kept under a `checkpoint`
 folder, so an interrupted run resumes and a spread run gives the one-process records.
 """
 
 import numpy as np
 
-from kerasll.attacks.driver import num_classes
 from kerasll.attacks.noise import image_keys
-from kerasll.evaluation.chunks import Context, StageId, concat
-from kerasll.evaluation.core import check_labels
+from kerasll.evaluation.chunks import StageId, concat
+from kerasll.evaluation.measure import Images, Measure, run
 
 FLATNESS_STAGE = 200  # images per saved stage of Φ within a chunk
 CERTIFY_STAGE = 100  # images per saved stage of certification within a chunk
@@ -28,51 +27,78 @@ def in_stages(a, b, size, stages, part):
     return concat(parts), round(took, 2)
 
 
-def flatness_records(model, x, y, pairs, grid, radius, seed, directions, checkpoint=None, context=None, **environment):
-    """Per-image φ (Φ's terms) over chunks, resumable like `evaluate`: returns (φ (N,), seconds)."""
-    from kerasll.landscapes.flatness import flatness
+class FlatnessMeasure(Measure):
+    """Per-image φ (Φ's terms) of `settings` (a `FlatnessSettings`): `flatness_records`' measure."""
 
-    ctx = context or Context.of(**environment)
-    all_keys = image_keys(np.asarray(x, np.float32))
-    label = "flatness" if directions == "random" else "flatness (FGSM)"
+    def __init__(self, model, images, settings):
+        self.model, self.images, self.settings = model, images, settings
 
-    def compute(a, b, stages):
+    def what(self):
+        s = self.settings
+        return {"kind": "flatness", "pairs": s.pairs, "grid": s.grid, "radius": s.radius, "seed": s.seed,
+                "directions": s.directions}
+
+    def compute(self, ctx, a, b, stages):
+        from kerasll.landscapes.flatness import flatness
+
+        s, im = self.settings, self.images
+        label = "flatness" if s.directions == "random" else "flatness (FGSM)"
+
         def part(lo, hi):
             report = (lambda done, total: ctx.progress(label, lo - a + done, b - a, None)) if ctx.progress else None
-            return {"phi": flatness(model, x[lo:hi], y[lo:hi], pairs=pairs, grid=grid, radius=radius, seed=seed,
-                                    directions=directions, keys=all_keys[lo:hi], progress=report).per_sample}
+            return {"phi": flatness(self.model, im.x[lo:hi], im.y[lo:hi], pairs=s.pairs, grid=s.grid,
+                                    radius=s.radius, seed=s.seed, directions=s.directions, keys=im.keys[lo:hi],
+                                    progress=report).per_sample}
         records, took = in_stages(a, b, FLATNESS_STAGE, stages, part)
         return records, {"flatness": took}
 
-    what = {"kind": "flatness", "pairs": pairs, "grid": grid, "radius": radius, "seed": seed,
-            "directions": directions}
-    line = lambda r: f"Φ {r['phi'].mean():.4f} over {len(r['phi'])} images so far"  # noqa: E731
-    records, seconds = ctx.run(compute, model, x, y, checkpoint, what, line)
+    def line(self, records):
+        return f"Φ {records['phi'].mean():.4f} over {len(records['phi'])} images so far"
+
+
+def flatness_records(model, x, y, settings, checkpoint=None, context=None):
+    """Per-image φ (Φ's terms) of `settings` (a `kerasll.evaluation.kinds.FlatnessSettings`: pairs, grid, radius,
+    seed, directions) over chunks, resumable like `evaluate`: returns (φ (N,), seconds)."""
+    images = Images(np.asarray(x, np.float32), np.asarray(y), image_keys(np.asarray(x, np.float32)), 0)
+    records, seconds = run(FlatnessMeasure(model, images, settings), model, images, checkpoint, context)
     return records["phi"], seconds
 
 
-def certify_records(model, x, y, sigma, n0, n, alpha, seed=0, checkpoint=None, context=None, **environment):
-    """Randomized smoothing's CERTIFY per image over chunks (`kerasll.smoothing.certify`), resumable like
-    `evaluate`, each chunk's images kept `CERTIFY_STAGE` at a time: returns (records, seconds) with
-    ``prediction`` (−1: abstain), ``radius``, ``correct``, ``p_lower`` and ``counts_top`` per image."""
-    from kerasll.smoothing import certify
+class CertifyMeasure(Measure):
+    """Randomized smoothing's CERTIFY per image under `settings` (a `CertifySettings`): `certify_records`'
+    measure."""
 
-    ctx = context or Context.of(**environment)
-    y = check_labels(y, num_classes(model, x))
-    x = np.asarray(x, np.float32)
-    all_keys = image_keys(x)
+    def __init__(self, model, images, settings):
+        self.model, self.images, self.settings = model, images, settings
 
-    def compute(a, b, stages):
+    def what(self):
+        s = self.settings
+        return {"kind": "certify", "sigma": float(s.sigma), "n0": int(s.n0), "n": int(s.n), "alpha": float(s.alpha),
+                "seed": int(s.seed)}
+
+    def compute(self, ctx, a, b, stages):
+        from kerasll.smoothing import certify
+
+        s, im = self.settings, self.images
+
         def part(lo, hi):
-            report = (lambda done, total: ctx.progress(f"certify σ={sigma:g}", lo - a + done * (hi - lo) / total,
+            report = (lambda done, total: ctx.progress(f"certify σ={s.sigma:g}", lo - a + done * (hi - lo) / total,
                                                        b - a, None)) if ctx.progress else None
-            return certify(model, x[lo:hi], y[lo:hi], sigma, n0, n, alpha, seed, ctx.batch_size, all_keys[lo:hi],
-                           report).arrays()
+            return certify(self.model, im.x[lo:hi], im.y[lo:hi], s.sigma, s.n0, s.n, s.alpha, s.seed, ctx.batch_size,
+                           im.keys[lo:hi], report).arrays()
         records, took = in_stages(a, b, CERTIFY_STAGE, stages, part)
         return records, {"certify": took}
 
-    what = {"kind": "certify", "sigma": float(sigma), "n0": int(n0), "n": int(n), "alpha": float(alpha),
-            "seed": int(seed)}
-    line = lambda r: (f"smoothed clean accuracy {100 * np.mean(r['correct']):.1f}% (certified at r > 0), "  # noqa: E731
-                      f"abstained on {100 * np.mean(r['prediction'] < 0):.1f}%, of {len(r['radius'])} images so far")
-    return ctx.run(compute, model, x, y, checkpoint, what, line)
+    def line(self, records):
+        return (f"smoothed clean accuracy {100 * np.mean(records['correct']):.1f}% (certified at r > 0), "
+                f"abstained on {100 * np.mean(records['prediction'] < 0):.1f}%, of {len(records['radius'])} images "
+                "so far")
+
+
+def certify_records(model, x, y, settings, checkpoint=None, context=None):
+    """Randomized smoothing's CERTIFY per image (`kerasll.smoothing.certify`) under `settings` (a
+    `kerasll.evaluation.kinds.CertifySettings`: sigma, n0, n, alpha, seed) over chunks, resumable like
+    `evaluate`, each chunk's images kept `CERTIFY_STAGE` at a time: returns (records, seconds) with
+    ``prediction`` (−1: abstain), ``radius``, ``correct``, ``p_lower`` and ``counts_top`` per image."""
+    images = Images.of(model, x, y)
+    return run(CertifyMeasure(model, images, settings), model, images, checkpoint, context)

@@ -65,11 +65,10 @@ def run(model, data, request, results):
     for sigma in request.sigmas:
         settings = CertifySettings(float(sigma), request.n0, request.n, request.alpha, base.seed)
 
-        def compute(folder, sigma=sigma, settings=settings):
-            records, seconds = certify_records(model, data.x, data.y, sigma, request.n0, request.n, request.alpha,
-                                               base.seed, checkpoint=folder, context=results.context)
+        def compute(folder, settings=settings):
+            records, seconds = certify_records(model, data.x, data.y, settings, folder, results.context)
             return summarize(records, settings.to_dict(), request.radii) | {"seconds": seconds.get("certify", 0.0),
-                                                                  "data": data.name}
+                                                                            "data": data.name}
 
         rid = ResultId(replace(settings, samples=len(data.x)), len(data.x), tag)
         out[float(sigma)] = results.get(rid, compute)

@@ -193,16 +193,16 @@ def run(model, data, request, dataset, results, zoo=None):
     out = {}
     if request.single:
         out["attack"] = results.get(ResultId(settings, n, tag), lambda folder: dict(
-            evaluate(model, x, y, settings, checkpoint=folder, context=ctx, surrogate=surrogate,
+            evaluate(model, x, y, settings, folder, ctx, surrogate=surrogate,
                      reuse=stored_stages(results, settings, n, tag)).to_dict(), data=data.name))
     if request.sweep:
         sweep = SweepSettings(settings.eps, settings.norm, seed=settings.seed)
         out["sweep"] = results.get(ResultId(sweep, n, tag), lambda folder: eps_sweep(
-            model, x, y, settings.eps, settings.norm, seed=settings.seed, checkpoint=folder, context=ctx).to_dict() | {
+            model, x, y, settings.eps, settings.norm, context=ctx, seed=settings.seed, checkpoint=folder).to_dict() | {
                 "settings": sweep.to_dict()})
     if request.curve:
         cs = request.settings(dataset, curve=True)
-        result = lambda folder: eps_curve(model, x, y, cs, request.curve, checkpoint=folder, context=ctx).to_dict()  # noqa: E731
+        result = lambda folder: eps_curve(model, x, y, cs, request.curve, folder, ctx).to_dict()  # noqa: E731
         out["curve"] = results.get(ResultId(CurveSettings(cs, tuple(sorted(request.curve))), n, tag), result)
     if request.flatness:
         n = min(len(x), FLATNESS_SAMPLES)
@@ -210,8 +210,8 @@ def run(model, data, request, dataset, results, zoo=None):
         fs = FlatnessSettings(DEFAULT_PAIRS, DEFAULT_GRID, radius, "mean", n, settings.seed)
 
         def phi(directions, folder):
-            per_image, seconds = flatness_records(model, x[:n], y[:n], fs.pairs, fs.grid, radius, settings.seed,
-                                                  directions, checkpoint=folder, context=ctx)
+            per_image, seconds = flatness_records(model, x[:n], y[:n], replace(fs, directions=directions), folder,
+                                                  ctx)
             return {"phi": float(per_image.mean()), "phi_sum": float(per_image.mean()) * fs.grid ** 2,
                     "phi_std": float(np.std(per_image)), "seconds": seconds.get("flatness", 0.0),
                     "attacks_revision": ATTACKS_REVISION}
