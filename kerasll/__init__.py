@@ -13,17 +13,33 @@ from kerasll._lazy import attach
 __version__ = "0.1.0"
 
 
+# The names written in `keras.ops` (`kerasll.backend`): they run on TensorFlow, JAX and PyTorch alike. The
+# others are TensorFlow code still (the port, docs/backends.md); on another backend they are refused by name.
+EVERY_BACKEND = ("log_px", "delta_log_px", "grad_log_px", "ams_score", "load_model", "load_dataset", "Context")
+
+
 def _first_use():
-    """Before the first TensorFlow-backed name is handed out: check the backend, and import the defenses'
-    model classes so that `keras.saving.load_model` knows them (as an eager `import kerasll` did)."""
+    """Before the first name that runs numerics is handed out: on TensorFlow, import the defenses' model classes
+    so that `keras.saving.load_model` knows them (as an eager `import kerasll` did)."""
     import keras
 
-    if keras.backend.backend() != "tensorflow":  # kerasll's attacks and defenses are TensorFlow code
-        raise ImportError(f"kerasll needs Keras on the TensorFlow backend, but KERAS_BACKEND is "
-                          f"{keras.backend.backend()!r}: set KERAS_BACKEND=tensorflow before importing keras")
-    from kerasll.saving import import_keras_classes
+    if keras.backend.backend() == "tensorflow":
+        from kerasll.saving import import_keras_classes
 
-    import_keras_classes()
+        import_keras_classes()
+
+
+def _check_backend(name):
+    """Refuse, by name, what does not run on the Keras backend in use yet."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow" and name not in EVERY_BACKEND:
+        from kerasll.errors import NotOnThisBackend
+
+        raise NotOnThisBackend(f"kerasll.{name} runs on Keras's TensorFlow backend so far, not {backend!r} "
+                               f"(KERAS_BACKEND): on {backend}, kerasll has {', '.join(EVERY_BACKEND)} "
+                               "(docs/backends.md)")
 
 
 _EXPORTS = {
@@ -48,13 +64,14 @@ _EXPORTS = {
     "as_logits": "kerasll.logits",
     **dict.fromkeys(["CertifyResult", "certify"], "kerasll.smoothing"),
 }
-_SUBMODULES = ("architectures", "attacks", "cli", "datasets", "defenses", "evaluation", "zoo", "figures", "landscapes",
+_SUBMODULES = ("architectures", "attacks", "backend", "cli", "datasets", "defenses", "evaluation", "zoo", "figures", "landscapes",
                "likelihood", "smoothing", "stats", "distribute", "errors")
 
 _LIGHT = ("list_models", "register_model", "list_attacks", "register_attack", "dataset_info", "list_datasets",
           "list_defenses", "register_defense", "KerasllError")  # plain Python: no TensorFlow on first use
 
-__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS, _SUBMODULES, before=_first_use, light=_LIGHT)
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS, _SUBMODULES, before=_first_use, light=_LIGHT,
+                                       check=_check_backend)
 
 
 def _register_with_keras():

@@ -11,7 +11,7 @@ import sys
 import types
 
 
-def attach(package, exports, submodules=(), before=None, light=()):
+def attach(package, exports, submodules=(), before=None, light=(), check=None):
     """`(__getattr__, __dir__, __all__)` for `package`.
 
     Args:
@@ -20,6 +20,8 @@ def attach(package, exports, submodules=(), before=None, light=()):
         submodules: subpackage or module names reachable as attributes (`kerasll.zoo`).
         before: called once before the first export not in `light` is imported (e.g. a backend check).
         light: exports that need no `before` (registries' listings, the error type).
+        check: `check(name)` before each export not in `light` is first imported; it raises to refuse it
+            (an export that does not run on the Keras backend in use).
     """
     done = []
 
@@ -29,6 +31,8 @@ def attach(package, exports, submodules=(), before=None, light=()):
             if name in submodules:
                 return importlib.import_module(f"{package}.{name}")
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if check is not None and name not in light:
+            check(name)
         if before is not None and not done and name not in light:
             done.append(True)  # first, so that names `before` itself asks for do not call it again
             before()

@@ -1,7 +1,7 @@
-"""Input conversion shared by the numerical functions (float32 unless given float64)."""
+"""Input conversion shared by the numerical functions (float32 unless given float64). TensorFlow is imported by
+the functions that need it, so `batches` serves every backend."""
 
 import numpy as np
-import tensorflow as tf
 
 
 def as_float_tensor(x):
@@ -10,6 +10,8 @@ def as_float_tensor(x):
     Likelihood maths runs in float32 even under a mixed-precision policy; float64
     is kept so finite-difference checks can run in double precision.
     """
+    import tensorflow as tf
+
     if isinstance(x, tf.Tensor) or isinstance(x, tf.Variable):
         return x if x.dtype in (tf.float32, tf.float64) else tf.cast(x, tf.float32)
     x = np.asarray(x)
@@ -28,5 +30,7 @@ def batches(n, batch_size):
 
 def map_batches(fn, x, batch_size, *others):
     """Apply `fn` batch-wise over the first axis and concatenate the results."""
+    import tensorflow as tf
+
     outs = [fn(x[s], *(o[s] for o in others)) for s in batches(int(x.shape[0]), batch_size)]
     return tf.concat(outs, 0)

@@ -17,6 +17,11 @@ def check_choice(kind, value, choices):
     return value
 
 
+class NotOnThisBackend(KerasllError, AttributeError):
+    """A kerasll name that does not run on the Keras backend in use yet (an `AttributeError` too, so that
+    `hasattr` and `getattr(kerasll, name, default)` work as for a missing name)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during long work, with what was kept: the CLI prints `interrupted: <message>` and exits 130."""
 

@@ -3,15 +3,21 @@
 A classifier's logits f(x) define log p̃(x) = logsumexp_y f_y(x) (= log p(x) + log Z).
 Its input gradient is ∇x log p(x) = Σ_y p(y|x) ∇x f_y(x) = Jᵀ softmax(f(x)): one
 vector-Jacobian product. Images are in [0,1] pixel units, so gradients are per pixel.
+
+Written in `keras.ops` (the input gradient through `kerasll.backend`): the same code on TensorFlow, JAX and
+PyTorch.
 """
 
-import tensorflow as tf
+from keras import ops
 
-from kerasll._tensors import as_float_tensor, map_batches
+from kerasll import backend
+from kerasll._tensors import batches
 
 
-def _work_dtype(x):
-    return tf.float64 if x.dtype == tf.float64 else tf.float32
+def _as_float(x):
+    """`x` as a float tensor: float64 stays float64 (finite-difference checks), anything else float32."""
+    x = ops.convert_to_tensor(x)
+    return x if ops.dtype(x) in ("float32", "float64") else ops.cast(x, "float32")
 
 
 def log_px(logits):
@@ -22,7 +28,7 @@ def log_px(logits):
     (mixed precision) logits, and in float64 from float64 logits, so
     finite-difference checks can run in double precision.
     """
-    return tf.reduce_logsumexp(as_float_tensor(logits), axis=-1)
+    return ops.logsumexp(_as_float(logits), axis=-1)
 
 
 def delta_log_px(logits, reference_logits):
@@ -33,14 +39,10 @@ def delta_log_px(logits, reference_logits):
     return log_px(logits) - log_px(reference_logits)
 
 
-@tf.function(reduce_retracing=True)
-def _grad_log_px(model, x):
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        lp = log_px(tf.cast(model(x, training=False), _work_dtype(x)))
-    # Samples are independent in inference mode, so the gradient of the batch
-    # sum is the per-sample gradient.
-    return tape.gradient(lp, x)
+def _grad_log_px(call, x):
+    dtype = ops.dtype(x)
+    # Samples are independent in inference mode, so the gradient of the batch sum is the per-sample gradient.
+    return backend.value_and_input_grad(lambda xb: log_px(ops.cast(call(xb), dtype)))(x)[1]
 
 
 def grad_log_px(model, x, batch_size=512):
@@ -54,8 +56,9 @@ def grad_log_px(model, x, batch_size=512):
     Returns:
         A tensor of the same shape and float dtype as `x`.
     """
-    x = as_float_tensor(x)
-    return map_batches(lambda xb: _grad_log_px(model, xb), x, batch_size)
+    x = _as_float(x)
+    fn = backend.model_function(model, "grad_log_px", _grad_log_px)
+    return ops.concatenate([fn(x[s]) for s in batches(int(x.shape[0]), batch_size)], axis=0)
 
 
 def ams_score(model, x, batch_size=512):
@@ -67,5 +70,4 @@ def ams_score(model, x, batch_size=512):
         >>> s = kerasll.ams_score(model, x_test[:8])   # shape (8,), all ≤ 0
     """
     g = grad_log_px(model, x, batch_size=batch_size)
-    flat = tf.reshape(g, (tf.shape(g)[0], -1))
-    return -tf.norm(flat, axis=-1)
+    return -ops.norm(ops.reshape(g, (ops.shape(g)[0], -1)), axis=-1)

@@ -1,0 +1,102 @@
+"""kerasll on Keras's other backends: what is written in `keras.ops` (`kerasll.backend`) gives TensorFlow's
+numbers on JAX and PyTorch, without importing TensorFlow; what is not yet is refused by name."""
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import kerasll as kl
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHER_BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(importlib.util.find_spec(b) is None,
+                                                           reason=f"{b} is not installed"))
+                  for b in ("jax", "torch")]
+
+CHILD = """
+import json, sys
+import numpy as np
+import keras
+import kerasll as kl
+
+model = keras.saving.load_model(sys.argv[1])
+x = np.load(sys.argv[2])
+out = {"log_px": kl.backend.to_numpy(kl.log_px(model(x))).tolist(),
+       "grad": kl.backend.to_numpy(kl.grad_log_px(model, x, batch_size=5)).ravel().tolist(),
+       "ams": kl.backend.to_numpy(kl.ams_score(model, x)).tolist(),
+       "tensorflow_imported": "tensorflow" in sys.modules}
+try:
+    kl.apgd
+except AttributeError as error:
+    out["refused"] = str(error)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def run_on(backend, model_path, x_path):
+    env = os.environ | {"KERAS_BACKEND": backend, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", CHILD, model_path, x_path], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backends")
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="tanh"),
+                              keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(5)])
+    model.save(folder / "m.keras")
+    x = np.random.default_rng(2).uniform(0, 1, (12, 6, 6, 1)).astype(np.float32)
+    np.save(folder / "x.npy", x)
+    return model, x, str(folder / "m.keras"), str(folder / "x.npy")
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, backend):
+    model, x, model_path, x_path = saved
+    out = run_on(backend, model_path, x_path)
+    assert not out["tensorflow_imported"]  # the ported names need no TensorFlow
+    np.testing.assert_allclose(out["log_px"], np.asarray(kl.log_px(model(x))), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out["grad"], np.asarray(kl.grad_log_px(model, x)).ravel(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out["ams"], np.asarray(kl.ams_score(model, x)), rtol=1e-5)
+    assert f"kerasll.apgd runs on Keras's TensorFlow backend so far, not '{backend}'" in out["refused"]
+
+
+def test_the_gradient_matches_float64_finite_differences():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((5,), dtype="float64"), keras.layers.Dense(7, "tanh", dtype="float64"),
+                              keras.layers.Dense(3, dtype="float64")])
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    grad = np.asarray(kl.grad_log_px(model, x))
+    h, numeric = 1e-6, np.zeros_like(x)
+    for j in range(x.shape[1]):
+        step = np.zeros_like(x)
+        step[:, j] = h
+        numeric[:, j] = (np.asarray(kl.log_px(model(x + step))) - np.asarray(kl.log_px(model(x - step)))) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_only_the_backend_layer_imports_jax_or_torch_and_the_ported_modules_import_no_tensorflow():
+    ported = {"kerasll/likelihood.py", "kerasll/backend/__init__.py"}
+    found = []
+    for path in sorted((ROOT / "kerasll").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                top = name.split(".")[0]
+                if top in ("jax", "torch") and not rel.startswith("kerasll/backend/"):
+                    found.append(f"{rel} imports {name}")
+                if top == "tensorflow" and rel in ported:
+                    found.append(f"{rel} imports {name}")
+    assert not found, found
