@@ -36,13 +36,22 @@ try:
     kl.apgd
 except AttributeError as error:
     out["refused"] = str(error)
+from kerasll.attacks import noise
+keys = noise.key_words(np.load(sys.argv[3]))
+out["words"] = kl.backend.to_numpy(noise._bits(7, keys, 3, 6)).astype("int64").tolist()
+out["uniform"] = kl.backend.to_numpy(noise.uniform(7, keys, 3, [2, 3])).tolist()
+out["normal"] = kl.backend.to_numpy(noise.normal(7, keys, 3, [2, 3])).tolist()
+out["word"] = kl.backend.ops().WORD
 print("RESULT " + json.dumps(out))
 """
 
 
-def run_on(backend, model_path, x_path):
+KEYS = np.array([0, 1, 2**62 + 12345, 2**63 - 1, 987654321987654321], np.int64)  # both halves of the key count
+
+
+def run_on(backend, model_path, x_path, keys_path):
     env = os.environ | {"KERAS_BACKEND": backend, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", CHILD, model_path, x_path], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", CHILD, model_path, x_path, keys_path], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
@@ -57,18 +66,38 @@ def saved(tmp_path_factory):
     model.save(folder / "m.keras")
     x = np.random.default_rng(2).uniform(0, 1, (12, 6, 6, 1)).astype(np.float32)
     np.save(folder / "x.npy", x)
-    return model, x, str(folder / "m.keras"), str(folder / "x.npy")
+    np.save(folder / "keys.npy", KEYS)
+    return model, x, str(folder / "m.keras"), str(folder / "x.npy"), str(folder / "keys.npy")
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, backend):
-    model, x, model_path, x_path = saved
-    out = run_on(backend, model_path, x_path)
+    model, x, *paths = saved
+    out = run_on(backend, *paths)
     assert not out["tensorflow_imported"]  # the ported names need no TensorFlow
     np.testing.assert_allclose(out["log_px"], np.asarray(kl.log_px(model(x))), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["grad"], np.asarray(kl.grad_log_px(model, x)).ravel(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(out["ams"], np.asarray(kl.ams_score(model, x)), rtol=1e-5)
     assert f"kerasll.apgd runs on Keras's TensorFlow backend so far, not '{backend}'" in out["refused"]
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_the_keyed_draws_hash_the_same_words_on_every_backend(saved, backend):
+    """The per-image draws (`noise`) hash (seed, key, counter) to the same 32-bit words everywhere; PyTorch
+    draws TensorFlow's very numbers, JAX (no 64-bit floats by default) the same ones to float32 rounding."""
+    from kerasll.attacks import noise
+
+    out = run_on(backend, *saved[2:])
+    keys = noise.key_words(KEYS)
+    np.testing.assert_array_equal(out["words"], np.asarray(noise._bits(7, keys, 3, 6)))
+    exact = out["word"] == "int64"
+    for name in ("uniform", "normal"):
+        ours = np.asarray(getattr(noise, name)(7, keys, 3, [2, 3]))
+        if exact:
+            np.testing.assert_array_equal(out[name], ours)
+        else:
+            np.testing.assert_allclose(out[name], ours, atol=1e-5)
+    assert 0 <= np.min(out["uniform"]) and np.max(out["uniform"]) < 1
 
 
 def test_the_gradient_matches_float64_finite_differences():

@@ -96,13 +96,13 @@ def test_a_long_flags_cell_wraps_within_1280_pixels(tmp_path):
     import shutil
 
     from kerasll.evaluation.settings import attack_settings
-    from kerasll.zoo.results import ATTACK, ResultId
+    from kerasll.zoo.results import ResultId
     from kerasll.zoo.store import REPO_ZOO, Zoo
 
     zoo = Zoo(tmp_path / "zoo")
     shutil.copytree(REPO_ZOO / "fmnist-lenet-at", zoo.path / "fmnist-lenet-at", ignore=shutil.ignore_patterns("records"))
     checked = attack_settings("fashion_mnist", "autoattack", budget_check=True, transfer="fmnist-lenet-none")
-    rid = ResultId(ATTACK, checked.to_dict(), 200, "")
+    rid = ResultId(checked, 200, "")
     flag = {"code": "transfer", "message": "the surrogate's examples broke 9 of the 95 images the white-box "
             "attacks left robust, more than noise", "hint": "evaluate with transfer and budget checks"}
     zoo.get("fmnist-lenet-at").write_evaluation(rid.key(), rid.fields() | {

@@ -6,29 +6,43 @@ another order, another subset or from another file format (`--limit`,
 Square's proposals are drawn from a counter-based generator keyed by the image's
 *content* (`image_keys`: a 63-bit hash of its float32 pixels), not from a stream
 shared by the batch nor from its position. The generator is the murmur3 32-bit
-finaliser applied to the key; it runs inside compiled graphs on any device.
+finaliser applied to the key; written in `keras.ops`, it runs inside compiled graphs on any device and
+backend. TensorFlow and PyTorch hash in int64 and draw in float64; JAX, without 64-bit types by default,
+hashes in uint32 (the same words) and draws in float32, so its draws round differently.
 """
 
 import hashlib
 import math
 
 import numpy as np
+from keras import ops
 
-import tensorflow as tf
+from kerasll import backend
 
 _MASK = 0xFFFFFFFF
 
 
-_xor, _and = tf.bitwise.bitwise_xor, tf.bitwise.bitwise_and
+def _words(t):
+    """`t` in the dtype the hash runs in: int64 holding 32-bit values, or uint32 where 64-bit integers are off
+    (JAX by default); the murmur3 arithmetic below is the same in both, masked to 32 bits."""
+    return ops.cast(t, backend.ops().WORD)
+
+
+def _mul(h, constant):
+    return ops.bitwise_and(ops.multiply(h, _words(constant)), _words(_MASK))
+
+
+def _xor(a, b):
+    return ops.bitwise_xor(a, _words(b) if isinstance(b, int) else b)
 
 
 def _fmix(h):
-    """murmur3's 32-bit finaliser on int64 tensors holding 32-bit values."""
-    h = _xor(h, tf.bitwise.right_shift(h, 16))
-    h = _and(h * 0x85EBCA6B, _MASK)
-    h = _xor(h, tf.bitwise.right_shift(h, 13))
-    h = _and(h * 0xC2B2AE35, _MASK)
-    return _xor(h, tf.bitwise.right_shift(h, 16))
+    """murmur3's 32-bit finaliser on tensors holding 32-bit values."""
+    h = _xor(h, ops.right_shift(h, _words(16)))
+    h = _mul(h, 0x85EBCA6B)
+    h = _xor(h, ops.right_shift(h, _words(13)))
+    h = _mul(h, 0xC2B2AE35)
+    return _xor(h, ops.right_shift(h, _words(16)))
 
 
 def image_keys(x):
@@ -48,35 +62,58 @@ def keys_of(x, keys=None):
     return image_keys(x) if keys is None else np.asarray(keys, np.int64)
 
 
+def key_words(keys):
+    """Images' int64 keys as the hash takes them: the keys themselves where 64-bit integers are on, else their
+    (low, high) 32-bit halves, (N, 2) uint32 (JAX by default), so both halves count on every backend."""
+    keys = np.asarray(keys, np.int64)
+    if backend.ops().WORD == "int64":
+        return keys
+    return np.stack([keys & _MASK, (keys >> 32) & _MASK], axis=-1).astype(np.uint32)
+
+
+def _halves(keys):
+    if len(keys.shape) == 2:  # `key_words`' (low, high) pairs
+        return _words(keys[:, :1]), _words(keys[:, 1:])
+    keys = ops.reshape(_words(keys), (-1, 1))
+    return ops.bitwise_and(keys, _words(_MASK)), ops.bitwise_and(ops.right_shift(keys, _words(32)), _words(_MASK))
+
+
 def _bits(seed, keys, counter, size):
-    """(B, size) 32-bit hashes of (seed, keys[b], counter, 0..size-1) as int64; both halves of each key count."""
-    seed = _and(tf.cast(seed, tf.int64), _MASK)
-    keys = tf.cast(tf.reshape(keys, [-1, 1]), tf.int64)
-    low, high = _and(keys, _MASK), _and(tf.bitwise.right_shift(keys, 32), _MASK)
-    counter = _and(tf.cast(counter, tf.int64), _MASK)
+    """(B, size) 32-bit hashes of (seed, keys[b], counter, 0..size-1); both halves of each key count."""
+    seed = ops.bitwise_and(_words(seed), _words(_MASK))
+    low, high = _halves(keys)
+    counter = ops.bitwise_and(_words(counter), _words(_MASK))
     h = _fmix(_xor(seed, 0x9E3779B9))
     h = _fmix(_xor(_fmix(_xor(h, low)), high))
-    h = _fmix(_xor(h, _and(counter * 0x27D4EB2F, _MASK)))
-    k = tf.range(size, dtype=tf.int64)[None, :]
-    return _fmix(_xor(h, _and(k * 0x165667B1, _MASK)))
+    h = _fmix(_xor(h, _mul(counter, 0x27D4EB2F)))
+    k = ops.expand_dims(_words(ops.arange(size)), 0)
+    return _fmix(_xor(h, _mul(k, 0x165667B1)))
 
 
-def uniform(seed, keys, counter, shape, dtype=tf.float32):
-    """Uniform [0, 1) draws of per-sample `shape` (without the batch axis) → (B, *shape)."""
+def uniform(seed, keys, counter, shape, dtype="float32"):
+    """Uniform [0, 1) draws of per-sample `shape` (without the batch axis) → (B, *shape).
+
+    From the 32-bit hash in float64 where the backend has it; in float32 (JAX by default) from its top 24 bits,
+    so a draw never rounds up to 1."""
     size = int(math.prod(shape))
-    u = (tf.cast(_bits(seed, keys, counter, size), tf.float64) + 0.5) / 2.0**32
-    return tf.cast(tf.reshape(u, tf.concat([[-1], tf.constant(shape, tf.int32)], 0)), dtype)
+    bits = _bits(seed, keys, counter, size)
+    if backend.ops().WIDE == "float64":
+        u = (ops.cast(bits, "float64") + 0.5) / 2.0**32
+    else:
+        u = (ops.cast(ops.right_shift(bits, _words(8)), "float32") + 0.5) / 2.0**24
+    return ops.cast(ops.reshape(u, (-1, *[int(d) for d in shape])), dtype)
 
 
-def normal(seed, keys, counter, shape, dtype=tf.float32):
+def normal(seed, keys, counter, shape, dtype="float32"):
     """Standard normal draws (Box–Muller) of per-sample `shape` → (B, *shape)."""
-    u1 = uniform(seed, keys, 2 * counter, shape, tf.float64)
-    u2 = uniform(seed, keys, 2 * counter + 1, shape, tf.float64)
-    z = tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * math.pi * u2)
-    return tf.cast(z, dtype)
+    wide = backend.ops().WIDE
+    u1 = uniform(seed, keys, 2 * counter, shape, wide)
+    u2 = uniform(seed, keys, 2 * counter + 1, shape, wide)
+    z = ops.sqrt(-2.0 * ops.log(u1)) * ops.cos(2.0 * math.pi * u2)
+    return ops.cast(z, dtype)
 
 
-def signs(seed, keys, counter, shape, dtype=tf.float32):
+def signs(seed, keys, counter, shape, dtype="float32"):
     """Random ±1 of per-sample `shape` → (B, *shape)."""
     u = uniform(seed, keys, counter, shape, dtype)
-    return tf.where(u < 0.5, -tf.ones_like(u), tf.ones_like(u))
+    return ops.where(u < 0.5, -ops.ones_like(u), ops.ones_like(u))

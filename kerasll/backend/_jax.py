@@ -4,6 +4,11 @@ import jax
 import jax.numpy as jnp
 
 
+# The keyed draws' hash words and widest float (`kerasll.attacks.noise`): 64-bit only where JAX has it on.
+WORD = "int64" if jax.config.jax_enable_x64 else "uint32"
+WIDE = "float64" if jax.config.jax_enable_x64 else "float32"
+
+
 def value_and_input_grad(fn):
     def summed(x, *args):
         values = fn(x, *args)

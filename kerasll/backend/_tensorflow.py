@@ -3,6 +3,10 @@
 import tensorflow as tf
 
 
+WORD = "int64"  # the keyed draws' hash words (`kerasll.attacks.noise`)
+WIDE = "float64"  # their widest float
+
+
 def value_and_input_grad(fn):
     def run(x, *args):
         with tf.GradientTape() as tape:
