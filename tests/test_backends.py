@@ -42,6 +42,9 @@ out["words"] = kl.backend.to_numpy(noise._bits(7, keys, 3, 6)).astype("int64").t
 out["uniform"] = kl.backend.to_numpy(noise.uniform(7, keys, 3, [2, 3])).tolist()
 out["normal"] = kl.backend.to_numpy(noise.normal(7, keys, 3, [2, 3])).tolist()
 out["word"] = kl.backend.ops().WORD
+y = np.argmax(kl.backend.to_numpy(model(x)), -1)
+out["fgsm"] = kl.backend.to_numpy(kl.fgsm(model, x, y, 0.1)).ravel().tolist()
+out["pgd"] = kl.backend.to_numpy(kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0)).ravel().tolist()
 print("RESULT " + json.dumps(out))
 """
 
@@ -100,6 +103,20 @@ def test_the_keyed_draws_hash_the_same_words_on_every_backend(saved, backend):
     assert 0 <= np.min(out["uniform"]) and np.max(out["uniform"]) < 1
 
 
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_fgsm_and_pgd_run_on_every_backend_and_find_what_tensorflow_finds(saved, backend):
+    model, x, *paths = saved
+    out = run_on(backend, *paths)
+    y = np.argmax(np.asarray(model(x)), -1)
+    for name, ours in (("fgsm", kl.fgsm(model, x, y, 0.1)), ("pgd", kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0))):
+        theirs, ours = np.asarray(out[name]).reshape(x.shape), np.asarray(ours)
+        assert np.abs(theirs - x).max() <= 0.1 + 1e-6 and theirs.min() >= 0 and theirs.max() <= 1
+        same = np.mean(np.abs(theirs - ours) < 1e-4)
+        assert same >= (0.98 if name == "fgsm" or backend == "torch" else 0.5), (name, same)
+        fooled = lambda adv: int(np.sum(np.argmax(np.asarray(model(adv)), -1) != y))  # noqa: E731
+        assert abs(fooled(theirs) - fooled(ours)) <= 1, (name, fooled(theirs), fooled(ours))
+
+
 def test_the_gradient_matches_float64_finite_differences():
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((5,), dtype="float64"), keras.layers.Dense(7, "tanh", dtype="float64"),
@@ -115,7 +132,11 @@ def test_the_gradient_matches_float64_finite_differences():
 
 
 def test_only_the_backend_layer_imports_jax_or_torch_and_the_ported_modules_import_no_tensorflow():
-    ported = {"kerasll/likelihood.py", "kerasll/backend/__init__.py"}
+    """The ported modules (docs/backends.md) name no backend library; jax and torch appear only in
+    kerasll/backend. The list grows as the port goes on."""
+    ported = {f"kerasll/{m}.py" for m in ("likelihood", "backend/__init__", "attacks/losses", "attacks/noise",
+                                          "attacks/driver", "attacks/pgd", "attacks/compiled", "attacks/attack",
+                                          "attacks/catalog", "attacks/registry")}
     found = []
     for path in sorted((ROOT / "kerasll").rglob("*.py")):
         rel = str(path.relative_to(ROOT))
@@ -129,3 +150,17 @@ def test_only_the_backend_layer_imports_jax_or_torch_and_the_ported_modules_impo
                 if top == "tensorflow" and rel in ported:
                     found.append(f"{rel} imports {name}")
     assert not found, found
+
+
+def test_the_cross_entropy_takes_a_softmax_output_as_it_is():
+    """Keras's own cross-entropy, inside a compiled graph, looks through a softmax that made its input and
+    scores the pre-softmax values: kerasll measures what the model outputs (the `probabilities` check's case)."""
+    from kerasll.attacks.losses import cross_entropy
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Softmax()])
+    x, y = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32), np.array([0, 1, 2, 3, 0])
+    ours = np.asarray(kl.backend.compiled(lambda xx: cross_entropy(keras.ops.convert_to_tensor(y), model(xx)))(x))
+    p = np.asarray(model(x), np.float64)
+    log_softmax = p - np.log(np.exp(p).sum(-1, keepdims=True))
+    np.testing.assert_allclose(ours, -log_softmax[np.arange(5), y], rtol=1e-5)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from kerasll._tensors import as_float_tensor, batches
+from kerasll import backend
+from kerasll._tensors import batches
 from kerasll.attacks import noise
 from kerasll.attacks.catalog import AUTOATTACK_TARGETS
 from kerasll.attacks.compiled import batch_spec, compiled, spec
@@ -25,7 +26,7 @@ from kerasll.errors import KerasllError
 class Prologue:
     """An attack's inputs made uniform: float images, integer labels (numpy), a seed, the images' keys."""
 
-    x: tf.Tensor
+    x: object  # a float tensor of the running backend
     y: np.ndarray
     seed: int
     keys: np.ndarray
@@ -37,33 +38,42 @@ class Prologue:
 
 def prologue(x, y, seed=None, keys=None):
     """`Prologue` of an attack's arguments: `seed` None draws one; `keys` None takes the images' content keys."""
-    x = as_float_tensor(x)
-    y = labels_of(tf.convert_to_tensor(y)).numpy()
+    x = as_float(x)
+    y = backend.to_numpy(labels_of(ops.convert_to_tensor(np.asarray(y) if isinstance(y, (list, tuple)) else y)))
     seed = int(np.random.randint(2**31 - 1)) if seed is None else seed
-    return Prologue(x, y, seed, noise.keys_of(x, keys))
+    return Prologue(x, y, seed, noise.keys_of(backend.to_numpy(x), keys))
+
+
+def as_float(x):
+    """`x` as a float tensor of the running backend: float64 stays float64, anything else float32."""
+    if not isinstance(x, np.ndarray) and hasattr(x, "dtype") and ops.is_tensor(x):
+        return x if ops.dtype(x) in ("float32", "float64") else ops.cast(x, "float32")
+    x = np.asarray(x)
+    return ops.convert_to_tensor(x if x.dtype == np.float64 else x.astype(np.float32))
 
 
 class Batch(NamedTuple):
     """What one compiled call of an attack gets per batch: images, integer labels, the target class per
     image (the label where untargeted), the images' draw keys and the run's seed."""
 
-    x: tf.Tensor
-    y: tf.Tensor
-    target: tf.Tensor
-    keys: tf.Tensor
-    seed: tf.Tensor
+    x: object
+    y: object
+    target: object
+    keys: object  # `noise.key_words` of the images' keys
+    seed: object
 
     @classmethod
     def signature(cls, x):
-        """The `Batch` of `TensorSpec`s for images like `x` (the batch axis open)."""
-        return cls(batch_spec(x), spec(tf.int32, [None]), spec(tf.int32, [None]), spec(tf.int64, [None]),
-                   spec(tf.int64))
+        """The `Batch` of `TensorSpec`s for images like `x` (the batch axis open; TensorFlow only)."""
+        return cls(batch_spec(x), spec("int32", [None]), spec("int32", [None]), spec("int64", [None]),
+                   spec("int64"))
 
     @classmethod
     def of(cls, p, ids, target, seed):
         """The batch of images `ids` of the `Prologue` `p`, aimed at `target` (numpy, per image)."""
-        return cls(tf.gather(p.x, ids), tf.constant(p.y[ids], tf.int32), tf.constant(target, tf.int32),
-                   tf.constant(p.keys[ids], tf.int64), seed)
+        return cls(ops.take(p.x, ids, axis=0), ops.convert_to_tensor(np.asarray(p.y[ids], np.int32)),
+                   ops.convert_to_tensor(np.asarray(target, np.int32)),
+                   ops.convert_to_tensor(noise.key_words(p.keys[ids])), seed)
 
 
 def restart_seed(seed, restart):
@@ -80,7 +90,7 @@ def runs_of(targeted, target_classes, restarts):
 
 def run_seed(seed, rank, restart):
     """The seed of one run (an int64 scalar tensor): distinct per (rank, restart)."""
-    return tf.constant(restart_seed(seed, restart + 1000 * (rank or 0)), tf.int64)
+    return ops.convert_to_tensor(np.asarray(restart_seed(seed, restart + 1000 * (rank or 0)), backend.ops().WORD))
 
 
 def _plain_stage(name, fn):
@@ -107,7 +117,7 @@ def over_runs(x, runs, attack, done, batch_size, progress=None, stage=None):
     """
     n = int(x.shape[0])
     stage = stage or _plain_stage
-    x_adv = x.numpy().copy()
+    x_adv = backend.to_numpy(x).copy()
     scores = np.full(n, np.inf)
     count, total = 0, len(runs) * n
     for run, (rank, restart) in enumerate(runs):
@@ -141,17 +151,17 @@ def _margin_fooled(model, x, y):
 
 def margin_and_fooled(model, x, y):
     """(z_y − max_{i≠y} z_i, fooled) per image, as numpy arrays; `y` integer labels."""
-    fn = compiled(model, "margin", _margin_fooled, [batch_spec(x), spec(tf.int32, [None])])
-    return tuple(t.numpy() for t in fn(tf.convert_to_tensor(x), tf.cast(y, tf.int32)))
+    fn = compiled(model, "margin", _margin_fooled, [batch_spec(x), spec("int32", [None])])
+    return tuple(backend.to_numpy(t) for t in fn(ops.convert_to_tensor(x), ops.cast(y, "int32")))
 
 
 def _ranked(model, x):
-    return tf.argsort(tf.cast(model(x, training=False), tf.float32), axis=-1, direction="DESCENDING")
+    return ops.argsort(-ops.cast(model(x, training=False), "float32"), axis=-1)
 
 
 def ranked_classes(model, x):
     """Classes per image from the highest logit to the lowest, (B, C) numpy."""
-    return compiled(model, "ranked", _ranked, [batch_spec(x)])(tf.convert_to_tensor(x)).numpy()
+    return backend.to_numpy(compiled(model, "ranked", _ranked, [batch_spec(x)])(ops.convert_to_tensor(x)))
 
 
 def num_classes(model, x):
@@ -173,14 +183,14 @@ def targets_of(model, x, target_classes):
 
 
 def _forward(model, x):
-    return tf.cast(model(x, training=False), tf.float32)
+    return ops.cast(model(x, training=False), "float32")
 
 
 def logits_of(model, x, batch_size=2000):
     """The model's float32 logits on `x` (inference mode, in batches), numpy."""
-    x = tf.convert_to_tensor(x)
+    x = ops.convert_to_tensor(x)
     fn = compiled(model, "forward", _forward, [batch_spec(x)])
-    return np.concatenate([fn(x[i:i + batch_size]).numpy() for i in range(0, int(x.shape[0]), batch_size)])
+    return np.concatenate([backend.to_numpy(fn(x[i:i + batch_size])) for i in range(0, int(x.shape[0]), batch_size)])
 
 
 def predict_classes(model, x, batch_size=2000):

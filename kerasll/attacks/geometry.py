@@ -5,28 +5,27 @@ All budgets are in [0,1] pixel units.
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from kerasll.attacks import noise
-from kerasll.attacks.l1 import project_l1_box
 
 
 def _axes(t):
-    return list(range(1, t.shape.rank))
+    return list(range(1, len(t.shape)))
 
 
 def l2_norm(t, keepdims=True):
     """Per-sample L2 norm (shaped to broadcast against `t` by default)."""
-    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=_axes(t), keepdims=keepdims) + 1e-12)
+    return ops.sqrt(ops.sum(ops.square(t), axis=_axes(t), keepdims=keepdims) + 1e-12)
 
 
 def lp_norm(t, norm, keepdims=False):
     """Per-sample L∞, L2 or L1 norm of `t`."""
     if norm == "linf":
-        return tf.reduce_max(tf.abs(t), axis=_axes(t), keepdims=keepdims)
+        return ops.max(ops.abs(t), axis=_axes(t), keepdims=keepdims)
     if norm == "l1":
-        return tf.reduce_sum(tf.abs(t), axis=_axes(t), keepdims=keepdims)
-    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=_axes(t), keepdims=keepdims))
+        return ops.sum(ops.abs(t), axis=_axes(t), keepdims=keepdims)
+    return ops.sqrt(ops.sum(ops.square(t), axis=_axes(t), keepdims=keepdims))
 
 
 def normalize(t, norm):
@@ -42,17 +41,19 @@ def project(x_adv, x, eps, norm):
     """
     delta = x_adv - x
     if norm == "linf":
-        delta = tf.clip_by_value(delta, -eps, eps)
+        delta = ops.clip(delta, -eps, eps)
     elif norm == "l1":
+        from kerasll.attacks.l1 import project_l1_box  # TensorFlow code still (docs/backends.md)
+
         delta = project_l1_box(x, delta, eps)
     else:
-        delta = delta * tf.minimum(tf.cast(1.0, delta.dtype), eps / l2_norm(delta))
-    return tf.clip_by_value(x + delta, 0.0, 1.0)
+        delta = delta * ops.minimum(ops.cast(1.0, delta.dtype), eps / l2_norm(delta))
+    return ops.clip(x + delta, 0.0, 1.0)
 
 
 def pick(mask, a, b):
     """Per sample: `a` where `mask`, else `b`."""
-    return tf.where(tf.reshape(mask, [-1] + [1] * (a.shape.rank - 1)), a, b)
+    return ops.where(ops.reshape(mask, [-1] + [1] * (len(a.shape) - 1)), a, b)
 
 
 def random_start(x, eps, norm, seed, keys=None, counter=0):
@@ -65,21 +66,14 @@ def random_start(x, eps, norm, seed, keys=None, counter=0):
     """
     import keras
 
-    shape = tf.shape(x)
-    per_sample = x.shape[1:]
+    per_sample = list(x.shape[1:])
     dtype = x.dtype
-    uniform_shape = lambda dims: tf.concat([shape[:1], dims], 0)  # noqa: E731
-    if isinstance(seed, keras.random.SeedGenerator):
-        uniform = lambda s, c: keras.random.uniform(s, 0.0, 1.0, dtype=dtype, seed=seed)  # noqa: E731
-        normal = lambda s, c: keras.random.normal(s, dtype=dtype, seed=seed)  # noqa: E731
-    elif tf.is_tensor(seed) and seed.shape.rank == 1:  # a stateless pair; a scalar tensor is an int seed
-        pair = lambda c: tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), c)  # noqa: E731
-        uniform = lambda s, c: tf.random.stateless_uniform(s, pair(c), dtype=dtype)  # noqa: E731
-        normal = lambda s, c: tf.random.stateless_normal(s, pair(c), dtype=dtype)  # noqa: E731
-    else:
+    if isinstance(seed, keras.random.SeedGenerator) or (hasattr(seed, "shape") and len(seed.shape) == 1):
+        uniform, normal, shape, uniform_shape = _stream_draws(x, seed)
+    else:  # keyed per image (`noise`): every backend
         uniform = lambda s, c: noise.uniform(seed, keys, c, s[1:], dtype)  # noqa: E731
         normal = lambda s, c: noise.normal(seed, keys, c, s[1:], dtype)  # noqa: E731
-        shape = [None, *per_sample.as_list()]
+        shape = [None, *per_sample]
         uniform_shape = lambda dims: [None, *dims]  # noqa: E731
     if norm == "linf":
         delta = (2.0 * uniform(shape, 3 * counter) - 1.0) * eps
@@ -87,10 +81,28 @@ def random_start(x, eps, norm, seed, keys=None, counter=0):
         # Uniform in the L2 ball: a uniform direction, radius eps·u^(1/D).
         direction = normal(shape, 3 * counter + 1)
         direction = direction / l2_norm(direction)
-        dim = float(np.prod(per_sample.as_list()))
+        dim = float(np.prod(per_sample))
         u = uniform(uniform_shape([1] * len(per_sample)), 3 * counter + 2)
         delta = direction * eps * u ** (1.0 / dim)
-    return tf.clip_by_value(x + tf.cast(delta, dtype), 0.0, 1.0)
+    return ops.clip(x + ops.cast(delta, dtype), 0.0, 1.0)
+
+
+def _stream_draws(x, seed):
+    """The defenses' draws (a `SeedGenerator`, or a stateless seed pair): TensorFlow code still
+    (docs/backends.md)."""
+    import keras
+    import tensorflow as tf
+
+    shape, dtype = tf.shape(x), x.dtype
+    uniform_shape = lambda dims: tf.concat([shape[:1], dims], 0)  # noqa: E731
+    if isinstance(seed, keras.random.SeedGenerator):
+        uniform = lambda s, c: keras.random.uniform(s, 0.0, 1.0, dtype=dtype, seed=seed)  # noqa: E731
+        normal = lambda s, c: keras.random.normal(s, dtype=dtype, seed=seed)  # noqa: E731
+    else:
+        pair = lambda c: tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), c)  # noqa: E731
+        uniform = lambda s, c: tf.random.stateless_uniform(s, pair(c), dtype=dtype)  # noqa: E731
+        normal = lambda s, c: tf.random.stateless_normal(s, pair(c), dtype=dtype)  # noqa: E731
+    return uniform, normal, shape, uniform_shape
 
 
 def sphere_start(x, eps, norm, seed, keys, counter=0, radius=1.0, corners=False):
@@ -100,10 +112,10 @@ def sphere_start(x, eps, norm, seed, keys, counter=0, radius=1.0, corners=False)
     (L2) or uniform (L∞) vector scaled to unit norm, as AutoAttack's APGD and FAB starts;
     with `corners` (L∞), ±1 per pixel, a corner of the ball (the self-checks' noise).
     """
-    shape = x.shape[1:].as_list()
+    shape = list(x.shape[1:])
     if norm == "linf":
         draw = noise.signs(seed, keys, counter, shape, x.dtype) if corners else \
             normalize(2.0 * noise.uniform(seed, keys, counter, shape, x.dtype) - 1.0, norm)
     else:
         draw = normalize(noise.normal(seed, keys, counter, shape, x.dtype), norm)
-    return tf.clip_by_value(x + radius * eps * draw, 0.0, 1.0)
+    return ops.clip(x + radius * eps * draw, 0.0, 1.0)

@@ -8,14 +8,15 @@ untouched. The cross-entropy is computed from float32 logits.
 from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from kerasll._tensors import as_float_tensor, batches
+from kerasll import backend
+from kerasll._tensors import batches
 from kerasll.attacks.attack import call_with
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.catalog import FGSM, PGD
 from kerasll.attacks.compiled import batch_spec, compiled, spec
-from kerasll.attacks.driver import Batch, over_runs, prologue, run_seed, runs_of
+from kerasll.attacks.driver import Batch, as_float, over_runs, prologue, run_seed, runs_of
 from kerasll.attacks.geometry import l2_norm, pick, project, random_start
 from kerasll.attacks.losses import cross_entropy, fgsm_direction, fooled, labels_of, loss_and_grad
 
@@ -38,7 +39,7 @@ def pgd_steps(model, x, y, x_start, budget, norm, track_best=False):
 
     def ascend(x_adv, grad):
         if norm == "linf":
-            step = step_size * tf.sign(grad)
+            step = step_size * ops.sign(grad)
         else:
             step = step_size * grad / l2_norm(grad)
         return project(x_adv + step, x, eps, norm)
@@ -47,27 +48,19 @@ def pgd_steps(model, x, y, x_start, budget, norm, track_best=False):
         now = fooled(logits, y_int)
         return now, _stronger(loss, now, best_loss, best_fooled)
 
-    batch = tf.shape(x)[0]
-    init = (
-        tf.constant(0),
-        x_start,
-        x_start,
-        tf.fill([batch], tf.constant(-np.inf, tf.float32)),
-        tf.zeros([batch], tf.bool),
-    )
+    batch = ops.shape(x)[0]
+    init = (0, x_start, x_start, ops.full((batch,), -np.inf, dtype="float32"), ops.zeros((batch,), dtype="bool"))
 
     def body(i, x_adv, best_x, best_loss, best_fooled):
         loss, grad, logits = loss_and_grad(model, x_adv, y)
         if track_best:
             fooled, take = better(loss, logits, best_loss, best_fooled)
             best_x = pick(take, x_adv, best_x)
-            best_loss = tf.where(take, loss, best_loss)
+            best_loss = ops.where(take, loss, best_loss)
             best_fooled = best_fooled | fooled
         return i + 1, ascend(x_adv, grad), best_x, best_loss, best_fooled
 
-    _, x_adv, best_x, best_loss, best_fooled = tf.while_loop(
-        lambda i, *_: i < steps, body, init, parallel_iterations=1
-    )
+    _, x_adv, best_x, best_loss, best_fooled = ops.while_loop(lambda i, *_: i < steps, body, init)
     if not track_best:
         return x_adv
     logits = model(x_adv, training=False)
@@ -79,13 +72,13 @@ def pgd_steps(model, x, y, x_start, budget, norm, track_best=False):
 class Budget(NamedTuple):
     """PGD's constants for one call: the radius, the step and the number of steps."""
 
-    eps: tf.Tensor
-    step_size: tf.Tensor
-    steps: tf.Tensor
+    eps: object
+    step_size: object
+    steps: object
 
     @classmethod
     def signature(cls, dtype):
-        return cls(spec(dtype), spec(dtype), spec(tf.int32))
+        return cls(spec(dtype), spec(dtype), spec("int32"))
 
 
 def _pgd_batch(model, batch, budget, norm, start):
@@ -97,7 +90,7 @@ def _pgd_batch(model, batch, budget, norm, start):
 def _score(model, x, y):
     """−CE per image, or −inf where the model is fooled: lower is a stronger example."""
     logits = model(x, training=False)
-    return tf.where(fooled(logits, y), tf.constant(-np.inf, tf.float32), -cross_entropy(y, logits))
+    return ops.where(fooled(logits, y), -np.inf, -cross_entropy(y, logits))
 
 
 def pgd(model, x, y, eps, step_size, steps, norm="linf", **options):
@@ -135,24 +128,25 @@ def run_pgd(attack, model, x, y, eps, norm, seed, runtime):
     check_budget(eps, step_size, attack.steps, norm, attack.restarts)
     p = prologue(x, y, seed, runtime.keys)
     x = p.x
-    budget = Budget(tf.constant(eps, x.dtype), tf.constant(step_size, x.dtype), tf.constant(int(attack.steps)))
+    budget = Budget(ops.convert_to_tensor(eps, x.dtype), ops.convert_to_tensor(step_size, x.dtype),
+                    ops.convert_to_tensor(int(attack.steps), "int32"))
     start = bool(attack.random_start)
     run = compiled(model, ("pgd", norm, start), lambda m, *a: _pgd_batch(m, *a, norm, start),
                    [Batch.signature(x), Budget.signature(x.dtype)])
-    score = compiled(model, "pgd-score", _score, [batch_spec(x), spec(tf.int32, [None])])
+    score = compiled(model, "pgd-score", _score, [batch_spec(x), spec("int32", [None])])
 
     def one(ids, rank, restart):
         batch = Batch.of(p, ids, p.y[ids], run_seed(p.seed, rank, restart))
         adv = run(batch, budget)
-        return adv.numpy(), score(adv, batch.y).numpy()
+        return backend.to_numpy(adv), backend.to_numpy(score(adv, batch.y))
 
     x_adv, _ = over_runs(x, runs_of(False, 0, attack.restarts), one, lambda s: s == -np.inf, runtime.batch_size,
                          runtime.progress, runtime.stage)
-    return tf.convert_to_tensor(x_adv)
+    return ops.convert_to_tensor(x_adv)
 
 
 def _fgsm_batch(model, x, y, eps):
-    return tf.clip_by_value(x + eps * fgsm_direction(model, x, y), 0.0, 1.0)
+    return ops.clip(x + eps * fgsm_direction(model, x, y), 0.0, 1.0)
 
 
 def fgsm(model, x, y, eps, **options):
@@ -173,8 +167,8 @@ def fgsm(model, x, y, eps, **options):
 def run_fgsm(attack, model, x, y, eps, norm, seed, runtime):
     """Run `attack` (an `FGSM`) as `Attack.__call__` does."""
     check_budget(eps, eps, 1, "linf", 1)
-    x = as_float_tensor(x)
-    y = tf.convert_to_tensor(y)
-    eps = tf.constant(eps, x.dtype)
+    x = as_float(x)
+    y = ops.convert_to_tensor(y)
+    eps = ops.convert_to_tensor(eps, x.dtype)
     run = compiled(model, "fgsm", _fgsm_batch, [batch_spec(x), batch_spec(y), spec(x.dtype)])
-    return tf.concat([run(x[s], y[s], eps) for s in batches(int(x.shape[0]), runtime.batch_size)], 0)
+    return ops.concatenate([run(x[s], y[s], eps) for s in batches(int(x.shape[0]), runtime.batch_size)], axis=0)

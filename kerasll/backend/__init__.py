@@ -33,10 +33,11 @@ def ops():
     return importlib.import_module(MODULES[backend])
 
 
-def value_and_input_grad(fn):
+def value_and_input_grad(fn, has_aux=False):
     """`g(x, *args)` → (`fn(x, *args)`, ∂ Σ fn(x, *args) / ∂x): per-image values (B,) and, as the images are
-    independent in inference mode, each image's gradient of its own value."""
-    return ops().value_and_input_grad(fn)
+    independent in inference mode, each image's gradient of its own value (zero where it does not depend on
+    `x`). With `has_aux`, `fn` returns (values, aux) and `g` gives ((values, aux), gradient)."""
+    return ops().value_and_input_grad(fn, has_aux)
 
 
 def compiled(fn):
@@ -47,20 +48,36 @@ def compiled(fn):
 _FUNCTIONS = {}
 
 
-def model_function(model, key, fn):
-    """`fn(call, *args)` compiled, where `call(x)` is `model(x, training=False)`; built once per model and `key`.
+def model_function(model, key, fn, signature=None):
+    """`fn(call, *args)` compiled, where `call(x)` is `model(x, training=False)`; built once per model, `key` and
+    `signature` (per argument a `spec`, or a bundle of them: TensorFlow's input signature, whose open batch axis
+    spares retracing for a smaller last batch; ignored elsewhere).
 
     On JAX the model's weights are passed to the compiled function as arguments (`stateless_call`), so a model
     trained after the first call is measured with its new weights; the cache holds the model weakly.
     """
+    key = (key, ops().signature_key(signature))
     entry = _FUNCTIONS.get(id(model))
     if entry is None or entry[0]() is not model:
         entry = (weakref.ref(model), {})
         _FUNCTIONS[id(model)] = entry
         weakref.finalize(model, _FUNCTIONS.pop, id(model), None)
     if key not in entry[1]:
-        entry[1][key] = ops().model_function(entry[0], fn)
+        entry[1][key] = ops().model_function(entry[0], fn, signature)
     return entry[1][key]
+
+
+def cross_entropy(labels, logits):
+    """Per-row cross-entropy of float32 `logits` (taken as they are) against integer `labels` (B,), or against
+    probability rows (B, C). Keras's own losses look through a softmax that made their input, which would
+    measure a model that outputs probabilities on its pre-softmax scores instead."""
+    return ops().cross_entropy(labels, logits)
+
+
+def spec(shape, dtype):
+    """One argument's shape (None: any size) and dtype in a `model_function` signature (TensorFlow's
+    `TensorSpec`; None elsewhere, where none is needed)."""
+    return ops().spec(shape, dtype)
 
 
 def to_numpy(t):

@@ -9,16 +9,16 @@ WORD = "int64" if jax.config.jax_enable_x64 else "uint32"
 WIDE = "float64" if jax.config.jax_enable_x64 else "float32"
 
 
-def value_and_input_grad(fn):
+def value_and_input_grad(fn, has_aux=False):
     def summed(x, *args):
-        values = fn(x, *args)
-        return jnp.sum(values), values
+        out = fn(x, *args)
+        return jnp.sum(out[0] if has_aux else out), out
 
     grad = jax.value_and_grad(summed, has_aux=True)
 
     def run(x, *args):
-        (_, values), g = grad(x, *args)
-        return values, g
+        (_, out), g = grad(x, *args)
+        return out, g
     return run
 
 
@@ -26,7 +26,7 @@ def compiled(fn):
     return jax.jit(fn)
 
 
-def model_function(model_ref, fn):
+def model_function(model_ref, fn, signature=None):
     def pure(trainable, non_trainable, *args):
         def call(x):
             out, _ = model_ref().stateless_call(trainable, non_trainable, x, training=False)
@@ -40,3 +40,18 @@ def model_function(model_ref, fn):
         return jitted([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
                       *args)
     return run
+
+
+def spec(shape, dtype):
+    return None  # compiled functions take any shape here
+
+
+def signature_key(signature):
+    return None
+
+
+def cross_entropy(labels, logits):
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    if labels.ndim == 2:
+        return -jnp.sum(labels * log_p, axis=-1)
+    return -jnp.take_along_axis(log_p, labels[:, None].astype(jnp.int32), axis=-1)[:, 0]

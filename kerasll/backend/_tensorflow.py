@@ -7,12 +7,14 @@ WORD = "int64"  # the keyed draws' hash words (`kerasll.attacks.noise`)
 WIDE = "float64"  # their widest float
 
 
-def value_and_input_grad(fn):
+def value_and_input_grad(fn, has_aux=False):
     def run(x, *args):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            values = fn(x, *args)
-        return values, tape.gradient(values, x)  # the gradient of the sum: each image's own
+            out = fn(x, *args)
+        values = out[0] if has_aux else out
+        # The gradient of the sum: each image's own; zero where the value does not depend on the input.
+        return out, tape.gradient(values, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     return run
 
 
@@ -20,6 +22,24 @@ def compiled(fn):
     return tf.function(fn, reduce_retracing=True, autograph=False)
 
 
-def model_function(model_ref, fn):
-    return tf.function(lambda *args: fn(lambda x: model_ref()(x, training=False), *args), reduce_retracing=True,
-                       autograph=False)
+def model_function(model_ref, fn, signature=None):
+    def run(*args):
+        return fn(lambda x: model_ref()(x, training=False), *args)
+    if signature is None:
+        return tf.function(run, reduce_retracing=True, autograph=False)
+    return tf.function(run, input_signature=signature, autograph=False)
+
+
+def spec(shape, dtype):
+    return tf.TensorSpec(shape, dtype)
+
+
+def signature_key(signature):
+    return None if signature is None else tuple((tuple(s.shape.as_list()), s.dtype.name)
+                                                for s in tf.nest.flatten(signature))
+
+
+def cross_entropy(labels, logits):
+    if len(labels.shape) == 2:
+        return tf.nn.softmax_cross_entropy_with_logits(labels, logits)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)

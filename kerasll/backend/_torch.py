@@ -7,13 +7,16 @@ WORD = "int64"  # the keyed draws' hash words (`kerasll.attacks.noise`)
 WIDE = "float64"  # their widest float
 
 
-def value_and_input_grad(fn):
+def value_and_input_grad(fn, has_aux=False):
     def run(x, *args):
         x = torch.as_tensor(x).detach().requires_grad_(True)
         with torch.enable_grad():
-            values = fn(x, *args)
-            (g,) = torch.autograd.grad(values.sum(), x)
-        return values.detach(), g
+            out = fn(x, *args)
+            values = out[0] if has_aux else out
+            (g,) = torch.autograd.grad(values.sum(), x, allow_unused=True)
+        g = torch.zeros_like(x) if g is None else g
+        detached = tuple(t.detach() for t in out) if has_aux else out.detach()
+        return detached, g
     return run
 
 
@@ -21,8 +24,22 @@ def compiled(fn):
     return fn  # eager: torch.compile costs more than it gains on kerasll's small, varied batches
 
 
-def model_function(model_ref, fn):
+def model_function(model_ref, fn, signature=None):
     def run(*args):
         with torch.no_grad():
             return fn(lambda x: model_ref()(x, training=False), *args)
     return run
+
+
+def spec(shape, dtype):
+    return None  # compiled functions take any shape here
+
+
+def signature_key(signature):
+    return None
+
+
+def cross_entropy(labels, logits):
+    if labels.dim() == 2:
+        return -(labels * torch.log_softmax(logits, dim=-1)).sum(-1)
+    return torch.nn.functional.cross_entropy(logits, labels.long(), reduction="none")
