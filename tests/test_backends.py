@@ -33,7 +33,7 @@ out = {"log_px": kl.backend.to_numpy(kl.log_px(model(x))).tolist(),
        "ams": kl.backend.to_numpy(kl.ams_score(model, x)).tolist(),
        "tensorflow_imported": "tensorflow" in sys.modules}
 try:
-    kl.apgd
+    kl.fab
 except AttributeError as error:
     out["refused"] = str(error)
 from kerasll.attacks import noise
@@ -45,6 +45,13 @@ out["word"] = kl.backend.ops().WORD
 y = np.argmax(kl.backend.to_numpy(model(x)), -1)
 out["fgsm"] = kl.backend.to_numpy(kl.fgsm(model, x, y, 0.1)).ravel().tolist()
 out["pgd"] = kl.backend.to_numpy(kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0)).ravel().tolist()
+out["apgd"] = kl.backend.to_numpy(kl.apgd(model, x, y, 0.1, steps=20, seed=0)).ravel().tolist()
+out["apgd_t_l2"] = kl.backend.to_numpy(kl.apgd(model, x, y, 0.5, norm="l2", targeted=True, target_classes=2,
+                                               steps=20, seed=0)).ravel().tolist()
+try:
+    kl.apgd(model, x, y, 3.0, norm="l1", steps=5)
+except AttributeError as error:
+    out["l1_refused"] = str(error)
 print("RESULT " + json.dumps(out))
 """
 
@@ -81,7 +88,8 @@ def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, back
     np.testing.assert_allclose(out["log_px"], np.asarray(kl.log_px(model(x))), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["grad"], np.asarray(kl.grad_log_px(model, x)).ravel(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(out["ams"], np.asarray(kl.ams_score(model, x)), rtol=1e-5)
-    assert f"kerasll.apgd runs on Keras's TensorFlow backend so far, not '{backend}'" in out["refused"]
+    assert f"kerasll.fab runs on Keras's TensorFlow backend so far, not '{backend}'" in out["refused"]
+    assert out["l1_refused"].startswith("L1-APGD runs on Keras's TensorFlow backend so far")
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
@@ -104,13 +112,18 @@ def test_the_keyed_draws_hash_the_same_words_on_every_backend(saved, backend):
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_fgsm_and_pgd_run_on_every_backend_and_find_what_tensorflow_finds(saved, backend):
+def test_fgsm_pgd_and_apgd_run_on_every_backend_and_find_what_tensorflow_finds(saved, backend):
     model, x, *paths = saved
     out = run_on(backend, *paths)
     y = np.argmax(np.asarray(model(x)), -1)
-    for name, ours in (("fgsm", kl.fgsm(model, x, y, 0.1)), ("pgd", kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0))):
+    ours = {"fgsm": kl.fgsm(model, x, y, 0.1), "pgd": kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0),
+            "apgd": kl.apgd(model, x, y, 0.1, steps=20, seed=0),
+            "apgd_t_l2": kl.apgd(model, x, y, 0.5, norm="l2", targeted=True, target_classes=2, steps=20, seed=0)}
+    for name, ours in ours.items():
         theirs, ours = np.asarray(out[name]).reshape(x.shape), np.asarray(ours)
-        assert np.abs(theirs - x).max() <= 0.1 + 1e-6 and theirs.min() >= 0 and theirs.max() <= 1
+        size = np.sqrt(np.sum((theirs - x) ** 2, axis=(1, 2, 3))).max() if name == "apgd_t_l2" else \
+            np.abs(theirs - x).max()
+        assert size <= (0.5 if name == "apgd_t_l2" else 0.1) + 1e-5 and theirs.min() >= 0 and theirs.max() <= 1
         same = np.mean(np.abs(theirs - ours) < 1e-4)
         assert same >= (0.98 if name == "fgsm" or backend == "torch" else 0.5), (name, same)
         fooled = lambda adv: int(np.sum(np.argmax(np.asarray(model(adv)), -1) != y))  # noqa: E731
@@ -136,7 +149,7 @@ def test_only_the_backend_layer_imports_jax_or_torch_and_the_ported_modules_impo
     kerasll/backend. The list grows as the port goes on."""
     ported = {f"kerasll/{m}.py" for m in ("likelihood", "backend/__init__", "attacks/losses", "attacks/noise",
                                           "attacks/driver", "attacks/pgd", "attacks/compiled", "attacks/attack",
-                                          "attacks/catalog", "attacks/registry")}
+                                          "attacks/catalog", "attacks/registry", "attacks/apgd")}
     found = []
     for path in sorted((ROOT / "kerasll").rglob("*.py")):
         rel = str(path.relative_to(ROOT))

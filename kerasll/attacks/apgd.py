@@ -8,24 +8,26 @@ checkpoint the step is halved and the iterate restarts from the best point where
 fewer than ρ·(interval) steps raised the loss since the last checkpoint, or
 where the step was not halved last time and the best loss has not improved.
 
-The whole run of a batch is one compiled graph (a `tf.while_loop`), traced once
+The whole run of a batch is one compiled function (a `keras.ops.while_loop`), traced once
 per input shape, norm and loss.
 """
 
 from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from kerasll.attacks.apgd_l1 import l1_batch
+from kerasll import backend
 from kerasll.attacks.attack import call_with
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.catalog import APGD, APGDT
 from kerasll.attacks.compiled import compiled, spec
-from kerasll.attacks.driver import Batch, margin_and_fooled, num_classes, over_runs, prologue, run_seed, runs_of, targets_of
+from kerasll.attacks.driver import (
+    Batch, margin_and_fooled, num_classes, over_runs, prologue, run_seed, runs_of, targets_of,
+)
 from kerasll.attacks.geometry import normalize, pick, project, sphere_start
 from kerasll.attacks.losses import cross_entropy, dlr_loss, fooled, labels_of, loss_and_grad, targeted_dlr_loss
-from kerasll.errors import KerasllError
+from kerasll.errors import KerasllError, NotOnThisBackend
 
 
 def checkpoints(steps):
@@ -48,15 +50,15 @@ def checkpoints(steps):
 class Schedule(NamedTuple):
     """APGD's constants for one call: the budget, the iterations, the checkpoints (`checkpoints`) and ρ."""
 
-    eps: tf.Tensor
-    steps: tf.Tensor
-    is_check: tf.Tensor
-    interval: tf.Tensor
-    rho: tf.Tensor
+    eps: object
+    steps: object
+    is_check: object
+    interval: object
+    rho: object
 
     @classmethod
     def signature(cls, dtype):
-        return cls(spec(dtype), spec(tf.int32), spec(tf.bool, [None]), spec(tf.int32, [None]), spec(tf.float32))
+        return cls(spec(dtype), spec("int32"), spec("bool", [None]), spec("int32", [None]), spec("float32"))
 
 
 def _apgd_batch(model, batch, schedule, norm, kind, eot=1, large_reps=False):
@@ -70,29 +72,31 @@ def _apgd_batch(model, batch, schedule, norm, kind, eot=1, large_reps=False):
     else:
         loss_fn = lambda yy, logits: targeted_dlr_loss(yy, target, logits)  # noqa: E731
     if norm == "l1":
+        from kerasll.attacks.apgd_l1 import l1_batch  # TensorFlow code still (docs/backends.md)
+
         return l1_batch(lambda xx: loss_and_grad(model, xx, y, loss_fn, eot), batch._replace(y=y), eps, steps,
                         large_reps)
 
     def ascent(x_adv, x_old, grad, step, momentum):
-        direction = tf.sign(grad) if norm == "linf" else normalize(grad, "l2")
-        z = project(x_adv + tf.reshape(step, [-1] + [1] * (x.shape.rank - 1)) * direction, x, eps, norm)
+        direction = ops.sign(grad) if norm == "linf" else normalize(grad, "l2")
+        z = project(x_adv + ops.reshape(step, [-1] + [1] * (len(x.shape) - 1)) * direction, x, eps, norm)
         return project(x_adv + momentum * (z - x_adv) + (1.0 - momentum) * (x_adv - x_old), x, eps, norm)
 
     x0 = sphere_start(x, eps, norm, batch.seed, batch.keys)  # AutoAttack's start: on the ε-sphere
     loss0, grad0, logits0 = loss_and_grad(model, x0, y, loss_fn, eot)
     fooled0 = fooled(logits0, y)
-    step0 = tf.fill(tf.shape(loss0), tf.cast(2.0, x.dtype) * eps)
+    step0 = ops.full_like(loss0, ops.cast(2.0, x.dtype) * eps)
     # The first step's loss is compared with 0, not with the start's loss, as in the reference (its
     # unfilled loss history): a rise for the CE loss (≥ 0), none for a still-robust image's DLR loss (< 0).
     state = dict(
-        i=tf.constant(0), x_adv=x0, x_old=x0, grad=grad0, step=step0,
-        x_best=x0, grad_best=grad0, loss_best=loss0, loss_prev=tf.zeros_like(loss0),
-        x_fool=x0, fooled=fooled0, increases=tf.zeros_like(loss0),
-        loss_best_check=loss0, reduced_check=tf.ones_like(fooled0),
+        i=ops.convert_to_tensor(0, "int32"), x_adv=x0, x_old=x0, grad=grad0, step=step0,
+        x_best=x0, grad_best=grad0, loss_best=loss0, loss_prev=ops.zeros_like(loss0),
+        x_fool=x0, fooled=fooled0, increases=ops.zeros_like(loss0),
+        loss_best_check=loss0, reduced_check=ops.ones_like(fooled0),
     )
 
     def body(s):
-        momentum = tf.cast(tf.where(s["i"] > 0, 0.75, 1.0), x.dtype)
+        momentum = ops.cast(ops.where(s["i"] > 0, 0.75, 1.0), x.dtype)
         x_new = ascent(s["x_adv"], s["x_old"], s["grad"], s["step"], momentum)
         loss, grad, logits = loss_and_grad(model, x_new, y, loss_fn, eot)
         fooled_now = fooled(logits, y)
@@ -100,26 +104,26 @@ def _apgd_batch(model, batch, schedule, norm, kind, eot=1, large_reps=False):
         out = dict(
             i=s["i"] + 1, x_adv=x_new, x_old=s["x_adv"], grad=grad, step=s["step"],
             x_best=pick(improved, x_new, s["x_best"]), grad_best=pick(improved, grad, s["grad_best"]),
-            loss_best=tf.where(improved, loss, s["loss_best"]), loss_prev=loss,
+            loss_best=ops.where(improved, loss, s["loss_best"]), loss_prev=loss,
             x_fool=pick(fooled_now & ~s["fooled"], x_new, s["x_fool"]), fooled=s["fooled"] | fooled_now,
-            increases=s["increases"] + tf.cast(loss > s["loss_prev"], loss.dtype),
+            increases=s["increases"] + ops.cast(loss > s["loss_prev"], loss.dtype),
             loss_best_check=s["loss_best_check"], reduced_check=s["reduced_check"],
         )
         # Checkpoint: halve the step and go back to the best point where progress stalled.
-        at_check = tf.gather(is_check, s["i"])
-        k = tf.cast(tf.gather(interval, s["i"]), loss.dtype)
+        at_check = ops.take(is_check, s["i"])
+        k = ops.cast(ops.take(interval, s["i"]), loss.dtype)
         oscillating = out["increases"] <= k * rho
         no_gain = ~s["reduced_check"] & (s["loss_best_check"] >= out["loss_best"])
         reduce = at_check & (oscillating | no_gain)
-        out["step"] = tf.where(reduce, out["step"] / 2.0, out["step"])
+        out["step"] = ops.where(reduce, out["step"] / 2.0, out["step"])
         out["x_adv"] = pick(reduce, out["x_best"], out["x_adv"])
         out["grad"] = pick(reduce, out["grad_best"], out["grad"])
-        out["reduced_check"] = tf.where(at_check, reduce, s["reduced_check"])
-        out["loss_best_check"] = tf.where(at_check, out["loss_best"], s["loss_best_check"])
-        out["increases"] = tf.where(at_check, tf.zeros_like(out["increases"]), out["increases"])
+        out["reduced_check"] = ops.where(at_check, reduce, s["reduced_check"])
+        out["loss_best_check"] = ops.where(at_check, out["loss_best"], s["loss_best_check"])
+        out["increases"] = ops.where(at_check, ops.zeros_like(out["increases"]), out["increases"])
         return (out,)
 
-    (final,) = tf.while_loop(lambda s: s["i"] < steps, body, (state,), parallel_iterations=1)
+    (final,) = ops.while_loop(lambda s: s["i"] < steps, body, (state,))
     return pick(final["fooled"], final["x_fool"], final["x_best"])
 
 
@@ -157,6 +161,9 @@ def apgd(model, x, y, eps, norm="linf", seed=None, **options):
 def run_apgd(attack, model, x, y, eps, norm, seed, runtime):
     """Run `attack` (an `APGD` or `APGDT`) as `Attack.__call__` does."""
     targeted = isinstance(attack, APGDT)
+    if norm == "l1" and backend.name() != "tensorflow":
+        raise NotOnThisBackend(f"L1-APGD runs on Keras's TensorFlow backend so far, not {backend.name()!r}; APGD "
+                               "at linf and l2 runs on every backend (docs/backends.md)")
     p = prologue(x, y, seed, runtime.keys)
     x = p.x
     check_budget(eps, eps, attack.steps, norm, attack.restarts)
@@ -167,8 +174,9 @@ def run_apgd(attack, model, x, y, eps, norm, seed, runtime):
         what = "the targeted DLR loss" if targeted else f"the {kind.upper()} loss"
         raise KerasllError(f"{what} needs at least {need} classes; the model has {classes}")
     is_check, interval = checkpoints(int(attack.steps))
-    schedule = Schedule(tf.constant(eps, x.dtype), tf.constant(int(attack.steps)), tf.constant(is_check),
-                        tf.constant(interval), tf.constant(attack.rho, tf.float32))
+    schedule = Schedule(ops.convert_to_tensor(eps, x.dtype), ops.convert_to_tensor(int(attack.steps), "int32"),
+                        ops.convert_to_tensor(is_check), ops.convert_to_tensor(interval),
+                        ops.convert_to_tensor(attack.rho, "float32"))
     ranked, targets = targets_of(model, x, attack.target_classes) if targeted else (None, 0)
     large_reps = norm == "l1" if attack.large_reps is None else bool(attack.large_reps) and norm == "l1"
     eot = int(attack.eot_iter)
@@ -179,8 +187,8 @@ def run_apgd(attack, model, x, y, eps, norm, seed, runtime):
     def one(ids, rank, restart):
         batch = Batch.of(p, ids, ranked[ids, rank] if targeted else p.y[ids], run_seed(p.seed, rank, restart))
         adv = step(batch, schedule)
-        return adv.numpy(), margin_and_fooled(model, adv, batch.y)[0]  # the margin: below 0 once fooled
+        return backend.to_numpy(adv), margin_and_fooled(model, adv, batch.y)[0]  # the margin: below 0 once fooled
 
     x_adv, _ = over_runs(x, runs_of(targeted, targets, attack.restarts), one, lambda m: m < 0, runtime.batch_size,
                          runtime.progress, runtime.stage)
-    return tf.convert_to_tensor(x_adv)
+    return ops.convert_to_tensor(x_adv)
