@@ -158,63 +158,51 @@ def test_ctrl_c_inside_a_chunk_keeps_its_finished_stages_and_says_so(tmp_path):
         run_chunks(lambda a, b, stages: compute(a, b, stages, stop=True), 6, 1000, None)
 
 
-def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_lenet, fmnist, tmp_path):
-    """APGD's restarts and targets are stages: Ctrl-C during APGD-T's third target keeps APGD-CE and the first
-    two targets, and the resumed run gives the uninterrupted records."""
-    from kerasll.evaluation.core import autoattack_images
+def interrupted_then_resumed(model, x, y, settings, stop_at, path):
+    """Run `autoattack_images` with kept stages, Ctrl-C as stage `stop_at` starts, then again: (the stages the
+    first run started, the stages the second run computed, its (images, records), the uninterrupted ones)."""
     from kerasll.evaluation.chunks import Stages
+    from kerasll.evaluation.core import autoattack_images
 
-    x, y = fmnist[2][:40], fmnist[3][:40]
-    settings, ran = attack_settings(None, "autoattack", eps=25 / 255, version="fast", seed=1), []
+    ran, stop = [], [True]
 
     class Stopping(Stages):
         def __call__(self, name, fn, report=True):
             def run():
                 ran.append(str(name))
-                if str(name) == "apgd-t run 3/9" and stop:
+                if str(name) == stop_at and stop[0]:
                     raise KeyboardInterrupt
                 return fn()
             return super().__call__(name, run, report)
 
-    path = tmp_path / "stages.npz"
-    stop = True
     with pytest.raises(KeyboardInterrupt):
-        autoattack_images(trained_lenet, x, y, settings, stage=Stopping(path))
-    assert ran[-1] == "apgd-t run 3/9" and "apgd-t run 2/9" in ran
-    stop, ran[:] = False, []
-    _, resumed, _ = autoattack_images(trained_lenet, x, y, settings, stage=Stopping(path))
-    assert ran[0] == "apgd-t" and ran[1] == "apgd-t run 3/9"  # APGD-CE and targets 1–2 were read back
-    _, whole, _ = autoattack_images(trained_lenet, x, y, settings)
+        autoattack_images(model, x, y, settings, stage=Stopping(path))
+    first = list(ran)
+    stop[0], ran[:] = False, []
+    adv, resumed, _ = autoattack_images(model, x, y, settings, stage=Stopping(path))
+    whole_adv, whole, _ = autoattack_images(model, x, y, settings)
+    return first, ran, (adv, resumed), (whole_adv, whole)
+
+
+def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_lenet, fmnist, tmp_path):
+    """APGD's restarts and targets are stages: Ctrl-C during APGD-T's third target keeps APGD-CE and the first
+    two targets, and the resumed run gives the uninterrupted records."""
+    settings = attack_settings(None, "autoattack", eps=25 / 255, version="fast", seed=1)
+    first, second, (_, resumed), (_, whole) = interrupted_then_resumed(
+        trained_lenet, fmnist[2][:40], fmnist[3][:40], settings, "apgd-t run 3/9", tmp_path / "stages.npz")
+    assert first[-1] == "apgd-t run 3/9" and "apgd-t run 2/9" in first
+    assert second[0] == "apgd-t" and second[1] == "apgd-t run 3/9"  # APGD-CE and targets 1–2 were read back
     assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
 
 
 def test_an_interrupted_square_resumes_at_its_first_unfinished_segment_of_queries(trained_lenet, fmnist, tmp_path):
     """Square's queries run in segments that are stages: Ctrl-C in the third segment keeps the first two, and
     the resumed run gives the uninterrupted records and images."""
-    from kerasll.evaluation.core import autoattack_images
-    from kerasll.evaluation.chunks import Stages
-
-    x, y = fmnist[2][:40], fmnist[3][:40]
-    settings, ran = attack_settings(None, "square", eps=8 / 255, queries=3000, seed=1), []
-
-    class Stopping(Stages):
-        def __call__(self, name, fn, report=True):
-            def run():
-                ran.append(str(name))
-                if str(name) == "square queries 2001-2999" and stop:
-                    raise KeyboardInterrupt
-                return fn()
-            return super().__call__(name, run, report)
-
-    path = tmp_path / "stages.npz"
-    stop = True
-    with pytest.raises(KeyboardInterrupt):
-        autoattack_images(trained_lenet, x, y, settings, stage=Stopping(path))
-    assert ran == ["square", "square queries 1-1000", "square queries 1001-2000", "square queries 2001-2999"]
-    stop, ran[:] = False, []
-    adv, resumed, _ = autoattack_images(trained_lenet, x, y, settings, stage=Stopping(path))
-    assert ran == ["square", "square queries 2001-2999"]  # the first two segments were read back
-    whole_adv, whole, _ = autoattack_images(trained_lenet, x, y, settings)
+    settings = attack_settings(None, "square", eps=8 / 255, queries=3000, seed=1)
+    first, second, (adv, resumed), (whole_adv, whole) = interrupted_then_resumed(
+        trained_lenet, fmnist[2][:40], fmnist[3][:40], settings, "square queries 2001-2999", tmp_path / "s.npz")
+    assert first == ["square", "square queries 1-1000", "square queries 1001-2000", "square queries 2001-2999"]
+    assert second == ["square", "square queries 2001-2999"]  # the first two segments were read back
     assert set(resumed) == set(whole) and all(np.array_equal(resumed[k], whole[k]) for k in whole)
     assert np.array_equal(adv, whole_adv)
 
