@@ -4,6 +4,17 @@ the functions that need it, so `batches` serves every backend."""
 import numpy as np
 
 
+def as_float(x):
+    """`x` (numpy or a tensor of the running Keras backend) as a backend float tensor: float64 stays float64,
+    anything else becomes float32 (likelihood maths runs in float32 even under mixed precision)."""
+    from keras import ops
+
+    if not isinstance(x, np.ndarray) and ops.is_tensor(x):
+        return x if ops.dtype(x) in ("float32", "float64") else ops.cast(x, "float32")
+    x = np.asarray(x)
+    return ops.convert_to_tensor(x if x.dtype == np.float64 else x.astype(np.float32))
+
+
 def as_float_tensor(x):
     """`x` (numpy or tensor) as a float tensor: float64 stays float64, else float32.
 

@@ -11,13 +11,7 @@ PyTorch.
 from keras import ops
 
 from kerasll import backend
-from kerasll._tensors import batches
-
-
-def _as_float(x):
-    """`x` as a float tensor: float64 stays float64 (finite-difference checks), anything else float32."""
-    x = ops.convert_to_tensor(x)
-    return x if ops.dtype(x) in ("float32", "float64") else ops.cast(x, "float32")
+from kerasll._tensors import as_float, batches
 
 
 def log_px(logits):
@@ -28,7 +22,7 @@ def log_px(logits):
     (mixed precision) logits, and in float64 from float64 logits, so
     finite-difference checks can run in double precision.
     """
-    return ops.logsumexp(_as_float(logits), axis=-1)
+    return ops.logsumexp(as_float(logits), axis=-1)
 
 
 def delta_log_px(logits, reference_logits):
@@ -56,7 +50,7 @@ def grad_log_px(model, x, batch_size=512):
     Returns:
         A tensor of the same shape and float dtype as `x`.
     """
-    x = _as_float(x)
+    x = as_float(x)
     fn = backend.model_function(model, "grad_log_px", _grad_log_px)
     return ops.concatenate([fn(x[s]) for s in batches(int(x.shape[0]), batch_size)], axis=0)
 

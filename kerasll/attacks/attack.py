@@ -113,11 +113,15 @@ class Attack:
     @classmethod
     def create(cls, **options):
         """The attack with `options`; an unknown name is one line listing the valid ones."""
+        return cls(**cls._known(options))
+
+    @classmethod
+    def _known(cls, options):
         unknown = sorted(set(options) - set(cls.rules()))
         if unknown:
             raise KerasllError(f"{cls.__name__} has no option {unknown[0]!r}; its options: "
                                f"{', '.join(cls.rules()) or 'none'}")
-        return cls(**options)
+        return options
 
     def settings(self):
         """{option: value}: everything that, with the budget and seed, decides what this attack finds."""
@@ -125,8 +129,7 @@ class Attack:
 
     def with_options(self, **options):
         """A copy with `options` changed (checked as at creation)."""
-        type(self).create(**options)  # names checked
-        return replace(self, **options)
+        return replace(self, **self._known(options))
 
     def __call__(self, model, x, y, eps, norm="linf", seed=None, runtime=None):
         """Adversarial images for `x` (labels `y`) within `eps` in `norm` (a float tensor shaped like `x`)."""

@@ -14,7 +14,7 @@ import numpy as np
 from keras import ops
 
 from kerasll import backend
-from kerasll._tensors import batches
+from kerasll._tensors import as_float, batches
 from kerasll.attacks import noise
 from kerasll.attacks.catalog import AUTOATTACK_TARGETS
 from kerasll.attacks.compiled import batch_spec, compiled, spec
@@ -43,13 +43,6 @@ def prologue(x, y, seed=None, keys=None):
     seed = int(np.random.randint(2**31 - 1)) if seed is None else seed
     return Prologue(x, y, seed, noise.keys_of(backend.to_numpy(x), keys))
 
-
-def as_float(x):
-    """`x` as a float tensor of the running backend: float64 stays float64, anything else float32."""
-    if not isinstance(x, np.ndarray) and hasattr(x, "dtype") and ops.is_tensor(x):
-        return x if ops.dtype(x) in ("float32", "float64") else ops.cast(x, "float32")
-    x = np.asarray(x)
-    return ops.convert_to_tensor(x if x.dtype == np.float64 else x.astype(np.float32))
 
 
 class Batch(NamedTuple):

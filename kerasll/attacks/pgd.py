@@ -11,12 +11,12 @@ import numpy as np
 from keras import ops
 
 from kerasll import backend
-from kerasll._tensors import batches
+from kerasll._tensors import as_float, batches
 from kerasll.attacks.attack import call_with
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.catalog import FGSM, PGD
 from kerasll.attacks.compiled import batch_spec, compiled, spec
-from kerasll.attacks.driver import Batch, as_float, over_runs, prologue, run_seed, runs_of
+from kerasll.attacks.driver import Batch, over_runs, prologue, run_seed, runs_of
 from kerasll.attacks.geometry import l2_norm, pick, project, random_start
 from kerasll.attacks.losses import cross_entropy, fgsm_direction, fooled, labels_of, loss_and_grad
 

@@ -8,6 +8,7 @@ library for numerics; the module for the running backend (`keras.backend.backend
     >>> values, grads = kerasll.backend.value_and_input_grad(lambda x: log_px(model(x)))(x)
 """
 
+import functools
 import importlib
 import weakref
 
@@ -22,6 +23,7 @@ def name():
     return keras.backend.backend()
 
 
+@functools.cache  # the backend is fixed once Keras is imported; the draws ask for it at every op
 def ops():
     """The running backend's module (see `MODULES`); a backend kerasll does not support is one line."""
     from kerasll.errors import KerasllError

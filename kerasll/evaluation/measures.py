@@ -59,7 +59,8 @@ class FlatnessMeasure(Measure):
 def flatness_records(model, x, y, settings, checkpoint=None, context=None):
     """Per-image φ (Φ's terms) of `settings` (a `kerasll.evaluation.kinds.FlatnessSettings`: pairs, grid, radius,
     seed, directions) over chunks, resumable like `evaluate`: returns (φ (N,), seconds)."""
-    images = Images(np.asarray(x, np.float32), np.asarray(y), image_keys(np.asarray(x, np.float32)), 0)
+    x = np.asarray(x, np.float32)
+    images = Images(x, np.asarray(y), image_keys(x), 0)
     records, seconds = run(FlatnessMeasure(model, images, settings), model, images, checkpoint, context)
     return records["phi"], seconds
 
