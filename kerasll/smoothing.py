@@ -18,13 +18,14 @@ shared by the images of a group, times a ±1 pattern per image and block
 (`_noisy_counts`), so the Gaussian draws cost a fraction of the forward passes.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import tensorflow as tf
 
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import noise
+from kerasll.attacks.attack import Runtime, split_runtime
 from kerasll.attacks.driver import num_classes
 from kerasll.attacks.losses import labels_of
 from kerasll.attacks.compiled import batch_spec, compiled, spec
@@ -39,12 +40,14 @@ STREAM = 1 << 24
 SELECT, ESTIMATE = 0, 1
 
 
-def _noisy_counts(model, x, keys, block, rows, phase, sigma, seed, classes):
-    """(G, classes) counts of f's class on the first `rows` copies of noise block `block` of each image.
+def _noisy_counts(model, x, keys, block, rows, stream, classes):
+    """(G, classes) counts of f's class on the first `rows` copies of noise block `block` of each image
+    (`stream`: the draws' phase, σ and seed).
 
     Block b of image i is N(0, I) rows from Philox keyed by (seed, phase, b), shared by all images, times
     a random ±1 pattern keyed by (seed, the image's key, phase, b): each image's rows are independent
     N(0, σ²I) draws, and the block's Gaussian draws are made once for the whole group of images."""
+    phase, sigma, seed = stream
     shape = x.shape[1:].as_list()
     pair = tf.random.experimental.stateless_fold_in(tf.stack([seed, STREAM + phase]), block)
     base = tf.random.stateless_normal([BLOCK, *shape], pair, dtype=x.dtype)[:rows]  # (rows, ...)
@@ -55,20 +58,23 @@ def _noisy_counts(model, x, keys, block, rows, phase, sigma, seed, classes):
     return tf.reduce_sum(tf.reshape(tf.one_hot(seen, classes, dtype=tf.int32), [g, rows, classes]), 1)
 
 
-def sample_counts(model, x, num, sigma, seed=0, keys=None, phase=SELECT, batch_size=1000, progress=None):
+def sample_counts(model, x, num, sigma, seed=0, phase=SELECT, runtime=None):
     """Per image, how often `model` predicts each class on `num` noisy copies: (N, classes) int64.
 
     The copies of image i are draws 0..num−1 of its noise stream `phase` (selection or estimation),
-    in blocks of `BLOCK`; about `batch_size` noisy images go through the model per call. The counts
-    depend on (seed, the image's key, phase, num) only, not on the batch size or the other images.
+    in blocks of `BLOCK`; about `runtime.batch_size` noisy images go through the model per call, and
+    `runtime.progress(done, total)` hears of finished images. The counts depend on (seed, the image's
+    key — `runtime.keys`, default its content — phase, num) only, not on the batch size or the other images.
     """
+    runtime = runtime or Runtime()
+    keys, batch_size, progress = runtime.keys, runtime.batch_size, runtime.progress
     x = as_float_tensor(x)
     n, classes = int(x.shape[0]), num_classes(model, x[:1])
     keys = noise.keys_of(x.numpy(), keys)
     run = compiled(model, ("smoothing-counts", classes),
                    lambda m, *a: _noisy_counts(m, *a, classes),
-                   [batch_spec(x), spec(tf.int64, [None]), spec(tf.int64), spec(tf.int32), spec(tf.int64),
-                    spec(x.dtype), spec(tf.int64)])
+                   [batch_spec(x), spec(tf.int64, [None]), spec(tf.int64), spec(tf.int32),
+                    (spec(tf.int64), spec(x.dtype), spec(tf.int64))])
     counts = np.zeros((n, classes), np.int64)
     const = (tf.constant(int(phase), tf.int64), tf.constant(float(sigma), x.dtype), tf.constant(int(seed), tf.int64))
     blocks = [(b, min(BLOCK, int(num) - b * BLOCK)) for b in range(-(-int(num) // BLOCK))]
@@ -77,7 +83,7 @@ def sample_counts(model, x, num, sigma, seed=0, keys=None, phase=SELECT, batch_s
         ids = slice(start, min(start + group, n))
         xb, kb = x[ids], tf.constant(keys[ids], tf.int64)
         for b, rows in blocks:
-            counts[ids] += run(xb, kb, tf.constant(b, tf.int64), tf.constant(rows, tf.int32), *const).numpy()
+            counts[ids] += run(xb, kb, tf.constant(b, tf.int64), tf.constant(rows, tf.int32), const).numpy()
         if progress is not None:
             progress(min(start + group, n), n)
     return counts
@@ -140,8 +146,7 @@ class CertifyResult:
                 "mean_radius": float(np.mean(np.where(self.correct, self.radius, 0.0))), "samples": len(self.radius)}
 
 
-def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, batch_size=1000, keys=None,
-            progress=None):
+def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, **runtime):
     """Cohen et al.'s CERTIFY on each image: the smoothed classifier's class and certified L2 radius.
 
     Args:
@@ -150,9 +155,10 @@ def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, batch_si
         sigma: the noise's standard deviation, in the model's input units (pixels in [0, 1]).
         n0: noisy copies for selecting the top class. n: fresh copies for estimating its probability.
         alpha: the certificate fails with probability at most alpha.
-        seed: seed of the noise. keys: the images' noise keys (default: their content).
-        batch_size: noisy images per forward call.
-        progress: `progress(done, total)` as images finish (selection, then estimation).
+        seed: seed of the noise.
+        **runtime: how the call runs (`kerasll.attacks.Runtime`'s fields): `keys`, the images' noise keys
+            (default: their content); `batch_size`, noisy images per forward call (default 1000);
+            `progress(done, total)` as images finish (selection, then estimation).
 
     Returns:
         A `CertifyResult`.
@@ -162,15 +168,19 @@ def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, batch_si
         >>> result.summary()["certified_accuracy"][0.5]
     """
     sigma, n0, n, alpha = check_settings(sigma, n0, n, alpha)
+    run, unknown = split_runtime(runtime)
+    if unknown:
+        raise KerasllError(f"certify has no option {sorted(unknown)[0]!r}; its options: n0, n, alpha, seed, keys, "
+                           "batch_size, progress")
     x = np.asarray(x, np.float32)
     y = labels_of(np.asarray(y)).numpy()
-    keys = noise.keys_of(x, keys)
-    total = 2 * len(x)
-    select = sample_counts(model, x, n0, sigma, seed, keys, SELECT, batch_size,
-                           progress=(lambda d, t: progress(d, total)) if progress else None)
+    total, progress = 2 * len(x), run.progress
+    run = replace(run, keys=noise.keys_of(x, run.keys), progress=None)
+    select = sample_counts(model, x, n0, sigma, seed, SELECT,
+                           replace(run, progress=(lambda d, t: progress(d, total)) if progress else None))
     top = select.argmax(-1)
-    counts = sample_counts(model, x, n, sigma, seed, keys, ESTIMATE, batch_size,
-                           progress=(lambda d, t: progress(len(x) + d, total)) if progress else None)
+    counts = sample_counts(model, x, n, sigma, seed, ESTIMATE,
+                           replace(run, progress=(lambda d, t: progress(len(x) + d, total)) if progress else None))
     n_top = counts[np.arange(len(x)), top]
     p_lower = clopper_pearson_lower(n_top, n, alpha)
     certified = p_lower > 0.5
@@ -184,7 +194,7 @@ def predict(model, x, sigma, n=100_000, alpha=0.001, seed=0, batch_size=1000, ke
     """Cohen et al.'s PREDICT: per image the smoothed classifier's class, or `ABSTAIN` (−1) when a two-sided
     binomial test cannot tell the top class from the runner-up at level `alpha`. (N,) int."""
     sigma, _, n, alpha = check_settings(sigma, 1, n, alpha)
-    counts = sample_counts(model, np.asarray(x, np.float32), n, sigma, seed, keys, ESTIMATE, batch_size)
+    counts = sample_counts(model, np.asarray(x, np.float32), n, sigma, seed, ESTIMATE, Runtime(keys, batch_size))
     order = np.argsort(-counts, axis=-1, kind="stable")
     n_a = counts[np.arange(len(counts)), order[:, 0]]
     n_b = counts[np.arange(len(counts)), order[:, 1]] if counts.shape[1] > 1 else np.zeros(len(counts), np.int64)

@@ -81,15 +81,19 @@ def restore(model, backup_dir):
 
 
 def strategy_fit(model, dataset, epochs, strategy, *, validation_data=None, callbacks=(), backup_dir=None,
-                 chief=True, jit_compile=False):
+                 jit_compile=False):
     """Train the compiled, built `model` under `strategy` for `epochs`; returns the `History`.
 
     Args:
         dataset, validation_data: batched `tf.data.Dataset`s of (x, y) with the global batch size.
         callbacks: Keras callbacks (give the chief-only ones, such as loggers, only to the chief).
         backup_dir: where the per-epoch backup lives; a re-run resumes from it.
-        chief: whether this process is the chief (it writes the backup).
+
+    Only the chief (`kerasll.distribute.is_chief`) writes the backup.
     """
+    from kerasll.distribute import is_chief
+
+    chief = is_chief(strategy)
     history = keras.callbacks.History()
     steps = int(dataset.cardinality())  # batches per epoch, for progress bars (None when unknown)
     callback_list = keras.callbacks.CallbackList([*callbacks, history], model=model, epochs=epochs,

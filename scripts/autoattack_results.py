@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from devtools.files import replace_block
 from kerasll.zoo.evaluation import context_of, evaluate_entry
-from kerasll.zoo.requests import EvalRequest
+from kerasll.zoo.requests import EvalRequest, Inputs
 from kerasll.zoo.results import describe
 from devtools.autoattack_docs import AutoAttackRow, results_section, time_sentence, timing_section
 from kerasll.zoo.report import summary
@@ -48,9 +48,9 @@ def main():
                 _bar.update(_tasks[name], completed=done, total=total,
                             info="" if acc is None else f"robust {100 * acc:.2f}%")
 
-            request = EvalRequest(attack="autoattack", limit=args.limit, data_dir=args.data_dir, force=args.force,
-                                  batch_size=args.batch_size)
-            out = evaluate_entry(zoo, entry.name, request, context_of(request, progress, console.print))
+            inputs = Inputs(limit=args.limit, data_dir=args.data_dir, force=args.force, batch_size=args.batch_size)
+            request = EvalRequest(attack="autoattack", inputs=inputs)
+            out = evaluate_entry(zoo, entry.name, request, context_of(inputs, progress, console.print))
         a = out["attack"]
         took = "cached" if a["cached"] else f"{a['seconds']:.0f} s"
         console.print(f"{entry.name}: AutoAttack {100 * a['robust_accuracy']:.2f}% ({took})")

@@ -20,6 +20,7 @@ from kerasll import load_dataset
 from devtools.files import replace_block
 from kerasll._files import write_json
 from kerasll.attacks import checks
+from kerasll.attacks.attack import Runtime
 from kerasll.attacks.registry import ATTACKS_REVISION, plan_of
 from devtools.masked import calibration_models, calibration_parser, is_current
 from devtools.autoattack_docs import square_flag_section
@@ -48,7 +49,8 @@ def main():
         model = build()
         _, records, _ = autoattack_images(model, x, y, attack_settings(None, "autoattack", eps, seed=args.seed),
                                           Context(batch_size=args.batch_size))
-        records |= checks.image_checks(model, x, y, eps, "linf", args.seed, order=True, batch_size=args.batch_size)
+        records |= checks.image_checks(model, x, y, eps, "linf", args.seed, order=True,
+                                        runtime=Runtime(batch_size=args.batch_size))
         before, after = records[robust_record("fab-t")], records[robust_record("square")]
         broken, n = int(np.sum(before & ~after)), int(before.sum())
         flags = summarize(records, plan_of("standard"), version="standard")["flags"]

@@ -18,7 +18,7 @@ from devtools.files import replace_block
 from kerasll.zoo.certification import CertifyRequest, certify_entry
 from kerasll.zoo.results import stored_certificates
 from kerasll.zoo.evaluation import context_of
-from kerasll.zoo.requests import EvalRequest
+from kerasll.zoo.requests import Inputs
 from kerasll.zoo.results import describe
 from devtools.certified import CertifiedRow, certified_section
 from kerasll.zoo.report import summary
@@ -40,7 +40,7 @@ def main():
     console = Console()
     zoo = Zoo(args.zoo, bundled=False)
     sigmas = tuple(float(s) for s in args.sigmas.split(","))
-    request = CertifyRequest(sigmas=sigmas, n=args.n, base=EvalRequest(limit=args.images, data_dir=args.data_dir))
+    request = CertifyRequest(sigmas=sigmas, n=args.n, inputs=Inputs(limit=args.images, data_dir=args.data_dir))
     rows = []
     for entry in zoo.complete_entries():
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -52,7 +52,7 @@ def main():
                     _tasks[name] = _bar.add_task(f"{_entry}: {name}", total=total)
                 _bar.update(_tasks[name], completed=done, total=total)
 
-            out = certify_entry(zoo, entry.name, request, context_of(request.base, progress, console.print))
+            out = certify_entry(zoo, entry.name, request, context_of(request.inputs, progress, console.print))
         for sigma, r in out.items():
             took = "cached" if r["cached"] else f"{r['seconds']:.0f} s"
             console.print(f"{entry.name} σ={sigma:g}: smoothed clean {100 * r['clean_accuracy']:.1f}%, certified at "

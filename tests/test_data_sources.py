@@ -18,7 +18,7 @@ def test_npz_uint8_is_scaled_and_keys_can_be_renamed(tmp_path):
     assert data.x.dtype == np.float32 and data.x.shape == (12, 8, 8, 1)
     assert np.array_equal(data.x, IMAGES / np.float32(255)) and np.array_equal(data.y, LABELS)
     assert data.dataset is None and data.tag.startswith("-data")
-    ds = load_data(tmp_path / "d.npz", keys=("images", "targets"), as_dataset=True, batch_size=5)
+    ds = load_data(tmp_path / "d.npz", keys=("images", "targets"), batched=5)
     assert [len(b[0]) for b in ds] == [5, 5, 2]
 
 

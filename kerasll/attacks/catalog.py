@@ -6,7 +6,8 @@ Plain Python; each attack's TensorFlow code lives in the module its `implementat
 from dataclasses import dataclass
 from typing import ClassVar
 
-from kerasll.attacks.attack import Attack, option
+from kerasll.attacks.attack import Attack
+from kerasll.options import option
 from kerasll.attacks.budgets import NORMS
 
 APGD_LOSSES = ("ce", "dlr")

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from kerasll._tensors import batches
 from kerasll.attacks import noise
+from kerasll.attacks.attack import Runtime
 from kerasll.attacks.driver import logits_of, predict_classes
 from kerasll.attacks.geometry import sphere_start
 from kerasll.attacks.losses import cross_entropy
@@ -34,7 +35,7 @@ class Flag:
         return f"{self.code}: {self.message} — try: {self.hint}"
 
 
-def image_checks(model, x, y, eps, norm, seed=0, keys=None, order=False, batch_size=1000):
+def image_checks(model, x, y, eps, norm, seed=0, order=False, runtime=None):
     """Per image, what the self-checks look at, as boolean arrays (N,).
 
     - ``probabilities``: the output row is a probability vector (in [0,1], sums to 1);
@@ -44,13 +45,15 @@ def image_checks(model, x, y, eps, norm, seed=0, keys=None, order=False, batch_s
     - with `order`: ``fgsm`` and ``pgd``, correct under FGSM (L∞ only) and PGD-10 (step ε/4),
       the weaker attacks a strong one must beat (L1: neither; its sparse steps are APGD-L1's own).
 
-    Every value depends on the image and its key (its content) only, so checks over
+    `runtime` (`kerasll.attacks.Runtime`): the images' keys and the batch size; its progress and stages
+    are not used. Every value depends on the image and its key (its content) only, so checks over
     chunks of a set add up to the checks over the whole. `flags_of` turns
     them into flags.
     """
     from kerasll.attacks.registry import get_attack, run_attack
 
-    keys = noise.keys_of(x, keys)
+    runtime = runtime or Runtime()
+    keys, batch_size = noise.keys_of(x, runtime.keys), runtime.batch_size
     a, b = logits_of(model, x, batch_size), logits_of(model, x, batch_size)
     out = {"probabilities": (a.min(-1) > -1e-5) & (a.max(-1) < 1 + 1e-5) & (np.abs(a.sum(-1) - 1) <= 1e-4),
            "unstable": ~np.all(np.isclose(a, b, rtol=1e-5, atol=1e-6), -1)}

@@ -51,12 +51,12 @@ def certify_command(
     """
     from dataclasses import replace
 
-    from kerasll.zoo.requests import EvalRequest
+    from kerasll.zoo.requests import EvalRequest, Inputs
 
-    base = EvalRequest(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit,
-                       input_scale=input_scale, force=force, batch_size=batch_size, strategy=strategy, seed=seed,
-                       unsafe=unsafe)
-    check_request(name, base, zoo)  # before TensorFlow starts
+    inputs = Inputs(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit,
+                    input_scale=input_scale, force=force, batch_size=batch_size, strategy=strategy, seed=seed,
+                    unsafe=unsafe)
+    check_request(name, EvalRequest(inputs=inputs), zoo)  # before TensorFlow starts
     from kerasll.cli.progress import TaskProgress
     from kerasll.distribute import evaluation_strategy
     from kerasll.zoo.certification import CertifyRequest, certify_entry, certify_file
@@ -66,12 +66,12 @@ def certify_command(
     sigmas = parse_list(sigma, "--sigma")
     request = CertifyRequest(
         sigmas=sigmas, n0=n0, n=n, alpha=alpha, radii=parse_list(radii, "--radii"),
-        base=base)
+        inputs=inputs)
     is_file = is_model_file(name)
     with stdout_for_data(to_stdout):
         request.check()
         log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
-        context = context_of(request.base, log=log, strategy=evaluation_strategy(strategy))
+        context = context_of(request.inputs, log=log, strategy=evaluation_strategy(strategy))
         chief = context.writes
         out_file = None if to_stdout or not chief else json_out
         if out_file is not None:

@@ -99,16 +99,17 @@ def eval_command(
       kerasll eval fmnist-lenet-at --json - | jq .attack.robust_accuracy
     """
     from kerasll.evaluation.settings import parse_number
-    from kerasll.zoo.requests import EvalRequest
+    from kerasll.zoo.requests import EvalRequest, Inputs
 
     to_stdout = json_out is not None and str(json_out) == "-"
+    inputs = Inputs(data=data, data_keys=tuple(k.strip() for k in data_keys.split(",")), dataset=dataset,
+                    data_dir=data_dir, source=source, limit=limit, input_scale=input_scale, unsafe=unsafe, seed=seed,
+                    batch_size=batch_size, strategy=strategy, force=force)
     request = EvalRequest(
         attack=attack, norm=norm, version=version, eps=parse_number(eps, "eps"), steps=steps,
-        step_size=parse_number(step_size, "step size"), restarts=restarts, queries=queries, seed=seed, data=data,
-        data_keys=tuple(k.strip() for k in data_keys.split(",")), dataset=dataset, data_dir=data_dir, source=source,
-        limit=limit, input_scale=input_scale, flatness=flatness, landscape=landscape, sweep=eps_sweep,
-        curve=parse_budgets(eps_curve), force=force, batch_size=batch_size, strategy=strategy,
-        check_budget=check_budget, transfer_from=transfer_from, unsafe=unsafe)
+        step_size=parse_number(step_size, "step size"), restarts=restarts, queries=queries, flatness=flatness,
+        landscape=landscape, sweep=eps_sweep, curve=parse_budgets(eps_curve), check_budget=check_budget,
+        transfer_from=transfer_from, inputs=inputs)
     check_request(name, request, zoo)
     with stdout_for_data(to_stdout), kept_only_with_json(name, None if to_stdout else json_out):
         out = _evaluate(name, request, None if to_stdout else json_out, zoo)
@@ -144,14 +145,14 @@ def _evaluate(name, request, json_out, zoo):
 
     log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
     # The strategy first: multiworker needs TensorFlow's devices untouched.
-    context = context_of(request, log=log, strategy=evaluation_strategy(request.strategy))
+    context = context_of(request.inputs, log=log, strategy=evaluation_strategy(request.inputs.strategy))
     chief = context.writes
     if not chief:
         json_out = None  # the chief writes
     if json_out is not None:
         check_writable(json_out)
     if is_model_file(name):
-        if request.data is None and request.dataset is None:
+        if request.inputs.data is None and request.inputs.dataset is None:
             raise KerasllError(f"{name} is a model file: name its test data with --data (a .npz, an image folder, "
                                f"tfds:NAME[:SPLIT]) or --dataset ({datasets()})")
         records = None if json_out is None else Path(str(json_out) + ".records")
@@ -181,10 +182,8 @@ def _evaluate(name, request, json_out, zoo):
     if request.landscape:
         paths = []
         for directions in ("random", "fgsm"):
-            paths += landscape_figures(store, name, directions=directions, data_dir=request.data_dir,
-                                       source=request.source, data=request.data)
-        paths.append(histogram_figure(store, name, data_dir=request.data_dir, source=request.source,
-                                      limit=request.limit, data=request.data))
+            paths += landscape_figures(store, name, request.inputs, directions=directions)
+        paths.append(histogram_figure(store, name, request.inputs))
         for p in paths:
             console.print(f"  wrote {p}", soft_wrap=True)
     if json_out is not None:
@@ -281,8 +280,10 @@ def landscape_command(
     check_choice("figure format", fmt, ("png", "pdf", "svg"))
     check_entries(zoo, name, *(compare or ()))  # before TensorFlow starts
     from kerasll.zoo.figures import landscape_figures
+    from kerasll.zoo.requests import Inputs
 
-    paths = landscape_figures(open_zoo(zoo), name, sample, directions, grid, parse_number(radius, "radius"),
-                              compare or (), data_dir, source, seed, fmt)
+    paths = landscape_figures(open_zoo(zoo), name, Inputs(data_dir=data_dir, source=source), sample,
+                              compare or (), fmt, directions=directions, grid=grid,
+                              radius=parse_number(radius, "radius"), seed=seed)
     for p in paths:
         console.print(f"wrote {p}", soft_wrap=True)

@@ -56,7 +56,7 @@ class TestData:
 
 
 def load_data(source, split="test", keys=("x", "y"), image_shape=None, data_dir=None, where="auto", limit=None,
-              as_dataset=False, batch_size=256):
+              batched=None):
     """Test data from `source` (see module doc), as a `TestData` or a batched `tf.data.Dataset`.
 
     Args:
@@ -69,17 +69,17 @@ def load_data(source, split="test", keys=("x", "y"), image_shape=None, data_dir=
         data_dir: where a registered data set's files, or tensorflow-datasets' data, are.
         where: for a registered data set, where to look ("auto", "embedded", …; see `load_dataset`).
         limit: keep the first N images.
-        as_dataset: return a `tf.data.Dataset` of (x, y) batches of `batch_size` instead.
+        batched: a batch size: return a `tf.data.Dataset` of (x, y) batches of that size instead.
 
     Example:
         >>> data = kerasll.load_data("my_test_set.npz")
         >>> kerasll.autoattack(model, data.x, data.y, eps=8/255)
     """
     data = _load(str(source), split, tuple(keys), image_shape, data_dir, where).limited(limit)
-    if as_dataset:
+    if batched is not None:
         import tensorflow as tf
 
-        return tf.data.Dataset.from_tensor_slices((data.x, data.y)).batch(batch_size)
+        return tf.data.Dataset.from_tensor_slices((data.x, data.y)).batch(int(batched))
     return data
 
 

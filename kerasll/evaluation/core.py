@@ -23,6 +23,7 @@ import numpy as np
 
 from kerasll._tensors import as_float_tensor
 from kerasll.attacks import checks, noise
+from kerasll.attacks.attack import Runtime
 from kerasll.attacks.adaptive import BUDGET_STAGE, TRANSFER_STAGES, extra_stages
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.driver import num_classes, predict_classes
@@ -290,8 +291,8 @@ class AttackMeasure(Measure):
             records |= {k: v for k, v in done.items() if k not in self.of_plan}
         elif o.run_checks:
             found, seconds["checks"] = stages("checks", lambda: checks.image_checks(
-                self.model, im.x[a:b], im.y[a:b], s.eps, s.norm, s.seed, im.keys[a:b], order=self.auto,
-                batch_size=ctx.batch_size))
+                self.model, im.x[a:b], im.y[a:b], s.eps, s.norm, s.seed, order=self.auto,
+                runtime=Runtime(keys=im.keys[a:b], batch_size=ctx.batch_size)))
             records |= found
         return records, seconds
 

@@ -85,8 +85,8 @@ class CertifyMeasure(Measure):
         def part(lo, hi):
             report = (lambda done, total: ctx.progress(f"certify σ={s.sigma:g}", lo - a + done * (hi - lo) / total,
                                                        b - a, None)) if ctx.progress else None
-            return certify(self.model, im.x[lo:hi], im.y[lo:hi], s.sigma, s.n0, s.n, s.alpha, s.seed, ctx.batch_size,
-                           im.keys[lo:hi], report).arrays()
+            return certify(self.model, im.x[lo:hi], im.y[lo:hi], s.sigma, s.n0, s.n, s.alpha, s.seed,
+                           batch_size=ctx.batch_size, keys=im.keys[lo:hi], progress=report).arrays()
         records, took = in_stages(a, b, CERTIFY_STAGE, stages, part)
         return records, {"certify": took}
 

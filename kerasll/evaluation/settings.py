@@ -110,10 +110,14 @@ class EvalSettings:
         return replace(self, eps=float(eps), step_size=step)
 
 
-def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=None, restarts=1, norm="linf",
-                    version="standard", queries=None, seed=0, attacks=None, budget_check=False, transfer=None):
+SETTING_OPTIONS = {"steps": None, "step_size": None, "restarts": 1, "version": "standard", "queries": None,
+                   "attacks": None, "budget_check": False, "transfer": None}
+
+
+def attack_settings(dataset=None, attack="pgd", eps=None, norm="linf", seed=0, **options):
     """The `EvalSettings` of an attack: `dataset`'s preset (a registered name, or None for data
-    without one), overridden where given.
+    without one), overridden where given (`options`: steps, step_size, restarts, version, queries,
+    attacks, budget_check, transfer; None is the preset).
 
     PGD defaults to the paper's preset (Fashion-MNIST: 10 steps of 6.25/255 at ε = 25/255; without
     a preset 10 steps of ε/4); the other attacks to AutoAttack's (100 iterations, 5,000 queries).
@@ -123,6 +127,11 @@ def attack_settings(dataset=None, attack="pgd", eps=None, steps=None, step_size=
     """
     from kerasll.datasets.registry import dataset_info
 
+    unknown = sorted(set(options) - set(SETTING_OPTIONS))
+    if unknown:
+        raise KerasllError(f"attack_settings has no option {unknown[0]!r}; its options: {', '.join(SETTING_OPTIONS)}")
+    o = SETTING_OPTIONS | options
+    steps, step_size, restarts, version, queries, attacks, budget_check, transfer = o.values()
     check_choice("attack", attack, attack_names())
     check_choice("norm", norm, NORMS)
     info = dataset_info(dataset) if dataset is not None else None

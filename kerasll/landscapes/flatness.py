@@ -18,14 +18,31 @@ import tensorflow as tf
 
 from kerasll.landscapes.directions import orthogonal_signed, random_directions
 from kerasll.attacks.noise import keys_of
-from kerasll.errors import KerasllError, check_choice
+from kerasll.errors import KerasllError
 from kerasll.landscapes.landscape import default_radius
 from kerasll.landscapes.lattice import grid_offsets, lattice_points
 from kerasll.likelihood import log_px
+from kerasll.options import Options, option
 
 REDUCTIONS = ("mean", "sum")
 DEFAULT_PAIRS = 2
 DEFAULT_GRID = 5
+
+
+@dataclass(frozen=True)
+class Lattice(Options):
+    """What Φ (`flatness`) measures on: its options, declared once."""
+
+    pairs: int = option(DEFAULT_PAIRS, "direction pairs per image (n)", low=1)
+    grid: int = option(DEFAULT_GRID, "lattice points per axis (grid² points per pair)", low=1)
+    radius: float | None = option(None, "lattice half-width in pixel units (default: the data set's preset, its "
+                                  "evaluation ε: 25/255 Fashion-MNIST, 8/255 CIFAR-10)", low=0)
+    reduction: str = option("mean", "\"mean\" over lattice points, or \"sum\" (the paper's)", choices=REDUCTIONS)
+    seed: int = option(0, "seed of the directions; image i always gets the same ones")
+    clip: bool = option(False, "clip lattice points to [0,1]")
+    directions: str = option("random", "\"random\" (two random signed directions per pair) or \"fgsm\" "
+                             "(d = sign ∇x CE(f(x), y), the attack's direction, and a random d⊥ ⟂ d)",
+                             choices=("random", "fgsm"))
 
 
 @dataclass
@@ -66,30 +83,22 @@ def _fgsm_directions(model, x, y, pairs, seed, keys):
     return np.repeat(d[:, None], pairs, axis=1), np.asarray(d_perp, np.float32)
 
 
-def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=None, reduction="mean",
-             seed=0, clip=False, batch_size=1024, progress=None, directions="random", dataset=None, keys=None):
+def flatness(model, x, y=None, *, dataset=None, keys=None, batch_size=1024, progress=None, **options):
     """Φ-flatness of `model` over images `x` (see module doc).
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
         x: images (N, H, W, C) in [0,1].
         y: their labels, needed for `directions="fgsm"`.
-        pairs: direction pairs per image (n).
-        grid: lattice points per axis (grid² points per pair).
-        radius: lattice half-width in pixel units; default `dataset`'s preset,
-            its evaluation ε (25/255 Fashion-MNIST, 8/255 CIFAR-10).
-        reduction: "mean" over lattice points (default) or "sum" (the paper).
-        seed: seed of the directions; image i always gets the same ones.
-        clip: clip lattice points to [0,1].
-        batch_size: lattice points per gradient pass (rounded to whole images).
-        progress: optional callable(done, total) called after each batch.
-        directions: "random" (two random signed directions per pair) or "fgsm"
-            (d = sign ∇x CE(f(x), y), the attack's direction, and a random d⊥ ⟂ d):
-            Φ along the direction attacks use.
         dataset: the registered data set whose radius preset to use.
         keys: the images' random-draw keys (default: from their content,
             `kerasll.attacks.noise.image_keys`): an image gets the same directions in
             any chunk, order or subset, so Φ over chunks of a set equals Φ over the whole.
+        batch_size: lattice points per gradient pass (rounded to whole images).
+        progress: optional callable(done, total) called after each batch.
+        **options: the `Lattice` options — pairs, grid, radius, reduction ("mean" over
+            lattice points, the default, or "sum", the paper's), seed, clip, directions
+            ("random", or "fgsm": Φ along the direction attacks use).
 
     Returns:
         A `FlatnessResult` with `.phi` and `.per_sample`.
@@ -97,18 +106,14 @@ def flatness(model, x, y=None, pairs=DEFAULT_PAIRS, grid=DEFAULT_GRID, radius=No
     Example:
         >>> kerasll.landscapes.flatness(model, x_test[:500], dataset="fashion_mnist").phi   # e.g. −1.3; 0 = flat
     """
-    check_choice("reduction", reduction, REDUCTIONS)
-    check_choice("directions", directions, ("random", "fgsm"))
+    o = Lattice.create(**options)
+    pairs, grid, reduction, seed, clip, directions = o.pairs, o.grid, o.reduction, o.seed, o.clip, o.directions
     x = np.asarray(x, np.float32)
     if directions == "fgsm":
         if y is None:
             raise KerasllError("directions='fgsm' needs the labels y")
         y = np.asarray(y)
-    if int(pairs) < 1 or int(grid) < 1:
-        raise KerasllError(f"pairs and grid must be ≥ 1, got pairs={pairs}, grid={grid}")
-    radius = default_radius(radius, dataset)
-    if radius < 0:
-        raise KerasllError(f"radius must be ≥ 0 pixel units, got {radius}")
+    radius = default_radius(o.radius, dataset)
     e1, e2 = (tf.constant(a) for a in grid_offsets(radius, grid))
     per_image = max(1, batch_size // (pairs * grid * grid))
     phis = []

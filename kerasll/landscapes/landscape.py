@@ -19,9 +19,23 @@ from kerasll.landscapes.directions import fgsm_directions, random_directions
 from kerasll.errors import KerasllError, check_choice
 from kerasll.landscapes.lattice import grid_offsets, lattice_points
 from kerasll.likelihood import log_px
+from kerasll.options import Options, option
 
 DIRECTIONS = ("random", "fgsm")
 DEFAULT_GRID = 21
+
+
+@dataclass(frozen=True)
+class Surface(Options):
+    """What a landscape (`likelihood_surface`) looks at: its options, declared once."""
+
+    directions: str = option("random", "\"random\": two signed, exactly orthogonal random vectors; \"fgsm\": "
+                             "d = sign(∇x CE) and a signed random d⊥ orthogonal to it", choices=DIRECTIONS)
+    grid: int = option(DEFAULT_GRID, "points per axis (odd, so the clean image is a grid point)", low=3)
+    radius: float | None = option(None, "half-width in pixel units (default: the data set's preset, its "
+                                  "evaluation ε)", low=0, open_low=True)
+    seed: int = option(0, "seed of the random direction(s)")
+    clip: bool = option(False, "clip perturbed points to [0,1] (default: no, see the module doc)")
 
 
 def default_radius(radius=None, dataset=None):
@@ -92,23 +106,16 @@ def _directions(model, x, y, kind, seed):
     return fgsm_directions(model, x, y, seed)
 
 
-def likelihood_surface(model, x, y=None, directions="random", grid=DEFAULT_GRID, radius=None,
-                       seed=0, clip=False, batch_size=1024, dataset=None):
+def likelihood_surface(model, x, y=None, *, dataset=None, batch_size=1024, **options):
     """Δlog p on a `grid × grid` lattice over [−radius, radius]² around one image.
 
     Args:
         model: a Keras classifier, [0,1] images → logits.
         x: one image (H, W, C) in [0,1].
         y: its label (needed for `directions="fgsm"`).
-        directions: "random" — two signed, exactly orthogonal random vectors;
-            "fgsm" — d = sign(∇x CE) and a signed random d⊥ orthogonal to it.
-        grid: points per axis (odd, so the clean image is a grid point).
-        radius: half-width in pixel units; default `dataset`'s preset, its
-            evaluation ε (25/255 for Fashion-MNIST, 8/255 for CIFAR-10).
-        seed: seed of the random direction(s).
-        clip: clip perturbed points to [0,1] (default: no, see module doc).
-        batch_size: lattice points per forward pass.
         dataset: the registered data set whose radius preset to use.
+        batch_size: lattice points per forward pass.
+        **options: the `Surface` options — directions, grid, radius, seed, clip.
 
     Returns:
         A `LikelihoodSurface`.
@@ -117,10 +124,12 @@ def likelihood_surface(model, x, y=None, directions="random", grid=DEFAULT_GRID,
         >>> s = likelihood_surface(model, x_test[0], y_test[0], directions="fgsm", dataset="fashion_mnist")
         >>> s.values.shape   # (21, 21), s.values[10, 10] == 0
     """
+    o = Surface.create(**options)
+    directions, grid, seed, clip = o.directions, o.grid, o.seed, o.clip
     x = np.asarray(x, np.float32)
-    if grid < 3 or grid % 2 == 0:
+    if grid % 2 == 0:
         raise KerasllError(f"grid must be an odd number ≥ 3, got {grid}")
-    radius = default_radius(radius, dataset)
+    radius = default_radius(o.radius, dataset)
     if not radius > 0:
         raise KerasllError(f"radius must be > 0 pixel units, got {radius}")
     d, d_perp = _directions(model, x, y, directions, seed)

@@ -16,7 +16,7 @@ from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
 from kerasll.evaluation import certify_records
 from kerasll.smoothing import RADII, CertifyResult, check_settings
-from kerasll.zoo.requests import EvalRequest
+from kerasll.zoo.requests import Inputs
 from kerasll.evaluation.kinds import CertifySettings
 from kerasll.zoo.results import ResultId
 from kerasll.zoo.evaluation import (
@@ -34,7 +34,7 @@ class CertifyRequest:
     n: int = 100_000
     alpha: float = 0.001
     radii: tuple = RADII
-    base: EvalRequest = field(default_factory=EvalRequest)
+    inputs: Inputs = field(default_factory=Inputs)
 
     def check(self):
         """Refuse values no certification can use, before anything is loaded."""
@@ -44,7 +44,7 @@ class CertifyRequest:
             check_settings(sigma, self.n0, self.n, self.alpha)
         if any(not np.isfinite(r) or r < 0 for r in self.radii):
             raise KerasllError(f"radii must be numbers ≥ 0, got {', '.join(map(str, self.radii))}")
-        self.base.check()
+        self.inputs.check()
         return self
 
 
@@ -59,11 +59,10 @@ def summarize(records, settings, radii=RADII):
 
 def run(model, data, request, results):
     """Each σ's result, cached or computed: {sigma: result}."""
-    base = request.base
-    tag = images_tag(data, base)
+    tag = images_tag(data, request.inputs)
     out = {}
     for sigma in request.sigmas:
-        settings = CertifySettings(float(sigma), request.n0, request.n, request.alpha, base.seed)
+        settings = CertifySettings(float(sigma), request.n0, request.n, request.alpha, request.inputs.seed)
 
         def compute(folder, settings=settings):
             records, seconds = certify_records(model, data.x, data.y, settings, folder, results.context)
@@ -79,11 +78,11 @@ def certify_entry(zoo, name, request, context=None):
     """Certify entry `name` at each σ of `request`, reusing eval.json's results unless `--force`;
     `context` (`kerasll.zoo.evaluation.context_of`): the callbacks and where the chunks run."""
     request.check()
-    context = context or context_of(request.base)
+    inputs, context = request.inputs, context or context_of(request.inputs)
     entry = zoo.get(name)
     dataset = entry.metadata()["dataset"]
-    model = with_input_scale(entry.load_model(request.base.unsafe, context.log), request.base.input_scale)
-    data = test_data(request.base, dataset, model_input_shape(model))
+    model = with_input_scale(entry.load_model(inputs.unsafe, context.log), inputs.input_scale)
+    data = test_data(inputs, dataset, model_input_shape(model))
     check_fits(model, data, name)
     results = Results(context, entry.path / RECORDS_DIR, entry, zoo)
     return run(model, data, request, results)
@@ -94,8 +93,8 @@ def certify_file(path, request, records_root=None, context=None):
     from kerasll.zoo.entry import load_classifier
 
     request.check()
-    context = context or context_of(request.base)
-    model = with_input_scale(load_classifier(path, context.log, request.base.unsafe), request.base.input_scale)
-    data = test_data(request.base, request.base.dataset, model_input_shape(model))
+    inputs, context = request.inputs, context or context_of(request.inputs)
+    model = with_input_scale(load_classifier(path, context.log, inputs.unsafe), inputs.input_scale)
+    data = test_data(inputs, inputs.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
     return run(model, data, request, Results(context, records_root))

@@ -35,15 +35,16 @@ FLATNESS_SAMPLES = 1000  # test images for Φ unless --limit is smaller
 RECORDS_DIR = "records"
 
 
-def test_data(request, dataset, image_shape=None):
-    """The request's images: `--data`, or `dataset`'s test split; `--limit` applied."""
-    if request.data is None:
+def test_data(inputs, dataset, image_shape=None):
+    """The images of `inputs` (`kerasll.zoo.requests.Inputs`): `--data`, or `dataset`'s test split; `--limit`
+    applied."""
+    if inputs.data is None:
         if dataset is None:
             raise KerasllError("name the test data with --data (a .npz, an image folder, tfds:NAME[:SPLIT]) "
                                "or a registered data set with --dataset")
-        return load_data(dataset, "test", data_dir=request.data_dir, where=request.source, limit=request.limit)
-    return load_data(request.data, keys=request.data_keys, image_shape=image_shape, data_dir=request.data_dir,
-                     limit=request.limit)
+        return load_data(dataset, "test", data_dir=inputs.data_dir, where=inputs.source, limit=inputs.limit)
+    return load_data(inputs.data, keys=inputs.data_keys, image_shape=image_shape, data_dir=inputs.data_dir,
+                     limit=inputs.limit)
 
 
 def model_input_shape(model):
@@ -84,9 +85,9 @@ def with_input_scale(model, scale):
     return keras.Model(inputs, model(keras.layers.Rescaling(float(scale))(inputs)))
 
 
-def images_tag(data, request):
+def images_tag(data, inputs):
     """The suffix naming which images a stored result used: the data's tag, and the input scale if not 1."""
-    return data.tag + (f"-x{request.input_scale:g}" if request.input_scale != 1 else "")
+    return data.tag + (f"-x{inputs.input_scale:g}" if inputs.input_scale != 1 else "")
 
 
 def _slug(key):
@@ -156,13 +157,13 @@ def load_surrogate(request, zoo=None, log=None):
     and the start of its content hash, so a changed file is a new surrogate)."""
     from kerasll.zoo.entry import load_classifier
 
-    path = request.surrogate_file(zoo)
+    path, inputs = request.surrogate_file(zoo), request.inputs
     if path is not None:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-        model = load_classifier(path, log, request.unsafe)
-        return f"{path.name}@{digest}", with_input_scale(model, request.input_scale)
-    model = zoo.get(request.transfer_from).load_model(request.unsafe, log)
-    return request.transfer_from, with_input_scale(model, request.input_scale)
+        model = load_classifier(path, log, inputs.unsafe)
+        return f"{path.name}@{digest}", with_input_scale(model, inputs.input_scale)
+    model = zoo.get(request.transfer_from).load_model(inputs.unsafe, log)
+    return request.transfer_from, with_input_scale(model, inputs.input_scale)
 
 
 def stored_stages(results, settings, n, tag):
@@ -186,7 +187,7 @@ def run(model, data, request, dataset, results, zoo=None):
     if request.transfer_from is not None and request.single:
         surrogate_name, surrogate = load_surrogate(request, zoo, results.context.log)
     settings = request.settings(dataset, curve=not request.single, surrogate=surrogate_name)
-    tag = images_tag(data, request)
+    tag = images_tag(data, request.inputs)
     x, y, n = data.x, data.y, len(data.x)
     ctx = results.context
 
@@ -222,10 +223,11 @@ def run(model, data, request, dataset, results, zoo=None):
     return out
 
 
-def context_of(request, progress=None, log=None, strategy=None):
-    """The run's `Context`: the request's batch size and --force, the CLI's callbacks, and `strategy`
-    (`kerasll.distribute.evaluation_strategy`) spreading the chunks over devices or workers."""
-    return Context.of(progress, log, request.batch_size, request.force, strategy)
+def context_of(inputs, progress=None, log=None, strategy=None):
+    """The run's `Context`: the batch size and --force of `inputs` (a request's `Inputs`), the CLI's
+    callbacks, and `strategy` (`kerasll.distribute.evaluation_strategy`) spreading the chunks over devices or
+    workers."""
+    return Context.of(progress, log, inputs.batch_size, inputs.force, strategy)
 
 
 def evaluate_entry(zoo, name, request, context=None):
@@ -236,14 +238,13 @@ def evaluate_entry(zoo, name, request, context=None):
     whether it was cached.
     """
     request.check()
+    inputs, context = request.inputs, context or context_of(request.inputs)
     entry = zoo.get(name)
-    meta = entry.metadata()
-    dataset = meta["dataset"]
-    loaded = entry.load_model(request.unsafe, (context or context_of(request)).log)
-    model = with_input_scale(loaded, request.input_scale)
-    data = test_data(request, dataset, model_input_shape(model))
+    dataset = entry.metadata()["dataset"]
+    model = with_input_scale(entry.load_model(inputs.unsafe, context.log), inputs.input_scale)
+    data = test_data(inputs, dataset, model_input_shape(model))
     check_fits(model, data, name)
-    results = Results(context or context_of(request), entry.path / RECORDS_DIR, entry, zoo)
+    results = Results(context, entry.path / RECORDS_DIR, entry, zoo)
     return run(model, data, request, dataset, results, zoo)
 
 
@@ -254,8 +255,8 @@ def evaluate_file(path, request, records_root=None, context=None, zoo=None):
     from kerasll.zoo.entry import load_classifier
 
     request.check()
-    context = context or context_of(request)
-    model = with_input_scale(load_classifier(path, context.log, request.unsafe), request.input_scale)
-    data = test_data(request, request.dataset, model_input_shape(model))
+    inputs, context = request.inputs, context or context_of(request.inputs)
+    model = with_input_scale(load_classifier(path, context.log, inputs.unsafe), inputs.input_scale)
+    data = test_data(inputs, inputs.dataset, model_input_shape(model))
     check_fits(model, data, str(path))
-    return run(model, data, request, request.dataset or data.dataset, Results(context, records_root), zoo)
+    return run(model, data, request, inputs.dataset or data.dataset, Results(context, records_root), zoo)

@@ -5,6 +5,7 @@ the active zoo first), or into a folder the caller names (the report's, which le
 as it is); a model file's into the folder the caller names.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 from kerasll import figures
@@ -13,14 +14,13 @@ from kerasll.landscapes.landscape import likelihood_histogram, likelihood_surfac
 from kerasll.zoo.evaluation import (
     FLATNESS_SAMPLES, check_fits, model_input_shape, test_data, with_input_scale,
 )
-from kerasll.zoo.requests import EvalRequest
+from kerasll.zoo.requests import Inputs
 from kerasll.zoo.results import describe
 
 
-def _entry_data(entry, meta, data_dir, source, limit=None, data=None):
-    request = EvalRequest(data=data, data_dir=data_dir, source=source, limit=limit)
+def _entry_data(entry, meta, inputs):
     model = entry.load_model()
-    test = test_data(request, meta["dataset"], model_input_shape(model))
+    test = test_data(inputs, meta["dataset"], model_input_shape(model))
     check_fits(model, test, meta["name"])
     return model, test
 
@@ -35,30 +35,32 @@ def _target_folder(zoo, entry, folder):
     return target.figures_dir
 
 
-def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=None, compare=(),
-                      data_dir=None, source="auto", seed=0, fmt="png", data=None, folder=None):
-    """Landscape figure(s) of `name` (and `compare` entries) on one test image (of `data` if given).
+def landscape_figures(zoo, name, inputs=None, sample=0, compare=(), fmt="png", folder=None, **surface):
+    """Landscape figure(s) of `name` (and `compare` entries) on test image `sample` of the request's data
+    (`inputs`: a request's `Inputs`, whose data, data_dir and source are read; default: the data set's test
+    split).
 
-    All models use the same image and, for random directions, the same
-    directions (same seed); for "fgsm" each model's own FGSM direction is used.
-    Writes into the entry's figures/ folder, or into `folder` when given (surfaces
-    saved as .npz too), and returns the paths written.
+    `surface`: the landscape's options (`kerasll.landscapes.landscape.Surface`: directions, grid, radius,
+    seed). All models use the same image and, for random directions, the same directions (same seed); for
+    "fgsm" each model's own FGSM direction is used. Writes into the entry's figures/ folder, or into
+    `folder` when given (surfaces saved as .npz too), and returns the paths written.
     """
+    inputs = inputs or Inputs()
+    directions = surface.get("directions", "random")
     entries = [zoo.get(n) for n in (name, *compare)]
     metas = [e.metadata() for e in entries]
     if len({m["dataset"] for m in metas}) != 1:
         raise KerasllError("--compare entries must use the same dataset as " + repr(name))
     surfaces = []
     for entry, meta in zip(entries, metas):
-        model, test = _entry_data(entry, meta, data_dir, source, data=data)
+        model, test = _entry_data(entry, meta, replace(inputs, limit=None))
         if not 0 <= sample < len(test.x):
             raise KerasllError(f"--sample must be in [0, {len(test.x) - 1}], got {sample}")
-        s = likelihood_surface(model, test.x[sample], test.y[sample], directions=directions, grid=grid,
-                               radius=radius, seed=seed, dataset=meta["dataset"])
+        s = likelihood_surface(model, test.x[sample], test.y[sample], dataset=meta["dataset"], **surface)
         s.metadata.update(label=f"{meta['name']} ({describe(meta)})", entry=meta["name"], sample=sample)
         surfaces.append(s)
     target = _target_folder(zoo, entries[0], folder)
-    stem = f"landscape-{directions}-sample{sample}" + ("" if data is None else test.tag)
+    stem = f"landscape-{directions}-sample{sample}" + ("" if inputs.data is None else test.tag)
     paths = [surfaces[0].save(target / f"{stem}.npz")]
     if compare:
         stem += "-vs-" + "-".join(compare)
@@ -69,14 +71,16 @@ def landscape_figures(zoo, name, sample=0, directions="random", grid=21, radius=
     return paths
 
 
-def histogram_figure(zoo, name, data_dir=None, source="auto", limit=None, seed=0, fmt="png", data=None, folder=None):
-    """Fig. 3 for one entry: log p̃ of clean vs randomly perturbed test images (into `folder` if given)."""
+def histogram_figure(zoo, name, inputs=None, seed=0, fmt="png", folder=None):
+    """Fig. 3 for one entry: log p̃ of clean vs randomly perturbed test images of `inputs` (as in
+    `landscape_figures`, --limit applied), into `folder` if given."""
+    inputs = inputs or Inputs()
     entry = zoo.get(name)
     meta = entry.metadata()
-    model, test = _entry_data(entry, meta, data_dir, source, limit, data)
+    model, test = _entry_data(entry, meta, inputs)
     h = likelihood_histogram(model, test.x[:FLATNESS_SAMPLES], seed=seed, dataset=meta["dataset"])
     target = _target_folder(zoo, entry, folder)
-    suffix = "" if data is None else test.tag
+    suffix = "" if inputs.data is None else test.tag
     return figures.plot_histograms([h], [f"{name} ({describe(meta)})"], target / f"histogram{suffix}.{fmt}")
 
 
@@ -85,10 +89,11 @@ def file_figures(path, request, folder):
     histogram, written into `folder` (radius: the data set's preset, else the request's ε)."""
     from kerasll.zoo.entry import load_classifier
 
-    model = with_input_scale(load_classifier(path, unsafe=request.unsafe), request.input_scale)
-    test = test_data(request, request.dataset, model_input_shape(model))
+    inputs = request.inputs
+    model = with_input_scale(load_classifier(path, unsafe=inputs.unsafe), inputs.input_scale)
+    test = test_data(inputs, inputs.dataset, model_input_shape(model))
     check_fits(model, test, str(path))
-    dataset = request.dataset or test.dataset
+    dataset = inputs.dataset or test.dataset
     radius = None if dataset else request.settings(None).eps
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from kerasll import figures
 from kerasll.datasets import dataset_info
 from kerasll.errors import KerasllError
 from kerasll.zoo.report import Fig4, evaluated, fig4, report_rows, write_markdown
+from kerasll.zoo.requests import Inputs
 
 ENTRY_FIGURES = {  # what the page shows per entry, and the file `kerasll eval --landscape` writes for it
     "landscape, random directions": "landscape-random-sample0.png",
@@ -126,11 +127,12 @@ def entry_figures(zoo, rows, out_dir, compute=True, source="auto", data_dir=None
     def draw(name, missing, folder):
         from kerasll.zoo.figures import histogram_figure, landscape_figures  # TensorFlow, only to draw
 
+        inputs = Inputs(source=source, data_dir=data_dir)
         for directions in ("random", "fgsm"):
             if f"landscape-{directions}-sample0.png" in missing:
-                landscape_figures(zoo, name, directions=directions, source=source, data_dir=data_dir, folder=folder)
+                landscape_figures(zoo, name, inputs, folder=folder, directions=directions)
         if "histogram.png" in missing:
-            histogram_figure(zoo, name, source=source, data_dir=data_dir, folder=folder)
+            histogram_figure(zoo, name, inputs, folder=folder)
 
     out = {}
     for i, r in enumerate(rows):

@@ -5,6 +5,8 @@ import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, fields
+from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -122,9 +124,31 @@ def log_callbacks(entry, tensorboard=True):
     return found
 
 
-def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto", callbacks=(), log=print,
-                tensorboard=True, strategy="auto", mixed_precision=False, jit_compile=False, force=False):
+@dataclass(frozen=True)
+class TrainRuntime:
+    """How a training run goes, not what it trains: a run may resume under other values.
+
+    Attributes:
+        strategy: "auto", "one", "mirrored" or "multiworker" (`kerasll.distribute`).
+        mixed_precision: train under mixed_float16 (GPU) or mixed_bfloat16 (CPU).
+        jit_compile: compile the train step with XLA.
+        tensorboard: write TensorBoard logs beside the CSV history.
+        callbacks: more Keras callbacks.
+        log: where progress lines go.
+    """
+
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    tensorboard: bool = True
+    callbacks: tuple = ()
+    log: Callable = print
+
+
+def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto", force=False, **runtime):
     """Train (or resume, or skip if complete) the entry for `config`; returns the `Entry`.
+
+    `runtime`: `TrainRuntime`'s fields (strategy, mixed_precision, jit_compile, tensorboard, callbacks, log).
 
     The entry's `logs/` folder gets the epoch history as CSV and, with
     `tensorboard`, TensorBoard logs (`tensorboard --logdir <entry>/logs`).
@@ -141,6 +165,13 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     finished epoch with optimizer state and LR schedule restored (Keras's
     `BackupAndRestore`); at most the epoch in progress is lost.
     """
+    unknown = sorted(set(runtime) - {f.name for f in fields(TrainRuntime)})
+    if unknown:
+        raise KerasllError(f"train_entry has no option {unknown[0]!r}; its runtime options: "
+                           f"{', '.join(f.name for f in fields(TrainRuntime))}")
+    run = TrainRuntime(**runtime)
+    strategy, mixed_precision, jit_compile = run.strategy, run.mixed_precision, run.jit_compile
+    tensorboard, callbacks, log = run.tensorboard, run.callbacks, run.log
     config = config.resolved()
     info = dataset_info(config.dataset)
     dist = make_strategy(strategy)
@@ -189,7 +220,7 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
             if strategy == "multiworker":  # Keras's fit cannot run under MultiWorkerMirroredStrategy
                 strategy_fit(model, train_data, config.epochs, dist, validation_data=val_data,
                              callbacks=[DataEpoch(data_epoch), *guards, *writers, *callbacks],
-                             backup_dir=entry.checkpoint_dir, chief=chief, jit_compile=jit_compile)
+                             backup_dir=entry.checkpoint_dir, jit_compile=jit_compile)
             else:
                 model.fit(
                     train_data, epochs=config.epochs, verbose=0, shuffle=False,  # the pipeline shuffles

@@ -7,6 +7,7 @@
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from kerasll._files import atomic_write_text
 from kerasll.datasets import dataset_info, load_dataset
@@ -59,8 +60,8 @@ def write_results(runs, out, sources, zoo_text=None, data_dir=None, source="auto
     stats = {k: runs.stat(k) for k in runs.roles()}
     sweep = judge.sweeps(rhos, points)
     claims = judge.paper_claims(runs.labels, stats, change, sweep, collapsed, runs.beyond)
-    lines = document(runs, sources, zoo_text or f"runs/{Path(runs.zoo).name}", claims, change, sweep, points, collapsed,
-                     {k: Path(p).relative_to(out) for k, p in paths.items()}, fgsm_images)
+    found = Findings(claims, change, sweep, points, collapsed, {k: Path(p).relative_to(out) for k, p in paths.items()})
+    lines = document(runs, sources, zoo_text or f"runs/{Path(runs.zoo).name}", found, fgsm_images)
     old = (out / "results.md").read_text() if (out / "results.md").exists() else ""
     blocks = [m.group(0) for name in KEPT_BLOCKS
               for m in [re.search(f"<!-- {name}:start -->.*?<!-- {name}:end -->", old, flags=re.S)] if m]
@@ -205,8 +206,21 @@ def differences(runs, verdicts, sweep, points):
     ]
 
 
-def document(runs, sources, zoo_text, claims, change, sweep, points, collapsed, paths, fgsm_images=FGSM_IMAGES):
-    """The document's lines (`paths`: figure paths relative to the document)."""
+class Findings(NamedTuple):
+    """What the runs showed, as the document states it: the `Claim`s, the likelihood change under attack, the
+    strength sweeps, Fig. 4's points and collapsed runs, and the figures' paths relative to the document."""
+
+    claims: list
+    change: dict
+    sweep: dict
+    points: dict
+    collapsed: dict
+    paths: dict
+
+
+def document(runs, sources, zoo_text, found, fgsm_images=FGSM_IMAGES):
+    """The document's lines from the `Findings`."""
+    claims, change, sweep, points, collapsed, paths = found
     by_key = {c.key: c for c in claims}
     return [
         *header(runs, zoo_text),
