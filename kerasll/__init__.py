@@ -63,7 +63,7 @@ _EXPORTS = {
     "jacobian_sq_norm": "kerasll.jacobian",
     **dict.fromkeys(["ams_score", "delta_log_px", "grad_log_px", "log_px"], "kerasll.likelihood"),
     "as_logits": "kerasll.logits",
-    **dict.fromkeys(["CertifyResult", "certify"], "kerasll.smoothing"),
+    **dict.fromkeys(["CertifyResult", "certify"], "kerasll.certification.smoothing"),
 }
 _SUBMODULES = ("architectures", "attacks", "backend", "cli", "datasets", "defenses", "evaluation", "zoo", "figures", "landscapes",
                "likelihood", "smoothing", "stats", "distribute", "errors")

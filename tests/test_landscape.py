@@ -203,7 +203,9 @@ def test_labels_of_close_points_do_not_overlap(tmp_path, monkeypatch):
     """Two entries with nearly the same Φ and radius (as fmnist-lenet-jacreg and -gaussian are): their labels
     are moved apart, not drawn over each other."""
     boxes = []
-    place = figures._label_points
+    from kerasll.figures import robustness
+
+    place = robustness._label_points
 
     def spy(fig, ax, points):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -212,7 +214,7 @@ def test_labels_of_close_points_do_not_overlap(tmp_path, monkeypatch):
         renderer = FigureCanvasAgg(fig).get_renderer()
         boxes.extend(t.get_window_extent(renderer).frozen() for t in ax.texts)
 
-    monkeypatch.setattr(figures, "_label_points", spy)
+    monkeypatch.setattr(robustness, "_label_points", spy)
     points = [("fmnist-lenet-jacreg", -1.58, 0.552), ("fmnist-lenet-gaussian", -1.60, 0.553),
               ("fmnist-lenet-amsreg", -0.43, 0.562), ("fmnist-lenet-none", -13.2, 0.289)]
     figures.plot_phi_vs_accuracy(points, tmp_path / "scatter.png", percent=False)

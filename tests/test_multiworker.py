@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from devtools.cluster import localhost_cluster
-from kerasll.distribute import chief_from_env, cluster_from_env, lost_peer
+from kerasll.distribution.strategies import chief_from_env, cluster_from_env, lost_peer
 from kerasll.errors import KerasllError
 from helpers import KERASLL, finish, start_workers
 
@@ -85,7 +85,7 @@ def test_two_workers_on_localhost_train_one_entry_through_the_cli(tmp_path):
 
 WORKER = """
 import os, signal, sys
-from kerasll.distribute import make_strategy  # MultiWorkerMirroredStrategy before TF touches a device
+from kerasll.distribution.strategies import make_strategy  # MultiWorkerMirroredStrategy before TF touches a device
 import keras
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.store import Zoo
@@ -178,7 +178,7 @@ def test_strategy_fit_matches_keras_fit_and_shares_its_backup(tmp_path):
     import tensorflow as tf
 
     import kerasll as kl
-    from kerasll.strategy_fit import strategy_fit
+    from kerasll.distribution.fit import strategy_fit
 
     x, y = kl.load_dataset("fashion_mnist", "train", source="embedded")
     data = tf.data.Dataset.from_tensor_slices((x[:256], y[:256])).batch(64)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kerasll as kl
-from kerasll import smoothing
+from kerasll.certification import smoothing
 
 SHAPE = (4, 4, 1)
 

@@ -58,7 +58,7 @@ def certify_command(
                     unsafe=unsafe)
     check_request(name, EvalRequest(inputs=inputs), zoo)  # before TensorFlow starts
     from kerasll.cli.progress import TaskProgress
-    from kerasll.distribute import evaluation_strategy
+    from kerasll.distribution.strategies import evaluation_strategy
     from kerasll.zoo.certification import CertifyRequest, certify_entry, certify_file
     from kerasll.zoo.evaluation import context_of
 

@@ -138,7 +138,7 @@ def _evaluate(name, request, json_out, zoo):
     from kerasll.cli.progress import TaskProgress
     from dataclasses import replace
 
-    from kerasll.distribute import evaluation_strategy
+    from kerasll.distribution.strategies import evaluation_strategy
     from kerasll.errors import KerasllError
     from kerasll.zoo.evaluation import context_of, evaluate_entry, evaluate_file
     from kerasll.zoo.figures import histogram_figure, landscape_figures

@@ -84,7 +84,7 @@ def train(
                      weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
     config = config_from(fields, overrides).check_names()  # before TensorFlow starts
     from kerasll.cli.training_progress import TrainingProgress
-    from kerasll.distribute import chief_from_env
+    from kerasll.distribution.strategies import chief_from_env
     from kerasll.zoo.training import train_entry
 
     config = config.resolved()

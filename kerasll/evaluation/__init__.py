@@ -1,11 +1,13 @@
-"""Evaluations: accuracy under attack with self-checks, ε-curves and Φ, resumable in chunks."""
+"""Evaluations: accuracy under attack with self-checks, ε-curves and Φ, resumable in chunks (one template,
+`measure`; certification's measure lives in `kerasll.certification`)."""
 
 from kerasll._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     **dict.fromkeys(["EvalOptions", "EvalResult", "accuracy", "as_labels", "autoattack", "autoattack_images", "check_labels",
                      "evaluate", "predictions", "robust_accuracy", "summarize"], "kerasll.evaluation.core"),
-    **dict.fromkeys(["certify_records", "flatness_records"], "kerasll.evaluation.measures"),
+    "flatness_records": "kerasll.evaluation.flatness",
+    "certify_records": "kerasll.certification.measure",
     **dict.fromkeys(["Images", "Measure", "run"], "kerasll.evaluation.measure"),
     **dict.fromkeys(["CHUNK_SIZE", "Context"], "kerasll.evaluation.chunks"),
     **dict.fromkeys(["CurveResult", "eps_curve", "eps_sweep", "sweep_budgets"], "kerasll.evaluation.curves"),

@@ -25,7 +25,7 @@ stage finishes, and dropped when the chunk is saved).
 A `Context` carries what every evaluation of one run shares and none of them
 decides: the progress and log callbacks, the images per chunk, whether to forget
 kept chunks (`fresh`), and the `Spread` of devices and workers the chunks go to
-(`kerasll.evaluation.spread`). It is built once (by the CLI, or by a library
+(`kerasll.distribution.spread`). It is built once (by the CLI, or by a library
 function from its keyword arguments), passed down the path, and decides once who
 writes: only the chief reads and writes kept chunks and stored results.
 """
@@ -43,7 +43,7 @@ import numpy as np
 from kerasll._files import atomic_write_bytes, write_json
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import Interrupted, is_ctrl_c
-from kerasll.evaluation.spread import Local, pack, spread_of, unpack
+from kerasll.distribution.spread import Local, pack, spread_of, unpack
 
 RECORDS_FILE = "records.npz"
 FINGERPRINT_FILE = "fingerprint.json"
@@ -59,7 +59,7 @@ class Context:
         log: `log(line)` after each chunk of `batch_size` images (and each kept stage).
         batch_size: images per chunk and per compiled attack batch.
         fresh: forget the chunks an earlier run kept for the same computation.
-        spread: where the chunks run (`kerasll.evaluation.spread`): one process, or a
+        spread: where the chunks run (`kerasll.distribution.spread`): one process, or a
             strategy's devices and workers.
     """
 
@@ -266,7 +266,7 @@ def run_chunks(compute, n, size, store=None, on_chunk=None, spread=None, on_stag
     With a `store`, finished chunks are read back instead of computed, each new
     chunk is saved as soon as it is done, and `stages` (a `Stages`) keeps the
     finished stages of the chunk being computed. `on_chunk(i, total, records_so_far,
-    cached)` follows every chunk. `spread` (`kerasll.evaluation.spread`) deals the
+    cached)` follows every chunk. `spread` (`kerasll.distribution.spread`) deals the
     chunks out to devices and workers; the store and callbacks are the chief's only
     (other workers pass None), and every worker returns the same records. Returns (records, seconds), seconds
     summed per key. Ctrl-C raises `Interrupted`, saying what was kept.

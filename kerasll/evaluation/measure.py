@@ -14,7 +14,7 @@ import numpy as np
 from kerasll.attacks import noise
 from kerasll.attacks.driver import num_classes
 from kerasll.errors import KerasllError
-from kerasll.evaluation.chunks import Context
+from kerasll.evaluation.chunks import Context, StageId, concat
 
 
 def as_labels(y):
@@ -80,3 +80,15 @@ def run(measure, model, images, checkpoint=None, context=None):
     ctx = context or Context()
     return ctx.run(lambda a, b, stages: measure.compute(ctx, a, b, stages), model, images.x, images.y, checkpoint,
                    measure.what(), measure.line)
+
+
+def in_stages(a, b, size, stages, part):
+    """`part(lo, hi)` ({name: (hi − lo,) array}) for every `size` images of the chunk [a, b), each a kept stage
+    (Ctrl-C keeps what is done): the parts joined, and their seconds."""
+    parts, took = [], 0.0
+    for lo in range(a, b, size):
+        hi = min(lo + size, b)
+        found, t = stages(StageId("images", f"{lo}-{hi}"), lambda lo=lo, hi=hi: part(lo, hi))
+        parts.append(found)
+        took += t
+    return concat(parts), round(took, 2)

@@ -15,7 +15,7 @@ import numpy as np
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.errors import KerasllError
 from kerasll.evaluation import certify_records
-from kerasll.smoothing import RADII, CertifyResult, check_settings
+from kerasll.certification.smoothing import RADII, CertifyResult, check_settings
 from kerasll.zoo.requests import Inputs
 from kerasll.evaluation.kinds import CertifySettings
 from kerasll.zoo.results import ResultId

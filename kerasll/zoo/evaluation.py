@@ -24,7 +24,7 @@ from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.evaluation import check_labels, evaluate, flatness_records
 from kerasll.evaluation.core import reusable
 from kerasll.evaluation.chunks import Context
-from kerasll.evaluation.spread import unpack
+from kerasll.distribution.spread import unpack
 from kerasll.evaluation.curves import eps_curve, eps_sweep
 from kerasll.evaluation.kinds import CurveSettings, FlatnessSettings, SweepSettings
 from kerasll.landscapes.flatness import DEFAULT_GRID, DEFAULT_PAIRS
@@ -225,7 +225,7 @@ def run(model, data, request, dataset, results, zoo=None):
 
 def context_of(inputs, progress=None, log=None, strategy=None):
     """The run's `Context`: the batch size and --force of `inputs` (a request's `Inputs`), the CLI's
-    callbacks, and `strategy` (`kerasll.distribute.evaluation_strategy`) spreading the chunks over devices or
+    callbacks, and `strategy` (`kerasll.distribution.strategies.evaluation_strategy`) spreading the chunks over devices or
     workers."""
     return Context.of(progress, log, inputs.batch_size, inputs.force, strategy)
 

@@ -23,7 +23,7 @@ class Inputs:
     unsafe: bool = False  # --unsafe: load models with Keras's safe_mode=False (Lambda layers' code runs)
     seed: int = 0
     batch_size: int = 1000
-    strategy: str = "auto"  # where the chunks run: see kerasll.distribute
+    strategy: str = "auto"  # where the chunks run: see kerasll.distribution.strategies
     force: bool = False
 
     def check(self):

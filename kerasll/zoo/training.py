@@ -14,12 +14,12 @@ import tensorflow as tf
 from kerasll.architectures import build_model
 from kerasll.datasets import DataEpoch, dataset_info, load_dataset, make_pipeline
 from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
-from kerasll.distribute import all_agree, check_batch, is_chief, lost_peer, make_strategy, precision_policy
+from kerasll.distribution.strategies import all_agree, check_batch, is_chief, lost_peer, make_strategy, precision_policy
 from kerasll.errors import Interrupted, KerasllError, is_ctrl_c
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
 from kerasll.optimizers import CoupledWeightDecaySGD, WarmupPiecewise
-from kerasll.strategy_fit import strategy_fit
+from kerasll.distribution.fit import strategy_fit
 from kerasll.zoo.metadata import new_metadata, now
 
 
@@ -129,7 +129,7 @@ class TrainRuntime:
     """How a training run goes, not what it trains: a run may resume under other values.
 
     Attributes:
-        strategy: "auto", "one", "mirrored" or "multiworker" (`kerasll.distribute`).
+        strategy: "auto", "one", "mirrored" or "multiworker" (`kerasll.distribution.strategies`).
         mixed_precision: train under mixed_float16 (GPU) or mixed_bfloat16 (CPU).
         jit_compile: compile the train step with XLA.
         tensorboard: write TensorBoard logs beside the CSV history.
@@ -153,7 +153,7 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     The entry's `logs/` folder gets the epoch history as CSV and, with
     `tensorboard`, TensorBoard logs (`tensorboard --logdir <entry>/logs`).
 
-    `strategy` ("auto", "one", "mirrored"; see `kerasll.distribute`) spreads the
+    `strategy` ("auto", "one", "mirrored"; see `kerasll.distribution.strategies`) spreads the
     global batch `config.batch_size` over the replicas; `mixed_precision` trains
     under mixed_float16 (GPU) or mixed_bfloat16 (CPU); `jit_compile` compiles the
     train step with XLA. They do not change the configuration: a run may resume

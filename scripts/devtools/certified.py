@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasll.smoothing import CertifyResult
+from kerasll.certification.smoothing import CertifyResult
 from kerasll.stats import rank_correlation, rank_correlation_p_value
 
 SIGNIFICANCE = 0.05  # a rank correlation is called a finding when its exact permutation p-value is below this

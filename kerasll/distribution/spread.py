@@ -61,7 +61,7 @@ class Spread(Local):
     def __init__(self, strategy):
         import tensorflow as tf
 
-        from kerasll.distribute import is_chief
+        from kerasll.distribution.strategies import is_chief
 
         self.strategy = strategy
         self.devices = list(strategy.extended.worker_devices)
@@ -103,7 +103,7 @@ class Spread(Local):
         """Every worker's `blob`, in worker order (the chief first)."""
         import tensorflow as tf
 
-        from kerasll.distribute import lost_peer
+        from kerasll.distribution.strategies import lost_peer
 
         try:
             sizes = self._gather(np.array([len(blob)], np.int64))

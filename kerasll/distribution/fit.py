@@ -89,9 +89,9 @@ def strategy_fit(model, dataset, epochs, strategy, *, validation_data=None, call
         callbacks: Keras callbacks (give the chief-only ones, such as loggers, only to the chief).
         backup_dir: where the per-epoch backup lives; a re-run resumes from it.
 
-    Only the chief (`kerasll.distribute.is_chief`) writes the backup.
+    Only the chief (`kerasll.distribution.strategies.is_chief`) writes the backup.
     """
-    from kerasll.distribute import is_chief
+    from kerasll.distribution.strategies import is_chief
 
     chief = is_chief(strategy)
     history = keras.callbacks.History()
