@@ -21,6 +21,7 @@ def test_the_budget_check_doubles_the_strongest_white_box_stage():
         budget_stage((("square", {}),))
 
 
+@pytest.mark.pipeline
 def test_transfer_from_the_unmasked_network_breaks_a_masked_model_and_flags_it(trained_lenet, fmnist):
     """Behind stop_gradient the white-box attacks find nothing; the same network without the mask, as the
     surrogate, breaks most of what they left: the transfer flag fires and the robust accuracy falls."""
@@ -96,6 +97,7 @@ def test_a_calibration_row_of_an_older_attack_revision_is_recomputed():
     assert not is_current({"attacks_revision": ATTACKS_REVISION - 1}) and not is_current({}) and not is_current(None)
 
 
+@pytest.mark.pipeline
 def test_the_adaptive_checks_on_top_of_a_finished_autoattack_run_only_the_checks(trained_lenet, fmnist, monkeypatch):
     """`reuse=` the plain run's records: no stage of the plan runs again (counted at the attack dispatch),
     and the result is, per image, the one computed from scratch."""

@@ -305,6 +305,7 @@ class CoinFlipGradient(keras.layers.Layer):
         return x + extra - tf.stop_gradient(extra)
 
 
+@pytest.mark.pipeline
 def test_rand_averages_random_gradients_where_standard_overstates_robustness():
     from helpers import linear_images
 

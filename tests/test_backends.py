@@ -80,6 +80,7 @@ def saved(tmp_path_factory):
     return model, x, str(folder / "m.keras"), str(folder / "x.npy"), str(folder / "keys.npy")
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, backend):
     model, x, *paths = saved
@@ -92,6 +93,7 @@ def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, back
     assert out["l1_refused"].startswith("L1-APGD runs on Keras's TensorFlow backend so far")
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_the_keyed_draws_hash_the_same_words_on_every_backend(saved, backend):
     """The per-image draws (`noise`) hash (seed, key, counter) to the same 32-bit words everywhere; PyTorch
@@ -111,6 +113,7 @@ def test_the_keyed_draws_hash_the_same_words_on_every_backend(saved, backend):
     assert 0 <= np.min(out["uniform"]) and np.max(out["uniform"]) < 1
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_fgsm_pgd_and_apgd_run_on_every_backend_and_find_what_tensorflow_finds(saved, backend):
     model, x, *paths = saved

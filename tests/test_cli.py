@@ -569,6 +569,7 @@ def test_eval_with_the_adaptive_checks_names_the_surrogate_and_stores_what_they_
     assert stored["robust_accuracy"] * 32 == found["transfer"]["robust_before"] - found["transfer"]["broken"]
 
 
+@pytest.mark.pipeline
 def test_the_budget_check_on_top_of_a_stored_autoattack_runs_only_the_check(zoo, monkeypatch):
     """The stored AutoAttack's stages and self-checks are reused: the second command runs one attack (the budget
     check's APGD-T), counted where attacks are dispatched, and stores the checks under their own key."""

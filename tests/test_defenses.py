@@ -131,6 +131,7 @@ def test_mirrored_strategy_on_two_logical_cpus():
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_with_xla_and_double_backprop_through_max_pooling(policy):
     """XLA has no half-precision MaxPoolGradGrad: kerasll's pooling runs in float32 under mixed precision."""

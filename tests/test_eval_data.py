@@ -71,6 +71,7 @@ def test_the_library_and_the_cli_give_the_same_sweep(model_file, trained_lenet, 
     assert stored["accuracy"][-1] == 0.0  # the unbounded budget breaks every image
 
 
+@pytest.mark.pipeline
 def test_data_npz_equals_the_registered_dataset_for_the_same_images(model_file, fmnist, tmp_path):
     x, y = fmnist[2][:24], fmnist[3][:24]
     np.savez(tmp_path / "test.npz", x=np.round(x * 255).astype(np.uint8), y=y)

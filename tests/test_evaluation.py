@@ -184,6 +184,7 @@ def interrupted_then_resumed(model, x, y, settings, stop_at, path):
     return first, ran, (adv, resumed), (whole_adv, whole)
 
 
+@pytest.mark.pipeline
 def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_lenet, fmnist, tmp_path):
     """APGD's restarts and targets are stages: Ctrl-C during APGD-T's third target keeps APGD-CE and the first
     two targets, and the resumed run gives the uninterrupted records."""
@@ -195,6 +196,7 @@ def test_an_interrupted_apgd_t_resumes_at_its_first_unfinished_target(trained_le
     assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
 
 
+@pytest.mark.pipeline
 def test_an_interrupted_square_resumes_at_its_first_unfinished_segment_of_queries(trained_lenet, fmnist, tmp_path):
     """Square's queries run in segments that are stages: Ctrl-C in the third segment keeps the first two, and
     the resumed run gives the uninterrupted records and images."""

@@ -1,3 +1,4 @@
+import pytest
 """`import kerasll` changes nothing global: no environment variables, no device initialisation."""
 
 import json
@@ -28,11 +29,13 @@ def probe(first):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.processes
 def test_import_after_tensorflow_sets_no_variable_and_leaves_devices_configurable():
     result = probe("import tensorflow, keras")
     assert result == {"changed": [], "devices": 2}
 
 
+@pytest.mark.processes
 def test_import_first_still_leaves_devices_configurable():
     # TensorFlow sets variables of its own on import (KMP_*, TF2_BEHAVIOR…); kerasll adds none of its own.
     result = probe("")
@@ -62,6 +65,7 @@ def test_import_kerasll_imports_no_tensorflow_and_names_load_on_first_use():
     assert heavy == ""
 
 
+@pytest.mark.processes
 def test_first_use_imports_tensorflow_and_a_defense_model_file_then_loads_with_keras():
     # One process (each costs a TensorFlow import): a name that needs TensorFlow imports it, a submodule never
     # shadows its function, and after the first such name keras.saving knows the defenses' model classes.
@@ -82,6 +86,7 @@ def test_help_and_the_zoo_commands_run_without_tensorflow():
         assert "tensorflow" not in heavy and "keras" not in heavy, (args, heavy)
 
 
+@pytest.mark.processes
 def test_a_mistyped_name_is_refused_before_tensorflow_starts():
     """An unknown entry, surrogate, data set, attack or defense: one line and exit 1, with TensorFlow never imported."""
     run = ("from kerasll.cli.main import main\ntry:\n    main()\nexcept SystemExit as e:\n    assert e.code == 1, e.code\n"
@@ -93,6 +98,7 @@ def test_a_mistyped_name_is_refused_before_tensorflow_starts():
         assert "tensorflow" not in heavy and out.stderr.count("error: ") == 1, (args, heavy, out.stderr[-500:])
 
 
+@pytest.mark.processes
 def test_the_demo_pins_the_cpu_kernels_only_before_tensorflow_starts():
     code = ("import os\nfor k in ('TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'TF_NUM_INTRAOP_THREADS'):\n"
             "    os.environ.pop(k, None)\nos.environ['TF_NUM_INTRAOP_THREADS'] = '3'\n"
@@ -104,6 +110,7 @@ def test_the_demo_pins_the_cpu_kernels_only_before_tensorflow_starts():
     assert out.returncode == 0 and "tensorflow" in heavy, out.stderr[-2000:]
 
 
+@pytest.mark.processes
 def test_keras_loads_every_shipped_entry_right_after_import_kerasll_in_either_order():
     """`import kerasll` makes its Keras classes known to keras.saving as soon as Keras is imported, before or
     after it, with no other kerasll call: the way any Keras user loads a model."""

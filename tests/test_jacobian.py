@@ -106,6 +106,7 @@ def test_jvp_estimate_averaged_over_every_sign_vector_is_exact_in_float64(target
     np.testing.assert_allclose(est.numpy(), exact_targets(model, x)[target], rtol=1e-10)
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("projection", ["vjp", "jvp"])
 @pytest.mark.parametrize("target", ["jacobian", "weighted"])
 def test_both_projections_are_unbiased_against_batch_jacobian(projection, target):

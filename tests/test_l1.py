@@ -112,6 +112,7 @@ def test_l1_apgd_fools_exactly_the_images_within_the_known_minimal_l1_distance(l
     assert fooled.sum() >= 22  # of the 32 that can be: kerasll 24 (25 with large reps), the reference 22 (26)
 
 
+@pytest.mark.pipeline
 def test_an_l1_evaluation_does_not_depend_on_its_chunks_or_batches(trained_lenet, fmnist):
     """Per-image draws keyed by content: L1-APGD (large reps) and Square-L1 give the same answer per image in one
     chunk of 24 or three chunks of 8, and in one batch or three."""

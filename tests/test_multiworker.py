@@ -172,6 +172,7 @@ def _fresh_model(kl, keras):
     return model
 
 
+@pytest.mark.pipeline
 def test_strategy_fit_matches_keras_fit_and_shares_its_backup(tmp_path):
     """On one device, strategy_fit gives Keras fit's weights and history; its backup resumes under fit."""
     import keras

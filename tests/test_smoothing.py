@@ -130,6 +130,7 @@ def test_certify_cli_caches_by_settings_and_refuses_bad_values(trained_lenet, tm
         assert not (tmp_path / "bad.json").exists() and not (tmp_path / "bad.json.records").exists()
 
 
+@pytest.mark.pipeline
 def test_an_interrupted_certification_resumes_with_the_same_result(trained_lenet, fmnist, tmp_path):
     from kerasll.errors import Interrupted
     from kerasll.evaluation import CertifySettings, certify_records
