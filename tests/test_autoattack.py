@@ -234,6 +234,7 @@ def test_the_run_environment_goes_in_the_context_only(trained_lenet, data):
         kl.autoattack(trained_lenet, data[0][:4], data[1][:4], 8 / 255, batch_size=2)
 
 
+@pytest.mark.pipeline
 def test_progress_reports_the_robust_accuracy_so_far(trained_lenet, data):
     x, y = data[0][:60], data[1][:60]
     seen = []

@@ -43,6 +43,9 @@ out["uniform"] = kl.backend.to_numpy(noise.uniform(7, keys, 3, [2, 3])).tolist()
 out["normal"] = kl.backend.to_numpy(noise.normal(7, keys, 3, [2, 3])).tolist()
 out["word"] = kl.backend.ops().WORD
 y = np.argmax(kl.backend.to_numpy(model(x)), -1)
+out["phi"] = kl.flatness(model, x, pairs=2, grid=3, radius=0.1, seed=1).per_sample.tolist()
+out["phi_fgsm"] = kl.flatness(model, x, y, pairs=1, grid=3, radius=0.1, directions="fgsm").per_sample.tolist()
+out["surface"] = kl.likelihood_surface(model, x[0], y[0], grid=5, radius=0.1, seed=2).values.tolist()
 out["fgsm"] = kl.backend.to_numpy(kl.fgsm(model, x, y, 0.1)).ravel().tolist()
 out["pgd"] = kl.backend.to_numpy(kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0)).ravel().tolist()
 out["apgd"] = kl.backend.to_numpy(kl.apgd(model, x, y, 0.1, steps=20, seed=0)).ravel().tolist()
@@ -59,7 +62,17 @@ print("RESULT " + json.dumps(out))
 KEYS = np.array([0, 1, 2**62 + 12345, 2**63 - 1, 987654321987654321], np.int64)  # both halves of the key count
 
 
+_RUNS = {}
+
+
 def run_on(backend, model_path, x_path, keys_path):
+    """The child's results on `backend` (one child process per backend and model, shared by the tests)."""
+    if (backend, model_path) not in _RUNS:
+        _RUNS[backend, model_path] = _run(backend, model_path, x_path, keys_path)
+    return _RUNS[backend, model_path]
+
+
+def _run(backend, model_path, x_path, keys_path):
     env = os.environ | {"KERAS_BACKEND": backend, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", CHILD, model_path, x_path, keys_path], env=env, capture_output=True,
                           text=True, timeout=300)
@@ -133,6 +146,22 @@ def test_fgsm_pgd_and_apgd_run_on_every_backend_and_find_what_tensorflow_finds(s
         assert abs(fooled(theirs) - fooled(ours)) <= 1, (name, fooled(theirs), fooled(ours))
 
 
+@pytest.mark.backends
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_phi_and_the_landscapes_give_tensorflows_numbers_on_every_backend(saved, backend):
+    """Φ (random and FGSM directions) and a landscape: the directions are NumPy's, the lattice and its
+    gradients `keras.ops`, so each backend gives TensorFlow's numbers to float32 rounding."""
+    model, x, *paths = saved
+    out = run_on(backend, *paths)
+    y = np.argmax(np.asarray(model(x)), -1)
+    np.testing.assert_allclose(out["phi"], kl.flatness(model, x, pairs=2, grid=3, radius=0.1, seed=1).per_sample,
+                               rtol=1e-4)
+    np.testing.assert_allclose(out["phi_fgsm"], kl.flatness(model, x, y, pairs=1, grid=3, radius=0.1,
+                                                            directions="fgsm").per_sample, rtol=1e-4)
+    surface = kl.likelihood_surface(model, x[0], y[0], grid=5, radius=0.1, seed=2).values
+    np.testing.assert_allclose(out["surface"], surface, atol=1e-5)
+
+
 def test_the_gradient_matches_float64_finite_differences():
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((5,), dtype="float64"), keras.layers.Dense(7, "tanh", dtype="float64"),
@@ -152,7 +181,9 @@ def test_only_the_backend_layer_imports_jax_or_torch_and_the_ported_modules_impo
     kerasll/backend. The list grows as the port goes on."""
     ported = {f"kerasll/{m}.py" for m in ("likelihood", "backend/__init__", "attacks/losses", "attacks/noise",
                                           "attacks/driver", "attacks/pgd", "attacks/compiled", "attacks/attack",
-                                          "attacks/catalog", "attacks/registry", "attacks/apgd")}
+                                          "attacks/catalog", "attacks/registry", "attacks/apgd",
+                                          "landscapes/lattice", "landscapes/directions", "landscapes/flatness",
+                                          "landscapes/landscape")}
     found = []
     for path in sorted((ROOT / "kerasll").rglob("*.py")):
         rel = str(path.relative_to(ROOT))

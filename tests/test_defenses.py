@@ -55,6 +55,7 @@ def test_fit_lowers_loss_reports_its_metric_and_round_trips(fmnist, name, tmp_pa
     np.testing.assert_array_equal(loaded.predict(xt[:8], verbose=0), model.predict(xt[:8], verbose=0))
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("name", ["amsreg", "at"])
 def test_seeded_runs_repeat(fmnist, name):
     x, y, _, _ = fmnist
@@ -96,6 +97,7 @@ def test_bad_arguments(bad):
         kl.AMSRegModel(small_cnn(), **args)
 
 
+@pytest.mark.pipeline
 def test_mixed_precision_train_step_is_finite(fmnist):
     x, y, _, _ = fmnist
     keras.mixed_precision.set_global_policy("mixed_float16")

@@ -38,6 +38,7 @@ def test_unit_vectors_have_unit_norm_and_isotropic_second_moment():
     np.testing.assert_allclose(v.T @ v / len(v), np.eye(4) / 4, atol=0.01)  # E[vvᵀ] = I/C
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("target", ["jacobian", "weighted"])
 def test_projection_estimators_are_unbiased(setup, target):
     model, x, jac, p = setup

@@ -6,7 +6,9 @@ Directions are ±1 per pixel, so a step of size e along d moves every pixel by e
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from kerasll import backend
 
 
 def _balanced_signs(n, rng):
@@ -49,8 +51,8 @@ def fgsm_directions(model, x, y, seed):
     """d = sign(∇x CE(f(x), y)) for one image, and a signed random d⊥ orthogonal to it."""
     from kerasll.attacks.losses import fgsm_direction
 
-    xb = tf.convert_to_tensor(np.asarray(x, np.float32)[None])
+    xb = ops.convert_to_tensor(np.asarray(x, np.float32)[None])
     y = np.asarray(y)
-    yb = tf.convert_to_tensor(y[None] if y.ndim else y.reshape(1).astype(np.int64))  # label or one-hot
-    d = fgsm_direction(model, xb, yb).numpy()[0].astype(np.float32)
+    yb = ops.convert_to_tensor(y[None] if y.ndim else y.reshape(1).astype(np.int64))  # label or one-hot
+    d = backend.to_numpy(fgsm_direction(model, xb, yb))[0].astype(np.float32)
     return d, orthogonal_signed(d, np.random.default_rng(seed)).reshape(d.shape)

@@ -14,7 +14,9 @@ tables. Higher (closer to 0) is flatter. Points are not clipped to [0,1].
 from dataclasses import dataclass, field
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from kerasll import backend
 
 from kerasll.landscapes.directions import orthogonal_signed, random_directions
 from kerasll.attacks.noise import keys_of
@@ -54,17 +56,14 @@ class FlatnessResult:
     settings: dict = field(default_factory=dict)
 
 
-@tf.function(reduce_retracing=True)
-def _lattice_ams(model, x, d, d_perp, e1, e2, clip):
+def _lattice_ams(call, x, d, d_perp, e1, e2, clip):
     """AMS scores at every lattice point: x (k, ...), d/d⊥ (k, n, ...), e1/e2 (m,) → (k, n, m)."""
     points = lattice_points(x, d, d_perp, e1, e2, clip)  # (k, n, m, ...)
-    lattice_shape = tf.shape(points)[:3]
-    points = tf.reshape(points, tf.concat([[-1], tf.shape(x)[1:]], 0))
-    with tf.GradientTape() as tape:
-        tape.watch(points)
-        lp = log_px(model(points, training=False))
-    grad = tf.reshape(tape.gradient(lp, points), [tf.shape(points)[0], -1])
-    return tf.reshape(-tf.norm(grad, axis=-1), lattice_shape)
+    lattice_shape = ops.shape(points)[:3]
+    points = ops.reshape(points, (-1, *x.shape[1:]))
+    grad = backend.value_and_input_grad(lambda p: log_px(call(p)))(points)[1]
+    grad = ops.reshape(grad, (ops.shape(grad)[0], -1))
+    return ops.reshape(-ops.norm(grad, axis=-1), lattice_shape)
 
 
 def _image_directions(shape, pairs, seed, key):
@@ -77,7 +76,7 @@ def _fgsm_directions(model, x, y, pairs, seed, keys):
     """Per image: d = sign ∇x CE (the same in every pair), d⊥ a signed random vector orthogonal to it."""
     from kerasll.attacks.losses import fgsm_direction
 
-    d = fgsm_direction(model, tf.constant(x), tf.constant(y)).numpy().astype(np.float32)
+    d = backend.to_numpy(fgsm_direction(model, ops.convert_to_tensor(x), ops.convert_to_tensor(y))).astype(np.float32)
     d_perp = [[orthogonal_signed(d[i], np.random.default_rng((seed, int(keys[i]), j))).reshape(d.shape[1:])
                for j in range(pairs)] for i in range(len(x))]
     return np.repeat(d[:, None], pairs, axis=1), np.asarray(d_perp, np.float32)
@@ -114,7 +113,9 @@ def flatness(model, x, y=None, *, dataset=None, keys=None, batch_size=1024, prog
             raise KerasllError("directions='fgsm' needs the labels y")
         y = np.asarray(y)
     radius = default_radius(o.radius, dataset)
-    e1, e2 = (tf.constant(a) for a in grid_offsets(radius, grid))
+    e1, e2 = (ops.convert_to_tensor(a) for a in grid_offsets(radius, grid))
+    lattice = backend.model_function(model, ("flatness-lattice", bool(clip)),
+                                     lambda call, *a: _lattice_ams(call, *a, bool(clip)))
     per_image = max(1, batch_size // (pairs * grid * grid))
     phis = []
     keys = keys_of(x, keys)
@@ -126,7 +127,7 @@ def flatness(model, x, y=None, *, dataset=None, keys=None, batch_size=1024, prog
         else:
             dirs = [_image_directions(x.shape[1:], pairs, seed, k) for k in keys[start:start + per_image]]
             d, d_perp = np.stack([a for a, _ in dirs]), np.stack([b for _, b in dirs])
-        scores = _lattice_ams(model, tf.constant(chunk), tf.constant(d), tf.constant(d_perp), e1, e2, clip).numpy()
+        scores = backend.to_numpy(lattice(*(ops.convert_to_tensor(a) for a in (chunk, d, d_perp)), e1, e2))
         reduced = scores.mean(-1) if reduction == "mean" else scores.sum(-1)
         phis.append(reduced.mean(-1))  # average over the n pairs
         if progress is not None:

@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from kerasll import backend
 
 from kerasll.datasets.registry import dataset_info, list_datasets
 from kerasll.landscapes.directions import fgsm_directions, random_directions
@@ -80,21 +82,21 @@ class LikelihoodSurface:
                        metadata=json.loads(str(data["metadata"])))
 
 
-@tf.function(reduce_retracing=True)
-def _lattice_log_px(model, x, d, d_perp, e1, e2, clip):
+def _lattice_log_px(call, x, d, d_perp, e1, e2, clip):
     """log p̃ at x + e1·d + e2·d⊥ for one image x and paired offset vectors e1, e2 (K,)."""
     points = lattice_points(x[None], d[None, None], d_perp[None, None], e1, e2, clip)[0, 0]
-    return log_px(model(points, training=False))
+    return log_px(call(points))
 
 
 def _log_px_at(model, x, d, d_perp, e1, e2, clip, batch_size):
-    x, d, d_perp = (tf.constant(np.asarray(a, np.float32)) for a in (x, d, d_perp))
-    out = [
-        _lattice_log_px(model, x, d, d_perp, tf.constant(e1[s:s + batch_size], tf.float32),
-                        tf.constant(e2[s:s + batch_size], tf.float32), clip).numpy()
+    x, d, d_perp = (ops.convert_to_tensor(np.asarray(a, np.float32)) for a in (x, d, d_perp))
+    fn = backend.model_function(model, ("landscape-lattice", bool(clip)),
+                                lambda call, *a: _lattice_log_px(call, *a, bool(clip)))
+    return np.concatenate([
+        backend.to_numpy(fn(x, d, d_perp, ops.convert_to_tensor(e1[s:s + batch_size], "float32"),
+                            ops.convert_to_tensor(e2[s:s + batch_size], "float32")))
         for s in range(0, len(e1), batch_size)
-    ]
-    return np.concatenate(out)
+    ])
 
 
 def _directions(model, x, y, kind, seed):
@@ -180,10 +182,10 @@ def likelihood_histogram(model, x, radius=None, samples=1, seed=0, clip=False, b
     x = np.asarray(x, np.float32)
     radius = default_radius(radius, dataset)
     rng = np.random.default_rng(seed)
-    clean = log_px(model.predict(x, batch_size=batch_size, verbose=0)).numpy()
+    clean = backend.to_numpy(log_px(model.predict(x, batch_size=batch_size, verbose=0)))
     noisy = np.repeat(x, samples, axis=0)
     noisy = noisy + radius * rng.choice(np.array([-1.0, 1.0], np.float32), size=noisy.shape)
     if clip:
         noisy = np.clip(noisy, 0.0, 1.0)
-    perturbed = log_px(model.predict(noisy, batch_size=batch_size, verbose=0)).numpy()
+    perturbed = backend.to_numpy(log_px(model.predict(noisy, batch_size=batch_size, verbose=0)))
     return LikelihoodHistogram(clean, perturbed, radius)

@@ -6,7 +6,7 @@ points x + e1·d + e2·d⊥ for paired offsets (e1, e2); `grid_offsets` gives th
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 
 def grid_offsets(radius, grid):
@@ -17,7 +17,7 @@ def grid_offsets(radius, grid):
 
 
 def lattice_points(x, d, d_perp, e1, e2, clip=False):
-    """Points x + e1·d + e2·d⊥ (graph-friendly).
+    """Points x + e1·d + e2·d⊥, in `keras.ops` (any backend, inside a compiled function too).
 
     Args:
         x: images (k, ...); d, d_perp: directions (k, n, ...), n planes per image.
@@ -27,8 +27,7 @@ def lattice_points(x, d, d_perp, e1, e2, clip=False):
     Returns:
         (k, n, m, ...) points.
     """
-    ones = tf.ones([tf.rank(x) - 1], tf.int32)
-    shape = tf.concat([[1, 1, -1], ones], 0)
-    e1, e2 = tf.reshape(tf.cast(e1, x.dtype), shape), tf.reshape(tf.cast(e2, x.dtype), shape)
-    points = x[:, None, None] + e1 * d[:, :, None] + e2 * d_perp[:, :, None]
-    return tf.clip_by_value(points, 0.0, 1.0) if clip else points
+    shape, dtype = (1, 1, -1) + (1,) * (len(x.shape) - 1), ops.dtype(x)
+    e1, e2 = ops.reshape(ops.cast(e1, dtype), shape), ops.reshape(ops.cast(e2, dtype), shape)
+    points = ops.expand_dims(ops.expand_dims(x, 1), 1) + e1 * ops.expand_dims(d, 2) + e2 * ops.expand_dims(d_perp, 2)
+    return ops.clip(points, 0.0, 1.0) if clip else points
