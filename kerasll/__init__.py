@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 # others are TensorFlow code still (the port, docs/backends.md); on another backend they are refused by name.
 EVERY_BACKEND = ("log_px", "delta_log_px", "grad_log_px", "ams_score", "fgsm", "pgd", "apgd", "flatness",
                  "FlatnessResult", "likelihood_surface", "likelihood_slice", "likelihood_histogram",
-                 "LikelihoodSurface", "LikelihoodHistogram", "load_model", "load_dataset", "Context")
+                 "LikelihoodSurface", "LikelihoodHistogram", "certify", "CertifyResult", "load_model", "load_dataset", "Context")
 
 
 def _first_use():

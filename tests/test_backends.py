@@ -30,8 +30,7 @@ model = keras.saving.load_model(sys.argv[1])
 x = np.load(sys.argv[2])
 out = {"log_px": kl.backend.to_numpy(kl.log_px(model(x))).tolist(),
        "grad": kl.backend.to_numpy(kl.grad_log_px(model, x, batch_size=5)).ravel().tolist(),
-       "ams": kl.backend.to_numpy(kl.ams_score(model, x)).tolist(),
-       "tensorflow_imported": "tensorflow" in sys.modules}
+       "ams": kl.backend.to_numpy(kl.ams_score(model, x)).tolist()}
 try:
     kl.fab
 except AttributeError as error:
@@ -55,6 +54,11 @@ try:
     kl.apgd(model, x, y, 3.0, norm="l1", steps=5)
 except AttributeError as error:
     out["l1_refused"] = str(error)
+one = kl.certify(model, x, y, 0.25, n0=50, n=2000, batch_size=300)
+other = kl.certify(model, x[::-1], y[::-1], 0.25, n0=50, n=2000, batch_size=37)
+out["certify"] = {"prediction": one.prediction.tolist(), "p_lower": one.p_lower.tolist(),
+                  "reordered": other.p_lower[::-1].tolist()}
+out["tensorflow_imported"] = "tensorflow" in sys.modules
 print("RESULT " + json.dumps(out))
 """
 
@@ -162,6 +166,25 @@ def test_phi_and_the_landscapes_give_tensorflows_numbers_on_every_backend(saved,
     np.testing.assert_allclose(out["surface"], surface, atol=1e-5)
 
 
+@pytest.mark.backends
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_certification_runs_on_every_backend_and_agrees_with_tensorflows_within_sampling_noise(saved, backend):
+    """Randomized smoothing's noise blocks are each backend's own generator (`backend.block_normal`): the
+    counts differ from TensorFlow's by sampling noise only, and on one backend they depend on neither order
+    nor batch size."""
+    model, x, *paths = saved
+    out = run_on(backend, *paths)["certify"]
+    y = np.argmax(np.asarray(model(x)), -1)
+    ours = kl.certify(model, x, y, 0.25, n0=50, n=2000, batch_size=300)
+    np.testing.assert_array_equal(out["p_lower"], out["reordered"])
+    clear = ours.p_lower > 0.6  # a top class well above its runner-up: both backends select it
+    assert clear.sum() >= 4
+    np.testing.assert_array_equal(np.asarray(out["prediction"])[clear], ours.prediction[clear])
+    # n = 2,000 draws: the estimated proportions differ by a few standard errors (≤ 0.011) at most
+    np.testing.assert_allclose(np.asarray(out["p_lower"])[clear], ours.p_lower[clear], atol=0.05)
+    assert not np.array_equal(out["p_lower"], ours.p_lower)  # its own draws, not TensorFlow's
+
+
 def test_the_gradient_matches_float64_finite_differences():
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((5,), dtype="float64"), keras.layers.Dense(7, "tanh", dtype="float64"),
@@ -183,7 +206,7 @@ def test_only_the_backend_layer_imports_jax_or_torch_and_the_ported_modules_impo
                                           "attacks/driver", "attacks/pgd", "attacks/compiled", "attacks/attack",
                                           "attacks/catalog", "attacks/registry", "attacks/apgd",
                                           "landscapes/lattice", "landscapes/directions", "landscapes/flatness",
-                                          "landscapes/landscape")}
+                                          "landscapes/landscape", "certification/smoothing", "stats")}
     found = []
     for path in sorted((ROOT / "kerasll").rglob("*.py")):
         rel = str(path.relative_to(ROOT))

@@ -76,6 +76,14 @@ def cross_entropy(labels, logits):
     return ops().cross_entropy(labels, logits)
 
 
+def block_normal(seed, stream, block, shape, dtype):
+    """Standard normal draws of `shape`, a function of the integers (seed, stream, block) only: the backend's
+    own counter-based generator (TensorFlow: Philox through `stateless_normal`; JAX: `jax.random` with
+    `fold_in`; PyTorch: a generator seeded from the three), so one backend always draws the same numbers, and
+    different backends draw different ones (randomized smoothing's noise blocks; docs/backends.md)."""
+    return ops().block_normal(seed, stream, block, shape, dtype)
+
+
 def spec(shape, dtype):
     """One argument's shape (None: any size) and dtype in a `model_function` signature (TensorFlow's
     `TensorSpec`; None elsewhere, where none is needed)."""

@@ -42,6 +42,11 @@ def model_function(model_ref, fn, signature=None):
     return run
 
 
+def block_normal(seed, stream, block, shape, dtype):
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), stream), block)
+    return jax.random.normal(key, tuple(shape), dtype)
+
+
 def spec(shape, dtype):
     return None  # compiled functions take any shape here
 

@@ -30,6 +30,11 @@ def model_function(model_ref, fn, signature=None):
     return tf.function(run, input_signature=signature, autograph=False)
 
 
+def block_normal(seed, stream, block, shape, dtype):
+    pair = tf.random.experimental.stateless_fold_in(tf.stack([seed, stream]), block)
+    return tf.random.stateless_normal(shape, pair, dtype=dtype)
+
+
 def spec(shape, dtype):
     return tf.TensorSpec(shape, dtype)
 

@@ -31,6 +31,13 @@ def model_function(model_ref, fn, signature=None):
     return run
 
 
+def block_normal(seed, stream, block, shape, dtype):
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where Keras's torch backend puts tensors
+    generator = torch.Generator(device=device)
+    generator.manual_seed(((int(seed) * 1_000_003 + int(stream)) * 1_000_033 + int(block)) % (1 << 63))
+    return torch.randn(tuple(shape), generator=generator, device=device, dtype=getattr(torch, dtype))
+
+
 def spec(shape, dtype):
     return None  # compiled functions take any shape here
 

@@ -19,11 +19,13 @@ shared by the images of a group, times a ±1 pattern per image and block
 """
 
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from kerasll._tensors import as_float_tensor
+from kerasll import backend
+from kerasll._tensors import as_float
 from kerasll.attacks import noise
 from kerasll.attacks.attack import Runtime, split_runtime
 from kerasll.attacks.driver import num_classes
@@ -40,22 +42,21 @@ STREAM = 1 << 24
 SELECT, ESTIMATE = 0, 1
 
 
-def _noisy_counts(model, x, keys, block, rows, stream, classes):
+def _noisy_counts(call, x, keys, block, stream, rows, classes):
     """(G, classes) counts of f's class on the first `rows` copies of noise block `block` of each image
     (`stream`: the draws' phase, σ and seed).
 
-    Block b of image i is N(0, I) rows from Philox keyed by (seed, phase, b), shared by all images, times
-    a random ±1 pattern keyed by (seed, the image's key, phase, b): each image's rows are independent
-    N(0, σ²I) draws, and the block's Gaussian draws are made once for the whole group of images."""
+    Block b of image i is N(0, I) rows from the backend's generator keyed by (seed, phase, b)
+    (`kerasll.backend.block_normal`), shared by all images, times a random ±1 pattern keyed by (seed, the
+    image's key, phase, b): each image's rows are independent N(0, σ²I) draws, and the block's Gaussian
+    draws are made once for the whole group of images."""
     phase, sigma, seed = stream
-    shape = x.shape[1:].as_list()
-    pair = tf.random.experimental.stateless_fold_in(tf.stack([seed, STREAM + phase]), block)
-    base = tf.random.stateless_normal([BLOCK, *shape], pair, dtype=x.dtype)[:rows]  # (rows, ...)
-    signs = noise.signs(seed, keys, STREAM + phase * (1 << 20) + block, shape, x.dtype)  # (G, ...)
-    noisy = x[:, None] + sigma * signs[:, None] * base[None]  # (G, rows, ...)
-    g = tf.shape(x)[0]
-    seen = tf.argmax(model(tf.reshape(noisy, [-1, *shape]), training=False), -1, output_type=tf.int32)
-    return tf.reduce_sum(tf.reshape(tf.one_hot(seen, classes, dtype=tf.int32), [g, rows, classes]), 1)
+    shape, dtype = [int(d) for d in x.shape[1:]], ops.dtype(x)
+    base = backend.block_normal(seed, STREAM + phase, block, [BLOCK, *shape], dtype)[:rows]  # (rows, ...)
+    signs = noise.signs(seed, keys, STREAM + phase * (1 << 20) + block, shape, dtype)  # (G, ...)
+    noisy = ops.expand_dims(x, 1) + sigma * ops.expand_dims(signs, 1) * ops.expand_dims(base, 0)  # (G, rows, ...)
+    seen = ops.argmax(call(ops.reshape(noisy, (-1, *shape))), -1)
+    return ops.sum(ops.reshape(ops.one_hot(seen, classes, dtype="int32"), (-1, rows, classes)), 1)
 
 
 def sample_counts(model, x, num, sigma, seed=0, phase=SELECT, runtime=None):
@@ -67,25 +68,25 @@ def sample_counts(model, x, num, sigma, seed=0, phase=SELECT, runtime=None):
     key — `runtime.keys`, default its content — phase, num) only, not on the batch size or the other images.
     """
     runtime = runtime or Runtime()
-    keys, batch_size, progress = runtime.keys, runtime.batch_size, runtime.progress
-    x = as_float_tensor(x)
-    n, classes = int(x.shape[0]), num_classes(model, x[:1])
-    keys = noise.keys_of(x.numpy(), keys)
-    run = compiled(model, ("smoothing-counts", classes),
-                   lambda m, *a: _noisy_counts(m, *a, classes),
-                   [batch_spec(x), spec(tf.int64, [None]), spec(tf.int64), spec(tf.int32),
-                    (spec(tf.int64), spec(x.dtype), spec(tf.int64))])
+    x = as_float(x)
+    n, classes, word = int(x.shape[0]), num_classes(model, x[:1]), backend.ops().WORD
+    keys = noise.keys_of(backend.to_numpy(x), runtime.keys)
     counts = np.zeros((n, classes), np.int64)
-    const = (tf.constant(int(phase), tf.int64), tf.constant(float(sigma), x.dtype), tf.constant(int(seed), tf.int64))
+    const = tuple(ops.convert_to_tensor(np.asarray(v, t)) for v, t in ((phase, word), (sigma, ops.dtype(x)),
+                                                                        (seed, word)))
     blocks = [(b, min(BLOCK, int(num) - b * BLOCK)) for b in range(-(-int(num) // BLOCK))]
-    group = max(1, int(batch_size) // min(BLOCK, int(num)))
+    group = max(1, int(runtime.batch_size) // min(BLOCK, int(num)))
     for start in range(0, n, group):
         ids = slice(start, min(start + group, n))
-        xb, kb = x[ids], tf.constant(keys[ids], tf.int64)
+        xb, kb = x[ids], ops.convert_to_tensor(noise.key_words(keys[ids]))
         for b, rows in blocks:
-            counts[ids] += run(xb, kb, tf.constant(b, tf.int64), tf.constant(rows, tf.int32), const).numpy()
-        if progress is not None:
-            progress(min(start + group, n), n)
+            run = compiled(model, ("smoothing-counts", classes, rows),
+                           lambda m, *a, rows=rows: _noisy_counts(m, *a, rows, classes),
+                           [batch_spec(x), spec("int64", [None]), spec("int64"),
+                            (spec("int64"), spec(ops.dtype(x)), spec("int64"))])
+            counts[ids] += backend.to_numpy(run(xb, kb, ops.convert_to_tensor(np.asarray(b, word)), const))
+        if runtime.progress is not None:
+            runtime.progress(min(start + group, n), n)
     return counts
 
 
@@ -173,7 +174,7 @@ def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, **runtim
         raise KerasllError(f"certify has no option {sorted(unknown)[0]!r}; its options: n0, n, alpha, seed, keys, "
                            "batch_size, progress")
     x = np.asarray(x, np.float32)
-    y = labels_of(np.asarray(y)).numpy()
+    y = backend.to_numpy(labels_of(ops.convert_to_tensor(np.asarray(y))))
     total, progress = 2 * len(x), run.progress
     run = replace(run, keys=noise.keys_of(x, run.keys), progress=None)
     select = sample_counts(model, x, n0, sigma, seed, SELECT,
@@ -201,5 +202,9 @@ def predict(model, x, sigma, n=100_000, alpha=0.001, seed=0, batch_size=1000, ke
     return np.where(binomial_test(n_a, n_a + n_b) <= alpha, order[:, 0], ABSTAIN)
 
 
+_NDTRI = np.vectorize(NormalDist().inv_cdf, otypes=[np.float64])
+
+
 def _ndtri(p):
-    return tf.math.ndtri(tf.constant(p, tf.float64)).numpy()
+    """Φ⁻¹ elementwise, in float64 (the standard library's; no backend needed)."""
+    return _NDTRI(np.asarray(p, np.float64))
