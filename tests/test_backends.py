@@ -54,6 +54,13 @@ try:
     kl.apgd(model, x, y, 3.0, norm="l1", steps=5)
 except AttributeError as error:
     out["l1_refused"] = str(error)
+out["square"] = kl.backend.to_numpy(kl.square_attack(model, x, y, 0.1, queries=300, seed=0)).ravel().tolist()
+fast = kl.autoattack(model, x, y, 0.1, version="fast", seed=0)
+out["autoattack_fast"] = {"robust": fast.robust_accuracy, "clean": fast.clean_accuracy, "flags": [str(f) for f in fast.flags]}
+try:
+    kl.autoattack(model, x, y, 0.1, seed=0)
+except AttributeError as error:
+    out["standard_refused"] = str(error)
 one = kl.certify(model, x, y, 0.25, n0=50, n=2000, batch_size=300)
 other = kl.certify(model, x[::-1], y[::-1], 0.25, n0=50, n=2000, batch_size=37)
 out["certify"] = {"prediction": one.prediction.tolist(), "p_lower": one.p_lower.tolist(),
@@ -107,7 +114,7 @@ def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, back
     np.testing.assert_allclose(out["grad"], np.asarray(kl.grad_log_px(model, x)).ravel(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(out["ams"], np.asarray(kl.ams_score(model, x)), rtol=1e-5)
     assert f"kerasll.fab runs on Keras's TensorFlow backend so far, not '{backend}'" in out["refused"]
-    assert out["l1_refused"].startswith("L1-APGD runs on Keras's TensorFlow backend so far")
+    assert out["l1_refused"].startswith("APGD at l1 runs on Keras's TensorFlow backend so far")
 
 
 @pytest.mark.backends
@@ -132,11 +139,12 @@ def test_the_keyed_draws_hash_the_same_words_on_every_backend(saved, backend):
 
 @pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_fgsm_pgd_and_apgd_run_on_every_backend_and_find_what_tensorflow_finds(saved, backend):
+def test_fgsm_pgd_apgd_and_square_run_on_every_backend_and_find_what_tensorflow_finds(saved, backend):
     model, x, *paths = saved
     out = run_on(backend, *paths)
     y = np.argmax(np.asarray(model(x)), -1)
     ours = {"fgsm": kl.fgsm(model, x, y, 0.1), "pgd": kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0),
+            "square": kl.square_attack(model, x, y, 0.1, queries=300, seed=0),
             "apgd": kl.apgd(model, x, y, 0.1, steps=20, seed=0),
             "apgd_t_l2": kl.apgd(model, x, y, 0.5, norm="l2", targeted=True, target_classes=2, steps=20, seed=0)}
     for name, ours in ours.items():
@@ -164,6 +172,24 @@ def test_phi_and_the_landscapes_give_tensorflows_numbers_on_every_backend(saved,
                                                             directions="fgsm").per_sample, rtol=1e-4)
     surface = kl.likelihood_surface(model, x[0], y[0], grid=5, radius=0.1, seed=2).values
     np.testing.assert_allclose(out["surface"], surface, atol=1e-5)
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_autoattack_fast_runs_on_every_backend_and_standard_is_refused_before_any_work(saved, backend):
+    """AutoAttack's driver, the self-checks and the flags on JAX and PyTorch: the fast version (APGD-CE,
+    APGD-T) gives TensorFlow's robust accuracy on this model; the standard version needs FAB, still
+    TensorFlow code, and is refused by name up front."""
+    model, x, *paths = saved
+    out = run_on(backend, *paths)
+    y = np.argmax(np.asarray(model(x)), -1)
+    ours = kl.autoattack(model, x, y, 0.1, version="fast", seed=0)
+    theirs = out["autoattack_fast"]
+    assert theirs["clean"] == ours.clean_accuracy == 1.0
+    assert abs(theirs["robust"] - ours.robust_accuracy) <= 1 / len(x) + 1e-9
+    assert theirs["flags"] == [str(f) for f in ours.flags]
+    assert out["standard_refused"].startswith("AutoAttack standard runs fab-t: FABT at linf runs on Keras's "
+                                              "TensorFlow backend so far")
 
 
 @pytest.mark.backends

@@ -27,7 +27,7 @@ from kerasll.attacks.driver import (
 )
 from kerasll.attacks.geometry import normalize, pick, project, sphere_start
 from kerasll.attacks.losses import cross_entropy, dlr_loss, fooled, labels_of, loss_and_grad, targeted_dlr_loss
-from kerasll.errors import KerasllError, NotOnThisBackend
+from kerasll.errors import KerasllError
 
 
 def checkpoints(steps):
@@ -161,9 +161,6 @@ def apgd(model, x, y, eps, norm="linf", seed=None, **options):
 def run_apgd(attack, model, x, y, eps, norm, seed, runtime):
     """Run `attack` (an `APGD` or `APGDT`) as `Attack.__call__` does."""
     targeted = isinstance(attack, APGDT)
-    if norm == "l1" and backend.name() != "tensorflow":
-        raise NotOnThisBackend(f"L1-APGD runs on Keras's TensorFlow backend so far, not {backend.name()!r}; APGD "
-                               "at linf and l2 runs on every backend (docs/backends.md)")
     p = prologue(x, y, seed, runtime.keys)
     x = p.x
     check_budget(eps, eps, attack.steps, norm, attack.restarts)

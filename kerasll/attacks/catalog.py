@@ -78,6 +78,7 @@ class _FABOptions(Attack):
 
     norms = NORMS
     implementation = "kerasll.attacks.fab:run_fab"
+    every_backend = ()  # TensorFlow code still (docs/backends.md)
 
 
 @dataclass(frozen=True)

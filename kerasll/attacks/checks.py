@@ -7,8 +7,9 @@ what to try next; the CLI prints one line per flag and eval.json stores them.
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from kerasll import backend
 from kerasll._tensors import batches
 from kerasll.attacks import noise
 from kerasll.attacks.attack import Runtime
@@ -70,15 +71,16 @@ def image_checks(model, x, y, eps, norm, seed=0, order=False, runtime=None):
     return out
 
 
+def _ce_gradient(call, x, y):
+    return backend.value_and_input_grad(lambda xb: cross_entropy(y, call(xb)))(x)[1]
+
+
 def _gradient_problems(model, x, y, batch_size):
     zero, bad = [], []
+    gradient = backend.model_function(model, "check-gradient", _ce_gradient)
     for s in batches(len(x), batch_size):
-        xb = tf.convert_to_tensor(x[s])
-        with tf.GradientTape() as tape:
-            tape.watch(xb)
-            loss = cross_entropy(tf.convert_to_tensor(y[s]), model(xb, training=False))
-        g = tape.gradient(loss, xb, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        g = np.zeros((len(xb), 1), np.float32) if g is None else g.numpy().reshape(len(g), -1)
+        g = backend.to_numpy(gradient(ops.convert_to_tensor(x[s]), ops.convert_to_tensor(y[s])))
+        g = g.reshape(len(g), -1)
         finite = np.isfinite(g).all(1)
         bad.append(~finite)
         zero.append(finite & (np.abs(g).sum(1) == 0))
@@ -89,8 +91,8 @@ def _noise_correct(model, x, y, eps, norm, seed, keys, batch_size):
     """Correct under noise of size exactly ε: ±ε per pixel (L∞) or a random direction of norm ε (L2)."""
     out = []
     for s in batches(len(x), batch_size):
-        noisy = sphere_start(tf.convert_to_tensor(x[s]), eps, norm, seed, tf.constant(keys[s], tf.int64), counter=7,
-                             corners=True)
+        noisy = sphere_start(ops.convert_to_tensor(x[s]), eps, norm, seed, ops.convert_to_tensor(noise.key_words(keys[s])),
+                             counter=7, corners=True)
         out.append(predict_classes(model, noisy) == y[s])
     return np.concatenate(out)
 

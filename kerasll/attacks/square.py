@@ -30,8 +30,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from kerasll import backend
 from kerasll._tensors import batches
 from kerasll.attacks import noise
 from kerasll.attacks.attack import call_with
@@ -39,7 +40,6 @@ from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.catalog import Square
 from kerasll.attacks.driver import Batch, prologue
 from kerasll.attacks.geometry import normalize
-from kerasll.attacks.l1 import project_l1_box
 from kerasll.attacks.losses import labels_of, margin
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.errors import KerasllError
@@ -69,6 +69,13 @@ def window_sizes(queries, p_init, height, width, norm, rescale=True):
             s += 1 - s % 2
         sizes.append(min(max(s, 1), height, width))
     return np.array(sizes, np.int32)
+
+
+def project_l1_box(x, delta, eps):
+    """L1's exact projection (`kerasll.attacks.l1`, TensorFlow code still: imported only at L1)."""
+    from kerasll.attacks.l1 import project_l1_box as project
+
+    return project(x, delta, eps)
 
 
 # The window patterns' nested squares weigh 1/(k+1)^POWER, and the pattern has unit `norm`.
@@ -101,57 +108,60 @@ def window_pattern(s, norm="l2"):
 
 def _window(top, left, s, height, width):
     """(B, H, W, 1) mask of the s×s window at (top, left) per image."""
-    rows = tf.range(height)[None, :, None, None]
-    cols = tf.range(width)[None, None, :, None]
-    top, left = top[:, None, None, None], left[:, None, None, None]
-    return tf.cast((rows >= top) & (rows < top + s) & (cols >= left) & (cols < left + s), tf.float32)
+    rows = ops.reshape(ops.arange(height, dtype="int32"), (1, -1, 1, 1))
+    cols = ops.reshape(ops.arange(width, dtype="int32"), (1, 1, -1, 1))
+    top, left = ops.reshape(top, (-1, 1, 1, 1)), ops.reshape(left, (-1, 1, 1, 1))
+    inside = ops.logical_and(ops.logical_and(rows >= top, rows < top + s), ops.logical_and(cols >= left, cols < left + s))
+    return ops.cast(inside, "float32")
 
 
 def _placed(patterns, s, top, left, transpose, height, width):
     """The s×s pattern (transposed per image where `transpose`) placed at (top, left): (B, H, W, 1)."""
-    pattern = patterns[s]  # (S, S), the pattern for side s in its top-left corner
-    r = tf.clip_by_value(tf.range(height)[None, :, None] - top[:, None, None], 0, tf.shape(pattern)[0] - 1)
-    c = tf.clip_by_value(tf.range(width)[None, None, :] - left[:, None, None], 0, tf.shape(pattern)[1] - 1)
-    r, c = tf.broadcast_to(r, [tf.shape(top)[0], height, width]), tf.broadcast_to(c, [tf.shape(top)[0], height, width])
-    rr = tf.where(transpose[:, None, None], c, r)
-    cc = tf.where(transpose[:, None, None], r, c)
-    values = tf.gather_nd(pattern, tf.stack([rr, cc], -1))
-    return (values * _window(top, left, s, height, width)[..., 0])[..., None]
+    side = int(patterns.shape[1])
+    pattern = ops.reshape(ops.take(patterns, s, axis=0), (-1,))  # the pattern for side s in its top-left corner
+    r = ops.clip(ops.reshape(ops.arange(height, dtype="int32"), (1, -1, 1)) - ops.reshape(top, (-1, 1, 1)), 0, side - 1)
+    c = ops.clip(ops.reshape(ops.arange(width, dtype="int32"), (1, 1, -1)) - ops.reshape(left, (-1, 1, 1)), 0, side - 1)
+    shape = (ops.shape(top)[0], height, width)
+    r, c = ops.broadcast_to(r, shape), ops.broadcast_to(c, shape)
+    transpose = ops.reshape(transpose, (-1, 1, 1))
+    rr, cc = ops.where(transpose, c, r), ops.where(transpose, r, c)
+    values = ops.take(pattern, rr * side + cc)
+    return ops.expand_dims(values * _window(top, left, s, height, width)[..., 0], -1)
 
 
 def _per_channel_l1(t):
-    return tf.reduce_sum(tf.abs(t), axis=[1, 2], keepdims=True)
+    return ops.sum(ops.abs(t), axis=(1, 2), keepdims=True)
 
 
 def _per_channel_norm(t):
-    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=[1, 2], keepdims=True))
+    return ops.sqrt(ops.sum(ops.square(t), axis=(1, 2), keepdims=True))
 
 
 class Best(NamedTuple):
     """Per image of a batch: the best image so far and its margin (≤ 0: fooled)."""
 
-    x: tf.Tensor
-    margin: tf.Tensor
+    x: object
+    margin: object
 
     @classmethod
     def signature(cls, x):
-        return cls(batch_spec(x), spec(tf.float32, [None]))
+        return cls(batch_spec(x), spec("float32", [None]))
 
 
 class Windows(NamedTuple):
     """Square's constants for one call: the budget, the window side per query, the L2/L1 window patterns
     per side, and the queries to run (start..stop−1)."""
 
-    eps: tf.Tensor
-    sizes: tf.Tensor
-    patterns: tf.Tensor
-    start: tf.Tensor
-    stop: tf.Tensor
+    eps: object
+    sizes: object
+    patterns: object
+    start: object
+    stop: object
 
     @classmethod
     def signature(cls, dtype, side):
-        return cls(spec(dtype), spec(tf.int32, [None]), spec(tf.float32, [None, side, side]), spec(tf.int32),
-                   spec(tf.int32))
+        return cls(spec(dtype), spec("int32", [None]), spec("float32", [None, side, side]), spec("int32"),
+                   spec("int32"))
 
 
 def _square_chunk(model, batch, best, windows, norm, variant):
@@ -161,56 +171,55 @@ def _square_chunk(model, batch, best, windows, norm, variant):
     x_best, margin_best = best
     y = labels_of(batch.y)
     _, height, width, channels = x.shape
-    dtype = x.dtype
+    dtype = ops.dtype(x)
     shared = variant == "reference"
-    stream = tf.zeros_like(keys) if shared else keys  # shared: every image draws the same windows
+    stream = ops.zeros_like(keys) if shared else keys  # shared: every image draws the same windows
     last = 0 if shared else 1  # the reference's windows never reach the last row or column
 
     def position(u, side, s):
-        return tf.cast(tf.floor(u * tf.cast(tf.maximum(side - s + last, 1), tf.float32)), tf.int32)
+        return ops.cast(ops.floor(u * ops.cast(ops.maximum(side - s + last, 1), "float32")), "int32")
 
     def body(i, x_best, margin_best):
-        s = tf.gather(sizes, i)
-        draw = noise.uniform(seed, stream, i + 1, [5 + channels], tf.float32)
+        s = ops.take(sizes, i)
+        draw = noise.uniform(seed, stream, i + 1, [5 + channels], "float32")
         top, left = position(draw[:, 0], height, s), position(draw[:, 1], width, s)
-        sign = tf.cast(tf.where(draw[:, 5:] < 0.5, -1.0, 1.0)[:, None, None, :], dtype)
-        mask = tf.cast(_window(top, left, s, height, width), dtype)
+        sign = ops.cast(ops.reshape(ops.where(draw[:, 5:] < 0.5, -1.0, 1.0), (-1, 1, 1, channels)), dtype)
+        mask = ops.cast(_window(top, left, s, height, width), dtype)
         if norm == "linf":
             x_new = x_best * (1 - mask) + (x_best + 2.0 * eps * sign) * mask
-            x_new = tf.clip_by_value(tf.clip_by_value(x_new, x - eps, x + eps), 0.0, 1.0)
+            x_new = ops.clip(ops.clip(x_new, x - eps, x + eps), 0.0, 1.0)
         elif norm == "l1":  # mass moves as in L2, measured in L1, then the exact projection onto ball ∩ box
             top2, left2 = position(draw[:, 2], height, s), position(draw[:, 3], width, s)
-            mask2 = tf.cast(_window(top2, left2, s, height, width), dtype)
+            mask2 = ops.cast(_window(top2, left2, s, height, width), dtype)
             delta = x_best - x
-            norm_image = tf.reduce_sum(tf.abs(delta), axis=[1, 2, 3], keepdims=True)
+            norm_image = ops.sum(ops.abs(delta), axis=(1, 2, 3), keepdims=True)
             norm_window1 = _per_channel_l1(delta * mask)
-            norm_windows = _per_channel_l1(delta * tf.maximum(mask, mask2))
-            pattern = tf.cast(_placed(patterns, s, top, left, draw[:, 4] < 0.5, height, width), dtype)
+            norm_windows = _per_channel_l1(delta * ops.maximum(mask, mask2))
+            pattern = ops.cast(_placed(patterns, s, top, left, draw[:, 4] < 0.5, height, width), dtype)
             new = pattern * sign + delta * mask / (1e-12 + norm_window1)
-            budget = (tf.maximum(eps - norm_image, 0.0) / channels + norm_windows) * channels  # as the reference
+            budget = (ops.maximum(eps - norm_image, 0.0) / channels + norm_windows) * channels  # as the reference
             new = new / (1e-12 + _per_channel_l1(new)) * budget
             delta = delta * (1 - mask2) * (1 - mask) + new * mask
-            x_new = tf.clip_by_value(x + project_l1_box(x, delta, eps * (1 - 1e-6)), 0.0, 1.0)
+            x_new = ops.clip(x + project_l1_box(x, delta, eps * (1 - 1e-6)), 0.0, 1.0)
         else:
             top2, left2 = position(draw[:, 2], height, s), position(draw[:, 3], width, s)
-            mask2 = tf.cast(_window(top2, left2, s, height, width), dtype)
+            mask2 = ops.cast(_window(top2, left2, s, height, width), dtype)
             delta = x_best - x
-            norm_image = tf.sqrt(tf.reduce_sum(tf.square(delta), axis=[1, 2, 3], keepdims=True))
+            norm_image = ops.sqrt(ops.sum(ops.square(delta), axis=(1, 2, 3), keepdims=True))
             norm_window1 = _per_channel_norm(delta * mask)
-            norm_windows = _per_channel_norm(delta * tf.maximum(mask, mask2))
-            pattern = tf.cast(_placed(patterns, s, top, left, draw[:, 4] < 0.5, height, width), dtype)
+            norm_windows = _per_channel_norm(delta * ops.maximum(mask, mask2))
+            pattern = ops.cast(_placed(patterns, s, top, left, draw[:, 4] < 0.5, height, width), dtype)
             new = pattern * sign + delta * mask / (1e-12 + norm_window1)
-            budget = tf.maximum(eps**2 - norm_image**2, 0.0) / channels + norm_windows**2
-            new = new / (1e-12 + _per_channel_norm(new)) * tf.sqrt(budget)
+            budget = ops.maximum(eps**2 - norm_image**2, 0.0) / channels + norm_windows**2
+            new = new / (1e-12 + _per_channel_norm(new)) * ops.sqrt(budget)
             delta = delta * (1 - mask2) * (1 - mask) + new * mask
-            x_new = tf.clip_by_value(x + normalize(delta, "l2") * eps, 0.0, 1.0)
+            x_new = ops.clip(x + normalize(delta, "l2") * eps, 0.0, 1.0)
         m = margin(y, model(x_new, training=False))
-        better = (margin_best > 0) & (m < margin_best)
-        x_best = tf.where(better[:, None, None, None], x_new, x_best)
-        return i + 1, x_best, tf.where(better, m, margin_best)
+        better = ops.logical_and(margin_best > 0, m < margin_best)
+        x_best = ops.where(ops.reshape(better, (-1, 1, 1, 1)), x_new, x_best)
+        return i + 1, x_best, ops.where(better, m, margin_best)
 
-    _, x_best, margin_best = tf.while_loop(lambda i, *_: i < stop, body, (start, x_best, margin_best),
-                                           parallel_iterations=1)
+    _, x_best, margin_best = ops.while_loop(lambda i, *_: i < stop, body, (start, x_best, margin_best))
     return x_best, margin_best
 
 
@@ -218,13 +227,14 @@ def _square_init(model, batch, eps, tiles, norm):
     """The start: vertical ±ε stripes (L∞), or a grid of ±pattern tiles scaled to ‖δ‖₂ = ε (L2)."""
     x, y, keys, seed = batch.x, batch.y, batch.keys, batch.seed
     _, height, width, channels = x.shape
+    dtype = ops.dtype(x)
     if norm == "linf":
-        x0 = x + eps * noise.signs(seed, keys, 0, [1, width, channels], x.dtype)
+        x0 = x + eps * noise.signs(seed, keys, 0, [1, width, channels], dtype)
     else:
-        sign = noise.signs(seed, keys, 0, [tiles.shape[0], channels], x.dtype)  # (B, T, C)
-        delta = tf.einsum("thw,btc->bhwc", tf.cast(tiles, x.dtype), sign)
+        sign = noise.signs(seed, keys, 0, [tiles.shape[0], channels], dtype)  # (B, T, C)
+        delta = ops.einsum("thw,btc->bhwc", ops.cast(tiles, dtype), sign)
         x0 = x + (normalize(delta, "l2") * eps if norm == "l2" else project_l1_box(x, delta, eps * (1 - 1e-6)))
-    x0 = tf.clip_by_value(x0, 0.0, 1.0)
+    x0 = ops.clip(x0, 0.0, 1.0)
     return x0, margin(labels_of(y), model(x0, training=False))
 
 
@@ -276,7 +286,7 @@ def run_square(attack, model, x, y, eps, norm, seed, runtime):
     check_budget(eps, eps, attack.queries, norm, 1)
     p = prologue(x, y, seed, runtime.keys)
     x = p.x
-    if x.shape.rank != 4:
+    if len(x.shape) != 4:
         raise KerasllError(f"square_attack needs images (B, H, W, C), got shape {tuple(x.shape)}")
     n, height, width, _ = x.shape
     rescale = attack.variant == "strong" if attack.rescale_schedule is None else bool(attack.rescale_schedule)
@@ -286,17 +296,19 @@ def run_square(attack, model, x, y, eps, norm, seed, runtime):
     patterns = np.zeros((side + 1, side, side), np.float32)
     for s in set(sizes.tolist()):
         patterns[s, :s, :s] = window_pattern(s, shape)
-    eps_t, seed_t = tf.constant(eps, x.dtype), tf.constant(int(p.seed), tf.int64)
-    tiles = tf.constant(_tiles(height, width, shape))
-    init = compiled(model, ("square-init", norm), lambda m, b, e: _square_init(m, b, e, tiles, norm),
-                    [Batch.signature(x), spec(x.dtype)])
+    dtype = ops.dtype(x)
+    eps_t, seed_t = ops.convert_to_tensor(eps, dtype), ops.convert_to_tensor(np.asarray(int(p.seed), backend.ops().WORD))
+    tiles = _tiles(height, width, shape)
+    init = compiled(model, ("square-init", norm),
+                    lambda m, b, e: _square_init(m, b, e, ops.convert_to_tensor(tiles), norm),
+                    [Batch.signature(x), spec(dtype)])
     chunk = compiled(model, ("square", norm, attack.variant), lambda m, *a: _square_chunk(m, *a, norm, attack.variant),
-                     [Batch.signature(x), Best.signature(x), Windows.signature(x.dtype, side)])
-    x_adv, best = np.empty(x.shape, x.dtype.as_numpy_dtype), np.empty(n, np.float32)
+                     [Batch.signature(x), Best.signature(x), Windows.signature(dtype, side)])
+    x_adv, best = np.empty(x.shape, np.dtype(dtype)), np.empty(n, np.float32)
     for s in batches(n, runtime.batch_size):
         ids = np.arange(s.start, s.stop)
         x0, m0 = init(Batch.of(p, ids, p.y[ids], seed_t), eps_t)
-        x_adv[ids], best[ids] = x0.numpy(), m0.numpy()
+        x_adv[ids], best[ids] = backend.to_numpy(x0), backend.to_numpy(m0)
     total = int(attack.queries) - 1
     stage = runtime.stage or _plain_stage
 
@@ -307,11 +319,11 @@ def run_square(attack, model, x, y, eps, norm, seed, runtime):
             left = np.flatnonzero(best > 0)
             for s in batches(len(left), runtime.batch_size):
                 ids = left[s]
-                windows = Windows(eps_t, tf.constant(sizes), tf.constant(patterns), tf.constant(start),
-                                  tf.constant(stop))
-                xb, mb = chunk(Batch.of(p, ids, p.y[ids], seed_t), Best(tf.constant(x_adv[ids]), tf.constant(best[ids])),
-                               windows)
-                x_adv[ids], best[ids] = xb.numpy(), mb.numpy()
+                windows = Windows(eps_t, ops.convert_to_tensor(sizes), ops.convert_to_tensor(patterns),
+                                  ops.convert_to_tensor(np.int32(start)), ops.convert_to_tensor(np.int32(stop)))
+                xb, mb = chunk(Batch.of(p, ids, p.y[ids], seed_t),
+                               Best(ops.convert_to_tensor(x_adv[ids]), ops.convert_to_tensor(best[ids])), windows)
+                x_adv[ids], best[ids] = backend.to_numpy(xb), backend.to_numpy(mb)
             if runtime.progress is not None:
                 runtime.progress(stop, total, int(np.sum(best <= 0)))
             if not np.any(best > 0):
@@ -324,4 +336,4 @@ def run_square(attack, model, x, y, eps, norm, seed, runtime):
         last = min(first + SEGMENT, total)
         kept, _ = stage(f"queries {first + 1}-{last}", lambda first=first, last=last: segment(first, last))
         x_adv[kept["ids"]], best[kept["ids"]] = kept["adv"], kept["margin"]  # a kept segment (after an interruption)
-    return tf.convert_to_tensor(x_adv)
+    return ops.convert_to_tensor(x_adv)
