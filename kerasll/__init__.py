@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 # The names written in `keras.ops` (`kerasll.backend`): they run on TensorFlow, JAX and PyTorch alike. The
 # others are TensorFlow code still (the port, docs/backends.md); on another backend they are refused by name.
-EVERY_BACKEND = ("log_px", "delta_log_px", "grad_log_px", "ams_score", "fgsm", "pgd", "apgd", "square_attack",
+EVERY_BACKEND = ("log_px", "delta_log_px", "grad_log_px", "ams_score", "fgsm", "pgd", "apgd", "square_attack", "fab",
                  "autoattack", "evaluate", "eps_curve", "eps_sweep", "attack_settings", "EvalResult", "CurveResult",
                  "flatness", "FlatnessResult", "likelihood_surface", "likelihood_slice", "likelihood_histogram",
                  "LikelihoodSurface", "LikelihoodHistogram", "certify", "CertifyResult", "load_model", "load_data",

@@ -32,7 +32,7 @@ out = {"log_px": kl.backend.to_numpy(kl.log_px(model(x))).tolist(),
        "grad": kl.backend.to_numpy(kl.grad_log_px(model, x, batch_size=5)).ravel().tolist(),
        "ams": kl.backend.to_numpy(kl.ams_score(model, x)).tolist()}
 try:
-    kl.fab
+    kl.jacobian_sq_norm
 except AttributeError as error:
     out["refused"] = str(error)
 from kerasll.attacks import noise
@@ -57,10 +57,14 @@ except AttributeError as error:
 out["square"] = kl.backend.to_numpy(kl.square_attack(model, x, y, 0.1, queries=300, seed=0)).ravel().tolist()
 fast = kl.autoattack(model, x, y, 0.1, version="fast", seed=0)
 out["autoattack_fast"] = {"robust": fast.robust_accuracy, "clean": fast.clean_accuracy, "flags": [str(f) for f in fast.flags]}
+standard = kl.autoattack(model, x, y, 0.1, seed=0)
+out["autoattack_standard"] = {"robust": standard.robust_accuracy, "flags": [str(f) for f in standard.flags]}
+out["fab"] = kl.backend.to_numpy(kl.fab(model, x, y, 0.1, seed=0)).ravel().tolist()
+out["fab_untargeted_l2"] = kl.backend.to_numpy(kl.fab(model, x, y, 0.5, norm="l2", targeted=False, seed=0)).ravel().tolist()
 try:
-    kl.autoattack(model, x, y, 0.1, seed=0)
+    kl.autoattack(model, x, y, 3.0, norm="l1", seed=0)
 except AttributeError as error:
-    out["standard_refused"] = str(error)
+    out["l1_autoattack_refused"] = str(error)
 one = kl.certify(model, x, y, 0.25, n0=50, n=2000, batch_size=300)
 other = kl.certify(model, x[::-1], y[::-1], 0.25, n0=50, n=2000, batch_size=37)
 out["certify"] = {"prediction": one.prediction.tolist(), "p_lower": one.p_lower.tolist(),
@@ -113,7 +117,7 @@ def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, back
     np.testing.assert_allclose(out["log_px"], np.asarray(kl.log_px(model(x))), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["grad"], np.asarray(kl.grad_log_px(model, x)).ravel(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(out["ams"], np.asarray(kl.ams_score(model, x)), rtol=1e-5)
-    assert f"kerasll.fab runs on Keras's TensorFlow backend so far, not '{backend}'" in out["refused"]
+    assert f"kerasll.jacobian_sq_norm runs on Keras's TensorFlow backend so far, not '{backend}'" in out["refused"]
     assert out["l1_refused"].startswith("APGD at l1 runs on Keras's TensorFlow backend so far")
 
 
@@ -139,19 +143,21 @@ def test_the_keyed_draws_hash_the_same_words_on_every_backend(saved, backend):
 
 @pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_fgsm_pgd_apgd_and_square_run_on_every_backend_and_find_what_tensorflow_finds(saved, backend):
+def test_every_attack_runs_on_every_backend_and_finds_what_tensorflow_finds(saved, backend):
     model, x, *paths = saved
     out = run_on(backend, *paths)
     y = np.argmax(np.asarray(model(x)), -1)
     ours = {"fgsm": kl.fgsm(model, x, y, 0.1), "pgd": kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0),
             "square": kl.square_attack(model, x, y, 0.1, queries=300, seed=0),
+            "fab": kl.fab(model, x, y, 0.1, seed=0),
+            "fab_untargeted_l2": kl.fab(model, x, y, 0.5, norm="l2", targeted=False, seed=0),
             "apgd": kl.apgd(model, x, y, 0.1, steps=20, seed=0),
             "apgd_t_l2": kl.apgd(model, x, y, 0.5, norm="l2", targeted=True, target_classes=2, steps=20, seed=0)}
     for name, ours in ours.items():
         theirs, ours = np.asarray(out[name]).reshape(x.shape), np.asarray(ours)
-        size = np.sqrt(np.sum((theirs - x) ** 2, axis=(1, 2, 3))).max() if name == "apgd_t_l2" else \
-            np.abs(theirs - x).max()
-        assert size <= (0.5 if name == "apgd_t_l2" else 0.1) + 1e-5 and theirs.min() >= 0 and theirs.max() <= 1
+        l2 = name.endswith("l2")
+        size = np.sqrt(np.sum((theirs - x) ** 2, axis=(1, 2, 3))).max() if l2 else np.abs(theirs - x).max()
+        assert size <= (0.5 if l2 else 0.1) + 1e-5 and theirs.min() >= 0 and theirs.max() <= 1
         same = np.mean(np.abs(theirs - ours) < 1e-4)
         assert same >= (0.98 if name == "fgsm" or backend == "torch" else 0.5), (name, same)
         fooled = lambda adv: int(np.sum(np.argmax(np.asarray(model(adv)), -1) != y))  # noqa: E731
@@ -176,10 +182,10 @@ def test_phi_and_the_landscapes_give_tensorflows_numbers_on_every_backend(saved,
 
 @pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_autoattack_fast_runs_on_every_backend_and_standard_is_refused_before_any_work(saved, backend):
-    """AutoAttack's driver, the self-checks and the flags on JAX and PyTorch: the fast version (APGD-CE,
-    APGD-T) gives TensorFlow's robust accuracy on this model; the standard version needs FAB, still
-    TensorFlow code, and is refused by name up front."""
+def test_autoattack_runs_on_every_backend_and_l1_is_refused_before_any_work(saved, backend):
+    """AutoAttack's driver, the self-checks and the flags on JAX and PyTorch: the fast and standard versions
+    give TensorFlow's robust accuracy on this model (within an image); at L1 (its projection still TensorFlow
+    code) AutoAttack is refused by name up front."""
     model, x, *paths = saved
     out = run_on(backend, *paths)
     y = np.argmax(np.asarray(model(x)), -1)
@@ -188,8 +194,11 @@ def test_autoattack_fast_runs_on_every_backend_and_standard_is_refused_before_an
     assert theirs["clean"] == ours.clean_accuracy == 1.0
     assert abs(theirs["robust"] - ours.robust_accuracy) <= 1 / len(x) + 1e-9
     assert theirs["flags"] == [str(f) for f in ours.flags]
-    assert out["standard_refused"].startswith("AutoAttack standard runs fab-t: FABT at linf runs on Keras's "
-                                              "TensorFlow backend so far")
+    standard = kl.autoattack(model, x, y, 0.1, seed=0)
+    assert abs(out["autoattack_standard"]["robust"] - standard.robust_accuracy) <= 1 / len(x) + 1e-9
+    assert out["autoattack_standard"]["flags"] == [str(f) for f in standard.flags]
+    assert out["l1_autoattack_refused"].startswith("AutoAttack standard runs apgd-ce: APGD at l1 runs on Keras's "
+                                                   "TensorFlow backend so far")
 
 
 @pytest.mark.backends

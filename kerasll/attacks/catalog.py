@@ -78,7 +78,7 @@ class _FABOptions(Attack):
 
     norms = NORMS
     implementation = "kerasll.attacks.fab:run_fab"
-    every_backend = ()  # TensorFlow code still (docs/backends.md)
+    every_backend = ("linf", "l2")  # L1's projection onto the hyperplane is TensorFlow code still
 
 
 @dataclass(frozen=True)

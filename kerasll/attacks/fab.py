@@ -12,8 +12,9 @@ FAB-T (AutoAttack) targets the 9 highest-scoring wrong classes in turn.
 from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from kerasll import backend
 from kerasll.attacks.attack import split_runtime
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.catalog import FAB, FABT
@@ -41,37 +42,40 @@ def project_onto_hyperplane(t, w, b, norm, iterations=100):
     Where the box cannot reach the plane, every coordinate moves to its box
     limit (the closest the box gets).
     """
-    c = b - tf.reduce_sum(w * t, axis=1)
-    w = w * tf.sign(c)[:, None]
-    c = tf.abs(c)[:, None]
-    absw = tf.abs(w)
-    room = tf.where(w > 0, 1.0 - t, t)
+    c = b - ops.sum(w * t, axis=1)
+    w = w * ops.expand_dims(ops.sign(c), 1)
+    c = ops.expand_dims(ops.abs(c), 1)
+    absw = ops.abs(w)
+    room = ops.where(w > 0, 1.0 - t, t)
     if norm == "l1":
         return _l1_onto_hyperplane(w, c, absw, room)
-    rate = tf.ones_like(w) if norm == "linf" else absw
+    rate = ops.ones_like(w) if norm == "linf" else absw
     active = absw > 0
-    kink = tf.where(active, room / tf.where(active, rate, 1.0), _BIG)  # where coordinate i saturates
+    kink = ops.where(active, room / ops.where(active, rate, 1.0), _BIG)  # where coordinate i saturates
     capped, slope = absw * room, absw * rate
-    reachable = tf.reduce_sum(capped, axis=1, keepdims=True) >= c
+    reachable = ops.sum(capped, axis=1, keepdims=True) >= c
 
     def step(i, lam, _):
         free = kink > lam
-        reached = tf.reduce_sum(tf.where(free, 0.0, capped), axis=1, keepdims=True)
-        gain = tf.reduce_sum(tf.where(free, slope, 0.0), axis=1, keepdims=True)
-        new = tf.where(gain > 0, (c - reached) / tf.maximum(gain, 1e-30), lam)
-        new = tf.maximum(new, lam)  # numerical guard: Newton from below never goes back
-        return i + 1, new, tf.reduce_any(new > lam)
+        reached = ops.sum(ops.where(free, 0.0, capped), axis=1, keepdims=True)
+        gain = ops.sum(ops.where(free, slope, 0.0), axis=1, keepdims=True)
+        new = ops.where(gain > 0, (c - reached) / ops.maximum(gain, 1e-30), lam)
+        new = ops.maximum(new, lam)  # numerical guard: Newton from below never goes back
+        return i + 1, new, ops.any(new > lam)
 
-    lam0 = tf.zeros_like(c)
-    _, lam, _ = tf.while_loop(lambda i, lam, moving: (i < iterations) & moving, step,
-                              (tf.constant(0), lam0, tf.constant(True)))
-    lam = tf.where(reachable, lam, _BIG)
-    return tf.sign(w) * tf.minimum(lam * rate, room)
+    lam0 = ops.zeros_like(c)
+    _, lam, _ = ops.while_loop(lambda i, lam, moving: ops.logical_and(i < iterations, moving), step,
+                               (ops.convert_to_tensor(0, "int32"), lam0, ops.convert_to_tensor(True)))
+    lam = ops.where(reachable, lam, _BIG)
+    return ops.sign(w) * ops.minimum(lam * rate, room)
 
 
 def _l1_onto_hyperplane(w, c, absw, room):
     """The smallest-L1 move reaching the plane: whole coordinates by decreasing |w_i|, then part of one.
-    Where the box cannot reach the plane, every coordinate goes to its box limit."""
+    Where the box cannot reach the plane, every coordinate goes to its box limit. TensorFlow code still (a
+    stable sort and a scatter; `FAB.every_backend`)."""
+    import tensorflow as tf
+
     order = tf.argsort(absw, axis=1, direction="DESCENDING", stable=True)
     gain = tf.gather(absw * room, order, batch_dims=1)  # how far each coordinate, moved fully, takes w·x
     before = tf.cumsum(gain, axis=1, exclusive=True)
@@ -89,76 +93,79 @@ def _l1_onto_hyperplane(w, c, absw, room):
 
 def _boundary(model, x, y, target, targeted, norm):
     """(f, ∇f) of the boundary function f = z_t − z_y at `x`: the target's, or the nearest class's."""
+    def of(t, index):  # row b's entry index[b] of t (B, C, ...)
+        index = ops.reshape(index, (-1, 1) + (1,) * (len(t.shape) - 2))
+        return ops.squeeze(ops.take_along_axis(t, ops.cast(index, "int32"), axis=1), 1)
+
     if targeted:
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits = tf.cast(model(x, training=False), tf.float32)
-            f = tf.gather(logits, target, batch_dims=1) - tf.gather(logits, y, batch_dims=1)
-        return f, tape.gradient(f, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = tf.cast(model(x, training=False), tf.float32)
-    jac = tape.batch_jacobian(logits, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)  # (B, C, *shape)
-    jac = tf.reshape(jac, [tf.shape(x)[0], tf.shape(logits)[1], -1])
-    diff_f = logits - tf.gather(logits, y, batch_dims=1)[:, None]
-    diff_g = jac - tf.gather(jac, y, batch_dims=1)[:, None]
-    dual = {"linf": lambda g: tf.reduce_sum(tf.abs(g), -1), "l2": lambda g: tf.norm(g, axis=-1),
-            "l1": lambda g: tf.reduce_max(tf.abs(g), -1)}[norm](diff_g)  # the dual norm of the gradient
-    dist = tf.where(tf.one_hot(y, tf.shape(logits)[1]) > 0, np.inf, tf.abs(diff_f) / (dual + 1e-12))
-    nearest = tf.argmin(dist, axis=1, output_type=tf.int32)
-    return tf.gather(diff_f, nearest, batch_dims=1), tf.reshape(tf.gather(diff_g, nearest, batch_dims=1), tf.shape(x))
+        def boundary(xb):
+            logits = ops.cast(model(xb, training=False), "float32")
+            return of(logits, target) - of(logits, y)
+        return backend.value_and_input_grad(boundary)(x)
+    logits, jac = backend.input_jacobian(lambda xb: ops.cast(model(xb, training=False), "float32"))(x)
+    classes = int(logits.shape[1])
+    jac = ops.reshape(jac, (ops.shape(x)[0], classes, -1))  # (B, C, D)
+    diff_f = logits - ops.expand_dims(of(logits, y), 1)
+    diff_g = jac - ops.expand_dims(of(jac, y), 1)
+    dual = {"linf": lambda g: ops.sum(ops.abs(g), -1), "l2": lambda g: ops.norm(g, axis=-1),
+            "l1": lambda g: ops.max(ops.abs(g), -1)}[norm](diff_g)  # the dual norm of the gradient
+    dist = ops.where(ops.one_hot(y, classes) > 0, np.inf, ops.abs(diff_f) / (dual + 1e-12))
+    nearest = ops.cast(ops.argmin(dist, axis=1), "int32")
+    return of(diff_f, nearest), ops.reshape(of(diff_g, nearest), ops.shape(x))
 
 
 class Steps(NamedTuple):
     """FAB's constants for one call: the budget, the iterations, and the step's bias bound, overshoot and
     pull-back."""
 
-    eps: tf.Tensor
-    steps: tf.Tensor
-    alpha_max: tf.Tensor
-    eta: tf.Tensor
-    beta: tf.Tensor
+    eps: object
+    steps: object
+    alpha_max: object
+    eta: object
+    beta: object
 
     @classmethod
     def signature(cls, dtype):
-        return cls(spec(dtype), spec(tf.int32), spec(dtype), spec(dtype), spec(dtype))
+        return cls(spec(dtype), spec("int32"), spec(dtype), spec(dtype), spec(dtype))
 
 
 def _fab_batch(model, batch, constants, random, norm, targeted):
     x, target, keys, seed = batch.x, batch.target, batch.keys, batch.seed
     eps, steps, alpha_max, eta, beta = constants
     y = labels_of(batch.y)
-    batch = tf.shape(x)[0]
-    flat = lambda t: tf.reshape(t, [batch, -1])  # noqa: E731
+    dtype, shape = ops.dtype(x), ops.shape(x)
+    batch = shape[0]
+    flat = lambda t: ops.reshape(t, (batch, -1))  # noqa: E731
     x0 = flat(x)
     if random:  # restarts after the first start inside half the ε-ball, as the reference does
         x1 = sphere_start(x, eps, norm, seed, keys, radius=0.5)
     else:
         x1 = x
-    best = tf.fill([batch], tf.constant(np.inf, x.dtype))
-    state = (tf.constant(0), flat(x1), x0, best)
+    best = ops.full((batch,), np.inf, dtype=dtype)
+    state = (ops.convert_to_tensor(0, "int32"), flat(x1), x0, best)
 
     def body(i, x1, x_best, best):
-        f, g = _boundary(model, tf.reshape(x1, tf.shape(x)), y, target, targeted, norm)
-        g = tf.cast(flat(g), x.dtype)
-        b = tf.reduce_sum(g * x1, axis=1) - tf.cast(f, x.dtype)
-        d = project_onto_hyperplane(tf.concat([x1, x0], 0), tf.concat([g, g], 0), tf.concat([b, b], 0), norm)
+        f, g = _boundary(model, ops.reshape(x1, shape), y, target, targeted, norm)
+        g = ops.cast(flat(g), dtype)
+        b = ops.sum(g * x1, axis=1) - ops.cast(f, dtype)
+        d = project_onto_hyperplane(ops.concatenate([x1, x0], 0), ops.concatenate([g, g], 0),
+                                    ops.concatenate([b, b], 0), norm)
         d1, d2 = d[:batch], d[batch:]
-        a1 = tf.maximum(lp_norm(d1, norm), 1e-8)
-        a2 = tf.maximum(lp_norm(d2, norm), 1e-8)
-        alpha = tf.clip_by_value(a1 / (a1 + a2), 0.0, alpha_max)[:, None]
-        x1 = tf.clip_by_value((x1 + eta * d1) * (1 - alpha) + (x0 + eta * d2) * alpha, 0.0, 1.0)
-        logits = model(tf.reshape(x1, tf.shape(x)), training=False)
+        a1 = ops.maximum(lp_norm(d1, norm), 1e-8)
+        a2 = ops.maximum(lp_norm(d2, norm), 1e-8)
+        alpha = ops.expand_dims(ops.clip(a1 / (a1 + a2), 0.0, alpha_max), 1)
+        x1 = ops.clip((x1 + eta * d1) * (1 - alpha) + (x0 + eta * d2) * alpha, 0.0, 1.0)
+        logits = model(ops.reshape(x1, shape), training=False)
         adv = fooled(logits, y)
         size = lp_norm(x1 - x0, norm)
-        closer = adv & (size < best)
-        x_best = tf.where(closer[:, None], x1, x_best)
-        best = tf.where(closer, size, best)
-        x1 = tf.where(adv[:, None], x0 + (x1 - x0) * beta, x1)
+        closer = ops.logical_and(adv, size < best)
+        x_best = ops.where(ops.expand_dims(closer, 1), x1, x_best)
+        best = ops.where(closer, size, best)
+        x1 = ops.where(ops.expand_dims(adv, 1), x0 + (x1 - x0) * beta, x1)
         return i + 1, x1, x_best, best
 
-    _, _, x_best, best = tf.while_loop(lambda i, *_: i < steps, body, state, parallel_iterations=1)
-    return tf.reshape(x_best, tf.shape(x)), best
+    _, _, x_best, best = ops.while_loop(lambda i, *_: i < steps, body, state)
+    return ops.reshape(x_best, shape), best
 
 
 def fab(model, x, y, eps, norm="linf", seed=None, **options):
@@ -205,9 +212,10 @@ def fab_with_norms(attack, model, x, y, eps, norm, seed, runtime):
     p = prologue(x, y, seed, runtime.keys)
     x = p.x
     ranked, targets = targets_of(model, x, attack.target_classes) if targeted else (None, 0)
-    constants = Steps(*(tf.constant(v, x.dtype) if i != 1 else tf.constant(int(v)) for i, v in
-                        enumerate((eps, attack.steps, attack.alpha_max, attack.eta, attack.beta))))
-    signature = [Batch.signature(x), Steps.signature(x.dtype)]
+    dtype = ops.dtype(x)
+    constants = Steps(*(ops.convert_to_tensor(v, dtype) if i != 1 else ops.convert_to_tensor(int(v), "int32")
+                        for i, v in enumerate((eps, attack.steps, attack.alpha_max, attack.eta, attack.beta))))
+    signature = [Batch.signature(x), Steps.signature(dtype)]
     runs = {random: compiled(model, ("fab", norm, targeted, random),
                              lambda m, *a, r=random: _fab_batch(m, *a, r, norm, targeted), signature)
             for random in (False, True)}  # the first run starts at x, later restarts at random
@@ -215,9 +223,9 @@ def fab_with_norms(attack, model, x, y, eps, norm, seed, runtime):
     def one(ids, rank, restart):
         batch = Batch.of(p, ids, ranked[ids, rank] if targeted else p.y[ids], run_seed(p.seed, rank, restart))
         adv, size = runs[restart > 0](batch, constants)
-        return adv.numpy(), size.numpy()  # the norm of the closest adversarial example (inf: none)
+        return backend.to_numpy(adv), backend.to_numpy(size)  # the closest adversarial example's norm (inf: none)
 
     x_adv, norms = over_runs(x, runs_of(targeted, targets, attack.restarts), one, lambda size: size <= eps,
                              runtime.batch_size, runtime.progress, runtime.stage)
-    x_adv[norms > eps] = x.numpy()[norms > eps]
-    return tf.convert_to_tensor(x_adv), norms
+    x_adv[norms > eps] = backend.to_numpy(x)[norms > eps]
+    return ops.convert_to_tensor(x_adv), norms

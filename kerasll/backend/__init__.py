@@ -42,6 +42,13 @@ def value_and_input_grad(fn, has_aux=False):
     return ops().value_and_input_grad(fn, has_aux)
 
 
+def input_jacobian(fn):
+    """`g(x)` → (`fn(x)` (B, C), its Jacobian per image (B, C, *x.shape[1:])): the images are independent, so
+    row b of the batch Jacobian is image b's (TensorFlow: `batch_jacobian`; JAX: C vector-Jacobian products
+    under `vmap`; PyTorch: one backward pass per output)."""
+    return ops().input_jacobian(fn)
+
+
 def compiled(fn):
     """`fn` compiled by the backend (traced once per input shape and dtype; PyTorch: run eagerly)."""
     return ops().compiled(fn)

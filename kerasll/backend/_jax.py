@@ -22,6 +22,16 @@ def value_and_input_grad(fn, has_aux=False):
     return run
 
 
+def input_jacobian(fn):
+    def run(x):
+        out, pullback = jax.vjp(fn, x)
+        classes = out.shape[-1]
+        cotangents = jnp.broadcast_to(jnp.eye(classes, dtype=out.dtype)[:, None, :], (classes, *out.shape))
+        (jac,) = jax.vmap(pullback)(cotangents)  # (C, B, ...)
+        return out, jnp.moveaxis(jac, 0, 1)
+    return run
+
+
 def compiled(fn):
     return jax.jit(fn)
 

@@ -18,6 +18,15 @@ def value_and_input_grad(fn, has_aux=False):
     return run
 
 
+def input_jacobian(fn):
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x)
+        return out, tape.batch_jacobian(out, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return run
+
+
 def compiled(fn):
     return tf.function(fn, reduce_retracing=True, autograph=False)
 

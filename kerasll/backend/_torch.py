@@ -20,6 +20,18 @@ def value_and_input_grad(fn, has_aux=False):
     return run
 
 
+def input_jacobian(fn):
+    def run(x):
+        x = torch.as_tensor(x).detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = fn(x)
+            rows = [torch.autograd.grad(out[:, c].sum(), x, retain_graph=True, allow_unused=True)[0]
+                    for c in range(out.shape[-1])]
+        rows = [torch.zeros_like(x) if g is None else g for g in rows]
+        return out.detach(), torch.stack(rows, dim=1)
+    return run
+
+
 def compiled(fn):
     return fn  # eager: torch.compile costs more than it gains on kerasll's small, varied batches
 
