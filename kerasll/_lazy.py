@@ -54,3 +54,16 @@ def attach(package, exports, submodules=(), before=None, light=(), check=None):
 
     sys.modules[package].__class__ = Package
     return __getattr__, __dir__, sorted(exports)
+
+
+class Deferred:
+    """A module imported at its first attribute look-up: `tf = Deferred("tensorflow")` lets a module whose
+    training code is TensorFlow's still be imported (its Keras classes registered, a saved model loaded and
+    called) on Keras's other backends, where TensorFlow may not be installed. Nothing is put in `sys.modules`
+    before the real import."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name), attr)

@@ -17,9 +17,11 @@ For v uniform on the unit sphere of R^C, E[v vᵀ] = I/C, so for any C×D matrix
 - ``"exact"``: ‖Jᵀp‖² = ‖∇x log p(x)‖² with cotangent p — exact, no projection.
 """
 
-import tensorflow as tf
 
+from kerasll._lazy import Deferred
 from kerasll.errors import check_choice
+
+tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
 
 TARGETS = ("jacobian", "weighted", "exact")
 PROJECTIONS = ("vjp", "jvp")
@@ -84,7 +86,7 @@ def wide(t):
     return tf.cast(t, tf.float32) if t.dtype in (tf.float16, tf.bfloat16) else t
 
 
-def rademacher(shape, seed, dtype=tf.float32):
+def rademacher(shape, seed, dtype="float32"):
     """±1 entries with equal probability (E[u uᵀ] = I): a `keras.random.SeedGenerator` or a stateless pair."""
     import keras
 

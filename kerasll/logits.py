@@ -68,7 +68,9 @@ def _strip(model):
 
 def looks_like_probabilities(outputs, tolerance=1e-4):
     """Whether every row of `outputs` (N, C) is a probability vector, or a log-probability one."""
-    z = np.asarray(outputs, np.float64)
+    from keras import ops
+
+    z = np.asarray(ops.convert_to_numpy(outputs), np.float64)
     probabilities = (z.min() > -1e-5) and (z.max() < 1 + 1e-5) and np.all(np.abs(z.sum(-1) - 1) <= tolerance)
     log_probabilities = (z.max() <= 1e-5) and np.all(np.abs(np.exp(z).sum(-1) - 1) <= tolerance)
     return bool(probabilities or log_probabilities)

@@ -70,7 +70,7 @@ def register_with_keras():
     """Make kerasll's Keras classes known to `keras.saving` as soon as Keras is imported: now if it is, else
     right after its import (a finder that removes itself once it has fired). Called by `import kerasll`."""
     if "keras" in sys.modules:
-        if "tensorflow" in sys.modules:  # Keras on TensorFlow already started: registering costs only our modules
+        if sys.modules.get("tensorflow") is not None:  # Keras on TensorFlow already started: registering costs only our modules
             _register()
         return
     if not any(isinstance(f, _AfterKeras) for f in sys.meta_path):

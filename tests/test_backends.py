@@ -269,3 +269,43 @@ def test_the_cross_entropy_takes_a_softmax_output_as_it_is():
     p = np.asarray(model(x), np.float64)
     log_softmax = p - np.log(np.exp(p).sum(-1, keepdims=True))
     np.testing.assert_allclose(ours, -log_softmax[np.arange(5), y], rtol=1e-5)
+
+
+BLOCK_TENSORFLOW = """
+import sys
+from importlib.machinery import PathFinder
+
+
+class HidingPathFinder(PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):  # as if TensorFlow were not installed
+        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
+            return None
+        return super().find_spec(name, path, target)
+
+
+sys.meta_path[:] = [HidingPathFinder if f is PathFinder else f for f in sys.meta_path]
+"""
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_the_cli_evaluates_a_shipped_entry_where_tensorflow_cannot_be_imported(backend, tmp_path):
+    """`kerasll eval` on a shipped (TensorFlow-trained) entry, with `import tensorflow` failing: the entry loads,
+    PGD runs, and the stored result says which backend computed it, under its own key."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    env = os.environ | {"KERAS_BACKEND": backend, "OMP_WAIT_POLICY": "PASSIVE", "KERASLL_ZOO": str(tmp_path / "zoo"),
+                        "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
+    done = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-lenet-at", "--limit", "40",
+                           "--source", "embedded", "--json", "-"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)["attack"]
+    assert result["key"].endswith(f"-embedded-on-{backend}") and result["backend"] == backend
+    assert result["computed_on"]["backend"] == backend
+    assert 0.5 <= result["clean_accuracy"] <= 1 and result["robust_accuracy"] <= result["clean_accuracy"]
+    refused = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-lenet-at", "--limit", "40",
+                              "--source", "embedded", "--strategy", "mirrored"], env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr + refused.stdout
+    assert "strategy 'mirrored' is TensorFlow's (tf.distribute)" in refused.stderr + refused.stdout

@@ -110,7 +110,7 @@ class QuietTensorFlow(importlib.abc.MetaPathFinder):
 def install():
     """Mute TensorFlow's start-up lines in this process, whenever it is first imported (see the module's doc)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:
         after_import()
     elif not any(isinstance(f, QuietTensorFlow) for f in sys.meta_path):
         sys.meta_path.insert(0, QuietTensorFlow(mute=not os.environ.get("KERASLL_TF_LOGS")))

@@ -1,11 +1,13 @@
 """PGD adversarial training (Madry et al. 2018), examples made inside the train step."""
 
 import keras
-import tensorflow as tf
 
+from kerasll._lazy import Deferred
 from kerasll.attacks import check_budget, labels_of, pgd_steps, random_start
 from kerasll.attacks.pgd import Budget
 from kerasll.defenses.base import DefenseModel, train_tracker
+
+tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
 
 
 @keras.saving.register_keras_serializable(package="kerasll")

@@ -2,9 +2,11 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from kerasll.errors import KerasllError
+from kerasll._lazy import Deferred
+from kerasll.errors import KerasllError, NotOnThisBackend
+
+tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
 
 
 def train_tracker(name):
@@ -61,6 +63,15 @@ class DefenseModel(keras.Model):
 
     def call(self, inputs, training=False):
         return self.classifier(inputs, training=training)
+
+    def fit(self, *args, **kwargs):
+        """Keras's `fit`; the defenses' training steps are TensorFlow code so far (docs/backends.md), so on
+        another Keras backend it is refused in one line (loading, calling and evaluating work everywhere)."""
+        if keras.backend.backend() != "tensorflow":
+            raise NotOnThisBackend(f"training {type(self).__name__} runs on Keras's TensorFlow backend so far, not "
+                                   f"{keras.backend.backend()!r}; loading, calling and evaluating it run on every "
+                                   "backend (docs/backends.md)")
+        return super().fit(*args, **kwargs)
 
     def build(self, input_shape):
         if not self.classifier.built:

@@ -20,8 +20,8 @@ as adversarial training's are).
 """
 
 import keras
-import tensorflow as tf
 
+from kerasll._lazy import Deferred
 from kerasll.attacks import check_budget, random_start
 from kerasll.attacks.geometry import project
 from kerasll.attacks.losses import fgsm_direction
@@ -31,6 +31,8 @@ from kerasll.defenses.registry import fgsm_step
 from kerasll.errors import check_choice
 from kerasll.jacobian import wide
 from kerasll.likelihood import delta_log_px, log_px
+
+tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
 
 
 def _difference(logits_adv, logits_clean):

@@ -7,11 +7,13 @@ noisy images. A classifier trained so is accurate under the noise that
 """
 
 import keras
-import tensorflow as tf
 
+from kerasll._lazy import Deferred
 from kerasll.defenses.base import DefenseModel
 from kerasll.defenses.registry import DEFAULT_SIGMA
 from kerasll.errors import KerasllError
+
+tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
 
 
 

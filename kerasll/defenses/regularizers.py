@@ -6,11 +6,13 @@ differentiates that product again with respect to the weights.
 """
 
 import keras
-import tensorflow as tf
 
+from kerasll._lazy import Deferred
 from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
 from kerasll.errors import KerasllError, check_choice
 from kerasll.jacobian import PROJECTIONS, jvp_sq_norm, projected_sq_norm, wide
+
+tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
 
 
 class _GradientRegModel(DefenseModel):

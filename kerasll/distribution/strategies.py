@@ -7,6 +7,9 @@
   (every worker runs the same command; the chief writes the results). It must
   be created before TensorFlow initialises its devices, so in a fresh process.
 
+On Keras's JAX and PyTorch backends an evaluation runs in one process on one device ("auto" and "one");
+`tf.distribute` is TensorFlow's, and the other strategies say so in one line (`tensorflow_only`).
+
 `KERASLL_CPU_DEVICES=N` (a testing aid) splits the CPU into N logical devices, so
 the mirrored path runs on a CPU-only machine; the `kerasll` command applies it
 before TensorFlow initialises its devices (`kerasll.cli.quiet.split_cpu_from_env`).
@@ -16,9 +19,7 @@ import json
 import os
 import re
 
-import tensorflow as tf
-
-from kerasll.errors import KerasllError, check_choice
+from kerasll.errors import KerasllError, NotOnThisBackend, check_choice
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
@@ -69,8 +70,25 @@ def chief_from_env():
     return task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
 
 
+def tensorflow_only(what, name):
+    """`tensorflow`, or a one-line refusal of `what` ("strategy 'mirrored'") on Keras's other backends."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise NotOnThisBackend(f"{what} is TensorFlow's (tf.distribute), not available on Keras's {backend!r} "
+                               f"backend; use {name} (one process, one device) or KERAS_BACKEND=tensorflow")
+    import tensorflow as tf
+
+    return tf
+
+
 def is_chief(strategy):
     """Whether this process writes results: always, except on the non-chief workers of a multiworker run."""
+    if strategy is None:
+        return True
+    import tensorflow as tf
+
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return chief_from_env()
     return True
@@ -79,6 +97,7 @@ def is_chief(strategy):
 def make_strategy(name="auto"):
     """The `tf.distribute.Strategy` called `name` (see module doc)."""
     check_choice("strategy", name, STRATEGIES)
+    tf = tensorflow_only(f"strategy {name!r}", "--strategy one")
     if name == "multiworker":
         cluster_from_env()
         try:
@@ -97,8 +116,16 @@ def make_strategy(name="auto"):
 
 def evaluation_strategy(name="auto"):
     """The strategy an evaluation spreads its chunks over, or None for one device in one process
-    ("auto" on a machine with at most one GPU, or "one" on the CPU)."""
+    ("auto" on a machine with at most one GPU, or "one" on the CPU; "auto" and "one" on Keras's other
+    backends)."""
+    import keras
+
+    check_choice("strategy", name, STRATEGIES)
+    if keras.backend.backend() != "tensorflow" and name in ("auto", "one"):
+        return None
     strategy = make_strategy(name)
+    import tensorflow as tf
+
     if name == "auto" and not isinstance(strategy, tf.distribute.MirroredStrategy):
         return None
     return strategy
@@ -116,7 +143,15 @@ def precision_policy(mixed):
     """The Keras dtype policy for `--mixed-precision`: float16 on GPUs, bfloat16 on CPUs, else float32."""
     if not mixed:
         return "float32"
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+    else:
+        gpus = [d for d in keras.distribution.list_devices() if d.lower().startswith(("gpu", "cuda"))]
+    return "mixed_float16" if gpus else "mixed_bfloat16"
 
 
 def all_agree(strategy, ok):
@@ -125,6 +160,8 @@ def all_agree(strategy, ok):
     A multiworker run calls it where the chief decides (e.g. whether the zoo entry
     may be written), so the other workers stop with it instead of waiting forever.
     """
+    import tensorflow as tf
+
     flag = tf.constant(0.0 if ok else 1.0)
     refusals = strategy.run(lambda: tf.identity(flag))
     return float(strategy.reduce(tf.distribute.ReduceOp.SUM, refusals, axis=None)) == 0.0

@@ -90,6 +90,16 @@ def images_tag(data, inputs):
     return data.tag + (f"-x{inputs.input_scale:g}" if inputs.input_scale != 1 else "")
 
 
+def computed_on():
+    """The Keras backend, its library's version and Keras's, recorded with every stored result."""
+    import importlib
+
+    import keras
+
+    name = keras.backend.backend()
+    return {"backend": name, "version": importlib.import_module(name).__version__, "keras": keras.__version__}
+
+
 def _slug(key):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", key)
 
@@ -140,7 +150,7 @@ class Results:
         return self.store(rid, compute(self.folder(rid)) | rid.fields())
 
     def store(self, rid, result):
-        out = dict(result, created=now())
+        out = dict(result, created=now(), computed_on=computed_on())
         folder = self.folder(rid)
         found = sorted(folder.glob("*/records.npz"), key=lambda p: p.stat().st_mtime) if folder else []
         if found:  # the per-image records; relative to the entry, so an exported entry keeps them

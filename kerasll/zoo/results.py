@@ -4,7 +4,7 @@ eval.json key is a name built from the identity, never read back. Plain Python o
 list`, `zoo show` and the report use it without importing TensorFlow.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +20,30 @@ from kerasll.evaluation.kinds import (
 ATTACK, SWEEP, CURVE, FLATNESS, CERTIFY = (t.KIND for t in (EvalSettings, SweepSettings, CurveSettings,
                                                            FlatnessSettings, CertifySettings))
 KINDS = tuple(SETTINGS)
+TENSORFLOW = "tensorflow"  # the backend every result was computed on before the port, whose keys stay as they were
 OFFICIAL = ""  # the data tag of a data set's own test split ('-embedded': the bundled subset; '-data<hash>': a user's)
+
+
+def running_backend():
+    """The Keras backend computing now ("tensorflow", "jax", "torch")."""
+    import keras
+
+    return keras.backend.backend()
 
 
 @dataclass(frozen=True)
 class ResultId:
     """What a stored result is: its `settings` (one of `kerasll.evaluation.kinds`' types, which says the kind),
-    the number of test images and which images (`data_tag`)."""
+    the number of test images, which images (`data_tag`) and the Keras backend that computed it.
+
+    A result is reused only on the backend that computed it: JAX's float32 draws and each backend's own
+    smoothing noise make results agree within sampling noise, not digit for digit (docs/backends.md).
+    TensorFlow's results keep the keys they always had; another backend's carry it in the key ('…-on-jax')."""
 
     settings: object
     samples: int
     data_tag: str = OFFICIAL
+    backend: str = field(default_factory=running_backend)
 
     @property
     def kind(self):
@@ -40,18 +53,20 @@ class ResultId:
     def of(cls, result):
         """The identity a stored result carries (its fields; see `fields`)."""
         settings = SETTINGS[result["kind"]].from_dict(result["settings"])
-        return cls(settings, result["samples"], result.get("data_tag", OFFICIAL))
+        return cls(settings, result["samples"], result.get("data_tag", OFFICIAL), result.get("backend", TENSORFLOW))
 
     def fields(self):
-        """The identity as a stored result's fields."""
+        """The identity as a stored result's fields (the backend only where it is not TensorFlow)."""
+        backend = {} if self.backend == TENSORFLOW else {"backend": self.backend}
         return {"kind": self.kind, "settings": self.settings.to_dict(), "samples": self.samples,
-                "data_tag": self.data_tag}
+                "data_tag": self.data_tag} | backend
 
     def key(self):
         """The eval.json key: a readable name, unique per identity, e.g. 'pgd-linf-eps25/255-steps10-step6.25/255-r1-n10000',
         'autoattack-standard-linf-eps25/255-n10000-embedded', 'phi-pairs2-grid5-radius25/255-mean-n1000'."""
         seed = f"-seed{self.settings.seed}" if self.settings.seed else ""
-        return f"{self.settings.name()}-n{self.samples}{seed}{self.data_tag}"
+        on = "" if self.backend == TENSORFLOW else f"-on-{self.backend}"
+        return f"{self.settings.name()}-n{self.samples}{seed}{self.data_tag}{on}"
 
 
 def identified(results):
