@@ -55,3 +55,14 @@ def is_ctrl_c(error):
         return False
     caused = isinstance(error.__cause__ or error.__context__, KeyboardInterrupt)
     return caused or (_CTRL_C["seen"] and "returned a result with an exception set" in str(error))
+
+
+def requires(module, what, instead):
+    """`module` imported, or a one-line `KerasllError` saying that `what` needs it and what to do `instead`
+    (TensorFlow's data readers on a machine with JAX or PyTorch and no TensorFlow)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise KerasllError(f"{what} needs {module}, which is not installed here: {instead}") from None

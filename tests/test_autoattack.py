@@ -93,6 +93,7 @@ def test_saturated_softmax_blinds_square_too_and_other_flags_catch_it(trained_le
     assert {"probabilities", "gradients"} <= {f.code for f in checks.flags_of(records, correct, correct)}
 
 
+@pytest.mark.pipeline
 def test_square_uses_forward_passes_only(trained_lenet, data):
     x, y = data[0][:20], data[1][:20]
     sealed = behind(NoGradient(), trained_lenet)

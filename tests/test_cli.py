@@ -123,6 +123,7 @@ def test_recipe_with_override(tmp_path):
     assert meta["training"]["epochs"] == 1  # the command line overrides the recipe's 200
 
 
+@pytest.mark.pipeline
 def test_eval_caches_by_settings_and_force_recomputes(zoo):
     first = kerasll("eval", "a", "--source", "embedded", "--limit", "64", "--flatness", "--zoo", zoo)
     assert first.exit_code == 0, first.output

@@ -67,3 +67,17 @@ def test_bad_folders_and_names_are_one_clear_line(tmp_path, tfds_dir):
         load_data("tfds:tiny_shapes", data_dir=tmp_path)
     with pytest.raises(kl.KerasllError, match="tfds:NAME"):
         load_data("tfds:")
+
+
+def test_a_source_that_needs_tensorflow_datasets_says_so_in_one_line_where_it_is_missing(monkeypatch):
+    """On a machine with JAX or PyTorch and no TensorFlow, `tfds:` data is refused naming what is missing and
+    what to pass instead."""
+    import sys
+
+    from kerasll.errors import KerasllError
+
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as if not installed
+    with pytest.raises(KerasllError) as error:
+        load_data("tfds:fashion_mnist:test")
+    assert str(error.value) == ("the source 'tfds:fashion_mnist:test' needs tensorflow_datasets, which is not "
+                                "installed here: export the split to a .npz of x and y and pass that to --data")

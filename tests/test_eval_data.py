@@ -138,6 +138,7 @@ def test_data_folder_and_tfds_in_one_command_each(shapes_model, tmp_path):
         assert "batch 1/1 done" in result.output and "saved" not in result.output  # no --json: nothing is kept
 
 
+@pytest.mark.pipeline
 def test_input_scale_lets_a_0_to_255_model_be_attacked_in_0_1_units(trained_lenet, fmnist, tmp_path):
     inputs = keras.Input((28, 28, 1))
     expects_255 = keras.Model(inputs, trained_lenet(keras.layers.Rescaling(1 / 255)(inputs)))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasll.errors import KerasllError
+from kerasll.errors import KerasllError, requires
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -77,7 +77,7 @@ def load_data(source, split="test", keys=("x", "y"), image_shape=None, data_dir=
     """
     data = _load(str(source), split, tuple(keys), image_shape, data_dir, where).limited(limit)
     if batched is not None:
-        import tensorflow as tf
+        tf = requires("tensorflow", "load_data(batched=...), a tf.data.Dataset,", "leave batched out for NumPy arrays")
 
         return tf.data.Dataset.from_tensor_slices((data.x, data.y)).batch(int(batched))
     return data
@@ -166,6 +166,8 @@ def _labels(y, n, name):
 def _from_folder(folder, image_shape):
     import keras
 
+    requires("tensorflow", f"reading the image folder {folder}", "save the images as a .npz of x (N, H, W, C) in "
+             "[0, 1] and integer y, and pass that to --data")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise KerasllError(f"{folder} has no class subfolders: put each class's images in a subfolder of its own "
@@ -193,7 +195,7 @@ def _from_folder(folder, image_shape):
 
 
 def _first_image_shape(folder, classes):
-    import tensorflow as tf
+    tf = requires("tensorflow", f"reading the image folder {folder}", "save the images as a .npz and pass that")
 
     for c in classes:
         for p in sorted((folder / c).iterdir()):
@@ -204,7 +206,8 @@ def _first_image_shape(folder, classes):
 
 
 def _from_tfds(source, keys, data_dir):
-    import tensorflow_datasets as tfds
+    tfds = requires("tensorflow_datasets", f"the source {source!r}", "export the split to a .npz of x and y and "
+                    "pass that to --data")
 
     from kerasll.datasets.registry import list_datasets
 
