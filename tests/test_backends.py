@@ -309,3 +309,8 @@ def test_the_cli_evaluates_a_shipped_entry_where_tensorflow_cannot_be_imported(b
                              text=True, timeout=600)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr + refused.stdout
     assert "strategy 'mirrored' is TensorFlow's (tf.distribute)" in refused.stderr + refused.stdout
+    train = subprocess.run([sys.executable, "-m", "kerasll", "train", "--defense", "amsreg", "--source", "embedded",
+                            "--epochs", "1"], env=env, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 1 and "Traceback" not in train.stderr + train.stdout
+    assert "kerasll train runs on Keras's TensorFlow backend so far" in train.stderr + train.stdout
+    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["fmnist-lenet-at"]  # nothing half-written
