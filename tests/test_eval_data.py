@@ -285,6 +285,7 @@ def test_eps_curve_is_stored_and_plotted_with_its_numbers(model_file, fmnist, tm
     one_line_error(kerasll("eval", model_file, *args, "--eps-curve", "0,-1/255"), "budgets must be ≥ 0")
 
 
+@pytest.mark.pipeline
 def test_flatness_and_landscape_of_a_keras_file_on_its_own_data(shapes_model, tmp_path):
     np.savez(tmp_path / "d.npz", x=(np.arange(12 * 64) % 256).reshape(12, 8, 8).astype(np.uint8), y=np.arange(12) % 4)
     out = tmp_path / "o.json"

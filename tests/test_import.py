@@ -78,6 +78,7 @@ def test_first_use_imports_tensorflow_and_a_defense_model_file_then_loads_with_k
     assert out.returncode == 0 and "tensorflow" in heavy, out.stderr[-2000:]
 
 
+@pytest.mark.processes
 def test_help_and_the_zoo_commands_run_without_tensorflow():
     run = "from kerasll.cli.main import main\ntry:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code"
     for args in (["--help"], ["--version"], ["zoo", "list"], ["zoo", "show", "fmnist-lenet-at", "--json"],

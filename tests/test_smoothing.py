@@ -30,6 +30,7 @@ def images_and_distances(w, b, count=24, seed=1):
     return x, (margin > 0).astype(np.int64), np.abs(margin) / np.linalg.norm(w)
 
 
+@pytest.mark.pipeline
 def test_the_certified_radius_never_exceeds_the_exact_one_and_approaches_it(monkeypatch):
     model, w, b = linear_two_class()
     x, y, exact = images_and_distances(w, b)
