@@ -101,7 +101,7 @@ kl.autoattack(model, x, y, 25 / 255, seed=0)
 autoattack = len(x) / (time.perf_counter() - t0)
 print("RESULT " + json.dumps({
     "backend": backend,
-    "device": "gpu" if any(d.lower().startswith(("gpu", "cuda")) for d in keras.distribution.list_devices()) else "cpu",
+    "device": "gpu" if kl.backend.has_gpu() else "cpu",
     "raw_forward": raw_forward, "raw_gradient": raw_gradient,
     "apgd": apgd, "apgd_share": apgd / (raw_gradient / 101),
     "phi": phi, "phi_share": phi / (raw_gradient / 50),

@@ -91,6 +91,11 @@ def block_normal(seed, stream, block, shape, dtype):
     return ops().block_normal(seed, stream, block, shape, dtype)
 
 
+def has_gpu():
+    """Whether the running backend computes on a GPU."""
+    return ops().has_gpu()
+
+
 def spec(shape, dtype):
     """One argument's shape (None: any size) and dtype in a `model_function` signature (TensorFlow's
     `TensorSpec`; None elsewhere, where none is needed)."""

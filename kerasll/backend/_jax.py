@@ -57,6 +57,10 @@ def block_normal(seed, stream, block, shape, dtype):
     return jax.random.normal(key, tuple(shape), dtype)
 
 
+def has_gpu():
+    return any(d.platform == "gpu" for d in jax.devices())
+
+
 def spec(shape, dtype):
     return None  # compiled functions take any shape here
 

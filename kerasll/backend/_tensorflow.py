@@ -44,6 +44,10 @@ def block_normal(seed, stream, block, shape, dtype):
     return tf.random.stateless_normal(shape, pair, dtype=dtype)
 
 
+def has_gpu():
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 def spec(shape, dtype):
     return tf.TensorSpec(shape, dtype)
 

@@ -50,6 +50,10 @@ def block_normal(seed, stream, block, shape, dtype):
     return torch.randn(tuple(shape), generator=generator, device=device, dtype=getattr(torch, dtype))
 
 
+def has_gpu():
+    return torch.cuda.is_available()
+
+
 def spec(shape, dtype):
     return None  # compiled functions take any shape here
 

@@ -143,15 +143,9 @@ def precision_policy(mixed):
     """The Keras dtype policy for `--mixed-precision`: float16 on GPUs, bfloat16 on CPUs, else float32."""
     if not mixed:
         return "float32"
-    import keras
+    from kerasll import backend
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_logical_devices("GPU")
-    else:
-        gpus = [d for d in keras.distribution.list_devices() if d.lower().startswith(("gpu", "cuda"))]
-    return "mixed_float16" if gpus else "mixed_bfloat16"
+    return "mixed_float16" if backend.has_gpu() else "mixed_bfloat16"
 
 
 def all_agree(strategy, ok):
