@@ -55,6 +55,14 @@ def option(default, help, *, low=None, high=None, open_low=False, open_high=Fals
     return field(default=default, metadata={_RULE: rule})
 
 
+def known(owner, options, valid):
+    """`options`, or a one-line error naming the first one `owner` does not take and the `valid` ones."""
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise KerasllError(f"{owner} has no option {unknown[0]!r}; its options: {', '.join(valid) or 'none'}")
+    return options
+
+
 @dataclass(frozen=True)
 class Options:
     """Base of a set of declared options: a frozen dataclass whose fields are made with `option`.
@@ -81,11 +89,7 @@ class Options:
 
     @classmethod
     def _known(cls, options):
-        unknown = sorted(set(options) - set(cls.rules()))
-        if unknown:
-            raise KerasllError(f"{cls.__name__} has no option {unknown[0]!r}; its options: "
-                               f"{', '.join(cls.rules()) or 'none'}")
-        return options
+        return known(cls.__name__, options, cls.rules())
 
     def settings(self):
         """{option: value}."""

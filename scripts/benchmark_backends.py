@@ -34,6 +34,7 @@ import json, sys, time
 import numpy as np
 import keras
 import kerasll as kl
+from devtools.timing import median_seconds, raw_passes
 from kerasll.zoo.store import Zoo
 
 images = int(sys.argv[1])
@@ -41,58 +42,16 @@ backend = keras.backend.backend()
 model = kl.load_model(str(Zoo().get("fmnist-lenet-at").model_path), compile=False)
 x, y = kl.load_dataset("fashion_mnist", "test", source="embedded")
 x, y = np.asarray(x[:images], np.float32), np.asarray(y[:images])
-batch = x[:500] if len(x) >= 500 else x
+batch = x[:500]
 
 
 def best(fn, n, repeats=3):
-    fn()  # compile
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        kl.backend.to_numpy(out) if out is not None and not isinstance(out, (float, int)) else None
-        times.append(time.perf_counter() - t0)
-    return n / min(times)
+    return n / median_seconds(fn, repeats)
 
 
-if backend == "tensorflow":
-    import tensorflow as tf
-
-    forward = tf.function(lambda t: model(t, training=False))
-
-    @tf.function
-    def gradient(t):
-        with tf.GradientTape() as tape:
-            tape.watch(t)
-            lp = tf.reduce_logsumexp(model(t, training=False), -1)
-        return tape.gradient(lp, t)
-    xb = tf.constant(batch)
-elif backend == "jax":
-    import jax
-    import jax.numpy as jnp
-
-    tv = [v.value for v in model.trainable_variables]
-    ntv = [v.value for v in model.non_trainable_variables]
-    call = lambda t: model.stateless_call(tv, ntv, t, training=False)[0]
-    forward = jax.jit(call)
-    gradient = jax.jit(jax.grad(lambda t: jnp.sum(jax.nn.logsumexp(call(t), -1))))
-    xb = jnp.asarray(batch)
-else:
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    xb = torch.as_tensor(batch, device=device)
-
-    def forward(t):
-        with torch.no_grad():
-            return model(t, training=False)
-
-    def gradient(t):
-        t = t.detach().requires_grad_(True)
-        return torch.autograd.grad(torch.logsumexp(model(t, training=False), -1).sum(), t)[0]
-
-raw_forward = best(lambda: forward(xb), len(batch))
-raw_gradient = best(lambda: gradient(xb), len(batch))
+forward, gradient = raw_passes(model)
+raw_forward = best(lambda: forward(batch), len(batch))
+raw_gradient = best(lambda: gradient(batch), len(batch))
 apgd = best(lambda: kl.apgd(model, x, y, 25 / 255, steps=100, seed=0, batch_size=500), len(x), 1)
 phi = best(lambda: kl.flatness(model, x, pairs=2, grid=5, dataset="fashion_mnist").phi, len(x), 1)
 certify = best(lambda: kl.certify(model, x[:50], y[:50], 0.25, n0=100, n=1000, batch_size=1000).radius, 50, 1)
@@ -123,7 +82,7 @@ def main():
             print(f"{backend}: not installed, skipped")
             continue
         env = os.environ | {"KERAS_BACKEND": backend, "OMP_WAIT_POLICY": "PASSIVE",
-                            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+                            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "scripts"), os.environ.get("PYTHONPATH", "")])}
         done = subprocess.run([sys.executable, "-c", CHILD, str(args.images)], env=env, capture_output=True,
                               text=True)
         if done.returncode:

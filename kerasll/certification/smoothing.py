@@ -32,6 +32,7 @@ from kerasll.attacks.driver import num_classes
 from kerasll.attacks.losses import labels_of
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.errors import KerasllError
+from kerasll.options import known
 from kerasll.stats import binomial_test, clopper_pearson_lower
 
 ABSTAIN = -1
@@ -76,15 +77,15 @@ def sample_counts(model, x, num, sigma, seed=0, phase=SELECT, runtime=None):
                                                                         (seed, word)))
     blocks = [(b, min(BLOCK, int(num) - b * BLOCK)) for b in range(-(-int(num) // BLOCK))]
     group = max(1, int(runtime.batch_size) // min(BLOCK, int(num)))
+    signature = [batch_spec(x), spec("int64", [None]), spec("int64"), (spec("int64"), spec(ops.dtype(x)), spec("int64"))]
+    runs = {rows: compiled(model, ("smoothing-counts", classes, rows),  # one per block size: a full and a last block
+                           lambda m, *a, rows=rows: _noisy_counts(m, *a, rows, classes), signature)
+            for rows in {rows for _, rows in blocks}}
     for start in range(0, n, group):
         ids = slice(start, min(start + group, n))
         xb, kb = x[ids], ops.convert_to_tensor(noise.key_words(keys[ids]))
         for b, rows in blocks:
-            run = compiled(model, ("smoothing-counts", classes, rows),
-                           lambda m, *a, rows=rows: _noisy_counts(m, *a, rows, classes),
-                           [batch_spec(x), spec("int64", [None]), spec("int64"),
-                            (spec("int64"), spec(ops.dtype(x)), spec("int64"))])
-            counts[ids] += backend.to_numpy(run(xb, kb, ops.convert_to_tensor(np.asarray(b, word)), const))
+            counts[ids] += backend.to_numpy(runs[rows](xb, kb, ops.convert_to_tensor(np.asarray(b, word)), const))
         if runtime.progress is not None:
             runtime.progress(min(start + group, n), n)
     return counts
@@ -169,10 +170,7 @@ def certify(model, x, y, sigma, n0=100, n=100_000, alpha=0.001, seed=0, **runtim
         >>> result.summary()["certified_accuracy"][0.5]
     """
     sigma, n0, n, alpha = check_settings(sigma, n0, n, alpha)
-    run, unknown = split_runtime(runtime)
-    if unknown:
-        raise KerasllError(f"certify has no option {sorted(unknown)[0]!r}; its options: n0, n, alpha, seed, keys, "
-                           "batch_size, progress")
+    run, _ = split_runtime(known("certify", runtime, ("n0", "n", "alpha", "seed", "keys", "batch_size", "progress")))
     x = np.asarray(x, np.float32)
     y = backend.to_numpy(labels_of(ops.convert_to_tensor(np.asarray(y))))
     total, progress = 2 * len(x), run.progress

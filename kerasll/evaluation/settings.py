@@ -13,6 +13,7 @@ from kerasll.attacks.budgets import NORMS, check_budget
 from kerasll.attacks.catalog import PGD
 from kerasll.attacks.registry import VERSIONS, check_norm, list_attacks, plan_of
 from kerasll.errors import KerasllError, check_choice
+from kerasll.options import known
 
 
 
@@ -127,10 +128,7 @@ def attack_settings(dataset=None, attack="pgd", eps=None, norm="linf", seed=0, *
     """
     from kerasll.datasets.registry import dataset_info
 
-    unknown = sorted(set(options) - set(SETTING_OPTIONS))
-    if unknown:
-        raise KerasllError(f"attack_settings has no option {unknown[0]!r}; its options: {', '.join(SETTING_OPTIONS)}")
-    o = SETTING_OPTIONS | options
+    o = SETTING_OPTIONS | known("attack_settings", options, SETTING_OPTIONS)
     steps, step_size, restarts, version, queries, attacks, budget_check, transfer = o.values()
     check_choice("attack", attack, attack_names())
     check_choice("norm", norm, NORMS)

@@ -18,7 +18,7 @@ from kerasll import backend
 
 from kerasll.datasets.registry import dataset_info, list_datasets
 from kerasll.landscapes.directions import fgsm_directions, random_directions
-from kerasll.errors import KerasllError, check_choice
+from kerasll.errors import KerasllError
 from kerasll.landscapes.lattice import grid_offsets, lattice_points
 from kerasll.likelihood import log_px
 from kerasll.options import Options, option
@@ -100,7 +100,6 @@ def _log_px_at(model, x, d, d_perp, e1, e2, clip, batch_size):
 
 
 def _directions(model, x, y, kind, seed):
-    check_choice("direction type", kind, DIRECTIONS)
     if kind == "random":
         return random_directions(x.shape, seed)
     if y is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kerasll import figures
 from kerasll.errors import KerasllError
-from kerasll.landscapes.landscape import likelihood_histogram, likelihood_surface
+from kerasll.landscapes.landscape import Surface, likelihood_histogram, likelihood_surface
 from kerasll.zoo.evaluation import (
     FLATNESS_SAMPLES, check_fits, model_input_shape, test_data, with_input_scale,
 )
@@ -46,7 +46,7 @@ def landscape_figures(zoo, name, inputs=None, sample=0, compare=(), fmt="png", f
     `folder` when given (surfaces saved as .npz too), and returns the paths written.
     """
     inputs = inputs or Inputs()
-    directions = surface.get("directions", "random")
+    directions = Surface.create(**surface).directions
     entries = [zoo.get(n) for n in (name, *compare)]
     metas = [e.metadata() for e in entries]
     if len({m["dataset"] for m in metas}) != 1:

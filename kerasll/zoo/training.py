@@ -18,6 +18,7 @@ from kerasll.distribution.strategies import all_agree, check_batch, is_chief, lo
 from kerasll.errors import Interrupted, KerasllError, is_ctrl_c
 from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
+from kerasll.options import known
 from kerasll.optimizers import CoupledWeightDecaySGD, WarmupPiecewise
 from kerasll.distribution.fit import strategy_fit
 from kerasll.zoo.metadata import new_metadata, now
@@ -165,11 +166,7 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
     finished epoch with optimizer state and LR schedule restored (Keras's
     `BackupAndRestore`); at most the epoch in progress is lost.
     """
-    unknown = sorted(set(runtime) - {f.name for f in fields(TrainRuntime)})
-    if unknown:
-        raise KerasllError(f"train_entry has no option {unknown[0]!r}; its runtime options: "
-                           f"{', '.join(f.name for f in fields(TrainRuntime))}")
-    run = TrainRuntime(**runtime)
+    run = TrainRuntime(**known("train_entry", runtime, [f.name for f in fields(TrainRuntime)]))
     strategy, mixed_precision, jit_compile = run.strategy, run.mixed_precision, run.jit_compile
     tensorboard, callbacks, log = run.tensorboard, run.callbacks, run.log
     config = config.resolved()

@@ -25,19 +25,44 @@ def median_seconds(fn, repeats=5):
 
 def raw_passes(model):
     """(forward, input_gradient): `model`'s compiled forward pass and its compiled ∇x logsumexp f(x) on a batch,
-    each returning a NumPy array — the floor kerasll's own throughput is compared with."""
-    import tensorflow as tf
+    written with the running Keras backend's own tools (`tf.function`; `jax.jit` over `stateless_call`;
+    PyTorch eager under `no_grad`/`autograd`), each returning a NumPy array — the floor kerasll's own
+    throughput is compared with."""
+    import keras
 
-    forward = tf.function(lambda x: model(x, training=False))
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
 
-    @tf.function
-    def input_gradient(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = tf.reduce_logsumexp(model(x, training=False), -1)
-        return tape.gradient(out, x)
+        weights = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
+        call = lambda x: model.stateless_call(*weights, x, training=False)[0]  # noqa: E731
+        forward = jax.jit(call)
+        gradient = jax.jit(jax.grad(lambda x: jax.nn.logsumexp(call(x), -1).sum()))
+    elif backend == "torch":
+        import torch
 
-    return (lambda x: forward(x).numpy()), (lambda x: input_gradient(x).numpy())
+        def forward(x):
+            with torch.no_grad():
+                return model(x, training=False)
+
+        def gradient(x):
+            x = torch.as_tensor(x).detach().requires_grad_(True)
+            return torch.autograd.grad(torch.logsumexp(model(x, training=False), -1).sum(), x)[0]
+    else:
+        import tensorflow as tf
+
+        forward = tf.function(lambda x: model(x, training=False))
+
+        @tf.function
+        def gradient(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = tf.reduce_logsumexp(model(x, training=False), -1)
+            return tape.gradient(out, x)
+
+    numpy = keras.ops.convert_to_numpy
+    return (lambda x: numpy(forward(keras.ops.convert_to_tensor(x)))), \
+        (lambda x: numpy(gradient(keras.ops.convert_to_tensor(x))))
 
 
 def train_step_timer(model, x, y, steps=20, warmup=3):
