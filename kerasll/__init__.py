@@ -13,37 +13,12 @@ from kerasll._lazy import attach
 __version__ = "0.1.0"
 
 
-# The names written in `keras.ops` (`kerasll.backend`): they run on TensorFlow, JAX and PyTorch alike. The
-# others are TensorFlow code still (the port, docs/backends.md); on another backend they are refused by name.
-EVERY_BACKEND = ("log_px", "delta_log_px", "grad_log_px", "ams_score", "fgsm", "pgd", "apgd", "square_attack", "fab",
-                 "autoattack", "evaluate", "eps_curve", "eps_sweep", "attack_settings", "EvalResult", "CurveResult",
-                 "flatness", "FlatnessResult", "likelihood_surface", "likelihood_slice", "likelihood_histogram",
-                 "LikelihoodSurface", "LikelihoodHistogram", "certify", "CertifyResult", "load_model", "load_data",
-                 "load_dataset", "Context")
-
-
 def _first_use():
-    """Before the first name that runs numerics is handed out: on TensorFlow, import the defenses' model classes
-    so that `keras.saving.load_model` knows them (as an eager `import kerasll` did)."""
-    import keras
+    """Before the first name that runs numerics is handed out, import the defenses' model classes and the
+    optimizer so that `keras.saving.load_model` knows them (as an eager `import kerasll` did)."""
+    from kerasll.saving import import_keras_classes
 
-    if keras.backend.backend() == "tensorflow":
-        from kerasll.saving import import_keras_classes
-
-        import_keras_classes()
-
-
-def _check_backend(name):
-    """Refuse, by name, what does not run on the Keras backend in use yet."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend != "tensorflow" and name not in EVERY_BACKEND:
-        from kerasll.errors import NotOnThisBackend
-
-        raise NotOnThisBackend(f"kerasll.{name} runs on Keras's TensorFlow backend so far, not {backend!r} "
-                               f"(KERAS_BACKEND): on {backend}, kerasll has {', '.join(EVERY_BACKEND)} "
-                               "(docs/backends.md)")
+    import_keras_classes()
 
 
 _EXPORTS = {
@@ -74,8 +49,7 @@ _SUBMODULES = ("architectures", "attacks", "backend", "cli", "datasets", "defens
 _LIGHT = ("list_models", "register_model", "list_attacks", "register_attack", "dataset_info", "list_datasets",
           "list_defenses", "register_defense", "KerasllError")  # plain Python: no TensorFlow on first use
 
-__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS, _SUBMODULES, before=_first_use, light=_LIGHT,
-                                       check=_check_backend)
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS, _SUBMODULES, before=_first_use, light=_LIGHT)
 
 
 def _register_with_keras():

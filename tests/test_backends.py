@@ -32,7 +32,7 @@ out = {"log_px": kl.backend.to_numpy(kl.log_px(model(x))).tolist(),
        "grad": kl.backend.to_numpy(kl.grad_log_px(model, x, batch_size=5)).ravel().tolist(),
        "ams": kl.backend.to_numpy(kl.ams_score(model, x)).tolist()}
 try:
-    kl.jacobian_sq_norm
+    kl.make_pipeline
 except AttributeError as error:
     out["refused"] = str(error)
 from kerasll.attacks import noise
@@ -69,9 +69,40 @@ one = kl.certify(model, x, y, 0.25, n0=50, n=2000, batch_size=300)
 other = kl.certify(model, x[::-1], y[::-1], 0.25, n0=50, n=2000, batch_size=37)
 out["certify"] = {"prediction": one.prediction.tolist(), "p_lower": one.p_lower.tolist(),
                   "reordered": other.p_lower[::-1].tolist()}
+out["jacobian"] = {f"{t}-{p}": kl.backend.to_numpy(kl.jacobian_sq_norm(model, x, t, 3, p, seed=4)).tolist()
+                   for t in ("jacobian", "weighted", "exact") for p in ("vjp", "jvp")}
+out["steps"] = one_step_per_defense(sys.argv[1], x)
 out["tensorflow_imported"] = "tensorflow" in sys.modules
 print("RESULT " + json.dumps(out))
 """
+
+DEFENSES = {  # one fit step of each defense, from the same weights, on every backend
+    "amsreg": "kl.AMSRegModel(c, 0.5, projections=2, seed=1)",
+    "amsreg-exact-jvp": "kl.AMSRegModel(c, 0.5, estimator='exact', projection='jvp', projections=2, seed=1)",
+    "jacreg": "kl.JacobianRegModel(c, 0.1, projections=2, seed=1)",
+    "at": "kl.AdversarialTrainingModel(c, 0.1, steps=3, seed=1)",
+    "at-l2": "kl.AdversarialTrainingModel(c, 0.5, steps=3, norm='l2', seed=1)",
+    "fast": "kl.FastAdversarialTrainingModel(c, 0.1, seed=1)",
+    "adflat": "kl.AttackFlatteningModel(c, 1.0, seed=1)",
+    "adflat-difference": "kl.AttackFlatteningModel(c, 1.0, variant='difference', seed=1)",
+    "adflat-at-difference": "kl.AttackFlatteningModel(c, 1.0, variant='at-difference', seed=1)",
+    "gaussian": "kl.GaussianNoiseModel(c, 0.25, seed=1)",
+}
+
+STEP = """
+def one_step_per_defense(path, x):
+    steps = {}
+    y = np.arange(len(x)) % 5
+    for name, make in DEFENSES.items():
+        c = keras.saving.load_model(path)
+        model = eval(make)
+        model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(x, y, batch_size=len(x), epochs=2, shuffle=False, verbose=0).history
+        steps[name] = {"history": {k: [float(v) for v in vs] for k, vs in history.items()},
+                       "weights": np.concatenate([np.ravel(kl.backend.to_numpy(w)) for w in c.weights]).tolist()}
+    return steps
+"""
+CHILD = "DEFENSES = " + repr(DEFENSES) + "\n" + STEP + CHILD
 
 
 KEYS = np.array([0, 1, 2**62 + 12345, 2**63 - 1, 987654321987654321], np.int64)  # both halves of the key count
@@ -117,7 +148,8 @@ def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, back
     np.testing.assert_allclose(out["log_px"], np.asarray(kl.log_px(model(x))), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["grad"], np.asarray(kl.grad_log_px(model, x)).ravel(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(out["ams"], np.asarray(kl.ams_score(model, x)), rtol=1e-5)
-    assert f"kerasll.jacobian_sq_norm runs on Keras's TensorFlow backend so far, not '{backend}'" in out["refused"]
+    assert f"kerasll.make_pipeline builds a tf.data pipeline: it runs on Keras's TensorFlow backend, not '{backend}'" \
+        in out["refused"]
     assert out["l1_refused"].startswith("APGD at l1 runs on Keras's TensorFlow backend so far")
 
 
@@ -290,9 +322,10 @@ sys.meta_path[:] = [HidingPathFinder if f is PathFinder else f for f in sys.meta
 
 @pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_the_cli_evaluates_a_shipped_entry_where_tensorflow_cannot_be_imported(backend, tmp_path):
+def test_the_cli_evaluates_and_trains_where_tensorflow_cannot_be_imported(backend, tmp_path):
     """`kerasll eval` on a shipped (TensorFlow-trained) entry, with `import tensorflow` failing: the entry loads,
-    PGD runs, and the stored result says which backend computed it, under its own key."""
+    PGD runs, and the stored result says which backend computed it, under its own key; `kerasll train` trains a
+    defense on the embedded data and records the backend."""
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
     env = os.environ | {"KERAS_BACKEND": backend, "OMP_WAIT_POLICY": "PASSIVE", "KERASLL_ZOO": str(tmp_path / "zoo"),
@@ -308,9 +341,62 @@ def test_the_cli_evaluates_a_shipped_entry_where_tensorflow_cannot_be_imported(b
                               "--source", "embedded", "--strategy", "mirrored"], env=env, capture_output=True,
                              text=True, timeout=600)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr + refused.stdout
-    assert "strategy 'mirrored' is TensorFlow's (tf.distribute)" in refused.stderr + refused.stdout
+    assert "(strategy 'mirrored') is TensorFlow's (tf.distribute)" in refused.stderr + refused.stdout
     train = subprocess.run([sys.executable, "-m", "kerasll", "train", "--defense", "amsreg", "--source", "embedded",
-                            "--epochs", "1"], env=env, capture_output=True, text=True, timeout=600)
-    assert train.returncode == 1 and "Traceback" not in train.stderr + train.stdout
-    assert "kerasll train runs on Keras's TensorFlow backend so far" in train.stderr + train.stdout
-    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["fmnist-lenet-at"]  # nothing half-written
+                            "--epochs", "1", "--name", "trained"], env=env, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "TensorBoard event files need TensorFlow" in train.stdout  # said in one line; the CSV history remains
+    meta = json.loads((tmp_path / "zoo" / "trained" / "metadata.json").read_text())
+    assert meta["status"] == "complete" and meta["versions"]["backend"] == backend and "tensorflow" not in meta["versions"]
+    assert meta["history"]["val_accuracy"][0] > 0.5  # one epoch of AMSReg on the embedded subset learns
+    assert (tmp_path / "zoo" / "trained" / "logs" / "history.csv").is_file()
+    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["fmnist-lenet-at", "trained"]
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_every_defense_trains_through_fit_to_tensorflows_weights(saved, backend):
+    """Two `fit` steps of each defense from the same weights on the same batch: the backend's own training
+    step (`kerasll.backend.train_step`) gives TensorFlow's losses, penalties and weights; so do the squared
+    Jacobian norms (vjp and jvp projections). Catches a penalty dropped from the gradient, a missing double
+    backprop, a wrong sign or scale, a step that draws other examples."""
+    model, x, path, *_ = saved
+    out = run_on(backend, *saved[2:])
+    namespace = {"np": np, "keras": keras, "kl": kl, "DEFENSES": DEFENSES}
+    exec(STEP, namespace)
+    ours = namespace["one_step_per_defense"](path, x)
+    for name, step in out["steps"].items():
+        for key, values in step["history"].items():
+            np.testing.assert_allclose(values, ours[name]["history"][key], rtol=2e-3, atol=1e-5, err_msg=f"{name} {key}")
+        start = np.concatenate([np.ravel(w) for w in keras.saving.load_model(path).get_weights()])
+        moved = np.abs(np.asarray(ours[name]["weights"]) - start).max()
+        assert moved > 1e-3, name  # the step moved the weights…
+        np.testing.assert_allclose(step["weights"], ours[name]["weights"], rtol=0, atol=2e-3 * moved, err_msg=name)
+    for key, values in out["jacobian"].items():  # …as TensorFlow's did
+        target, projection = key.split("-")
+        np.testing.assert_allclose(values, kl.jacobian_sq_norm(model, x, target, 3, projection, seed=4), rtol=1e-3,
+                                   atol=1e-6, err_msg=key)
+
+
+@pytest.mark.backends
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_jax_spreads_training_over_two_devices_and_gives_the_one_device_result(tmp_path):
+    """`kerasll train --strategy mirrored` on JAX: `keras.distribution.DataParallel` over two host devices
+    (XLA_FLAGS) shards the global batch; the epoch's losses are the one-device run's to float32 rounding."""
+    env = os.environ | {"KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "KERASLL_ZOO": str(tmp_path / "zoo"),
+                        "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    histories = {}
+    for strategy in ("one", "mirrored"):
+        done = subprocess.run([sys.executable, "-m", "kerasll", "train", "--defense", "at", "--source", "embedded",
+                               "--epochs", "1", "--train-limit", "1024", "--strategy", strategy, "--name", strategy,
+                               "--no-tensorboard"], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        meta = json.loads((tmp_path / "zoo" / strategy / "metadata.json").read_text())
+        histories[strategy] = meta["history"]
+        assert meta["runtime"]["replicas"] == (2 if strategy == "mirrored" else 1)
+    for key, values in histories["one"].items():
+        np.testing.assert_allclose(histories["mirrored"][key], values, rtol=1e-3, err_msg=key)
+    odd = subprocess.run([sys.executable, "-m", "kerasll", "train", "--defense", "at", "--source", "embedded",
+                          "--epochs", "1", "--batch-size", "127", "--strategy", "mirrored", "--name", "odd"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert odd.returncode == 1 and "Traceback" not in odd.stderr + odd.stdout and "127" in odd.stderr + odd.stdout

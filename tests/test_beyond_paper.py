@@ -129,7 +129,7 @@ def test_adflat_penalty_matches_the_closed_form_of_a_linear_model(variant):
     rng = np.random.default_rng(1)
     x = rng.uniform(size=(6, 12)).astype(np.float32)
     x_adv = np.clip(x + rng.uniform(-0.05, 0.05, size=x.shape), 0, 1).astype(np.float32)
-    got = model.penalty(tf.constant(x), tf.constant(x_adv), net(x)).numpy()
+    got = model.penalty(lambda z: net(z, training=True), tf.constant(x_adv), net(x)).numpy()
     z, z_adv = x @ w + b, x_adv @ w + b
     if variant == "gradient":
         expected = np.sum((softmax(z_adv) @ w.T) ** 2, axis=1)
@@ -155,10 +155,10 @@ def test_adflat_gradient_penalty_weight_gradient_matches_finite_differences_in_f
         kernel = hidden.kernel
 
         def value():
-            return tf.reduce_mean(model.penalty(x, x_adv, net(x))).numpy()
+            return tf.reduce_mean(model.penalty(net, x_adv, net(x))).numpy()
 
         with tf.GradientTape() as tape:
-            p = tf.reduce_mean(model.penalty(x, x_adv, net(x)))
+            p = tf.reduce_mean(model.penalty(net, x_adv, net(x)))
         analytic = tape.gradient(p, kernel).numpy()
         numeric = np.zeros_like(analytic)
         base = kernel.numpy()

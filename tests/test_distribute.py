@@ -55,7 +55,7 @@ def test_one_mirrored_step_equals_the_single_device_step():
 def test_replicas_draw_different_but_reproducible_random_starts():
     run("""
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        from kerasll.attacks import random_start
+        from kerasll.attacks import noise, random_start
         draws = []
         for _ in range(2):
             with strategy.scope():
@@ -65,7 +65,7 @@ def test_replicas_draw_different_but_reproducible_random_starts():
 
             @tf.function
             def draw():
-                return strategy.run(lambda: random_start(x, 0.1, "linf", model.step_seed()))
+                return strategy.run(lambda: random_start(x, 0.1, "linf", model.step_seed(), keys=noise.row_keys(4)))
 
             per_replica = strategy.experimental_local_results(draw())
             draws.append([r.numpy() for r in per_replica])

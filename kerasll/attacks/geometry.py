@@ -59,22 +59,15 @@ def pick(mask, a, b):
 def random_start(x, eps, norm, seed, keys=None, counter=0):
     """A uniform draw from the `norm` ball around `x`, clipped to the box.
 
-    `seed` is a `keras.random.SeedGenerator`, a stateless seed pair (a tensor of
-    shape [2], as `DefenseModel.step_seed` gives), or an int with `keys`, the
-    images' content keys (`noise.image_keys`), so each image's draw depends on
+    `seed` is an int (or a scalar integer tensor) and `keys` the images' content keys (`noise.image_keys`;
+    a defense's training step passes the rows' positions, `noise.row_keys`), so each image's draw depends on
     (seed, key, counter) only and not on its batch or position.
     """
-    import keras
-
     per_sample = list(x.shape[1:])
     dtype = x.dtype
-    if isinstance(seed, keras.random.SeedGenerator) or (hasattr(seed, "shape") and len(seed.shape) == 1):
-        uniform, normal, shape, uniform_shape = _stream_draws(x, seed)
-    else:  # keyed per image (`noise`): every backend
-        uniform = lambda s, c: noise.uniform(seed, keys, c, s[1:], dtype)  # noqa: E731
-        normal = lambda s, c: noise.normal(seed, keys, c, s[1:], dtype)  # noqa: E731
-        shape = [None, *per_sample]
-        uniform_shape = lambda dims: [None, *dims]  # noqa: E731
+    uniform = lambda s, c: noise.uniform(seed, keys, c, s[1:], dtype)  # noqa: E731
+    normal = lambda s, c: noise.normal(seed, keys, c, s[1:], dtype)  # noqa: E731
+    shape = [None, *per_sample]
     if norm == "linf":
         delta = (2.0 * uniform(shape, 3 * counter) - 1.0) * eps
     else:
@@ -82,27 +75,9 @@ def random_start(x, eps, norm, seed, keys=None, counter=0):
         direction = normal(shape, 3 * counter + 1)
         direction = direction / l2_norm(direction)
         dim = float(np.prod(per_sample))
-        u = uniform(uniform_shape([1] * len(per_sample)), 3 * counter + 2)
+        u = uniform([None] + [1] * len(per_sample), 3 * counter + 2)
         delta = direction * eps * u ** (1.0 / dim)
     return ops.clip(x + ops.cast(delta, dtype), 0.0, 1.0)
-
-
-def _stream_draws(x, seed):
-    """The defenses' draws (a `SeedGenerator`, or a stateless seed pair): TensorFlow code still
-    (docs/backends.md)."""
-    import keras
-    import tensorflow as tf
-
-    shape, dtype = tf.shape(x), x.dtype
-    uniform_shape = lambda dims: tf.concat([shape[:1], dims], 0)  # noqa: E731
-    if isinstance(seed, keras.random.SeedGenerator):
-        uniform = lambda s, c: keras.random.uniform(s, 0.0, 1.0, dtype=dtype, seed=seed)  # noqa: E731
-        normal = lambda s, c: keras.random.normal(s, dtype=dtype, seed=seed)  # noqa: E731
-    else:
-        pair = lambda c: tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), c)  # noqa: E731
-        uniform = lambda s, c: tf.random.stateless_uniform(s, pair(c), dtype=dtype)  # noqa: E731
-        normal = lambda s, c: tf.random.stateless_normal(s, pair(c), dtype=dtype)  # noqa: E731
-    return uniform, normal, shape, uniform_shape
 
 
 def sphere_start(x, eps, norm, seed, keys, counter=0, radius=1.0, corners=False):

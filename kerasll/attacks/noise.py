@@ -90,6 +90,22 @@ def _bits(seed, keys, counter, size):
     return _fmix(_xor(h, _mul(k, 0x165667B1)))
 
 
+def fold(seed, *values):
+    """A 32-bit seed word that depends on `seed` and each of `values` (integers or scalar integer tensors):
+    the defenses' per-step seeds, (base seed, optimizer step, salt, replica), hashed in `keras.ops` so a
+    compiled training step folds its traced step counter in on every backend."""
+    h = ops.bitwise_and(_words(seed), _words(_MASK))
+    for value in values:
+        h = _fmix(_xor(h, _mul(ops.bitwise_and(_words(value), _words(_MASK)), 0x27D4EB2F)))
+    return h
+
+
+def row_keys(batch):
+    """Keys 0..batch-1 for draws that depend on a row's position in its batch (the defenses' training draws,
+    where the step's seed already differs every step), in the words the hash takes."""
+    return ops.arange(batch, dtype=backend.ops().WORD)
+
+
 def uniform(seed, keys, counter, shape, dtype="float32"):
     """Uniform [0, 1) draws of per-sample `shape` (without the batch axis) → (B, *shape).
 

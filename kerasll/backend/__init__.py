@@ -49,6 +49,31 @@ def input_jacobian(fn):
     return ops().input_jacobian(fn)
 
 
+def vjp(fn, x):
+    """(`fn(x)`, `pull`) where `pull(c)` = Jᵀc, the vector-Jacobian product of `fn` at `x` with a cotangent
+    shaped like `fn(x)`; callable more than once, and differentiable again (double backprop: inside a
+    defense's training step, in the weights)."""
+    return ops().vjp(fn, x)
+
+
+def jvp(fn, x, tangent):
+    """(`fn(x)`, J·`tangent`): the Jacobian-vector product of `fn` at `x` (TensorFlow: `ForwardAccumulator`;
+    JAX: `jax.jvp`; PyTorch: the double-vjp trick), differentiable again like `vjp`."""
+    return ops().jvp(fn, x, tangent)
+
+
+def train_step(model, *args):
+    """One training step of a `kerasll.defenses.DefenseModel` in the running backend's pattern (Keras's
+    "customizing what happens in fit" for each backend; JAX's stateless): `args` are Keras's own, `(data,)`
+    or, on JAX, `(state, data)`. The defense writes its examples and its loss once, in `keras.ops`."""
+    return ops().train_step(model, *args)
+
+
+def replica_id():
+    """The replica in sync under a `tf.distribute` strategy (TensorFlow); 0 elsewhere."""
+    return ops().replica_id()
+
+
 def compiled(fn):
     """`fn` compiled by the backend (traced once per input shape and dtype; PyTorch: run eagerly)."""
     return ops().compiled(fn)

@@ -61,3 +61,54 @@ def cross_entropy(labels, logits):
     if len(labels.shape) == 2:
         return tf.nn.softmax_cross_entropy_with_logits(labels, logits)
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+
+
+def vjp(fn, x):
+    tape = tf.GradientTape(persistent=True)  # one pull per projection; under an outer tape, differentiable
+    with tape:
+        tape.watch(x)
+        out = fn(x)
+
+    def pull(cotangent):
+        return tape.gradient(out, x, output_gradients=cotangent, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return out, pull
+
+
+def jvp(fn, x, tangent):
+    with tf.autodiff.ForwardAccumulator(x, tangent) as acc:
+        out = fn(x)
+    ju = acc.jvp(out)
+    if ju is None:
+        from kerasll.errors import KerasllError
+
+        raise KerasllError("this model has an operation without a forward-mode (jvp) rule in TensorFlow; "
+                           "use projection='vjp'")
+    return out, ju
+
+
+def train_step(model, data):
+    """A defense's training step (`DefenseModel`), Keras's TensorFlow pattern: the examples drawn before the
+    weights' tape, the loss under it. Under `tf.distribute`, Keras's compiled loss is already divided by the
+    replicas in sync; the penalty is divided the same way and each replica draws its own numbers."""
+    import keras
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    x = tf.convert_to_tensor(x)
+    strategy = tf.distribute.get_strategy()
+    share = 1.0 / strategy.num_replicas_in_sync
+    seed = model.draw_seed(model.optimizer.iterations, replica_id())
+    batch = tf.nest.map_structure(tf.stop_gradient, model.prepare(model.classifier, x, y, seed))
+    with tf.GradientTape() as tape:
+        objective = model.objective(lambda z: model(z, training=True), batch, y, seed)
+        supervised = model.compute_loss(x=objective.x, y=y, y_pred=objective.y_pred, sample_weight=sample_weight)
+        loss = model.total_loss(supervised, objective.penalty, share)
+        scaled = model.optimizer.scale_loss(loss)
+    grads = tape.gradient(scaled, model.trainable_weights)
+    model.optimizer.apply_gradients(zip(grads, model.trainable_weights))
+    model.track(loss / share, objective, tf.shape(objective.x)[0])
+    return model.compute_metrics(objective.x, y, objective.y_pred, sample_weight=sample_weight)
+
+
+def replica_id():
+    context = tf.distribute.get_replica_context()
+    return context.replica_id_in_sync_group if context is not None else 0

@@ -66,3 +66,52 @@ def cross_entropy(labels, logits):
     if labels.dim() == 2:
         return -(labels * torch.log_softmax(logits, dim=-1)).sum(-1)
     return torch.nn.functional.cross_entropy(logits, labels.long(), reduction="none")
+
+
+def vjp(fn, x):
+    x = torch.as_tensor(x)
+    if not x.requires_grad:
+        x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = fn(x)
+
+    def pull(cotangent):  # differentiable (create_graph): double backprop in a training step
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(out, x, grad_outputs=cotangent, create_graph=True, retain_graph=True,
+                                       allow_unused=True)
+        return torch.zeros_like(x) if g is None else g
+    return out, pull
+
+
+def jvp(fn, x, tangent):
+    """J·u by the double-vjp trick: Jᵀc is linear in c, so ∂(u·Jᵀc)/∂c = J·u, differentiable again."""
+    out, pull = vjp(fn, x)
+    with torch.enable_grad():
+        c = torch.zeros_like(out, requires_grad=True)
+        (ju,) = torch.autograd.grad((pull(c) * tangent).sum(), c, create_graph=True)
+    return out, ju
+
+
+def train_step(model, data):
+    """A defense's training step (`DefenseModel`), Keras's PyTorch pattern: the examples drawn at the step's
+    weights and detached, then `backward()` on the loss and the optimizer applied to the weights' `.grad`."""
+    import keras
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    seed = model.draw_seed(model.optimizer.iterations, 0)
+    batch = {k: v.detach() for k, v in model.prepare(model.classifier, torch.as_tensor(x), y, seed).items()}
+    model.zero_grad()
+    objective = model.objective(lambda z: model(z, training=True), batch, y, seed)
+    supervised = model.compute_loss(x=objective.x, y=y, y_pred=objective.y_pred, sample_weight=sample_weight,
+                                    training=True)
+    loss = model.total_loss(supervised, objective.penalty)
+    model.track(loss.detach(), objective, objective.x.shape[0])
+    model.optimizer.scale_loss(loss).backward()
+    weights = model.trainable_weights[:]
+    with torch.no_grad():
+        model.optimizer.apply([v.value.grad for v in weights], weights)
+    return model.compute_metrics(objective.x, y, objective.y_pred, sample_weight=sample_weight)
+
+
+def replica_id():
+    return 0

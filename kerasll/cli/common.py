@@ -132,18 +132,6 @@ def check_request(name, request, zoo):
     request.check_names(found[name].metadata().get("dataset") if name in found else None)
 
 
-def require_tensorflow_backend(what):
-    """Refuse, in one line, a command whose code is TensorFlow's so far on Keras's other backends."""
-    import keras
-
-    from kerasll.errors import NotOnThisBackend
-
-    if keras.backend.backend() != "tensorflow":
-        raise NotOnThisBackend(f"{what} runs on Keras's TensorFlow backend so far (the defenses' training steps are "
-                               f"TensorFlow code), not {keras.backend.backend()!r}: set KERAS_BACKEND=tensorflow "
-                               "(docs/backends.md)")
-
-
 def open_zoo(path):
     from kerasll.zoo.store import Zoo
 

@@ -6,7 +6,7 @@ import typer
 
 from kerasll.architectures import list_models
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, console, generated_help, open_zoo, require_tensorflow_backend,
+    DataDirOption, SourceOption, ZooOption, console, generated_help, open_zoo,
 )
 from kerasll.datasets import list_datasets
 from kerasll.defenses import defenses_help
@@ -85,7 +85,6 @@ def train(
                      epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs, weight_decay=weight_decay,
                      weight_decay_mode=weight_decay_mode, seed=seed, train_limit=train_limit)
     config = config_from(fields, overrides).check_names()  # before TensorFlow starts
-    require_tensorflow_backend("kerasll train")
     from kerasll.cli.training_progress import TrainingProgress
     from kerasll.distribution.strategies import chief_from_env
     from kerasll.zoo.training import train_entry

@@ -1,13 +1,11 @@
 """PGD adversarial training (Madry et al. 2018), examples made inside the train step."""
 
 import keras
+from keras import ops
 
-from kerasll._lazy import Deferred
-from kerasll.attacks import check_budget, labels_of, pgd_steps, random_start
+from kerasll.attacks import check_budget, labels_of, noise, pgd_steps, random_start
 from kerasll.attacks.pgd import Budget
-from kerasll.defenses.base import DefenseModel, train_tracker
-
-tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
+from kerasll.defenses.base import DefenseModel, Objective, train_tracker
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -50,25 +48,22 @@ class AdversarialTrainingModel(DefenseModel):
     def check_params(cls, eps, step_size, steps=10, norm="linf"):
         check_budget(eps, step_size, steps, norm, 1)
 
-    def adversarial_examples(self, x, y):
-        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-        eps = tf.constant(self.eps, x.dtype)
-        x_start = random_start(x, eps, self.norm, self.step_seed())
-        budget = Budget(eps, tf.constant(self.step_size, x.dtype), self.steps)
-        x_adv = pgd_steps(self.classifier, x, y, x_start, budget, self.norm)
-        return tf.stop_gradient(x_adv)
+    def prepare(self, infer, x, y, seed):
+        """PGD examples from a uniform start in the ε-ball, the classifier in inference mode."""
+        x = ops.convert_to_tensor(x)
+        eps = ops.cast(self.eps, x.dtype)
+        x_start = random_start(x, eps, self.norm, noise.fold(seed, 0), keys=noise.row_keys(ops.shape(x)[0]))
+        budget = Budget(eps, ops.cast(self.step_size, x.dtype), self.steps)
+        return {"x": ops.stop_gradient(pgd_steps(infer, x, ops.convert_to_tensor(y), x_start, budget, self.norm))}
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x_adv = self.adversarial_examples(x, y)
-        with tf.GradientTape() as tape:
-            y_pred = self(x_adv, training=True)
-            loss = self.supervised_loss(x_adv, y, y_pred, sample_weight)
-            scaled = self._update_loss(loss, x_adv)
-        self._apply(tape, scaled)
-        correct = tf.equal(tf.argmax(y_pred, -1, output_type=tf.int32), labels_of(tf.convert_to_tensor(y)))
-        self.robust_accuracy.update_state(tf.cast(correct, tf.float32))
-        return self.compute_metrics(x_adv, y, y_pred, sample_weight=sample_weight)
+    def objective(self, forward, batch, y, seed):
+        y_pred = forward(batch["x"])
+        correct = ops.equal(ops.cast(ops.argmax(y_pred, -1), "int32"), labels_of(y))
+        return Objective(batch["x"], y_pred, tracked={"robust_accuracy": ops.mean(ops.cast(correct, "float32"))})
+
+    def adversarial_examples(self, x, y):
+        """The examples this step would train on (the optimizer's current step's draws)."""
+        return self.prepare(self.classifier, x, y, self.step_seed())["x"]
 
     def get_config(self):
         config = super().get_config()

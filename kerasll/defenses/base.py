@@ -1,12 +1,19 @@
-"""The shared wrapper: a Keras model around any classifier with its own train step."""
+"""The shared wrapper: a Keras model around any classifier, trained through `fit` on every Keras backend.
+
+A defense writes what its training step does once, in `keras.ops` (`prepare`: the examples it trains on,
+drawn without gradient; `objective`: the logits the loss is taken of and a penalty); the step around it —
+gradient, optimizer, metrics — is the backend layer's (`kerasll.backend.train_step`), one per backend.
+"""
+
+from typing import NamedTuple
 
 import keras
 import numpy as np
+from keras import ops
 
-from kerasll._lazy import Deferred
-from kerasll.errors import KerasllError, NotOnThisBackend
-
-tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
+from kerasll import backend
+from kerasll.attacks import noise
+from kerasll.errors import KerasllError
 
 
 def train_tracker(name):
@@ -28,22 +35,31 @@ def check_strength(strength):
         raise KerasllError(f"strength must be a number ≥ 0, got {strength!r}")
 
 
-def replica_fraction():
-    """1 / replicas in sync: Keras scales the compiled loss by it under tf.distribute."""
-    return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+class Objective(NamedTuple):
+    """What a defense's step trains on: the inputs the compiled loss and metrics see (`x`), the training-mode
+    logits there (`y_pred`), a batch-mean penalty weighted by the defense's strength (None: none), and values
+    for its train-only trackers ({tracker name: batch mean})."""
+
+    x: object
+    y_pred: object
+    penalty: object = None
+    tracked: dict = {}
 
 
 class DefenseModel(keras.Model):
     """Base class: `call` returns the wrapped classifier's logits.
 
-    Subclasses implement `train_step`; evaluation, prediction, saving and
-    callbacks are Keras's own. The classifier is saved inside the `.keras` file.
+    Subclasses write `prepare` (the examples a step trains on, made at the step's weights without gradient)
+    and `objective` (the logits the loss is taken of and a penalty), in `keras.ops`; the training step
+    around them is the backend's (`kerasll.backend.train_step`), so `fit` runs on TensorFlow, JAX and
+    PyTorch. Evaluation, prediction, saving and callbacks are Keras's own. The classifier is saved inside
+    the `.keras` file.
 
     Args:
         classifier: a Keras model mapping [0,1] images to logits.
         seed: seed of the defense's random draws (None: random). A training step's
-            draws are a function of (seed, optimizer step, replica) only — see
-            `step_seed` — so a resumed run draws what an uninterrupted one would.
+            draws are a function of (seed, optimizer step, replica, row) only — see
+            `draw_seed` — so a resumed run draws what an uninterrupted one would.
     """
 
     def __init__(self, classifier, seed=None, **kwargs):
@@ -64,74 +80,63 @@ class DefenseModel(keras.Model):
     def call(self, inputs, training=False):
         return self.classifier(inputs, training=training)
 
-    def fit(self, *args, **kwargs):
-        """Keras's `fit`; the defenses' training steps are TensorFlow code so far (docs/backends.md), so on
-        another Keras backend it is refused in one line (loading, calling and evaluating work everywhere)."""
-        if keras.backend.backend() != "tensorflow":
-            raise NotOnThisBackend(f"training {type(self).__name__} runs on Keras's TensorFlow backend so far, not "
-                                   f"{keras.backend.backend()!r}; loading, calling and evaluating it run on every "
-                                   "backend (docs/backends.md)")
-        return super().fit(*args, **kwargs)
-
     def build(self, input_shape):
         if not self.classifier.built:
             self.classifier.build(input_shape)
         self.built = True
 
-    def step_seed(self, salt=0):
-        """A stateless seed pair for this training step's draws number `salt`.
+    strength = 0.0  # the penalty's weight (the regularising defenses set it)
 
-        It depends on the model's seed, the optimizer's step counter (restored by
-        `BackupAndRestore`), `salt` and the replica id under `tf.distribute`, so
-        each replica draws differently and reruns repeat.
-        """
-        optimizer = getattr(self, "optimizer", None)  # None before compile
-        step = optimizer.iterations if optimizer is not None else 0
-        seed = tf.stack([tf.constant(self._base_seed, tf.int64), tf.cast(step, tf.int64)])
-        seed = tf.random.experimental.stateless_fold_in(seed, salt)
-        replica = tf.distribute.get_replica_context()
-        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-        return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica_id, tf.int64))
+    def draw_seed(self, step, replica=0):
+        """The seed word of a training step's draws: a hash of the model's seed, the optimizer's step
+        counter (restored by `BackupAndRestore`) and the replica id under `tf.distribute`, so each replica
+        draws differently and reruns repeat. A step's draws use it with a salt (`noise.fold`) and the rows'
+        positions as keys."""
+        return noise.fold(self._base_seed, step, replica)
+
+    def step_seed(self):
+        """`draw_seed` outside a compiled step (eagerly, or in a `tf.distribute` replica function): the
+        optimizer's current step and the replica in sync."""
+        step = self.optimizer.iterations if getattr(self, "optimizer", None) is not None else 0
+        return self.draw_seed(step, backend.replica_id())
+
+    def prepare(self, infer, x, y, seed):
+        """The step's examples, drawn without gradient: {"x": x} by default. `infer(x, training=False)` is the
+        classifier at the step's weights in inference mode, what the attacks call."""
+        return {"x": ops.convert_to_tensor(x)}
+
+    def objective(self, forward, batch, y, seed):
+        """The step's `Objective`; `forward(x)` is the training-mode logits, differentiable in the weights."""
+        return Objective(batch["x"], forward(batch["x"]))
+
+    def train_step(self, *args):
+        return backend.train_step(self, *args)
+
+    def total_loss(self, supervised, penalty, share=1.0):
+        """`supervised + (strength/2)·penalty`; `share` = 1 / replicas in sync under `tf.distribute`, by which
+        Keras has already divided the compiled loss."""
+        if penalty is None:
+            return supervised
+        return supervised + 0.5 * self.strength * ops.cast(penalty, supervised.dtype) * share
+
+    def track(self, loss, objective, batch_size):
+        """Update the metric named "loss" of the compiled model's public `metrics` (as Keras's own step does)
+        and the train-only trackers with this step's values."""
+        trackers = {m.name: m for m in self.metrics}
+        trackers["loss"].update_state(ops.stop_gradient(loss), sample_weight=batch_size)
+        for name, value in objective.tracked.items():
+            trackers[name].update_state(ops.stop_gradient(value))
 
     def train_only_metrics(self):
         """Trackers updated only by `train_step` (kept out of validation logs)."""
         return [m for m in self.metrics if getattr(m, "train_only", False)]
 
-    def supervised_loss(self, x, y, y_pred, sample_weight=None):
-        """The compiled loss (Keras's public `compute_loss`, as in "customizing what happens in fit")."""
-        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-
-    def test_step(self, data):
-        logs = super().test_step(data)
+    def test_step(self, *args):
+        out = super().test_step(*args)  # JAX: (logs, state)
         hidden = {m.name for m in self.train_only_metrics()}
-        return {k: v for k, v in logs.items() if k not in hidden}
-
-    def _update_loss(self, loss, x):
-        """Track the total loss as Keras's own train step does (the metric named "loss" of the
-        compiled model's public `metrics`), unscaled for distribution; return it scaled for the optimizer."""
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss / replica_fraction(), sample_weight=tf.shape(x)[0])
-        return self.optimizer.scale_loss(loss)
-
-    def _penalised_train_step(self, x, y, sample_weight, forward):
-        """One step on `CE + (strength/2)·penalty`, shared by the regularising defenses.
-
-        `forward(x)` runs under the weights' tape and returns (logits, batch-mean penalty);
-        the model needs `strength` and a `penalty_tracker`.
-        """
-        with tf.GradientTape() as tape:
-            y_pred, penalty = forward(x)
-            loss = self.supervised_loss(x, y, y_pred, sample_weight)
-            loss = loss + 0.5 * self.strength * penalty * replica_fraction()
-            scaled = self._update_loss(loss, x)
-        self._apply(tape, scaled)
-        self.penalty_tracker.update_state(penalty)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-
-    def _apply(self, tape, loss):
-        grads = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        if isinstance(out, tuple):
+            return {k: v for k, v in out[0].items() if k not in hidden}, out[1]
+        return {k: v for k, v in out.items() if k not in hidden}
 
     def get_config(self):
         config = super().get_config()
@@ -145,3 +150,4 @@ class DefenseModel(keras.Model):
         config = dict(config)
         config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
         return cls(**config)
+

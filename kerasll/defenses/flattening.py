@@ -20,24 +20,23 @@ as adversarial training's are).
 """
 
 import keras
+from keras import ops
 
-from kerasll._lazy import Deferred
-from kerasll.attacks import check_budget, random_start
+from kerasll import backend
+from kerasll.attacks import check_budget, noise, random_start
 from kerasll.attacks.geometry import project
 from kerasll.attacks.losses import fgsm_direction
-from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
+from kerasll.defenses.base import DefenseModel, Objective, check_strength, train_tracker
 from kerasll.defenses.fast import check_step
 from kerasll.defenses.registry import fgsm_step
 from kerasll.errors import check_choice
-from kerasll.jacobian import wide
+from kerasll.jacobian import sq_norm, wide
 from kerasll.likelihood import delta_log_px, log_px
-
-tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
 
 
 def _difference(logits_adv, logits_clean):
     """(log p̃(x′) − log p̃(x))² per sample."""
-    return tf.square(delta_log_px(logits_adv, logits_clean))
+    return ops.square(delta_log_px(logits_adv, logits_clean))
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -83,39 +82,35 @@ class AttackFlatteningModel(DefenseModel):
         check_step(step_size)
         check_budget(eps, step_size, 1, "linf", 1)
 
-    def attack_points(self, x, y):
+    def prepare(self, infer, x, y, seed):
         """x′: one signed CE-gradient step of α from a uniform start in the ε-ball (inference mode)."""
-        eps = tf.constant(self.eps, x.dtype)
-        x_start = random_start(x, eps, "linf", self.step_seed())
-        x_step = x_start + tf.constant(self.step_size, x.dtype) * fgsm_direction(self.classifier, x_start, y)
-        return tf.stop_gradient(project(x_step, x, eps, "linf"))
+        x = ops.convert_to_tensor(x)
+        eps = ops.cast(self.eps, x.dtype)
+        x_start = random_start(x, eps, "linf", noise.fold(seed, 0), keys=noise.row_keys(ops.shape(x)[0]))
+        x_step = x_start + ops.cast(self.step_size, x.dtype) * fgsm_direction(infer, x_start, y)
+        return {"x": x, "x_adv": ops.stop_gradient(project(x_step, x, eps, "linf"))}
 
-    def penalty(self, x, x_adv, y_pred):
-        """Per-sample penalty (B,), differentiable in the weights; `y_pred` are the clean logits."""
+    def attack_points(self, x, y):
+        """The points x′ this step would penalise at (the optimizer's current step's draws)."""
+        return self.prepare(self.classifier, x, y, self.step_seed())["x_adv"]
+
+    def penalty(self, forward, x_adv, y_pred):
+        """Per-sample penalty (B,) at the points `x_adv`, differentiable in the weights; `forward` is the
+        training-mode classifier and `y_pred` its logits at the clean points."""
         if self.variant in ("difference", "at-difference"):
-            return _difference(self(x_adv, training=True), y_pred)
-        with tf.GradientTape() as inner:
-            inner.watch(x_adv)
-            lp = log_px(self(x_adv, training=True))
-        grad = inner.gradient(lp, x_adv)
-        return tf.reduce_sum(tf.square(wide(grad)), axis=tf.range(1, tf.rank(grad)))
+            return _difference(forward(x_adv), y_pred)
+        values, pull = backend.vjp(lambda z: log_px(wide(forward(z))), x_adv)
+        return sq_norm(wide(pull(ops.ones_like(values))))
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-        x_adv = self.attack_points(x, y)  # before the weights' tape: the attack is not differentiated
-
-        def forward(x):
-            y_pred = self(x, training=True)
-            return y_pred, tf.reduce_mean(self.penalty(x, x_adv, y_pred))
-
-        def forward_at_attack_point(x_adv):  # "at-difference": cross-entropy (and metrics) at x′
-            y_adv = self(x_adv, training=True)
-            return y_adv, tf.reduce_mean(_difference(y_adv, self(x, training=True)))
-
-        if self.variant == "at-difference":
-            return self._penalised_train_step(x_adv, y, sample_weight, forward_at_attack_point)
-        return self._penalised_train_step(x, y, sample_weight, forward)
+    def objective(self, forward, batch, y, seed):
+        x, x_adv = batch["x"], batch["x_adv"]
+        if self.variant == "at-difference":  # cross-entropy (and metrics) at x′
+            y_adv = forward(x_adv)
+            penalty = ops.mean(_difference(y_adv, forward(x)))
+            return Objective(x_adv, y_adv, penalty, {"penalty": penalty})
+        y_pred = forward(x)
+        penalty = ops.mean(self.penalty(forward, x_adv, y_pred))
+        return Objective(x, y_pred, penalty, {"penalty": penalty})
 
     def get_config(self):
         config = super().get_config()

@@ -7,14 +7,12 @@ noisy images. A classifier trained so is accurate under the noise that
 """
 
 import keras
+from keras import ops
 
-from kerasll._lazy import Deferred
+from kerasll.attacks import noise
 from kerasll.defenses.base import DefenseModel
 from kerasll.defenses.registry import DEFAULT_SIGMA
 from kerasll.errors import KerasllError
-
-tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
-
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -47,20 +45,15 @@ class GaussianNoiseModel(DefenseModel):
         if not ok:
             raise KerasllError(f"sigma must be a number > 0 (pixel units, e.g. 0.25), got {sigma!r}")
 
-    def noisy(self, x):
+    def prepare(self, infer, x, y, seed):
         """`x` plus this step's noise N(0, σ²I), not clipped."""
-        x = tf.convert_to_tensor(x)
-        return x + self.sigma * tf.random.stateless_normal(tf.shape(x), self.step_seed(), dtype=x.dtype)
+        x = ops.convert_to_tensor(x)
+        draws = noise.normal(noise.fold(seed, 0), noise.row_keys(ops.shape(x)[0]), 0, x.shape[1:], x.dtype)
+        return {"x": x + self.sigma * draws}
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        noisy = self.noisy(x)
-        with tf.GradientTape() as tape:
-            y_pred = self(noisy, training=True)
-            loss = self.supervised_loss(noisy, y, y_pred, sample_weight)
-            scaled = self._update_loss(loss, noisy)
-        self._apply(tape, scaled)
-        return self.compute_metrics(noisy, y, y_pred, sample_weight=sample_weight)
+    def noisy(self, x):
+        """The noisy images this step would train on (the optimizer's current step's draws)."""
+        return self.prepare(self.classifier, x, None, self.step_seed())["x"]
 
     def get_config(self):
         config = super().get_config()

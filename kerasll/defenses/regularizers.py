@@ -1,18 +1,18 @@
 """Input-gradient regularisers trained by double backprop (docs/method.md#the-regularisers).
 
 Both add `(strength/2) · mean_batch ‖M(x)‖²` to the compiled loss, estimating
-‖M‖² with random vector-Jacobian products taken on an inner tape; the outer tape
-differentiates that product again with respect to the weights.
+‖M‖² with random vector-Jacobian (or Jacobian-vector) products of the training-mode
+logits (`kerasll.backend.vjp`/`jvp`); the training step differentiates those
+products again with respect to the weights (double backprop), on every backend.
 """
 
 import keras
+from keras import ops
 
-from kerasll._lazy import Deferred
-from kerasll.defenses.base import DefenseModel, check_strength, train_tracker
+from kerasll import backend
+from kerasll.defenses.base import DefenseModel, Objective, check_strength, train_tracker
 from kerasll.errors import KerasllError, check_choice
 from kerasll.jacobian import PROJECTIONS, jvp_sq_norm, projected_sq_norm, wide
-
-tf = Deferred("tensorflow")  # training code: TensorFlow's so far; loading and calling need none
 
 
 class _GradientRegModel(DefenseModel):
@@ -36,24 +36,17 @@ class _GradientRegModel(DefenseModel):
     def _probs(self, logits):
         return None
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x = tf.convert_to_tensor(x)
-
-        def forward(x):
-            if self.projection == "jvp":  # one forward pass gives the logits and J·u
-                per_sample, y_pred = jvp_sq_norm(lambda z: self(z, training=True), x, self.target,
-                                                 self.projections, self.step_seed(), self._probs)
-                return y_pred, tf.reduce_mean(per_sample)
-            with tf.GradientTape(persistent=self.projections > 1) as inner:
-                inner.watch(x)
-                y_pred = self(x, training=True)
-                logits = wide(y_pred)
-            per_sample = projected_sq_norm(inner, logits, x, self.target, self.projections,
-                                           seed=self.step_seed(), probs=self._probs(logits))
-            return y_pred, tf.reduce_mean(per_sample)
-
-        return self._penalised_train_step(x, y, sample_weight, forward)
+    def objective(self, forward, batch, y, seed):
+        x = batch["x"]
+        if self.projection == "jvp":  # one forward pass gives the logits and J·u
+            per_sample, y_pred = jvp_sq_norm(forward, x, self.target, self.projections, seed, self._probs)
+        else:
+            y_pred, pull = backend.vjp(forward, x)
+            logits = wide(y_pred)
+            per_sample = projected_sq_norm(pull, logits, self.target, self.projections, seed=seed,
+                                           probs=self._probs(logits))
+        penalty = ops.mean(per_sample)
+        return Objective(x, y_pred, penalty, {"penalty": penalty})
 
     def get_config(self):
         config = super().get_config()
@@ -139,8 +132,8 @@ class AMSRegModel(_GradientRegModel):
         return "exact" if self.estimator == "exact" else "weighted"
 
     def _probs(self, logits):
-        probs = tf.nn.softmax(logits)
-        return probs if self.probability_gradient else tf.stop_gradient(probs)
+        probs = ops.softmax(logits)
+        return probs if self.probability_gradient else ops.stop_gradient(probs)
 
     def get_config(self):
         config = super().get_config()

@@ -7,14 +7,17 @@
   (every worker runs the same command; the chief writes the results). It must
   be created before TensorFlow initialises its devices, so in a fresh process.
 
-On Keras's JAX and PyTorch backends an evaluation runs in one process on one device ("auto" and "one");
-`tf.distribute` is TensorFlow's, and the other strategies say so in one line (`tensorflow_only`).
+On Keras's JAX and PyTorch backends a run is one process (`OneProgram`): "auto" and "one" on one device;
+on JAX, training with "mirrored" (and "auto" where there are several GPUs) spreads the global batch over the
+local devices with `keras.distribution.DataParallel`. `tf.distribute` is TensorFlow's: "multiworker" (and
+"mirrored" on PyTorch, and spread evaluation off TensorFlow) say so in one line (`tensorflow_only`).
 
 `KERASLL_CPU_DEVICES=N` (a testing aid) splits the CPU into N logical devices, so
 the mirrored path runs on a CPU-only machine; the `kerasll` command applies it
 before TensorFlow initialises its devices (`kerasll.cli.quiet.split_cpu_from_env`).
 """
 
+import contextlib
 import json
 import os
 import re
@@ -85,7 +88,7 @@ def tensorflow_only(what, name):
 
 def is_chief(strategy):
     """Whether this process writes results: always, except on the non-chief workers of a multiworker run."""
-    if strategy is None:
+    if strategy is None or isinstance(strategy, OneProgram):
         return True
     import tensorflow as tf
 
@@ -94,9 +97,40 @@ def is_chief(strategy):
     return True
 
 
+class OneProgram:
+    """A training run's strategy off TensorFlow: one process, one program; on JAX, optionally over several
+    devices with a `keras.distribution.Distribution` (data parallel). It offers what the training code asks of
+    a `tf.distribute.Strategy`: `scope()` and `num_replicas_in_sync`."""
+
+    def __init__(self, distribution=None, devices=1):
+        self.distribution = distribution
+        self.num_replicas_in_sync = devices
+
+    def scope(self):
+        return self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
+
+
+def _one_program(name):
+    """`make_strategy` on Keras's JAX and PyTorch backends."""
+    import keras
+
+    if name in ("multiworker",) or (name == "mirrored" and keras.backend.backend() != "jax"):
+        tensorflow_only(f"strategy {name!r}", "--strategy one")
+    if keras.backend.backend() != "jax" or name == "one":
+        return OneProgram()
+    devices = keras.distribution.list_devices()
+    if name == "auto" and not (len(devices) > 1 and devices[0].lower().startswith(("gpu", "cuda"))):
+        return OneProgram()
+    return OneProgram(keras.distribution.DataParallel(devices=devices), len(devices))
+
+
 def make_strategy(name="auto"):
-    """The `tf.distribute.Strategy` called `name` (see module doc)."""
+    """The `tf.distribute.Strategy` called `name` (see module doc); off TensorFlow, a `OneProgram`."""
+    import keras
+
     check_choice("strategy", name, STRATEGIES)
+    if keras.backend.backend() != "tensorflow":
+        return _one_program(name)
     tf = tensorflow_only(f"strategy {name!r}", "--strategy one")
     if name == "multiworker":
         cluster_from_env()
@@ -121,8 +155,10 @@ def evaluation_strategy(name="auto"):
     import keras
 
     check_choice("strategy", name, STRATEGIES)
-    if keras.backend.backend() != "tensorflow" and name in ("auto", "one"):
-        return None
+    if keras.backend.backend() != "tensorflow":
+        if name in ("auto", "one"):
+            return None
+        tensorflow_only(f"spreading an evaluation (strategy {name!r})", "--strategy one")
     strategy = make_strategy(name)
     import tensorflow as tf
 

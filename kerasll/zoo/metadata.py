@@ -15,12 +15,17 @@ def now():
 
 
 def library_versions():
+    """The versions that made an entry: kerasll, Keras, its backend (by name: "tensorflow", "jax" or "torch")
+    and the backend's name, NumPy, Python."""
+    import importlib
+
     import keras
     import numpy
-    import tensorflow
 
-    return {"kerasll": kerasll.__version__, "tensorflow": tensorflow.__version__,
-            "keras": keras.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
+    backend = keras.backend.backend()
+    return {"kerasll": kerasll.__version__, backend: importlib.import_module(backend).__version__,
+            "backend": backend, "keras": keras.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
 
 
 def git_commit():

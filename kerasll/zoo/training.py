@@ -9,10 +9,9 @@ from dataclasses import dataclass, fields
 from typing import Callable
 
 import keras
-import tensorflow as tf
 
 from kerasll.architectures import build_model
-from kerasll.datasets import DataEpoch, dataset_info, load_dataset, make_pipeline
+from kerasll.datasets import DataEpoch, dataset_info, epoch_counter, load_dataset, make_pipeline
 from kerasll.defenses import CatastrophicOverfittingGuard, get_defense
 from kerasll.distribution.strategies import all_agree, check_batch, is_chief, lost_peer, make_strategy, precision_policy
 from kerasll.errors import Interrupted, KerasllError, is_ctrl_c
@@ -20,7 +19,7 @@ from kerasll.zoo.config import TrainConfig
 from kerasll.zoo.entry import Entry
 from kerasll.options import known
 from kerasll.optimizers import CoupledWeightDecaySGD, WarmupPiecewise
-from kerasll.distribution.fit import strategy_fit
+
 from kerasll.zoo.metadata import new_metadata, now
 
 
@@ -50,7 +49,9 @@ def optimizer_for(config, steps_per_epoch):
 
 
 def compile_for(model, config, steps_per_epoch, jit_compile=False):
-    """Compile `model` with `optimizer_for(config)`, sparse CE on logits and accuracy."""
+    """Compile `model` with `optimizer_for(config)`, sparse CE on logits and accuracy. `jit_compile` asks for
+    XLA on TensorFlow; on JAX the step is always compiled (uncompiled, JAX runs op by op, ~10× slower)."""
+    jit_compile = bool(jit_compile) or keras.backend.backend() == "jax"
     model.compile(optimizer_for(config, steps_per_epoch), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"], jit_compile=jit_compile)
 
@@ -115,14 +116,24 @@ def resolve_entry(zoo, config, name, recipe, data_source, force=False):
     return entry, True
 
 
-def log_callbacks(entry, tensorboard=True):
+def log_callbacks(entry, tensorboard=True, log=print):
     """The epoch history as CSV (`logs/history.csv`, appended on resume) and, with
-    `tensorboard`, TensorBoard event files (`logs/train`, `logs/validation`)."""
+    `tensorboard`, TensorBoard event files (`logs/train`, `logs/validation`): Keras writes them with
+    TensorFlow's summary writer, so where TensorFlow cannot be imported `log` says so and the CSV remains."""
     entry.logs_dir.mkdir(exist_ok=True)
     found = [keras.callbacks.CSVLogger(str(entry.logs_dir / "history.csv"), append=True)]
-    if tensorboard:
+    if tensorboard and not _has_tensorflow():
+        log("TensorBoard event files need TensorFlow, which is not installed: the history is in "
+            f"{entry.logs_dir / 'history.csv'} (pass --no-tensorboard to skip this note)")
+    elif tensorboard:
         found.append(keras.callbacks.TensorBoard(str(entry.logs_dir), write_graph=False))
     return found
+
+
+def _has_tensorflow():
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
 
 
 @dataclass(frozen=True)
@@ -196,7 +207,7 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
         elif existed:
             log(f"resuming entry {entry.name!r} after epoch {entry.metadata().get('epochs_completed', 0)}")
         recorder = EntryRecorder(entry, write=chief)  # every worker stops on a NaN; the chief records
-        writers = [recorder, *(log_callbacks(entry, tensorboard) if chief else [])]
+        writers = [recorder, *(log_callbacks(entry, tensorboard, log) if chief else [])]
         previous_policy = keras.mixed_precision.global_policy()
         try:
             keras.utils.set_random_seed(config.seed)
@@ -209,12 +220,14 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
                    parameters=int(getattr(model, "classifier", model).count_params()),
                    runtime={"strategy": strategy, "replicas": dist.num_replicas_in_sync,
                             "global_batch_size": config.batch_size, "dtype_policy": policy,
-                            "jit_compile": bool(jit_compile)})
-            data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # resumed runs continue the data order
+                            "jit_compile": bool(model.jit_compile), "backend": keras.backend.backend()})
+            data_epoch = epoch_counter()  # resumed runs continue the data order
             train_data = make_pipeline(x, y, config.batch_size, training=True, augment=info.augment,
                                        seed=config.seed, epoch=data_epoch)
             val_data = make_pipeline(xt, yt, 512, training=False)
             if strategy == "multiworker":  # Keras's fit cannot run under MultiWorkerMirroredStrategy
+                from kerasll.distribution.fit import strategy_fit  # tf.distribute's own loop
+
                 strategy_fit(model, train_data, config.epochs, dist, validation_data=val_data,
                              callbacks=[DataEpoch(data_epoch), *guards, *writers, *callbacks],
                              backup_dir=entry.checkpoint_dir, jit_compile=jit_compile)
@@ -236,7 +249,7 @@ def train_entry(zoo, config, name=None, recipe=None, data_dir=None, source="auto
             raise Interrupted(f"entry {entry.name!r} keeps {done} finished epoch(s); re-run the same command to "
                               "resume") from None
         except Exception as error:
-            if strategy == "multiworker" and isinstance(error, tf.errors.UnavailableError):  # a peer died
+            if strategy == "multiworker" and type(error).__name__ == "UnavailableError":  # a peer died (tf.errors)
                 record(status="interrupted", updated=now())
                 done = entry.metadata().get("epochs_completed", 0)
                 raise TrainingStopped(f"the multiworker run stopped: {lost_peer(error)}; entry {entry.name!r} keeps "

@@ -1,0 +1,101 @@
+"""Known answers that need no TensorFlow: this file imports only Keras, NumPy and kerasll, so it runs on every
+Keras backend; CI runs it on JAX in an environment where TensorFlow is not installed (.ci/run)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import kerasll as kl
+from kerasll import backend
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def linear(dim=12, classes=5, seed=0):
+    rng = np.random.default_rng(seed)
+    w, b = rng.normal(size=(dim, classes)).astype(np.float32), rng.normal(size=classes).astype(np.float32)
+    inputs = keras.Input((dim,))
+    dense = keras.layers.Dense(classes)
+    model = keras.Model(inputs, dense(inputs))
+    dense.set_weights([w, b])
+    return model, w, b
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_amsreg_exact_penalty_is_the_closed_form_of_a_linear_model():
+    """‖∇x log p̃(x)‖² = ‖W softmax(Wᵀx + b)‖² per image, through the defense's own objective."""
+    net, w, b = linear()
+    x = np.random.default_rng(1).uniform(size=(6, 12)).astype(np.float32)
+    model = kl.AMSRegModel(net, 1.0, estimator="exact")
+    objective = model.objective(lambda z: net(z, training=True), {"x": keras.ops.convert_to_tensor(x)}, None, 0)
+    expected = np.sum((softmax(x @ w + b) @ w.T) ** 2, axis=1).mean()
+    np.testing.assert_allclose(backend.to_numpy(objective.penalty), expected, rtol=1e-4)
+
+
+def test_one_sgd_step_of_amsreg_on_a_linear_model_follows_the_closed_form_gradient():
+    """fit's step = w − lr·∇w[CE + (λ/2)‖W p‖²], the gradient by float64 finite differences of the closed form."""
+    net, w, b = linear(dim=4, classes=3, seed=2)
+    x = np.random.default_rng(3).uniform(size=(8, 4)).astype(np.float32)
+    y = np.arange(8) % 3
+    strength, lr = 0.7, 0.1
+    model = kl.AMSRegModel(net, strength, estimator="exact")
+    model.compile(keras.optimizers.SGD(lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+
+    def loss(w64):
+        p = softmax(x.astype(np.float64) @ w64 + b)
+        ce = -np.log(p[np.arange(8), y]).mean()
+        return ce + 0.5 * strength * np.sum((p @ w64.T) ** 2, axis=1).mean()
+
+    w64, grad, h = w.astype(np.float64), np.zeros(w.shape), 1e-6
+    for idx in np.ndindex(w.shape):
+        step = np.zeros(w.shape)
+        step[idx] = h
+        grad[idx] = (loss(w64 + step) - loss(w64 - step)) / (2 * h)
+    np.testing.assert_allclose(backend.to_numpy(net.layers[-1].kernel), w64 - lr * grad, atol=2e-5)
+
+
+def test_pgd_on_a_linear_two_class_model_reaches_the_corner_of_the_ball():
+    """For logits Wᵀx and label 0, the cross-entropy grows along sign(w₁ − w₀) everywhere: PGD ends at
+    x + ε·sign(w₁ − w₀), the corner of the L∞ ball, from any start."""
+    rng = np.random.default_rng(0)
+    w = rng.choice([-1.0, 1.0], size=(16, 2)).astype(np.float32)
+    w[:, 1] = -w[:, 0]
+    inputs = keras.Input((16,))
+    dense = keras.layers.Dense(2, use_bias=False)
+    model = keras.Model(inputs, dense(inputs))
+    dense.set_weights([w])
+    x = np.full((3, 16), 0.5, np.float32)
+    x_adv = backend.to_numpy(kl.pgd(model, x, np.zeros(3, np.int64), 0.1, 0.05, 5, seed=0))
+    np.testing.assert_allclose(x_adv, x + 0.1 * np.sign(w[:, 1] - w[:, 0]), atol=1e-6)
+
+
+@pytest.mark.pipeline
+def test_the_cli_evaluates_certifies_and_trains_on_this_backend(tmp_path):
+    """`kerasll eval`, `certify` and `train` on the embedded data, on whatever backend KERAS_BACKEND names."""
+    env = os.environ | {"KERASLL_ZOO": str(tmp_path / "zoo"), "OMP_WAIT_POLICY": "PASSIVE",
+                        "PYTHONPATH": str(ROOT)}
+
+    def kerasll(*args):
+        done = subprocess.run([sys.executable, "-m", "kerasll", *args], env=env, capture_output=True, text=True,
+                              timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    result = json.loads(kerasll("eval", "fmnist-lenet-at", "--limit", "100", "--source", "embedded", "--json", "-"))
+    assert result["attack"].get("backend", "tensorflow") == keras.backend.backend()  # TensorFlow: keys as before
+    assert 0.7 <= result["attack"]["clean_accuracy"] and result["attack"]["robust_accuracy"] <= 0.75
+    kerasll("certify", "fmnist-lenet-gaussian", "--limit", "10", "--n", "500", "--source", "embedded")
+    kerasll("train", "--defense", "at", "--source", "embedded", "--epochs", "1", "--name", "t", "--no-tensorboard")
+    meta = json.loads((tmp_path / "zoo" / "t" / "metadata.json").read_text())
+    assert meta["status"] == "complete" and meta["versions"]["backend"] == keras.backend.backend()
