@@ -42,6 +42,7 @@ _EXPORTS = {
     **dict.fromkeys(["ams_score", "delta_log_px", "grad_log_px", "log_px"], "kerasll.likelihood"),
     "as_logits": "kerasll.logits",
     **dict.fromkeys(["CertifyResult", "certify"], "kerasll.certification.smoothing"),
+    **dict.fromkeys(["VerifyResult", "verify"], "kerasll.verification"),
 }
 _SUBMODULES = ("architectures", "attacks", "backend", "cli", "datasets", "defenses", "evaluation", "zoo", "figures", "landscapes",
                "likelihood", "smoothing", "stats", "distribute", "errors")

@@ -3,7 +3,7 @@
 import typer
 
 import kerasll
-from kerasll.cli import certify, demo, evaluate, plot, report, reproduce, train, zoo_cmds
+from kerasll.cli import certify, demo, evaluate, plot, report, reproduce, train, verify, zoo_cmds
 from kerasll.cli.common import new_app
 
 app = new_app(
@@ -15,6 +15,7 @@ app.command("train")(train.train)
 app.command("eval")(evaluate.eval_command)
 app.command("landscape")(evaluate.landscape_command)
 app.command("certify")(certify.certify_command)
+app.command("verify")(verify.verify_command)
 app.command("report")(report.report_command)
 app.command("demo")(demo.demo)
 app.command("reproduce")(reproduce.reproduce_command)

@@ -1,0 +1,66 @@
+"""`kerasll verify`: verified L∞ robust accuracy by bound propagation (IBP, CROWN)."""
+
+from typing import Annotated, Optional
+
+import typer
+
+from kerasll.cli.common import (
+    DataDirOption, SourceOption, ZooOption, check_entries, console, is_model_file, open_zoo, parse_list,
+    print_json, stdout_for_data,
+)
+
+
+def verify_command(
+    name: Annotated[str, typer.Argument(help="Zoo entry, or a .keras classifier file with --data or --dataset.")],
+    eps: Annotated[str, typer.Option(help="L∞ radius (or radii, comma-separated) in pixel units, e.g. 0.1 or 0.05,0.1.")] = "0.1",
+    method: Annotated[str, typer.Option(help="ibp (intervals, one pass) or crown (linear bounds; tighter, slower).")] = "crown",
+    data: Annotated[Optional[str], typer.Option(help="Test data: a .npz (x, y) or an image folder. Default: the data set's test split.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Registered data set of a .keras file (its test split).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Verify the first N test images only.")] = None,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="Write the results as JSON to this file ('-': only the JSON on stdout).")] = None,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Load the model with Keras's safe_mode=False (a Lambda layer). Only for files you trust.")] = False,
+    data_dir: DataDirOption = None,
+    source: SourceOption = "auto",
+    zoo: ZooOption = None,
+):
+    """Verified L∞ robust accuracy: the share of images no perturbation within ε can misclassify, proven by
+    bound propagation (IBP: Gowal et al. 2018; CROWN: Zhang et al. 2018). It is a lower bound on the true
+    robust accuracy, as AutoAttack's number is an upper bound; between the two lies the truth.
+
+    Examples:
+
+      kerasll verify fmnist-lenet-at --eps 0.1 --method crown --limit 1000
+
+      kerasll verify fmnist-lenet-at --eps 0.01,0.02,0.05 --method ibp --source embedded
+    """
+    from kerasll.errors import check_choice
+    from kerasll.verification.verify import METHODS
+    from kerasll.zoo.requests import Inputs
+
+    check_choice("method", method, tuple(METHODS))
+    eps_values = parse_list(eps, "--eps")
+    if not is_model_file(name):
+        check_entries(zoo, name)
+    inputs = Inputs(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit, unsafe=unsafe)
+    to_stdout = json_out == "-"
+    from kerasll.cli.progress import TaskProgress
+    from kerasll.zoo.verification import verify_model
+
+    with stdout_for_data(to_stdout), TaskProgress(f"verifying {name} ({method})") as progress:
+        log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
+        images, results = verify_model(open_zoo(zoo), name, inputs, eps_values, method, progress=progress, log=log)
+    summary = {"name": name, "method": method, "images": len(images.y),
+               "results": [r.summary() for r in results.values()]}
+    if to_stdout:
+        print_json(summary)
+        return
+    for r in results.values():
+        console.print(f"ε = {r.eps:g}: verified accuracy [bold]{100 * r.verified_accuracy:.2f}%[/] "
+                      f"({method}, {len(r.verified)} images; clean {100 * r.clean_accuracy:.2f}%)")
+    if json_out:
+        from pathlib import Path
+
+        from kerasll._files import write_json
+
+        write_json(Path(json_out), summary)
+        console.print(f"results: {json_out}")

@@ -1,0 +1,134 @@
+"""Sound lower bounds on a classifier's margins over an L∞ ball: IBP and CROWN, in float64 NumPy.
+
+- IBP (Gowal et al. 2018): intervals pushed forward, an affine map in centre-radius form
+  (W c + b ± |W| r), ReLU and max-pool monotone; the last layer folded into the margins ("elision").
+- CROWN (Zhang et al. 2018): each margin bounded by a linear function of the input, built backwards through
+  the chain with a linear relaxation of every unstable ReLU (upper: the chord u(x − l)/(u − l); lower: x or
+  0, whichever is closer, "adaptive") and of every max-pool (lower: its element with the largest lower bound;
+  upper: that element where its lower bound beats every other's upper bound, else the largest upper bound);
+  the intermediate bounds each nonlinear step needs are CROWN's own (and never looser than IBP's), then the
+  linear function is minimised over the box.
+
+The input box is the ε-ball intersected with [0, 1]. Margins are z_y − z_j for every class j (0 at j = y).
+"""
+
+import numpy as np
+
+from kerasll.verification.network import Affine, MaxPool, ReLU
+
+
+def input_box(x, eps):
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    return np.clip(x - eps, 0.0, 1.0), np.clip(x + eps, 0.0, 1.0)
+
+
+def margin_spec(last, y, classes):
+    """The margins z_y − z_j as one affine map of the last layer's input: (B, C, n) and (B, C)."""
+    spec = np.eye(classes)[y][:, None, :] - np.eye(classes)[None, :, :]  # (B, C, C): row j is e_y − e_j
+    return spec @ last.weight, spec @ last.bias
+
+
+def _forward_intervals(steps, lower, upper):
+    """IBP through `steps`: the intervals of every step's input, and of the last step's output."""
+    seen = []
+    for step in steps:
+        seen.append((lower, upper))
+        if isinstance(step, Affine):
+            centre, radius = (upper + lower) / 2, (upper - lower) / 2
+            centre, radius = centre @ step.weight.T + step.bias, radius @ np.abs(step.weight).T
+            lower, upper = centre - radius, centre + radius
+        elif isinstance(step, ReLU):
+            lower, upper = np.maximum(lower, 0), np.maximum(upper, 0)
+        else:
+            lower, upper = lower[:, step.windows].max(-1), upper[:, step.windows].max(-1)
+    return seen, (lower, upper)
+
+
+def ibp_margins(steps, x, y, eps):
+    """IBP lower bounds (B, C) on the margins z_y − z_j over the box."""
+    _, (lower, upper) = _forward_intervals(steps[:-1], *input_box(x, eps))
+    weight, bias = margin_spec(steps[-1], np.asarray(y), steps[-1].weight.shape[0])
+    centre, radius = (upper + lower) / 2, (upper - lower) / 2
+    return np.einsum("bcn,bn->bc", weight, centre) + bias - np.einsum("bcn,bn->bc", np.abs(weight), radius)
+
+
+def _relu_relaxation(lower, upper):
+    """Per neuron (B, n): lower slope, upper slope, upper intercept (the lower intercept is 0)."""
+    active, dead = lower >= 0, upper <= 0
+    unstable = ~(active | dead)
+    width = np.where(unstable, upper - lower, 1.0)
+    up_slope = np.where(active, 1.0, np.where(unstable, upper / width, 0.0))
+    up_intercept = np.where(unstable, -lower * upper / width, 0.0)
+    low_slope = np.where(active, 1.0, np.where(unstable, (upper >= -lower).astype(np.float64), 0.0))
+    return low_slope, up_slope, up_intercept
+
+
+def _backward(coef, const, steps, bounds, box):
+    """min over the box of coef·(the input of `steps[-1]`'s output…) — CROWN's backward pass.
+
+    `coef` (B, m, n) multiplies the output of the last step in `steps`; `bounds[i]` are the intervals of
+    step i's input. Returns lower bounds (B, m)."""
+    for i in range(len(steps) - 1, -1, -1):
+        step, (lower, upper) = steps[i], bounds[i]
+        if isinstance(step, Affine):
+            const = const + coef @ step.bias
+            coef = coef @ step.weight
+        elif isinstance(step, ReLU):
+            low_slope, up_slope, up_intercept = _relu_relaxation(lower, upper)
+            pos, neg = np.maximum(coef, 0), np.minimum(coef, 0)
+            const = const + np.einsum("bmn,bn->bm", neg, up_intercept)
+            coef = pos * low_slope[:, None, :] + neg * up_slope[:, None, :]
+        else:
+            windows = step.windows
+            window_lower, window_upper = lower[:, windows], upper[:, windows]  # (B, out, k)
+            best = window_lower.argmax(-1)
+            chosen = np.take_along_axis(windows[None].repeat(len(lower), 0), best[..., None], -1)[..., 0]
+            best_lower = np.take_along_axis(window_lower, best[..., None], -1)[..., 0]
+            others = np.where(np.arange(windows.shape[1]) == best[..., None], -np.inf, window_upper).max(-1)
+            decided = best_lower >= others  # the max is that element everywhere in the box
+            top = window_upper.max(-1)
+            pos, neg = np.maximum(coef, 0), np.minimum(coef, 0)
+            const = const + np.einsum("bmn,bn->bm", neg, np.where(decided, 0.0, top))
+            moved = pos + neg * decided[:, None, :]
+            coef = np.zeros((*coef.shape[:2], lower.shape[1]))
+            np.put_along_axis(coef, np.broadcast_to(chosen[:, None, :], moved.shape), moved, axis=-1)
+    box_lower, box_upper = box
+    return (np.einsum("bmn,bn->bm", np.maximum(coef, 0), box_lower)
+            + np.einsum("bmn,bn->bm", np.minimum(coef, 0), box_upper) + const)
+
+
+def crown_margins(steps, x, y, eps):
+    """CROWN lower bounds (B, C) on the margins z_y − z_j over the box."""
+    box = input_box(x, eps)
+    ibp_seen, _ = _forward_intervals(steps[:-1], *box)
+    bounds = []  # the interval of each step's input
+    for i in range(len(steps) - 1):
+        if all(isinstance(s, Affine) for s in steps[:i]):
+            bounds.append(ibp_seen[i])  # an affine map of the box: IBP is exact there
+        elif not isinstance(steps[i - 1], Affine):  # after a ReLU or a pool: through it, monotone
+            bounds.append(_next_input(steps, i, bounds, box))
+        else:
+            lower, upper = _crown_interval(steps[:i], bounds, box)
+            ibp_lower, ibp_upper = ibp_seen[i]
+            bounds.append((np.maximum(lower, ibp_lower), np.minimum(upper, ibp_upper)))
+    weight, bias = margin_spec(steps[-1], np.asarray(y), steps[-1].weight.shape[0])
+    return _backward(weight, bias, steps[:-1], bounds, box)
+
+
+def _next_input(steps, i, bounds, box):
+    """The interval of step i's input where step i − 1 is nonlinear: its output's, from its input's."""
+    lower, upper = bounds[i - 1]
+    step = steps[i - 1]
+    if isinstance(step, ReLU):
+        return np.maximum(lower, 0), np.maximum(upper, 0)
+    return lower[:, step.windows].max(-1), upper[:, step.windows].max(-1)
+
+
+def _crown_interval(steps, bounds, box):
+    """CROWN's interval of the output of `steps` (their last one affine): identity specs, both signs."""
+    last, batch = steps[-1], len(box[0])
+    weight = np.broadcast_to(last.weight, (batch, *last.weight.shape))
+    bias = np.broadcast_to(last.bias, (batch, len(last.bias)))
+    lower = _backward(weight, bias, steps[:-1], bounds, box)
+    upper = -_backward(-weight, -bias, steps[:-1], bounds, box)
+    return lower, upper

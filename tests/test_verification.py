@@ -1,0 +1,133 @@
+"""Verified robust accuracy (IBP, CROWN): closed forms, nesting, soundness against sampling and PGD."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasll as kl
+from kerasll.errors import KerasllError
+from kerasll.verification.bounds import crown_margins, ibp_margins
+from kerasll.verification.network import chain
+
+
+def net(kind, seed=0):
+    keras.utils.set_random_seed(seed)
+    if kind == "linear":
+        return keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+    if kind == "mlp":
+        return keras.Sequential([keras.Input((2, 3, 1)), keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
+                                 keras.layers.Dense(12), keras.layers.ReLU(), keras.layers.Dense(4)])
+    return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Rescaling(2.0, -1.0),
+                             keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.MaxPooling2D(2),
+                             keras.layers.Flatten(), keras.layers.Dense(10, activation="relu"), keras.layers.Dense(3)])
+
+
+def sampled_margins(model, x, y, eps, n=3000, seed=0):
+    """The smallest margin z_y − z_j per image and class over random points and corners of the box."""
+    rng = np.random.default_rng(seed)
+    points = [np.clip(x[None] + rng.uniform(-eps, eps, (n, *x.shape)), 0, 1),
+              np.clip(x[None] + eps * rng.choice([-1.0, 1.0], (n, *x.shape)), 0, 1)]
+    z = np.concatenate([np.asarray(model(p.reshape(-1, *x.shape[1:]).astype(np.float32))).reshape(n, len(x), -1)
+                        for p in points])
+    return (np.take_along_axis(z, y[None, :, None].repeat(len(z), 0), -1) - z).min(0)
+
+
+def test_the_bounds_of_a_linear_model_are_its_closed_form():
+    """For z = Wᵀx + b the smallest margin over the box is exact: Σ_i min over [l_i, u_i] of (w_y − w_j)_i x_i."""
+    model = net("linear")
+    w, b = (np.asarray(v, np.float64) for v in model.layers[-1].get_weights())
+    x = np.random.default_rng(1).uniform(size=(4, 5)).astype(np.float32)
+    y = np.array([0, 1, 2, 0])
+    eps = 0.2
+    lower, upper = np.clip(x - eps, 0, 1), np.clip(x + eps, 0, 1)
+    diff = w[:, y].T[:, None, :] - w.T[None, :, :]  # (B, C, n)
+    expected = np.minimum(diff * lower[:, None, :], diff * upper[:, None, :]).sum(-1) + (b[y][:, None] - b[None, :])
+    steps, _ = chain(model)
+    np.testing.assert_allclose(ibp_margins(steps, x, y, eps), expected, atol=1e-6)
+    np.testing.assert_allclose(crown_margins(steps, x, y, eps), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ibp_and_crown_are_below_every_sampled_margin_and_verify_nests_them(kind, seed):
+    """IBP and CROWN ≤ the true minimum (here: below every margin seen at 6,000 points of the box); CROWN is
+    tighter on average (not everywhere: its relaxations can lose to IBP's intervals, seen with max-pooling),
+    so `verify`'s "crown" takes the larger of the two sound bounds: IBP ≤ CROWN ≤ the truth, always."""
+    model = net(kind, seed)
+    x = np.random.default_rng(seed).uniform(0.2, 0.8, (5, *model.inputs[0].shape[1:])).astype(np.float32)
+    y = np.asarray(model(x)).argmax(-1)
+    steps, _ = chain(model)
+    ibp, crown = ibp_margins(steps, x, y, 0.05), crown_margins(steps, x, y, 0.05)
+    truth = sampled_margins(model, x, y, 0.05)
+    assert np.all(ibp <= truth + 1e-5) and np.all(crown <= truth + 1e-5)
+    assert np.mean(crown - ibp) > 0  # CROWN is tighter on the whole, not just equal
+    by_ibp, by_crown = (kl.verify(model, x, y, 0.05, method=m).margin_lower for m in ("ibp", "crown"))
+    assert np.all(by_ibp <= by_crown) and np.all(by_crown <= np.where(np.eye(truth.shape[1])[y] > 0, np.inf,
+                                                                     truth).min(-1) + 1e-5)
+
+
+def test_a_two_input_network_against_a_dense_grid():
+    """On a 2-D input, the minimum over a fine grid of the box is ≥ the CROWN bound and near it."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+    x, eps = np.array([[0.5, 0.4]], np.float32), 0.1
+    y = np.asarray(model(x)).argmax(-1)
+    grid = np.stack(np.meshgrid(*[np.linspace(v - eps, v + eps, 401) for v in x[0]]), -1).reshape(-1, 2)
+    z = np.asarray(model(grid.astype(np.float32)))
+    true = (z[:, y[0]] - z[:, 1 - y[0]]).min()
+    bound = crown_margins(chain(model)[0], x, y, eps)[0, 1 - y[0]]
+    assert bound <= true + 1e-6
+    assert true - bound < 0.5 * (abs(true) + 0.1)  # and not vacuous
+
+
+@pytest.mark.pipeline
+def test_verified_images_of_the_shipped_at_lenet_resist_pgd_with_restarts():
+    """Soundness on a real model: no image CROWN verifies is broken by 20-restart PGD-50; at this small ε
+    CROWN verifies most images, and at least as many as IBP."""
+    from kerasll.zoo.store import Zoo
+
+    model = kl.load_model(str(Zoo().get("fmnist-lenet-at").model_path), compile=False)
+    x, y = kl.load_dataset("fashion_mnist", "test", source="embedded")
+    x, y, eps = x[:12], y[:12], 0.01
+    crown = kl.verify(model, x, y, eps, method="crown")
+    ibp = kl.verify(model, x, y, eps, method="ibp")
+    assert np.all(ibp.margin_lower <= crown.margin_lower + 1e-9)
+    assert crown.verified_accuracy >= 0.5 and crown.verified_accuracy >= ibp.verified_accuracy
+    for seed in range(20):
+        x_adv = np.asarray(kl.pgd(model, x, y, eps, eps / 8, 50, seed=seed))
+        broken = np.asarray(model(x_adv)).argmax(-1) != y
+        assert not np.any(broken & crown.verified)
+
+
+def test_bad_input_is_one_line():
+    with pytest.raises(KerasllError, match="eps must be a number > 0"):
+        kl.verify(net("mlp"), np.zeros((1, 2, 3, 1)), [0], 0)
+    with pytest.raises(KerasllError, match="verification method"):
+        kl.verify(net("mlp"), np.zeros((1, 2, 3, 1)), [0], 0.1, method="milp-ish")
+    tanh = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)])
+    with pytest.raises(KerasllError, match="activation 'tanh'"):
+        kl.verify(tanh, np.zeros((1, 3)), [0], 0.1)
+    inputs = keras.Input((3,))
+    residual = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Add()([inputs, keras.layers.Dense(3)(inputs)])))
+    with pytest.raises(KerasllError, match="Add"):
+        kl.verify(residual, np.zeros((1, 3)), [0], 0.1)
+
+
+@pytest.mark.pipeline
+def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "KERASLL_ZOO": str(tmp_path / "zoo")}
+    done = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--eps", "0.01", "--method",
+                           "ibp", "--limit", "20", "--source", "embedded", "--json", "-"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["images"] == 20 and summary["results"][0]["verified_accuracy"] <= summary["results"][0]["clean_accuracy"]
+    for args, message in ((["--eps", "0"], "eps must be a number > 0"), (["--method", "mip"], "method")):
+        bad = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--source", "embedded",
+                              *args], env=env, capture_output=True, text=True, timeout=600)
+        assert bad.returncode == 1 and "Traceback" not in bad.stderr + bad.stdout
+        assert message in bad.stderr + bad.stdout
