@@ -8,6 +8,16 @@ class KerasllError(ValueError):
     """
 
 
+def check_positive(name, value, example):
+    """A finite number > 0, else one line: "NAME must be a number > 0 (pixel units, e.g. EXAMPLE), got …"."""
+    try:
+        ok = 0 < float(value) < float("inf")
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise KerasllError(f"{name} must be a number > 0 (pixel units, e.g. {example}), got {value!r}")
+
+
 def check_choice(kind, value, choices):
     """Return `value` if it is one of `choices`, else raise a `KerasllError`."""
     if value not in choices:

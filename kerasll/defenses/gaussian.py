@@ -12,7 +12,7 @@ from keras import ops
 from kerasll.attacks import noise
 from kerasll.defenses.base import DefenseModel
 from kerasll.defenses.registry import DEFAULT_SIGMA
-from kerasll.errors import KerasllError
+from kerasll.errors import check_positive
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -38,12 +38,7 @@ class GaussianNoiseModel(DefenseModel):
 
     @classmethod
     def check_params(cls, sigma=DEFAULT_SIGMA):
-        try:
-            ok = 0 < float(sigma) < float("inf")
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise KerasllError(f"sigma must be a number > 0 (pixel units, e.g. 0.25), got {sigma!r}")
+        check_positive("sigma", sigma, 0.25)
 
     def prepare(self, infer, x, y, seed):
         """`x` plus this step's noise N(0, σ²I), not clipped."""

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasll.errors import KerasllError, check_choice
+from kerasll.errors import KerasllError, check_choice, check_positive
 from kerasll.verification.bounds import crown_margins, ibp_margins
 from kerasll.verification.network import chain
 
@@ -68,12 +68,7 @@ def verify(model, x, y, eps, method="crown", batch_size=None, progress=None):
         >>> r.verified_accuracy   # ≤ kl.autoattack(...).robust_accuracy
     """
     check_choice("verification method", method, tuple(METHODS))
-    try:
-        ok = 0 < float(eps) < float("inf")
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise KerasllError(f"eps must be a number > 0 (pixel units, e.g. 0.1), got {eps!r}")
+    check_positive("eps", eps, 0.1)
     steps, in_shape = chain(model)
     x = np.asarray(x, np.float32)
     y = np.asarray(y).reshape(-1).astype(np.int64)
