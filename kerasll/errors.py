@@ -8,14 +8,14 @@ class KerasllError(ValueError):
     """
 
 
-def check_positive(name, value, example):
-    """A finite number > 0, else one line: "NAME must be a number > 0 (pixel units, e.g. EXAMPLE), got …"."""
+def check_positive(name, value, example, unit="pixel units"):
+    """A finite number > 0, else one line: "NAME must be a number > 0 (UNIT, e.g. EXAMPLE), got …"."""
     try:
         ok = 0 < float(value) < float("inf")
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise KerasllError(f"{name} must be a number > 0 (pixel units, e.g. {example}), got {value!r}")
+        raise KerasllError(f"{name} must be a number > 0 ({unit}, e.g. {example}), got {value!r}")
 
 
 def check_choice(kind, value, choices):

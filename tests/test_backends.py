@@ -47,10 +47,9 @@ out["pgd"] = kl.backend.to_numpy(kl.pgd(model, x, y, 0.1, 0.025, 10, seed=0)).ra
 out["apgd"] = kl.backend.to_numpy(kl.apgd(model, x, y, 0.1, steps=20, seed=0)).ravel().tolist()
 out["apgd_t_l2"] = kl.backend.to_numpy(kl.apgd(model, x, y, 0.5, norm="l2", targeted=True, target_classes=2,
                                                steps=20, seed=0)).ravel().tolist()
-try:
-    kl.apgd(model, x, y, 3.0, norm="l1", steps=5)
-except AttributeError as error:
-    out["l1_refused"] = str(error)
+out["apgd_l1"] = kl.backend.to_numpy(kl.apgd(model, x, y, 3.0, norm="l1", steps=20, seed=0)).ravel().tolist()
+out["fab_l1"] = kl.backend.to_numpy(kl.fab(model, x, y, 3.0, norm="l1", seed=0)).ravel().tolist()
+out["square_l1"] = kl.backend.to_numpy(kl.square_attack(model, x, y, 3.0, norm="l1", queries=200, seed=0)).ravel().tolist()
 out["square"] = kl.backend.to_numpy(kl.square_attack(model, x, y, 0.1, queries=300, seed=0)).ravel().tolist()
 fast = kl.autoattack(model, x, y, 0.1, version="fast", seed=0)
 out["autoattack_fast"] = {"robust": fast.robust_accuracy, "clean": fast.clean_accuracy, "flags": [str(f) for f in fast.flags]}
@@ -58,10 +57,8 @@ standard = kl.autoattack(model, x, y, 0.1, seed=0)
 out["autoattack_standard"] = {"robust": standard.robust_accuracy, "flags": [str(f) for f in standard.flags]}
 out["fab"] = kl.backend.to_numpy(kl.fab(model, x, y, 0.1, seed=0)).ravel().tolist()
 out["fab_untargeted_l2"] = kl.backend.to_numpy(kl.fab(model, x, y, 0.5, norm="l2", targeted=False, seed=0)).ravel().tolist()
-try:
-    kl.autoattack(model, x, y, 3.0, norm="l1", seed=0)
-except AttributeError as error:
-    out["l1_autoattack_refused"] = str(error)
+l1 = kl.autoattack(model, x, y, 3.0, norm="l1", seed=0)
+out["autoattack_l1"] = {"robust": l1.robust_accuracy, "flags": [str(f) for f in l1.flags]}
 one = kl.certify(model, x, y, 0.25, n0=50, n=2000, batch_size=300)
 other = kl.certify(model, x[::-1], y[::-1], 0.25, n0=50, n=2000, batch_size=37)
 out["certify"] = {"prediction": one.prediction.tolist(), "p_lower": one.p_lower.tolist(),
@@ -146,7 +143,6 @@ def test_the_likelihood_gives_tensorflows_numbers_without_tensorflow(saved, back
     np.testing.assert_allclose(out["grad"], np.asarray(kl.grad_log_px(model, x)).ravel(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(out["ams"], np.asarray(kl.ams_score(model, x)), rtol=1e-5)
     assert out["pipeline"] == "ArrayBatches"  # a keras.utils.PyDataset off TensorFlow
-    assert out["l1_refused"].startswith("APGD at l1 runs on Keras's TensorFlow backend so far")
 
 
 @pytest.mark.backends
@@ -180,14 +176,22 @@ def test_every_attack_runs_on_every_backend_and_finds_what_tensorflow_finds(save
             "fab": kl.fab(model, x, y, 0.1, seed=0),
             "fab_untargeted_l2": kl.fab(model, x, y, 0.5, norm="l2", targeted=False, seed=0),
             "apgd": kl.apgd(model, x, y, 0.1, steps=20, seed=0),
-            "apgd_t_l2": kl.apgd(model, x, y, 0.5, norm="l2", targeted=True, target_classes=2, steps=20, seed=0)}
+            "apgd_t_l2": kl.apgd(model, x, y, 0.5, norm="l2", targeted=True, target_classes=2, steps=20, seed=0),
+            "apgd_l1": kl.apgd(model, x, y, 3.0, norm="l1", steps=20, seed=0),
+            "fab_l1": kl.fab(model, x, y, 3.0, norm="l1", seed=0),
+            "square_l1": kl.square_attack(model, x, y, 3.0, norm="l1", queries=200, seed=0)}
     for name, ours in ours.items():
         theirs, ours = np.asarray(out[name]).reshape(x.shape), np.asarray(ours)
-        l2 = name.endswith("l2")
-        size = np.sqrt(np.sum((theirs - x) ** 2, axis=(1, 2, 3))).max() if l2 else np.abs(theirs - x).max()
-        assert size <= (0.5 if l2 else 0.1) + 1e-5 and theirs.min() >= 0 and theirs.max() <= 1
+        norm = name[-2:] if name[-2:] in ("l2", "l1") else "linf"
+        size = {"l2": np.sqrt(np.sum((theirs - x) ** 2, axis=(1, 2, 3))).max(),
+                "l1": np.abs(theirs - x).sum(axis=(1, 2, 3)).max(), "linf": np.abs(theirs - x).max()}[norm]
+        assert size <= {"l2": 0.5, "l1": 3.0, "linf": 0.1}[norm] * (1 + 1e-6) + 1e-6, (name, size)
+        assert theirs.min() >= 0 and theirs.max() <= 1
         same = np.mean(np.abs(theirs - ours) < 1e-4)
-        assert same >= (0.98 if name == "fgsm" or backend == "torch" else 0.5), (name, same)
+        # L1-APGD counts nonzero coordinates and keeps the top-k of the gradient: a float32 ulp in the projection
+        # (PyTorch's float64 sums are not TensorFlow's, in order) changes a count, and the runs part. JAX's agree.
+        exact = name == "fgsm" or (backend == "torch" and not name.endswith("l1"))
+        assert same >= (0.98 if exact else 0.5), (name, same)
         fooled = lambda adv: int(np.sum(np.argmax(np.asarray(model(adv)), -1) != y))  # noqa: E731
         assert abs(fooled(theirs) - fooled(ours)) <= 1, (name, fooled(theirs), fooled(ours))
 
@@ -210,10 +214,10 @@ def test_phi_and_the_landscapes_give_tensorflows_numbers_on_every_backend(saved,
 
 @pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_autoattack_runs_on_every_backend_and_l1_is_refused_before_any_work(saved, backend):
-    """AutoAttack's driver, the self-checks and the flags on JAX and PyTorch: the fast and standard versions
-    give TensorFlow's robust accuracy on this model (within an image); at L1 (its projection still TensorFlow
-    code) AutoAttack is refused by name up front."""
+def test_autoattack_runs_on_every_backend_at_every_norm(saved, backend):
+    """AutoAttack's driver, the self-checks and the flags on JAX and PyTorch: the fast and standard versions at
+    L∞, and the standard version at L1 (L1-APGD, FAB-T and Square with the exact projections), give TensorFlow's
+    robust accuracy on this model (within an image) and its flags."""
     model, x, *paths = saved
     out = run_on(backend, *paths)
     y = np.argmax(np.asarray(model(x)), -1)
@@ -225,8 +229,9 @@ def test_autoattack_runs_on_every_backend_and_l1_is_refused_before_any_work(save
     standard = kl.autoattack(model, x, y, 0.1, seed=0)
     assert abs(out["autoattack_standard"]["robust"] - standard.robust_accuracy) <= 1 / len(x) + 1e-9
     assert out["autoattack_standard"]["flags"] == [str(f) for f in standard.flags]
-    assert out["l1_autoattack_refused"].startswith("AutoAttack standard runs apgd-ce: APGD at l1 runs on Keras's "
-                                                   "TensorFlow backend so far")
+    l1 = kl.autoattack(model, x, y, 3.0, norm="l1", seed=0)
+    assert abs(out["autoattack_l1"]["robust"] - l1.robust_accuracy) <= 1 / len(x) + 1e-9
+    assert out["autoattack_l1"]["flags"] == [str(f) for f in l1.flags]
 
 
 @pytest.mark.backends

@@ -80,6 +80,37 @@ def test_pgd_on_a_linear_two_class_model_reaches_the_corner_of_the_ball():
     np.testing.assert_allclose(x_adv, x + 0.1 * np.sign(w[:, 1] - w[:, 0]), atol=1e-6)
 
 
+@pytest.mark.parametrize("dim, eps", [(10, 1.0), (784, 12.0)])
+def test_the_l1_projection_is_the_float64_kkt_optimum_on_this_backend(dim, eps):
+    """L1's exact projection onto the ball ∩ the box (sorts, top-k, the widest float the backend has) equals
+    the float64 bisection oracle, and never leaves the ball."""
+    from kerasll.attacks.l1 import project_l1_box
+    from test_l1 import oracle
+
+    rng = np.random.default_rng(dim)
+    x = rng.uniform(0, 1, (16, dim)).astype(np.float32)
+    x[:, : dim // 4] = rng.choice([0.0, 1.0], (16, dim // 4))
+    y = (rng.normal(scale=0.4, size=(16, dim)) * (rng.random((16, dim)) < 0.5)).astype(np.float32)  # sparse
+    delta = backend.to_numpy(project_l1_box(keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y), eps))
+    np.testing.assert_allclose(delta, oracle(x, y, eps), atol=2e-5)
+    assert np.abs(delta.astype(np.float64)).sum(1).max() <= eps and (x + delta).min() >= 0 and (x + delta).max() <= 1
+
+
+def test_fab_l1_reaches_the_nearest_boundary_of_a_linear_model():
+    """Untargeted FAB at L1 (the move onto a hyperplane: whole pixels by decreasing |w|, then part of one) ends
+    on the exact smallest L1 distance to another class of a linear model, by the greedy knapsack (the case of
+    tests/test_strong_attacks.py)."""
+    from helpers import min_l1_to_plane
+
+    net, w, b = linear(seed=1)
+    x = np.random.default_rng(1).uniform(0.3, 0.7, size=(300, 12)).astype(np.float32)
+    y = np.argmax(x @ w + b, 1)
+    minimal = np.array([min(min_l1_to_plane(x[i:i + 1], w[:, y[i]] - w[:, j], b[y[i]] - b[j])[0]
+                            for j in range(w.shape[1]) if j != y[i]) for i in range(len(x))])
+    _, norms = kl.fab(net, x, y, 50.0, norm="l1", targeted=False, steps=20, seed=0, return_norms=True)
+    assert np.all(norms >= minimal * (1 - 1e-4)) and np.all(norms <= minimal * 1.01)
+
+
 @pytest.mark.pipeline
 def test_the_cli_evaluates_certifies_and_trains_on_this_backend(tmp_path):
     """`kerasll eval`, `certify` and `train` on the embedded data, on whatever backend KERAS_BACKEND names."""

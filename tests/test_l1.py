@@ -41,7 +41,7 @@ def is_the_projection(x, y, eps, delta, tol=1e-5, samples=2000, seed=0):
                         -x[i], 1 - x[i])
             if np.abs(z).sum() > eps:
                 z *= eps / np.abs(z).sum()
-            if np.linalg.norm(z - y[i]) < best - 1e-6:
+            if np.linalg.norm(z - y[i]) < best - 1e-5:  # the ball binds a few float32 ulps inside ε (l1.SLACK)
                 return False
     return True
 
@@ -52,7 +52,7 @@ def test_the_projection_equals_the_float64_kkt_oracle(dim, eps):
     x = rng.uniform(0, 1, (16, dim)).astype(np.float32)
     x[:, : dim // 4] = rng.choice([0.0, 1.0], (16, dim // 4))  # pixels on the box's faces, as in real images
     y = rng.normal(scale=0.4, size=(16, dim)).astype(np.float32)
-    delta = project_l1_box(x, y, eps).numpy()
+    delta = np.asarray(project_l1_box(x, y, eps))
     np.testing.assert_allclose(delta, oracle(x, y, eps), atol=2e-5)
     assert is_the_projection(x, y, eps, delta)
 
@@ -60,7 +60,7 @@ def test_the_projection_equals_the_float64_kkt_oracle(dim, eps):
 def test_inside_the_ball_only_the_box_binds_and_eps_may_differ_per_image():
     x = np.full((2, 4), 0.9, np.float32)
     y = np.array([[0.3, -0.05, 0.0, 0.02], [2.0, 2.0, 2.0, 2.0]], np.float32)
-    delta = project_l1_box(x, y, np.array([10.0, 0.2], np.float32)).numpy()
+    delta = np.asarray(project_l1_box(x, y, np.array([10.0, 0.2], np.float32)))
     np.testing.assert_allclose(delta[0], [0.1, -0.05, 0.0, 0.02], atol=1e-7)  # clipped to the box only
     np.testing.assert_allclose(delta[1], [0.05] * 4, atol=1e-6)  # the ball binds: ‖δ‖₁ = 0.2
 
@@ -75,7 +75,7 @@ def test_the_check_rejects_a_wrong_projection():
     wrong = np.clip(ball, -x, 1 - x)
     assert not np.allclose(wrong, oracle(x, y, eps), atol=1e-4)
     assert not is_the_projection(x, y, eps, wrong)
-    assert is_the_projection(x, y, eps, project_l1_box(x, y, eps).numpy())
+    assert is_the_projection(x, y, eps, np.asarray(project_l1_box(x, y, eps)))
 
 
 def _linear_model(w, b):
@@ -104,7 +104,8 @@ def test_l1_apgd_fools_exactly_the_images_within_the_known_minimal_l1_distance(l
     label = (score + b > 0).astype(np.int32)
     distance = min_l1_to_plane(x, w, b)
     eps = float(np.median(distance))
-    adv = apgd(_linear_model(w, b), x, label, eps, norm="l1", steps=100, seed=1, large_reps=large_reps).numpy()
+    adv = apgd(_linear_model(w, b), x, label, eps, norm="l1", steps=100, seed=1, large_reps=large_reps)
+    adv = np.asarray(adv)
     fooled = ((adv.reshape(64, -1) @ w + b > 0).astype(np.int32) != label)
     assert np.all(np.abs(adv - x).reshape(64, -1).sum(1) <= eps * (1 + 1e-5)) and adv.min() >= 0 and adv.max() <= 1
     assert not fooled[distance > eps * 1.0001].any()

@@ -1,4 +1,5 @@
-"""Verified robust accuracy (IBP, CROWN): closed forms, nesting, soundness against sampling and PGD."""
+"""Verified robust accuracy (IBP, CROWN, exact MILP): closed forms, nesting, soundness against sampling, a grid
+and PGD."""
 
 import keras
 import numpy as np
@@ -78,6 +79,88 @@ def test_a_two_input_network_against_a_dense_grid():
     bound = crown_margins(chain(model)[0], x, y, eps)[0, 1 - y[0]]
     assert bound <= true + 1e-6
     assert true - bound < 0.5 * (abs(true) + 0.1)  # and not vacuous
+
+
+def two_input_net(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(10, activation="relu"),
+                             keras.layers.Dense(10, activation="relu"), keras.layers.Dense(3)])
+
+
+@pytest.mark.parametrize("seed, eps", [(0, 0.05), (0, 0.1), (2, 0.2)])
+def test_milp_decides_a_two_input_network_as_brute_force_does(seed, eps):
+    """On a 2-D input the exact answer is a dense grid of the box (801 × 801) up to what the grid can miss
+    between its points (a piecewise-linear margin moves at most its largest step between neighbours within a
+    cell): every image whose grid minimum is clear of that gets the
+    grid's verdict, and the margin's lower bound is below the grid's minimum; an attackable image
+    comes with a counterexample in the box that the model misclassifies; IBP ≤ CROWN ≤ MILP."""
+    model = two_input_net(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.15, 0.85, (16, 2)).astype(np.float32)
+    y = np.asarray(model(x)).argmax(-1)
+    result = kl.verify(model, x, y, eps, method="milp", time_limit=30)
+    assert result.timed_out == 0
+    # The program alone (no attack's candidates first) gives the same verdicts, with its own counterexamples.
+    from kerasll.verification.milp import milp_verify
+
+    alone, _, points = milp_verify(chain(model)[0], x, y, eps, 30, lambda p: np.asarray(model(p.astype(np.float32))))
+    np.testing.assert_array_equal(alone, result.status)
+    for i in np.nonzero(alone == "attackable")[0]:
+        assert np.abs(points[i] - x[i]).max() <= eps + 1e-6 and np.asarray(model(points[i:i + 1])).argmax() != y[i]
+    crown = kl.verify(model, x, y, eps, method="crown")
+    decided = 0
+    for i in range(len(x)):
+        grid = np.stack(np.meshgrid(*[np.linspace(max(v - eps, 0), min(v + eps, 1), 801) for v in x[i]]), -1)
+        z = np.asarray(model(grid.reshape(-1, 2).astype(np.float32)))
+        margins = (z[:, y[i]:y[i] + 1] - np.delete(z, y[i], 1)).reshape(801, 801, -1)
+        grid_min = margins.min()
+        slack = max(np.abs(np.diff(margins, axis=0)).max(), np.abs(np.diff(margins, axis=1)).max())
+        status = result.status[i]
+        if grid_min < -slack:
+            assert status == "attackable", (i, grid_min)
+        elif grid_min > slack:
+            assert status == "verified", (i, grid_min)
+            decided += 1
+        if status == "attackable":
+            point = result.counterexamples[i]
+            assert np.all(np.abs(point - x[i]) <= eps + 1e-6) and point.min() >= 0 and point.max() <= 1
+            assert np.asarray(model(point[None])).argmax(-1)[0] != y[i]
+        else:
+            assert result.margin_lower[i] <= grid_min + 1e-5  # a lower bound (exact for the classes it solved)
+        assert crown.margin_lower[i] <= result.margin_lower[i] + 1e-6 or status == "attackable"
+    assert 0 < result.verified_accuracy < 1 and decided > 0  # both verdicts occur
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_milp_nests_above_crown_and_below_every_sampled_margin(kind):
+    """IBP ≤ CROWN ≤ the exact minimum ≤ every sampled margin, on random networks with ReLUs and max-pooling;
+    MILP verifies at least what CROWN does and never an image whose sampled margin is negative."""
+    model = net(kind, 4)
+    x = np.random.default_rng(4).uniform(0.2, 0.8, (6, *model.inputs[0].shape[1:])).astype(np.float32)
+    y = np.asarray(model(x)).argmax(-1)
+    eps = 0.08
+    exact = kl.verify(model, x, y, eps, method="milp", time_limit=30)
+    crown = kl.verify(model, x, y, eps, method="crown")
+    ibp = kl.verify(model, x, y, eps, method="ibp")
+    truth = sampled_margins(model, x, y, eps)
+    truth = np.where(np.eye(truth.shape[1])[y] > 0, np.inf, truth).min(-1)
+    assert exact.timed_out == 0
+    solved = exact.status != "attackable"
+    assert np.all(ibp.margin_lower <= crown.margin_lower + 1e-9)
+    assert np.all(crown.margin_lower[solved] <= exact.margin_lower[solved] + 1e-6)
+    assert np.all(exact.margin_lower <= truth + 1e-5)
+    assert np.all(exact.verified >= crown.verified) and not np.any(exact.verified & (truth < 0))
+    assert np.all((exact.status == "attackable") == ~exact.verified)
+
+
+def test_milp_refuses_a_network_too_large_in_one_line(monkeypatch):
+    from kerasll.verification import milp
+
+    monkeypatch.setattr(milp, "MAX_RELUS", 20)
+    with pytest.raises(KerasllError, match="up to 20 ReLUs; this one has 28"):
+        kl.verify(net("mlp"), np.zeros((1, 2, 3, 1)), [0], 0.1, method="milp")
+    with pytest.raises(KerasllError, match="time_limit must be a number > 0 \\(seconds per image"):
+        kl.verify(net("linear"), np.zeros((1, 5)), [0], 0.1, method="milp", time_limit=0)
 
 
 @pytest.mark.pipeline

@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from kerasll import backend
+from kerasll.attacks.apgd_l1 import l1_batch
 from kerasll.attacks.attack import call_with
 from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.catalog import APGD, APGDT
@@ -72,8 +73,6 @@ def _apgd_batch(model, batch, schedule, norm, kind, eot=1, large_reps=False):
     else:
         loss_fn = lambda yy, logits: targeted_dlr_loss(yy, target, logits)  # noqa: E731
     if norm == "l1":
-        from kerasll.attacks.apgd_l1 import l1_batch  # TensorFlow code still (docs/backends.md)
-
         return l1_batch(lambda xx: loss_and_grad(model, xx, y, loss_fn, eot), batch._replace(y=y), eps, steps,
                         large_reps)
 

@@ -12,8 +12,11 @@ One run differs from APGD's L∞/L2 run in three ways, all as in the reference (
   one before, projected onto the smaller ball; only the last stage's finds count.
 """
 
-import tensorflow as tf
+import math
 
+from keras import ops
+
+from kerasll import backend
 from kerasll.attacks import noise
 from kerasll.attacks.geometry import pick, project
 from kerasll.attacks.l1 import project_l1_box
@@ -27,22 +30,22 @@ LARGE_REPS_SHARE = 0.3  # each stage but the last runs ⌈0.3·N⌉ iterations; 
 
 
 def _nonzero(t):
-    return tf.reduce_sum(tf.cast(tf.not_equal(tf.reshape(t, [tf.shape(t)[0], -1]), 0), tf.float32), axis=1)
+    return ops.sum(ops.cast(ops.not_equal(ops.reshape(t, (ops.shape(t)[0], -1)), 0), "float32"), axis=1)
 
 
 def _sparse_step(grad, topk, size):
     """sign(g) on the coordinates whose |g| reaches the (1 − topk)-quantile, scaled to L1 norm `size`."""
-    batch = tf.shape(grad)[0]
-    flat = tf.abs(tf.reshape(grad, [batch, -1]))
-    dim = tf.shape(flat)[1]
-    at = tf.clip_by_value(tf.cast((1.0 - topk) * tf.cast(dim, tf.float32), tf.int32), 0, dim - 1)
+    dim = math.prod(grad.shape[1:])
+    flat = ops.abs(ops.reshape(grad, (-1, dim)))
+    at = ops.clip(ops.cast((1.0 - topk) * float(dim), "int32"), 0, dim - 1)
     # The value at ascending rank `at` is the (dim − at)-th largest: only the top few are needed, not a sort.
-    largest = tf.math.top_k(flat, k=tf.reduce_max(dim - at)).values
-    threshold = tf.gather(largest, dim - at - 1, batch_dims=1)
-    chosen = tf.sign(grad) * tf.cast(tf.abs(grad) >= tf.reshape(threshold, [-1] + [1] * (grad.shape.rank - 1)),
-                                     grad.dtype)
-    count = tf.reduce_sum(tf.abs(chosen), axis=list(range(1, grad.shape.rank)), keepdims=True)
-    return tf.reshape(size, [-1] + [1] * (grad.shape.rank - 1)) * chosen / (count + 1e-10)
+    largest, _ = backend.top_k_within(flat, ops.max(dim - at), dim)
+    threshold = ops.take_along_axis(largest, (dim - at - 1)[:, None], axis=1)
+    rank = len(grad.shape)
+    chosen = ops.sign(grad) * ops.cast(ops.abs(grad) >= ops.reshape(threshold, [-1] + [1] * (rank - 1)),
+                                       grad.dtype)
+    count = ops.sum(ops.abs(chosen), axis=list(range(1, rank)), keepdims=True)
+    return ops.reshape(size, [-1] + [1] * (rank - 1)) * chosen / (count + 1e-10)
 
 
 def l1_run(objective, x, y, x0, eps, steps, from_start=False):
@@ -52,19 +55,19 @@ def l1_run(objective, x, y, x0, eps, steps, from_start=False):
     `from_start`: `x0` is a given start (large reps), so the first share of coordinates is the start's
     sparsity over 1.5 rather than 20%.
     """
-    dim = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+    dim = float(math.prod(x.shape[1:]))
     loss0, grad0, logits0 = objective(x0)
     fooled0 = fooled(logits0, y)
     if from_start:
         sparsity = _nonzero(x0 - x)
         topk = sparsity / dim / SPARSITY_SLACK
     else:
-        sparsity = tf.fill(tf.shape(loss0), dim)
-        topk = tf.fill(tf.shape(loss0), SPARSITY_START)
-    top_step = tf.cast(eps, x.dtype)
-    k = tf.maximum(tf.cast(tf.cast(steps, tf.float64) * 0.04, tf.int32), 1)
-    state = dict(i=tf.constant(0), x_adv=x0, grad=grad0, step=tf.fill(tf.shape(loss0), top_step), topk=topk,
-                 sparsity=sparsity, x_best=x0, grad_best=grad0, loss_best=loss0, x_fool=x0, fooled=fooled0)
+        sparsity = ops.full_like(loss0, dim)
+        topk = ops.full_like(loss0, SPARSITY_START)
+    top_step = ops.cast(eps, x.dtype)
+    k = ops.maximum(ops.cast(ops.cast(steps, backend.ops().WIDE) * 0.04, "int32"), 1)  # as the reference's float64
+    state = dict(i=ops.convert_to_tensor(0, "int32"), x_adv=x0, grad=grad0, step=ops.full_like(loss0, top_step),
+                 topk=topk, sparsity=sparsity, x_best=x0, grad_best=grad0, loss_best=loss0, x_fool=x0, fooled=fooled0)
 
     def body(s):
         x_new = project(s["x_adv"] + _sparse_step(s["grad"], s["topk"], s["step"]), x, eps, "l1")
@@ -73,22 +76,22 @@ def l1_run(objective, x, y, x0, eps, steps, from_start=False):
         improved = loss > s["loss_best"]
         out = dict(s, i=s["i"] + 1, x_adv=x_new, grad=grad,
                    x_best=pick(improved, x_new, s["x_best"]), grad_best=pick(improved, grad, s["grad_best"]),
-                   loss_best=tf.where(improved, loss, s["loss_best"]),
+                   loss_best=ops.where(improved, loss, s["loss_best"]),
                    x_fool=pick(fooled_now & ~s["fooled"], x_new, s["x_fool"]), fooled=s["fooled"] | fooled_now)
         # Checkpoint: follow the best point's sparsity; restart from it where it became sparser.
-        at_check = tf.equal(tf.math.floormod(s["i"] + 1, k), 0)
+        at_check = ops.equal(ops.mod(s["i"] + 1, k), 0)
         sparsity = _nonzero(out["x_best"] - x)
         sparser = at_check & (sparsity / s["sparsity"] < 0.95)
-        step = tf.where(sparser, top_step, out["step"] / SPARSITY_SLACK)
-        step = tf.clip_by_value(step, top_step / STEP_FLOOR, top_step)
-        out["step"] = tf.where(at_check, step, out["step"])
-        out["topk"] = tf.where(at_check, sparsity / dim / SPARSITY_SLACK, s["topk"])
-        out["sparsity"] = tf.where(at_check, sparsity, s["sparsity"])
+        step = ops.where(sparser, top_step, out["step"] / SPARSITY_SLACK)
+        step = ops.clip(step, top_step / STEP_FLOOR, top_step)
+        out["step"] = ops.where(at_check, step, out["step"])
+        out["topk"] = ops.where(at_check, sparsity / dim / SPARSITY_SLACK, s["topk"])
+        out["sparsity"] = ops.where(at_check, sparsity, s["sparsity"])
         out["x_adv"] = pick(sparser, out["x_best"], out["x_adv"])
         out["grad"] = pick(sparser, out["grad_best"], out["grad"])
         return (out,)
 
-    (final,) = tf.while_loop(lambda s: s["i"] < steps, body, (state,), parallel_iterations=1)
+    (final,) = ops.while_loop(lambda s: s["i"] < steps, body, (state,))
     return final
 
 
@@ -96,13 +99,13 @@ def l1_batch(objective, batch, eps, steps, large_reps=False):
     """L1-APGD on a `driver.Batch` (labels as integers): per image the first iterate that fools the model, else
     the one of highest loss."""
     x, y = batch.x, batch.y
-    shape = x.shape[1:].as_list()
+    shape = list(x.shape[1:])
     draw = noise.normal(batch.seed, batch.keys, 0, shape, x.dtype)
     if not large_reps:
         final = l1_run(objective, x, y, project(x + draw, x, eps, "l1"), eps, steps)
         return pick(final["fooled"], final["x_fool"], final["x_best"])
     x0 = x + project_l1_box(x, draw, LARGE_REPS[0] * eps)
-    early = tf.cast(tf.math.ceil(LARGE_REPS_SHARE * tf.cast(steps, tf.float64)), tf.int32)
+    early = ops.cast(ops.ceil(LARGE_REPS_SHARE * ops.cast(steps, backend.ops().WIDE)), "int32")
     for stage, multiple in enumerate(LARGE_REPS):
         n = early if stage < len(LARGE_REPS) - 1 else steps - (len(LARGE_REPS) - 1) * early
         x0 = project(x0, x, multiple * eps, "l1")

@@ -51,25 +51,11 @@ class Attack(Options):
     norms: ClassVar[tuple] = ("linf", "l2")
     gradient_free: ClassVar[bool] = False  # needs only the model's outputs (the flags treat it as a black box)
     implementation: ClassVar[str] = ""
-    # The norms it runs at on JAX and PyTorch (`keras.ops` code); TensorFlow runs every norm in `norms`.
-    every_backend: ClassVar[tuple] = ("linf", "l2")
-
-    @classmethod
-    def check_backend(cls, norm):
-        """Refuse, in one line, an attack at `norm` that the running Keras backend cannot run yet."""
-        from kerasll import backend
-        from kerasll.errors import NotOnThisBackend
-
-        if norm not in cls.every_backend and backend.name() != "tensorflow":
-            elsewhere = f"; at {', '.join(cls.every_backend)} it runs on every backend" if cls.every_backend else ""
-            raise NotOnThisBackend(f"{cls.__name__} at {norm} runs on Keras's TensorFlow backend so far, not "
-                                   f"{backend.name()!r}{elsewhere} (docs/backends.md)")
 
     def __call__(self, model, x, y, eps, norm="linf", seed=None, runtime=None):
         """Adversarial images for `x` (labels `y`) within `eps` in `norm` (a float tensor shaped like `x`)."""
         if norm not in self.norms:
             raise KerasllError(f"{type(self).__name__} supports norm {', '.join(self.norms)}, not {norm!r}")
-        self.check_backend(norm)
         return self.run(model, x, y, eps, norm, seed, runtime or Runtime())
 
     def run(self, model, x, y, eps, norm, seed, runtime):

@@ -78,7 +78,6 @@ class _FABOptions(Attack):
 
     norms = NORMS
     implementation = "kerasll.attacks.fab:run_fab"
-    every_backend = ("linf", "l2")  # L1's projection onto the hyperplane is TensorFlow code still
 
 
 @dataclass(frozen=True)

@@ -72,23 +72,20 @@ def project_onto_hyperplane(t, w, b, norm, iterations=100):
 
 def _l1_onto_hyperplane(w, c, absw, room):
     """The smallest-L1 move reaching the plane: whole coordinates by decreasing |w_i|, then part of one.
-    Where the box cannot reach the plane, every coordinate goes to its box limit. TensorFlow code still (a
-    stable sort and a scatter; `FAB.every_backend`)."""
-    import tensorflow as tf
-
-    order = tf.argsort(absw, axis=1, direction="DESCENDING", stable=True)
-    gain = tf.gather(absw * room, order, batch_dims=1)  # how far each coordinate, moved fully, takes w·x
-    before = tf.cumsum(gain, axis=1, exclusive=True)
+    Where the box cannot reach the plane, every coordinate goes to its box limit."""
+    order = ops.argsort(-absw, axis=1)  # stable: equal |w_i| keep their order, as the reference's sort
+    gain = ops.take_along_axis(absw * room, order, axis=1)  # how far each coordinate, moved fully, takes w·x
+    reached = ops.cumsum(gain, axis=1)
+    before = ops.concatenate([ops.zeros_like(gain[:, :1]), reached[:, :-1]], axis=1)  # what those ahead reach
     full = before + gain <= c  # coordinates moved all the way
     partial = ~full & (before < c)  # the one that finishes the move
-    wsorted = tf.gather(absw, order, batch_dims=1)
-    share = tf.where(partial, (c - before) / tf.where(partial, wsorted, 1.0), 0.0)
-    size = tf.where(full, tf.gather(room, order, batch_dims=1), share)
-    reachable = tf.reduce_sum(absw * room, axis=1, keepdims=True) >= c
-    size = tf.scatter_nd(tf.stack([tf.broadcast_to(tf.range(tf.shape(w)[0])[:, None], tf.shape(order)), order], -1),
-                         size, tf.shape(w))
-    size = tf.where(reachable, size, room)
-    return tf.sign(w) * tf.where(absw > 0, size, 0.0)
+    wsorted = ops.take_along_axis(absw, order, axis=1)
+    share = ops.where(partial, (c - before) / ops.where(partial, wsorted, 1.0), 0.0)
+    size = ops.where(full, ops.take_along_axis(room, order, axis=1), share)
+    reachable = ops.sum(absw * room, axis=1, keepdims=True) >= c
+    size = ops.take_along_axis(size, ops.argsort(order, axis=1), axis=1)  # back to the coordinates' own order
+    size = ops.where(reachable, size, room)
+    return ops.sign(w) * ops.where(absw > 0, size, 0.0)
 
 
 def _boundary(model, x, y, target, targeted, norm):

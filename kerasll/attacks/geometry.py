@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from kerasll.attacks import noise
+from kerasll.attacks.l1 import project_l1_box
 
 
 def _axes(t):
@@ -43,8 +44,6 @@ def project(x_adv, x, eps, norm):
     if norm == "linf":
         delta = ops.clip(delta, -eps, eps)
     elif norm == "l1":
-        from kerasll.attacks.l1 import project_l1_box  # TensorFlow code still (docs/backends.md)
-
         delta = project_l1_box(x, delta, eps)
     else:
         delta = delta * ops.minimum(ops.cast(1.0, delta.dtype), eps / l2_norm(delta))

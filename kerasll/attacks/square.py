@@ -40,6 +40,7 @@ from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.catalog import Square
 from kerasll.attacks.driver import Batch, prologue
 from kerasll.attacks.geometry import normalize
+from kerasll.attacks.l1 import project_l1_box
 from kerasll.attacks.losses import labels_of, margin
 from kerasll.attacks.compiled import batch_spec, compiled, spec
 from kerasll.errors import KerasllError
@@ -69,13 +70,6 @@ def window_sizes(queries, p_init, height, width, norm, rescale=True):
             s += 1 - s % 2
         sizes.append(min(max(s, 1), height, width))
     return np.array(sizes, np.int32)
-
-
-def project_l1_box(x, delta, eps):
-    """L1's exact projection (`kerasll.attacks.l1`, TensorFlow code still: imported only at L1)."""
-    from kerasll.attacks.l1 import project_l1_box as project
-
-    return project(x, delta, eps)
 
 
 # The window patterns' nested squares weigh 1/(k+1)^POWER, and the pattern has unit `norm`.

@@ -116,6 +116,13 @@ def block_normal(seed, stream, block, shape, dtype):
     return ops().block_normal(seed, stream, block, shape, dtype)
 
 
+def top_k_within(x, k, most):
+    """The `k` largest values of each row of `x` (B, D) and their indices, where `k` is data dependent (a scalar
+    tensor) and at most the Python int `most`: TensorFlow and PyTorch take exactly `k` columns; JAX, whose
+    compiled shapes are static, takes `most`. Callers must be right with extra, smaller columns."""
+    return ops().top_k_within(x, k, most)
+
+
 def has_gpu():
     """Whether the running backend computes on a GPU."""
     return ops().has_gpu()

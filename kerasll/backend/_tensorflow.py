@@ -112,3 +112,7 @@ def train_step(model, data):
 def replica_id():
     context = tf.distribute.get_replica_context()
     return context.replica_id_in_sync_group if context is not None else 0
+
+
+def top_k_within(x, k, most):
+    return tf.math.top_k(x, k=tf.cast(k, tf.int32))

@@ -1,4 +1,4 @@
-"""`kerasll verify`: verified L∞ robust accuracy by bound propagation (IBP, CROWN)."""
+"""`kerasll verify`: verified L∞ robust accuracy by bound propagation (IBP, CROWN) or exactly (MILP)."""
 
 from typing import Annotated, Optional
 
@@ -13,7 +13,8 @@ from kerasll.cli.common import (
 def verify_command(
     name: Annotated[str, typer.Argument(help="Zoo entry, or a .keras classifier file with --data or --dataset.")],
     eps: Annotated[str, typer.Option(help="L∞ radius (or radii, comma-separated) in pixel units, e.g. 0.1 or 0.05,0.1.")] = "0.1",
-    method: Annotated[str, typer.Option(help="ibp (intervals, one pass) or crown (linear bounds; tighter, slower).")] = "crown",
+    method: Annotated[str, typer.Option(help="ibp (intervals, one pass), crown (linear bounds; tighter, slower) or milp (exact, per image; small networks).")] = "crown",
+    time_limit: Annotated[float, typer.Option(help="milp: seconds per image; an image not decided in time counts as timed out, never as verified.")] = 60.0,
     data: Annotated[Optional[str], typer.Option(help="Test data: a .npz (x, y) or an image folder. Default: the data set's test split.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Registered data set of a .keras file (its test split).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Verify the first N test images only.")] = None,
@@ -25,19 +26,26 @@ def verify_command(
 ):
     """Verified L∞ robust accuracy: the share of images no perturbation within ε can misclassify, proven by
     bound propagation (IBP: Gowal et al. 2018; CROWN: Zhang et al. 2018). It is a lower bound on the true
-    robust accuracy, as AutoAttack's number is an upper bound; between the two lies the truth.
+    robust accuracy, as AutoAttack's number is an upper bound; between the two lies the truth. On a small
+    ReLU network, --method milp decides each image exactly (Tjeng et al. 2019): verified, attackable (a
+    counterexample exists) or timed out.
 
     Examples:
 
       kerasll verify fmnist-lenet-at --eps 0.1 --method crown --limit 1000
 
       kerasll verify fmnist-lenet-at --eps 0.01,0.02,0.05 --method ibp --source embedded
+
+      kerasll verify my-mlp.keras --dataset fashion_mnist --eps 0.1 --method milp --time-limit 30
     """
     from kerasll.errors import check_choice
     from kerasll.verification.verify import METHODS
     from kerasll.zoo.requests import Inputs
 
+    from kerasll.errors import check_positive
+
     check_choice("method", method, tuple(METHODS))
+    check_positive("--time-limit", time_limit, 60, unit="seconds per image")
     eps_values = parse_list(eps, "--eps")
     if not is_model_file(name):
         check_entries(zoo, name)
@@ -48,7 +56,8 @@ def verify_command(
 
     with stdout_for_data(to_stdout), TaskProgress(f"verifying {name} ({method})") as progress:
         log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
-        images, results = verify_model(open_zoo(zoo), name, inputs, eps_values, method, progress=progress, log=log)
+        images, results = verify_model(open_zoo(zoo), name, inputs, eps_values, method, progress=progress, log=log,
+                                       time_limit=time_limit)
     summary = {"name": name, "method": method, "images": len(images.y),
                "results": [r.summary() for r in results.values()]}
     if to_stdout:
@@ -57,6 +66,9 @@ def verify_command(
     for r in results.values():
         console.print(f"ε = {r.eps:g}: verified accuracy [bold]{100 * r.verified_accuracy:.2f}%[/] "
                       f"({method}, {len(r.verified)} images; clean {100 * r.clean_accuracy:.2f}%)")
+        if method == "milp":
+            exact = "exact" if r.exact_accuracy is not None else f"{r.timed_out} timed out: not exact"
+            console.print(f"  attackable {r.attackable}, timed out {r.timed_out} ({exact})")
     if json_out:
         from pathlib import Path
 

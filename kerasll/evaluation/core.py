@@ -30,7 +30,7 @@ from kerasll.attacks.budgets import check_budget
 from kerasll.attacks.driver import num_classes, predict_classes
 from kerasll.attacks.losses import labels_of
 from kerasll.attacks.registry import ATTACKS_REVISION, get_attack, run_attack
-from kerasll.errors import KerasllError, NotOnThisBackend
+from kerasll.errors import KerasllError
 from kerasll.evaluation.chunks import Context, StageId
 from kerasll.evaluation.measure import Images, Measure, as_labels, check_labels, run  # noqa: F401 (as_labels: re-exported)
 from kerasll.evaluation.settings import EvalSettings, attack_settings
@@ -124,14 +124,6 @@ def autoattack_images(model, x, y, settings, context=None, stage=timed, keys=Non
     if extras:
         raise KerasllError(f"autoattack_images has no option {sorted(extras)[0]!r}; its options: surrogate, done")
     plan, eps, norm, seed = settings.plan(), settings.eps, settings.norm, settings.seed
-    for name, _ in plan:  # an attack the running backend cannot run is refused before any work
-        try:
-            type(get_attack(name).attack).check_backend(norm)
-        except NotOnThisBackend as error:
-            if settings.attack != "autoattack":
-                raise
-            raise NotOnThisBackend(f"AutoAttack {settings.version} runs {name}: {error}; AutoAttack fast (APGD-CE, "
-                                   "APGD-T) runs on every backend at linf and l2") from None
     progress = ctx.progress
     check_budget(eps, eps, 1, norm, 1)
     x = backend.to_numpy(as_float(x))

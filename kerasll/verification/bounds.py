@@ -100,6 +100,15 @@ def _backward(coef, const, steps, bounds, box):
 def crown_margins(steps, x, y, eps):
     """CROWN lower bounds (B, C) on the margins z_y − z_j over the box."""
     box = input_box(x, eps)
+    bounds = crown_intervals(steps, box)
+    weight, bias = margin_spec(steps[-1], np.asarray(y), steps[-1].weight.shape[0])
+    return _backward(weight, bias, steps[:-1], bounds, box)
+
+
+def crown_intervals(steps, box):
+    """The interval of each step's input but the last's (a list of (B, n) pairs) over `box`: CROWN's bounds
+    where a nonlinear step came before, never looser than IBP's (what CROWN's margins and the MILP's big-M
+    constants rest on)."""
     ibp_seen, _ = _forward_intervals(steps[:-1], *box)
     bounds = []  # the interval of each step's input
     for i in range(len(steps) - 1):
@@ -111,8 +120,7 @@ def crown_margins(steps, x, y, eps):
             lower, upper = _crown_interval(steps[:i], bounds, box)
             ibp_lower, ibp_upper = ibp_seen[i]
             bounds.append((np.maximum(lower, ibp_lower), np.minimum(upper, ibp_upper)))
-    weight, bias = margin_spec(steps[-1], np.asarray(y), steps[-1].weight.shape[0])
-    return _backward(weight, bias, steps[:-1], bounds, box)
+    return bounds
 
 
 def _next_input(steps, i, bounds, box):

@@ -6,7 +6,9 @@ import numpy as np
 
 from kerasll.errors import KerasllError, check_choice, check_positive
 from kerasll.verification.bounds import crown_margins, ibp_margins
+from kerasll.verification.milp import ATTACKABLE, TIMEOUT, VERIFIED, check_size, milp_verify
 from kerasll.verification.network import chain
+
 
 def _crown_or_ibp(steps, x, y, eps):
     """CROWN's bounds, raised to IBP's where IBP's are higher: both are sound, and CROWN's relaxations can lose
@@ -14,8 +16,19 @@ def _crown_or_ibp(steps, x, y, eps):
     return np.maximum(crown_margins(steps, x, y, eps), ibp_margins(steps, x, y, eps))
 
 
-METHODS = {"ibp": ibp_margins, "crown": _crown_or_ibp}
-BATCH = {"ibp": 1000, "crown": 4}  # images per pass: CROWN's intermediate specs are (B, n, n) matrices
+def _attacked(model, x, y, eps):
+    """PGD's points (5 restarts of 50 steps, the CE loss) in the ε-ball ∩ [0, 1]: the MILP's cheap first look,
+    sparing it the images an attack breaks (a point the model misclassifies is a counterexample, whoever
+    found it)."""
+    from kerasll.attacks.pgd import pgd
+
+    return np.asarray(pgd(model, x, y, eps, eps / 4, 50, restarts=5, seed=0)).reshape(len(x), -1)
+
+
+METHODS = {"ibp": ibp_margins, "crown": _crown_or_ibp, "milp": None}  # milp: `milp.milp_verify`, per image
+# Images per pass: CROWN's intermediate specs are (B, n, n) matrices; the MILP's pass is its attack's batch (the
+# programs are per image).
+BATCH = {"ibp": 1000, "crown": 4, "milp": 64}
 
 
 @dataclass
@@ -23,7 +36,10 @@ class VerifyResult:
     """Per image: whether every margin z_y − z_j is provably positive over the L∞ ball of radius `eps`
     (intersected with [0, 1]), and the lower bound on the smallest margin.
 
-    `verified_accuracy` ≤ the true robust accuracy ≤ any attack's robust accuracy (AutoAttack's).
+    `verified_accuracy` ≤ the true robust accuracy ≤ any attack's robust accuracy (AutoAttack's). With the
+    exact method ("milp") every image is decided unless its time ran out: `status` "verified", "attackable"
+    (with its `counterexamples` row, an image in the ball the model misclassifies) or "timeout" (counted
+    apart, never as verified); then `exact_accuracy` is the true robust accuracy when nothing timed out.
     """
 
     method: str
@@ -31,6 +47,27 @@ class VerifyResult:
     verified: np.ndarray  # (N,) bool
     margin_lower: np.ndarray  # (N,) float64: min over j ≠ y of the lower bound on z_y − z_j
     correct: np.ndarray  # (N,) bool: clean prediction is the label
+    status: np.ndarray = None  # (N,) str: "verified", "attackable", "timeout" (milp); "verified", "unknown"
+    counterexamples: np.ndarray = None  # (N, *image shape) float32, NaN where none (milp)
+
+    def __post_init__(self):
+        if self.status is None:
+            self.status = np.where(self.verified, VERIFIED, "unknown").astype(object)
+
+    @property
+    def timed_out(self):
+        return int(np.sum(self.status == TIMEOUT))
+
+    @property
+    def attackable(self):
+        return int(np.sum(self.status == ATTACKABLE))
+
+    @property
+    def exact_accuracy(self):
+        """The true robust accuracy (milp, when no image timed out), else None."""
+        if self.method != "milp" or self.timed_out:
+            return None
+        return self.verified_accuracy
 
     @property
     def verified_accuracy(self):
@@ -41,11 +78,14 @@ class VerifyResult:
         return float(np.mean(self.correct)) if len(self.correct) else 0.0
 
     def summary(self):
-        return {"method": self.method, "eps": self.eps, "images": int(len(self.verified)),
-                "clean_accuracy": self.clean_accuracy, "verified_accuracy": self.verified_accuracy}
+        out = {"method": self.method, "eps": self.eps, "images": int(len(self.verified)),
+               "clean_accuracy": self.clean_accuracy, "verified_accuracy": self.verified_accuracy}
+        if self.method == "milp":
+            out.update(attackable=self.attackable, timed_out=self.timed_out, exact_accuracy=self.exact_accuracy)
+        return out
 
 
-def verify(model, x, y, eps, method="crown", batch_size=None, progress=None):
+def verify(model, x, y, eps, method="crown", batch_size=None, progress=None, time_limit=60.0):
     """Verified robust accuracy of `model` at L∞ radius `eps` by bound propagation.
 
     Args:
@@ -54,10 +94,12 @@ def verify(model, x, y, eps, method="crown", batch_size=None, progress=None):
             layer is refused by name before any work.
         x, y: images in [0, 1] and integer labels.
         eps: the L∞ radius, > 0, in pixel units.
-        method: "ibp" (one pass of intervals) or "crown" (linear bounds backwards, never looser than IBP's;
-            slower).
+        method: "ibp" (one pass of intervals), "crown" (linear bounds backwards, never looser than IBP's;
+            slower) or "milp" (exact, per image: Tjeng et al.'s mixed-integer program with CROWN's bounds,
+            solved by SciPy's HiGHS; networks of up to `milp.MAX_RELUS` ReLUs).
         batch_size: images per pass (default 1000 for IBP, 4 for CROWN).
         progress: called with the number of images done after each pass.
+        time_limit: seconds per image for "milp"; an image whose time runs out is counted as "timeout".
 
     Returns:
         a `VerifyResult`. An image is verified only if it is classified correctly and every margin's lower
@@ -74,16 +116,31 @@ def verify(model, x, y, eps, method="crown", batch_size=None, progress=None):
     y = np.asarray(y).reshape(-1).astype(np.int64)
     if x.shape[1:] != in_shape:
         raise KerasllError(f"images of shape {x.shape[1:]} do not fit the model's input {in_shape}")
+    if method == "milp":
+        check_size(steps)
+        check_positive("time_limit", time_limit, 60, unit="seconds per image")
     batch = int(batch_size or BATCH[method])
-    margins = []
+    predict = lambda points: np.asarray(model.predict(points.reshape(-1, *in_shape), verbose=0))  # noqa: E731
+    margins, status, found = [], [], []
     for start in range(0, len(x), batch):
-        bounds = METHODS[method](steps, x[start:start + batch], y[start:start + batch], float(eps))
-        rows = np.arange(len(bounds))
-        bounds[rows, y[start:start + batch]] = np.inf  # z_y − z_y = 0 is no constraint
-        margins.append(bounds.min(-1))
+        xb, yb = x[start:start + batch], y[start:start + batch]
+        if method == "milp":
+            candidates = _attacked(model, xb, yb, float(eps))
+            decided, lowest, points = milp_verify(steps, xb, yb, float(eps), float(time_limit), predict, candidates)
+            margins.append(lowest)
+            status.append(decided)
+            found.append(points.reshape(len(xb), *in_shape))
+        else:
+            bounds = METHODS[method](steps, xb, yb, float(eps))
+            bounds[np.arange(len(bounds)), yb] = np.inf  # z_y − z_y = 0 is no constraint
+            margins.append(bounds.min(-1))
         if progress is not None:
             progress(min(start + batch, len(x)))
     margin_lower = np.concatenate(margins) if margins else np.zeros(0)
     logits = np.asarray(model.predict(x, verbose=0, batch_size=1000)) if len(x) else np.zeros((0, 1))
     correct = logits.argmax(-1) == y
-    return VerifyResult(method, float(eps), (margin_lower > 0) & correct, margin_lower, correct)
+    if method != "milp":
+        return VerifyResult(method, float(eps), (margin_lower > 0) & correct, margin_lower, correct)
+    status = np.concatenate(status) if status else np.zeros(0, object)
+    found = np.concatenate(found) if found else np.zeros((0, *in_shape), np.float32)
+    return VerifyResult(method, float(eps), (status == VERIFIED) & correct, margin_lower, correct, status, found)

@@ -4,7 +4,7 @@ from kerasll.zoo.entry import load_classifier
 from kerasll.zoo.evaluation import check_fits, model_input_shape, test_data
 
 
-def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None):
+def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None, time_limit=60.0):
     """The images and {ε: `VerifyResult`} for entry (or .keras file) `name` on the images `inputs` names;
     `progress(done, total, description)` after each pass."""
     from pathlib import Path
@@ -21,5 +21,5 @@ def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None)
     results = {}
     for eps in eps_values:
         step = None if progress is None else (lambda done, e=eps: progress(done, len(data.y), f"ε = {e:g}"))
-        results[eps] = verify(model, data.x, data.y, eps, method, progress=step)
+        results[eps] = verify(model, data.x, data.y, eps, method, progress=step, time_limit=time_limit)
     return data, results
