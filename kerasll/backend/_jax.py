@@ -108,7 +108,7 @@ def train_step(model, state, data):
     step = optimizer_vars[[v is optimizer.iterations for v in optimizer.variables].index(True)]
     seed = model.draw_seed(step, 0)
     fixed = [jax.lax.stop_gradient(v) for v in trainable]
-    batch = jax.lax.stop_gradient(model.prepare(_Inference(model, fixed, non_trainable), x, y, seed))
+    batch = jax.lax.stop_gradient(model.examples(_Inference(model, fixed, non_trainable), x, y, seed, step))
 
     def loss_fn(trainable, metrics_vars):
         updates = []

@@ -97,7 +97,8 @@ def train_step(model, data):
     strategy = tf.distribute.get_strategy()
     share = 1.0 / strategy.num_replicas_in_sync
     seed = model.draw_seed(model.optimizer.iterations, replica_id())
-    batch = tf.nest.map_structure(tf.stop_gradient, model.prepare(model.classifier, x, y, seed))
+    batch = tf.nest.map_structure(tf.stop_gradient, model.examples(model.classifier, x, y, seed,
+                                                                   model.optimizer.iterations))
     with tf.GradientTape() as tape:
         objective = model.objective(lambda z: model(z, training=True), batch, y, seed)
         supervised = model.compute_loss(x=objective.x, y=y, y_pred=objective.y_pred, sample_weight=sample_weight)

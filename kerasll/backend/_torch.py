@@ -99,7 +99,8 @@ def train_step(model, data):
 
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     seed = model.draw_seed(model.optimizer.iterations, 0)
-    batch = {k: v.detach() for k, v in model.prepare(model.classifier, torch.as_tensor(x), y, seed).items()}
+    examples = model.examples(model.classifier, torch.as_tensor(x), y, seed, model.optimizer.iterations)
+    batch = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in examples.items()}
     model.zero_grad()
     objective = model.objective(lambda z: model(z, training=True), batch, y, seed)
     supervised = model.compute_loss(x=objective.x, y=y, y_pred=objective.y_pred, sample_weight=sample_weight,

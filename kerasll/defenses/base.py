@@ -105,6 +105,15 @@ class DefenseModel(keras.Model):
         classifier at the step's weights in inference mode, what the attacks call."""
         return {"x": ops.convert_to_tensor(x)}
 
+    def schedule(self, step):
+        """Values that follow the optimizer's step (a ramp's ε, a weight), added to the step's batch: {} by
+        default. `step` is the optimizer's iteration count, a scalar tensor."""
+        return {}
+
+    def examples(self, infer, x, y, seed, step):
+        """The step's batch: `prepare`'s examples and `schedule`'s values (what every backend's step calls)."""
+        return {**self.prepare(infer, x, y, seed), **self.schedule(step)}
+
     def objective(self, forward, batch, y, seed):
         """The step's `Objective`; `forward(x)` is the training-mode logits, differentiable in the weights."""
         return Objective(batch["x"], forward(batch["x"]))

@@ -155,6 +155,10 @@ for _spec in (
                 "kerasll.defenses.gaussian:GaussianNoiseModel", fields=("sigma",),
                 params=lambda f: {"sigma": DEFAULT_SIGMA if f["sigma"] is None else float(f["sigma"])},
                 label=lambda p: f"σ={p['sigma']:g}", slug=lambda p: f"gaussian-{p['sigma']:g}"),
+    DefenseSpec("ibp", "IBP", "certified training by interval bound propagation (verify with kerasll verify)",
+                "kerasll.defenses.certified:IBPTrainingModel", fields=("eps",),
+                params=lambda f: {"eps": f["eps"]},
+                label=lambda p: f"ε={p['eps']:g}", slug=lambda p: f"ibp-eps{p['eps']:g}"),
 ):
     register_defense(_spec)
 

@@ -1,0 +1,69 @@
+"""Interval bound propagation through a Keras classifier's own layers, in `keras.ops`: differentiable in the
+weights on every backend, what certified training (`kerasll.defenses.certified`) trains on.
+
+The same bounds as `bounds.ibp_margins` (float64 NumPy on the explicit chain, for verification), computed
+layer by layer at the layers' dtype: a Dense or Conv2D maps the centre by the layer and the radius by |W|
+(`convolution_op` with |kernel|), an elementwise affine layer (Rescaling, Normalization, BatchNormalization
+in inference) maps the radius by |f(r) − f(0)|, a monotone one (ReLU, max- or average-pooling, Flatten,
+Reshape, Dropout) maps the interval's ends; the last Dense is folded into the margins (elision).
+"""
+
+from keras import ops
+
+from kerasll.errors import KerasllError
+from kerasll.verification.network import _activation_name, _layers
+
+ELEMENTWISE = ("Rescaling", "Normalization", "BatchNormalization")
+MONOTONE = ("Flatten", "Reshape", "Dropout", "MaxPooling2D", "AveragePooling2D", "ReLU")
+
+
+def classifier_layers(model):
+    """The classifier's layers as a checked chain (`network._layers`: unsupported layers refused by name)."""
+    layers = [layer for layer in _layers(getattr(model, "classifier", model)) if type(layer).__name__ != "InputLayer"]
+    if not layers or type(layers[-1]).__name__ != "Dense":
+        raise KerasllError("interval bounds need a Dense last layer (the logits), got "
+                           f"{type(layers[-1]).__name__ if layers else 'no layer'}")
+    return layers
+
+
+def _affine(layer, centre, radius):
+    kernel = layer.kernel
+    if type(layer).__name__ == "Dense":
+        centre, radius = ops.matmul(centre, kernel), ops.matmul(radius, ops.abs(kernel))
+    else:
+        centre, radius = layer.convolution_op(centre, kernel), layer.convolution_op(radius, ops.abs(kernel))
+    if layer.use_bias:
+        centre = centre + layer.bias
+    return centre, radius
+
+
+def _relu_if(layer, lower, upper):
+    if _activation_name(layer) == "relu" or type(layer).__name__ == "ReLU":
+        return ops.relu(lower), ops.relu(upper)
+    return lower, upper
+
+
+def interval_margins(model, x, y, eps, num_classes):
+    """IBP lower bounds (B, C) on z_y − z_j over the L∞ ball of radius `eps` ∩ [0, 1] (0 at j = y), through the
+    layers of `model` (a classifier, or a defense's: its classifier), in inference mode."""
+    layers = classifier_layers(model)
+    lower, upper = ops.clip(x - eps, 0.0, 1.0), ops.clip(x + eps, 0.0, 1.0)
+    for layer in layers[:-1]:
+        kind = type(layer).__name__
+        if kind in ("Dense", "Conv1D", "Conv2D"):
+            centre, radius = _affine(layer, (upper + lower) / 2, (upper - lower) / 2)
+            lower, upper = _relu_if(layer, centre - radius, centre + radius)
+        elif kind in ELEMENTWISE:
+            centre = layer((upper + lower) / 2, training=False)
+            radius = ops.abs(layer((upper - lower) / 2, training=False) - layer(ops.zeros_like(lower), training=False))
+            lower, upper = centre - radius, centre + radius
+        elif kind in MONOTONE or kind == "Activation":
+            if kind not in ("ReLU", "Activation"):
+                lower, upper = layer(lower, training=False), layer(upper, training=False)
+            lower, upper = _relu_if(layer, lower, upper)
+    last = layers[-1]
+    spec = ops.one_hot(ops.cast(y, "int32"), num_classes)[:, None, :] - ops.eye(num_classes)[None]  # (B, C, C): e_y − e_j
+    weight = ops.einsum("bck,nk->bcn", spec, last.kernel)  # the margins' rows on the last layer's input
+    bias = ops.einsum("bck,k->bc", spec, last.bias) if last.use_bias else 0.0
+    centre, radius = (upper + lower) / 2, (upper - lower) / 2
+    return ops.einsum("bcn,bn->bc", weight, centre) + bias - ops.einsum("bcn,bn->bc", ops.abs(weight), radius)
