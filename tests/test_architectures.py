@@ -39,7 +39,16 @@ def test_normalization_is_inside_the_model():
 
 
 def test_registry_lists_and_rejects():
-    assert kl.list_models() == ["ddnet", "lenet", "resnet18"]
+    assert kl.list_models() == ["ddnet", "lenet", "mlp", "resnet18"]
     assert kl.list_models("res*") == ["resnet18"]
-    with pytest.raises(kl.KerasllError, match="valid choices: ddnet, lenet, resnet18"):
+    with pytest.raises(kl.KerasllError, match="valid choices: ddnet, lenet, mlp, resnet18"):
         kl.build_model("vgg16", (32, 32, 3), 10)
+
+
+def test_the_mlp_has_200_relus_and_the_exact_verifier_reads_it():
+    """The small network `kl.verify(method="milp")` decides: flatten → 100 → 100 → C, ReLU."""
+    from kerasll.verification.network import chain, relu_count
+
+    model = kl.build_model("mlp", (28, 28, 1), 10)
+    assert model.count_params() == 784 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10
+    assert relu_count(chain(model)[0]) == 200

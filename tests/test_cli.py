@@ -336,7 +336,7 @@ def test_printed_paths_are_never_wrapped(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["train", "--arch", "vgg"], "valid choices: ddnet, lenet, resnet18"),
+    (["train", "--arch", "vgg"], "valid choices: ddnet, lenet, mlp, resnet18"),
     (["train", "--dataset", "mnist"], "valid choices: cifar10, fashion_mnist"),
     (["train", "--defense", "dropout"], "valid choices: none, at, jacreg, amsreg, fastat, adflat"),
     (["train", "--defense", "adflat", "--variant", "curvature"], "valid choices: gradient, difference, at-difference"),

@@ -209,8 +209,51 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
     assert summary["images"] == 20 and summary["results"][0]["verified_accuracy"] <= summary["results"][0]["clean_accuracy"]
+    assert not summary["results"][0]["cached"]
+    again = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--eps", "0.01", "--method",
+                            "ibp", "--limit", "20", "--source", "embedded", "--json", "-"], env=env, capture_output=True,
+                           text=True, timeout=600)
+    stored = json.loads(again.stdout)["results"][0]
+    assert stored["cached"] and stored["verified_accuracy"] == summary["results"][0]["verified_accuracy"]
+    key = stored["key"]
+    entry = json.loads((tmp_path / "zoo" / "fmnist-lenet-at" / "eval.json").read_text())["results"][key]
+    assert entry["kind"] == "verify" and len(entry["status"]) == 20
     for args, message in ((["--eps", "0"], "eps must be a number > 0"), (["--method", "mip"], "method")):
         bad = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--source", "embedded",
                               *args], env=env, capture_output=True, text=True, timeout=600)
         assert bad.returncode == 1 and "Traceback" not in bad.stderr + bad.stdout
         assert message in bad.stderr + bad.stdout
+
+
+def test_the_interval_sets_verified_beside_autoattack_on_the_same_images_and_names_what_autoattack_missed():
+    """`zoo.verification.interval`: the entry's stored AutoAttack result at this ε, its per-image records cut to
+    the images verified; an image the MILP proved attackable that every stage left standing is a miss; a
+    verified image AutoAttack broke would be counted as unsound."""
+    from kerasll.evaluation.settings import EvalSettings
+    from kerasll.zoo.results import ResultId
+    from kerasll.zoo.verification import interval
+
+    aa = ResultId(EvalSettings("autoattack", "linf", 0.1, version="standard"), 8, "", "tensorflow")
+    other = ResultId(EvalSettings("autoattack", "linf", 0.2, version="standard"), 8, "", "tensorflow")
+    robust = np.array([1, 1, 1, 0, 0, 1, 1, 0], bool)
+    after_ce = np.array([1, 1, 1, 1, 0, 1, 1, 0], bool)
+
+    class Stored:
+        class entry:
+            @staticmethod
+            def evaluations():
+                return {rid.key(): rid.fields() | {"robust_accuracy": 0.5} for rid in (aa, other)}
+
+        @staticmethod
+        def records_of(rid):
+            assert rid.key() == aa.key()
+            return {"robust": robust, "robust:apgd-ce": after_ce, "robust:square": robust}
+
+    status = ["verified", "verified", "attackable", "attackable", "attackable", "verified"]  # first 6 images
+    found = interval(Stored, {"method": "milp", "images": 6, "status": status}, 0.1, "")
+    assert (found.verified, found.autoattack, found.images, found.unsound) == (0.5, 4 / 6, 6, 0)
+    assert found.missed == 1 and found.missed_by == {"apgd-ce": 2, "square": 1}  # image 2; image 3 after APGD-CE
+    assert found.gap == pytest.approx(4 / 6 - 0.5)
+    unsound = interval(Stored, {"method": "crown", "images": 6, "status": ["verified"] * 6}, 0.1, "")
+    assert unsound.unsound == 2 and unsound.missed is None
+    assert interval(Stored, {"method": "crown", "images": 6, "status": status}, 0.3, "") is None  # no AutoAttack there

@@ -56,19 +56,37 @@ def verify_command(
 
     with stdout_for_data(to_stdout), TaskProgress(f"verifying {name} ({method})") as progress:
         log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
-        images, results = verify_model(open_zoo(zoo), name, inputs, eps_values, method, progress=progress, log=log,
-                                       time_limit=time_limit)
-    summary = {"name": name, "method": method, "images": len(images.y),
-               "results": [r.summary() for r in results.values()]}
+        images, results, intervals = verify_model(open_zoo(zoo), name, inputs, eps_values, method, progress=progress,
+                                                  log=log, time_limit=time_limit)
+    keep = ("method", "eps", "images", "clean_accuracy", "verified_accuracy", "attackable", "timed_out",
+            "exact_accuracy", "seconds", "cached", "key")
+    rows = []
+    for eps, r in results.items():
+        row = {k: r[k] for k in keep if k in r}
+        if intervals[eps] is not None:
+            row["autoattack"] = vars(intervals[eps]) | {"gap": intervals[eps].gap}
+        rows.append(row)
+    summary = {"name": name, "method": method, "images": len(images.y), "results": rows}
     if to_stdout:
         print_json(summary)
         return
-    for r in results.values():
-        console.print(f"ε = {r.eps:g}: verified accuracy [bold]{100 * r.verified_accuracy:.2f}%[/] "
-                      f"({method}, {len(r.verified)} images; clean {100 * r.clean_accuracy:.2f}%)")
+    for eps, r in results.items():
+        cached = " (cached)" if r.get("cached") else ""
+        console.print(f"ε = {eps:g}: verified accuracy [bold]{100 * r['verified_accuracy']:.2f}%[/] "
+                      f"({method}, {r['images']} images; clean {100 * r['clean_accuracy']:.2f}%){cached}")
         if method == "milp":
-            exact = "exact" if r.exact_accuracy is not None else f"{r.timed_out} timed out: not exact"
-            console.print(f"  attackable {r.attackable}, timed out {r.timed_out} ({exact})")
+            exact = "exact" if r.get("exact_accuracy") is not None else f"{r['timed_out']} timed out: not exact"
+            console.print(f"  attackable {r['attackable']}, timed out {r['timed_out']} ({exact})")
+        found = intervals[eps]
+        if found is not None:
+            console.print(f"  {100 * found.verified:.2f}% ≤ true robust accuracy ≤ {100 * found.autoattack:.2f}% "
+                          f"AutoAttack standard (gap {100 * found.gap:.2f} points, same {found.images} images)")
+            if found.missed is not None:
+                stages = ", ".join(f"{k} {v}" for k, v in found.missed_by.items())
+                console.print(f"  AutoAttack missed {found.missed} attackable image(s) (left robust by each stage: "
+                              f"{stages})")
+            if found.unsound:
+                console.print(f"  [red]{found.unsound} verified image(s) broken by AutoAttack: a bug, please report[/]")
     if json_out:
         from pathlib import Path
 

@@ -34,7 +34,8 @@ def _row(entry):
     return {"name": entry.name, "arch": meta["arch"], "dataset": meta["dataset"], "defense": meta["defense"],
             "setting": describe(meta), "epochs": f"{meta.get('epochs_completed', 0)}/{meta.get('training', {}).get('epochs', '?')}",
             "status": entry.status(), "clean": numbers.clean, "robust": numbers.robust, "phi": numbers.phi,
-            "autoattack": numbers.autoattack, "flags": numbers.flags,
+            "autoattack": numbers.autoattack, "flags": numbers.flags, "verified": numbers.verified,
+            "verified_method": numbers.verified_method,
             "created": meta.get("created", ""), "bundled": entry.read_only}
 
 
@@ -50,9 +51,12 @@ def list_entries(
     """A table of the zoo's entries with their latest evaluation.
 
     Clean/robust % are the data set's paper PGD preset; AA % is AutoAttack
-    (standard, L∞, same ε; a trailing ! means a self-check flagged it); Φ is the
-    mean AMS score (closer to 0 = flatter). `kerasll eval NAME --flatness` and
-    `kerasll eval NAME --attack autoattack` fill them in.
+    (standard, L∞, same ε; a trailing ! means a self-check flagged it); verified %
+    is the share proven robust at that ε (`kerasll verify`, the tightest method
+    stored: milp, crown or ibp), a lower bound where AA % is an upper one; Φ is the
+    mean AMS score (closer to 0 = flatter). `kerasll eval NAME --flatness`,
+    `kerasll eval NAME --attack autoattack` and `kerasll verify NAME --eps 25/255`
+    fill them in.
 
     Piped output is plain text with full names; --json and --csv are for scripts.
 
@@ -81,7 +85,9 @@ def list_entries(
     pct = lambda v: "—" if v is None else f"{100 * v:.2f}"  # noqa: E731
     cells = [[r["name"] + (" (bundled)" if r["bundled"] else ""), r["arch"], SHORT.get(r["dataset"], r["dataset"]),
               r["setting"], r["epochs"], r["status"], pct(r["clean"]), pct(r["robust"]),
-              pct(r["autoattack"]) + ("!" if r["flags"] else ""), "—" if r["phi"] is None else f"{r['phi']:.3f}"]
+              pct(r["autoattack"]) + ("!" if r["flags"] else ""),
+              pct(r["verified"]) + (f" {r['verified_method']}" if r["verified"] is not None else ""),
+              "—" if r["phi"] is None else f"{r['phi']:.3f}"]
              for r in rows]
     if not rows:
         typer.echo(f"the zoo {store.path} has no entries; train one with `kerasll train`")
@@ -112,10 +118,11 @@ def list_entries(
 
 
 COLUMNS = (("name", "left"), ("arch", "left"), ("dataset", "left"), ("defense", "left"), ("epochs", "right"),
-           ("status", "left"), ("clean %", "right"), ("robust %", "right"), ("AA %", "right"), ("Φ", "right"))
-DROP_ORDER = ("arch", "dataset", "epochs", "Φ", "clean %", "defense", "status")
+           ("status", "left"), ("clean %", "right"), ("robust %", "right"), ("AA %", "right"), ("verified %", "right"),
+           ("Φ", "right"))
+DROP_ORDER = ("arch", "dataset", "epochs", "Φ", "verified %", "clean %", "defense", "status")
 FIELDS = ("name", "arch", "dataset", "defense", "setting", "epochs", "status", "clean", "robust", "autoattack",
-          "flags", "phi", "created", "bundled", "problem")
+          "flags", "verified", "verified_method", "phi", "created", "bundled", "problem")
 
 
 def print_rows(rows, fmt):

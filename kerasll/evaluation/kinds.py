@@ -7,7 +7,8 @@ always these fields.
 - `CurveSettings` ("curve"): an attack at several ε;
 - `SweepSettings` ("sweep"): AutoAttack at ε × 1, 2, 4, 8 and unbounded;
 - `FlatnessSettings` ("flatness"): Φ along random or FGSM directions;
-- `CertifySettings` ("certify"): randomized smoothing's certified radii at one σ.
+- `CertifySettings` ("certify"): randomized smoothing's certified radii at one σ;
+- `VerifySettings` ("verify"): verified L∞ accuracy at one ε by IBP, CROWN or the exact MILP.
 
 Plain Python: `zoo list`, `zoo show` and the report read stored results without TensorFlow.
 """
@@ -122,4 +123,22 @@ class CertifySettings(_Stored):
         return f"certify-sigma{self.sigma:g}-n{self.n}-select{self.n0}-alpha{self.alpha:g}"
 
 
-SETTINGS = {cls.KIND: cls for cls in (EvalSettings, SweepSettings, CurveSettings, FlatnessSettings, CertifySettings)}
+@dataclass(frozen=True)
+class VerifySettings(_Stored):
+    """Verified L∞ accuracy at radius `eps` by `method` ("ibp", "crown", "milp" with a `time_limit` per image),
+    on `samples` images (`kerasll.verification.verify`)."""
+
+    KIND = "verify"
+    eps: float
+    method: str
+    time_limit: float | None = None
+    seed: int = 0  # PGD's, the MILP's first look for counterexamples
+    samples: int | None = None
+
+    def name(self):
+        limit = f"-t{self.time_limit:g}" if self.time_limit is not None else ""
+        return f"verify-{self.method}-linf-eps{fmt_budget(self.eps)}{limit}"
+
+
+SETTINGS = {cls.KIND: cls for cls in (EvalSettings, SweepSettings, CurveSettings, FlatnessSettings, CertifySettings,
+                                      VerifySettings)}

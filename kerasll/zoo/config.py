@@ -14,10 +14,10 @@ WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 # entry recorded without the field was trained that way (e.g. Keras's decoupled weight decay).
 LEGACY_VALUES = {"projection": "vjp", "variant": None, "weight_decay_mode": "decoupled", "warmup_epochs": 0.0,
                  "sigma": None}
-BASE_LR = {"lenet": 0.01, "ddnet": 0.01, "resnet18": 0.1}
+BASE_LR = {"lenet": 0.01, "ddnet": 0.01, "resnet18": 0.1, "mlp": 0.01}
 # Linear LR warm-up (Goyal et al. 2017): ResNet18 at LR 0.1 from a fresh start diverges under the input-gradient
 # penalties without it (docs/method.md#training-protocol); the small nets train at 0.01 without one.
-WARMUP_EPOCHS = {"lenet": 0.0, "ddnet": 0.0, "resnet18": 5.0}
+WARMUP_EPOCHS = {"lenet": 0.0, "ddnet": 0.0, "resnet18": 5.0, "mlp": 0.0}
 
 
 @dataclass

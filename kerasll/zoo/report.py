@@ -6,7 +6,8 @@ from pathlib import Path
 from kerasll.datasets import dataset_info
 from kerasll.evaluation import attack_settings
 from kerasll.zoo.results import (
-    FLATNESS, OFFICIAL, adaptive_matching, adaptive_summary, best as find_best, describe, identified, matching,
+    FLATNESS, OFFICIAL, VERIFY, adaptive_matching, adaptive_summary, best as find_best, describe, find as find_all,
+    identified, matching,
     strength_label,
 )
 
@@ -30,6 +31,9 @@ class Summary:
     images: str = "test split"  # which images the numbers come from: the test split, or the embedded subset
     adaptive: dict | None = None  # the AutoAttack run with adaptive checks (budget, transfer), if one is stored
     phi_samples: int | None = None
+    verified: float | None = None  # verified L∞ accuracy at the AutoAttack preset's ε (`kerasll verify`)
+    verified_method: str | None = None  # the tightest method stored: milp, then crown, then ibp
+    verified_samples: int | None = None
 
 
 def summary(entry):
@@ -43,11 +47,29 @@ def summary(entry):
     best_aa = next(iter(matching(results, aa, tag)), None)
     best_phi, best_fgsm = (find_best(results, FLATNESS, tag, directions=d) for d in ("random", "fgsm"))
     adaptive = next(iter(adaptive_matching(results, aa, tag)), None)
+    verified = verified_at(results, aa.eps, tag)
     return Summary(best and best["clean_accuracy"], best and best["robust_accuracy"], best_phi and best_phi["phi"],
                    best and best["samples"], best_phi and best_phi["phi_sum"],
                    best_aa and best_aa["robust_accuracy"], best_aa and best_aa["samples"],
                    tuple(f["code"] for f in best_aa.get("flags", [])) if best_aa else (), best_fgsm and best_fgsm["phi"],
-                   best_aa, "embedded subset" if tag else "test split", adaptive, best_phi and best_phi["samples"])
+                   best_aa, "embedded subset" if tag else "test split", adaptive, best_phi and best_phi["samples"],
+                   verified and verified["verified_accuracy"], verified and verified["method"],
+                   verified and verified["images"])
+
+
+VERIFY_ORDER = ("milp", "crown", "ibp")  # tightest first: exact, then the linear bounds, then intervals
+
+
+def verified_at(results, eps, tag):
+    """The stored verification at `eps` (within 1e-9) on `tag`'s images by the tightest method, most images first
+    (for the exact method, only one where no image timed out), or None."""
+    import math
+
+    for method in VERIFY_ORDER:
+        for found in find_all(results, VERIFY, tag, method=method):
+            if math.isclose(found["settings"]["eps"], eps, abs_tol=1e-9) and not found.get("timed_out"):
+                return found
+    return None
 
 
 def pct(v):
@@ -70,6 +92,7 @@ def report_rows(zoo, dataset=None):
             "name": meta["name"], "dataset": meta["dataset"], "arch": meta["arch"], "defense": meta["defense"],
             "defense_label": describe(meta), "defense_strength": strength_label(meta), "epochs": meta.get("epochs_completed"), "phi": s.phi,
             "phi_sum": s.phi_sum, "phi_fgsm": s.phi_fgsm, "clean_accuracy": s.clean, "pgd_accuracy": s.robust, "autoattack_accuracy": s.autoattack,
+            "verified_accuracy": s.verified, "verified_method": s.verified_method, "verified_samples": s.verified_samples,
             "flags": list(s.flags), "flag_details": (s.autoattack_result or {}).get("flags", []),
             "adaptive": adaptive_summary(s.adaptive) if s.adaptive else None,
             "adaptive_flags": [f for f in (s.adaptive or {}).get("flags", []) if f["code"] in ("budget", "transfer")],

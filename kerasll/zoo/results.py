@@ -13,12 +13,12 @@ from kerasll._files import read_json
 from kerasll.defenses.registry import get_defense, list_defenses
 from kerasll.errors import KerasllError
 from kerasll.evaluation.kinds import (
-    SETTINGS, CertifySettings, CurveSettings, EvalSettings, FlatnessSettings, SweepSettings,
+    SETTINGS, CertifySettings, CurveSettings, EvalSettings, FlatnessSettings, SweepSettings, VerifySettings,
 )
 
 # What a stored result computed.
-ATTACK, SWEEP, CURVE, FLATNESS, CERTIFY = (t.KIND for t in (EvalSettings, SweepSettings, CurveSettings,
-                                                           FlatnessSettings, CertifySettings))
+ATTACK, SWEEP, CURVE, FLATNESS, CERTIFY, VERIFY = (t.KIND for t in (EvalSettings, SweepSettings, CurveSettings,
+                                                                   FlatnessSettings, CertifySettings, VerifySettings))
 KINDS = tuple(SETTINGS)
 TENSORFLOW = "tensorflow"  # the backend every result was computed on before the port, whose keys stay as they were
 OFFICIAL = ""  # the data tag of a data set's own test split ('-embedded': the bundled subset; '-data<hash>': a user's)
