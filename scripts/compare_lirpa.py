@@ -3,8 +3,9 @@
 Each Keras network is read as kerasll's chain (`kerasll.verification.network.chain`: explicit affine maps and
 ReLUs) and the same chain is built in PyTorch (`nn.Linear` with those float64 matrices, `nn.ReLU`): the same
 function. Both libraries bound the margins z_y − z_j (auto_LiRPA's specification matrix C) over the L∞ box
-∩ [0, 1] with IBP (auto_LiRPA: method "IBP") and CROWN (method "backward"); the table gives the largest
-difference and the seconds each took. Networks with max-pooling are left out: the two libraries relax a
+∩ [0, 1] with IBP (auto_LiRPA: method "IBP") and CROWN (method "backward", options
+`compare_crown_with_ibp=True`, `sparse_intermediate_bounds=False`: kerasll's definition); the table gives the
+largest difference and the seconds each took. Networks with max-pooling are left out: the two libraries relax a
 max-pool differently (kerasll: docs/verification.md), so their bounds are not meant to agree there.
 
     pip install git+https://github.com/Verified-Intelligence/auto_LiRPA   # or a checkout: pip install --no-deps .
@@ -71,7 +72,11 @@ def lirpa_margins(net, x, y, eps, classes):
     from auto_LiRPA import BoundedModule, BoundedTensor, PerturbationLpNorm
 
     flat = torch.from_numpy(x.reshape(len(x), -1).astype(np.float64))
-    bounded = BoundedModule(net, torch.zeros_like(flat[:1]), device="cpu")
+    # kerasll's CROWN bounds every neuron by CROWN and intersects it with IBP from the tightened bounds before
+    # it: auto_LiRPA's `compare_crown_with_ibp`, without its default `sparse_intermediate_bounds` (which keeps
+    # IBP's bound, not the intersection, for the neurons IBP finds stable in the whole batch).
+    bounded = BoundedModule(net, torch.zeros_like(flat[:1]), device="cpu",
+                            bound_opts={"compare_crown_with_ibp": True, "sparse_intermediate_bounds": False})
     spec = np.eye(classes)[y][:, None, :] - np.eye(classes)[None]  # (B, C, C): row j is e_y − e_j
     keep = ~np.eye(classes, dtype=bool)[y]
     spec = torch.from_numpy(spec[keep].reshape(len(x), classes - 1, classes))

@@ -6,8 +6,10 @@
   the chain with a linear relaxation of every unstable ReLU (upper: the chord u(x − l)/(u − l); lower: x or
   0, whichever is closer, "adaptive") and of every max-pool (lower: its element with the largest lower bound;
   upper: that element where its lower bound beats every other's upper bound, else the largest upper bound);
-  the intermediate bounds each nonlinear step needs are CROWN's own (and never looser than IBP's), then the
-  linear function is minimised over the box.
+  the intermediate bounds each nonlinear step needs are CROWN's own, each intersected with IBP's image of the
+  tightened interval before it, and the linear function is minimised over the box; the final bound is raised
+  to IBP's from the tightened intervals where that is higher. This is auto_LiRPA's CROWN ("backward") with
+  `compare_crown_with_ibp=True`: the same numbers (scripts/compare_lirpa.py), and never below IBP's.
 
 The input box is the ε-ball intersected with [0, 1]. Margins are z_y − z_j for every class j (0 at j = y).
 """
@@ -46,8 +48,15 @@ def _forward_intervals(steps, lower, upper):
 
 def ibp_margins(steps, x, y, eps):
     """IBP lower bounds (B, C) on the margins z_y − z_j over the box."""
-    _, (lower, upper) = _forward_intervals(steps[:-1], *input_box(x, eps))
-    weight, bias = margin_spec(steps[-1], np.asarray(y), steps[-1].weight.shape[0])
+    _, interval = _forward_intervals(steps[:-1], *input_box(x, eps))
+    return _elided(steps[-1], y, interval)
+
+
+def _elided(last, y, interval):
+    """Lower bounds (B, C) on the margins over the last affine step's input `interval`, the margins' rows
+    folded into its matrix (elision)."""
+    lower, upper = interval
+    weight, bias = margin_spec(last, np.asarray(y), last.weight.shape[0])
     centre, radius = (upper + lower) / 2, (upper - lower) / 2
     return np.einsum("bcn,bn->bc", weight, centre) + bias - np.einsum("bcn,bn->bc", np.abs(weight), radius)
 
@@ -98,27 +107,36 @@ def _backward(coef, const, steps, bounds, box):
 
 
 def crown_margins(steps, x, y, eps):
-    """CROWN lower bounds (B, C) on the margins z_y − z_j over the box."""
+    """CROWN lower bounds (B, C) on the margins z_y − z_j over the box, each raised to the elided IBP bound
+    from the tightened interval of the last step's input where that is higher (auto_LiRPA's
+    `compare_crown_with_ibp`): never below `ibp_margins`."""
     box = input_box(x, eps)
     bounds = crown_intervals(steps, box)
     weight, bias = margin_spec(steps[-1], np.asarray(y), steps[-1].weight.shape[0])
-    return _backward(weight, bias, steps[:-1], bounds, box)
+    crown = _backward(weight, bias, steps[:-1], bounds, box)
+    last_input = _next_input(steps, len(steps) - 1, bounds, box) if len(steps) > 1 else box
+    return np.maximum(crown, _elided(steps[-1], y, last_input))
 
 
 def crown_intervals(steps, box):
     """The interval of each step's input but the last's (a list of (B, n) pairs) over `box`: CROWN's bounds
     where a nonlinear step came before, never looser than IBP's (what CROWN's margins and the MILP's big-M
-    constants rest on)."""
-    ibp_seen, _ = _forward_intervals(steps[:-1], *box)
+    constants rest on). Where an affine step's output is bounded, CROWN's interval is intersected with the
+    step's interval image of its input's (already tightened) interval, as auto_LiRPA's
+    `compare_crown_with_ibp` does: on IBP-trained networks IBP is often the tighter of the two, and by
+    induction every interval lies inside plain IBP's."""
+    ibp_seen, _ = _forward_intervals(steps[:1], *box)
     bounds = []  # the interval of each step's input
     for i in range(len(steps) - 1):
-        if all(isinstance(s, Affine) for s in steps[:i]):
-            bounds.append(ibp_seen[i])  # an affine map of the box: IBP is exact there
+        if i == 0:
+            bounds.append(box)
+        elif all(isinstance(s, Affine) for s in steps[:i]):
+            bounds.append(_forward_intervals(steps[i - 1:i], *bounds[i - 1])[1])  # an affine map of the box: exact
         elif not isinstance(steps[i - 1], Affine):  # after a ReLU or a pool: through it, monotone
             bounds.append(_next_input(steps, i, bounds, box))
         else:
             lower, upper = _crown_interval(steps[:i], bounds, box)
-            ibp_lower, ibp_upper = ibp_seen[i]
+            ibp_lower, ibp_upper = _forward_intervals(steps[i - 1:i], *bounds[i - 1])[1]
             bounds.append((np.maximum(lower, ibp_lower), np.minimum(upper, ibp_upper)))
     return bounds
 

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from kerasll.errors import KerasllError
-from kerasll.verification.bounds import crown_intervals, crown_margins, ibp_margins, input_box, margin_spec
+from kerasll.verification.bounds import crown_intervals, crown_margins, input_box, margin_spec
 from kerasll.verification.network import Affine, ReLU, relu_count
 
 MAX_RELUS = 5000  # a MILP beyond this many ReLUs is refused: use CROWN
@@ -169,7 +169,7 @@ def milp_verify(steps, x, y, eps, time_limit=60.0, predict=None, candidates=None
     found = np.full(x.shape, np.nan, np.float32)
     for b in range(len(x)):
         one, label = x[b:b + 1], y[b:b + 1]
-        crown = np.maximum(crown_margins(steps, one, label, eps), ibp_margins(steps, one, label, eps))[0]
+        crown = crown_margins(steps, one, label, eps)[0]
         low = crown.copy()  # per class, the best lower bound known on z_y − z_j
         low[y[b]] = np.inf
         if candidates is not None and _fools(predict, np.asarray(candidates[b], np.float64).reshape(-1), y[b]):

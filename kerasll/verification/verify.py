@@ -10,12 +10,6 @@ from kerasll.verification.milp import ATTACKABLE, TIMEOUT, VERIFIED, check_size,
 from kerasll.verification.network import chain
 
 
-def _crown_or_ibp(steps, x, y, eps):
-    """CROWN's bounds, raised to IBP's where IBP's are higher: both are sound, and CROWN's relaxations can lose
-    to IBP's intervals on some margins (seen with max-pooling), so "crown" is never looser than "ibp"."""
-    return np.maximum(crown_margins(steps, x, y, eps), ibp_margins(steps, x, y, eps))
-
-
 def _attacked(model, x, y, eps):
     """PGD's points (5 restarts of 50 steps, the CE loss) in the ε-ball ∩ [0, 1]: the MILP's cheap first look,
     sparing it the images an attack breaks (a point the model misclassifies is a counterexample, whoever
@@ -25,7 +19,7 @@ def _attacked(model, x, y, eps):
     return np.asarray(pgd(model, x, y, eps, eps / 4, 50, restarts=5, seed=0)).reshape(len(x), -1)
 
 
-METHODS = {"ibp": ibp_margins, "crown": _crown_or_ibp, "milp": None}  # milp: `milp.milp_verify`, per image
+METHODS = {"ibp": ibp_margins, "crown": crown_margins, "milp": None}  # milp: `milp.milp_verify`, per image
 # Images per pass: CROWN's intermediate specs are (B, n, n) matrices; the MILP's pass is its attack's batch (the
 # programs are per image).
 BATCH = {"ibp": 1000, "crown": 4, "milp": 64}
