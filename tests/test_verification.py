@@ -217,7 +217,9 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
     assert stored["cached"] and stored["verified_accuracy"] == summary["results"][0]["verified_accuracy"]
     key = stored["key"]
     entry = json.loads((tmp_path / "zoo" / "fmnist-lenet-at" / "eval.json").read_text())["results"][key]
-    assert entry["kind"] == "verify" and len(entry["status"]) == 20
+    assert entry["kind"] == "verify" and entry["images"] == 20
+    with np.load(tmp_path / "zoo" / "fmnist-lenet-at" / entry["records"]) as records:  # the per-image verdicts
+        assert len(records["status"]) == 20 and np.mean(records["status"] == "verified") == stored["verified_accuracy"]
     for args, message in ((["--eps", "0"], "eps must be a number > 0"), (["--method", "mip"], "method")):
         bad = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--source", "embedded",
                               *args], env=env, capture_output=True, text=True, timeout=600)
@@ -250,10 +252,50 @@ def test_the_interval_sets_verified_beside_autoattack_on_the_same_images_and_nam
             return {"robust": robust, "robust:apgd-ce": after_ce, "robust:square": robust}
 
     status = ["verified", "verified", "attackable", "attackable", "attackable", "verified"]  # first 6 images
-    found = interval(Stored, {"method": "milp", "images": 6, "status": status}, 0.1, "")
+    found = interval(Stored, {"method": "milp", "images": 6}, {"status": status}, 0.1, "")
     assert (found.verified, found.autoattack, found.images, found.unsound) == (0.5, 4 / 6, 6, 0)
     assert found.missed == 1 and found.missed_by == {"apgd-ce": 2, "square": 1}  # image 2; image 3 after APGD-CE
     assert found.gap == pytest.approx(4 / 6 - 0.5)
-    unsound = interval(Stored, {"method": "crown", "images": 6, "status": ["verified"] * 6}, 0.1, "")
+    unsound = interval(Stored, {"method": "crown", "images": 6}, {"status": ["verified"] * 6}, 0.1, "")
     assert unsound.unsound == 2 and unsound.missed is None
-    assert interval(Stored, {"method": "crown", "images": 6, "status": status}, 0.3, "") is None  # no AutoAttack there
+    assert interval(Stored, {"method": "crown", "images": 6}, {"status": status}, 0.3, "") is None  # no AutoAttack
+
+
+def test_the_bounds_figure_takes_the_tightest_verified_method_and_autoattack_at_each_eps(tmp_path):
+    """`kerasll plot bounds`' data: per ε, AutoAttack's accuracy (standard results and ε-curves) and the
+    verified accuracy of the tightest stored method (milp > crown > ibp), a timed-out MILP left out; the
+    figure is written."""
+    from kerasll.evaluation.kinds import CurveSettings, VerifySettings
+    from kerasll.evaluation.settings import EvalSettings
+    from kerasll.figures import plot_bounds
+    from kerasll.zoo.curves import stored_bounds
+    from kerasll.zoo.results import ResultId
+
+    def stored(settings, samples, **numbers):
+        return ResultId(settings, samples, "", "tensorflow").fields() | numbers
+
+    aa = EvalSettings("autoattack", "linf", 0.1, version="standard")
+    curve = CurveSettings(EvalSettings("autoattack", "linf", 0.0, version="fast"), (0.0, 0.05, 0.1))
+    results = {str(i): r for i, r in enumerate([
+        stored(aa, 1000, robust_accuracy=0.6),
+        stored(curve, 100, budgets=[0.0, 0.05, 0.1], accuracy=[0.8, 0.7, 0.65]),
+        stored(VerifySettings(0.1, "ibp"), 1000, verified_accuracy=0.4),
+        stored(VerifySettings(0.1, "crown"), 100, verified_accuracy=0.45),
+        stored(VerifySettings(0.1, "milp", 30.0), 100, verified_accuracy=0.55, timed_out=3),
+        stored(VerifySettings(0.05, "milp", 30.0), 100, verified_accuracy=0.68, timed_out=0),
+    ])}
+
+    class Zoo:
+        @staticmethod
+        def get(name):
+            class Entry:
+                @staticmethod
+                def evaluations():
+                    return results
+            return Entry
+
+    found = stored_bounds(Zoo, "m")
+    assert found.attacked == {0.0: 0.8, 0.05: 0.7, 0.1: 0.6}  # the standard result over the fast curve's point
+    assert found.verified == {0.1: (0.45, "crown"), 0.05: (0.68, "milp")}
+    path = plot_bounds([("m", found.attacked, found.verified)], tmp_path / "bounds.png")
+    assert path.stat().st_size > 10_000

@@ -82,3 +82,33 @@ def certified_command(
                       + ", ".join(f"r={k} {100 * a:.1f}%" for k, a in r["certified_accuracy"].items())
                       + f"; mean radius {r['mean_radius']:.3f}", soft_wrap=True)
     console.print(f"wrote {path}", soft_wrap=True)
+
+
+@app.command("bounds")
+def bounds_command(
+    names: Annotated[List[str], typer.Argument(help="Zoo entries verified by `kerasll verify` (and attacked by `kerasll eval --attack autoattack` or `--eps-curve`).")],
+    out: Annotated[Path, typer.Option(help="The figure to write (.png, .pdf or .svg).")] = Path("bounds.png"),
+    title: Annotated[Optional[str], typer.Option(help="Figure title.")] = None,
+    zoo: ZooOption = None,
+):
+    """L∞ robust accuracy from both sides against ε: AutoAttack's (an upper bound, solid) and the verified
+    accuracy (a lower bound, dashed, each point marked ibp, crown or milp), one colour per model.
+
+    Examples:
+
+      kerasll verify fmnist-lenet-ibp --eps 0.05,25/255,0.1 --method ibp
+
+      kerasll plot bounds fmnist-lenet-ibp fmnist-mlp-ibp --out bounds.pdf
+    """
+    from kerasll.figures import plot_bounds
+    from kerasll.zoo.curves import stored_bounds
+
+    zoo_ = open_zoo(zoo)
+    found = [stored_bounds(zoo_, name) for name in names]
+    path = plot_bounds([(b.label, b.attacked, b.verified) for b in found], out, title=title)
+    for b in found:
+        both = sorted(set(b.attacked) & set(b.verified))
+        console.print(f"{b.label}: " + (", ".join(f"ε {_eps(e, 'linf')}: {100 * b.verified[e][0]:.2f}% ≤ truth ≤ "
+                                                  f"{100 * b.attacked[e]:.2f}%" for e in both)
+                                        or "no ε with both ends stored"), soft_wrap=True)
+    console.print(f"wrote {path}", soft_wrap=True)

@@ -7,9 +7,10 @@ what to draw and call these."""
 from kerasll.figures.canvas import FORMATS, save
 from kerasll.figures.landscapes import plot_landscape, plot_landscape_grid, plot_histograms
 from kerasll.figures.robustness import (
-    plot_flatness_vs_robustness, plot_eps_curves, plot_phi_vs_accuracy, plot_certified_curves, plot_waterfalls,
+    plot_bounds, plot_flatness_vs_robustness, plot_eps_curves, plot_phi_vs_accuracy, plot_certified_curves,
+    plot_waterfalls,
 )
 
 __all__ = ["FORMATS", "save", "plot_landscape", "plot_landscape_grid", "plot_histograms",
-           "plot_flatness_vs_robustness", "plot_eps_curves", "plot_phi_vs_accuracy", "plot_certified_curves",
+           "plot_bounds", "plot_flatness_vs_robustness", "plot_eps_curves", "plot_phi_vs_accuracy", "plot_certified_curves",
            "plot_waterfalls"]

@@ -78,6 +78,40 @@ def plot_eps_curves(curves, path, eval_eps=None, norm="linf", title=None):
     return _save(fig, path)
 
 
+def plot_bounds(entries, path, title=None):
+    """Both ends of L∞ robust accuracy against ε, per model: AutoAttack's (solid, an upper bound) and the
+    verified accuracy (dashed, a lower bound; each point labelled with its method), the truth between.
+
+    Args:
+        entries: [(label, {ε: attacked accuracy}, {ε: (verified accuracy, method)})], accuracies as fractions.
+        path: the file to write (.png, .pdf or .svg).
+    """
+    if not entries:
+        raise KerasllError("no verified results to plot")
+    fig = Figure(figsize=(6.8, 4.4))
+    ax = fig.subplots()
+    colors = [f"C{i}" for i in range(10)]
+    for i, (label, attacked, verified) in enumerate(entries):
+        color = colors[i % len(colors)]
+        if attacked:
+            eps = sorted(attacked)
+            ax.plot([e * 255 for e in eps], [100 * attacked[e] for e in eps], color=color, marker="o",
+                    markersize=4, linewidth=1.6, label=f"{label}: AutoAttack (upper)")
+        eps = sorted(verified)
+        ax.plot([e * 255 for e in eps], [100 * verified[e][0] for e in eps], color=color, marker="s", markersize=4,
+                linewidth=1.6, linestyle="--", label=f"{label}: verified (lower)")
+        for e in eps:
+            ax.annotate(verified[e][1], (e * 255, 100 * verified[e][0]), textcoords="offset points", xytext=(3, -9),
+                        fontsize=6, color=color)
+    ax.set_xlabel("ε (/255), L∞")
+    ax.set_ylabel("accuracy %")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    ax.set_title(title or "Robust accuracy from both sides: verified ≤ truth ≤ AutoAttack")
+    return _save(fig, path)
+
+
 def plot_phi_vs_accuracy(points, path, ylabel="AutoAttack accuracy (%)", title=None, percent=True):
     """Φ against robust accuracy (or another per-model number) for every model, one labelled point each.
 

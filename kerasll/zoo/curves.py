@@ -7,7 +7,7 @@ from kerasll._files import read_json
 from kerasll.datasets import dataset_info
 from kerasll.errors import KerasllError
 from kerasll.evaluation.kinds import CurveSettings
-from kerasll.zoo.results import CURVE, best as find_best, curve_points
+from kerasll.zoo.results import ATTACK, CURVE, VERIFY, ResultId, best as find_best, curve_points, identified
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,37 @@ def stored_curves(zoo, names):
     if len(norms) > 1:
         raise KerasllError(f"the curves mix norms ({', '.join(sorted(norms))}); plot one norm at a time")
     return curves
+
+
+VERIFY_ORDER = ("milp", "crown", "ibp")  # the tightest stored method is the one drawn
+
+
+@dataclass(frozen=True)
+class StoredBounds:
+    """One entry's two ends in L∞: AutoAttack accuracy {ε: accuracy} (standard results and ε-curves) and
+    verified accuracy {ε: (accuracy, method)}, each point the stored run on the most images at that ε."""
+
+    label: str
+    attacked: dict
+    verified: dict
+
+
+def stored_bounds(zoo, name):
+    """`StoredBounds` of entry `name` from its eval.json; one line if it has no verified result."""
+    results = zoo.get(name).evaluations()
+    attacked, verified, seen = {}, {}, {}
+    for rid, result in sorted(identified(results), key=lambda f: f[0].samples):
+        if rid.kind == ATTACK and rid.settings.attack == "autoattack" and rid.settings.norm == "linf":
+            attacked[round(rid.settings.eps, 9)] = result["robust_accuracy"]
+        elif rid.kind == CURVE and rid.settings.attack.attack == "autoattack" and rid.settings.attack.norm == "linf":
+            for eps, accuracy in curve_points(result).items():
+                attacked.setdefault(round(eps, 9), accuracy)
+        elif rid.kind == VERIFY:
+            eps, rank = round(rid.settings.eps, 9), VERIFY_ORDER.index(rid.settings.method)
+            if result.get("timed_out"):
+                continue
+            if eps not in seen or rank <= seen[eps]:
+                verified[eps], seen[eps] = (result["verified_accuracy"], rid.settings.method), rank
+    if not verified:
+        raise KerasllError(f"entry {name!r} has no verified accuracy yet: run `kerasll verify {name} --eps 0.05,0.1`")
+    return StoredBounds(name, attacked, verified)

@@ -34,20 +34,24 @@ class Interval:
 
 
 def summarize(result, time_limit):
-    """The stored form of a `VerifyResult`: its numbers and, per image, its status."""
+    """The stored form of a `VerifyResult`: its numbers (the per-image arrays go to records.npz)."""
     out = result.summary()
-    out["margin_lower_mean"] = float(np.mean(np.clip(result.margin_lower, -1e6, 1e6))) if len(result.verified) else 0.0
-    out["status"] = [str(s) for s in result.status]
-    out["correct"] = [bool(c) for c in result.correct]
-    out["attacks_revision"] = ATTACKS_REVISION  # the MILP's first look is PGD's: its draws are keyed as the attacks'
     if time_limit is not None:
         out["time_limit"] = time_limit
+    out["attacks_revision"] = ATTACKS_REVISION  # the MILP's first look is PGD's: its draws are keyed as the attacks'
     return out
 
 
+def per_image(result):
+    """A `VerifyResult`'s per-image arrays, as records.npz holds them."""
+    return {"status": np.asarray(result.status, str), "correct": np.asarray(result.correct, bool),
+            "margin_lower": np.asarray(result.margin_lower, np.float64)}
+
+
 def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None, time_limit=60.0):
-    """The images and {ε: stored result} for entry (or .keras file) `name` on the images `inputs` names, each
-    from eval.json when it has it (unless --force); `progress(done, total, description)` after each pass."""
+    """(the images, {ε: stored result}, {ε: `Interval` or None}) for entry (or .keras file) `name` on the images
+    `inputs` names, each result from eval.json when it has it (unless --force), its per-image status in the
+    entry's records; `progress(done, total, description)` after each pass."""
     from pathlib import Path
 
     from kerasll.verification import verify
@@ -60,30 +64,36 @@ def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None,
         model, dataset = entry.load_model(inputs.unsafe, log), entry.metadata()["dataset"]
     data = test_data(inputs, dataset, model_input_shape(model))
     check_fits(model, data, name)
-    context = context_of(inputs, log=log)
-    results = Results(context, entry.path / RECORDS_DIR if entry else None, entry, zoo)
-    limit = time_limit if method == "milp" else None
-    out = {}
+    results = Results(context_of(inputs, log=log), entry.path / RECORDS_DIR if entry else None, entry, zoo)
+    limit, tag = (time_limit if method == "milp" else None), images_tag(data, inputs)
+    out, intervals = {}, {}
     for eps in eps_values:
         settings = VerifySettings(float(eps), method, limit, inputs.seed)
         step = None if progress is None else (lambda done, e=eps: progress(done, len(data.y), f"ε = {e:g}"))
+        fresh = {}
 
-        def compute(folder, eps=eps, step=step):
+        def compute(folder, eps=eps, step=step, fresh=fresh):
             import time
 
             start = time.perf_counter()
             found = verify(model, data.x, data.y, eps, method, progress=step, time_limit=time_limit)
+            fresh.update(per_image(found))
+            if folder is not None:
+                (folder / "run").mkdir(parents=True, exist_ok=True)
+                np.savez(folder / "run" / "records.npz", **fresh)
             return summarize(found, limit) | {"seconds": time.perf_counter() - start, "data": data.name}
 
-        rid = ResultId(settings, len(data.x), images_tag(data, inputs))
+        rid = ResultId(settings, len(data.x), tag)
         out[float(eps)] = results.get(rid, compute)
-    intervals = {eps: interval(results, result, eps, images_tag(data, inputs)) for eps, result in out.items()}
+        records = fresh or results.records_of(rid)
+        intervals[float(eps)] = interval(results, out[float(eps)], records, eps, tag) if records else None
     return data, out, intervals
 
 
-def interval(results, verified, eps, tag):
-    """The `Interval` of a stored verification and the entry's AutoAttack (standard, L∞, this ε) on the same
-    images: its per-image records, cut to the first `samples` images; None without such a result."""
+def interval(results, verified, records, eps, tag):
+    """The `Interval` of a stored verification (`records`: its per-image status) and the entry's AutoAttack
+    (standard, L∞, this ε) on the same images: its per-image records, cut to the first `samples` images; None
+    without such a result."""
     if results.entry is None:
         return None
     stored = results.entry.evaluations()
@@ -92,18 +102,18 @@ def interval(results, verified, eps, tag):
         rid = ResultId.of(found)
         if rid.samples < n or not np.isclose(rid.settings.eps, eps, rtol=0, atol=1e-9):
             continue
-        records = results.records_of(rid)
-        if records is None or "robust" not in records:
+        attacked = results.records_of(rid)
+        if attacked is None or "robust" not in attacked:
             continue
-        robust = np.asarray(records["robust"][:n], bool)
-        status = np.asarray(verified["status"], object)
+        robust = np.asarray(attacked["robust"][:n], bool)
+        status = np.asarray(records["status"], str)
         proven = status == "verified"
         out = Interval(float(proven.mean()), float(robust.mean()), n, rid.key(), int(np.sum(proven & ~robust)))
         if verified["method"] == "milp":
             attackable = status == "attackable"
             out.missed = int(np.sum(attackable & robust))
             out.missed_by = {k.split(":", 1)[1]: int(np.sum(attackable & np.asarray(v[:n], bool)))
-                             for k, v in records.items() if k.startswith("robust:")}
+                             for k, v in attacked.items() if k.startswith("robust:")}
         return out
     return None
 

@@ -17,8 +17,8 @@ def _pct(value):
 
 def results_block(zoo):
     """The block's Markdown lines for every complete entry of `zoo` (the repository's shipped zoo)."""
-    lines = ["| entry | defense | clean % | PGD-10 % | AutoAttack % | Φ | certified % at r = 0.5 | mean radius |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| entry | defense | clean % | PGD-10 % | AutoAttack % | verified % | Φ | certified % at r = 0.5 | "
+             "mean radius |", "|---|---|---|---|---|---|---|---|---|"]
     for entry in zoo.complete_entries():
         s = summary(entry)
         try:
@@ -26,7 +26,12 @@ def results_block(zoo):
         except KerasllError:  # not certified
             cert = None
         lines.append(f"| `{entry.name}` | {describe(entry.metadata())} | {_pct(s.clean)} | {_pct(s.robust)} | "
-                     f"{_pct(s.autoattack)} | {'—' if s.phi is None else f'{s.phi:.3f}'} | "
+                     f"{_pct(s.autoattack)} | {_verified(s)} | {'—' if s.phi is None else f'{s.phi:.3f}'} | "
                      f"{'—' if cert is None else _pct(cert['certified_accuracy']['0.5'])} | "
                      f"{'—' if cert is None else format(cert['mean_radius'], '.3f')} |")
     return lines
+
+
+def _verified(s):
+    """Verified accuracy at AutoAttack's ε, its method and images, e.g. '68.34 (ibp, 10000)'."""
+    return "—" if s.verified is None else f"{_pct(s.verified)} ({s.verified_method}, {s.verified_samples})"
