@@ -299,3 +299,36 @@ def test_the_bounds_figure_takes_the_tightest_verified_method_and_autoattack_at_
     assert found.verified == {0.1: (0.45, "crown"), 0.05: (0.68, "milp")}
     path = plot_bounds([("m", found.attacked, found.verified)], tmp_path / "bounds.png")
     assert path.stat().st_size > 10_000
+
+
+def test_an_interrupted_verification_resumes_from_its_saved_chunks(tmp_path, monkeypatch):
+    """`zoo.verification.verify_in_chunks`: each chunk's verdicts are saved; a rerun takes the saved chunks and
+    verifies only the rest, and the result is the one-call result (the images are independent)."""
+    from types import SimpleNamespace
+
+    from kerasll.zoo import verification
+
+    model = two_input_net(0)
+    x = np.random.default_rng(0).uniform(0.15, 0.85, (23, 2)).astype(np.float32)
+    data = SimpleNamespace(x=x, y=np.asarray(model(x)).argmax(-1))
+    monkeypatch.setitem(verification.CHUNK, "milp", 10)
+    whole = kl.verify(model, data.x, data.y, 0.1, method="milp", time_limit=30)
+    calls, stop = [], {"at": 2}
+
+    def counting(model_, x_, *args, **kwargs):
+        calls.append(len(x_))
+        if len(calls) == stop["at"]:
+            raise RuntimeError("stopped")  # the run stops in its second chunk
+        return kl.verify(model_, x_, *args, **kwargs)
+
+    monkeypatch.setattr("kerasll.verification.verify", counting)
+    with pytest.raises(RuntimeError, match="stopped"):
+        verification.verify_in_chunks(model, data, 0.1, "milp", 30, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "run" / "chunks").iterdir()) == ["00000000.npz"]
+    calls.clear()
+    stop["at"] = None  # no interruption this time
+    resumed = verification.verify_in_chunks(model, data, 0.1, "milp", 30, tmp_path)
+    assert calls == [10, 3]  # the first chunk came from its file
+    np.testing.assert_array_equal(resumed.status, whole.status)
+    np.testing.assert_array_equal(resumed.verified, whole.verified)
+    np.testing.assert_allclose(resumed.margin_lower, whole.margin_lower)

@@ -4,7 +4,12 @@ the entry's eval.json by its settings, and set beside the entry's stored AutoAtt
 
 from dataclasses import dataclass
 
+import shutil
+import time
+
 import numpy as np
+
+from kerasll._files import atomic_write_bytes
 
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.evaluation.kinds import VerifySettings
@@ -43,9 +48,13 @@ def summarize(result, time_limit):
 
 
 def per_image(result):
-    """A `VerifyResult`'s per-image arrays, as records.npz holds them."""
-    return {"status": np.asarray(result.status, str), "correct": np.asarray(result.correct, bool),
-            "margin_lower": np.asarray(result.margin_lower, np.float64)}
+    """A `VerifyResult`'s per-image arrays, as records.npz holds them (the exact method's counterexamples too:
+    NaN where an image has none)."""
+    out = {"status": np.asarray(result.status, str), "correct": np.asarray(result.correct, bool),
+           "margin_lower": np.asarray(result.margin_lower, np.float64)}
+    if result.counterexamples is not None:
+        out["counterexamples"] = np.asarray(result.counterexamples, np.float32)
+    return out
 
 
 def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None, time_limit=60.0):
@@ -53,8 +62,6 @@ def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None,
     `inputs` names, each result from eval.json when it has it (unless --force), its per-image status in the
     entry's records; `progress(done, total, description)` after each pass."""
     from pathlib import Path
-
-    from kerasll.verification import verify
 
     entry = None
     if Path(name).suffix == ".keras" or Path(name).is_file():
@@ -73,14 +80,12 @@ def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None,
         fresh = {}
 
         def compute(folder, eps=eps, step=step, fresh=fresh):
-            import time
-
             start = time.perf_counter()
-            found = verify(model, data.x, data.y, eps, method, progress=step, time_limit=time_limit)
+            found = verify_in_chunks(model, data, eps, method, time_limit, folder, step)
             fresh.update(per_image(found))
             if folder is not None:
-                (folder / "run").mkdir(parents=True, exist_ok=True)
-                np.savez(folder / "run" / "records.npz", **fresh)
+                atomic_write_bytes(folder / "run" / "records.npz", _npz_bytes(fresh))
+                shutil.rmtree(folder / "run" / "chunks", ignore_errors=True)  # the records hold them all now
             return summarize(found, limit) | {"seconds": time.perf_counter() - start, "data": data.name}
 
         rid = ResultId(settings, len(data.x), tag)
@@ -88,6 +93,51 @@ def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None,
         records = fresh or results.records_of(rid)
         intervals[float(eps)] = interval(results, out[float(eps)], records, eps, tag) if records else None
     return data, out, intervals
+
+
+CHUNK = {"ibp": 2000, "crown": 20, "milp": 50}  # images per saved chunk: an interrupted run resumes after the last
+
+
+def verify_in_chunks(model, data, eps, method, time_limit, folder=None, progress=None):
+    """`kl.verify` over `data` a chunk at a time, each chunk's per-image verdicts saved in `folder`/run/chunks
+    and taken from there when a run was interrupted: the images are independent, so the result is the
+    one-call result (a `VerifyResult`)."""
+    from kerasll.verification import VerifyResult, verify
+
+    size, parts = CHUNK[method], []
+    chunks = None if folder is None else folder / "run" / "chunks"
+    if chunks is not None:
+        chunks.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(data.y), size):
+        path = None if chunks is None else chunks / f"{start:08d}.npz"
+        if path is not None and path.is_file():
+            with np.load(path) as saved:
+                part = {k: saved[k] for k in saved.files}
+        else:
+            stop = min(start + size, len(data.y))
+            found = verify(model, data.x[start:stop], data.y[start:stop], eps, method, time_limit=time_limit,
+                           progress=None if progress is None else (lambda done, s=start: progress(s + done)))
+            part = per_image(found)
+            if path is not None:
+                atomic_write_bytes(path, _npz_bytes(part))
+        parts.append(part)
+        if progress is not None:
+            progress(min(start + size, len(data.y)))
+    joined = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in ("status", "correct",
+                                                                                             "margin_lower")}
+    status = joined["status"].astype(object)
+    verified = (status == "verified") & joined["correct"].astype(bool)
+    found = None if method != "milp" else np.concatenate([p["counterexamples"] for p in parts])
+    return VerifyResult(method, float(eps), verified, joined["margin_lower"], joined["correct"].astype(bool),
+                        status, found)
+
+
+def _npz_bytes(arrays):
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def interval(results, verified, records, eps, tag):
