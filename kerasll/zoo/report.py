@@ -169,7 +169,9 @@ def preamble(dataset):
             "AutoAttack: standard version (APGD-CE, APGD-T, FAB-T, Square), L∞ at the same ε; flags name the "
             "self-checks that fired (`kerasll eval NAME --attack autoattack` explains each), and the adaptive checks "
             "say on how many images they ran. Test images: how many PGD and AutoAttack ran on (and Φ, where it "
-            "differs), from the test split unless the cell says otherwise.",
+            "differs), from the test split unless the cell says otherwise. Verified: the share proven robust at the "
+            "same ε (`kerasll verify`; the tightest method stored: milp, crown, ibp), a lower bound where "
+            "AutoAttack's is an upper one.",
             PAPER_PHI_NOTE]
 
 
@@ -179,7 +181,7 @@ PAPER_PHI_NOTE = ("The paper's Φ sums over a lattice whose size and radius it d
 
 
 HEADERS = ("entry", "arch", "defense", "epochs", "Φ", "Φ (sum)", "Φ ÷ none", "Φ FGSM", "clean %", "PGD %",
-           "AutoAttack %", "flags", "test images", "paper Φ", "paper Φ ÷ none", "paper clean %", "paper PGD %")
+           "AutoAttack %", "verified %", "flags", "test images", "paper Φ", "paper Φ ÷ none", "paper clean %", "paper PGD %")
 PAPER_COLUMNS = 4  # the last four of HEADERS: the paper's numbers for the same row
 
 
@@ -190,7 +192,14 @@ def table_cells(r):
     return [r["name"], r["arch"], r["defense_label"], str(r["epochs"]), "—" if r["phi"] is None else f"{r['phi']:.3f}",
             "—" if r["phi_sum"] is None else f"{r['phi_sum']:.1f}", ratio(r["phi_ratio"]),
             "—" if r["phi_fgsm"] is None else f"{r['phi_fgsm']:.3f}", pct(r["clean_accuracy"]), pct(r["pgd_accuracy"]),
-            pct(r["autoattack_accuracy"]), flags_cell(r), images_cell(r), *paper]
+            pct(r["autoattack_accuracy"]), verified_cell(r), flags_cell(r), images_cell(r), *paper]
+
+
+def verified_cell(r):
+    """Verified accuracy at AutoAttack's ε, the method and the images: the lower end beside AutoAttack's upper."""
+    if r.get("verified_accuracy") is None:
+        return "—"
+    return f"{pct(r['verified_accuracy'])} ({r['verified_method']}, {r['verified_samples']:,} images)"
 
 
 def ratio(v):
