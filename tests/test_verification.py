@@ -203,7 +203,7 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
     import sys
 
     env = {**__import__("os").environ, "KERASLL_ZOO": str(tmp_path / "zoo")}
-    done = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--eps", "0.01", "--method",
+    done = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--eps", "2.55/255", "--method",
                            "ibp", "--limit", "20", "--source", "embedded", "--json", "-"], env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -220,7 +220,9 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
     assert entry["kind"] == "verify" and entry["images"] == 20
     with np.load(tmp_path / "zoo" / "fmnist-lenet-at" / entry["records"]) as records:  # the per-image verdicts
         assert len(records["status"]) == 20 and np.mean(records["status"] == "verified") == stored["verified_accuracy"]
-    for args, message in ((["--eps", "0"], "eps must be a number > 0"), (["--method", "mip"], "method")):
+    for args, message in ((["--eps", "0"], "eps must be a number > 0"), (["--method", "mip"], "method"),
+                          (["--eps", "0.05,x"], "--eps must be a number or a fraction like 8/255, got 'x'"),
+                          (["--method", "milp", "--time-limit", "0"], "--time-limit must be a number > 0")):
         bad = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--source", "embedded",
                               *args], env=env, capture_output=True, text=True, timeout=600)
         assert bad.returncode == 1 and "Traceback" not in bad.stderr + bad.stdout

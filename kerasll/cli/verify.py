@@ -5,14 +5,14 @@ from typing import Annotated, Optional
 import typer
 
 from kerasll.cli.common import (
-    DataDirOption, SourceOption, ZooOption, check_entries, console, is_model_file, open_zoo, parse_list,
+    DataDirOption, SourceOption, ZooOption, check_entries, console, is_model_file, open_zoo,
     print_json, stdout_for_data,
 )
 
 
 def verify_command(
     name: Annotated[str, typer.Argument(help="Zoo entry, or a .keras classifier file with --data or --dataset.")],
-    eps: Annotated[str, typer.Option(help="L∞ radius (or radii, comma-separated) in pixel units, e.g. 0.1 or 0.05,0.1.")] = "0.1",
+    eps: Annotated[str, typer.Option(help="L∞ radius (or radii, comma-separated) in pixel units, each a number or a fraction, e.g. 0.1 or 0.05,25/255,0.1.")] = "0.1",
     method: Annotated[str, typer.Option(help="ibp (intervals, one pass), crown (linear bounds; tighter, slower) or milp (exact, per image; small networks).")] = "crown",
     time_limit: Annotated[float, typer.Option(help="milp: seconds per image; an image not decided in time counts as timed out, never as verified.")] = 60.0,
     data: Annotated[Optional[str], typer.Option(help="Test data: a .npz (x, y) or an image folder. Default: the data set's test split.")] = None,
@@ -46,7 +46,9 @@ def verify_command(
 
     check_choice("method", method, tuple(METHODS))
     check_positive("--time-limit", time_limit, 60, unit="seconds per image")
-    eps_values = parse_list(eps, "--eps")
+    from kerasll.evaluation.settings import parse_number
+
+    eps_values = tuple(parse_number(part.strip(), "--eps") for part in eps.split(","))
     if not is_model_file(name):
         check_entries(zoo, name)
     inputs = Inputs(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit, unsafe=unsafe)
