@@ -210,7 +210,7 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
     summary = json.loads(done.stdout)
     assert summary["images"] == 20 and summary["results"][0]["verified_accuracy"] <= summary["results"][0]["clean_accuracy"]
     assert not summary["results"][0]["cached"]
-    again = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--eps", "0.01", "--method",
+    again = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--eps", "2.55/255", "--method",
                             "ibp", "--limit", "20", "--source", "embedded", "--json", "-"], env=env, capture_output=True,
                            text=True, timeout=600)
     stored = json.loads(again.stdout)["results"][0]
