@@ -52,8 +52,8 @@ def list_entries(
 
     Clean/robust % are the data set's paper PGD preset; AA % is AutoAttack
     (standard, L∞, same ε; a trailing ! means a self-check flagged it); verified %
-    is the share proven robust at that ε (`kerasll verify`, the tightest method
-    stored: milp, crown or ibp), a lower bound where AA % is an upper one; Φ is the
+    is the share proven robust at that ε (`kerasll verify`: the run on the most
+    images, then milp, crown or ibp), a lower bound where AA % is an upper one; Φ is the
     mean AMS score (closer to 0 = flatter). `kerasll eval NAME --flatness`,
     `kerasll eval NAME --attack autoattack` and `kerasll verify NAME --eps 25/255`
     fill them in.

@@ -140,9 +140,11 @@ class _Program:
         n = len(self.var_lo)
         row = np.zeros(n)
         row[self.last] = objective
-        matrix = coo_matrix((np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
-                            shape=(len(self.lb), n)).tocsr()
-        constraints = [LinearConstraint(matrix, self.lb, self.ub), LinearConstraint(row[None], -np.inf, below)]
+        if getattr(self, "_network", None) is None:  # the network's rows, built once for every class's question
+            matrix = coo_matrix((np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+                                shape=(len(self.lb), n)).tocsr()
+            self._network = LinearConstraint(matrix, self.lb, self.ub)
+        constraints = [self._network, LinearConstraint(row[None], -np.inf, below)]
         result = milp(row if minimise else np.zeros(n), integrality=np.asarray(self.integer),
                       bounds=Bounds(self.var_lo, self.var_hi), constraints=constraints,
                       options={"time_limit": max(float(time_limit), 0.01), "disp": False})

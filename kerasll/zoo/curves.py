@@ -7,7 +7,7 @@ from kerasll._files import read_json
 from kerasll.datasets import dataset_info
 from kerasll.errors import KerasllError
 from kerasll.evaluation.kinds import CurveSettings
-from kerasll.zoo.results import ATTACK, CURVE, VERIFY, ResultId, best as find_best, curve_points, identified
+from kerasll.zoo.results import ATTACK, CURVE, VERIFY, best as find_best, curve_points, identified
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,11 @@ def stored_curves(zoo, names):
     return curves
 
 
-VERIFY_ORDER = ("milp", "crown", "ibp")  # the tightest stored method is the one drawn
-
-
 @dataclass(frozen=True)
 class StoredBounds:
     """One entry's two ends in L∞: AutoAttack accuracy {ε: accuracy} (standard results and ε-curves) and
-    verified accuracy {ε: (accuracy, method)}, each point the stored run on the most images at that ε."""
+    verified accuracy {ε: (accuracy, method)}, each point the stored run on the most images at that ε (the
+    verified one: then the tightest method, as the report's `verified_at` takes it)."""
 
     label: str
     attacked: dict
@@ -73,8 +71,10 @@ class StoredBounds:
 
 def stored_bounds(zoo, name):
     """`StoredBounds` of entry `name` from its eval.json; one line if it has no verified result."""
+    from kerasll.zoo.report import verified_at
+
     results = zoo.get(name).evaluations()
-    attacked, verified, seen = {}, {}, {}
+    attacked, verified = {}, {}
     for rid, result in sorted(identified(results), key=lambda f: f[0].samples):
         if rid.kind == ATTACK and rid.settings.attack == "autoattack" and rid.settings.norm == "linf":
             attacked[round(rid.settings.eps, 9)] = result["robust_accuracy"]
@@ -82,11 +82,9 @@ def stored_bounds(zoo, name):
             for eps, accuracy in curve_points(result).items():
                 attacked.setdefault(round(eps, 9), accuracy)
         elif rid.kind == VERIFY:
-            eps, rank = round(rid.settings.eps, 9), VERIFY_ORDER.index(rid.settings.method)
-            if result.get("timed_out"):
-                continue
-            if eps not in seen or rank <= seen[eps]:
-                verified[eps], seen[eps] = (result["verified_accuracy"], rid.settings.method), rank
+            found = verified_at(results, rid.settings.eps, rid.data_tag)
+            if found is not None:
+                verified[round(rid.settings.eps, 9)] = (found["verified_accuracy"], found["method"])
     if not verified:
         raise KerasllError(f"entry {name!r} has no verified accuracy yet: run `kerasll verify {name} --eps 0.05,0.1`")
     return StoredBounds(name, attacked, verified)
