@@ -31,7 +31,7 @@ h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .entry .figs { display: flex; gap: 10px; flex-wrap: wrap; }
 .entry .figs figure { margin: 0; flex: 1 1 45%; min-width: 420px; }
 figcaption { font-size: 13px; color: #555; }
-th, td { border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: right; }
+th, td { border-bottom: 1px solid #ddd; padding: 6px 6px; text-align: right; }
 td { white-space: nowrap; } th { vertical-align: bottom; }
 td.wrap { white-space: normal; min-width: 9em; max-width: 16em; text-align: left; font-size: 13px; }
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2), th:nth-child(3), td:nth-child(3) { text-align: left; }
@@ -141,10 +141,11 @@ def write_html(part, out_dir, zoo_path=None):
     dataset = part.dataset
     rows = [r for r in part.rows if evaluated(r)]
     waiting = [r for r in part.rows if not evaluated(r)]
-    ours = HEADERS[:-PAPER_COLUMNS]
+    # Our columns, less Φ (sum), which the table beside the paper shows: the leaderboard fits 1,280 pixels.
+    keep = [i for i, h in enumerate(HEADERS[:-PAPER_COLUMNS]) if h != "Φ (sum)"]
     parts = [f"<h1>kerasll report: {html.escape(dataset)}</h1>", made_line(dataset, zoo_path)]
     parts += [f'<p class="note">{inline_markdown(p)}</p>' for p in preamble(dataset) if p != PAPER_PHI_NOTE]
-    parts.append(_table(ours, [table_cells(r)[:len(ours)] for r in rows], "leaderboard"))
+    parts.append(_table([HEADERS[i] for i in keep], [[table_cells(r)[i] for i in keep] for r in rows], "leaderboard"))
     if waiting:
         parts.append('<p class="note">Not evaluated yet (no numbers to show): '
                      + ", ".join(f"<code>{html.escape(r['name'])}</code>" for r in waiting)
