@@ -337,3 +337,16 @@ def test_an_interrupted_verification_resumes_from_its_saved_chunks(tmp_path, mon
     np.testing.assert_array_equal(resumed.status, whole.status)
     np.testing.assert_array_equal(resumed.verified, whole.verified)
     np.testing.assert_allclose(resumed.margin_lower, whole.margin_lower)
+
+
+def test_the_solver_cannot_write_into_standard_output(capfd):
+    """HiGHS's C++ side can print to file descriptor 1 despite disp=False, which would corrupt `kerasll verify
+    --json -`: the MILP's calls run with fd 1 on the null device, restored after."""
+    import os
+
+    from kerasll.verification.milp import quiet_stdout
+
+    with quiet_stdout():
+        os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();\n")
+    os.write(1, b"after\n")
+    assert capfd.readouterr().out == "after\n"

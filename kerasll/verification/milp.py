@@ -18,6 +18,9 @@ apart, never as verified. The lower bound on the margin stays CROWN's (or `TOLER
 proven): deciding is cheaper than minimising.
 """
 
+import contextlib
+import os
+import sys
 import time
 
 import numpy as np
@@ -40,6 +43,21 @@ def _scipy_milp():
         raise KerasllError("method 'milp' needs SciPy ≥ 1.9 (scipy.optimize.milp): pip install 'kerasll[milp]', "
                            "or use --method crown") from None
     return milp, Bounds, LinearConstraint, coo_matrix
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """File descriptor 1 sent to the null device for the block (what a C library writes there too), then
+    restored; Python's own buffered output is flushed first."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def check_size(steps):
@@ -145,9 +163,10 @@ class _Program:
                                 shape=(len(self.lb), n)).tocsr()
             self._network = LinearConstraint(matrix, self.lb, self.ub)
         constraints = [self._network, LinearConstraint(row[None], -np.inf, below)]
-        result = milp(row if minimise else np.zeros(n), integrality=np.asarray(self.integer),
-                      bounds=Bounds(self.var_lo, self.var_hi), constraints=constraints,
-                      options={"time_limit": max(float(time_limit), 0.01), "disp": False})
+        with quiet_stdout():  # HiGHS's C++ side can print to fd 1 despite disp=False: keep `--json -` clean
+            result = milp(row if minimise else np.zeros(n), integrality=np.asarray(self.integer),
+                          bounds=Bounds(self.var_lo, self.var_hi), constraints=constraints,
+                          options={"time_limit": max(float(time_limit), 0.01), "disp": False})
         if result.status == 0:
             return 0, np.asarray(result.x)[self.inputs]
         return (0, None) if result.status == 2 else (1, None)  # 2: infeasible, a proof
