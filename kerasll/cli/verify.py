@@ -74,7 +74,7 @@ def verify_command(
         return
     for eps, r in results.items():
         cached = " (cached)" if r.get("cached") else ""
-        console.print(f"ε = {eps:g}: verified accuracy [bold]{100 * r['verified_accuracy']:.2f}%[/] "
+        console.print(f"ε = {_eps(eps)}: verified accuracy [bold]{100 * r['verified_accuracy']:.2f}%[/] "
                       f"({method}, {r['images']} images; clean {100 * r['clean_accuracy']:.2f}%){cached}")
         if method == "milp":
             exact = "exact" if r.get("exact_accuracy") is not None else f"{r['timed_out']} timed out: not exact"
@@ -96,3 +96,9 @@ def verify_command(
 
         write_json(Path(json_out), summary)
         console.print(f"results: {json_out}")
+
+
+def _eps(eps):
+    """25/255 where ε is a whole number of grey levels, else the number: '25/255', '0.1'."""
+    levels = eps * 255
+    return f"{round(levels)}/255" if abs(levels - round(levels)) < 1e-6 else f"{eps:g}"
