@@ -80,7 +80,8 @@ def plot_eps_curves(curves, path, eval_eps=None, norm="linf", title=None):
 
 def plot_bounds(entries, path, title=None):
     """Both ends of L∞ robust accuracy against ε, per model: AutoAttack's (solid, an upper bound) and the
-    verified accuracy (dashed, a lower bound; each point labelled with its method), the truth between.
+    verified accuracy (dashed, a lower bound; its method in the legend, or at each point where they differ),
+    the truth between.
 
     Args:
         entries: [(label, {ε: attacked accuracy}, {ε: (verified accuracy, method)})], accuracies as fractions.
@@ -98,11 +99,13 @@ def plot_bounds(entries, path, title=None):
             ax.plot([e * 255 for e in eps], [100 * attacked[e] for e in eps], color=color, marker="o",
                     markersize=4, linewidth=1.6, label=f"{label}: AutoAttack (upper)")
         eps = sorted(verified)
+        methods = sorted({verified[e][1] for e in eps})
         ax.plot([e * 255 for e in eps], [100 * verified[e][0] for e in eps], color=color, marker="s", markersize=4,
-                linewidth=1.6, linestyle="--", label=f"{label}: verified (lower)")
-        for e in eps:
-            ax.annotate(verified[e][1], (e * 255, 100 * verified[e][0]), textcoords="offset points", xytext=(3, -9),
-                        fontsize=6, color=color)
+                linewidth=1.6, linestyle="--", label=f"{label}: verified (lower, {', '.join(methods)})")
+        if len(methods) > 1:  # each point's method, only where they differ along the line
+            for e in eps:
+                ax.annotate(verified[e][1], (e * 255, 100 * verified[e][0]), textcoords="offset points",
+                            xytext=(3, -9), fontsize=6, color=color)
     ax.set_xlabel("ε (/255), L∞")
     ax.set_ylabel("accuracy %")
     ax.set_ylim(0, 100)
