@@ -22,9 +22,10 @@ _SOFTMAXES = ("softmax", "log_softmax")
 PROBE_IMAGES = 32
 
 
-def _activation_name(layer):
+def activation_name(layer):
+    """The name of a layer's activation ("relu", "softmax", …; None without one)."""
     activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", None)
+    return None if activation is None else getattr(activation, "__name__", str(activation))
 
 
 def _output_layer(model):
@@ -37,9 +38,9 @@ def _pre_softmax(layer):
     import keras
 
     if isinstance(layer, keras.layers.Softmax) or (
-            isinstance(layer, keras.layers.Activation) and _activation_name(layer) in _SOFTMAXES):
+            isinstance(layer, keras.layers.Activation) and activation_name(layer) in _SOFTMAXES):
         return layer.input
-    if _activation_name(layer) in _SOFTMAXES:  # Dense(…, activation="softmax") and the like: the linear part
+    if activation_name(layer) in _SOFTMAXES:  # Dense(…, activation="softmax") and the like: the linear part
         linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear",
                                               "name": f"{layer.name}_logits"})
         out = linear(layer.input)

@@ -344,9 +344,9 @@ def test_the_solver_cannot_write_into_standard_output(capfd):
     --json -`: the MILP's calls run with fd 1 on the null device, restored after."""
     import os
 
-    from kerasll.verification.milp import quiet_stdout
+    from kerasll._descriptors import muted
 
-    with quiet_stdout():
+    with muted(1):  # as `milp._Program.solve` runs HiGHS
         os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();\n")
     os.write(1, b"after\n")
     assert capfd.readouterr().out == "after\n"

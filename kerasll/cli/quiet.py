@@ -14,23 +14,10 @@ import importlib.abc
 import importlib.util
 import os
 import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
+from kerasll._descriptors import muted
 from kerasll.errors import KerasllError
-
-
-@contextmanager
-def muted_stderr():
-    """File descriptor 2 points at /dev/null inside the block (C++ logs bypass Python's sys.stderr)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def after_import():
@@ -73,7 +60,7 @@ def split_cpu_from_env(tf):
 
 
 class QuietTensorFlow(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` with the normal machinery and wraps its loader's `exec_module` in `muted_stderr`
+    """Finds `tensorflow` with the normal machinery and wraps its loader's `exec_module` in `muted(2)`
     (unless `mute` is False), followed by `after_import`."""
 
     def __init__(self, mute=True):
@@ -92,7 +79,7 @@ class QuietTensorFlow(importlib.abc.MetaPathFinder):
             from kerasll.errors import KerasllError
 
             error = None
-            with muted_stderr() if self.mute else nullcontext():
+            with muted(2) if self.mute else nullcontext():
                 load(module)
                 try:
                     after_import()  # the CPU split comes before any device is initialised

@@ -25,9 +25,10 @@ from kerasll.errors import KerasllError
 
 
 def pack(records, seconds=None):
-    """Records (and seconds per stage) as the bytes of an .npz: one format for files and collectives."""
+    """Records (and seconds per stage) as the bytes of a compressed .npz: one format for files and collectives
+    (per-image flags and verdicts shrink several times over)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **records, **({} if seconds is None else {"__seconds__": np.asarray(json.dumps(seconds))}))
+    np.savez_compressed(buffer, **records, **({} if seconds is None else {"__seconds__": np.asarray(json.dumps(seconds))}))
     return buffer.getvalue()
 
 

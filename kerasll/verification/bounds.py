@@ -106,12 +106,13 @@ def _backward(coef, const, steps, bounds, box):
             + np.einsum("bmn,bn->bm", np.minimum(coef, 0), box_upper) + const)
 
 
-def crown_margins(steps, x, y, eps):
+def crown_margins(steps, x, y, eps, intervals=None):
     """CROWN lower bounds (B, C) on the margins z_y − z_j over the box, each raised to the elided IBP bound
     from the tightened interval of the last step's input where that is higher (auto_LiRPA's
-    `compare_crown_with_ibp`): never below `ibp_margins`."""
+    `compare_crown_with_ibp`): never below `ibp_margins`. `intervals`: `crown_intervals` of this box, where the
+    caller has them already (the MILP's big-M constants)."""
     box = input_box(x, eps)
-    bounds = crown_intervals(steps, box)
+    bounds = crown_intervals(steps, box) if intervals is None else intervals
     weight, bias = margin_spec(steps[-1], np.asarray(y), steps[-1].weight.shape[0])
     crown = _backward(weight, bias, steps[:-1], bounds, box)
     last_input = _next_input(steps, len(steps) - 1, bounds, box) if len(steps) > 1 else box

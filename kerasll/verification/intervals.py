@@ -11,15 +11,16 @@ Reshape, Dropout) maps the interval's ends; the last Dense is folded into the ma
 from keras import ops
 
 from kerasll.errors import KerasllError
-from kerasll.verification.network import _activation_name, _layers
+from kerasll.logits import activation_name
+from kerasll.verification.network import chain_layers
 
 ELEMENTWISE = ("Rescaling", "Normalization", "BatchNormalization")
 MONOTONE = ("Flatten", "Reshape", "Dropout", "MaxPooling2D", "AveragePooling2D", "ReLU")
 
 
 def classifier_layers(model):
-    """The classifier's layers as a checked chain (`network._layers`: unsupported layers refused by name)."""
-    layers = [layer for layer in _layers(getattr(model, "classifier", model)) if type(layer).__name__ != "InputLayer"]
+    """The classifier's layers as a checked chain (`network.chain_layers`: unsupported layers refused by name)."""
+    layers = [layer for layer in chain_layers(getattr(model, "classifier", model)) if type(layer).__name__ != "InputLayer"]
     if not layers or type(layers[-1]).__name__ != "Dense":
         raise KerasllError("interval bounds need a Dense last layer (the logits), got "
                            f"{type(layers[-1]).__name__ if layers else 'no layer'}")
@@ -38,7 +39,7 @@ def _affine(layer, centre, radius):
 
 
 def _relu_if(layer, lower, upper):
-    if _activation_name(layer) == "relu" or type(layer).__name__ == "ReLU":
+    if activation_name(layer) == "relu" or type(layer).__name__ == "ReLU":
         return ops.relu(lower), ops.relu(upper)
     return lower, upper
 

@@ -18,15 +18,13 @@ apart, never as verified. The lower bound on the margin stays CROWN's (or `TOLER
 proven): deciding is cheaper than minimising.
 """
 
-import contextlib
-import os
-import sys
 import time
 
 import numpy as np
 
+from kerasll._descriptors import muted
 from kerasll.errors import KerasllError
-from kerasll.verification.bounds import crown_intervals, crown_margins, input_box, margin_spec
+from kerasll.verification.bounds import crown_intervals, crown_margins, ibp_margins, input_box, margin_spec
 from kerasll.verification.network import Affine, ReLU, relu_count
 
 MAX_RELUS = 5000  # a MILP beyond this many ReLUs is refused: use CROWN
@@ -43,21 +41,6 @@ def _scipy_milp():
         raise KerasllError("method 'milp' needs SciPy ≥ 1.9 (scipy.optimize.milp): pip install 'kerasll[milp]', "
                            "or use --method crown") from None
     return milp, Bounds, LinearConstraint, coo_matrix
-
-
-@contextlib.contextmanager
-def quiet_stdout():
-    """File descriptor 1 sent to the null device for the block (what a C library writes there too), then
-    restored; Python's own buffered output is flushed first."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def check_size(steps):
@@ -163,7 +146,7 @@ class _Program:
                                 shape=(len(self.lb), n)).tocsr()
             self._network = LinearConstraint(matrix, self.lb, self.ub)
         constraints = [self._network, LinearConstraint(row[None], -np.inf, below)]
-        with quiet_stdout():  # HiGHS's C++ side can print to fd 1 despite disp=False: keep `--json -` clean
+        with muted(1):  # HiGHS's C++ side can print to fd 1 despite disp=False: keep `--json -` clean
             result = milp(row if minimise else np.zeros(n), integrality=np.asarray(self.integer),
                           bounds=Bounds(self.var_lo, self.var_hi), constraints=constraints,
                           options={"time_limit": max(float(time_limit), 0.01), "disp": False})
@@ -190,18 +173,19 @@ def milp_verify(steps, x, y, eps, time_limit=60.0, predict=None, candidates=None
     found = np.full(x.shape, np.nan, np.float32)
     for b in range(len(x)):
         one, label = x[b:b + 1], y[b:b + 1]
-        crown = crown_margins(steps, one, label, eps)[0]
+        if candidates is not None and _fools(predict, np.asarray(candidates[b], np.float64).reshape(-1), y[b]):
+            status[b], found[b] = ATTACKABLE, np.asarray(candidates[b]).reshape(-1)
+            lowest[b] = np.delete(ibp_margins(steps, one, label, eps)[0], y[b]).min()  # a cheap sound bound will do
+            continue
+        box = input_box(one, eps)
+        intervals = crown_intervals(steps, box)  # CROWN's margins and the program's big-M constants both rest on them
+        crown = crown_margins(steps, one, label, eps, intervals)[0]
         low = crown.copy()  # per class, the best lower bound known on z_y − z_j
         low[y[b]] = np.inf
-        if candidates is not None and _fools(predict, np.asarray(candidates[b], np.float64).reshape(-1), y[b]):
-            status[b], found[b], lowest[b] = ATTACKABLE, np.asarray(candidates[b]).reshape(-1), low.min()
-            continue
         started, program = time.monotonic(), None
-        box = input_box(one, eps)
         weight, bias = (v[0] for v in margin_spec(steps[-1], label, classes))
         for j in (j for j in np.argsort(crown) if j != y[b] and crown[j] <= 0):  # least certain first
             if program is None:
-                intervals = crown_intervals(steps, box)
                 program = _Program(steps, box[0][0], box[1][0], [(lo[0], hi[0]) for lo, hi in intervals])
             verdict = _decide(program, weight[j], bias[j], lambda: time_limit - (time.monotonic() - started),
                               lambda point: _fools(predict, point, y[b]))

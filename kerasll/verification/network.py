@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kerasll.errors import KerasllError
+from kerasll.logits import activation_name
 
 AFFINE = ("Dense", "Conv1D", "Conv2D", "Normalization", "Rescaling", "BatchNormalization", "AveragePooling2D",
           "Flatten", "Reshape", "Dropout", "InputLayer")
@@ -40,17 +41,12 @@ class MaxPool:
     windows: np.ndarray  # (out, window size) input indices
 
 
-def _activation_name(layer):
-    activation = getattr(layer, "activation", None)
-    return None if activation is None else getattr(activation, "__name__", str(activation))
-
-
 def _check(layer):
     kind = type(layer).__name__
     if kind not in SUPPORTED:
         raise KerasllError(f"cannot bound layer {layer.name!r} ({kind}): bound propagation supports "
                            f"{', '.join(SUPPORTED)} with ReLU activations")
-    name = _activation_name(layer)
+    name = activation_name(layer)
     if kind == "Activation" and name not in ("relu", "linear", "softmax"):
         raise KerasllError(f"cannot bound layer {layer.name!r}: activation {name!r}; supported: relu, linear")
     if kind in ("Dense", "Conv1D", "Conv2D") and name not in ("relu", "linear", "softmax"):
@@ -72,7 +68,7 @@ def _flat(model):
             yield layer
 
 
-def _layers(model):
+def chain_layers(model):
     """The model's layers in order, checked to form a single chain (no branches, no residual Add)."""
     layers = list(_flat(model))
     for layer in layers:
@@ -118,7 +114,7 @@ def chain(model):
     """The model as a list of `Affine`, `ReLU` and `MaxPool` steps, consecutive affine maps merged; the last
     step is the affine map to the logits. Also returns the input shape (no batch axis)."""
     model = getattr(model, "classifier", model)  # a defense (kerasll.defenses): its classifier
-    layers = _layers(model)
+    layers = chain_layers(model)
     in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     shape, steps = in_shape, []
     for layer in layers:
@@ -132,7 +128,7 @@ def chain(model):
         if kind in AFFINE:
             affine, shape = _affine_of(layer, shape)
             steps.append(affine)
-        if _activation_name(layer) == "relu" or kind == "ReLU":
+        if activation_name(layer) == "relu" or kind == "ReLU":
             steps.append(ReLU(int(np.prod(shape))))
     return _merged(steps), in_shape
 

@@ -81,10 +81,10 @@ def stored_bounds(zoo, name):
         elif rid.kind == CURVE and rid.settings.attack.attack == "autoattack" and rid.settings.attack.norm == "linf":
             for eps, accuracy in curve_points(result).items():
                 attacked.setdefault(round(eps, 9), accuracy)
-        elif rid.kind == VERIFY:
-            found = verified_at(results, rid.settings.eps, rid.data_tag)
-            if found is not None:
-                verified[round(rid.settings.eps, 9)] = (found["verified_accuracy"], found["method"])
+    for eps, tag in {(rid.settings.eps, rid.data_tag) for rid, _ in identified(results) if rid.kind == VERIFY}:
+        found = verified_at(results, eps, tag)
+        if found is not None:
+            verified[round(eps, 9)] = (found["verified_accuracy"], found["method"])
     if not verified:
         raise KerasllError(f"entry {name!r} has no verified accuracy yet: run `kerasll verify {name} --eps 0.05,0.1`")
     return StoredBounds(name, attacked, verified)
