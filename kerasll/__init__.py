@@ -30,6 +30,7 @@ _EXPORTS = {
     **dict.fromkeys(["DataNotFoundError", "dataset_info", "list_datasets", "load_data", "load_dataset",
                      "make_pipeline"], "kerasll.datasets"),
     **dict.fromkeys(["AdversarialTrainingModel", "AMSRegModel", "AttackFlatteningModel", "CatastrophicOverfittingGuard",
+                     "CROWNIBPTrainingModel",
                      "FastAdversarialTrainingModel", "GaussianNoiseModel", "IBPTrainingModel", "JacobianRegModel",
                      "list_defenses",
                      "register_defense"], "kerasll.defenses"),

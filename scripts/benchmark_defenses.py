@@ -56,6 +56,7 @@ DEFENSES = {
     "adflat difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="difference", seed=0),
     "adflat at-difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="at-difference", seed=0),
     "ibp (certified)": lambda m: kl.IBPTrainingModel(m, 0.1, warmup_steps=0, ramp_steps=0),
+    "crown-ibp (certified)": lambda m: kl.CROWNIBPTrainingModel(m, 0.1, warmup_steps=0, ramp_steps=0),
 }
 REFERENCES = {"minimal double backprop": MinimalJacReg}  # timed beside the defenses, not a defense
 

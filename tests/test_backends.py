@@ -82,6 +82,7 @@ DEFENSES = {  # one fit step of each defense, from the same weights, on every ba
     "adflat-at-difference": "kl.AttackFlatteningModel(c, 1.0, variant='at-difference', seed=1)",
     "gaussian": "kl.GaussianNoiseModel(c, 0.25, seed=1)",
     "ibp": "kl.IBPTrainingModel(relu_net(), 0.1, warmup_steps=0, ramp_steps=1)",  # step 0 clean, step 1 at ε
+    "crown-ibp": "kl.CROWNIBPTrainingModel(relu_net(), 0.1, warmup_steps=0, ramp_steps=2)",  # step 1: β = 0.5
 }
 
 STEP = """

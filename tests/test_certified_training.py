@@ -7,6 +7,8 @@ import pytest
 
 import kerasll as kl
 from kerasll.errors import KerasllError
+from kerasll.verification.backward import crown_ibp_margins
+from kerasll.verification.bounds import crown_ibp_margins as crown_ibp_float64
 from kerasll.verification.bounds import ibp_margins
 from kerasll.verification.intervals import interval_margins
 from kerasll.verification.network import chain
@@ -38,6 +40,50 @@ def test_the_trained_bounds_are_the_verifiers_ibp(seed):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
+def strided_net():
+    """Strides 2 ('valid' with an input row no output reads, then 'same'), Normalization, a pool on an odd size."""
+    keras.utils.set_random_seed(5)
+    return keras.Sequential([keras.Input((10, 10, 2)), keras.layers.Normalization(mean=0.3, variance=0.04),
+                             keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
+                             keras.layers.Conv2D(3, 2, strides=2, padding="same"), keras.layers.ReLU(),
+                             keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dense(5)])
+
+
+@pytest.mark.parametrize("which", ["mlp", "cnn", "strided"])
+def test_the_crown_ibp_bound_in_keras_ops_is_the_float64_one(which):
+    """CROWN-IBP through the layers' transposes in keras.ops (what `--defense crown-ibp` differentiates) equals
+    CROWN's float64 backward pass on the explicit chain from IBP's intervals: transposed convolutions with
+    strides and output padding, pools (one dropping a row), Normalization/BatchNormalization scales."""
+    net = {"mlp": lambda: nets(1)[0], "cnn": lambda: nets(1)[1], "strided": strided_net}[which]()
+    classes = net.outputs[0].shape[-1]
+    x = np.random.default_rng(2).uniform(0, 1, (4, *net.inputs[0].shape[1:])).astype(np.float32)
+    y = np.arange(4) % classes
+    for eps in (0.01, 0.1):
+        ours, ibp = (np.asarray(v) for v in crown_ibp_margins(net, keras.ops.convert_to_tensor(x),
+                                                               keras.ops.convert_to_tensor(y), eps, classes,
+                                                               with_ibp=True))
+        steps = chain(net)[0]
+        theirs = crown_ibp_float64(steps, x, y, eps)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ibp, ibp_margins(steps, x, y, eps), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(theirs, ibp)
+
+
+def test_crown_ibp_mixes_its_bound_into_ibps_as_beta_falls():
+    model = kl.CROWNIBPTrainingModel(nets(0)[1], 0.1, warmup_steps=10, ramp_steps=20)
+    at = {step: {k: float(v) for k, v in model.schedule(step).items()} for step in (0, 20, 30)}
+    assert at[0] == {"eps": 0.0, "kappa": 1.0, "beta": 1.0}
+    assert at[20]["beta"] == pytest.approx(0.5) and at[30] == {"eps": pytest.approx(0.1), "kappa": 0.0, "beta": 0.0}
+    x = np.random.default_rng(0).uniform(0, 1, (3, 6, 6, 1)).astype(np.float32)
+    inputs = {"x": keras.ops.convert_to_tensor(x), "y": keras.ops.convert_to_tensor(np.arange(3)),
+              "eps": keras.ops.convert_to_tensor(0.1)}
+    crown, ibp = (np.asarray(v) for v in crown_ibp_margins(model.classifier, inputs["x"], inputs["y"], 0.1, 4,
+                                                            with_ibp=True))
+    for beta in (0.0, 0.25, 1.0):
+        mixed = np.asarray(model({**inputs, "beta": keras.ops.convert_to_tensor(beta)})["margins"])
+        np.testing.assert_allclose(mixed, beta * crown + (1 - beta) * ibp, rtol=1e-5, atol=1e-6)
+
+
 def test_the_ramps_start_clean_and_reach_eps_and_kappa_end():
     model = kl.IBPTrainingModel(nets(0)[0], 0.2, warmup_steps=10, ramp_steps=20, kappa_end=0.5)
     at = {step: {k: float(v) for k, v in model.schedule(step).items()} for step in (0, 10, 20, 30, 100)}
@@ -48,21 +94,24 @@ def test_the_ramps_start_clean_and_reach_eps_and_kappa_end():
 
 def test_ibp_training_makes_images_verifiable_that_plain_training_does_not(fmnist):
     """A small MLP, 2,000 embedded training images, 8 epochs: plain training leaves IBP nothing to verify at
-    ε = 0.05; IBP training makes a share verifiable (31% here) (and CROWN at least as many), at a clean cost."""
+    ε = 0.05; IBP and CROWN-IBP training make a share verifiable (31% here) (and CROWN at least as many), at a
+    clean cost."""
     x, y, xt, yt = fmnist
     x, y, xt, yt = x[:2000], y[:2000], xt[:300], yt[:300]
     verified = {}
-    for name in ("plain", "ibp"):
+    for name in ("plain", "crown-ibp", "ibp"):
         keras.utils.set_random_seed(0)
         net = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                                 keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10)])
-        model = net if name == "plain" else kl.IBPTrainingModel(net, 0.05, warmup_steps=16, ramp_steps=64)
+        certified = {"ibp": kl.IBPTrainingModel, "crown-ibp": kl.CROWNIBPTrainingModel}.get(name)
+        model = net if certified is None else certified(net, 0.05, warmup_steps=16, ramp_steps=64)
         model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.fit(x, y, batch_size=128, epochs=8, verbose=0)
         verified[name] = kl.verify(model, xt, yt, 0.05, method="ibp")
     assert verified["plain"].verified_accuracy < 0.05
-    assert verified["ibp"].verified_accuracy > 0.2, verified["ibp"].verified_accuracy  # 0.31 here
-    assert verified["ibp"].clean_accuracy > 0.6
+    for name in ("ibp", "crown-ibp"):
+        assert verified[name].verified_accuracy > 0.2, (name, verified[name].verified_accuracy)  # 0.31 and 0.31 here
+        assert verified[name].clean_accuracy > 0.55, (name, verified[name].clean_accuracy)  # 0.72 and 0.62
     crown = kl.verify(model, xt[:40], yt[:40], 0.05, method="crown")
     assert crown.verified_accuracy >= kl.verify(model, xt[:40], yt[:40], 0.05, method="ibp").verified_accuracy
 
@@ -75,3 +124,8 @@ def test_bad_arguments_are_one_line():
         kl.IBPTrainingModel(nets(0)[0], 0)
     with pytest.raises(KerasllError, match="kappa_end must be in"):
         kl.IBPTrainingModel(nets(0)[0], 0.1, kappa_end=2)
+    pooled = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.AveragePooling2D(2), keras.layers.Flatten(),
+                               keras.layers.Dense(2)])
+    kl.IBPTrainingModel(pooled, 0.1)  # IBP maps average pooling's ends; CROWN-IBP has no transpose for it
+    with pytest.raises(KerasllError, match="crown-ibp cannot go back through layer .*AveragePooling2D"):
+        kl.CROWNIBPTrainingModel(pooled, 0.1)

@@ -67,6 +67,54 @@ def test_ibp_and_crown_are_below_every_sampled_margin_and_verify_nests_them(kind
                                                                      truth).min(-1) + 1e-5)
 
 
+def dense_backward_rows(coef, const, steps, bounds, box, rows_per_image):
+    """CROWN's backward pass written plainly on dense (B, m, n) arrays, a loop per pool window: the reference
+    for the sparse bookkeeping of `bounds._backward_rows`."""
+    from kerasll.verification.network import Affine, ReLU
+
+    coef = coef.toarray().reshape(-1, rows_per_image, coef.shape[1])
+    const = np.array(const, np.float64).reshape(len(coef), rows_per_image)  # a copy: changed in place below
+    for step, (lower, upper) in reversed(list(zip(steps, bounds))):
+        pos, neg = np.maximum(coef, 0), np.minimum(coef, 0)
+        if isinstance(step, Affine):
+            const, coef = const + coef @ step.bias, coef @ step.weight
+        elif isinstance(step, ReLU):
+            unstable = (lower < 0) & (upper > 0)
+            up = np.where(lower >= 0, 1.0, np.where(unstable, upper / np.where(unstable, upper - lower, 1), 0.0))
+            low = np.where(lower >= 0, 1.0, np.where(unstable, upper >= -lower, 0.0))
+            const = const + np.einsum("bmn,bn->bm", neg, np.where(unstable, -lower * up, 0.0))
+            coef = pos * low[:, None] + neg * up[:, None]
+        else:
+            moved = np.zeros((*coef.shape[:2], lower.shape[1]))
+            for b in range(len(coef)):
+                for k, window in enumerate(step.windows):
+                    best = window[lower[b, window].argmax()]
+                    decided = lower[b, best] >= max(upper[b, i] for i in window if i != best)
+                    moved[b, :, best] = pos[b, :, k] + (neg[b, :, k] if decided else 0)
+                    const[b] += 0 if decided else neg[b, :, k] * upper[b, window].max()
+            coef = moved
+    low_box, up_box = box
+    value = np.einsum("bmn,bn->bm", np.maximum(coef, 0), low_box) + np.einsum("bmn,bn->bm", np.minimum(coef, 0), up_box)
+    return (value + const).reshape(-1)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_crown_on_sparse_coefficients_equals_the_dense_formula(kind, monkeypatch):
+    """CROWN's coefficients travel as sparse matrices, changed entry by entry at each ReLU and pool; margins and
+    intermediate intervals equal those of the plain dense pass (to rounding)."""
+    from kerasll.verification import bounds
+
+    model = net(kind, 4)
+    x = np.random.default_rng(4).uniform(0.2, 0.8, (3, *model.inputs[0].shape[1:])).astype(np.float32)
+    y = np.asarray(model(x)).argmax(-1)
+    steps, _ = chain(model)
+    fast = [crown_margins(steps, x, y, eps) for eps in (0.02, 0.1)]
+    monkeypatch.setattr(bounds, "_backward_rows", dense_backward_rows)
+    plain = [crown_margins(steps, x, y, eps) for eps in (0.02, 0.1)]
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-12)
+    assert not np.allclose(fast, [ibp_margins(steps, x, y, eps) for eps in (0.02, 0.1)])  # CROWN did the work
+
+
 def test_a_two_input_network_against_a_dense_grid():
     """On a 2-D input, the minimum over a fine grid of the box is ≥ the CROWN bound and near it."""
     keras.utils.set_random_seed(3)

@@ -15,7 +15,7 @@ __getattr__, __dir__, _lazy_names = attach(__name__, {
     **dict.fromkeys(["CatastrophicOverfittingGuard", "FastAdversarialTrainingModel"], "kerasll.defenses.fast"),
     "AttackFlatteningModel": "kerasll.defenses.flattening",
     "GaussianNoiseModel": "kerasll.defenses.gaussian",
-    "IBPTrainingModel": "kerasll.defenses.certified",
+    **dict.fromkeys(["CROWNIBPTrainingModel", "IBPTrainingModel"], "kerasll.defenses.certified"),
     "DefenseModel": "kerasll.defenses.base",
 })
 __all__ = sorted([*_lazy_names, "DefenseSpec", "defenses_help", "get_defense", "list_defenses", "register_defense"])

@@ -74,21 +74,26 @@ class IBPTrainingModel(DefenseModel):
         done = ramp(step, self.warmup_steps, self.ramp_steps)
         return {"eps": self.eps * done, "kappa": 1.0 - (1.0 - self.kappa_end) * done}
 
+    BOUND_INPUTS = ("eps",)  # the schedule's values the bound reads
+
     def call(self, inputs, training=False):
         if not isinstance(inputs, dict):
             return self.classifier(inputs, training=training)
-        # {"x", "y", "eps"}: the logits and IBP's margins, in one call so that on JAX both read the step's
-        # weights (`stateless_call` maps the variables inside it).
+        # {"x", "y", "eps", …}: the logits and the margins' lower bounds, in one call so that on JAX both read
+        # the step's weights (`stateless_call` maps the variables inside it).
+        logits = self.classifier(inputs["x"], training=training)
+        return {"logits": logits, "margins": self.margins(inputs, logits.shape[-1])}
+
+    def margins(self, inputs, num_classes):
+        """Lower bounds (B, C) on z_y − z_j over the step's ball: IBP's."""
         from kerasll.verification.intervals import interval_margins
 
-        logits = self.classifier(inputs["x"], training=training)
-        margins = interval_margins(self.classifier, inputs["x"], inputs["y"], inputs["eps"], logits.shape[-1])
-        return {"logits": logits, "margins": margins}
+        return interval_margins(self.classifier, inputs["x"], inputs["y"], inputs["eps"], num_classes)
 
     def objective(self, forward, batch, y, seed):
         x = batch["x"]
         labels = ops.reshape(ops.cast(y, "int32"), (-1,))
-        out = forward({"x": x, "y": labels, "eps": ops.cast(batch["eps"], x.dtype)})
+        out = forward({"x": x, "y": labels, **{k: ops.cast(batch[k], x.dtype) for k in self.BOUND_INPUTS}})
         logits, margins = out["logits"], ops.cast(out["margins"], "float32")
         clean = backend.cross_entropy(labels, ops.cast(logits, "float32"))
         worst = backend.cross_entropy(labels, -margins)  # ẑ_j = −(lower bound on z_y − z_j), ẑ_y = 0
@@ -106,3 +111,39 @@ class IBPTrainingModel(DefenseModel):
         config.update(eps=self.eps, warmup_steps=self.warmup_steps, ramp_steps=self.ramp_steps,
                       kappa_end=self.kappa_end)
         return config
+
+
+@keras.saving.register_keras_serializable(package="kerasll")
+class CROWNIBPTrainingModel(IBPTrainingModel):
+    """CROWN-IBP certified training (Zhang et al. 2020): IBP training whose worst-case logits come from
+    β·(CROWN-IBP's bound) + (1 − β)·(IBP's bound), β falling from 1 to 0 over the ε ramp (their "1 → 0").
+
+    CROWN-IBP's bound takes IBP's intermediate intervals and one CROWN pass back from the margins
+    (`kerasll.verification.backward`): tighter than IBP's early in training, when IBP's is loose, at the cost
+    of a backward pass per class. Arguments as `IBPTrainingModel`'s; κ falls to `kappa_end` = 0 by default
+    (Zhang et al.'s κ: 1 → 0). Networks: the layers `kl.verify` supports but Conv1D and average pooling.
+
+    Example:
+        >>> model = CROWNIBPTrainingModel(build_model("lenet", (28, 28, 1), 10), eps=0.1)
+    """
+
+    BOUND_INPUTS = ("eps", "beta")
+
+    def __init__(self, classifier, eps, warmup_steps=200, ramp_steps=2000, kappa_end=0.0, seed=None, **kwargs):
+        super().__init__(classifier, eps, warmup_steps, ramp_steps, kappa_end, seed=seed, **kwargs)
+        from kerasll.verification.backward import check_backward
+        from kerasll.verification.intervals import classifier_layers
+
+        check_backward(classifier_layers(classifier))
+
+    def schedule(self, step):
+        """This step's ε, κ and β (β: 1 → 0 over the ramp)."""
+        return {**super().schedule(step), "beta": 1.0 - ramp(step, self.warmup_steps, self.ramp_steps)}
+
+    def margins(self, inputs, num_classes):
+        """β·CROWN-IBP + (1 − β)·IBP lower bounds (B, C) on z_y − z_j."""
+        from kerasll.verification.backward import crown_ibp_margins
+
+        crown, ibp = crown_ibp_margins(self.classifier, inputs["x"], inputs["y"], inputs["eps"], num_classes,
+                                       with_ibp=True)
+        return inputs["beta"] * crown + (1.0 - inputs["beta"]) * ibp

@@ -159,6 +159,10 @@ for _spec in (
                 "kerasll.defenses.certified:IBPTrainingModel", fields=("eps",),
                 params=lambda f: {"eps": f["eps"]},
                 label=lambda p: f"ε={p['eps']:g}", slug=lambda p: f"ibp-eps{p['eps']:g}"),
+    DefenseSpec("crown-ibp", "CROWN-IBP", "certified training by CROWN-IBP bounds, IBP's tighter start "
+                "(verify with kerasll verify)", "kerasll.defenses.certified:CROWNIBPTrainingModel", fields=("eps",),
+                params=lambda f: {"eps": f["eps"]},
+                label=lambda p: f"ε={p['eps']:g}", slug=lambda p: f"crown-ibp-eps{p['eps']:g}"),
 ):
     register_defense(_spec)
 

@@ -15,6 +15,7 @@ The input box is the ε-ball intersected with [0, 1]. Margins are z_y − z_j fo
 """
 
 import numpy as np
+from scipy import sparse
 
 from kerasll.verification.network import Affine, MaxPool, ReLU
 
@@ -52,6 +53,16 @@ def ibp_margins(steps, x, y, eps):
     return _elided(steps[-1], y, interval)
 
 
+def crown_ibp_margins(steps, x, y, eps):
+    """CROWN-IBP lower bounds (B, C) on the margins (Zhang et al. 2020): one CROWN pass back from the margins
+    on IBP's intermediate intervals — the bound `--defense crown-ibp` trains on (`backward.crown_ibp_margins`,
+    in keras.ops), here in float64 on the explicit chain. Not always above IBP's bound."""
+    box = input_box(x, eps)
+    seen, _ = _forward_intervals(steps[:-1], *box)
+    weight, bias = margin_spec(steps[-1], np.asarray(y), steps[-1].weight.shape[0])
+    return _backward(weight, bias, steps[:-1], seen, box)
+
+
 def _elided(last, y, interval):
     """Lower bounds (B, C) on the margins over the last affine step's input `interval`, the margins' rows
     folded into its matrix (elision)."""
@@ -73,37 +84,67 @@ def _relu_relaxation(lower, upper):
 
 
 def _backward(coef, const, steps, bounds, box):
-    """min over the box of coef·(the input of `steps[-1]`'s output…) — CROWN's backward pass.
+    """min over the box of coef·(the output of `steps`) + const — CROWN's backward pass.
 
     `coef` (B, m, n) multiplies the output of the last step in `steps`; `bounds[i]` are the intervals of
-    step i's input. Returns lower bounds (B, m)."""
+    step i's input. Returns lower bounds (B, m).
+
+    The coefficients travel as one sparse (B·m, n) matrix: a convolution's rows touch a small patch of its
+    input and a dead ReLU zeroes a column, so on a LeNet most entries are zero (each ReLU and pool is an
+    operation on the stored entries, each affine step a sparse product)."""
+    batch, rows_per_image, _ = coef.shape
+    return _backward_rows(sparse.csr_matrix(coef.reshape(batch * rows_per_image, -1)), const.reshape(-1), steps,
+                          bounds, box, rows_per_image).reshape(batch, rows_per_image)
+
+
+def _backward_rows(coef, const, steps, bounds, box, rows_per_image):
+    """`_backward` on the sparse (B·m, n) `coef` and its (B·m,) `const`; returns (B·m,) lower bounds."""
+    const, coef = np.array(const, np.float64), coef.copy()  # its entries are changed in place below
     for i in range(len(steps) - 1, -1, -1):
         step, (lower, upper) = steps[i], bounds[i]
         if isinstance(step, Affine):
             const = const + coef @ step.bias
-            coef = coef @ step.weight
-        elif isinstance(step, ReLU):
-            low_slope, up_slope, up_intercept = _relu_relaxation(lower, upper)
-            pos, neg = np.maximum(coef, 0), np.minimum(coef, 0)
-            const = const + np.einsum("bmn,bn->bm", neg, up_intercept)
-            coef = pos * low_slope[:, None, :] + neg * up_slope[:, None, :]
+            coef = step.times(coef)
+            continue
+        row, at, value = _entries(coef, rows_per_image)
+        neg = value < 0
+        if isinstance(step, ReLU):
+            low_slope, up_slope, up_intercept = (a.ravel()[at] for a in _relu_relaxation(lower, upper))
+            const = const + _row_sums(coef, row, np.where(neg, value * up_intercept, 0.0))
+            coef.data = value * np.where(neg, up_slope, low_slope)
+            coef.eliminate_zeros()  # dead neurons
         else:
-            windows = step.windows
-            window_lower, window_upper = lower[:, windows], upper[:, windows]  # (B, out, k)
-            best = window_lower.argmax(-1)
-            chosen = np.take_along_axis(windows[None].repeat(len(lower), 0), best[..., None], -1)[..., 0]
-            best_lower = np.take_along_axis(window_lower, best[..., None], -1)[..., 0]
-            others = np.where(np.arange(windows.shape[1]) == best[..., None], -np.inf, window_upper).max(-1)
-            decided = best_lower >= others  # the max is that element everywhere in the box
-            top = window_upper.max(-1)
-            pos, neg = np.maximum(coef, 0), np.minimum(coef, 0)
-            const = const + np.einsum("bmn,bn->bm", neg, np.where(decided, 0.0, top))
-            moved = pos + neg * decided[:, None, :]
-            coef = np.zeros((*coef.shape[:2], lower.shape[1]))
-            np.put_along_axis(coef, np.broadcast_to(chosen[:, None, :], moved.shape), moved, axis=-1)
+            chosen, decided, top = (a.ravel()[at] for a in _pool_relaxation(step.windows, lower, upper))
+            loose = neg & ~decided
+            const = const + _row_sums(coef, row, np.where(loose, value * top, 0.0))
+            coef = sparse.csr_matrix((np.where(loose, 0.0, value), chosen, coef.indptr),
+                                     shape=(coef.shape[0], lower.shape[1]))
+    row, at, value = _entries(coef, rows_per_image)
     box_lower, box_upper = box
-    return (np.einsum("bmn,bn->bm", np.maximum(coef, 0), box_lower)
-            + np.einsum("bmn,bn->bm", np.minimum(coef, 0), box_upper) + const)
+    corner = np.where(value > 0, box_lower.ravel()[at], box_upper.ravel()[at])
+    return const + _row_sums(coef, row, value * corner)
+
+
+def _entries(coef, rows_per_image):
+    """Per stored entry of the CSR `coef`: its row, its place in a flattened (B, n) array of per-image values
+    (image = row // m, then its column) and its value."""
+    row = np.repeat(np.arange(coef.shape[0]), np.diff(coef.indptr))
+    return row, row // rows_per_image * coef.shape[1] + coef.indices, coef.data
+
+
+def _row_sums(coef, row, values):
+    return np.bincount(row, weights=values, minlength=coef.shape[0])
+
+
+def _pool_relaxation(windows, lower, upper):
+    """Per image and pool output (B, out): the input chosen for the lower bound (the largest lower bound),
+    whether it is the max everywhere in the box, and the largest upper bound (the upper bound's constant)."""
+    window_lower, window_upper = lower[:, windows], upper[:, windows]  # (B, out, k)
+    best = window_lower.argmax(-1)[..., None]
+    chosen = np.take_along_axis(np.broadcast_to(windows, window_lower.shape), best, -1)[..., 0]
+    best_lower = np.take_along_axis(window_lower, best, -1)[..., 0]
+    others = np.where(np.arange(windows.shape[1]) == best, -np.inf, window_upper).max(-1)
+    return chosen, best_lower >= others, window_upper.max(-1)
 
 
 def crown_margins(steps, x, y, eps, intervals=None):
@@ -154,8 +195,9 @@ def _next_input(steps, i, bounds, box):
 def _crown_interval(steps, bounds, box):
     """CROWN's interval of the output of `steps` (their last one affine): identity specs, both signs."""
     last, batch = steps[-1], len(box[0])
-    weight = np.broadcast_to(last.weight, (batch, *last.weight.shape))
-    bias = np.broadcast_to(last.bias, (batch, len(last.bias)))
-    lower = _backward(weight, bias, steps[:-1], bounds, box)
-    upper = -_backward(-weight, -bias, steps[:-1], bounds, box)
-    return lower, upper
+    size = last.weight.shape[0]
+    coef = sparse.vstack([sparse.csr_matrix(last.weight)] * batch, format="csr")
+    bias = np.tile(last.bias, batch)
+    lower = _backward_rows(coef, bias, steps[:-1], bounds, box, size)
+    upper = -_backward_rows(-coef, -bias, steps[:-1], bounds, box, size)
+    return lower.reshape(batch, size), upper.reshape(batch, size)

@@ -38,33 +38,55 @@ def _affine(layer, centre, radius):
     return centre, radius
 
 
-def _relu_if(layer, lower, upper):
-    if activation_name(layer) == "relu" or type(layer).__name__ == "ReLU":
-        return ops.relu(lower), ops.relu(upper)
-    return lower, upper
+def _through(layer, lower, upper):
+    """IBP through one layer: the interval of its output, and of its pre-activation where it ends in a ReLU
+    (else None)."""
+    kind = type(layer).__name__
+    if kind in ("Dense", "Conv1D", "Conv2D"):
+        centre, radius = _affine(layer, (upper + lower) / 2, (upper - lower) / 2)
+        lower, upper = centre - radius, centre + radius
+    elif kind in ELEMENTWISE:
+        centre = layer((upper + lower) / 2, training=False)
+        radius = ops.abs(layer((upper - lower) / 2, training=False) - layer(ops.zeros_like(lower), training=False))
+        lower, upper = centre - radius, centre + radius
+    elif kind not in ("ReLU", "Activation"):  # monotone: the ends
+        lower, upper = layer(lower, training=False), layer(upper, training=False)
+    if activation_name(layer) == "relu" or kind == "ReLU":
+        return (ops.relu(lower), ops.relu(upper)), (lower, upper)
+    return (lower, upper), None
+
+
+def forward_intervals(layers, x, eps):
+    """IBP through `layers` (all but the classifier's last): per layer, its input's interval and its
+    pre-activation's (None where it has no ReLU), and the interval of the last one's output."""
+    interval, seen = (ops.clip(x - eps, 0.0, 1.0), ops.clip(x + eps, 0.0, 1.0)), []
+    for layer in layers:
+        out, pre = _through(layer, *interval)
+        seen.append((interval, pre))
+        interval = out
+    return seen, interval
+
+
+def margin_rows(last, y, num_classes):
+    """The margins z_y − z_j as one affine map of the last Dense layer's input: (B, C, n) and (B, C)."""
+    spec = ops.one_hot(ops.cast(y, "int32"), num_classes)[:, None, :] - ops.eye(num_classes)[None]  # (B, C, C): e_y − e_j
+    weight = ops.einsum("bck,nk->bcn", spec, last.kernel)
+    bias = ops.einsum("bck,k->bc", spec, last.bias) if last.use_bias else ops.zeros(ops.shape(spec)[:2])
+    return weight, bias
+
+
+def elided(last, y, num_classes, interval):
+    """Lower bounds (B, C) on the margins over the last layer's input `interval`, their rows folded into its
+    matrix (elision)."""
+    weight, bias = margin_rows(last, y, num_classes)
+    lower, upper = interval
+    centre, radius = (upper + lower) / 2, (upper - lower) / 2
+    return ops.einsum("bcn,bn->bc", weight, centre) + bias - ops.einsum("bcn,bn->bc", ops.abs(weight), radius)
 
 
 def interval_margins(model, x, y, eps, num_classes):
     """IBP lower bounds (B, C) on z_y − z_j over the L∞ ball of radius `eps` ∩ [0, 1] (0 at j = y), through the
     layers of `model` (a classifier, or a defense's: its classifier), in inference mode."""
     layers = classifier_layers(model)
-    lower, upper = ops.clip(x - eps, 0.0, 1.0), ops.clip(x + eps, 0.0, 1.0)
-    for layer in layers[:-1]:
-        kind = type(layer).__name__
-        if kind in ("Dense", "Conv1D", "Conv2D"):
-            centre, radius = _affine(layer, (upper + lower) / 2, (upper - lower) / 2)
-            lower, upper = _relu_if(layer, centre - radius, centre + radius)
-        elif kind in ELEMENTWISE:
-            centre = layer((upper + lower) / 2, training=False)
-            radius = ops.abs(layer((upper - lower) / 2, training=False) - layer(ops.zeros_like(lower), training=False))
-            lower, upper = centre - radius, centre + radius
-        elif kind in MONOTONE or kind == "Activation":
-            if kind not in ("ReLU", "Activation"):
-                lower, upper = layer(lower, training=False), layer(upper, training=False)
-            lower, upper = _relu_if(layer, lower, upper)
-    last = layers[-1]
-    spec = ops.one_hot(ops.cast(y, "int32"), num_classes)[:, None, :] - ops.eye(num_classes)[None]  # (B, C, C): e_y − e_j
-    weight = ops.einsum("bck,nk->bcn", spec, last.kernel)  # the margins' rows on the last layer's input
-    bias = ops.einsum("bck,k->bc", spec, last.bias) if last.use_bias else 0.0
-    centre, radius = (upper + lower) / 2, (upper - lower) / 2
-    return ops.einsum("bcn,bn->bc", weight, centre) + bias - ops.einsum("bcn,bn->bc", ops.abs(weight), radius)
+    _, interval = forward_intervals(layers[:-1], x, eps)
+    return elided(layers[-1], y, num_classes, interval)

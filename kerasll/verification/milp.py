@@ -37,8 +37,8 @@ def _scipy_milp():
     try:
         from scipy.optimize import Bounds, LinearConstraint, milp
         from scipy.sparse import coo_matrix
-    except ImportError:
-        raise KerasllError("method 'milp' needs SciPy ≥ 1.9 (scipy.optimize.milp): pip install 'kerasll[milp]', "
+    except ImportError:  # a SciPy older than kerasll's requirement (milp arrived in 1.9)
+        raise KerasllError("method 'milp' needs SciPy ≥ 1.9 (scipy.optimize.milp): pip install -U scipy, "
                            "or use --method crown") from None
     return milp, Bounds, LinearConstraint, coo_matrix
 

@@ -18,6 +18,7 @@ from kerasll.logits import activation_name
 
 AFFINE = ("Dense", "Conv1D", "Conv2D", "Normalization", "Rescaling", "BatchNormalization", "AveragePooling2D",
           "Flatten", "Reshape", "Dropout", "InputLayer")
+SPARSE_BELOW = 0.25  # an affine step's matrix is multiplied as a sparse one below this share of nonzeros
 SUPPORTED = AFFINE + ("ReLU", "Activation", "MaxPooling2D")
 
 
@@ -27,6 +28,20 @@ class Affine:
 
     weight: np.ndarray
     bias: np.ndarray
+
+    def times(self, coef):
+        """coef @ W for a sparse (rows, out) `coef`, sparse again: W as a sparse matrix where it is mostly zeros
+        (a convolution's), else dense."""
+        from scipy import sparse
+
+        if not hasattr(self, "_sparse"):
+            self._sparse = sparse.csr_matrix(self.weight) if np.mean(self.weight != 0) < SPARSE_BELOW else None
+        if self._sparse is not None:
+            return coef @ self._sparse
+        product = np.ascontiguousarray(coef @ self.weight)  # dense: stored whole (zeros go at the next ReLU)
+        rows, columns = product.shape
+        return sparse.csr_matrix((product.ravel(), np.tile(np.arange(columns), rows),
+                                  np.arange(0, rows * columns + 1, columns)), shape=product.shape)
 
 
 @dataclass
