@@ -18,6 +18,16 @@ def net(kind, seed=0):
     if kind == "mlp":
         return keras.Sequential([keras.Input((2, 3, 1)), keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
                                  keras.layers.Dense(12), keras.layers.ReLU(), keras.layers.Dense(4)])
+    if kind == "residual":  # residual blocks (Add), a branch joined by Concatenate, a pool on the main path
+        inputs = keras.Input((6, 6, 1))
+        # the skips carry negative values past the branch's ReLUs (which must leave them alone)
+        h = keras.layers.Conv2D(3, 3, padding="same")(keras.layers.Rescaling(2.0, -1.0)(inputs))
+        block = keras.layers.Conv2D(3, 3, padding="same")(keras.layers.Conv2D(3, 3, padding="same", activation="relu")(h))
+        h = keras.layers.MaxPooling2D(2)(keras.layers.ReLU()(keras.layers.Add()([h, block])))
+        h = keras.layers.Flatten()(h)
+        h = keras.layers.Concatenate()([keras.layers.Dense(4)(h), keras.layers.Dense(6, activation="relu")(h)])
+        h = keras.layers.Dense(8, activation="relu")(h)
+        return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Add()([h, keras.layers.Dense(8)(h)])))
     return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Rescaling(2.0, -1.0),
                              keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.MaxPooling2D(2),
                              keras.layers.Flatten(), keras.layers.Dense(10, activation="relu"), keras.layers.Dense(3)])
@@ -48,7 +58,7 @@ def test_the_bounds_of_a_linear_model_are_its_closed_form():
     np.testing.assert_allclose(crown_margins(steps, x, y, eps), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "residual"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ibp_and_crown_are_below_every_sampled_margin_and_verify_nests_them(kind, seed):
     """IBP and CROWN ≤ the true minimum (here: below every margin seen at 6,000 points of the box); CROWN is
@@ -78,10 +88,11 @@ def dense_backward_rows(coef, const, steps, bounds, box, rows_per_image):
         pos, neg = np.maximum(coef, 0), np.minimum(coef, 0)
         if isinstance(step, Affine):
             const, coef = const + coef @ step.bias, coef @ step.weight
-        elif isinstance(step, ReLU):
-            unstable = (lower < 0) & (upper > 0)
-            up = np.where(lower >= 0, 1.0, np.where(unstable, upper / np.where(unstable, upper - lower, 1), 0.0))
-            low = np.where(lower >= 0, 1.0, np.where(unstable, upper >= -lower, 0.0))
+        elif isinstance(step, ReLU):  # a coordinate where the mask is off passes through (slope 1)
+            unstable = step.on & (lower < 0) & (upper > 0)
+            through = (lower >= 0) | ~step.on
+            up = np.where(through, 1.0, np.where(unstable, upper / np.where(unstable, upper - lower, 1), 0.0))
+            low = np.where(through, 1.0, np.where(unstable, upper >= -lower, 0.0))
             const = const + np.einsum("bmn,bn->bm", neg, np.where(unstable, -lower * up, 0.0))
             coef = pos * low[:, None] + neg * up[:, None]
         else:
@@ -98,7 +109,7 @@ def dense_backward_rows(coef, const, steps, bounds, box, rows_per_image):
     return (value + const).reshape(-1)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "residual"])
 def test_crown_on_sparse_coefficients_equals_the_dense_formula(kind, monkeypatch):
     """CROWN's coefficients travel as sparse matrices, changed entry by entry at each ReLU and pool; margins and
     intermediate intervals equal those of the plain dense pass (to rounding)."""
@@ -129,20 +140,26 @@ def test_a_two_input_network_against_a_dense_grid():
     assert true - bound < 0.5 * (abs(true) + 0.1)  # and not vacuous
 
 
-def two_input_net(seed):
+def two_input_net(seed, residual=False):
     keras.utils.set_random_seed(seed)
+    if residual:  # a residual block: a skip (of values of both signs) around two Dense layers, then a ReLU
+        inputs = keras.Input((2,))
+        h = keras.layers.Dense(10)(inputs)
+        block = keras.layers.Dense(10)(keras.layers.Dense(10, activation="relu")(h))
+        return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.ReLU()(keras.layers.Add()([h, block]))))
     return keras.Sequential([keras.Input((2,)), keras.layers.Dense(10, activation="relu"),
                              keras.layers.Dense(10, activation="relu"), keras.layers.Dense(3)])
 
 
-@pytest.mark.parametrize("seed, eps", [(0, 0.05), (0, 0.1), (2, 0.2)])
-def test_milp_decides_a_two_input_network_as_brute_force_does(seed, eps):
+@pytest.mark.parametrize("seed, eps, residual", [(0, 0.05, False), (0, 0.1, False), (2, 0.2, False),
+                                             (3, 0.2, True)])
+def test_milp_decides_a_two_input_network_as_brute_force_does(seed, eps, residual):
     """On a 2-D input the exact answer is a dense grid of the box (801 × 801) up to what the grid can miss
     between its points (a piecewise-linear margin moves at most its largest step between neighbours within a
     cell): every image whose grid minimum is clear of that gets the
     grid's verdict, and the margin's lower bound is below the grid's minimum; an attackable image
     comes with a counterexample in the box that the model misclassifies; IBP ≤ CROWN ≤ MILP."""
-    model = two_input_net(seed)
+    model = two_input_net(seed, residual)
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.15, 0.85, (16, 2)).astype(np.float32)
     y = np.asarray(model(x)).argmax(-1)
@@ -179,7 +196,7 @@ def test_milp_decides_a_two_input_network_as_brute_force_does(seed, eps):
     assert 0 < result.verified_accuracy < 1 and decided > 0  # both verdicts occur
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "residual"])
 def test_milp_nests_above_crown_and_below_every_sampled_margin(kind):
     """IBP ≤ CROWN ≤ the exact minimum ≤ every sampled margin, on random networks with ReLUs and max-pooling;
     MILP verifies at least what CROWN does and never an image whose sampled margin is negative."""
@@ -238,10 +255,15 @@ def test_bad_input_is_one_line():
     tanh = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)])
     with pytest.raises(KerasllError, match="activation 'tanh'"):
         kl.verify(tanh, np.zeros((1, 3)), [0], 0.1)
-    inputs = keras.Input((3,))
-    residual = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Add()([inputs, keras.layers.Dense(3)(inputs)])))
-    with pytest.raises(KerasllError, match="Add"):
-        kl.verify(residual, np.zeros((1, 3)), [0], 0.1)
+    inputs = keras.Input((4, 4, 1))
+    product = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(
+        keras.layers.Multiply()([inputs, keras.layers.Conv2D(1, 1)(inputs)]))))
+    with pytest.raises(KerasllError, match="cannot bound layer 'multiply' \\(Multiply\\)"):
+        kl.verify(product, np.zeros((1, 4, 4, 1)), [0], 0.1)
+    pooled_branch = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Add()(
+        [keras.layers.MaxPooling2D(2)(inputs), keras.layers.AveragePooling2D(2)(inputs)]))))
+    with pytest.raises(KerasllError, match="max-pooling inside a residual branch"):
+        kl.verify(pooled_branch, np.zeros((1, 4, 4, 1)), [0], 0.1)
 
 
 @pytest.mark.pipeline

@@ -40,11 +40,17 @@ def _forward_intervals(steps, lower, upper):
             centre, radius = (upper + lower) / 2, (upper - lower) / 2
             centre, radius = centre @ step.weight.T + step.bias, radius @ np.abs(step.weight).T
             lower, upper = centre - radius, centre + radius
-        elif isinstance(step, ReLU):
-            lower, upper = np.maximum(lower, 0), np.maximum(upper, 0)
         else:
-            lower, upper = lower[:, step.windows].max(-1), upper[:, step.windows].max(-1)
+            lower, upper = _through(step, lower, upper)
     return seen, (lower, upper)
+
+
+def _through(step, lower, upper):
+    """The interval of a nonlinear step's output from its input's (both monotone)."""
+    if isinstance(step, ReLU):
+        on = step.on
+        return np.where(on, np.maximum(lower, 0), lower), np.where(on, np.maximum(upper, 0), upper)
+    return lower[:, step.windows].max(-1), upper[:, step.windows].max(-1)
 
 
 def ibp_margins(steps, x, y, eps):
@@ -72,9 +78,10 @@ def _elided(last, y, interval):
     return np.einsum("bcn,bn->bc", weight, centre) + bias - np.einsum("bcn,bn->bc", np.abs(weight), radius)
 
 
-def _relu_relaxation(lower, upper):
-    """Per neuron (B, n): lower slope, upper slope, upper intercept (the lower intercept is 0)."""
-    active, dead = lower >= 0, upper <= 0
+def _relu_relaxation(lower, upper, on=True):
+    """Per neuron (B, n): lower slope, upper slope, upper intercept (the lower intercept is 0). Coordinates
+    where `on` is False pass through (slopes 1)."""
+    active, dead = (lower >= 0) | ~np.asarray(on), (upper <= 0) & on
     unstable = ~(active | dead)
     width = np.where(unstable, upper - lower, 1.0)
     up_slope = np.where(active, 1.0, np.where(unstable, upper / width, 0.0))
@@ -109,7 +116,7 @@ def _backward_rows(coef, const, steps, bounds, box, rows_per_image):
         row, at, value = _entries(coef, rows_per_image)
         neg = value < 0
         if isinstance(step, ReLU):
-            low_slope, up_slope, up_intercept = (a.ravel()[at] for a in _relu_relaxation(lower, upper))
+            low_slope, up_slope, up_intercept = (a.ravel()[at] for a in _relu_relaxation(lower, upper, step.on))
             const = const + _row_sums(coef, row, np.where(neg, value * up_intercept, 0.0))
             coef.data = value * np.where(neg, up_slope, low_slope)
             coef.eliminate_zeros()  # dead neurons
@@ -185,11 +192,7 @@ def crown_intervals(steps, box):
 
 def _next_input(steps, i, bounds, box):
     """The interval of step i's input where step i − 1 is nonlinear: its output's, from its input's."""
-    lower, upper = bounds[i - 1]
-    step = steps[i - 1]
-    if isinstance(step, ReLU):
-        return np.maximum(lower, 0), np.maximum(upper, 0)
-    return lower[:, step.windows].max(-1), upper[:, step.windows].max(-1)
+    return _through(steps[i - 1], *bounds[i - 1])
 
 
 def _crown_interval(steps, bounds, box):

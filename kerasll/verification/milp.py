@@ -64,7 +64,7 @@ class _Program:
                 lo, hi = intervals[i + 1]
                 current = self._affine(step, current, lo, hi)
             elif isinstance(step, ReLU):
-                current = self._relu(current, *intervals[i])
+                current = self._relu(current, *intervals[i], step.on)
             else:
                 current = self._max_pool(step.windows, current, *intervals[i])
         self.last = current  # the variables the logits' affine map reads
@@ -98,9 +98,10 @@ class _Program:
         self.ub.extend(step.bias.tolist())
         return out
 
-    def _relu(self, z, lo, hi):
-        a = self._variables(np.maximum(lo, 0.0), np.maximum(hi, 0.0))
-        active, unstable = lo >= 0, (lo < 0) & (hi > 0)
+    def _relu(self, z, lo, hi, on):
+        """a = max(z, 0) where `on` (a binary per unstable neuron), a = z elsewhere (a skip connection's copy)."""
+        a = self._variables(np.where(on, np.maximum(lo, 0.0), lo), np.where(on, np.maximum(hi, 0.0), hi))
+        active, unstable = (lo >= 0) | ~on, on & (lo < 0) & (hi > 0)
         if active.any():  # a = z
             self._row(np.stack([a[active], z[active]], 1), np.tile([1.0, -1.0], (active.sum(), 1)), 0.0, 0.0)
         if unstable.any():

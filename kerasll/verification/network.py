@@ -1,14 +1,20 @@
 """A Keras classifier as the chain that bound propagation walks: affine maps, ReLUs and max-pools.
 
 Every layer whose inference-mode map is affine (Dense and Conv2D before their activation, Normalization,
-Rescaling, BatchNormalization, average pooling, Flatten, Reshape, Dropout) becomes an explicit matrix read off
-the layer itself: the layer applied to the basis images of its input, minus its output at zero (exact: each
-entry is one weight times 1.0). Consecutive affine maps are multiplied into one. ReLU (as a layer or inside
-Dense/Conv2D) and non-overlapping max-pooling are the nonlinear steps. Anything else is refused before any
-work, naming the layer. A final softmax is dropped: a margin of the logits is positive exactly where the
+Rescaling, BatchNormalization, average pooling, Flatten, Reshape, Dropout, and the merges Add, Subtract,
+Average, Concatenate) becomes an explicit matrix read off the layer itself: the layer applied to the basis
+images of its input, minus its output at zero (exact: each entry is one weight times 1.0). ReLU (as a layer or
+inside Dense/Conv2D) and non-overlapping max-pooling are the nonlinear steps. Anything else is refused before
+any work, naming the layer. A final softmax is dropped: a margin of the logits is positive exactly where the
 probabilities' is, so the logits are what is verified (as `kerasll eval` attacks them).
+
+A network with branches (a residual block's skip) is walked in the graph's order with every tensor still
+needed later kept in the state: each affine step copies the kept tensors and appends its output, a ReLU acts
+on its own tensor's coordinates (`ReLU.mask`) and lets the others through. Consecutive affine maps are
+multiplied into one, so a chain (a LeNet) gives the same steps as layer by layer.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +24,9 @@ from kerasll.logits import activation_name
 
 AFFINE = ("Dense", "Conv1D", "Conv2D", "Normalization", "Rescaling", "BatchNormalization", "AveragePooling2D",
           "Flatten", "Reshape", "Dropout", "InputLayer")
+MERGE = ("Add", "Subtract", "Average", "Concatenate")  # affine maps of several inputs
 SPARSE_BELOW = 0.25  # an affine step's matrix is multiplied as a sparse one below this share of nonzeros
-SUPPORTED = AFFINE + ("ReLU", "Activation", "MaxPooling2D")
+SUPPORTED = AFFINE + MERGE + ("ReLU", "Activation", "MaxPooling2D")
 
 
 @dataclass
@@ -46,7 +53,14 @@ class Affine:
 
 @dataclass
 class ReLU:
+    """max(x, 0) on the coordinates where `mask` is True (all where None); the others pass through."""
+
     size: int
+    mask: np.ndarray = None
+
+    @property
+    def on(self):
+        return np.ones(self.size, bool) if self.mask is None else self.mask
 
 
 @dataclass
@@ -90,8 +104,9 @@ def chain_layers(model):
         _check(layer)
         inbound = getattr(layer, "_inbound_nodes", [])
         if any(len(node.input_tensors) > 1 for node in inbound):
-            raise KerasllError(f"cannot bound layer {layer.name!r}: it merges several inputs (a branch or residual "
-                               "Add); bound propagation supports a chain of layers")
+            raise KerasllError(f"cannot bound layer {layer.name!r} in training: it merges several inputs (a branch "
+                               "or residual Add); certified training supports a chain of layers (kl.verify takes "
+                               "branches)")
     return layers
 
 
@@ -125,27 +140,114 @@ def _pool_windows(layer, in_shape):
     return MaxPool(blocks.reshape(oh * ow * channels, ph * pw)), (oh, ow, channels)
 
 
+def _graph(model, input_keys=None):
+    """`model`'s layers in the graph's order as (layer, input keys, output key), nested models (a Sequential
+    inside a Functional, a defense's classifier) opened; a key names a tensor. Returns them and the output's key."""
+    import keras
+
+    model = getattr(model, "classifier", model)
+    graph = getattr(model, "_functional", None) or model  # a Sequential keeps its graph as a Functional
+    if isinstance(graph, keras.Sequential) or not hasattr(graph, "outputs") or len(graph.outputs) != 1:
+        raise KerasllError(f"cannot bound model {model.name!r}: bound propagation needs a built model with one "
+                           "input and one output (a Sequential built with keras.Input, or a Functional model)")
+    keys = {id(t): (input_keys[i] if input_keys else id(t)) for i, t in enumerate(graph.inputs)}
+    nodes = []
+
+    def visit(tensor):
+        if id(tensor) not in keys:
+            layer, index, _ = tensor._keras_history
+            inputs = [visit(t) for t in layer._inbound_nodes[index].input_tensors]
+            if isinstance(layer, keras.Model):
+                inner, keys[id(tensor)] = _graph(layer, inputs)
+                nodes.extend(inner)
+            else:
+                nodes.append((layer, inputs, id(tensor)))
+                keys[id(tensor)] = id(tensor)
+        return keys[id(tensor)]
+
+    return nodes, visit(graph.outputs[0])
+
+
+def _maps_of(layer, in_shapes):
+    """The explicit maps of a layer with inputs of shapes `in_shapes`: one (out, in) matrix per input, the bias
+    and the output's shape."""
+    kind = type(layer).__name__
+    if kind in ("ReLU", "Activation"):  # its affine part is the identity (the ReLU, if any, comes after)
+        size = int(np.prod(in_shapes[0]))
+        return [np.eye(size)], np.zeros(size), in_shapes[0]
+    if kind not in MERGE:
+        affine, out_shape = _affine_of(layer, in_shapes[0])
+        return [affine.weight], affine.bias, out_shape
+    import keras
+
+    zeros = [np.zeros((1, *shape), np.float32) for shape in in_shapes]
+    zero = keras.ops.convert_to_numpy(layer(zeros, training=False))
+    weights = []
+    for k, shape in enumerate(in_shapes):
+        n_in = int(np.prod(shape))
+        basis = np.eye(n_in, dtype=np.float32).reshape(n_in, *shape)
+        outs = keras.ops.convert_to_numpy(layer([basis if i == k else np.zeros((n_in, *s), np.float32)
+                                                 for i, s in enumerate(in_shapes)], training=False))
+        weights.append((outs.reshape(n_in, -1).astype(np.float64) - zero.reshape(1, -1)).T)
+    return weights, zero.reshape(-1).astype(np.float64), zero.shape[1:]
+
+
 def chain(model):
     """The model as a list of `Affine`, `ReLU` and `MaxPool` steps, consecutive affine maps merged; the last
     step is the affine map to the logits. Also returns the input shape (no batch axis)."""
     model = getattr(model, "classifier", model)  # a defense (kerasll.defenses): its classifier
-    layers = chain_layers(model)
+    nodes, output = _graph(model)
+    for layer, _, _ in nodes:
+        _check(layer)
     in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    shape, steps = in_shape, []
-    for layer in layers:
+    uses = Counter(key for _, inputs, _ in nodes for key in inputs)
+    uses[output] += 1
+    graph = getattr(model, "_functional", None) or model
+    live, steps = [(id(graph.inputs[0]), in_shape)], []  # the state: (key, shape) of each tensor kept
+    for layer, inputs, out in nodes:
         kind = type(layer).__name__
         if kind == "InputLayer":
             continue
+        for key in inputs:
+            uses[key] -= 1
+        kept = [(key, shape) for key, shape in live if uses[key] > 0]
+        shapes = dict(live)
         if kind == "MaxPooling2D":
-            pool, shape = _pool_windows(layer, shape)
+            if kept:
+                raise KerasllError(f"cannot bound layer {layer.name!r}: max-pooling inside a residual branch "
+                                   "(another tensor is still needed after it); supported: pooling on the main path")
+            pool, shape = _pool_windows(layer, shapes[inputs[0]])
             steps.append(pool)
+            live = [(out, shape)]
             continue
-        if kind in AFFINE:
-            affine, shape = _affine_of(layer, shape)
-            steps.append(affine)
+        weights, bias, out_shape = _maps_of(layer, [shapes[key] for key in inputs])
+        steps.append(_state_map(live, kept, inputs, weights, bias))
+        live = kept + [(out, tuple(int(d) for d in out_shape))]
         if activation_name(layer) == "relu" or kind == "ReLU":
-            steps.append(ReLU(int(np.prod(shape))))
+            sizes = [int(np.prod(shape)) for _, shape in live]
+            mask = np.zeros(sum(sizes), bool)
+            mask[-sizes[-1]:] = True
+            steps.append(ReLU(len(mask), None if mask.all() else mask))
     return _merged(steps), in_shape
+
+
+def _state_map(live, kept, inputs, weights, bias):
+    """The affine step on the whole state: the kept tensors copied, then the layer's output from its inputs."""
+    offsets, start = {}, 0
+    for key, shape in live:
+        offsets[key] = (start, start + int(np.prod(shape)))
+        start = offsets[key][1]
+    kept_size = sum(int(np.prod(shape)) for _, shape in kept)
+    matrix = np.zeros((kept_size + len(bias), start))
+    row = 0
+    for key, shape in kept:
+        first, last = offsets[key]
+        matrix[row + np.arange(last - first), np.arange(first, last)] = 1.0
+        row += last - first
+    for key, weight in zip(inputs, weights):
+        first, last = offsets[key]
+        matrix[kept_size:, first:last] += weight
+    return Affine(matrix, np.concatenate([np.zeros(kept_size), bias]))
 
 
 def _merged(steps):
@@ -163,4 +265,4 @@ def _merged(steps):
 
 def relu_count(steps):
     """How many ReLUs the chain has (what an exact MILP would branch on)."""
-    return sum(s.size for s in steps if isinstance(s, ReLU))
+    return sum(int(s.on.sum()) for s in steps if isinstance(s, ReLU))
