@@ -391,6 +391,48 @@ def test_every_defense_trains_through_fit_to_tensorflows_weights(saved, backend)
                                    atol=1e-6, err_msg=key)
 
 
+SPREAD_PROBE = """
+import keras, numpy as np
+import kerasll as kl
+from kerasll import backend
+from kerasll.distribution.strategies import evaluation_strategy
+spread = evaluation_strategy("mirrored")
+model = kl.load_model(MODEL, compile=False)
+f = backend.model_function(model, "probe", lambda call, x: call(x))
+placed = spread.run_round(lambda a, b: str(f(keras.ops.convert_to_tensor(np.zeros((b - a, 28, 28, 1), "float32"))).devices()),
+                          [(0, 4), (4, 8)])
+print(spread.width, len(set(placed)))
+"""
+
+
+@pytest.mark.backends
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_jax_spreads_an_evaluation_over_two_devices_and_gives_the_one_device_result(tmp_path):
+    """`kerasll eval --strategy mirrored` on JAX (KERASLL_CPU_DEVICES=2: two XLA host devices): the chunks of a
+    round run on different devices (a thread each) and the result is the one-device run's, image for image."""
+    env = os.environ | {"KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "KERASLL_CPU_DEVICES": "2",
+                        "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    model = ROOT / "zoo" / "fmnist-lenet-at" / "model.keras"
+    probe = subprocess.run([sys.executable, "-c", f"MODEL = {str(model)!r}\n" + SPREAD_PROBE], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert probe.stdout.split()[-2:] == ["2", "2"]  # two devices, and the two chunks' outputs on different ones
+    results = {}
+    for strategy in ("one", "mirrored"):
+        done = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-lenet-at", "--limit", "96",
+                               "--batch-size", "32", "--source", "embedded", "--strategy", strategy, "--json", "-"],
+                              env=env | {"KERASLL_ZOO": str(tmp_path / strategy)}, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[strategy] = json.loads(done.stdout)["attack"]
+        records = np.load(next((tmp_path / strategy / "fmnist-lenet-at" / "records").glob("*-n96-embedded-on-jax/*/records.npz")))
+        results[strategy]["records"] = {k: records[k] for k in records.files if k != "__seconds__"}
+    one, spread = results["one"], results["mirrored"]
+    assert spread["robust_accuracy"] == one["robust_accuracy"] and spread["flags"] == one["flags"]
+    for key, values in one["records"].items():
+        np.testing.assert_array_equal(spread["records"][key], values, err_msg=key)
+
+
 @pytest.mark.backends
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_jax_spreads_training_over_two_devices_and_gives_the_one_device_result(tmp_path):

@@ -123,6 +123,16 @@ def top_k_within(x, k, most):
     return ops().top_k_within(x, k, most)
 
 
+def local_devices():
+    """JAX: the devices of this process an evaluation spreads its chunks over (`jax.local_devices()`)."""
+    return ops().local_devices()
+
+
+def on_device(device):
+    """JAX: a context in which new arrays and compiled functions go to `device` (`jax.default_device`)."""
+    return ops().on_device(device)
+
+
 def has_gpu():
     """Whether the running backend computes on a GPU."""
     return ops().has_gpu()

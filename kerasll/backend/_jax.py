@@ -57,6 +57,14 @@ def block_normal(seed, stream, block, shape, dtype):
     return jax.random.normal(key, tuple(shape), dtype)
 
 
+def local_devices():
+    return jax.local_devices()
+
+
+def on_device(device):
+    return jax.default_device(device)
+
+
 def has_gpu():
     return any(d.platform == "gpu" for d in jax.devices())
 

@@ -67,7 +67,7 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Load the model (and a --transfer-from surrogate) with Keras's safe_mode=False: needed for a Lambda layer, whose stored Python code runs on loading. Only for files you trust.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per saved batch and per compiled attack batch (lower it for large models; results do not depend on it, and a run resumed with another batch size keeps the batches it finished).")] = 1000,
-    strategy: Annotated[str, typer.Option(help="Where the batches run: auto (all GPUs when there are several), one (one device), mirrored (every local device, a batch each; KERASLL_CPU_DEVICES=N splits the CPU) or multiworker (the cluster in TF_CONFIG, as for train: run the same command on every worker; the chief gathers and writes). Results are identical to one process.")] = "auto",
+    strategy: Annotated[str, typer.Option(help="Where the batches run: auto (all GPUs when there are several), one (one device), mirrored (every local device, a batch each, on TensorFlow and JAX; KERASLL_CPU_DEVICES=N splits the CPU) or multiworker (TensorFlow: the cluster in TF_CONFIG, as for train: run the same command on every worker; the chief gathers and writes). Results are identical to one process.")] = "auto",
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
     zoo: ZooOption = None,

@@ -6,7 +6,7 @@ before its logging can be configured. The command line imports TensorFlow only
 when a command needs it (`--help` and `zoo list` never do), so instead of
 importing it up front, `install()` puts a finder on `sys.meta_path` that runs
 TensorFlow's own import with descriptor 2 pointed at /dev/null, then applies
-KERASLL_CPU_DEVICES (before any device is used). The library itself changes
+KERASLL_CPU_DEVICES (before any device is used; on JAX, as XLA's host device count). The library itself changes
 nothing global; set KERASLL_TF_LOGS=1 to see TensorFlow's lines.
 """
 
@@ -94,9 +94,27 @@ class QuietTensorFlow(importlib.abc.MetaPathFinder):
         return spec
 
 
+def split_jax_cpu_from_env():
+    """On Keras's JAX backend, KERASLL_CPU_DEVICES=N as XLA's N host devices (before JAX is imported)."""
+    if os.environ.get("KERAS_BACKEND") != "jax" or "jax" in sys.modules:
+        return
+    try:
+        count = cpu_devices_from_env()
+    except KerasllError as error:  # before the command line's own error handling: said here, in one line
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    if count is None or count == 1:
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
 def install():
-    """Mute TensorFlow's start-up lines in this process, whenever it is first imported (see the module's doc)."""
+    """Mute TensorFlow's start-up lines in this process, whenever it is first imported (see the module's doc);
+    on JAX, KERASLL_CPU_DEVICES becomes XLA's host device count."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    split_jax_cpu_from_env()
     if sys.modules.get("tensorflow") is not None:
         after_import()
     elif not any(isinstance(f, QuietTensorFlow) for f in sys.meta_path):

@@ -13,6 +13,8 @@ of a one-process run.
 - `Spread(strategy)`: `OneDeviceStrategy` / `MirroredStrategy` (the local devices, a
   thread each) or `MultiWorkerMirroredStrategy` (the cluster in ``TF_CONFIG``: every
   worker runs the same command; its local devices as above).
+- `JaxDevices(devices)`: on Keras's JAX backend, the local devices, a thread each
+  (`jax.default_device`), one process.
 """
 
 import io
@@ -147,6 +149,28 @@ def unpack_list(blob):
     return out
 
 
+class JaxDevices(Local):
+    """Keras's JAX backend: the local devices, a thread each; each chunk's arrays are made, and its compiled
+    functions run, on its thread's device (`jax.default_device`)."""
+
+    def __init__(self, devices):
+        self.devices = list(devices)
+        self.width = len(self.devices)
+        self.name = f"{self.width} device(s): {', '.join(str(d) for d in self.devices)}"
+
+    def run_round(self, compute, bounds):
+        from kerasll import backend
+
+        def on(device, ab):
+            with backend.on_device(device):
+                return compute(*ab)
+
+        with ThreadPoolExecutor(max_workers=max(len(bounds), 1)) as pool:
+            return list(pool.map(on, self.devices[:len(bounds)], bounds))
+
+
 def spread_of(strategy):
-    """`Local()` for None, else a `Spread` over the strategy's replicas."""
-    return Local() if strategy is None else Spread(strategy)
+    """`Local()` for None, a spread as it is (`JaxDevices`), else a `Spread` over the strategy's replicas."""
+    if strategy is None:
+        return Local()
+    return strategy if isinstance(strategy, Local) else Spread(strategy)

@@ -151,10 +151,19 @@ def make_strategy(name="auto"):
 def evaluation_strategy(name="auto"):
     """The strategy an evaluation spreads its chunks over, or None for one device in one process
     ("auto" on a machine with at most one GPU, or "one" on the CPU; "auto" and "one" on Keras's other
-    backends)."""
+    backends). On JAX, "mirrored" (and "auto" with several GPUs) is `spread.JaxDevices` over the local devices;
+    "multiworker" is TensorFlow's."""
     import keras
 
     check_choice("strategy", name, STRATEGIES)
+    if keras.backend.backend() == "jax" and name in ("auto", "mirrored"):  # the local devices, a thread each
+        from kerasll import backend
+        from kerasll.distribution.spread import JaxDevices
+
+        devices = backend.local_devices()
+        if name == "auto" and not (len(devices) > 1 and backend.has_gpu()):
+            return None
+        return JaxDevices(devices)
     if keras.backend.backend() != "tensorflow":
         if name in ("auto", "one"):
             return None
