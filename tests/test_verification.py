@@ -299,6 +299,30 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
         assert message in bad.stderr + bad.stdout
 
 
+def test_eval_verify_puts_the_verified_end_beside_the_attacks_number(tmp_path):
+    """`kerasll eval … --attack autoattack --verify ibp`: the attack, then the verification at its ε on the same
+    images, both in the JSON with the interval between them; --verify off L∞ or unknown is one line."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "KERASLL_ZOO": str(tmp_path / "zoo")}
+    done = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-mlp-ibp", "--attack", "autoattack",
+                           "--version", "fast", "--verify", "ibp", "--limit", "20", "--source", "embedded", "--json",
+                           "-"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    (row,) = out["verify"]
+    assert row["method"] == "ibp" and row["eps"] == pytest.approx(25 / 255) and row["images"] == 20
+    assert row["verified_accuracy"] <= out["attack"]["robust_accuracy"] <= row["clean_accuracy"]
+    for args, message in ((["--norm", "l2"], "--verify bounds L∞ balls; --norm is 'l2'"),
+                          (["--verify", "crowd"], "unknown --verify method 'crowd'; valid choices: ibp, crown, milp")):
+        bad = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-mlp-ibp", "--verify", "ibp",
+                              "--source", "embedded", *args], env=env, capture_output=True, text=True, timeout=600)
+        assert bad.returncode == 1 and "Traceback" not in bad.stderr + bad.stdout and message in bad.stderr, bad.stderr
+    assert not (tmp_path / "zoo" / "fmnist-mlp-ibp" / "eval.json").read_text().count("-l2-")  # nothing ran
+
+
 def test_the_interval_sets_verified_beside_autoattack_on_the_same_images_and_names_what_autoattack_missed():
     """`zoo.verification.interval`: the entry's stored AutoAttack result at this ε, its per-image records cut to
     the images verified; an image the MILP proved attackable that every stage left standing is a miss; a

@@ -67,6 +67,7 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Seed of the attacks' random draws.")] = 0,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Load the model (and a --transfer-from surrogate) with Keras's safe_mode=False: needed for a Lambda layer, whose stored Python code runs on loading. Only for files you trust.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per saved batch and per compiled attack batch (lower it for large models; results do not depend on it, and a run resumed with another batch size keeps the batches it finished).")] = 1000,
+    verify: Annotated[Optional[str], typer.Option(help="Also verify at the attack's L∞ ε with ibp, crown or milp (kerasll verify): prints verified ≤ true robust accuracy ≤ AutoAttack on the same images, the lower end beside the attack's number.")] = None,
     strategy: Annotated[str, typer.Option(help="Where the batches run: auto (all GPUs when there are several), one (one device), mirrored (every local device, a batch each, on TensorFlow and JAX; KERASLL_CPU_DEVICES=N splits the CPU) or multiworker (TensorFlow: the cluster in TF_CONFIG, as for train: run the same command on every worker; the chief gathers and writes). Results are identical to one process.")] = "auto",
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
@@ -97,6 +98,8 @@ def eval_command(
       kerasll eval fmnist-lenet-at --attack autoattack --norm l1 --limit 500
 
       kerasll eval fmnist-lenet-at --json - | jq .attack.robust_accuracy
+
+      kerasll eval fmnist-mlp-ibp --attack autoattack --verify milp --limit 200
     """
     from kerasll.evaluation.settings import parse_number
     from kerasll.zoo.requests import EvalRequest, Inputs
@@ -111,8 +114,10 @@ def eval_command(
         landscape=landscape, sweep=eps_sweep, curve=parse_budgets(eps_curve), check_budget=check_budget,
         transfer_from=transfer_from, inputs=inputs)
     check_request(name, request, zoo)
+    if verify is not None:
+        check_verify(verify, norm)
     with stdout_for_data(to_stdout), kept_only_with_json(name, None if to_stdout else json_out):
-        out = _evaluate(name, request, None if to_stdout else json_out, zoo)
+        out = _evaluate(name, request, None if to_stdout else json_out, zoo, verify)
     if to_stdout:
         print_json(export(out))
 
@@ -134,7 +139,32 @@ def parse_budgets(text):
     return tuple(sorted(set(values)))
 
 
-def _evaluate(name, request, json_out, zoo):
+def check_verify(method, norm):
+    """--verify names a verification method, and the threat model is L∞ (what the verifiers bound)."""
+    from kerasll.errors import KerasllError, check_choice
+    from kerasll.verification.verify import METHODS
+
+    check_choice("--verify method", method, tuple(METHODS))
+    if norm != "linf":
+        raise KerasllError(f"--verify bounds L∞ balls; --norm is {norm!r}: use --norm linf, or drop --verify")
+
+
+def _verified_too(name, request, out, zoo, method):
+    """`kerasll verify NAME --method METHOD` at the attack's ε on the same images, shown and added to `out`."""
+    from kerasll.cli.verify import rows_of, show_verification
+    from kerasll.evaluation.settings import EvalSettings
+    from kerasll.zoo.verification import verify_model
+
+    if out.get("attack") is None:
+        return
+    eps = EvalSettings.from_dict(out["attack"]["settings"]).eps
+    log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
+    _, results, intervals = verify_model(open_zoo(zoo), name, request.inputs, (eps,), method, log=log)
+    show_verification(method, results, intervals)
+    out["verify"] = rows_of(results, intervals)
+
+
+def _evaluate(name, request, json_out, zoo, verify=None):
     from kerasll.cli.progress import TaskProgress
     from dataclasses import replace
 
@@ -163,6 +193,8 @@ def _evaluate(name, request, json_out, zoo):
             console.print("this worker is done; the chief writes the results")
             return out
         show(Path(name).name, out)
+        if verify is not None:
+            _verified_too(name, request, out, zoo, verify)
         if request.landscape:  # beside --json, else in ./MODEL-figures/
             from kerasll.zoo.figures import file_figures
 
@@ -179,6 +211,8 @@ def _evaluate(name, request, json_out, zoo):
         console.print(f"this worker is done; the chief writes the results of {name}")
         return out
     show(name, out)
+    if verify is not None:
+        _verified_too(name, request, out, zoo, verify)
     if request.landscape:
         paths = []
         for directions in ("random", "fgsm"):

@@ -60,6 +60,28 @@ def verify_command(
         log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
         images, results, intervals = verify_model(open_zoo(zoo), name, inputs, eps_values, method, progress=progress,
                                                   log=log, time_limit=time_limit)
+    summary = {"name": name, "method": method, "images": len(images.y), "results": rows_of(results, intervals)}
+    if to_stdout:
+        print_json(summary)
+        return
+    show_verification(method, results, intervals)
+    if json_out:
+        from pathlib import Path
+
+        from kerasll._files import write_json
+
+        write_json(Path(json_out), summary)
+        console.print(f"results: {json_out}")
+
+
+def _eps(eps):
+    """25/255 where ε is a whole number of grey levels, else the number: '25/255', '0.1'."""
+    levels = eps * 255
+    return f"{round(levels)}/255" if abs(levels - round(levels)) < 1e-6 else f"{eps:g}"
+
+
+def rows_of(results, intervals):
+    """The results per ε as `--json` writes them, each with its interval beside AutoAttack where there is one."""
     keep = ("method", "eps", "images", "clean_accuracy", "verified_accuracy", "attackable", "timed_out",
             "exact_accuracy", "seconds", "cached", "key")
     rows = []
@@ -68,10 +90,12 @@ def verify_command(
         if intervals[eps] is not None:
             row["autoattack"] = vars(intervals[eps]) | {"gap": intervals[eps].gap}
         rows.append(row)
-    summary = {"name": name, "method": method, "images": len(images.y), "results": rows}
-    if to_stdout:
-        print_json(summary)
-        return
+    return rows
+
+
+def show_verification(method, results, intervals):
+    """Per ε: the verified accuracy, for milp the attackable and timed-out counts, and the interval
+    "verified ≤ truth ≤ AutoAttack" on the same images (with what AutoAttack missed) where the entry has it."""
     for eps, r in results.items():
         cached = " (cached)" if r.get("cached") else ""
         console.print(f"ε = {_eps(eps)}: verified accuracy [bold]{100 * r['verified_accuracy']:.2f}%[/] "
@@ -89,16 +113,3 @@ def verify_command(
                               f"{stages})")
             if found.unsound:
                 console.print(f"  [red]{found.unsound} verified image(s) broken by AutoAttack: a bug, please report[/]")
-    if json_out:
-        from pathlib import Path
-
-        from kerasll._files import write_json
-
-        write_json(Path(json_out), summary)
-        console.print(f"results: {json_out}")
-
-
-def _eps(eps):
-    """25/255 where ε is a whole number of grey levels, else the number: '25/255', '0.1'."""
-    levels = eps * 255
-    return f"{round(levels)}/255" if abs(levels - round(levels)) < 1e-6 else f"{eps:g}"
