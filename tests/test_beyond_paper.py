@@ -248,7 +248,8 @@ def test_adflat_bad_arguments_name_the_value(bad, match):
 # --- the registry ----------------------------------------------------------------------------------
 
 def test_registry_lists_every_defense_and_refuses_to_overwrite():
-    assert kl.list_defenses() == ["none", "at", "jacreg", "amsreg", "fastat", "adflat", "gaussian", "ibp"]
+    assert kl.list_defenses() == ["none", "at", "jacreg", "amsreg", "fastat", "adflat", "gaussian", "ibp",
+                                   "crown-ibp"]
     with pytest.raises(kl.KerasllError, match="already registered"):
         kl.register_defense(DefenseSpec("amsreg", "X", "x"))
     assert get_defense("adflat").describe({"strength": 2.0, "variant": "difference", "eps": 10 / 255}) == \

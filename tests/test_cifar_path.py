@@ -13,8 +13,8 @@ def cifar_dir(cifar_release):
     return cifar_release(250, 64)
 
 
-@pytest.mark.pipeline
-@pytest.mark.parametrize("arch,defense", [("ddnet", "amsreg"), ("resnet18", "at")])
+@pytest.mark.parametrize("arch,defense", [pytest.param("ddnet", "amsreg", marks=pytest.mark.pipeline),
+                                          pytest.param("resnet18", "at", marks=pytest.mark.training)])
 def test_cifar_train_eval_landscape(cifar_dir, tmp_path, arch, defense):
     run = lambda *a: CliRunner().invoke(app, [str(x) for x in a])  # noqa: E731
     args = ["--zoo", tmp_path, "--data-dir", cifar_dir]

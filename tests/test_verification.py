@@ -151,8 +151,9 @@ def two_input_net(seed, residual=False):
                              keras.layers.Dense(10, activation="relu"), keras.layers.Dense(3)])
 
 
-@pytest.mark.parametrize("seed, eps, residual", [(0, 0.05, False), (0, 0.1, False), (2, 0.2, False),
-                                             (3, 0.2, True)])
+@pytest.mark.parametrize("seed, eps, residual", [
+    pytest.param(0, 0.05, False, marks=pytest.mark.pipeline), (0, 0.1, False),
+    pytest.param(2, 0.2, False, marks=pytest.mark.pipeline), (3, 0.2, True)])
 def test_milp_decides_a_two_input_network_as_brute_force_does(seed, eps, residual):
     """On a 2-D input the exact answer is a dense grid of the box (801 × 801) up to what the grid can miss
     between its points (a piecewise-linear margin moves at most its largest step between neighbours within a
@@ -196,7 +197,7 @@ def test_milp_decides_a_two_input_network_as_brute_force_does(seed, eps, residua
     assert 0 < result.verified_accuracy < 1 and decided > 0  # both verdicts occur
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn", "residual"])
+@pytest.mark.parametrize("kind", ["mlp", pytest.param("cnn", marks=pytest.mark.pipeline), "residual"])
 def test_milp_nests_above_crown_and_below_every_sampled_margin(kind):
     """IBP ≤ CROWN ≤ the exact minimum ≤ every sampled margin, on random networks with ReLUs and max-pooling;
     MILP verifies at least what CROWN does and never an image whose sampled margin is negative."""
@@ -299,6 +300,7 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
         assert message in bad.stderr + bad.stdout
 
 
+@pytest.mark.pipeline
 def test_eval_verify_puts_the_verified_end_beside_the_attacks_number(tmp_path):
     """`kerasll eval … --attack autoattack --verify ibp`: the attack, then the verification at its ε on the same
     images, both in the JSON with the interval between them; --verify off L∞ or unknown is one line."""

@@ -151,7 +151,7 @@ def check_verify(method, norm):
 
 def _verified_too(name, request, out, zoo, method):
     """`kerasll verify NAME --method METHOD` at the attack's ε on the same images, shown and added to `out`."""
-    from kerasll.cli.verify import rows_of, show_verification
+    from kerasll.cli.verified import rows_of, show_verification
     from kerasll.evaluation.settings import EvalSettings
     from kerasll.zoo.verification import verify_model
 
