@@ -51,7 +51,8 @@ def lirpa_margins(net, x, y, eps, classes):
 
 def torch_lenet(model):
     """The Keras LeNet (Normalization, conv 6@5×5 'same', pool, conv 16@5×5, pool, dense 120, 84, 10) as a
-    PyTorch module on NCHW float32 images with its own layers (Conv2d, MaxPool2d), the weights copied: what
+    PyTorch module on NCHW float32 images with its own layers (Conv2d, MaxPool2d; the normalization a 1×1
+    convolution), the weights copied: what
     auto_LiRPA is timed on (float32: its max-pool's backward bound fails in float64). The first dense layer's
     rows are put in NCHW order (Keras flattens NHWC)."""
     import torch
@@ -80,17 +81,13 @@ def torch_lenet(model):
             out.bias.copy_(torch.from_numpy(bias))
         return out
 
-    class Normalize(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.register_buffer("mean", torch.full((1, 1, 1, 1), mean, dtype=torch.float64))
-            self.register_buffer("scale", torch.full((1, 1, 1, 1), 1 / std, dtype=torch.float64))
-
-        def forward(self, x):
-            return (x - self.mean) * self.scale
+    normalize = torch.nn.Conv2d(1, 1, 1)  # (x − mean) / std as a 1×1 convolution (auto_LiRPA bounds it as one)
+    with torch.no_grad():
+        normalize.weight.fill_(1 / std)
+        normalize.bias.fill_(-mean / std)
 
     nchw = np.arange(5 * 5 * 16).reshape(5, 5, 16).transpose(2, 0, 1).reshape(-1)  # NCHW position → NHWC row
-    return torch.nn.Sequential(Normalize(), conv("conv1", 2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+    return torch.nn.Sequential(normalize.double(), conv("conv1", 2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
                                conv("conv2", 0), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
                                dense("fc1", nchw), torch.nn.ReLU(), dense("fc2"), torch.nn.ReLU(),
                                dense("logits")).float()
