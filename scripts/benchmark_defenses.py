@@ -6,7 +6,7 @@ drift of the machine hits all alike), and the median of the rounds is reported.
 Ratios are relative to the plain step.
 
     python scripts/benchmark_defenses.py --arch lenet --batch-size 128
-    python scripts/benchmark_defenses.py --arch lenet --only plain "ibp (certified)"
+    python scripts/benchmark_defenses.py --arch lenet --only plain "ibp (certified)" "crown-ibp (ramp)" "crown-ibp (after ramp)"
 """
 
 import argparse
@@ -56,7 +56,9 @@ DEFENSES = {
     "adflat difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="difference", seed=0),
     "adflat at-difference": lambda m: kl.AttackFlatteningModel(m, 1.0, variant="at-difference", seed=0),
     "ibp (certified)": lambda m: kl.IBPTrainingModel(m, 0.1, warmup_steps=0, ramp_steps=0),
-    "crown-ibp (certified)": lambda m: kl.CROWNIBPTrainingModel(m, 0.1, warmup_steps=0, ramp_steps=0),
+    # CROWN-IBP: during the ramp (β > 0: the backward pass) and after it (β = 0: IBP's bound alone)
+    "crown-ibp (ramp)": lambda m: kl.CROWNIBPTrainingModel(m, 0.1, warmup_steps=0, ramp_steps=10**9),
+    "crown-ibp (after ramp)": lambda m: kl.CROWNIBPTrainingModel(m, 0.1, warmup_steps=0, ramp_steps=0),
 }
 REFERENCES = {"minimal double backprop": MinimalJacReg}  # timed beside the defenses, not a defense
 
