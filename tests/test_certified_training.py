@@ -82,6 +82,11 @@ def test_crown_ibp_mixes_its_bound_into_ibps_as_beta_falls():
     for beta in (0.0, 0.25, 1.0):
         mixed = np.asarray(model({**inputs, "beta": keras.ops.convert_to_tensor(beta)})["margins"])
         np.testing.assert_allclose(mixed, beta * crown + (1 - beta) * ibp, rtol=1e-5, atol=1e-6)
+    # through `fit` (a traced step: the batch size unknown), both sides of β > 0, max-pooling included
+    model = kl.CROWNIBPTrainingModel(nets(0)[1], 0.1, warmup_steps=0, ramp_steps=2)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(np.repeat(x, 4, 0), np.arange(12) % 4, batch_size=4, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
 
 
 def test_the_ramps_start_clean_and_reach_eps_and_kappa_end():

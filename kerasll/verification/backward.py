@@ -49,20 +49,24 @@ def _relaxed(coef, const, lower, upper):
 
 def _dot(coef, values):
     """Σ over the per-image dimensions of coef (B, C, *shape) · values (B, *shape): (B, C)."""
-    batch, rows = ops.shape(coef)[0], ops.shape(coef)[1]
-    return ops.sum(ops.reshape(coef, (batch, rows, -1)) * ops.reshape(values, (batch, 1, -1)), axis=-1)
+    return _total(coef * ops.expand_dims(values, 1))
+
+
+def _total(coef):
+    """Σ over the per-image dimensions of coef (B, C, *shape): (B, C)."""
+    return ops.sum(coef, axis=tuple(range(2, len(coef.shape))))
 
 
 def _pool(layer, coef, const, lower, upper):
     """Back through a non-overlapping max-pool whose input interval is [lower, upper] (B, H, W, ch)."""
     ph, pw = layer.pool_size
-    batch, height, width, channels = (int(d) for d in lower.shape)
+    height, width, channels = (int(d) for d in lower.shape[1:])  # the batch may be unknown (a traced step)
     oh, ow = height // ph, width // pw
-    rows = ops.shape(coef)[1]
+    rows = int(coef.shape[1])
 
     def windows(t):  # (B, H, W, ch) → (B, oh, ow, ch, ph·pw)
-        t = ops.reshape(t[:, :oh * ph, :ow * pw], (batch, oh, ph, ow, pw, channels))
-        return ops.reshape(ops.transpose(t, (0, 1, 3, 5, 2, 4)), (batch, oh, ow, channels, ph * pw))
+        t = ops.reshape(t[:, :oh * ph, :ow * pw], (-1, oh, ph, ow, pw, channels))
+        return ops.reshape(ops.transpose(t, (0, 1, 3, 5, 2, 4)), (-1, oh, ow, channels, ph * pw))
 
     low, up = windows(lower), windows(upper)
     chosen = ops.one_hot(ops.argmax(low, axis=-1), ph * pw, dtype=lower.dtype)  # the largest lower bound
@@ -73,8 +77,8 @@ def _pool(layer, coef, const, lower, upper):
     pos, neg = ops.relu(coef), ops.minimum(coef, 0.0)
     const = const + _dot(neg * (1.0 - decided)[:, None], top)
     moved = (pos + neg * decided[:, None])[..., None] * chosen[:, None]  # (B, C, oh, ow, ch, k)
-    moved = ops.reshape(moved, (batch, rows, oh, ow, channels, ph, pw))
-    moved = ops.reshape(ops.transpose(moved, (0, 1, 2, 5, 3, 6, 4)), (batch, rows, oh * ph, ow * pw, channels))
+    moved = ops.reshape(moved, (-1, rows, oh, ow, channels, ph, pw))
+    moved = ops.reshape(ops.transpose(moved, (0, 1, 2, 5, 3, 6, 4)), (-1, rows, oh * ph, ow * pw, channels))
     if (oh * ph, ow * pw) != (height, width):  # rows and columns the pool drops get no coefficient
         moved = ops.pad(moved, ((0, 0), (0, 0), (0, height - oh * ph), (0, width - ow * pw), (0, 0)))
     return moved, const
@@ -83,15 +87,15 @@ def _pool(layer, coef, const, lower, upper):
 def _transposed(layer, coef, const, in_shape):
     """Back through an affine layer (its pre-activation map) whose input has shape `in_shape` (no batch)."""
     kind = type(layer).__name__
-    batch, rows = ops.shape(coef)[0], ops.shape(coef)[1]
+    rows = int(coef.shape[1])
     if kind in LINEAR or kind in ("Activation", "ReLU"):
-        return ops.reshape(coef, (batch, rows, *in_shape)), const
+        return ops.reshape(coef, (-1, rows, *in_shape)), const
     if kind in ELEMENTWISE:  # x ↦ s·x + t elementwise
-        zero = layer(ops.zeros((1, *in_shape)), training=False)
-        scale = layer(ops.ones((1, *in_shape)), training=False) - zero
-        return coef * scale[:, None], const + _dot(coef, ops.broadcast_to(zero, (batch, *in_shape)))
+        zero = layer(ops.zeros((1, *in_shape)), training=False)[0]
+        scale = layer(ops.ones((1, *in_shape)), training=False)[0] - zero
+        return coef * scale, const + _total(coef * zero)
     if layer.use_bias:
-        const = const + _dot(coef, ops.broadcast_to(layer.bias, (batch, *coef.shape[2:])))
+        const = const + _total(coef * layer.bias)
     if kind == "Dense":
         return ops.matmul(coef, ops.transpose(layer.kernel)), const
     out_shape = tuple(int(d) for d in coef.shape[2:])
@@ -102,7 +106,7 @@ def _transposed(layer, coef, const, in_shape):
     extra = tuple(int(i) - n for i, n in zip(in_shape[:2], size))  # input rows/columns no output reads
     back = ops.conv_transpose(flat, layer.kernel, strides=stride, padding=layer.padding,
                               output_padding=extra if any(extra) else None)
-    return ops.reshape(back, (batch, rows, *in_shape)), const
+    return ops.reshape(back, (-1, rows, *in_shape)), const
 
 
 def crown_ibp_margins(model, x, y, eps, num_classes, with_ibp=False):
@@ -116,7 +120,7 @@ def crown_ibp_margins(model, x, y, eps, num_classes, with_ibp=False):
     coef, const = margin_rows(layers[-1], y, num_classes)
     outputs = [interval[0] for interval, _ in seen[1:]] + [last_input[0]]  # each layer's output, for its shape
     for layer, ((lower, upper), pre), out in zip(reversed(layers[:-1]), reversed(seen), reversed(outputs)):
-        coef = ops.reshape(coef, (ops.shape(coef)[0], ops.shape(coef)[1], *out.shape[1:]))
+        coef = ops.reshape(coef, (-1, int(coef.shape[1]), *out.shape[1:]))
         if pre is not None:  # the layer ends in a ReLU: back through it first, on its pre-activation interval
             coef, const = _relaxed(coef, const, *pre)
         if type(layer).__name__ == "MaxPooling2D":
