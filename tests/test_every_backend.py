@@ -111,6 +111,39 @@ def test_fab_l1_reaches_the_nearest_boundary_of_a_linear_model():
     assert np.all(norms >= minimal * (1 - 1e-4)) and np.all(norms <= minimal * 1.01)
 
 
+def test_verify_gives_the_closed_form_of_a_linear_model_and_milp_decides_a_residual_net():
+    """`kl.verify` reads the layers on this backend: on a linear model IBP and CROWN equal the closed form of the
+    smallest margin over the box; on a small residual network MILP nests above CROWN, CROWN above IBP, and
+    CROWN-IBP's keras.ops bound (what `--defense crown-ibp` trains on) equals its float64 twin."""
+    from kerasll.verification.backward import crown_ibp_margins
+    from kerasll.verification.bounds import crown_ibp_margins as float64_twin
+    from kerasll.verification.network import chain
+
+    net, w, b = linear()
+    x = np.random.default_rng(2).uniform(size=(4, 12)).astype(np.float32)
+    y = np.array([0, 1, 2, 3])
+    lower, upper = np.clip(x - 0.1, 0, 1), np.clip(x + 0.1, 0, 1)
+    diff = w[:, y].T[:, None, :].astype(np.float64) - w.T[None, :, :]
+    exact = np.minimum(diff * lower[:, None], diff * upper[:, None]).sum(-1) + (b[y][:, None] - b[None, :])
+    exact = np.where(np.eye(5)[y] > 0, np.inf, exact).min(-1)
+    for method in ("ibp", "crown"):
+        np.testing.assert_allclose(kl.verify(net, x, y, 0.1, method=method).margin_lower, exact, atol=1e-5)
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((2,))
+    h = keras.layers.Dense(8)(inputs)
+    block = keras.layers.Dense(8)(keras.layers.Dense(8, activation="relu")(h))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.ReLU()(keras.layers.Add()([h, block]))))
+    x2 = np.random.default_rng(3).uniform(0.2, 0.8, (6, 2)).astype(np.float32)
+    y2 = backend.to_numpy(model(x2)).argmax(-1)
+    ibp, crown, milp = (kl.verify(model, x2, y2, 0.1, method=m, time_limit=30) for m in ("ibp", "crown", "milp"))
+    solved = milp.status != "attackable"
+    assert milp.timed_out == 0 and np.all(ibp.margin_lower <= crown.margin_lower + 1e-9)
+    assert np.all(crown.margin_lower[solved] <= milp.margin_lower[solved] + 1e-6)
+    chained = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    ours = crown_ibp_margins(chained, keras.ops.convert_to_tensor(x2), keras.ops.convert_to_tensor(y2), 0.1, 3)
+    np.testing.assert_allclose(backend.to_numpy(ours), float64_twin(chain(chained)[0], x2, y2, 0.1), atol=1e-5)
+
+
 @pytest.mark.pipeline
 def test_the_cli_evaluates_certifies_and_trains_on_this_backend(tmp_path):
     """`kerasll eval`, `certify` and `train` on the embedded data, on whatever backend KERAS_BACKEND names."""
