@@ -219,6 +219,15 @@ def test_milp_nests_above_crown_and_below_every_sampled_margin(kind):
     assert np.all((exact.status == "attackable") == ~exact.verified)
 
 
+def test_a_network_too_large_for_explicit_maps_is_refused_in_one_line(monkeypatch):
+    from kerasll.verification import network
+
+    monkeypatch.setattr(network, "MAX_ENTRIES", 100)
+    with pytest.raises(KerasllError, match="layer 'dense_big' maps 6 values to 40, an explicit map of 240 entries"):
+        kl.verify(keras.Sequential([keras.Input((6,)), keras.layers.Dense(40, name="dense_big"),
+                                    keras.layers.Dense(2)]), np.zeros((1, 6)), [0], 0.1)
+
+
 def test_milp_refuses_a_network_too_large_in_one_line(monkeypatch):
     from kerasll.verification import milp
 

@@ -25,6 +25,7 @@ from kerasll.logits import activation_name
 AFFINE = ("Dense", "Conv1D", "Conv2D", "Normalization", "Rescaling", "BatchNormalization", "AveragePooling2D",
           "Flatten", "Reshape", "Dropout", "InputLayer")
 MERGE = ("Add", "Subtract", "Average", "Concatenate")  # affine maps of several inputs
+MAX_ENTRIES = 50_000_000  # the largest explicit map (400 MB of float64) bound propagation builds; a larger one is refused
 SPARSE_BELOW = 0.25  # an affine step's matrix is multiplied as a sparse one below this share of nonzeros
 SUPPORTED = AFFINE + MERGE + ("ReLU", "Activation", "MaxPooling2D")
 
@@ -120,6 +121,7 @@ def _affine_of(layer, in_shape):
         layer.activation = keras.activations.linear  # the pre-activation map
     try:
         zero = keras.ops.convert_to_numpy(layer(np.zeros((1, *in_shape), np.float32), training=False))
+        check_entries(layer, n_in, zero.size)
         basis = np.eye(n_in, dtype=np.float32).reshape(n_in, *in_shape)
         outs = np.concatenate([keras.ops.convert_to_numpy(layer(basis[i:i + 512], training=False))
                                for i in range(0, n_in, 512)])
@@ -129,6 +131,15 @@ def _affine_of(layer, in_shape):
     out_shape = zero.shape[1:]
     weight = (outs.reshape(n_in, -1).astype(np.float64) - zero.reshape(1, -1)).T
     return Affine(weight, zero.reshape(-1).astype(np.float64)), out_shape
+
+
+def check_entries(layer, n_in, n_out):
+    """Refuse, in one line, an explicit map of more than `MAX_ENTRIES` entries (a large network: use attacks)."""
+    if n_in * n_out > MAX_ENTRIES:
+        where = f"layer {layer.name!r}" if layer is not None else "a residual branch's state"
+        raise KerasllError(f"cannot bound this network: {where} maps {n_in:,} values to {n_out:,}, an explicit "
+                           f"map of {n_in * n_out:,} entries (kerasll's verifiers build up to {MAX_ENTRIES:,}); "
+                           "verify a smaller network")
 
 
 def _pool_windows(layer, in_shape):
@@ -182,6 +193,7 @@ def _maps_of(layer, in_shapes):
 
     zeros = [np.zeros((1, *shape), np.float32) for shape in in_shapes]
     zero = keras.ops.convert_to_numpy(layer(zeros, training=False))
+    check_entries(layer, sum(int(np.prod(shape)) for shape in in_shapes), zero.size)
     weights = []
     for k, shape in enumerate(in_shapes):
         n_in = int(np.prod(shape))
@@ -238,6 +250,7 @@ def _state_map(live, kept, inputs, weights, bias):
         offsets[key] = (start, start + int(np.prod(shape)))
         start = offsets[key][1]
     kept_size = sum(int(np.prod(shape)) for _, shape in kept)
+    check_entries(None, start, kept_size + len(bias))
     matrix = np.zeros((kept_size + len(bias), start))
     row = 0
     for key, shape in kept:
