@@ -97,6 +97,7 @@ def test_the_ramps_start_clean_and_reach_eps_and_kappa_end():
     assert at[30] == at[100] == {"eps": pytest.approx(0.2), "kappa": pytest.approx(0.5)}
 
 
+@pytest.mark.pipeline
 def test_ibp_training_makes_images_verifiable_that_plain_training_does_not(fmnist):
     """A small MLP, 2,000 embedded training images, 8 epochs: plain training leaves IBP nothing to verify at
     ε = 0.05; IBP and CROWN-IBP training make a share verifiable (31% here) (and CROWN at least as many), at a

@@ -152,7 +152,7 @@ def two_input_net(seed, residual=False):
 
 
 @pytest.mark.parametrize("seed, eps, residual", [
-    pytest.param(0, 0.05, False, marks=pytest.mark.pipeline), (0, 0.1, False),
+    pytest.param(0, 0.05, False, marks=pytest.mark.pipeline), pytest.param(0, 0.1, False, marks=pytest.mark.pipeline),
     pytest.param(2, 0.2, False, marks=pytest.mark.pipeline), (3, 0.2, True)])
 def test_milp_decides_a_two_input_network_as_brute_force_does(seed, eps, residual):
     """On a 2-D input the exact answer is a dense grid of the box (801 × 801) up to what the grid can miss
@@ -411,6 +411,7 @@ def test_the_bounds_figure_takes_the_tightest_verified_method_and_autoattack_at_
     assert path.stat().st_size > 10_000
 
 
+@pytest.mark.pipeline
 def test_an_interrupted_verification_resumes_from_its_saved_chunks(tmp_path, monkeypatch):
     """`zoo.verification.verify_in_chunks`: each chunk's verdicts are saved; a rerun takes the saved chunks and
     verifies only the rest, and the result is the one-call result (the images are independent)."""
