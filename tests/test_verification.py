@@ -240,7 +240,7 @@ def test_milp_refuses_a_network_too_large_in_one_line(monkeypatch):
 
 @pytest.mark.pipeline
 def test_verified_images_of_the_shipped_at_lenet_resist_pgd_with_restarts():
-    """Soundness on a real model: no image CROWN verifies is broken by 20-restart PGD-50; at this small ε
+    """Soundness on a real model: no image CROWN verifies is broken by 100-restart PGD-50; at this small ε
     CROWN verifies most images, and at least as many as IBP."""
     from kerasll.zoo.store import Zoo
 
@@ -251,10 +251,9 @@ def test_verified_images_of_the_shipped_at_lenet_resist_pgd_with_restarts():
     ibp = kl.verify(model, x, y, eps, method="ibp")
     assert np.all(ibp.margin_lower <= crown.margin_lower + 1e-9)
     assert crown.verified_accuracy >= 0.5 and crown.verified_accuracy >= ibp.verified_accuracy
-    for seed in range(20):
-        x_adv = np.asarray(kl.pgd(model, x, y, eps, eps / 8, 50, seed=seed))
-        broken = np.asarray(model(x_adv)).argmax(-1) != y
-        assert not np.any(broken & crown.verified)
+    x_adv = np.asarray(kl.pgd(model, x, y, eps, eps / 8, 50, restarts=100, seed=0))  # the strongest of 100 starts
+    broken = np.asarray(model(x_adv)).argmax(-1) != y
+    assert not np.any(broken & crown.verified)
 
 
 def test_bad_input_is_one_line():
