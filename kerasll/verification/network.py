@@ -14,6 +14,7 @@ on its own tensor's coordinates (`ReLU.mask`) and lets the others through. Conse
 multiplied into one, so a chain (a LeNet) gives the same steps as layer by layer.
 """
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -37,13 +38,17 @@ class Affine:
     weight: np.ndarray
     bias: np.ndarray
 
-    def times(self, coef):
-        """coef @ W for a sparse (rows, out) `coef`, sparse again: W as a sparse matrix where it is mostly zeros
-        (a convolution's), else dense."""
+    @functools.cached_property
+    def _sparse(self):
+        """W as a sparse matrix where it is mostly zeros (a convolution's), else None."""
         from scipy import sparse
 
-        if not hasattr(self, "_sparse"):
-            self._sparse = sparse.csr_matrix(self.weight) if np.mean(self.weight != 0) < SPARSE_BELOW else None
+        return sparse.csr_matrix(self.weight) if np.mean(self.weight != 0) < SPARSE_BELOW else None
+
+    def times(self, coef):
+        """coef @ W for a sparse (rows, out) `coef`, sparse again."""
+        from scipy import sparse
+
         if self._sparse is not None:
             return coef @ self._sparse
         product = np.ascontiguousarray(coef @ self.weight)  # dense: stored whole (zeros go at the next ReLU)
@@ -111,28 +116,6 @@ def chain_layers(model):
     return layers
 
 
-def _affine_of(layer, in_shape):
-    """The explicit (W, b) of an affine layer at input shape `in_shape` (no batch axis)."""
-    import keras
-
-    n_in = int(np.prod(in_shape))
-    saved = getattr(layer, "activation", None)
-    if saved is not None:
-        layer.activation = keras.activations.linear  # the pre-activation map
-    try:
-        zero = keras.ops.convert_to_numpy(layer(np.zeros((1, *in_shape), np.float32), training=False))
-        check_entries(layer, n_in, zero.size)
-        basis = np.eye(n_in, dtype=np.float32).reshape(n_in, *in_shape)
-        outs = np.concatenate([keras.ops.convert_to_numpy(layer(basis[i:i + 512], training=False))
-                               for i in range(0, n_in, 512)])
-    finally:
-        if saved is not None:
-            layer.activation = saved
-    out_shape = zero.shape[1:]
-    weight = (outs.reshape(n_in, -1).astype(np.float64) - zero.reshape(1, -1)).T
-    return Affine(weight, zero.reshape(-1).astype(np.float64)), out_shape
-
-
 def check_entries(layer, n_in, n_out):
     """Refuse, in one line, an explicit map of more than `MAX_ENTRIES` entries (a large network: use attacks)."""
     if n_in * n_out > MAX_ENTRIES:
@@ -180,28 +163,41 @@ def _graph(model, input_keys=None):
 
 
 def _maps_of(layer, in_shapes):
-    """The explicit maps of a layer with inputs of shapes `in_shapes`: one (out, in) matrix per input, the bias
-    and the output's shape."""
+    """The explicit maps of a layer (its pre-activation map) with inputs of shapes `in_shapes` (no batch axis):
+    one (out, in) float64 matrix per input, read off as the layer applied to the basis images of that input (the
+    others zero) minus its output at zero; the bias (its output at zero) and the output's shape."""
+    import keras
+
     kind = type(layer).__name__
     if kind in ("ReLU", "Activation"):  # its affine part is the identity (the ReLU, if any, comes after)
         size = int(np.prod(in_shapes[0]))
         return [np.eye(size)], np.zeros(size), in_shapes[0]
-    if kind not in MERGE:
-        affine, out_shape = _affine_of(layer, in_shapes[0])
-        return [affine.weight], affine.bias, out_shape
-    import keras
 
-    zeros = [np.zeros((1, *shape), np.float32) for shape in in_shapes]
-    zero = keras.ops.convert_to_numpy(layer(zeros, training=False))
-    check_entries(layer, sum(int(np.prod(shape)) for shape in in_shapes), zero.size)
-    weights = []
-    for k, shape in enumerate(in_shapes):
-        n_in = int(np.prod(shape))
-        basis = np.eye(n_in, dtype=np.float32).reshape(n_in, *shape)
-        outs = keras.ops.convert_to_numpy(layer([basis if i == k else np.zeros((n_in, *s), np.float32)
-                                                 for i, s in enumerate(in_shapes)], training=False))
-        weights.append((outs.reshape(n_in, -1).astype(np.float64) - zero.reshape(1, -1)).T)
-    return weights, zero.reshape(-1).astype(np.float64), zero.shape[1:]
+    def apply(inputs):
+        out = layer(inputs if kind in MERGE else inputs[0], training=False)
+        return keras.ops.convert_to_numpy(out).astype(np.float64)
+
+    zeros = lambda n: [np.zeros((n, *shape), np.float32) for shape in in_shapes]  # noqa: E731
+    saved = getattr(layer, "activation", None)
+    if saved is not None:
+        layer.activation = keras.activations.linear  # the pre-activation map
+    try:
+        zero = apply(zeros(1))
+        check_entries(layer, sum(int(np.prod(shape)) for shape in in_shapes), zero.size)
+        weights = []
+        for k, shape in enumerate(in_shapes):
+            n_in = int(np.prod(shape))
+            basis = np.eye(n_in, dtype=np.float32).reshape(n_in, *shape)
+            outs = []
+            for i in range(0, n_in, 512):  # the basis images in batches
+                inputs = zeros(len(basis[i:i + 512]))
+                inputs[k] = basis[i:i + 512]
+                outs.append(apply(inputs))
+            weights.append((np.concatenate(outs).reshape(n_in, -1) - zero.reshape(1, -1)).T)
+    finally:
+        if saved is not None:
+            layer.activation = saved
+    return weights, zero.reshape(-1), zero.shape[1:]
 
 
 def chain(model):
