@@ -350,11 +350,18 @@ def test_the_cli_evaluates_and_trains_where_tensorflow_cannot_be_imported(backen
     assert result["key"].endswith(f"-embedded-on-{backend}") and result["backend"] == backend
     assert result["computed_on"]["backend"] == backend
     assert 0.5 <= result["clean_accuracy"] <= 1 and result["robust_accuracy"] <= result["clean_accuracy"]
+    if backend == "jax":  # JAX spreads over its own local devices, no TensorFlow needed; multiworker stays TF's
+        spread = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-lenet-at", "--limit", "40",
+                                 "--source", "embedded", "--strategy", "mirrored", "--json", "-"],
+                                env=env | {"KERASLL_CPU_DEVICES": "2"}, capture_output=True, text=True, timeout=600)
+        assert spread.returncode == 0, spread.stderr[-3000:]
+        assert json.loads(spread.stdout)["attack"]["robust_accuracy"] == result["robust_accuracy"]
+    tf_only = "multiworker" if backend == "jax" else "mirrored"
     refused = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-lenet-at", "--limit", "40",
-                              "--source", "embedded", "--strategy", "mirrored"], env=env, capture_output=True,
+                              "--source", "embedded", "--strategy", tf_only], env=env, capture_output=True,
                              text=True, timeout=600)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr + refused.stdout
-    assert "(strategy 'mirrored') is TensorFlow's (tf.distribute)" in refused.stderr + refused.stdout
+    assert f"(strategy {tf_only!r}) is TensorFlow's (tf.distribute)" in refused.stderr + refused.stdout
     train = subprocess.run([sys.executable, "-m", "kerasll", "train", "--defense", "amsreg", "--source", "embedded",
                             "--epochs", "1", "--name", "trained"], env=env, capture_output=True, text=True, timeout=600)
     assert train.returncode == 0, train.stderr[-3000:]
