@@ -6,7 +6,10 @@ each stage. A backend is at parity where every seed's accuracy lies within Tenso
 seeds (the draws of one seed differ between backends: JAX hashes them in float32, so the seeds are samples,
 not matched pairs).
 
-    python scripts/backend_autoattack_parity.py --images 100 --seeds 0 1 2 --docs
+Each (backend, seed) run is a process of its own, stored under build/backend-autoattack-parity/ as it ends, so
+an interrupted run resumes where it stopped (seed by seed, every backend per seed); `--fresh` recomputes.
+
+    python scripts/backend_autoattack_parity.py --images 500 --seeds 0 1 2 3 4 --docs
 """
 
 import argparse
@@ -26,7 +29,7 @@ import numpy as np
 import kerasll as kl
 from kerasll.zoo.store import Zoo
 
-images, seeds = int(sys.argv[1]), [int(s) for s in sys.argv[2].split(",")]
+images, seeds = int(sys.argv[1]), [int(sys.argv[2])]
 model = kl.load_model(str(Zoo().get("fmnist-lenet-at").model_path), compile=False)
 x, y = kl.load_dataset("fashion_mnist", "test", source="embedded")
 runs = []
@@ -39,12 +42,24 @@ print("RESULT " + json.dumps(runs))
 """
 
 
-def run(backend, images, seeds):
+CACHE = ROOT / "build" / "backend-autoattack-parity"
+
+
+def run(backend, images, seed, fresh=False):
+    """One seed's AutoAttack on one backend, read from its stored run unless `fresh`."""
+    stored = CACHE / f"{backend}-n{images}-seed{seed}.json"
+    if stored.is_file() and not fresh:
+        return json.loads(stored.read_text())
     env = os.environ | {"KERAS_BACKEND": backend, "OMP_WAIT_POLICY": "PASSIVE",
                         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(images), ",".join(map(str, seeds))], env=env,
+    done = subprocess.run([sys.executable, "-c", CHILD, str(images), str(seed)], env=env,
                           capture_output=True, text=True, check=True)
-    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])[0]
+    from kerasll._files import write_json
+
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    write_json(stored, result)
+    return result
 
 
 def main():
@@ -53,14 +68,15 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="AutoAttack seeds")
     parser.add_argument("--docs", action="store_true",
                         help="write docs/data/backend-autoattack-parity.json and docs/backends.md's table")
+    parser.add_argument("--fresh", action="store_true", help="recompute runs stored by an earlier call")
     args = parser.parse_args()
-    out = {}
-    for backend in BACKENDS:
-        if importlib.util.find_spec(backend) is None:
-            print(f"{backend}: not installed, skipped")
-            continue
-        out[backend] = run(backend, args.images, args.seeds)
-        print(backend, [round(100 * r["robust"], 2) for r in out[backend]])
+    installed = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+    print("not installed, skipped:", [b for b in BACKENDS if b not in installed])
+    out = {b: [] for b in installed}
+    for seed in args.seeds:  # every backend per seed, so a partial run already compares them
+        for backend in installed:
+            out[backend].append(run(backend, args.images, seed, args.fresh))
+            print(f"seed {seed} {backend}: {100 * out[backend][-1]['robust']:.2f}%", flush=True)
     low, high = (f(r["robust"] for r in out["tensorflow"]) for f in (min, max))
     verdict = {b: all(low <= r["robust"] <= high for r in runs) for b, runs in out.items()}
     print("within TensorFlow's seed range:", verdict)

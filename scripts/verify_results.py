@@ -28,6 +28,7 @@ def main(argv=None):
     from kerasll.evaluation.settings import parse_number
     from kerasll.zoo.requests import Inputs
     from kerasll.zoo.store import Zoo
+    from kerasll.zoo.evaluation import context_of
     from kerasll.zoo.verification import verify_model
 
     zoo = Zoo(args.zoo)
@@ -38,9 +39,9 @@ def main(argv=None):
     for name in names:
         for method in args.methods:
             limit = args.limit if args.limit is not None else LIMITS[method]
-            _, results, intervals = verify_model(zoo, name, Inputs(limit=limit), eps_values, method,
-                                                 log=lambda line: print(line, file=sys.stderr),
-                                                 time_limit=args.time_limit)
+            inputs = Inputs(limit=limit)
+            context = context_of(inputs, log=lambda line: print(line, file=sys.stderr))
+            _, results, intervals = verify_model(zoo, name, inputs, eps_values, method, context, args.time_limit)
             cells = []
             for eps in eps_values:
                 r, found = results[eps], intervals[eps]

@@ -85,3 +85,37 @@ def test_a_dead_worker_is_named_and_the_run_resumes(model_file, one_process, tmp
         assert code == 0, o[-2000:] + e[-2000:]
     assert resumed[0][1].count("reused from an earlier run") == 2
     same(outcome(out), one_process)
+
+
+def test_verification_spreads_over_two_devices_and_two_workers_to_the_one_process_records(model_file, tmp_path):
+    """`kerasll verify --strategy`: CROWN's per-image verdicts and margin bounds over two logical devices and over
+    two localhost workers are the one-process records, and only the chief writes."""
+    def args(out, strategy):
+        return [*KERASLL, "verify", str(model_file), "--dataset", "fashion_mnist", "--source", "embedded",
+                "--limit", "24", "--eps", "0.003", "--method", "crown", "--batch-size", "6", "--json", str(out),
+                "--strategy", strategy]
+
+    found = {}
+    for strategy, env in (("one", ENV), ("mirrored", ENV | {"KERASLL_CPU_DEVICES": "2"})):
+        out = tmp_path / strategy / "v.json"
+        out.parent.mkdir()
+        done = subprocess.run(args(out, strategy), capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        found[strategy] = json.loads(out.read_text())["results"], kept_records(out)
+    outs = [tmp_path / f"w{i}" / "v.json" for i in range(2)]
+    for o in outs:
+        o.parent.mkdir()
+    workers = [subprocess.Popen(args(outs[i], "multiworker"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=ENV | {"TF_CONFIG": config}) for i, config in enumerate(localhost_cluster(2))]
+    results = finish(workers)
+    for code, out, err in results:
+        assert code == 0, out[-2000:] + err[-2000:]
+    assert "this worker is done; the chief writes the results" in results[1][1]
+    assert not list(outs[1].parent.iterdir())  # worker 1 wrote nothing
+    found["multiworker"] = json.loads(outs[0].read_text())["results"], kept_records(outs[0])
+    (rows, records) = found["one"]
+    assert 0 < np.mean(records["status"] == "verified") < 1  # some verified, some not: the verdicts can differ
+    for strategy in ("mirrored", "multiworker"):
+        other_rows, other = found[strategy]
+        assert [r["verified_accuracy"] for r in other_rows] == [r["verified_accuracy"] for r in rows], strategy
+        assert other.keys() == records.keys() and all(np.array_equal(other[k], records[k]) for k in records), strategy

@@ -1,6 +1,8 @@
 """Verified robust accuracy (IBP, CROWN, exact MILP): closed forms, nesting, soundness against sampling, a grid
 and PGD."""
 
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -412,33 +414,34 @@ def test_the_bounds_figure_takes_the_tightest_verified_method_and_autoattack_at_
 
 @pytest.mark.pipeline
 def test_an_interrupted_verification_resumes_from_its_saved_chunks(tmp_path, monkeypatch):
-    """`zoo.verification.verify_in_chunks`: each chunk's verdicts are saved; a rerun takes the saved chunks and
-    verifies only the rest, and the result is the one-call result (the images are independent)."""
-    from types import SimpleNamespace
-
-    from kerasll.zoo import verification
+    """`verify_records` (the template every evaluation runs on): each chunk's verdicts, and each finished stage
+    inside a chunk, are kept; a rerun takes them and verifies only the rest, and the records are the one-call
+    result (the images are independent)."""
+    from kerasll.evaluation.chunks import Context
+    from kerasll.evaluation.kinds import VerifySettings
+    from kerasll.verification import measure
 
     model = two_input_net(0)
     x = np.random.default_rng(0).uniform(0.15, 0.85, (23, 2)).astype(np.float32)
-    data = SimpleNamespace(x=x, y=np.asarray(model(x)).argmax(-1))
-    monkeypatch.setitem(verification.CHUNK, "milp", 10)
-    whole = kl.verify(model, data.x, data.y, 0.1, method="milp", time_limit=30)
-    calls, stop = [], {"at": 2}
-
+    y = np.asarray(model(x)).argmax(-1)
+    monkeypatch.setitem(measure.STAGE, "milp", 5)
+    whole = kl.verify(model, x, y, 0.1, method="milp", time_limit=30)
+    calls, stop = [], {"at": 4}
     def counting(model_, x_, *args, **kwargs):
         calls.append(len(x_))
         if len(calls) == stop["at"]:
-            raise RuntimeError("stopped")  # the run stops in its second chunk
+            raise RuntimeError("stopped")  # in the second stage of the second chunk
         return kl.verify(model_, x_, *args, **kwargs)
 
-    monkeypatch.setattr("kerasll.verification.verify", counting)
+    monkeypatch.setattr(sys.modules["kerasll.verification.verify"], "verify", counting)  # the module, not kl.verify
+    settings, context = VerifySettings(0.1, "milp", 30.0), Context.of(batch_size=10)
     with pytest.raises(RuntimeError, match="stopped"):
-        verification.verify_in_chunks(model, data, 0.1, "milp", 30, tmp_path)
-    assert sorted(p.name for p in (tmp_path / "run" / "chunks").iterdir()) == ["00000000.npz"]
+        measure.verify_records(model, x, y, settings, tmp_path, context)
     calls.clear()
     stop["at"] = None  # no interruption this time
-    resumed = verification.verify_in_chunks(model, data, 0.1, "milp", 30, tmp_path)
-    assert calls == [10, 3]  # the first chunk came from its file
+    records, _ = measure.verify_records(model, x, y, settings, tmp_path, context)
+    assert calls == [5, 3]  # chunk 1 from its file, chunk 2's first stage kept; its second stage and chunk 3 run
+    resumed = measure.result_of(records, "milp", 0.1)
     np.testing.assert_array_equal(resumed.status, whole.status)
     np.testing.assert_array_equal(resumed.verified, whole.verified)
     np.testing.assert_allclose(resumed.margin_lower, whole.margin_lower)
@@ -455,3 +458,21 @@ def test_the_solver_cannot_write_into_standard_output(capfd):
         os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();\n")
     os.write(1, b"after\n")
     assert capfd.readouterr().out == "after\n"
+
+
+def test_a_model_whose_weights_changed_is_read_again():
+    """`verify` reads a model's layers once per weights (`network_of`): after `set_weights` the bounds are the new
+    model's, not the cached old ones."""
+    from kerasll.verification.verify import network_of
+
+    model = two_input_net(0)
+    x = np.random.default_rng(1).uniform(0.2, 0.8, (8, 2)).astype(np.float32)
+    y = np.asarray(model(x)).argmax(-1)
+    before = kl.verify(model, x, y, 0.05, method="ibp").margin_lower
+    assert network_of(model) is network_of(model)  # read once
+    model.set_weights([2 * w for w in model.get_weights()])
+    after = kl.verify(model, x, y, 0.05, method="ibp").margin_lower
+    fresh = ibp_margins(chain(model)[0], x, y, 0.05)
+    fresh[np.arange(len(y)), y] = np.inf  # z_y − z_y is no constraint, as in `verify`
+    np.testing.assert_allclose(after, fresh.min(-1))
+    assert not np.allclose(after, before)

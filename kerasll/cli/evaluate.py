@@ -149,8 +149,9 @@ def check_verify(method, norm):
         raise KerasllError(f"--verify bounds L∞ balls; --norm is {norm!r}: use --norm linf, or drop --verify")
 
 
-def _verified_too(name, request, out, zoo, method):
-    """`kerasll verify NAME --method METHOD` at the attack's ε on the same images, shown and added to `out`."""
+def _verified_too(name, request, out, zoo, method, context):
+    """`kerasll verify NAME --method METHOD` at the attack's ε on the same images, shown and added to `out`: on the
+    chief alone (the other workers are done), over its local devices when the run spreads over them."""
     from kerasll.cli.verified import rows_of, show_verification
     from kerasll.evaluation.settings import EvalSettings
     from kerasll.zoo.verification import verify_model
@@ -158,8 +159,11 @@ def _verified_too(name, request, out, zoo, method):
     if out.get("attack") is None:
         return
     eps = EvalSettings.from_dict(out["attack"]["settings"]).eps
-    log = lambda line: console.print(f"  {line}", soft_wrap=True)  # noqa: E731
-    _, results, intervals = verify_model(open_zoo(zoo), name, request.inputs, (eps,), method, log=log)
+    from kerasll.zoo.evaluation import context_of
+
+    if context.spread.multiworker:
+        context = context_of(request.inputs, log=context.log)
+    _, results, intervals = verify_model(open_zoo(zoo), name, request.inputs, (eps,), method, context)
     show_verification(method, results, intervals)
     out["verify"] = rows_of(results, intervals)
 
@@ -194,7 +198,7 @@ def _evaluate(name, request, json_out, zoo, verify=None):
             return out
         show(Path(name).name, out)
         if verify is not None:
-            _verified_too(name, request, out, zoo, verify)
+            _verified_too(name, request, out, zoo, verify, context)
         if request.landscape:  # beside --json, else in ./MODEL-figures/
             from kerasll.zoo.figures import file_figures
 
@@ -212,7 +216,7 @@ def _evaluate(name, request, json_out, zoo, verify=None):
         return out
     show(name, out)
     if verify is not None:
-        _verified_too(name, request, out, zoo, verify)
+        _verified_too(name, request, out, zoo, verify, context)
     if request.landscape:
         paths = []
         for directions in ("random", "fgsm"):

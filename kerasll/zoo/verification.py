@@ -4,16 +4,13 @@ the entry's eval.json by its settings, and set beside the entry's stored AutoAtt
 
 from dataclasses import dataclass
 
-import shutil
 import time
 
 import numpy as np
 
-from kerasll._files import atomic_write_bytes
-from kerasll.distribution.spread import pack, unpack
-
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.evaluation.kinds import VerifySettings
+from kerasll.verification.measure import result_of, verify_records
 from kerasll.zoo.entry import load_classifier
 from kerasll.zoo.evaluation import RECORDS_DIR, Results, check_fits, context_of, images_tag, model_input_shape, test_data
 from kerasll.zoo.results import ATTACK, ResultId, find
@@ -48,23 +45,15 @@ def summarize(result, time_limit):
     return out
 
 
-def per_image(result):
-    """A `VerifyResult`'s per-image arrays, as records.npz holds them (the exact method's counterexamples too:
-    NaN where an image has none)."""
-    out = {"status": np.asarray(result.status, str), "correct": np.asarray(result.correct, bool),
-           "margin_lower": np.asarray(result.margin_lower, np.float64)}
-    if result.counterexamples is not None:
-        out["counterexamples"] = np.asarray(result.counterexamples, np.float32)
-    return out
-
-
-def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None, time_limit=60.0):
+def verify_model(zoo, name, inputs, eps_values, method, context=None, time_limit=60.0, records_root=None):
     """(the images, {ε: stored result}, {ε: `Interval` or None}) for entry (or .keras file) `name` on the images
     `inputs` names, each result from eval.json when it has it (unless --force), its per-image status in the
-    entry's records; `progress(done, total, description)` after each pass."""
+    entry's records (a file's: in `records_root`, if given), computed in resumable chunks spread by `context`
+    (`kerasll.zoo.evaluation.context_of`: the progress and log callbacks, the chunk size, the strategy)."""
     from pathlib import Path
 
-    entry = None
+    context = context or context_of(inputs)
+    entry, log = None, context.log
     if Path(name).suffix == ".keras" or Path(name).is_file():
         model, dataset = load_classifier(name, log, inputs.unsafe), inputs.dataset
     else:
@@ -72,21 +61,18 @@ def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None,
         model, dataset = entry.load_model(inputs.unsafe, log), entry.metadata()["dataset"]
     data = test_data(inputs, dataset, model_input_shape(model))
     check_fits(model, data, name)
-    results = Results(context_of(inputs, log=log), entry.path / RECORDS_DIR if entry else None, entry, zoo)
+    results = Results(context, entry.path / RECORDS_DIR if entry else records_root, entry, zoo)
     limit, tag = (time_limit if method == "milp" else None), images_tag(data, inputs)
     out, intervals = {}, {}
     for eps in eps_values:
         settings = VerifySettings(float(eps), method, limit, inputs.seed)
-        step = None if progress is None else (lambda done, e=eps: progress(done, len(data.y), f"ε = {e:g}"))
         fresh = {}
 
-        def compute(folder, eps=eps, step=step, fresh=fresh):
+        def compute(folder, settings=settings, fresh=fresh):
             start = time.perf_counter()
-            found = verify_in_chunks(model, data, eps, method, time_limit, folder, step)
-            fresh.update(per_image(found))
-            if folder is not None:
-                atomic_write_bytes(folder / "run" / "records.npz", pack(fresh))
-                shutil.rmtree(folder / "run" / "chunks", ignore_errors=True)  # the records hold them all now
+            records, _ = verify_records(model, data.x, data.y, settings, folder, context)
+            fresh.update(records)
+            found = result_of(records, method, settings.eps)
             return summarize(found, limit) | {"seconds": time.perf_counter() - start, "data": data.name}
 
         rid = ResultId(settings, len(data.x), tag)
@@ -94,42 +80,6 @@ def verify_model(zoo, name, inputs, eps_values, method, progress=None, log=None,
         records = fresh or results.records_of(rid)
         intervals[float(eps)] = interval(results, out[float(eps)], records, eps, tag) if records else None
     return data, out, intervals
-
-
-CHUNK = {"ibp": 2000, "crown": 20, "milp": 50}  # images per saved chunk: an interrupted run resumes after the last
-
-
-def verify_in_chunks(model, data, eps, method, time_limit, folder=None, progress=None):
-    """`kl.verify` over `data` a chunk at a time, each chunk's per-image verdicts saved in `folder`/run/chunks
-    and taken from there when a run was interrupted: the images are independent, so the result is the
-    one-call result (a `VerifyResult`)."""
-    from kerasll.verification import VerifyResult, verify
-
-    size, parts = CHUNK[method], []
-    chunks = None if folder is None else folder / "run" / "chunks"
-    if chunks is not None:
-        chunks.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(data.y), size):
-        path = None if chunks is None else chunks / f"{start:08d}.npz"
-        if path is not None and path.is_file():
-            part, _ = unpack(path.read_bytes())
-        else:
-            stop = min(start + size, len(data.y))
-            found = verify(model, data.x[start:stop], data.y[start:stop], eps, method, time_limit=time_limit,
-                           progress=None if progress is None else (lambda done, s=start: progress(s + done)))
-            part = per_image(found)
-            if path is not None:
-                atomic_write_bytes(path, pack(part))
-        parts.append(part)
-        if progress is not None:
-            progress(min(start + size, len(data.y)))
-    joined = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in ("status", "correct",
-                                                                                             "margin_lower")}
-    status = joined["status"].astype(object)
-    verified = (status == "verified") & joined["correct"].astype(bool)
-    found = None if method != "milp" else np.concatenate([p["counterexamples"] for p in parts])
-    return VerifyResult(method, float(eps), verified, joined["margin_lower"], joined["correct"].astype(bool),
-                        status, found)
 
 
 def interval(results, verified, records, eps, tag):
