@@ -40,8 +40,8 @@ def sampled_margins(model, x, y, eps, n=3000, seed=0):
     rng = np.random.default_rng(seed)
     points = [np.clip(x[None] + rng.uniform(-eps, eps, (n, *x.shape)), 0, 1),
               np.clip(x[None] + eps * rng.choice([-1.0, 1.0], (n, *x.shape)), 0, 1)]
-    z = np.concatenate([np.asarray(model(p.reshape(-1, *x.shape[1:]).astype(np.float32))).reshape(n, len(x), -1)
-                        for p in points])
+    z = np.concatenate([keras.ops.convert_to_numpy(model(p.reshape(-1, *x.shape[1:]).astype(np.float32)))
+                        .reshape(n, len(x), -1) for p in points])
     return (np.take_along_axis(z, y[None, :, None].repeat(len(z), 0), -1) - z).min(0)
 
 

@@ -52,9 +52,9 @@ class IBPTrainingModel(DefenseModel):
                  **kwargs):
         super().__init__(classifier, seed=seed, **kwargs)
         self.check_params(eps, warmup_steps, ramp_steps, kappa_end)
-        from kerasll.verification.intervals import classifier_layers
+        from kerasll.verification.intervals import classifier_graph
 
-        classifier_layers(classifier)  # an unsupported layer is refused now, by name, not at the first step
+        classifier_graph(classifier)  # an unsupported layer is refused now, by name, not at the first step
         self.eps, self.kappa_end = float(eps), float(kappa_end)
         self.warmup_steps, self.ramp_steps = int(warmup_steps), int(ramp_steps)
         self.verified_accuracy = train_tracker("verified_accuracy")

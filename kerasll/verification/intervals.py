@@ -1,5 +1,6 @@
 """Interval bound propagation through a Keras classifier's own layers, in `keras.ops`: differentiable in the
-weights on every backend, what certified training (`kerasll.defenses.certified`) trains on.
+weights on every backend, what certified training (`kerasll.defenses.certified`) trains on. A chain, or a
+graph with branches (residual Add, Subtract, Average, Concatenate: `classifier_graph`, `graph_intervals`).
 
 The same bounds as `bounds.ibp_margins` (float64 NumPy on the explicit chain, for verification), computed
 layer by layer at the layers' dtype: a Dense or Conv2D maps the centre by the layer and the radius by |W|
@@ -16,6 +17,54 @@ from kerasll.verification.network import chain_layers
 
 ELEMENTWISE = ("Rescaling", "Normalization", "BatchNormalization")
 MONOTONE = ("Flatten", "Reshape", "Dropout", "MaxPooling2D", "AveragePooling2D", "ReLU")
+
+
+def classifier_graph(model):
+    """The classifier's graph (`network._graph`: (layer, input keys, output key) in order, nested models opened),
+    every layer checked (unsupported ones refused by name), the input layers left out, the last node a Dense
+    layer giving the output (the logits, folded into the margins). Branches (residual Add, Concatenate) are
+    kept: IBP maps each merge's intervals."""
+    from kerasll.verification.network import _check, _graph
+
+    classifier = getattr(model, "classifier", model)
+    nodes, output = _graph(classifier)
+    for layer, _, _ in nodes:
+        _check(layer)
+    nodes = [node for node in nodes if type(node[0]).__name__ != "InputLayer"]
+    if not nodes or type(nodes[-1][0]).__name__ != "Dense" or nodes[-1][2] != output:
+        raise KerasllError("interval bounds need a Dense last layer (the logits), got "
+                           f"{type(nodes[-1][0]).__name__ if nodes else 'no layer'}")
+    graph = getattr(classifier, "_functional", None) or classifier
+    return nodes, id(graph.inputs[0])
+
+
+def _merge(layer, intervals):
+    """IBP through a merge of several tensors' intervals: sums and averages add the ends, a difference pairs
+    one's lower end with the other's upper, a concatenation joins them."""
+    kind = type(layer).__name__
+    lowers, uppers = [i[0] for i in intervals], [i[1] for i in intervals]
+    if kind == "Concatenate":
+        return ops.concatenate(lowers, axis=layer.axis), ops.concatenate(uppers, axis=layer.axis)
+    if kind == "Subtract":
+        return lowers[0] - uppers[1], uppers[0] - lowers[1]
+    lower, upper = sum(lowers[1:], lowers[0]), sum(uppers[1:], uppers[0])
+    if kind == "Average":
+        return lower / len(lowers), upper / len(uppers)
+    return lower, upper
+
+
+def graph_intervals(nodes, input_key, x, eps):
+    """IBP through the graph `nodes` (`classifier_graph`'s, all but the last): the interval of the last node's
+    input, each merge mapping its inputs' intervals (`_merge`), every other layer as `_through`."""
+    from kerasll.verification.network import MERGE
+
+    known = {input_key: (ops.clip(x - eps, 0.0, 1.0), ops.clip(x + eps, 0.0, 1.0))}
+    for layer, inputs, out in nodes[:-1]:
+        if type(layer).__name__ in MERGE:
+            known[out] = _merge(layer, [known[key] for key in inputs])
+        else:
+            known[out] = _through(layer, *known[inputs[0]])[0]
+    return known[nodes[-1][1][0]]
 
 
 def classifier_layers(model):
@@ -86,7 +135,7 @@ def elided(last, y, num_classes, interval):
 
 def interval_margins(model, x, y, eps, num_classes):
     """IBP lower bounds (B, C) on z_y − z_j over the L∞ ball of radius `eps` ∩ [0, 1] (0 at j = y), through the
-    layers of `model` (a classifier, or a defense's: its classifier), in inference mode."""
-    layers = classifier_layers(model)
-    _, interval = forward_intervals(layers[:-1], x, eps)
-    return elided(layers[-1], y, num_classes, interval)
+    layers of `model` (a classifier, or a defense's: its classifier; a chain or a graph with branches), in
+    inference mode."""
+    nodes, input_key = classifier_graph(model)
+    return elided(nodes[-1][0], y, num_classes, graph_intervals(nodes, input_key, x, eps))

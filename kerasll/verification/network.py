@@ -110,9 +110,9 @@ def chain_layers(model):
         _check(layer)
         inbound = getattr(layer, "_inbound_nodes", [])
         if any(len(node.input_tensors) > 1 for node in inbound):
-            raise KerasllError(f"cannot bound layer {layer.name!r} in training: it merges several inputs (a branch "
-                               "or residual Add); certified training supports a chain of layers (kl.verify takes "
-                               "branches)")
+            raise KerasllError(f"crown-ibp cannot go back through layer {layer.name!r}: it merges several inputs "
+                               "(a branch or residual Add); CROWN-IBP training takes a chain of layers, --defense "
+                               "ibp and kl.verify take branches")
     return layers
 
 
