@@ -79,14 +79,14 @@ def test_ibp_and_crown_are_below_every_sampled_margin_and_verify_nests_them(kind
                                                                      truth).min(-1) + 1e-5)
 
 
-def dense_backward_rows(coef, const, steps, bounds, box, rows_per_image):
-    """CROWN's backward pass written plainly on dense (B, m, n) arrays, a loop per pool window: the reference
-    for the sparse bookkeeping of `bounds._backward_rows`."""
+def dense_backward_rows(coef, const, steps, bounds, box, image):
+    """CROWN's backward pass written plainly on dense (R, n) arrays, row r bounding image `image[r]`, a loop per
+    pool window: the reference for the sparse bookkeeping of `bounds._backward_rows`."""
     from kerasll.verification.network import Affine, ReLU
 
-    coef = coef.toarray().reshape(-1, rows_per_image, coef.shape[1])
-    const = np.array(const, np.float64).reshape(len(coef), rows_per_image)  # a copy: changed in place below
+    coef, const = coef.toarray(), np.array(const, np.float64)  # a copy: changed in place below
     for step, (lower, upper) in reversed(list(zip(steps, bounds))):
+        lower, upper = lower[image], upper[image]  # (R, n): each row's image's interval
         pos, neg = np.maximum(coef, 0), np.minimum(coef, 0)
         if isinstance(step, Affine):
             const, coef = const + coef @ step.bias, coef @ step.weight
@@ -95,20 +95,19 @@ def dense_backward_rows(coef, const, steps, bounds, box, rows_per_image):
             through = (lower >= 0) | ~step.on
             up = np.where(through, 1.0, np.where(unstable, upper / np.where(unstable, upper - lower, 1), 0.0))
             low = np.where(through, 1.0, np.where(unstable, upper >= -lower, 0.0))
-            const = const + np.einsum("bmn,bn->bm", neg, np.where(unstable, -lower * up, 0.0))
-            coef = pos * low[:, None] + neg * up[:, None]
+            const = const + np.sum(neg * np.where(unstable, -lower * up, 0.0), -1)
+            coef = pos * low + neg * up
         else:
-            moved = np.zeros((*coef.shape[:2], lower.shape[1]))
-            for b in range(len(coef)):
+            moved = np.zeros((len(coef), lower.shape[1]))
+            for r in range(len(coef)):
                 for k, window in enumerate(step.windows):
-                    best = window[lower[b, window].argmax()]
-                    decided = lower[b, best] >= max(upper[b, i] for i in window if i != best)
-                    moved[b, :, best] = pos[b, :, k] + (neg[b, :, k] if decided else 0)
-                    const[b] += 0 if decided else neg[b, :, k] * upper[b, window].max()
+                    best = window[lower[r, window].argmax()]
+                    decided = lower[r, best] >= max(upper[r, i] for i in window if i != best)
+                    moved[r, best] = pos[r, k] + (neg[r, k] if decided else 0)
+                    const[r] += 0 if decided else neg[r, k] * upper[r, window].max()
             coef = moved
-    low_box, up_box = box
-    value = np.einsum("bmn,bn->bm", np.maximum(coef, 0), low_box) + np.einsum("bmn,bn->bm", np.minimum(coef, 0), up_box)
-    return (value + const).reshape(-1)
+    low_box, up_box = box[0][image], box[1][image]
+    return np.sum(np.maximum(coef, 0) * low_box + np.minimum(coef, 0) * up_box, -1) + const
 
 
 @pytest.mark.parametrize("kind", ["mlp", "cnn", "residual"])
@@ -126,6 +125,39 @@ def test_crown_on_sparse_coefficients_equals_the_dense_formula(kind, monkeypatch
     plain = [crown_margins(steps, x, y, eps) for eps in (0.02, 0.1)]
     np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-12)
     assert not np.allclose(fast, [ibp_margins(steps, x, y, eps) for eps in (0.02, 0.1)])  # CROWN did the work
+
+
+@pytest.mark.parametrize("kind", ["cnn", "residual"])
+def test_skipping_the_crown_bounds_of_dead_neurons_changes_nothing(kind, monkeypatch):
+    """`bounds._needed`: a neuron IBP proves dead ahead of a ReLU gets no CROWN bound of its own. The margins,
+    and the interval of every other neuron, equal those of CROWN on every neuron; some neurons were skipped
+    (the test would not notice a skip that never happens)."""
+    from kerasll.verification import bounds
+
+    model = net(kind, 2)
+    x = np.random.default_rng(2).uniform(0.2, 0.8, (4, *model.inputs[0].shape[1:])).astype(np.float32)
+    y = np.asarray(model(x)).argmax(-1)
+    steps, _ = chain(model)
+    box = bounds.input_box(x, 0.01)
+    skipped = []
+    real = bounds._needed
+
+    def counting(step, ibp_upper):
+        needed = real(step, ibp_upper)
+        skipped.append(int((~needed).sum()))
+        return needed
+
+    monkeypatch.setattr(bounds, "_needed", counting)
+    fast, fast_intervals = crown_margins(steps, x, y, 0.01), bounds.crown_intervals(steps, box)
+    monkeypatch.setattr(bounds, "_needed", lambda step, ibp_upper: np.ones(ibp_upper.shape, bool))
+    every, every_intervals = crown_margins(steps, x, y, 0.01), bounds.crown_intervals(steps, box)
+    assert sum(skipped) > 0
+    np.testing.assert_allclose(fast, every, rtol=0, atol=1e-12)
+    for (lo, hi), (every_lo, every_hi) in zip(fast_intervals, every_intervals):
+        live = hi > 0  # the skipped neurons are dead (IBP's upper end ≤ 0) both ways; the others' bounds agree
+        assert np.all(every_hi[~live] <= 0)
+        np.testing.assert_allclose(hi[live], every_hi[live], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(lo[live], every_lo[live], rtol=0, atol=1e-12)
 
 
 def test_a_two_input_network_against_a_dense_grid():

@@ -100,12 +100,14 @@ def _backward(coef, const, steps, bounds, box):
     input and a dead ReLU zeroes a column, so on a LeNet most entries are zero (each ReLU and pool is an
     operation on the stored entries, each affine step a sparse product)."""
     batch, rows_per_image, _ = coef.shape
+    image = np.repeat(np.arange(batch), rows_per_image)
     return _backward_rows(sparse.csr_matrix(coef.reshape(batch * rows_per_image, -1)), const.reshape(-1), steps,
-                          bounds, box, rows_per_image).reshape(batch, rows_per_image)
+                          bounds, box, image).reshape(batch, rows_per_image)
 
 
-def _backward_rows(coef, const, steps, bounds, box, rows_per_image):
-    """`_backward` on the sparse (B·m, n) `coef` and its (B·m,) `const`; returns (B·m,) lower bounds."""
+def _backward_rows(coef, const, steps, bounds, box, image):
+    """`_backward` on the sparse (R, n) `coef` and its (R,) `const`, row r bounding a function of image
+    `image[r]`'s network; returns (R,) lower bounds."""
     const, coef = np.array(const, np.float64), coef.copy()  # its entries are changed in place below
     for i in range(len(steps) - 1, -1, -1):
         step, (lower, upper) = steps[i], bounds[i]
@@ -113,7 +115,7 @@ def _backward_rows(coef, const, steps, bounds, box, rows_per_image):
             const = const + coef @ step.bias
             coef = step.times(coef)
             continue
-        row, at, value = _entries(coef, rows_per_image)
+        row, at, value = _entries(coef, image)
         neg = value < 0
         if isinstance(step, ReLU):
             low_slope, up_slope, up_intercept = (a.ravel()[at] for a in _relu_relaxation(lower, upper, step.on))
@@ -126,17 +128,17 @@ def _backward_rows(coef, const, steps, bounds, box, rows_per_image):
             const = const + _row_sums(coef, row, np.where(loose, value * top, 0.0))
             coef = sparse.csr_matrix((np.where(loose, 0.0, value), chosen, coef.indptr),
                                      shape=(coef.shape[0], lower.shape[1]))
-    row, at, value = _entries(coef, rows_per_image)
+    row, at, value = _entries(coef, image)
     box_lower, box_upper = box
     corner = np.where(value > 0, box_lower.ravel()[at], box_upper.ravel()[at])
     return const + _row_sums(coef, row, value * corner)
 
 
-def _entries(coef, rows_per_image):
+def _entries(coef, image):
     """Per stored entry of the CSR `coef`: its row, its place in a flattened (B, n) array of per-image values
-    (image = row // m, then its column) and its value."""
+    (its row's image, then its column) and its value."""
     row = np.repeat(np.arange(coef.shape[0]), np.diff(coef.indptr))
-    return row, row // rows_per_image * coef.shape[1] + coef.indices, coef.data
+    return row, image[row] * coef.shape[1] + coef.indices, coef.data
 
 
 def _row_sums(coef, row, values):
@@ -184,9 +186,12 @@ def crown_intervals(steps, box):
         elif not isinstance(steps[i - 1], Affine):  # after a ReLU or a pool: through it, monotone
             bounds.append(_next_input(steps, i, bounds, box))
         else:
-            lower, upper = _crown_interval(steps[:i], bounds, box)
             ibp_lower, ibp_upper = _forward_intervals(steps[i - 1:i], *bounds[i - 1])[1]
-            bounds.append((np.maximum(lower, ibp_lower), np.minimum(upper, ibp_upper)))
+            needed = _needed(steps[i], ibp_upper)
+            lower, upper = _crown_interval(steps[:i], bounds, box, needed)
+            dead = ~needed
+            bounds.append((np.where(dead, ibp_lower, np.maximum(lower, ibp_lower)),
+                           np.where(dead, ibp_upper, np.minimum(upper, ibp_upper))))
     return bounds
 
 
@@ -195,12 +200,24 @@ def _next_input(steps, i, bounds, box):
     return _through(steps[i - 1], *bounds[i - 1])
 
 
-def _crown_interval(steps, bounds, box):
-    """CROWN's interval of the output of `steps` (their last one affine): identity specs, both signs."""
-    last, batch = steps[-1], len(box[0])
-    size = last.weight.shape[0]
-    coef = sparse.vstack([sparse.csr_matrix(last.weight)] * batch, format="csr")
-    bias = np.tile(last.bias, batch)
-    lower = _backward_rows(coef, bias, steps[:-1], bounds, box, size)
-    upper = -_backward_rows(-coef, -bias, steps[:-1], bounds, box, size)
-    return lower.reshape(batch, size), upper.reshape(batch, size)
+def _needed(step, ibp_upper):
+    """(B, n): the neurons of `step`'s input whose CROWN bounds can matter. One whose IBP upper bound is ≤ 0
+    ahead of a ReLU is dead whatever CROWN says (its output is 0, and nothing later reads its input's
+    interval), so its bounds are not computed: the results are the same, and on IBP-trained networks most
+    neurons are dead (the LeNet's second convolution: 92% at ε = 0.1)."""
+    if isinstance(step, ReLU):
+        return ~((ibp_upper <= 0) & step.on)
+    return np.ones(ibp_upper.shape, bool)
+
+
+def _crown_interval(steps, bounds, box, needed):
+    """CROWN's interval of the output of `steps` (their last one affine) where `needed` (B, out) is True: identity
+    specs, both signs; (−inf, inf) elsewhere."""
+    last = steps[-1]
+    image, neuron = np.nonzero(needed)
+    coef = sparse.csr_matrix(last.weight)[neuron]
+    bias = last.bias[neuron]
+    lower, upper = np.full(needed.shape, -np.inf), np.full(needed.shape, np.inf)
+    lower[image, neuron] = _backward_rows(coef, bias, steps[:-1], bounds, box, image)
+    upper[image, neuron] = -_backward_rows(-coef, -bias, steps[:-1], bounds, box, image)
+    return lower, upper
