@@ -37,8 +37,7 @@ def _forward_intervals(steps, lower, upper):
     for step in steps:
         seen.append((lower, upper))
         if isinstance(step, Affine):
-            centre, radius = (upper + lower) / 2, (upper - lower) / 2
-            centre, radius = centre @ step.weight.T + step.bias, radius @ np.abs(step.weight).T
+            centre, radius = step.interval((upper + lower) / 2, (upper - lower) / 2)
             lower, upper = centre - radius, centre + radius
         else:
             lower, upper = _through(step, lower, upper)

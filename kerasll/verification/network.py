@@ -45,6 +45,17 @@ class Affine:
 
         return sparse.csr_matrix(self.weight) if np.mean(self.weight != 0) < SPARSE_BELOW else None
 
+    @functools.cached_property
+    def _absolute(self):
+        """|W|, sparse where W is."""
+        return abs(self._sparse) if self._sparse is not None else np.abs(self.weight)
+
+    def interval(self, centre, radius):
+        """(W c + b, |W| r) for (B, in) centres and radii: IBP's map, sparse where W is."""
+        if self._sparse is not None:
+            return (self._sparse @ centre.T).T + self.bias, (self._absolute @ radius.T).T
+        return centre @ self.weight.T + self.bias, radius @ self._absolute.T
+
     def times(self, coef):
         """coef @ W for a sparse (rows, out) `coef`, sparse again."""
         from scipy import sparse
