@@ -75,16 +75,16 @@ def test_the_trained_bounds_of_a_branched_network_are_the_verifiers_ibp(seed):
     assert np.all(ours <= sampled_margins(other, x, y, 0.05) + 1e-5)
 
 
-def test_ibp_training_takes_a_residual_network_through_fit():
-    """`kl.IBPTrainingModel` on a residual network: compiled, fit for a few steps with ε ramping, finite losses
-    and a verified accuracy in its history; CROWN-IBP refuses the branch in one line."""
-    model = kl.IBPTrainingModel(residual_net(0), 0.05, warmup_steps=1, ramp_steps=2)
+@pytest.mark.parametrize("defense", ["ibp", "crown-ibp"])
+def test_certified_training_takes_a_residual_network_through_fit(defense):
+    """`kl.IBPTrainingModel` and `kl.CROWNIBPTrainingModel` on a residual network: compiled, fit for a few steps
+    with ε ramping, finite losses and a verified accuracy in the history."""
+    kind = kl.IBPTrainingModel if defense == "ibp" else kl.CROWNIBPTrainingModel
+    model = kind(residual_net(0), 0.05, warmup_steps=1, ramp_steps=2)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).uniform(0, 1, (32, 6, 6, 1)).astype(np.float32)
     history = model.fit(x, np.arange(32) % 3, batch_size=8, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][-1]) and 0 <= history["verified_accuracy"][-1] <= 1
-    with pytest.raises(KerasllError, match="crown-ibp cannot go back through layer .* merges several inputs"):
-        kl.CROWNIBPTrainingModel(residual_net(0), 0.05)
 
 
 def strided_net():
@@ -96,19 +96,21 @@ def strided_net():
                              keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dense(5)])
 
 
-@pytest.mark.parametrize("which", ["mlp", "cnn", "strided"])
+@pytest.mark.parametrize("which", ["mlp", "cnn", "strided", "residual"])
 def test_the_crown_ibp_bound_in_keras_ops_is_the_float64_one(which):
     """CROWN-IBP through the layers' transposes in keras.ops (what `--defense crown-ibp` differentiates) equals
     CROWN's float64 backward pass on the explicit chain from IBP's intervals: transposed convolutions with
-    strides and output padding, pools (one dropping a row), Normalization/BatchNormalization scales."""
-    net = {"mlp": lambda: nets(1)[0], "cnn": lambda: nets(1)[1], "strided": strided_net}[which]()
+    strides and output padding, pools (one dropping a row), Normalization/BatchNormalization scales, and the
+    merges of a residual network (Add, Concatenate, Subtract)."""
+    net = {"mlp": lambda: nets(1)[0], "cnn": lambda: nets(1)[1], "strided": strided_net,
+           "residual": lambda: residual_net(1)}[which]()
     classes = net.outputs[0].shape[-1]
     x = np.random.default_rng(2).uniform(0, 1, (4, *net.inputs[0].shape[1:])).astype(np.float32)
     y = np.arange(4) % classes
     for eps in (0.01, 0.1):
-        ours, ibp = (np.asarray(v) for v in crown_ibp_margins(net, keras.ops.convert_to_tensor(x),
-                                                               keras.ops.convert_to_tensor(y), eps, classes,
-                                                               with_ibp=True))
+        bounds = crown_ibp_margins(net, keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y), eps, classes,
+                                   with_ibp=True)
+        ours, ibp = (keras.ops.convert_to_numpy(v) for v in bounds)
         steps = chain(net)[0]
         theirs = crown_ibp_float64(steps, x, y, eps)
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)

@@ -132,9 +132,9 @@ class CROWNIBPTrainingModel(IBPTrainingModel):
     def __init__(self, classifier, eps, warmup_steps=200, ramp_steps=2000, kappa_end=0.0, seed=None, **kwargs):
         super().__init__(classifier, eps, warmup_steps, ramp_steps, kappa_end, seed=seed, **kwargs)
         from kerasll.verification.backward import check_backward
-        from kerasll.verification.intervals import classifier_layers
+        from kerasll.verification.intervals import classifier_graph
 
-        check_backward(classifier_layers(classifier))
+        check_backward([layer for layer, _, _ in classifier_graph(classifier)[0]])
 
     def schedule(self, step):
         """This step's ε, κ and β (β: 1 → 0 over the ramp)."""

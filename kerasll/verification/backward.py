@@ -2,10 +2,10 @@
 networks") through a Keras classifier's own layers, in `keras.ops`: differentiable in the weights on every
 backend, what `--defense crown-ibp` trains on.
 
-The intermediate intervals are IBP's (`intervals.forward_intervals`); the margins z_y − z_j are then bounded
+The intermediate intervals are IBP's (`intervals.graph_intervals`); the margins z_y − z_j are then bounded
 by one CROWN pass backwards from the last layer: linear coefficients A (B, C, *shape) carried through each
 layer's transpose (a Dense's kernelᵀ, a Conv2D's transposed convolution, an elementwise affine layer's scale,
-a reshape's inverse), every ReLU replaced by its linear relaxation on IBP's pre-activation interval (upper:
+a reshape's inverse; a merge of branches passes each input its share), every ReLU replaced by its linear relaxation on IBP's pre-activation interval (upper:
 the chord; lower: x or 0, whichever is closer) and every non-overlapping max-pool by its element with the
 largest lower bound (kept for both signs where it provably wins, else the window's largest upper bound as the
 upper bound's constant), and finally minimised over the box. The float64 NumPy twin on the explicit chain is
@@ -15,7 +15,7 @@ upper bound's constant), and finally minimised over the box. The float64 NumPy t
 from keras import ops
 
 from kerasll.errors import KerasllError
-from kerasll.verification.intervals import ELEMENTWISE, classifier_layers, elided, forward_intervals, margin_rows
+from kerasll.verification.intervals import ELEMENTWISE, classifier_graph, elided, graph_intervals, margin_rows
 
 LINEAR = ("Flatten", "Reshape", "Dropout")
 
@@ -109,24 +109,55 @@ def _transposed(layer, coef, const, in_shape):
     return ops.reshape(back, (-1, rows, *in_shape)), const
 
 
+def _split(layer, coef, inputs, known):
+    """Back through a merge: each input's share of `coef` (B, C, *shape), in the order of `inputs`."""
+    kind = type(layer).__name__
+    if kind == "Add":
+        return [coef] * len(inputs)
+    if kind == "Subtract":
+        return [coef, -coef]
+    if kind == "Average":
+        return [coef / len(inputs)] * len(inputs)
+    axis = layer.axis if layer.axis < 0 else layer.axis + 1  # the tensors' axis, in coef's (B, C, *shape)
+    sizes = [int(known[key][0].shape[layer.axis]) for key in inputs]
+    bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    return [ops.take(coef, ops.arange(a, b), axis=axis) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def crown_ibp_margins(model, x, y, eps, num_classes, with_ibp=False):
     """CROWN-IBP lower bounds (B, C) on z_y − z_j over the L∞ ball of radius `eps` ∩ [0, 1] (0 at j = y):
-    IBP's intermediate intervals, one CROWN pass back from the margins, through `model`'s own layers.
+    IBP's intermediate intervals, one CROWN pass back from the margins, through `model`'s own layers (a chain,
+    or a graph whose merges pass each input its share of the coefficients: `_split`).
     `with_ibp`: also return IBP's bounds (`intervals.interval_margins`) from the same forward pass."""
-    layers = classifier_layers(model)
-    check_backward(layers)
-    seen, last_input = forward_intervals(layers[:-1], x, eps)
-    ibp = elided(layers[-1], y, num_classes, last_input) if with_ibp else None
-    coef, const = margin_rows(layers[-1], y, num_classes)
-    outputs = [interval[0] for interval, _ in seen[1:]] + [last_input[0]]  # each layer's output, for its shape
-    for layer, ((lower, upper), pre), out in zip(reversed(layers[:-1]), reversed(seen), reversed(outputs)):
-        coef = ops.reshape(coef, (-1, int(coef.shape[1]), *out.shape[1:]))
-        if pre is not None:  # the layer ends in a ReLU: back through it first, on its pre-activation interval
-            coef, const = _relaxed(coef, const, *pre)
-        if type(layer).__name__ == "MaxPooling2D":
-            coef, const = _pool(layer, coef, const, lower, upper)
+    from kerasll.verification.network import MERGE
+
+    nodes, input_key = classifier_graph(model)
+    check_backward([layer for layer, _, _ in nodes])
+    known, pre = graph_intervals(nodes, input_key, x, eps)
+    last, (last_input,), _ = nodes[-1]
+    ibp = elided(last, y, num_classes, known[last_input]) if with_ibp else None
+    coef, const = margin_rows(last, y, num_classes)
+    coefs = {last_input: coef}  # per tensor: the coefficients of what its consumers pass back, summed
+
+    def add(key, value):
+        coefs[key] = value if key not in coefs else coefs[key] + value
+
+    for layer, inputs, out in reversed(nodes[:-1]):  # every consumer of a tensor comes before its producer
+        lower, upper = known[out]
+        coef = ops.reshape(coefs.pop(out), (-1, int(coef.shape[1]), *lower.shape[1:]))
+        if out in pre:  # the layer ends in a ReLU: back through it first, on its pre-activation interval
+            coef, const = _relaxed(coef, const, *pre[out])
+        kind = type(layer).__name__
+        if kind in MERGE:
+            for key, share in zip(inputs, _split(layer, coef, inputs, known)):
+                add(key, share)
+            continue
+        if kind == "MaxPooling2D":
+            coef, const = _pool(layer, coef, const, *known[inputs[0]])
         else:
-            coef, const = _transposed(layer, coef, const, tuple(int(d) for d in lower.shape[1:]))
-    box_lower, box_upper = ops.clip(x - eps, 0.0, 1.0), ops.clip(x + eps, 0.0, 1.0)
+            coef, const = _transposed(layer, coef, const, tuple(int(d) for d in known[inputs[0]][0].shape[1:]))
+        add(inputs[0], coef)
+    coef = ops.reshape(coefs[input_key], (-1, int(coef.shape[1]), *x.shape[1:]))
+    box_lower, box_upper = known[input_key]
     crown = const + _dot(ops.relu(coef), box_lower) + _dot(ops.minimum(coef, 0.0), box_upper)
     return (crown, ibp) if with_ibp else crown

@@ -13,7 +13,6 @@ from keras import ops
 
 from kerasll.errors import KerasllError
 from kerasll.logits import activation_name
-from kerasll.verification.network import chain_layers
 
 ELEMENTWISE = ("Rescaling", "Normalization", "BatchNormalization")
 MONOTONE = ("Flatten", "Reshape", "Dropout", "MaxPooling2D", "AveragePooling2D", "ReLU")
@@ -54,26 +53,20 @@ def _merge(layer, intervals):
 
 
 def graph_intervals(nodes, input_key, x, eps):
-    """IBP through the graph `nodes` (`classifier_graph`'s, all but the last): the interval of the last node's
-    input, each merge mapping its inputs' intervals (`_merge`), every other layer as `_through`."""
+    """IBP through the graph `nodes` (`classifier_graph`'s, all but the last): {key: interval} of every tensor
+    (the input's: the box) and {key: pre-activation interval} of each node ending in a ReLU; each merge maps its
+    inputs' intervals (`_merge`), every other layer as `_through`."""
     from kerasll.verification.network import MERGE
 
-    known = {input_key: (ops.clip(x - eps, 0.0, 1.0), ops.clip(x + eps, 0.0, 1.0))}
+    known, pre = {input_key: (ops.clip(x - eps, 0.0, 1.0), ops.clip(x + eps, 0.0, 1.0))}, {}
     for layer, inputs, out in nodes[:-1]:
         if type(layer).__name__ in MERGE:
             known[out] = _merge(layer, [known[key] for key in inputs])
-        else:
-            known[out] = _through(layer, *known[inputs[0]])[0]
-    return known[nodes[-1][1][0]]
-
-
-def classifier_layers(model):
-    """The classifier's layers as a checked chain (`network.chain_layers`: unsupported layers refused by name)."""
-    layers = [layer for layer in chain_layers(getattr(model, "classifier", model)) if type(layer).__name__ != "InputLayer"]
-    if not layers or type(layers[-1]).__name__ != "Dense":
-        raise KerasllError("interval bounds need a Dense last layer (the logits), got "
-                           f"{type(layers[-1]).__name__ if layers else 'no layer'}")
-    return layers
+            continue
+        known[out], before = _through(layer, *known[inputs[0]])
+        if before is not None:
+            pre[out] = before
+    return known, pre
 
 
 def _affine(layer, centre, radius):
@@ -105,17 +98,6 @@ def _through(layer, lower, upper):
     return (lower, upper), None
 
 
-def forward_intervals(layers, x, eps):
-    """IBP through `layers` (all but the classifier's last): per layer, its input's interval and its
-    pre-activation's (None where it has no ReLU), and the interval of the last one's output."""
-    interval, seen = (ops.clip(x - eps, 0.0, 1.0), ops.clip(x + eps, 0.0, 1.0)), []
-    for layer in layers:
-        out, pre = _through(layer, *interval)
-        seen.append((interval, pre))
-        interval = out
-    return seen, interval
-
-
 def margin_rows(last, y, num_classes):
     """The margins z_y − z_j as one affine map of the last Dense layer's input: (B, C, n) and (B, C)."""
     spec = ops.one_hot(ops.cast(y, "int32"), num_classes)[:, None, :] - ops.eye(num_classes)[None]  # (B, C, C): e_y − e_j
@@ -138,4 +120,5 @@ def interval_margins(model, x, y, eps, num_classes):
     layers of `model` (a classifier, or a defense's: its classifier; a chain or a graph with branches), in
     inference mode."""
     nodes, input_key = classifier_graph(model)
-    return elided(nodes[-1][0], y, num_classes, graph_intervals(nodes, input_key, x, eps))
+    known, _ = graph_intervals(nodes, input_key, x, eps)
+    return elided(nodes[-1][0], y, num_classes, known[nodes[-1][1][0]])

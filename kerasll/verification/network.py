@@ -102,31 +102,6 @@ def _check(layer):
                            "padding; supported: strides equal to pool_size, 'valid' padding")
 
 
-def _flat(model):
-    """The model's layers in order, nested models (a Sequential inside a Functional, a defense's classifier)
-    opened up."""
-    import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _flat(getattr(layer, "classifier", layer))
-        else:
-            yield layer
-
-
-def chain_layers(model):
-    """The model's layers in order, checked to form a single chain (no branches, no residual Add)."""
-    layers = list(_flat(model))
-    for layer in layers:
-        _check(layer)
-        inbound = getattr(layer, "_inbound_nodes", [])
-        if any(len(node.input_tensors) > 1 for node in inbound):
-            raise KerasllError(f"crown-ibp cannot go back through layer {layer.name!r}: it merges several inputs "
-                               "(a branch or residual Add); CROWN-IBP training takes a chain of layers, --defense "
-                               "ibp and kl.verify take branches")
-    return layers
-
-
 def check_entries(layer, n_in, n_out):
     """Refuse, in one line, an explicit map of more than `MAX_ENTRIES` entries (a large network: use attacks)."""
     if n_in * n_out > MAX_ENTRIES:
