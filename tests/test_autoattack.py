@@ -67,7 +67,8 @@ def test_autoattack_at_least_as_strong_as_pgd(trained_lenet, data):
 
 
 @pytest.mark.pipeline
-@pytest.mark.parametrize("kind", ["stop-gradient", "quantised", "binarised"])
+@pytest.mark.parametrize("kind", [pytest.param("stop-gradient", marks=pytest.mark.long), "quantised",
+                                  pytest.param("binarised", marks=pytest.mark.long)])
 def test_square_flag_fires_on_models_that_mask_gradients(trained_lenet, data, kind):
     from devtools.masked import MASKED
 
@@ -194,6 +195,7 @@ def test_checks_fire_on_their_own_conditions():
 
 
 @pytest.mark.pipeline
+@pytest.mark.long
 def test_eps_sweep_reaches_zero_unless_masked(trained_lenet, data):
     x, y = data[0][:40], data[1][:40]
     sweep = kl.eps_sweep(trained_lenet, x, y, 4 / 255)
@@ -248,6 +250,7 @@ def test_progress_reports_the_robust_accuracy_so_far(trained_lenet, data):
 
 
 @pytest.mark.pipeline
+@pytest.mark.long
 def test_plus_runs_the_reference_attacks_with_their_restarts_and_is_never_weaker(trained_lenet, data, monkeypatch):
     aa = importlib.import_module("kerasll.evaluation.core")  # the package exports a function named autoattack
 
@@ -325,6 +328,7 @@ def test_rand_averages_random_gradients_where_standard_overstates_robustness():
 
 
 @pytest.mark.pipeline
+@pytest.mark.long
 def test_rand_on_a_deterministic_model_is_apgd_ce_and_dlr(trained_lenet, data):
     x, y = data[0][:40], data[1][:40]
     rand = kl.autoattack(trained_lenet, x, y, 8 / 255, version="rand", seed=1)

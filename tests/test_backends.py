@@ -413,6 +413,7 @@ print(spread.width, len(set(placed)))
 
 
 @pytest.mark.backends
+@pytest.mark.long  # CI checks the spread's accuracy through the CLI (test_the_cli_evaluates_and_trains_…[jax])
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_jax_spreads_an_evaluation_over_two_devices_and_gives_the_one_device_result(tmp_path):
     """`kerasll eval --strategy mirrored` on JAX (KERASLL_CPU_DEVICES=2: two XLA host devices): the chunks of a

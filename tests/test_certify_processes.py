@@ -60,6 +60,7 @@ def test_a_killed_certification_resumes_to_the_identical_result(model_file, one_
     same(outcome(out), one_process)
 
 
+@pytest.mark.long
 def test_two_workers_give_the_one_process_certification(model_file, one_process, tmp_path):
     outs = [tmp_path / f"w{i}" / "r.json" for i in range(2)]
     for o in outs:

@@ -107,6 +107,7 @@ def test_jvp_estimate_averaged_over_every_sign_vector_is_exact_in_float64(target
 
 
 @pytest.mark.pipeline
+@pytest.mark.long
 @pytest.mark.parametrize("projection", ["vjp", "jvp"])
 @pytest.mark.parametrize("target", ["jacobian", "weighted"])
 def test_both_projections_are_unbiased_against_batch_jacobian(projection, target):
@@ -157,7 +158,7 @@ def test_jvp_estimate_is_differentiable_in_the_weights():
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-9)
 
 
-@pytest.mark.parametrize("arch", ["lenet", "ddnet", pytest.param("resnet18", marks=pytest.mark.pipeline)])
+@pytest.mark.parametrize("arch", ["lenet", "ddnet", pytest.param("resnet18", marks=[pytest.mark.pipeline, pytest.mark.long])])
 def test_every_architecture_trains_with_jvp_projections(arch):
     """Forward mode through max-pooling and batch norm: each architecture takes a finite step."""
     import keras

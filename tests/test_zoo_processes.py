@@ -83,7 +83,7 @@ def test_killed_training_resumes_from_the_last_finished_epoch(tmp_path):
     assert int(model.optimizer.iterations.numpy()) == epochs * math.ceil(640 / 64)
 
 
-@pytest.mark.parametrize("defense", ["none", "at"])
+@pytest.mark.parametrize("defense", [pytest.param("none", marks=pytest.mark.long), "at"])
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, defense):
     """The data order (and the defense's random draws) continue where the killed run stopped."""
     whole, cut = tmp_path / "whole", tmp_path / "cut"
@@ -162,6 +162,7 @@ def test_resume_survives_a_checkpoint_cut_mid_write(tmp_path):
     assert entry.metadata()["status"] == "complete" and entry.metadata()["epochs_completed"] == 3
 
 
+@pytest.mark.long
 def test_reproduce_trains_and_evaluates_a_recipe_then_skips_it(tmp_path):
     command = [sys.executable, "-m", "kerasll.cli", "reproduce", "fmnist-lenet-none", "--epochs", "1",
                "--source", "embedded", "--zoo", str(tmp_path)]
