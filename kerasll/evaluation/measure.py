@@ -82,13 +82,13 @@ def run(measure, model, images, checkpoint=None, context=None):
                    measure.what(), measure.line)
 
 
-def in_stages(a, b, size, stages, part):
+def in_stages(a, b, size, stages, part, report=True):
     """`part(lo, hi)` ({name: (hi − lo,) array}) for every `size` images of the chunk [a, b), each a kept stage
-    (Ctrl-C keeps what is done): the parts joined, and their seconds."""
+    (Ctrl-C keeps what is done), logged as it is kept unless not `report`: the parts joined, and their seconds."""
     parts, took = [], 0.0
     for lo in range(a, b, size):
         hi = min(lo + size, b)
-        found, t = stages(StageId("images", f"{lo}-{hi}"), lambda lo=lo, hi=hi: part(lo, hi))
+        found, t = stages(StageId("images", f"{lo}-{hi}"), lambda lo=lo, hi=hi: part(lo, hi), report)
         parts.append(found)
         took += t
     return concat(parts), round(took, 2)

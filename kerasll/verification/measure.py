@@ -61,7 +61,7 @@ class VerifyMeasure(Measure):
             report = (lambda done: ctx.progress(name, lo - a + done, b - a, None)) if ctx.progress else None
             return records_of(verify(self.model, im.x[lo:hi], im.y[lo:hi], s.eps, s.method, progress=report,
                                      time_limit=time_limit))
-        records, took = in_stages(a, b, STAGE[s.method], stages, part)
+        records, took = in_stages(a, b, STAGE[s.method], stages, part, report=False)  # the bar shows them
         return records, {s.method: took}
 
     def line(self, records):
