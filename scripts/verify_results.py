@@ -5,8 +5,8 @@ same images where one exists at that ε.
     python scripts/verify_results.py --zoo zoo                                  # the table, computing what is missing
     python scripts/verify_results.py --zoo zoo --entries fmnist-mlp-ibp --methods milp --limit 1000
 
-Defaults: IBP on the whole test split, CROWN on the first 50 images (about 1.7 s an image on a LeNet on a
-2-core CPU), the exact MILP only where asked (small networks); ε ∈ {0.05, 25/255, 0.1}.
+Defaults: IBP on the whole test split, CROWN on the first 50 images (16–98 ms an image on a LeNet on a
+2-core CPU: docs/verification.md), the exact MILP only where asked (small networks); ε ∈ {0.05, 25/255, 0.1}.
 """
 
 import argparse
