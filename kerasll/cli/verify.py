@@ -1,10 +1,9 @@
 """`kerasll verify`: verified L∞ robust accuracy by bound propagation (IBP, CROWN) or exactly (MILP)."""
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
-from pathlib import Path
 
 from kerasll.cli.common import (
     DataDirOption, SourceOption, ZooOption, check_entries, check_writable, console, is_model_file,

@@ -5,11 +5,12 @@ backend, what `--defense crown-ibp` trains on.
 The intermediate intervals are IBP's (`intervals.graph_intervals`); the margins z_y − z_j are then bounded
 by one CROWN pass backwards from the last layer: linear coefficients A (B, C, *shape) carried through each
 layer's transpose (a Dense's kernelᵀ, a Conv2D's transposed convolution, an elementwise affine layer's scale,
-a reshape's inverse; a merge of branches passes each input its share), every ReLU replaced by its linear relaxation on IBP's pre-activation interval (upper:
-the chord; lower: x or 0, whichever is closer) and every non-overlapping max-pool by its element with the
-largest lower bound (kept for both signs where it provably wins, else the window's largest upper bound as the
-upper bound's constant), and finally minimised over the box. The float64 NumPy twin on the explicit chain is
-`bounds.crown_ibp_margins`; the two agree to float32 rounding (tests/test_certified.py).
+a reshape's inverse; a merge of branches passes each input its share), every ReLU replaced by its linear
+relaxation on IBP's pre-activation interval (upper: the chord; lower: x or 0, whichever is closer) and every
+non-overlapping max-pool by its element with the largest lower bound (kept for both signs where it provably
+wins, else the window's largest upper bound as the upper bound's constant), and finally minimised over the box.
+The float64 NumPy twin on the explicit chain is `bounds.crown_ibp_margins`; the two agree to float32 rounding
+(tests/test_certified_training.py).
 """
 
 from keras import ops

@@ -186,11 +186,8 @@ def crown_intervals(steps, box):
             bounds.append(_next_input(steps, i, bounds, box))
         else:
             ibp_lower, ibp_upper = _forward_intervals(steps[i - 1:i], *bounds[i - 1])[1]
-            needed = _needed(steps[i], ibp_upper)
-            lower, upper = _crown_interval(steps[:i], bounds, box, needed)
-            dead = ~needed
-            bounds.append((np.where(dead, ibp_lower, np.maximum(lower, ibp_lower)),
-                           np.where(dead, ibp_upper, np.minimum(upper, ibp_upper))))
+            lower, upper = _crown_interval(steps[:i], bounds, box, _needed(steps[i], ibp_upper))
+            bounds.append((np.maximum(lower, ibp_lower), np.minimum(upper, ibp_upper)))  # IBP's where skipped
     return bounds
 
 
@@ -214,7 +211,7 @@ def _crown_interval(steps, bounds, box, needed):
     specs, both signs; (−inf, inf) elsewhere."""
     last = steps[-1]
     image, neuron = np.nonzero(needed)
-    coef = sparse.csr_matrix(last.weight)[neuron]
+    coef = (last._sparse if last._sparse is not None else sparse.csr_matrix(last.weight))[neuron]
     bias = last.bias[neuron]
     lower, upper = np.full(needed.shape, -np.inf), np.full(needed.shape, np.inf)
     lower[image, neuron] = _backward_rows(coef, bias, steps[:-1], bounds, box, image)

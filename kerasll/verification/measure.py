@@ -9,7 +9,6 @@ from kerasll.evaluation.measure import Images, Measure, in_stages, run
 from kerasll.verification.milp import VERIFIED, check_size
 
 STAGE = {"ibp": 1000, "crown": 20, "milp": 50}  # images per kept stage of a chunk: Ctrl-C loses at most one
-RECORDS = ("status", "correct", "margin_lower")  # per image; the exact method adds "counterexamples"
 
 
 def records_of(result):
