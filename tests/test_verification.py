@@ -335,7 +335,8 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
         assert len(records["status"]) == 20 and np.mean(records["status"] == "verified") == stored["verified_accuracy"]
     for args, message in ((["--eps", "0"], "eps must be a number > 0"), (["--method", "mip"], "method"),
                           (["--eps", "0.05,x"], "--eps must be a number or a fraction like 8/255, got 'x'"),
-                          (["--method", "milp", "--time-limit", "0"], "--time-limit must be a number > 0")):
+                          (["--method", "milp", "--time-limit", "0"], "--time-limit must be a number > 0"),
+                          (["--input-scale", "0"], "--input-scale must be > 0")):
         bad = subprocess.run([sys.executable, "-m", "kerasll", "verify", "fmnist-lenet-at", "--source", "embedded",
                               *args], env=env, capture_output=True, text=True, timeout=600)
         assert bad.returncode == 1 and "Traceback" not in bad.stderr + bad.stdout
@@ -508,3 +509,24 @@ def test_a_model_whose_weights_changed_is_read_again():
     fresh[np.arange(len(y)), y] = np.inf  # z_y − z_y is no constraint, as in `verify`
     np.testing.assert_allclose(after, fresh.min(-1))
     assert not np.allclose(after, before)
+
+
+def test_a_0_to_255_file_is_verified_behind_its_input_scale(tmp_path):
+    """--input-scale reaches the verifier as it reaches the attacks: a file expecting [0, 255] pixels, verified
+    with input_scale 255 on [0, 1] images, gives the [0, 1] model's verdicts (unscaled it would see black)."""
+    from kerasll.zoo import Zoo
+    from kerasll.zoo.evaluation import context_of
+    from kerasll.zoo.requests import Inputs
+    from kerasll.zoo.verification import verify_model
+
+    plain = Zoo().get("fmnist-mlp-ibp").load_model().classifier
+    inputs = keras.Input(plain.input_shape[1:])
+    keras.Model(inputs, plain(keras.layers.Rescaling(1 / 255)(inputs))).save(tmp_path / "m255.keras")
+    plain.save(tmp_path / "m1.keras")
+    verdicts = {}
+    for file, scale in (("m1.keras", 1.0), ("m255.keras", 255.0)):
+        request = Inputs(dataset="fashion_mnist", source="embedded", limit=20, input_scale=scale)
+        _, results, _ = verify_model(None, str(tmp_path / file), request, (0.02,), "ibp", context_of(request))
+        verdicts[scale] = results[0.02]
+    assert verdicts[255.0]["clean_accuracy"] == verdicts[1.0]["clean_accuracy"] >= 0.5
+    assert verdicts[255.0]["verified_accuracy"] == verdicts[1.0]["verified_accuracy"] > 0

@@ -24,6 +24,7 @@ def verify_command(
     batch_size: Annotated[int, typer.Option(min=1, help="Images per saved batch, and per device or worker when spread; an interrupted run resumes within a batch.")] = 100,
     force: Annotated[bool, typer.Option("--force", help="Recompute, even if eval.json has these settings.")] = False,
     strategy: Annotated[str, typer.Option(help="Where the batches run: auto, one, mirrored or multiworker (as for eval); results are identical to one process.")] = "auto",
+    input_scale: Annotated[float, typer.Option(help="The model expects pixels in [0, SCALE] (255 for keras.applications-style models); ε stays in [0,1] units.")] = 1.0,
     unsafe: Annotated[bool, typer.Option("--unsafe", help="Load the model with Keras's safe_mode=False (a Lambda layer). Only for files you trust.")] = False,
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
@@ -61,7 +62,7 @@ def verify_command(
         check_entries(zoo, name)
     check_choice("strategy", strategy, STRATEGIES)
     inputs = Inputs(data=data, dataset=dataset, data_dir=data_dir, source=source, limit=limit, unsafe=unsafe,
-                    batch_size=batch_size, force=force, strategy=strategy)
+                    input_scale=input_scale, batch_size=batch_size, force=force, strategy=strategy).check()
     to_stdout = json_out == "-"
     if json_out is not None and not to_stdout:
         check_writable(Path(json_out))

@@ -19,10 +19,7 @@ from kerasll.certification.smoothing import RADII, CertifyResult, check_settings
 from kerasll.zoo.requests import Inputs
 from kerasll.evaluation.kinds import CertifySettings
 from kerasll.zoo.results import ResultId
-from kerasll.zoo.evaluation import (
-    RECORDS_DIR, Results, check_fits, context_of, images_tag, model_input_shape, test_data,
-    with_input_scale,
-)
+from kerasll.zoo.evaluation import context_of, images_tag, prepared
 
 
 @dataclass(frozen=True)
@@ -78,23 +75,13 @@ def certify_entry(zoo, name, request, context=None):
     """Certify entry `name` at each σ of `request`, reusing eval.json's results unless `--force`;
     `context` (`kerasll.zoo.evaluation.context_of`): the callbacks and where the chunks run."""
     request.check()
-    inputs, context = request.inputs, context or context_of(request.inputs)
-    entry = zoo.get(name)
-    dataset = entry.metadata()["dataset"]
-    model = with_input_scale(entry.load_model(inputs.unsafe, context.log), inputs.input_scale)
-    data = test_data(inputs, dataset, model_input_shape(model))
-    check_fits(model, data, name)
-    results = Results(context, entry.path / RECORDS_DIR, entry, zoo)
+    model, data, _, results = prepared(zoo, name, request.inputs, context or context_of(request.inputs))
     return run(model, data, request, results)
 
 
 def certify_file(path, request, records_root=None, context=None):
     """The same for a .keras classifier file; nothing is written to a zoo (records beside --json)."""
-    from kerasll.zoo.entry import load_classifier
-
     request.check()
-    inputs, context = request.inputs, context or context_of(request.inputs)
-    model = with_input_scale(load_classifier(path, context.log, inputs.unsafe), inputs.input_scale)
-    data = test_data(inputs, inputs.dataset, model_input_shape(model))
-    check_fits(model, data, str(path))
-    return run(model, data, request, Results(context, records_root))
+    model, data, _, results = prepared(None, path, request.inputs, context or context_of(request.inputs),
+                                       records_root)
+    return run(model, data, request, results)

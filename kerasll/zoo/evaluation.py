@@ -240,6 +240,25 @@ def context_of(inputs, progress=None, log=None, strategy=None):
     return Context.of(progress, log, inputs.batch_size, inputs.force, strategy)
 
 
+def prepared(zoo, name, inputs, context, records_root=None):
+    """What every measure of a model starts from: (classifier behind `inputs.input_scale`, its test images
+    checked to fit it, the data set's name, the `Results` that keep what is computed). `name`: an entry of
+    `zoo` (results in its eval.json and records), or a .keras file when `zoo` is None (records in
+    `records_root`, if given; nothing else written)."""
+    from kerasll.zoo.entry import load_classifier
+
+    entry = None if zoo is None else zoo.get(name)
+    if entry is None:
+        model, dataset = load_classifier(name, context.log, inputs.unsafe), inputs.dataset
+    else:
+        model, dataset = entry.load_model(inputs.unsafe, context.log), entry.metadata()["dataset"]
+    model = with_input_scale(model, inputs.input_scale)
+    data = test_data(inputs, dataset, model_input_shape(model))
+    check_fits(model, data, str(name))
+    folder = records_root if entry is None else entry.path / RECORDS_DIR
+    return model, data, dataset or data.dataset, Results(context, folder, entry, zoo)
+
+
 def evaluate_entry(zoo, name, request, context=None):
     """Clean and robust accuracy (and Φ, sweeps, curves) of entry `name`, reusing cached results.
 
@@ -248,13 +267,8 @@ def evaluate_entry(zoo, name, request, context=None):
     whether it was cached.
     """
     request.check()
-    inputs, context = request.inputs, context or context_of(request.inputs)
-    entry = zoo.get(name)
-    dataset = entry.metadata()["dataset"]
-    model = with_input_scale(entry.load_model(inputs.unsafe, context.log), inputs.input_scale)
-    data = test_data(inputs, dataset, model_input_shape(model))
-    check_fits(model, data, name)
-    results = Results(context, entry.path / RECORDS_DIR, entry, zoo)
+    context = context or context_of(request.inputs)
+    model, data, dataset, results = prepared(zoo, name, request.inputs, context)
     return run(model, data, request, dataset, results, zoo)
 
 
@@ -262,11 +276,7 @@ def evaluate_file(path, request, records_root=None, context=None, zoo=None):
     """The same for a .keras classifier file; nothing is written to a zoo. With `records_root`
     (the CLI's: next to --json), finished chunks are kept there and a re-run resumes; `zoo`, where a
     --transfer-from entry is found."""
-    from kerasll.zoo.entry import load_classifier
-
     request.check()
-    inputs, context = request.inputs, context or context_of(request.inputs)
-    model = with_input_scale(load_classifier(path, context.log, inputs.unsafe), inputs.input_scale)
-    data = test_data(inputs, inputs.dataset, model_input_shape(model))
-    check_fits(model, data, str(path))
-    return run(model, data, request, inputs.dataset or data.dataset, Results(context, records_root), zoo)
+    context = context or context_of(request.inputs)
+    model, data, dataset, results = prepared(None, path, request.inputs, context, records_root)
+    return run(model, data, request, dataset, results, zoo)

@@ -11,8 +11,7 @@ import numpy as np
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.evaluation.kinds import VerifySettings
 from kerasll.verification.measure import result_of, verify_records
-from kerasll.zoo.entry import load_classifier
-from kerasll.zoo.evaluation import RECORDS_DIR, Results, check_fits, context_of, images_tag, model_input_shape, test_data
+from kerasll.zoo.evaluation import context_of, images_tag, prepared
 from kerasll.zoo.results import ATTACK, ResultId, find
 
 
@@ -53,15 +52,8 @@ def verify_model(zoo, name, inputs, eps_values, method, context=None, time_limit
     from pathlib import Path
 
     context = context or context_of(inputs)
-    entry, log = None, context.log
-    if Path(name).suffix == ".keras" or Path(name).is_file():
-        model, dataset = load_classifier(name, log, inputs.unsafe), inputs.dataset
-    else:
-        entry = zoo.get(name)
-        model, dataset = entry.load_model(inputs.unsafe, log), entry.metadata()["dataset"]
-    data = test_data(inputs, dataset, model_input_shape(model))
-    check_fits(model, data, name)
-    results = Results(context, entry.path / RECORDS_DIR if entry else records_root, entry, zoo)
+    is_file = Path(name).suffix == ".keras" or Path(name).is_file()
+    model, data, _, results = prepared(None if is_file else zoo, name, inputs, context, records_root)
     limit, tag = (time_limit if method == "milp" else None), images_tag(data, inputs)
     out, intervals = {}, {}
     for eps in eps_values:
