@@ -130,3 +130,28 @@ def linear_model(dim=12, num_classes=5, seed=0):
     model = keras.Model(inputs, dense(inputs))
     dense.set_weights([w, b])
     return model, w, b
+
+
+HIDING = """
+import sys
+from importlib.machinery import PathFinder
+
+
+class HidingPathFinder(PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):  # as if these packages were not installed
+        if name.split(".")[0] in {hidden!r}:
+            return None
+        return super().find_spec(name, path, target)
+
+
+sys.meta_path[:] = [HidingPathFinder if f is PathFinder else f for f in sys.meta_path]
+"""
+
+
+def hiding_site(folder, *packages):
+    """A folder whose sitecustomize.py makes `packages` (top-level names) unimportable in a Python started with
+    it first on PYTHONPATH, as if they were not installed; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(HIDING.format(hidden=tuple(packages)))
+    return folder

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import kerasll as kl
+from helpers import hiding_site
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER_BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(importlib.util.find_spec(b) is None,
@@ -316,31 +317,13 @@ def test_the_cross_entropy_takes_a_softmax_output_as_it_is():
     np.testing.assert_allclose(ours, -log_softmax[np.arange(5), y], rtol=1e-5)
 
 
-BLOCK_TENSORFLOW = """
-import sys
-from importlib.machinery import PathFinder
-
-
-class HidingPathFinder(PathFinder):
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):  # as if TensorFlow were not installed
-        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
-            return None
-        return super().find_spec(name, path, target)
-
-
-sys.meta_path[:] = [HidingPathFinder if f is PathFinder else f for f in sys.meta_path]
-"""
-
-
 @pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_the_cli_evaluates_and_trains_where_tensorflow_cannot_be_imported(backend, tmp_path):
     """`kerasll eval` on a shipped (TensorFlow-trained) entry, with `import tensorflow` failing: the entry loads,
     PGD runs, and the stored result says which backend computed it, under its own key; `kerasll train` trains a
     defense on the embedded data and records the backend."""
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    hiding_site(tmp_path / "site", "tensorflow", "tensorflow_datasets")
     env = os.environ | {"KERAS_BACKEND": backend, "OMP_WAIT_POLICY": "PASSIVE", "KERASLL_ZOO": str(tmp_path / "zoo"),
                         "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
     done = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-lenet-at", "--limit", "40",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+
 PROBE = """
 import json, os
 {first}
@@ -124,3 +126,27 @@ def test_keras_loads_every_shipped_entry_right_after_import_kerasll_in_either_or
         shipped = len(list((Path(__file__).resolve().parents[1] / "zoo").glob("*/model.keras")))
         assert shipped >= 9 and out.returncode == 0 and out.stdout.strip().splitlines()[0] == str(shipped), \
             (first, out.stderr[-2000:])
+
+
+def test_a_backend_that_is_not_installed_or_not_kerasll_s_is_one_line_before_keras_starts(tmp_path):
+    """KERAS_BACKEND (or keras.json) naming a backend kerasll does not run on, or one whose library is missing:
+    `kerasll eval` says so in one line, exit 1, nothing written (Keras itself would end in a traceback from
+    inside its import)."""
+    from helpers import hiding_site
+
+    site = hiding_site(tmp_path / "site", "torch")
+    env = os.environ | {"KERASLL_ZOO": str(tmp_path / "zoo"), "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
+                        "KERAS_HOME": str(tmp_path / "keras-home")}
+    (tmp_path / "keras-home").mkdir()
+    (tmp_path / "keras-home" / "keras.json").write_text(json.dumps({"backend": "torch"}))
+    cases = (({"KERAS_BACKEND": "mxnet"}, "kerasll runs on the Keras backends tensorflow, jax, torch, not 'mxnet'"),
+             ({"KERAS_BACKEND": "torch"}, "Keras is set to the torch backend (KERAS_BACKEND), but torch is not "
+                                          "installed here: pip install torch, or set KERAS_BACKEND to one that is"),
+             ({}, f"Keras is set to the torch backend ({tmp_path / 'keras-home' / 'keras.json'}), but torch is not"))
+    for extra, message in cases:
+        out = subprocess.run([sys.executable, "-m", "kerasll", "eval", "fmnist-lenet-at", "--limit", "5", "--json",
+                              str(tmp_path / "o.json")], env={**{k: v for k, v in env.items() if k != "KERAS_BACKEND"},
+                                                             **extra}, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 1 and "Traceback" not in out.stderr + out.stdout, out.stderr[-2000:]
+        assert out.stderr.count("error: ") == 1 and message in out.stderr, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keras-home", "site"]  # no zoo, no JSON

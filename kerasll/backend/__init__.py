@@ -23,16 +23,53 @@ def name():
     return keras.backend.backend()
 
 
+def _unsupported(backend):
+    from kerasll.errors import KerasllError
+
+    return KerasllError(f"kerasll runs on the Keras backends {', '.join(MODULES)}, not {backend!r}: "
+                        f"set KERAS_BACKEND to one of them")
+
+
 @functools.cache  # the backend is fixed once Keras is imported; the draws ask for it at every op
 def ops():
     """The running backend's module (see `MODULES`); a backend kerasll does not support is one line."""
-    from kerasll.errors import KerasllError
-
     backend = name()
     if backend not in MODULES:
-        raise KerasllError(f"kerasll runs on the Keras backends {', '.join(MODULES)}, not {backend!r}: "
-                           f"set KERAS_BACKEND to one of them")
+        raise _unsupported(backend)
     return importlib.import_module(MODULES[backend])
+
+
+def requested():
+    """(the backend Keras will start on, where that was set), read as Keras reads it without importing it:
+    KERAS_BACKEND, else the "backend" of keras.json in KERAS_HOME (default ~/.keras), else tensorflow."""
+    import json
+    import os
+
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"], "KERAS_BACKEND"
+    home = os.path.expanduser("~")
+    config = os.path.join(os.environ.get("KERAS_HOME") or
+                          os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras"), "keras.json")
+    try:
+        with open(config) as f:
+            return str(json.load(f).get("backend", "tensorflow")), config
+    except (OSError, ValueError, AttributeError):  # no file, or not a JSON object: Keras's default
+        return "tensorflow", "Keras's default"
+
+
+def check_requested():
+    """Before Keras is imported: a one-line `KerasllError` if the backend it would start on (`requested`) is not
+    one kerasll runs on, or its library is not installed (instead of Keras's traceback). Imports nothing."""
+    from kerasll.errors import KerasllError
+
+    backend, source = requested()
+    if backend not in MODULES:
+        raise _unsupported(backend)
+    if not _installed(backend):
+        installed = [b for b in MODULES if _installed(b)]
+        instead = f"set KERAS_BACKEND to one that is ({', '.join(installed)})" if installed else "install one"
+        raise KerasllError(f"Keras is set to the {backend} backend ({source}), but {backend} is not installed "
+                           f"here: pip install {backend}, or {instead}")
 
 
 def value_and_input_grad(fn, has_aux=False):
@@ -149,3 +186,13 @@ def to_numpy(t):
     import keras
 
     return keras.ops.convert_to_numpy(t)
+
+
+def _installed(package):
+    """Whether the import system's path-based finder finds `package`, asked directly: the other hooks on
+    `sys.meta_path` (the command line's quiet TensorFlow import) are not run by a mere question."""
+    import sys
+    from importlib.machinery import PathFinder
+
+    finders = [f for f in sys.meta_path if isinstance(f, type) and issubclass(f, PathFinder)] or [PathFinder]
+    return any(f.find_spec(package) is not None for f in finders)

@@ -25,14 +25,15 @@ app.add_typer(plot.app, name="plot")
 
 def main():
     """The `kerasll` command (the console script and `python -m kerasll`): oneDNN's CPU kernels on
-    (`numerics.use_onednn`), TensorFlow imported quietly when a command first needs it, Ctrl-C remembered for
-    `errors.is_ctrl_c`, then the typer app."""
-    from kerasll.cli import quiet
+    (`numerics.use_onednn`), TensorFlow imported quietly and Keras's backend checked when a command first needs
+    them, Ctrl-C remembered for `errors.is_ctrl_c`, then the typer app."""
+    from kerasll.cli import backend_check, quiet
     from kerasll.errors import watch_ctrl_c
     from kerasll.numerics import use_onednn
 
     use_onednn()  # before TensorFlow starts: oneDNN's CPU kernels on every CPU, not only where TensorFlow picks them
     quiet.install()
+    backend_check.install()
     watch_ctrl_c()
     app(prog_name="kerasll")
 
