@@ -175,8 +175,9 @@ def test_bad_arguments_are_one_line():
     tanh = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)])
     with pytest.raises(KerasllError, match="activation 'tanh'"):
         kl.IBPTrainingModel(tanh, 0.1)
-    with pytest.raises(KerasllError, match="eps must be a number > 0"):
-        kl.IBPTrainingModel(nets(0)[0], 0)
+    for eps in (0, 1.5):
+        with pytest.raises(KerasllError, match=r"eps must be in \(0, 1\] pixel units for linf"):
+            kl.IBPTrainingModel(nets(0)[0], eps)
     with pytest.raises(KerasllError, match="kappa_end must be in"):
         kl.IBPTrainingModel(nets(0)[0], 0.1, kappa_end=2)
     pooled = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.AveragePooling2D(2), keras.layers.Flatten(),

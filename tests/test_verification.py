@@ -291,8 +291,9 @@ def test_verified_images_of_the_shipped_at_lenet_resist_pgd_with_restarts():
 
 
 def test_bad_input_is_one_line():
-    with pytest.raises(KerasllError, match="eps must be a number > 0"):
-        kl.verify(net("mlp"), np.zeros((1, 2, 3, 1)), [0], 0)
+    for eps in (0, 2, float("nan")):  # 1 is the whole [0, 1] box already
+        with pytest.raises(KerasllError, match=r"eps must be in \(0, 1\] pixel units for linf, got"):
+            kl.verify(net("mlp"), np.zeros((1, 2, 3, 1)), [0], eps)
     with pytest.raises(KerasllError, match="verification method"):
         kl.verify(net("mlp"), np.zeros((1, 2, 3, 1)), [0], 0.1, method="milp-ish")
     tanh = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)])
@@ -333,7 +334,8 @@ def test_the_cli_verifies_an_entry_and_refuses_bad_input_in_one_line(tmp_path):
     assert entry["kind"] == "verify" and entry["images"] == 20
     with np.load(tmp_path / "zoo" / "fmnist-lenet-at" / entry["records"]) as records:  # the per-image verdicts
         assert len(records["status"]) == 20 and np.mean(records["status"] == "verified") == stored["verified_accuracy"]
-    for args, message in ((["--eps", "0"], "eps must be a number > 0"), (["--method", "mip"], "method"),
+    for args, message in ((["--eps", "0"], "eps must be in (0, 1] pixel units for linf, got 0"),
+                          (["--eps", "0.05,2"], "eps must be in (0, 1] pixel units for linf, got 2"), (["--method", "mip"], "method"),
                           (["--eps", "0.05,x"], "--eps must be a number or a fraction like 8/255, got 'x'"),
                           (["--method", "milp", "--time-limit", "0"], "--time-limit must be a number > 0"),
                           (["--input-scale", "0"], "--input-scale must be > 0")):

@@ -47,6 +47,7 @@ def verify_command(
       KERASLL_CPU_DEVICES=2 kerasll verify fmnist-lenet-ibp --method crown --strategy mirrored --limit 1000
     """
     from kerasll.distribution.strategies import STRATEGIES
+    from kerasll.attacks.budgets import check_eps
     from kerasll.errors import check_choice, check_positive
     from kerasll.verification.verify import METHODS
     from kerasll.zoo.requests import Inputs
@@ -57,7 +58,7 @@ def verify_command(
 
     eps_values = tuple(parse_number(part.strip(), "--eps") for part in eps.split(","))
     for value in eps_values:
-        check_positive("eps", value, 0.1)
+        check_eps(value)
     if not is_model_file(name):
         check_entries(zoo, name)
     check_choice("strategy", strategy, STRATEGIES)

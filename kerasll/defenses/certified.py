@@ -14,7 +14,8 @@ from keras import ops
 
 from kerasll import backend
 from kerasll.defenses.base import DefenseModel, Objective, train_tracker
-from kerasll.errors import KerasllError, check_positive
+from kerasll.attacks.budgets import check_eps
+from kerasll.errors import KerasllError
 
 KAPPA_END = 0.5  # the clean loss's final weight (Gowal et al.)
 
@@ -61,9 +62,7 @@ class IBPTrainingModel(DefenseModel):
 
     @classmethod
     def check_params(cls, eps, warmup_steps=200, ramp_steps=2000, kappa_end=KAPPA_END):
-        check_positive("eps", eps, 0.1)
-        if float(eps) > 1:
-            raise KerasllError(f"eps must be in (0, 1] pixel units for linf, got {eps}")
+        check_eps(eps)
         if int(warmup_steps) < 0 or int(ramp_steps) < 0:
             raise KerasllError(f"warmup_steps and ramp_steps must be ≥ 0, got {warmup_steps} and {ramp_steps}")
         if not 0 <= float(kappa_end) <= 1:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kerasll.attacks.budgets import check_eps
 from kerasll.errors import KerasllError, check_choice, check_positive
 from kerasll.verification.bounds import crown_margins, ibp_margins
 from kerasll.verification.milp import ATTACKABLE, TIMEOUT, VERIFIED, check_size, milp_verify
@@ -121,7 +122,7 @@ def verify(model, x, y, eps, method="crown", batch_size=None, progress=None, tim
         >>> r.verified_accuracy   # ≤ kl.autoattack(...).robust_accuracy
     """
     check_choice("verification method", method, tuple(METHODS))
-    check_positive("eps", eps, 0.1)
+    check_eps(eps)
     steps, in_shape = network_of(model)
     x = np.asarray(x, np.float32)
     y = np.asarray(y).reshape(-1).astype(np.int64)
