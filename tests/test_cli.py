@@ -372,6 +372,7 @@ def test_printed_paths_are_never_wrapped(tmp_path):
     (["eval", "a", "--attack", "pgd", "--restarts", "0"], "restarts must be ≥ 1, got 0"),
     (["eval", "a", "--attack", "fgsm", "--norm", "l2"], "supports norm linf"),
     (["eval", "a", "--json", "/nonexistent/dir/out.json"], "folder /nonexistent/dir does not exist"),
+    (["eval", "a", "--data-keys", "img,label"], "--data-keys img,label names the arrays of a --data file"),
     (["eval", "model.keras"], "--dataset"),
     (["landscape", "a", "--directions", "pca"], "valid choices: random, fgsm"),
     (["zoo", "list", "--sort", "size"], "valid choices: name"),

@@ -33,6 +33,9 @@ class Inputs:
                                f"got {self.input_scale:g}")
         if self.batch_size < 1:
             raise KerasllError(f"--batch-size must be ≥ 1, got {self.batch_size}")
+        if self.data is None and self.data_keys != Inputs.data_keys:
+            raise KerasllError(f"--data-keys {','.join(self.data_keys)} names the arrays of a --data file (or a tfds "
+                               "set's features): give --data too, or drop --data-keys")
         return self
 
 
