@@ -68,6 +68,9 @@ def main():
     parser.add_argument("--eps", type=float, default=25 / 255)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds Python, NumPy and TensorFlow before each timed attack: ART's and foolbox's random "
+                             "starts repeat (kerasll's APGD takes its own seed)")
     args = parser.parse_args()
     shim_numpy()
 
@@ -82,6 +85,7 @@ def main():
     rows = {}
     for name, run in RUNNERS.items():
         run(model, x[:20], y[:20], args.eps, 2, 20)  # warm-up: tracing is not timed
+        keras.utils.set_random_seed(args.seed)
         start = time.perf_counter()
         adv = run(model, x, y, args.eps, args.steps, args.batch_size)
         seconds = time.perf_counter() - start
