@@ -11,6 +11,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from kerasll.errors import Interrupted, KerasllError, is_ctrl_c
+from kerasll.zoo.entry import is_model_file
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shells' convention for Ctrl-C
 
@@ -156,11 +157,6 @@ def stdout_for_data(active=True):
 def print_json(data):
     """`data` as JSON on stdout, nothing else (no colour, no wrapping)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def is_model_file(name):
-    """Whether the command's NAME is a .keras file rather than a zoo entry."""
-    return name.endswith(".keras") or Path(name).is_file()
 
 
 @contextmanager

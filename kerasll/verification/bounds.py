@@ -211,7 +211,7 @@ def _crown_interval(steps, bounds, box, needed):
     specs, both signs; (−inf, inf) elsewhere."""
     last = steps[-1]
     image, neuron = np.nonzero(needed)
-    coef = (last._sparse if last._sparse is not None else sparse.csr_matrix(last.weight))[neuron]
+    coef = last.rows(neuron)
     bias = last.bias[neuron]
     lower, upper = np.full(needed.shape, -np.inf), np.full(needed.shape, np.inf)
     lower[image, neuron] = _backward_rows(coef, bias, steps[:-1], bounds, box, image)

@@ -50,6 +50,12 @@ class Affine:
         """|W|, sparse where W is."""
         return abs(self._sparse) if self._sparse is not None else np.abs(self.weight)
 
+    def rows(self, which):
+        """W's rows `which` as a sparse matrix (CROWN's starting coefficients)."""
+        from scipy import sparse
+
+        return (self._sparse if self._sparse is not None else sparse.csr_matrix(self.weight))[which]
+
     def interval(self, centre, radius):
         """(W c + b, |W| r) for (B, in) centres and radii: IBP's map, sparse where W is."""
         if self._sparse is not None:

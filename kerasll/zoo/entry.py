@@ -121,6 +121,11 @@ class Entry:
         return load_classifier(self.model_path, log, unsafe)
 
 
+def is_model_file(name):
+    """Whether a command's NAME is a .keras file rather than a zoo entry."""
+    return str(name).endswith(".keras") or Path(name).is_file()
+
+
 def load_classifier(path, log=None, unsafe=False):
     """A Keras model from a .keras file, loaded with safe mode on, returning logits; one clear error if it
     cannot be loaded or is not a classifier. A model that ends in a softmax is rebuilt to return its

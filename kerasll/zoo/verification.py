@@ -11,6 +11,7 @@ import numpy as np
 from kerasll.attacks.registry import ATTACKS_REVISION
 from kerasll.evaluation.kinds import VerifySettings
 from kerasll.verification.measure import result_of, verify_records
+from kerasll.zoo.entry import is_model_file
 from kerasll.zoo.evaluation import context_of, images_tag, prepared
 from kerasll.zoo.results import ATTACK, ResultId, find
 
@@ -49,11 +50,8 @@ def verify_model(zoo, name, inputs, eps_values, method, context=None, time_limit
     `inputs` names, each result from eval.json when it has it (unless --force), its per-image status in the
     entry's records (a file's: in `records_root`, if given), computed in resumable chunks spread by `context`
     (`kerasll.zoo.evaluation.context_of`: the progress and log callbacks, the chunk size, the strategy)."""
-    from pathlib import Path
-
     context = context or context_of(inputs)
-    is_file = Path(name).suffix == ".keras" or Path(name).is_file()
-    model, data, _, results = prepared(None if is_file else zoo, name, inputs, context, records_root)
+    model, data, _, results = prepared(None if is_model_file(name) else zoo, name, inputs, context, records_root)
     limit, tag = (time_limit if method == "milp" else None), images_tag(data, inputs)
     out, intervals = {}, {}
     for eps in eps_values:
